@@ -1,0 +1,22 @@
+//! Row of `transactions`.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "transactions")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub seq: i64,
+    pub id: Uuid,
+    pub merchant_id: Uuid,
+    pub kind: String,
+    pub external_ref: Option<String>,
+    pub metadata: Json,
+    pub effective_at: DateTimeUtc,
+    pub created_at: DateTimeUtc,
+    pub reverses: Option<Uuid>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

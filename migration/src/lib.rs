@@ -1,0 +1,23 @@
+//! Schema migrations for the Ledger database.
+//!
+//! PostgreSQL is the reference database; SQLite is the embedded default. One
+//! migration serves both: the DDL is written once with a few type placeholders
+//! (`{uuid}`, `{ts}`, `{json}`) that each backend fills in, and the append-only
+//! triggers are written in each backend's own dialect.
+//!
+//! Naming: `mYYYYMMDD_NNNNNN_verb_noun`. Every migration has a real `down`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_create_ledger;
+
+/// The ordered list of migrations, applied by the server at start-up and by the
+/// `migration` CLI.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_create_ledger::Migration)]
+    }
+}

@@ -1,0 +1,61 @@
+//! The subcommands: `serve` (default), `verify`, `rebuild-balances`, `replay`.
+
+use std::process::ExitCode;
+
+use sea_orm::TransactionTrait;
+
+use crate::config::{Cli, Command};
+use crate::startup::{Application, shutdown_signal};
+use crate::store::{self, books};
+
+/// Runs the parsed command line. Returns the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = cli.settings;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let app = Application::build(&settings).await?;
+            app.run_until(shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify => {
+            let db = store::connect_and_migrate(&settings.database_url(), 2).await?;
+            let report = books::verify(&db).await?;
+            print_report(&report);
+            Ok(if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::RebuildBalances => {
+            let db = store::connect_and_migrate(&settings.database_url(), 2).await?;
+            let txn = db.begin().await?;
+            let changed = books::rebuild_balances(&txn).await?;
+            txn.commit().await?;
+            println!("rebuilt balances: {changed} account(s) corrected");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay(args) => {
+            let summary = crate::replay::run(&args).await?;
+            println!("{summary}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Prints a verify report in a form a person can read.
+pub fn print_report(r: &books::VerifyReport) {
+    println!("checked {} accounts, {} transactions, {} entries", r.accounts, r.transactions, r.entries);
+    let sections = [
+        ("balances that differ from the sum of their entries", &r.balance_mismatches),
+        ("assets that do not sum to zero", &r.unbalanced_assets),
+        ("transactions that do not balance", &r.unbalanced_transactions),
+    ];
+    for (title, lines) in sections {
+        if lines.is_empty() {
+            println!("ok: no {title}");
+        } else {
+            println!("BREACH: {title}:");
+            for l in lines {
+                println!("  {l}");
+            }
+        }
+    }
+    println!("{}", if r.is_clean() { "verify: books are consistent" } else { "verify: FAILED" });
+}

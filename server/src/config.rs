@@ -1,0 +1,93 @@
+//! Typed configuration, parsed once at start-up by clap from flags with
+//! environment fallbacks. Secrets (a password inside `DATABASE_URL`) are never
+//! logged: [`Settings::database_label`] is what the logs show.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::store::DEFAULT_POOL_SIZE;
+
+/// The SQLite file used when `DATABASE_URL` is unset, in the working directory.
+pub const DEFAULT_SQLITE_FILE: &str = "ledger.sqlite";
+
+/// Command line of `ledger-server`.
+#[derive(Debug, Parser)]
+#[command(name = "ledger-server", version, about = "Double-entry ledger for a payments platform, over GraphQL")]
+pub struct Cli {
+    /// Settings shared by every subcommand.
+    #[command(flatten)]
+    pub settings: Settings,
+    /// What to do; `serve` when absent.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Database and server settings.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Database URL (`postgres://…` or `sqlite://…`). Unset: an SQLite file
+    /// `ledger.sqlite` in the working directory.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "LEDGER_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    pub listen: SocketAddr,
+    /// Log filter, in tracing-subscriber's EnvFilter syntax.
+    #[arg(long, env = "RUST_LOG", default_value = "info,sqlx=warn,sea_orm=warn", global = true)]
+    pub log: String,
+    /// PostgreSQL connection pool size (SQLite always uses one connection).
+    #[arg(long, env = "LEDGER_POOL_SIZE", default_value_t = DEFAULT_POOL_SIZE, global = true)]
+    pub pool_size: u32,
+}
+
+impl Settings {
+    /// The database URL to connect to, with the SQLite default filled in.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{DEFAULT_SQLITE_FILE}?mode=rwc"))
+    }
+
+    /// A loggable description of the database, without credentials.
+    pub fn database_label(&self) -> String {
+        match &self.database_url {
+            None => format!("SQLite file ./{DEFAULT_SQLITE_FILE} (DATABASE_URL is unset)"),
+            Some(url) => {
+                let scheme = url.split("://").next().unwrap_or("database");
+                let rest = url.split('@').next_back().unwrap_or(url);
+                let rest = rest.strip_prefix(&format!("{scheme}://")).unwrap_or(rest);
+                format!("{scheme} at {rest}")
+            }
+        }
+    }
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the GraphQL server (the default).
+    Serve,
+    /// Check the books; exits non-zero on any breach.
+    Verify,
+    /// Recompute every balance from the entries.
+    RebuildBalances,
+    /// Replay the Olist marketplace sample through a running server's GraphQL API.
+    Replay(ReplayArgs),
+}
+
+/// Arguments of `replay`.
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    /// The server's GraphQL endpoint.
+    #[arg(long, default_value = "http://127.0.0.1:8080/graphql")]
+    pub url: String,
+    /// Folder with the Olist CSV files.
+    #[arg(long, default_value = "data/olist")]
+    pub data: PathBuf,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Hide the progress bar (for tests and logs).
+    #[arg(long)]
+    pub quiet: bool,
+}

@@ -1,0 +1,239 @@
+//! Accounts, their owners, the chart of accounts and the balance arithmetic.
+//!
+//! Every account belongs to an [`Owner`]: one merchant, or the platform itself.
+//! An account holds exactly one asset and has a *normal balance* (debit or credit)
+//! that says which side increases it, as in any double-entry chart of accounts.
+//!
+//! The standard accounts are created lazily, per owner and asset, the first time a
+//! transaction uses them; their codes and normal balances are fixed here
+//! ([`AccountCode::standard_normal_balance`]). See the README's chart of accounts.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{DomainError, MerchantId};
+
+/// Identifies an account. UUIDv7, so ids sort roughly by creation time; the
+/// write path locks balance rows in ascending id order to avoid deadlocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct AccountId(pub Uuid);
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Who an account belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Owner {
+    /// The platform's own books (clearing, revenue, bank).
+    Platform,
+    /// A merchant's books: what the platform holds on its behalf.
+    Merchant(MerchantId),
+}
+
+impl Owner {
+    /// The merchant id stored in `merchant_id` columns. The platform is stored as
+    /// [`MerchantId::PLATFORM`] (the nil UUID), so that every merchant-scoped table
+    /// can keep `merchant_id` NOT NULL and inside its keys.
+    pub fn merchant_id(self) -> MerchantId {
+        match self {
+            Owner::Platform => MerchantId::PLATFORM,
+            Owner::Merchant(id) => id,
+        }
+    }
+
+    /// The inverse of [`Owner::merchant_id`].
+    pub fn from_merchant_id(id: MerchantId) -> Self {
+        if id == MerchantId::PLATFORM { Owner::Platform } else { Owner::Merchant(id) }
+    }
+}
+
+/// Which side of an account an entry is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Direction {
+    /// Left side: increases debit-normal accounts (assets, expenses).
+    Debit,
+    /// Right side: increases credit-normal accounts (liabilities, revenue).
+    Credit,
+}
+
+impl Direction {
+    /// The other side; a reversal posts every entry on its opposite side.
+    pub fn opposite(self) -> Self {
+        match self {
+            Direction::Debit => Direction::Credit,
+            Direction::Credit => Direction::Debit,
+        }
+    }
+
+    /// Storage form: `"debit"` or `"credit"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Debit => "debit",
+            Direction::Credit => "credit",
+        }
+    }
+
+    /// Parses the storage form.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "debit" => Some(Direction::Debit),
+            "credit" => Some(Direction::Credit),
+            _ => None,
+        }
+    }
+}
+
+/// The side that increases an account.
+pub type NormalBalance = Direction;
+
+/// Longest account code, in characters.
+pub const MAX_ACCOUNT_CODE_LEN: usize = 64;
+
+/// An account's code within its owner and asset, such as `available` or
+/// `fee_revenue`: 1 to [`MAX_ACCOUNT_CODE_LEN`] characters of `a-z`, `0-9`, `_`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct AccountCode(String);
+
+impl AccountCode {
+    /// Money the platform owes the merchant and may pay out (merchant, credit-normal).
+    pub const AVAILABLE: &'static str = "available";
+    /// Money in flight from the card processor to the platform (platform, debit-normal).
+    pub const PROCESSOR_CLEARING: &'static str = "processor_clearing";
+    /// The platform's fees earned (platform, credit-normal).
+    pub const FEE_REVENUE: &'static str = "fee_revenue";
+    /// The platform's bank account, from which payouts leave (platform, debit-normal).
+    pub const BANK: &'static str = "bank";
+
+    /// Parses and validates a code. Errors: [`DomainError::AccountCodeInvalid`].
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let ok = !raw.is_empty()
+            && raw.len() <= MAX_ACCOUNT_CODE_LEN
+            && raw.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if ok { Ok(Self(raw.to_owned())) } else { Err(DomainError::AccountCodeInvalid(raw.to_owned())) }
+    }
+
+    /// A code known to be valid (the chart's constants).
+    pub fn standard(code: &'static str) -> Self {
+        Self(code.to_owned())
+    }
+
+    /// The code as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The normal balance of a standard account of this owner kind, or `None` when
+    /// the code is not in the chart (such accounts must be opened explicitly).
+    pub fn standard_normal_balance(&self, owner: Owner) -> Option<NormalBalance> {
+        match (owner, self.0.as_str()) {
+            (Owner::Merchant(_), Self::AVAILABLE) => Some(Direction::Credit),
+            (Owner::Platform, Self::PROCESSOR_CLEARING | Self::BANK) => Some(Direction::Debit),
+            (Owner::Platform, Self::FEE_REVENUE) => Some(Direction::Credit),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for AccountCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The four running totals kept per account, in minor units of the account's asset
+/// (TigerBeetle's vocabulary). Each total only ever grows on the posted side; the
+/// pending totals hold amounts of pending transfers until they are posted or voided.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Balance {
+    /// Sum of posted debit entries.
+    pub debits_posted: i64,
+    /// Sum of posted credit entries.
+    pub credits_posted: i64,
+    /// Sum of pending debit entries.
+    pub debits_pending: i64,
+    /// Sum of pending credit entries.
+    pub credits_pending: i64,
+}
+
+impl Balance {
+    /// Posted balance, signed by the normal balance: credits − debits for a
+    /// credit-normal account, debits − credits for a debit-normal one.
+    pub fn posted(&self, normal: NormalBalance) -> i128 {
+        signed(normal, self.debits_posted, self.credits_posted)
+    }
+
+    /// Pending balance: the posted balance as it will be once every pending
+    /// transfer posts (posted plus pending, both sides), as in Modern Treasury.
+    pub fn pending(&self, normal: NormalBalance) -> i128 {
+        signed(normal, self.debits_posted, self.credits_posted)
+            + signed(normal, self.debits_pending, self.credits_pending)
+    }
+
+    /// Available balance: what can be spent now, the posted balance less pending
+    /// outflows (pending debits of a credit-normal account); pending inflows do not
+    /// count until they post.
+    pub fn available(&self, normal: NormalBalance) -> i128 {
+        let outflow = match normal {
+            Direction::Credit => self.debits_pending,
+            Direction::Debit => self.credits_pending,
+        };
+        self.posted(normal) - i128::from(outflow)
+    }
+
+    /// Adds a posted entry. Errors: [`DomainError::AmountOverflow`] when a total
+    /// would exceed `i64::MAX`; the balance is then unchanged.
+    pub fn post(&mut self, direction: Direction, minor: i64) -> Result<(), DomainError> {
+        let total = match direction {
+            Direction::Debit => &mut self.debits_posted,
+            Direction::Credit => &mut self.credits_posted,
+        };
+        *total = total.checked_add(minor).ok_or(DomainError::AmountOverflow)?;
+        Ok(())
+    }
+}
+
+fn signed(normal: NormalBalance, debits: i64, credits: i64) -> i128 {
+    match normal {
+        Direction::Debit => i128::from(debits) - i128::from(credits),
+        Direction::Credit => i128::from(credits) - i128::from(debits),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn balances_follow_the_normal_side() {
+        let mut b = Balance::default();
+        b.post(Direction::Credit, 1000).unwrap_or_else(|_| unreachable!());
+        b.post(Direction::Debit, 300).unwrap_or_else(|_| unreachable!());
+        assert_eq!(b.posted(Direction::Credit), 700);
+        assert_eq!(b.posted(Direction::Debit), -700);
+        b.debits_pending = 200;
+        assert_eq!(b.available(Direction::Credit), 500);
+        assert_eq!(b.pending(Direction::Credit), 500);
+    }
+
+    #[test]
+    fn posting_past_i64_is_an_error_not_a_wrap() {
+        let mut b = Balance { credits_posted: i64::MAX - 1, ..Balance::default() };
+        assert_eq!(b.post(Direction::Credit, 2), Err(DomainError::AmountOverflow));
+        assert_eq!(b.credits_posted, i64::MAX - 1);
+    }
+
+    #[test]
+    fn chart_of_accounts_knows_standard_codes() {
+        let m = Owner::Merchant(MerchantId::new());
+        assert_eq!(AccountCode::standard("available").standard_normal_balance(m), Some(Direction::Credit));
+        assert_eq!(AccountCode::standard("bank").standard_normal_balance(Owner::Platform), Some(Direction::Debit));
+        assert_eq!(AccountCode::standard("bank").standard_normal_balance(m), None);
+        assert!(AccountCode::parse("Available").is_err());
+        assert!(AccountCode::parse("").is_err());
+    }
+}

@@ -1,0 +1,145 @@
+//! The closed set of rule violations the domain core can report.
+//!
+//! Each variant names what happened and maps to one stable machine-readable code
+//! (`DomainError::code`), which the GraphQL layer sends as `extensions.code`.
+//! Codes are part of the public API: never rename one.
+
+use thiserror::Error;
+
+/// A rule of the ledger was broken by the input. Nothing is written when one is
+/// returned.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DomainError {
+    /// A money amount was not a plain decimal number such as `12.34`.
+    #[error("amount `{0}` is not a decimal number")]
+    AmountMalformed(String),
+    /// Amounts of entries, payments and payouts must be greater than zero.
+    #[error("amount must be greater than zero")]
+    AmountNotPositive,
+    /// The amount has more decimal places than the asset's exponent allows; it is
+    /// rejected rather than rounded, so no money is created or lost silently.
+    #[error("amount has {given} decimal places but {asset} allows {allowed}")]
+    AmountPrecisionExceeded {
+        /// The asset code.
+        asset: String,
+        /// Decimal places the asset allows (its ISO 4217 exponent or registered one).
+        allowed: u32,
+        /// Decimal places the input had.
+        given: u32,
+    },
+    /// The amount, or a balance it would produce, does not fit in a signed 64-bit
+    /// count of minor units.
+    #[error("amount overflows 64-bit minor units")]
+    AmountOverflow,
+    /// The asset code is neither an ISO 4217 currency nor a registered asset.
+    #[error("unknown asset `{0}`")]
+    UnknownAsset(String),
+    /// An asset code must be 1 to 16 characters of `A-Z`, `0-9` or `_`, starting with a letter.
+    #[error("asset code `{0}` is not 1 to 16 upper-case letters, digits or underscores")]
+    AssetCodeInvalid(String),
+    /// A custom asset's exponent is outside 0..=18.
+    #[error("asset exponent {0} is outside 0..=18")]
+    AssetExponentInvalid(i64),
+    /// The entries of a transaction do not sum to zero in some asset.
+    #[error("transaction does not balance in {asset}: debits {debits} != credits {credits} (minor units)")]
+    TransactionUnbalanced {
+        /// The asset that does not balance.
+        asset: String,
+        /// Sum of debit entries in minor units.
+        debits: i128,
+        /// Sum of credit entries in minor units.
+        credits: i128,
+    },
+    /// A transaction needs at least two entries.
+    #[error("a transaction needs at least {min} entries")]
+    TooFewEntries {
+        /// The minimum.
+        min: usize,
+    },
+    /// A transaction has more entries than [`crate::domain::transaction::MAX_ENTRIES_PER_TRANSACTION`].
+    #[error("a transaction may have at most {max} entries")]
+    TooManyEntries {
+        /// The maximum.
+        max: usize,
+    },
+    /// An entry's asset differs from the asset of the account it posts to.
+    #[error("entry in {entry} cannot post to an account held in {account}")]
+    AssetMismatch {
+        /// The entry's asset.
+        entry: String,
+        /// The account's asset.
+        account: String,
+    },
+    /// An account code is not 1 to 64 characters of `a-z`, `0-9` or `_`.
+    #[error("account code `{0}` is not 1 to 64 lower-case letters, digits or underscores")]
+    AccountCodeInvalid(String),
+    /// The code is not in the platform's chart of accounts.
+    #[error("`{0}` is not a platform account code")]
+    UnknownPlatformAccount(String),
+    /// A merchant name must be 1 to 200 characters after trimming.
+    #[error("merchant name must be 1 to 200 characters")]
+    MerchantNameInvalid,
+    /// An external id must be 1 to 200 characters, without surrounding spaces.
+    #[error("external id must be 1 to 200 characters without surrounding spaces")]
+    ExternalIdInvalid,
+    /// A merchant class must be 1 to 64 characters.
+    #[error("merchant class must be 1 to 64 characters")]
+    MerchantClassInvalid,
+    /// An idempotency key must be 1 to 255 visible ASCII characters.
+    #[error("idempotency key must be 1 to 255 visible ASCII characters")]
+    IdempotencyKeyInvalid,
+    /// Metadata must be a JSON object of at most [`crate::domain::transaction::MAX_METADATA_BYTES`].
+    #[error("metadata must be a JSON object of at most {max_bytes} bytes")]
+    MetadataInvalid {
+        /// The limit in bytes of serialized JSON.
+        max_bytes: usize,
+    },
+    /// A fee larger than the gross amount would make the merchant's net negative.
+    #[error("fee exceeds the gross amount")]
+    FeeExceedsGross,
+    /// Gross and fee of one payment must be in the same asset.
+    #[error("fee must be in the same asset as the gross amount")]
+    FeeAssetMismatch,
+    /// The write would take an account's available balance below zero.
+    #[error("insufficient funds: available {available} < {required} minor units of {asset}")]
+    InsufficientFunds {
+        /// The asset.
+        asset: String,
+        /// Available balance in minor units before the write.
+        available: i64,
+        /// Minor units the write needs.
+        required: i64,
+    },
+    /// A reversal of a transaction that is itself a reversal or already reversed.
+    #[error("transaction is already reversed")]
+    AlreadyReversed,
+    /// A reversal must carry a reason, 1 to 500 characters.
+    #[error("a reason of 1 to 500 characters is required")]
+    ReasonRequired,
+}
+
+impl DomainError {
+    /// The stable code sent to clients as GraphQL `extensions.code`.
+    pub fn code(&self) -> &'static str {
+        use DomainError::*;
+        match self {
+            AmountMalformed(_) => "AMOUNT_MALFORMED",
+            AmountNotPositive => "AMOUNT_NOT_POSITIVE",
+            AmountPrecisionExceeded { .. } => "AMOUNT_PRECISION_EXCEEDED",
+            AmountOverflow => "AMOUNT_OVERFLOW",
+            UnknownAsset(_) => "UNKNOWN_ASSET",
+            AssetCodeInvalid(_) | AssetExponentInvalid(_) => "ASSET_INVALID",
+            TransactionUnbalanced { .. } => "TRANSACTION_UNBALANCED",
+            TooFewEntries { .. } | TooManyEntries { .. } => "ENTRY_COUNT_INVALID",
+            AssetMismatch { .. } => "ASSET_MISMATCH",
+            AccountCodeInvalid(_) => "ACCOUNT_CODE_INVALID",
+            UnknownPlatformAccount(_) => "ACCOUNT_NOT_FOUND",
+            MerchantNameInvalid | ExternalIdInvalid | MerchantClassInvalid | MetadataInvalid { .. } => "BAD_USER_INPUT",
+            IdempotencyKeyInvalid => "IDEMPOTENCY_KEY_INVALID",
+            FeeExceedsGross | FeeAssetMismatch => "FEE_INVALID",
+            InsufficientFunds { .. } => "INSUFFICIENT_FUNDS",
+            AlreadyReversed => "ALREADY_REVERSED",
+            ReasonRequired => "REASON_REQUIRED",
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Payment rules: how a payment received and a payout sent become balanced
+//! transactions on the chart of accounts.
+//!
+//! `recordPayment` — the processor has collected `gross` from a buyer for the
+//! merchant; the platform keeps `fee`:
+//!
+//! | account | owner | debit | credit |
+//! |---|---|---|---|
+//! | `processor_clearing` | platform | gross | |
+//! | `available` | merchant | | gross − fee |
+//! | `fee_revenue` | platform | | fee |
+//!
+//! `recordPayout` — the platform sends `amount` to the merchant's bank; it may not
+//! exceed the merchant's available balance:
+//!
+//! | account | owner | debit | credit |
+//! |---|---|---|---|
+//! | `available` | merchant | amount | |
+//! | `bank` | platform | | amount |
+
+use chrono::{DateTime, Utc};
+
+use super::transaction::validate_metadata;
+use super::{
+    AccountCode, AccountRef, Amount, AssetCode, Direction, DomainError, EntryDraft, MerchantId, Owner,
+    TransactionDraft, TransactionKind,
+};
+
+/// The common, optional parts of a payment-style request.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Annotations {
+    /// The caller's reference.
+    pub external_ref: Option<String>,
+    /// A JSON object; `{}` when absent.
+    pub metadata: Option<serde_json::Value>,
+    /// When it happened, if not now.
+    pub effective_at: Option<DateTime<Utc>>,
+}
+
+fn account(owner: Owner, code: &'static str) -> AccountRef {
+    AccountRef::Code { owner, code: AccountCode::standard(code) }
+}
+
+fn entry(account: AccountRef, asset: &AssetCode, direction: Direction, amount: Amount) -> EntryDraft {
+    EntryDraft { account, asset: asset.clone(), direction, amount }
+}
+
+/// Builds a payment received for `merchant`: `gross` in minor units of `asset`,
+/// of which the platform keeps `fee` (zero or absent for none).
+///
+/// Errors: [`DomainError::FeeExceedsGross`] (a fee equal to the gross is allowed
+/// and leaves the merchant nothing), [`DomainError::MetadataInvalid`].
+pub fn record_payment(
+    merchant: MerchantId,
+    asset: &AssetCode,
+    gross: Amount,
+    fee: Option<Amount>,
+    notes: Annotations,
+) -> Result<TransactionDraft, DomainError> {
+    let fee_minor = fee.map_or(0, Amount::minor);
+    if fee_minor > gross.minor() {
+        return Err(DomainError::FeeExceedsGross);
+    }
+    let owner = Owner::Merchant(merchant);
+    let mut entries =
+        vec![entry(account(Owner::Platform, AccountCode::PROCESSOR_CLEARING), asset, Direction::Debit, gross)];
+    if let Ok(net) = Amount::from_minor(gross.minor() - fee_minor) {
+        entries.push(entry(account(owner, AccountCode::AVAILABLE), asset, Direction::Credit, net));
+    }
+    if let Some(fee) = fee {
+        entries.push(entry(account(Owner::Platform, AccountCode::FEE_REVENUE), asset, Direction::Credit, fee));
+    }
+    draft(merchant, TransactionKind::Payment, entries, vec![], notes)
+}
+
+/// Builds a payout of `amount` minor units of `asset` to `merchant`, guarded so it
+/// cannot take the merchant's available balance below zero.
+///
+/// Errors: [`DomainError::MetadataInvalid`]; the ledger returns
+/// [`DomainError::InsufficientFunds`] when it applies the draft.
+pub fn record_payout(
+    merchant: MerchantId,
+    asset: &AssetCode,
+    amount: Amount,
+    notes: Annotations,
+) -> Result<TransactionDraft, DomainError> {
+    let available = account(Owner::Merchant(merchant), AccountCode::AVAILABLE);
+    let entries = vec![
+        entry(available.clone(), asset, Direction::Debit, amount),
+        entry(account(Owner::Platform, AccountCode::BANK), asset, Direction::Credit, amount),
+    ];
+    draft(merchant, TransactionKind::Payout, entries, vec![(available, asset.clone())], notes)
+}
+
+fn draft(
+    merchant: MerchantId,
+    kind: TransactionKind,
+    entries: Vec<EntryDraft>,
+    no_overdraft: Vec<(AccountRef, AssetCode)>,
+    notes: Annotations,
+) -> Result<TransactionDraft, DomainError> {
+    let metadata = notes.metadata.unwrap_or_else(|| serde_json::json!({}));
+    validate_metadata(&metadata)?;
+    let d = TransactionDraft {
+        merchant,
+        kind,
+        external_ref: notes.external_ref,
+        metadata,
+        effective_at: notes.effective_at,
+        entries,
+        reverses: None,
+        no_overdraft,
+    };
+    d.validate()?;
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn amt(m: i64) -> Amount {
+        Amount::from_minor(m).unwrap_or_else(|_| unreachable!())
+    }
+
+    #[test]
+    fn payment_splits_gross_into_net_and_fee() {
+        let brl = AssetCode::parse("BRL").unwrap_or_else(|_| unreachable!());
+        let d = record_payment(MerchantId::new(), &brl, amt(7219), Some(amt(722)), Annotations::default())
+            .unwrap_or_else(|_| unreachable!());
+        let amounts: Vec<i64> = d.entries.iter().map(|e| e.amount.minor()).collect();
+        assert_eq!(amounts, vec![7219, 6497, 722]);
+        assert_eq!(d.validate(), Ok(()));
+    }
+
+    #[test]
+    fn fee_above_gross_is_rejected() {
+        let brl = AssetCode::parse("BRL").unwrap_or_else(|_| unreachable!());
+        let r = record_payment(MerchantId::new(), &brl, amt(100), Some(amt(101)), Annotations::default());
+        assert_eq!(r.err(), Some(DomainError::FeeExceedsGross));
+    }
+
+    #[test]
+    fn payout_guards_available() {
+        let usd = AssetCode::parse("USD").unwrap_or_else(|_| unreachable!());
+        let d =
+            record_payout(MerchantId::new(), &usd, amt(5), Annotations::default()).unwrap_or_else(|_| unreachable!());
+        assert_eq!(d.no_overdraft.len(), 1);
+        assert_eq!(d.entries[0].direction, Direction::Debit);
+    }
+}

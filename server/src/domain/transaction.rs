@@ -1,0 +1,345 @@
+//! Transactions and their entries, and the rules every transaction obeys.
+//!
+//! A *transaction* is a set of *entries* (postings). Each entry moves a positive
+//! [`Amount`] of one asset to the debit or credit side of one account. A
+//! transaction is valid only if, for every asset it touches, its debits equal its
+//! credits ([`TransactionDraft::validate`]). Posted transactions are never edited;
+//! a mistake is undone by a *reversal* ([`TransactionDraft::reversal_of`]), a new
+//! transaction with every entry on the opposite side.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{AccountCode, AccountId, Amount, AssetCode, Direction, DomainError, MerchantId, Owner};
+
+/// Most entries one transaction may have. Generous for split payments and fees,
+/// small enough that one transaction never holds locks on thousands of rows.
+pub const MAX_ENTRIES_PER_TRANSACTION: usize = 64;
+
+/// Fewest entries one transaction may have: one debit and one credit.
+pub const MIN_ENTRIES_PER_TRANSACTION: usize = 2;
+
+/// Largest metadata object, in bytes of compact JSON. Metadata is for references
+/// and labels, not documents.
+pub const MAX_METADATA_BYTES: usize = 4096;
+
+/// Longest external reference or reversal reason, in characters.
+pub const MAX_REFERENCE_LEN: usize = 500;
+
+/// Identifies a transaction (UUIDv7). Order transactions by their database
+/// sequence number, not by id or timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TransactionId(pub Uuid);
+
+impl TransactionId {
+    /// A fresh, time-ordered id.
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+}
+
+impl Default for TransactionId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for TransactionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What a transaction records. Stored as its snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TransactionKind {
+    /// A general balanced set of entries (`postTransaction`).
+    Transfer,
+    /// Money received on a merchant's behalf (`recordPayment`).
+    Payment,
+    /// Money sent to a merchant (`recordPayout`).
+    Payout,
+    /// The inverse of an earlier transaction (`reverseTransaction`).
+    Reversal,
+}
+
+impl TransactionKind {
+    /// Storage form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransactionKind::Transfer => "transfer",
+            TransactionKind::Payment => "payment",
+            TransactionKind::Payout => "payout",
+            TransactionKind::Reversal => "reversal",
+        }
+    }
+
+    /// Parses the storage form.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "transfer" => TransactionKind::Transfer,
+            "payment" => TransactionKind::Payment,
+            "payout" => TransactionKind::Payout,
+            "reversal" => TransactionKind::Reversal,
+            _ => return None,
+        })
+    }
+}
+
+/// How an entry names its account: by id, or by owner and code (the standard
+/// accounts are then created on first use for the entry's asset).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AccountRef {
+    /// An existing account.
+    Id(AccountId),
+    /// The account `code` of `owner` in the entry's asset.
+    Code {
+        /// The owner.
+        owner: Owner,
+        /// The code within owner and asset.
+        code: AccountCode,
+    },
+}
+
+/// One entry of a draft transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryDraft {
+    /// The account posted to.
+    pub account: AccountRef,
+    /// The asset moved; must equal the account's asset.
+    pub asset: AssetCode,
+    /// Debit or credit.
+    pub direction: Direction,
+    /// Positive amount in minor units of `asset`.
+    pub amount: Amount,
+}
+
+/// A transaction that has passed the domain rules but is not yet written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransactionDraft {
+    /// The merchant the transaction belongs to.
+    pub merchant: MerchantId,
+    /// What it records.
+    pub kind: TransactionKind,
+    /// The caller's reference (an order id, a processor's charge id).
+    pub external_ref: Option<String>,
+    /// A JSON object of at most [`MAX_METADATA_BYTES`].
+    pub metadata: serde_json::Value,
+    /// When the movement happened in the real world; may be in the past
+    /// (backdated). `None` means at commit time.
+    pub effective_at: Option<DateTime<Utc>>,
+    /// The entries, in the order given.
+    pub entries: Vec<EntryDraft>,
+    /// The transaction this one reverses.
+    pub reverses: Option<TransactionId>,
+    /// Accounts whose available balance this transaction must not take below
+    /// zero (the merchant's `available` for a payout). Checked under lock.
+    pub no_overdraft: Vec<(AccountRef, AssetCode)>,
+}
+
+impl TransactionDraft {
+    /// Checks the rules that need no database: entry count, that each entry names
+    /// an account of this merchant or the platform, metadata size, and that debits
+    /// equal credits in every asset (summed in i128, so no sum can overflow).
+    ///
+    /// Errors: [`DomainError::TooFewEntries`], [`DomainError::TooManyEntries`],
+    /// [`DomainError::MetadataInvalid`], [`DomainError::TransactionUnbalanced`].
+    pub fn validate(&self) -> Result<(), DomainError> {
+        if self.entries.len() < MIN_ENTRIES_PER_TRANSACTION {
+            return Err(DomainError::TooFewEntries { min: MIN_ENTRIES_PER_TRANSACTION });
+        }
+        if self.entries.len() > MAX_ENTRIES_PER_TRANSACTION {
+            return Err(DomainError::TooManyEntries { max: MAX_ENTRIES_PER_TRANSACTION });
+        }
+        validate_metadata(&self.metadata)?;
+        let mut sums: BTreeMap<&AssetCode, (i128, i128)> = BTreeMap::new();
+        for entry in &self.entries {
+            let sum = sums.entry(&entry.asset).or_default();
+            match entry.direction {
+                Direction::Debit => sum.0 += i128::from(entry.amount.minor()),
+                Direction::Credit => sum.1 += i128::from(entry.amount.minor()),
+            }
+        }
+        for (asset, (debits, credits)) in sums {
+            if debits != credits {
+                return Err(DomainError::TransactionUnbalanced { asset: asset.to_string(), debits, credits });
+            }
+        }
+        Ok(())
+    }
+
+    /// The reversal of a posted transaction: the same entries on the opposite
+    /// side, on the same accounts, for the same merchant, linked by `reverses`.
+    /// The reason is kept in the metadata under `"reason"`.
+    ///
+    /// Errors: [`DomainError::AlreadyReversed`] when `original` is itself a
+    /// reversal (undo the reversal by reversing... nothing: post a new transaction),
+    /// [`DomainError::ReasonRequired`].
+    pub fn reversal_of(original: &PostedTransaction, reason: &str) -> Result<Self, DomainError> {
+        if original.kind == TransactionKind::Reversal {
+            return Err(DomainError::AlreadyReversed);
+        }
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > MAX_REFERENCE_LEN {
+            return Err(DomainError::ReasonRequired);
+        }
+        Ok(Self {
+            merchant: original.merchant,
+            kind: TransactionKind::Reversal,
+            external_ref: original.external_ref.clone(),
+            metadata: serde_json::json!({ "reason": reason }),
+            effective_at: None,
+            entries: original
+                .entries
+                .iter()
+                .map(|e| EntryDraft {
+                    account: AccountRef::Id(e.account),
+                    asset: e.asset.clone(),
+                    direction: e.direction.opposite(),
+                    amount: e.amount,
+                })
+                .collect(),
+            reverses: Some(original.id),
+            no_overdraft: Vec::new(),
+        })
+    }
+}
+
+/// Checks metadata is a JSON object of at most [`MAX_METADATA_BYTES`].
+/// Errors: [`DomainError::MetadataInvalid`].
+pub fn validate_metadata(metadata: &serde_json::Value) -> Result<(), DomainError> {
+    let err = DomainError::MetadataInvalid { max_bytes: MAX_METADATA_BYTES };
+    if !metadata.is_object() || metadata.to_string().len() > MAX_METADATA_BYTES {
+        return Err(err);
+    }
+    Ok(())
+}
+
+/// An entry as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostedEntry {
+    /// The account.
+    pub account: AccountId,
+    /// The asset.
+    pub asset: AssetCode,
+    /// Debit or credit.
+    pub direction: Direction,
+    /// Positive minor units.
+    pub amount: Amount,
+}
+
+/// The parts of a written transaction that the rules need (to reverse it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostedTransaction {
+    /// Its id.
+    pub id: TransactionId,
+    /// Its merchant.
+    pub merchant: MerchantId,
+    /// Its kind.
+    pub kind: TransactionKind,
+    /// Its external reference.
+    pub external_ref: Option<String>,
+    /// Its entries.
+    pub entries: Vec<PostedEntry>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usd() -> AssetCode {
+        AssetCode::parse("USD").unwrap_or_else(|_| unreachable!())
+    }
+
+    fn entry(code: &'static str, direction: Direction, minor: i64, asset: AssetCode) -> EntryDraft {
+        EntryDraft {
+            account: AccountRef::Code { owner: Owner::Platform, code: AccountCode::standard(code) },
+            asset,
+            direction,
+            amount: Amount::from_minor(minor).unwrap_or_else(|_| unreachable!()),
+        }
+    }
+
+    fn draft(entries: Vec<EntryDraft>) -> TransactionDraft {
+        TransactionDraft {
+            merchant: MerchantId::new(),
+            kind: TransactionKind::Transfer,
+            external_ref: None,
+            metadata: serde_json::json!({}),
+            effective_at: None,
+            entries,
+            reverses: None,
+            no_overdraft: vec![],
+        }
+    }
+
+    #[test]
+    fn balanced_transaction_is_valid() {
+        let d = draft(vec![
+            entry("bank", Direction::Debit, 100, usd()),
+            entry("fee_revenue", Direction::Credit, 100, usd()),
+        ]);
+        assert_eq!(d.validate(), Ok(()));
+    }
+
+    #[test]
+    fn unbalanced_in_any_asset_is_rejected() {
+        let jpy = AssetCode::parse("JPY").unwrap_or_else(|_| unreachable!());
+        let d = draft(vec![
+            entry("bank", Direction::Debit, 100, usd()),
+            entry("fee_revenue", Direction::Credit, 100, usd()),
+            entry("bank", Direction::Debit, 5, jpy.clone()),
+            entry("fee_revenue", Direction::Credit, 4, jpy),
+        ]);
+        assert!(matches!(d.validate(), Err(DomainError::TransactionUnbalanced { debits: 5, credits: 4, .. })));
+    }
+
+    #[test]
+    fn sums_near_i64_max_do_not_overflow_the_check() {
+        let d = draft(vec![
+            entry("bank", Direction::Debit, i64::MAX, usd()),
+            entry("bank", Direction::Debit, i64::MAX, usd()),
+            entry("fee_revenue", Direction::Credit, i64::MAX, usd()),
+            entry("fee_revenue", Direction::Credit, i64::MAX, usd()),
+        ]);
+        assert_eq!(d.validate(), Ok(()));
+    }
+
+    #[test]
+    fn entry_count_is_bounded() {
+        assert!(matches!(
+            draft(vec![entry("bank", Direction::Debit, 1, usd())]).validate(),
+            Err(DomainError::TooFewEntries { .. })
+        ));
+        let many = (0..MAX_ENTRIES_PER_TRANSACTION + 2)
+            .map(|i| entry("bank", if i % 2 == 0 { Direction::Debit } else { Direction::Credit }, 1, usd()))
+            .collect();
+        assert!(matches!(draft(many).validate(), Err(DomainError::TooManyEntries { .. })));
+    }
+
+    #[test]
+    fn reversal_inverts_every_entry_and_cannot_be_reversed() {
+        let original = PostedTransaction {
+            id: TransactionId::new(),
+            merchant: MerchantId::new(),
+            kind: TransactionKind::Payment,
+            external_ref: None,
+            entries: vec![PostedEntry {
+                account: AccountId(Uuid::now_v7()),
+                asset: usd(),
+                direction: Direction::Debit,
+                amount: Amount::from_minor(7).unwrap_or_else(|_| unreachable!()),
+            }],
+        };
+        let rev = TransactionDraft::reversal_of(&original, "defective item").unwrap_or_else(|_| unreachable!());
+        assert_eq!(rev.entries[0].direction, Direction::Credit);
+        assert_eq!(rev.reverses, Some(original.id));
+        assert_eq!(TransactionDraft::reversal_of(&original, "  "), Err(DomainError::ReasonRequired));
+        let posted_rev = PostedTransaction { kind: TransactionKind::Reversal, ..original };
+        assert_eq!(TransactionDraft::reversal_of(&posted_rev, "again"), Err(DomainError::AlreadyReversed));
+    }
+}

@@ -1,0 +1,58 @@
+//! Mapping of errors to GraphQL errors with a stable `extensions.code`.
+//!
+//! Policy: a refusal the caller caused carries its own code and a message that
+//! says what to fix. An unexpected failure is logged here with its cause and shown
+//! to the caller only as `INTERNAL_SERVER_ERROR`, with no detail.
+
+use async_graphql::ErrorExtensions;
+
+use crate::domain::DomainError;
+use crate::ledger::LedgerError;
+
+/// Code for an input that failed a shape check at the edge (bad id, bad cursor,
+/// page size over the limit).
+pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+
+/// Builds a GraphQL error with `message` and `extensions.code = code`.
+pub fn coded(code: &'static str, message: impl Into<String>) -> async_graphql::Error {
+    async_graphql::Error::new(message).extend_with(|_, ext| ext.set("code", code))
+}
+
+/// Converts a ledger error into a coded GraphQL error (logging internal ones).
+/// async-graphql's blanket `From<Display>` would drop the code, so every
+/// resolver converts through this function (via [`OrCoded`]).
+pub fn to_graphql(err: LedgerError) -> async_graphql::Error {
+    {
+        match &err {
+            LedgerError::Database(cause) => {
+                tracing::error!(error = %cause, "internal error on request path");
+                coded("INTERNAL_SERVER_ERROR", "internal server error")
+            }
+            other => coded(other.code(), other.to_string()),
+        }
+    }
+}
+
+/// Lets resolvers use `?` on domain results.
+pub trait OrCoded<T> {
+    /// Converts the error into a coded GraphQL error.
+    fn or_coded(self) -> async_graphql::Result<T>;
+}
+
+impl<T> OrCoded<T> for Result<T, LedgerError> {
+    fn or_coded(self) -> async_graphql::Result<T> {
+        self.map_err(to_graphql)
+    }
+}
+
+impl<T> OrCoded<T> for Result<T, DomainError> {
+    fn or_coded(self) -> async_graphql::Result<T> {
+        self.map_err(|e| to_graphql(LedgerError::Domain(e)))
+    }
+}
+
+impl<T> OrCoded<T> for Result<T, sea_orm::DbErr> {
+    fn or_coded(self) -> async_graphql::Result<T> {
+        self.map_err(|e| to_graphql(LedgerError::Database(e)))
+    }
+}

@@ -1,0 +1,65 @@
+//! The GraphQL API: schema, root query and mutation, error codes and limits.
+//!
+//! Resolvers parse their inputs into domain types once (`parse at the edge`),
+//! hand writes to [`crate::ledger::Ledger::submit`], and build output types from
+//! domain/store types. Every error carries a stable `extensions.code`.
+
+pub mod error;
+pub mod extension;
+pub mod mutation;
+pub mod query;
+pub mod types;
+
+use std::sync::Arc;
+
+use async_graphql::{Context, EmptySubscription, Schema};
+
+use crate::ledger::Ledger;
+
+/// Deepest query accepted. The deepest useful query (merchant → transactions →
+/// edges → node → entries → account → balance → available → amount) is 10 levels.
+pub const MAX_QUERY_DEPTH: usize = 12;
+
+/// Highest query complexity accepted (async-graphql counts one per field by
+/// default). Bounds alias-based batching and huge selections.
+pub const MAX_QUERY_COMPLEXITY: usize = 2_000;
+
+/// Page size when `first` is not given.
+pub const DEFAULT_PAGE_SIZE: u64 = 20;
+
+/// Largest page a connection returns; larger `first` is refused, not clamped, so a
+/// client never mistakes a short page for the end.
+pub const MAX_PAGE_SIZE: u64 = 100;
+
+/// The schema type.
+pub type LedgerSchema = Schema<query::QueryRoot, mutation::MutationRoot, EmptySubscription>;
+
+/// Builds the schema over a ledger.
+pub fn build_schema(ledger: Arc<Ledger>) -> LedgerSchema {
+    Schema::build(query::QueryRoot, mutation::MutationRoot, EmptySubscription)
+        .data(ledger)
+        .extension(extension::ErrorCodes)
+        .limit_depth(MAX_QUERY_DEPTH)
+        .limit_complexity(MAX_QUERY_COMPLEXITY)
+        .finish()
+}
+
+/// The SDL of the schema, as committed in `server/schema.graphql`.
+pub fn sdl() -> String {
+    Schema::build(query::QueryRoot, mutation::MutationRoot, EmptySubscription).finish().sdl()
+}
+
+/// The ledger from the request context.
+pub(crate) fn ledger<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Arc<Ledger>> {
+    ctx.data::<Arc<Ledger>>()
+}
+
+/// Validates a connection's `first`. Errors: `BAD_USER_INPUT` when below 1 or
+/// above [`MAX_PAGE_SIZE`].
+pub(crate) fn page_size(first: Option<i32>) -> async_graphql::Result<u64> {
+    match first {
+        None => Ok(DEFAULT_PAGE_SIZE),
+        Some(n) if n >= 1 && (n as u64) <= MAX_PAGE_SIZE => Ok(n as u64),
+        Some(_) => Err(error::coded(error::BAD_USER_INPUT, format!("first must be between 1 and {MAX_PAGE_SIZE}"))),
+    }
+}

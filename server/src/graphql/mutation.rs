@@ -1,0 +1,409 @@
+//! Root mutations. Each one takes a required `idempotencyKey`, parses its input
+//! into domain types, and submits one request to the ledger's write path.
+//! Replaying a key with the same input returns the first result (`replayed:
+//! true`); reusing it with different input fails with `IDEMPOTENCY_KEY_REUSED`.
+
+use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::error::{BAD_USER_INPUT, OrCoded, coded};
+use super::ledger;
+use super::types::{
+    AccountNode, AssetNode, DirectionType, MerchantNode, MoneyInput, TransactionNode, parse_merchant_id, parse_uuid,
+};
+use crate::domain::payment::{self, Annotations};
+use crate::domain::transaction::{MAX_ENTRIES_PER_TRANSACTION, MAX_REFERENCE_LEN};
+use crate::domain::{
+    AccountCode, AccountId, AccountRef, Amount, Asset, DomainError, EntryDraft, Fingerprint, IdempotencyKey,
+    MerchantClass, MerchantExternalId, MerchantId, MerchantName, Owner, TransactionDraft, TransactionId,
+    TransactionKind,
+};
+use crate::ledger::{Applied, Command, LedgerError, Outcome, Request};
+use crate::store::{accounts, merchants, transactions};
+
+/// The root mutation.
+pub struct MutationRoot;
+
+/// Input of `createMerchant`.
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateMerchantInput {
+    /// Display name, 1 to 200 characters.
+    pub name: String,
+    /// Your own id for the merchant; unique (`EXTERNAL_ID_TAKEN`).
+    pub external_id: Option<String>,
+    /// Rollup class; `default` when absent.
+    pub class: Option<String>,
+    /// Idempotency key, 1 to 255 visible ASCII characters.
+    #[serde(skip)]
+    pub idempotency_key: String,
+}
+
+/// Input of `registerAsset`.
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterAssetInput {
+    /// Code: 1 to 16 of `A-Z 0-9 _`, starting with a letter; not an ISO 4217 code.
+    pub code: String,
+    /// Decimal places of the minor unit, 0 to 18 (`SWORD` has 0).
+    pub exponent: i32,
+    /// Idempotency key.
+    #[serde(skip)]
+    pub idempotency_key: String,
+}
+
+/// Input of `openAccount`.
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenAccountInput {
+    /// The owning merchant; null for a platform account.
+    pub merchant_id: Option<ID>,
+    /// Code, 1 to 64 of `a-z 0-9 _`.
+    pub code: String,
+    /// Asset code.
+    pub asset: String,
+    /// The side that increases it (ignored for standard codes).
+    pub normal_balance: DirectionType,
+    /// Idempotency key.
+    #[serde(skip)]
+    pub idempotency_key: String,
+}
+
+/// One entry of `postTransaction`. Name the account by `accountId`, or by
+/// `accountCode` (of the transaction's merchant, or of the platform when
+/// `platform` is true); standard codes are created on first use.
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntryInput {
+    /// An existing account of this merchant or the platform.
+    pub account_id: Option<ID>,
+    /// An account code, instead of `accountId`.
+    pub account_code: Option<String>,
+    /// With `accountCode`: true for a platform account.
+    #[graphql(default)]
+    pub platform: bool,
+    /// Debit or credit.
+    pub direction: DirectionType,
+    /// Positive amount; its currency must be the account's asset.
+    pub amount: MoneyInput,
+}
+
+/// Input of `postTransaction`.
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PostTransactionInput {
+    /// The merchant it belongs to.
+    pub merchant_id: ID,
+    /// 2 to 64 entries that balance per asset.
+    pub entries: Vec<EntryInput>,
+    /// Your reference, up to 500 characters.
+    pub external_ref: Option<String>,
+    /// A JSON object, at most 4096 bytes.
+    pub metadata: Option<Json<serde_json::Value>>,
+    /// When it happened; now if absent. May be in the past.
+    pub effective_at: Option<DateTime<Utc>>,
+    /// Idempotency key.
+    #[serde(skip)]
+    pub idempotency_key: String,
+}
+
+/// Input of `recordPayment`.
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordPaymentInput {
+    /// The merchant paid.
+    pub merchant_id: ID,
+    /// What the buyer paid.
+    pub gross: MoneyInput,
+    /// The platform's fee, same currency, at most `gross`.
+    pub fee: Option<MoneyInput>,
+    /// Your reference (an order id).
+    pub external_ref: Option<String>,
+    /// A JSON object, at most 4096 bytes.
+    pub metadata: Option<Json<serde_json::Value>>,
+    /// When it happened; now if absent.
+    pub effective_at: Option<DateTime<Utc>>,
+    /// Idempotency key.
+    #[serde(skip)]
+    pub idempotency_key: String,
+}
+
+/// Input of `recordPayout`.
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordPayoutInput {
+    /// The merchant paid out.
+    pub merchant_id: ID,
+    /// How much; at most the merchant's available balance.
+    pub amount: MoneyInput,
+    /// Your reference (a bank transfer id).
+    pub external_ref: Option<String>,
+    /// A JSON object, at most 4096 bytes.
+    pub metadata: Option<Json<serde_json::Value>>,
+    /// When it happened; now if absent.
+    pub effective_at: Option<DateTime<Utc>>,
+    /// Idempotency key.
+    #[serde(skip)]
+    pub idempotency_key: String,
+}
+
+/// Result of a mutation that posts a transaction.
+#[derive(SimpleObject)]
+pub struct TransactionPayload {
+    /// The transaction posted (or, on a replay, posted the first time).
+    pub transaction: TransactionNode,
+    /// True when this answer replays an earlier request with the same key.
+    pub replayed: bool,
+}
+
+/// Result of `createMerchant`.
+#[derive(SimpleObject)]
+pub struct MerchantPayload {
+    /// The merchant.
+    pub merchant: MerchantNode,
+    /// True on a replay.
+    pub replayed: bool,
+}
+
+/// Result of `registerAsset`.
+#[derive(SimpleObject)]
+pub struct AssetPayload {
+    /// The asset.
+    pub asset: AssetNode,
+    /// True on a replay.
+    pub replayed: bool,
+}
+
+/// Result of `openAccount`.
+#[derive(SimpleObject)]
+pub struct AccountPayload {
+    /// The account.
+    pub account: AccountNode,
+    /// True on a replay.
+    pub replayed: bool,
+}
+
+#[Object]
+impl MutationRoot {
+    /// Creates a merchant. Errors: `BAD_USER_INPUT`, `EXTERNAL_ID_TAKEN`,
+    /// `IDEMPOTENCY_KEY_REUSED`.
+    async fn create_merchant(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateMerchantInput,
+    ) -> async_graphql::Result<MerchantPayload> {
+        let command = Command::CreateMerchant {
+            name: MerchantName::parse(&input.name).or_coded()?,
+            external_id: input.external_id.as_deref().map(MerchantExternalId::parse).transpose().or_coded()?,
+            class: MerchantClass::parse(input.class.as_deref().unwrap_or(MerchantClass::DEFAULT)).or_coded()?,
+        };
+        let applied =
+            submit(ctx, MerchantId::PLATFORM, &input.idempotency_key, "createMerchant", &input, command).await?;
+        let Outcome::Merchant(id) = applied.outcome else { return Err(mismatch()) };
+        let merchant = merchants::find(ledger(ctx)?.db(), id).await.or_coded()?.ok_or_else(mismatch)?;
+        Ok(MerchantPayload { merchant: MerchantNode(merchant), replayed: applied.replayed })
+    }
+
+    /// Registers a custom asset such as `SWORD` (exponent 0). Errors:
+    /// `ASSET_INVALID`, `ASSET_ALREADY_EXISTS`, `IDEMPOTENCY_KEY_REUSED`.
+    async fn register_asset(
+        &self,
+        ctx: &Context<'_>,
+        input: RegisterAssetInput,
+    ) -> async_graphql::Result<AssetPayload> {
+        let asset = Asset::custom(&input.code, i64::from(input.exponent)).or_coded()?;
+        let applied = submit(
+            ctx,
+            MerchantId::PLATFORM,
+            &input.idempotency_key,
+            "registerAsset",
+            &input,
+            Command::RegisterAsset(asset.clone()),
+        )
+        .await?;
+        Ok(AssetPayload {
+            asset: AssetNode { code: asset.code.to_string(), exponent: input.exponent, iso4217: false },
+            replayed: applied.replayed,
+        })
+    }
+
+    /// Opens an account outside the standard chart, e.g. a merchant's `reserve`.
+    /// Errors: `ACCOUNT_CODE_INVALID`, `UNKNOWN_ASSET`, `NOT_FOUND`,
+    /// `ACCOUNT_ALREADY_EXISTS`, `IDEMPOTENCY_KEY_REUSED`.
+    async fn open_account(&self, ctx: &Context<'_>, input: OpenAccountInput) -> async_graphql::Result<AccountPayload> {
+        let owner = match &input.merchant_id {
+            None => Owner::Platform,
+            Some(id) => Owner::Merchant(parse_merchant_id(id)?),
+        };
+        let asset = ledger(ctx)?.asset(&input.asset).await.or_coded()?;
+        let command = Command::OpenAccount {
+            owner,
+            code: AccountCode::parse(&input.code).or_coded()?,
+            asset: asset.code,
+            normal_balance: input.normal_balance.into(),
+        };
+        let applied = submit(ctx, owner.merchant_id(), &input.idempotency_key, "openAccount", &input, command).await?;
+        let Outcome::Account(id) = applied.outcome else { return Err(mismatch()) };
+        let account = accounts::find(ledger(ctx)?.db(), id).await.or_coded()?.ok_or_else(mismatch)?;
+        Ok(AccountPayload { account: AccountNode(account), replayed: applied.replayed })
+    }
+
+    /// Posts any balanced set of entries on accounts of one merchant and the
+    /// platform. Errors: `AMOUNT_NOT_POSITIVE`, `AMOUNT_PRECISION_EXCEEDED`,
+    /// `AMOUNT_MALFORMED`, `AMOUNT_OVERFLOW`, `UNKNOWN_ASSET`,
+    /// `TRANSACTION_UNBALANCED`, `ENTRY_COUNT_INVALID`, `ASSET_MISMATCH`,
+    /// `ACCOUNT_NOT_FOUND`, `ACCOUNT_OF_ANOTHER_MERCHANT`, `NOT_FOUND`,
+    /// `IDEMPOTENCY_KEY_REUSED`.
+    async fn post_transaction(
+        &self,
+        ctx: &Context<'_>,
+        input: PostTransactionInput,
+    ) -> async_graphql::Result<TransactionPayload> {
+        let merchant = parse_merchant_id(&input.merchant_id)?;
+        if input.entries.len() > MAX_ENTRIES_PER_TRANSACTION {
+            return Err(DomainError::TooManyEntries { max: MAX_ENTRIES_PER_TRANSACTION }).or_coded();
+        }
+        let mut entries = Vec::with_capacity(input.entries.len());
+        for e in &input.entries {
+            let account = match (&e.account_id, &e.account_code) {
+                (Some(id), None) => AccountRef::Id(AccountId(parse_uuid(id, "account id")?)),
+                (None, Some(code)) => AccountRef::Code {
+                    owner: if e.platform { Owner::Platform } else { Owner::Merchant(merchant) },
+                    code: AccountCode::parse(code).or_coded()?,
+                },
+                _ => return Err(coded(BAD_USER_INPUT, "give exactly one of accountId and accountCode")),
+            };
+            let (asset, amount) = money(ctx, &e.amount).await?;
+            entries.push(EntryDraft { account, asset: asset.code, direction: e.direction.into(), amount });
+        }
+        let draft = TransactionDraft {
+            merchant,
+            kind: TransactionKind::Transfer,
+            external_ref: reference(input.external_ref.clone())?,
+            metadata: input.metadata.clone().map_or_else(|| serde_json::json!({}), |j| j.0),
+            effective_at: input.effective_at,
+            entries,
+            reverses: None,
+            no_overdraft: vec![],
+        };
+        draft.validate().or_coded()?;
+        post(ctx, merchant, &input.idempotency_key, "postTransaction", &input, Command::Post(draft)).await
+    }
+
+    /// Records money received for a merchant: debits `processor_clearing` by the
+    /// gross, credits the merchant's `available` by gross − fee and `fee_revenue`
+    /// by the fee. Errors: as `postTransaction`, plus `FEE_INVALID`.
+    async fn record_payment(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordPaymentInput,
+    ) -> async_graphql::Result<TransactionPayload> {
+        let merchant = parse_merchant_id(&input.merchant_id)?;
+        let (asset, gross) = money(ctx, &input.gross).await?;
+        let fee = match &input.fee {
+            None => None,
+            Some(f) if f.currency != input.gross.currency => {
+                return Err(DomainError::FeeAssetMismatch).or_coded();
+            }
+            // A zero fee is the same as none.
+            Some(f) if f.amount.trim().parse::<rust_decimal::Decimal>().is_ok_and(|d| d.is_zero()) => None,
+            Some(f) => Some(money(ctx, f).await?.1),
+        };
+        let notes = annotations(input.external_ref.clone(), input.metadata.clone(), input.effective_at)?;
+        let draft = payment::record_payment(merchant, &asset.code, gross, fee, notes).or_coded()?;
+        post(ctx, merchant, &input.idempotency_key, "recordPayment", &input, Command::Post(draft)).await
+    }
+
+    /// Records money sent to a merchant: debits its `available`, credits the
+    /// platform's `bank`. Errors: as `postTransaction`, plus `INSUFFICIENT_FUNDS`
+    /// when it would take `available` below zero.
+    async fn record_payout(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordPayoutInput,
+    ) -> async_graphql::Result<TransactionPayload> {
+        let merchant = parse_merchant_id(&input.merchant_id)?;
+        let (asset, amount) = money(ctx, &input.amount).await?;
+        let notes = annotations(input.external_ref.clone(), input.metadata.clone(), input.effective_at)?;
+        let draft = payment::record_payout(merchant, &asset.code, amount, notes).or_coded()?;
+        post(ctx, merchant, &input.idempotency_key, "recordPayout", &input, Command::Post(draft)).await
+    }
+
+    /// Reverses a posted transaction: appends a new transaction with every entry
+    /// on the opposite side, linked by `reverses`. A transaction is reversed at
+    /// most once. Errors: `NOT_FOUND`, `ALREADY_REVERSED`, `REASON_REQUIRED`,
+    /// `IDEMPOTENCY_KEY_REUSED`.
+    async fn reverse_transaction(
+        &self,
+        ctx: &Context<'_>,
+        transaction_id: ID,
+        reason: String,
+        idempotency_key: String,
+    ) -> async_graphql::Result<TransactionPayload> {
+        let id = TransactionId(parse_uuid(&transaction_id, "transaction id")?);
+        let input = serde_json::json!({ "transactionId": id.to_string(), "reason": reason });
+        let command = Command::Reverse { transaction: id, reason };
+        post(ctx, MerchantId::PLATFORM, &idempotency_key, "reverseTransaction", &input, command).await
+    }
+}
+
+/// Parses a money input against its asset. Errors: `UNKNOWN_ASSET` and the
+/// amount errors of [`Amount::parse`].
+async fn money(ctx: &Context<'_>, m: &MoneyInput) -> async_graphql::Result<(Asset, Amount)> {
+    let asset = ledger(ctx)?.asset(&m.currency).await.or_coded()?;
+    let amount = Amount::parse(&m.amount, &asset).or_coded()?;
+    Ok((asset, amount))
+}
+
+fn reference(r: Option<String>) -> async_graphql::Result<Option<String>> {
+    match r {
+        Some(s) if s.chars().count() > MAX_REFERENCE_LEN => {
+            Err(coded(BAD_USER_INPUT, format!("externalRef is longer than {MAX_REFERENCE_LEN} characters")))
+        }
+        other => Ok(other),
+    }
+}
+
+fn annotations(
+    external_ref: Option<String>,
+    metadata: Option<Json<serde_json::Value>>,
+    effective_at: Option<DateTime<Utc>>,
+) -> async_graphql::Result<Annotations> {
+    Ok(Annotations { external_ref: reference(external_ref)?, metadata: metadata.map(|j| j.0), effective_at })
+}
+
+/// Submits a command under an idempotency key, fingerprinting the input as sent.
+async fn submit(
+    ctx: &Context<'_>,
+    scope: MerchantId,
+    key: &str,
+    operation: &'static str,
+    input: &impl Serialize,
+    command: Command,
+) -> async_graphql::Result<Applied> {
+    let key = IdempotencyKey::parse(key).or_coded()?;
+    let input = serde_json::to_value(input).map_err(|e| sea_orm::DbErr::Custom(e.to_string())).or_coded()?;
+    let request = Request { scope, key, operation, fingerprint: Fingerprint::of(operation, &input), command };
+    ledger(ctx)?.submit_one(request).await.or_coded()
+}
+
+async fn post(
+    ctx: &Context<'_>,
+    scope: MerchantId,
+    key: &str,
+    operation: &'static str,
+    input: &impl Serialize,
+    command: Command,
+) -> async_graphql::Result<TransactionPayload> {
+    let applied = submit(ctx, scope, key, operation, input, command).await?;
+    let Outcome::Transaction(id) = applied.outcome else { return Err(mismatch()) };
+    let txn = transactions::find(ledger(ctx)?.db(), id).await.or_coded()?.ok_or_else(mismatch)?;
+    Ok(TransactionPayload { transaction: TransactionNode(txn), replayed: applied.replayed })
+}
+
+/// A stored idempotency result of the wrong kind; only possible if two
+/// operations shared a fingerprint, which SHA-256 over the operation name rules out.
+fn mismatch() -> async_graphql::Error {
+    super::error::to_graphql(LedgerError::Database(sea_orm::DbErr::Custom("idempotency result of another kind".into())))
+}

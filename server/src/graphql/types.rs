@@ -1,0 +1,496 @@
+//! GraphQL object types, built from domain and store types (never from rows).
+//!
+//! Money is always `{ amount, currency }`: `amount` is a decimal string with
+//! exactly the asset's number of decimals (`"12.34"` USD, `"5"` SWORD), never a
+//! float, so no client loses a cent to binary rounding.
+
+use async_graphql::connection::{Connection, Edge, OpaqueCursor};
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, OneofObject, SimpleObject};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::error::{OrCoded, coded};
+use super::{ledger, page_size};
+use crate::domain::money::format_minor;
+use crate::domain::{self, AccountId, Balance, MerchantId, NormalBalance, Owner};
+use crate::store::accounts::Account;
+use crate::store::books::{self, AsOf, TrialBalanceLine};
+use crate::store::merchants::Merchant;
+use crate::store::transactions::{EntryRecord, TransactionRecord};
+use crate::store::{accounts, merchants, transactions};
+
+/// An amount of one asset: `amount` is a decimal string in the asset's major
+/// unit with exactly its exponent's decimals; `currency` is the ISO 4217 or
+/// registered asset code.
+#[derive(SimpleObject, Debug, Clone, PartialEq, Eq)]
+pub struct Money {
+    /// Decimal string, e.g. `"12.34"`; negative only for balances.
+    pub amount: String,
+    /// Asset code, e.g. `USD`.
+    pub currency: String,
+}
+
+impl Money {
+    /// Formats signed minor units of `asset`. Errors: unknown asset (never for
+    /// stored data), or a balance beyond i64 (reported as `AMOUNT_OVERFLOW`).
+    pub async fn of(ctx: &Context<'_>, asset: &str, minor: i128) -> async_graphql::Result<Money> {
+        let exponent = ledger(ctx)?.asset(asset).await.or_coded()?.exponent;
+        let minor = i64::try_from(minor).map_err(|_| domain::DomainError::AmountOverflow).or_coded()?;
+        Ok(Money { amount: format_minor(minor, exponent), currency: asset.to_owned() })
+    }
+}
+
+/// An amount given by a caller: `amount` is a positive decimal string with at
+/// most the asset's exponent of decimals; `currency` an asset code.
+#[derive(InputObject, Serialize, Debug, Clone)]
+pub struct MoneyInput {
+    /// Decimal string, e.g. `"12.34"`. More decimals than the asset allows is an
+    /// error (`AMOUNT_PRECISION_EXCEEDED`), never rounded.
+    pub amount: String,
+    /// Asset code (ISO 4217 or registered).
+    pub currency: String,
+}
+
+/// Side of an entry, or the normal balance of an account.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum DirectionType {
+    /// Debit (left) side.
+    Debit,
+    /// Credit (right) side.
+    Credit,
+}
+
+impl From<domain::Direction> for DirectionType {
+    fn from(d: domain::Direction) -> Self {
+        match d {
+            domain::Direction::Debit => DirectionType::Debit,
+            domain::Direction::Credit => DirectionType::Credit,
+        }
+    }
+}
+
+impl From<DirectionType> for domain::Direction {
+    fn from(d: DirectionType) -> Self {
+        match d {
+            DirectionType::Debit => domain::Direction::Debit,
+            DirectionType::Credit => domain::Direction::Credit,
+        }
+    }
+}
+
+/// What a transaction records.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TransactionKindType {
+    /// A general balanced transaction (`postTransaction`).
+    Transfer,
+    /// Money received for a merchant (`recordPayment`).
+    Payment,
+    /// Money paid out to a merchant (`recordPayout`).
+    Payout,
+    /// The inverse of an earlier transaction (`reverseTransaction`).
+    Reversal,
+}
+
+impl From<domain::TransactionKind> for TransactionKindType {
+    fn from(k: domain::TransactionKind) -> Self {
+        match k {
+            domain::TransactionKind::Transfer => TransactionKindType::Transfer,
+            domain::TransactionKind::Payment => TransactionKindType::Payment,
+            domain::TransactionKind::Payout => TransactionKindType::Payout,
+            domain::TransactionKind::Reversal => TransactionKindType::Reversal,
+        }
+    }
+}
+
+/// A point in the ledger's history: exactly one of a transaction sequence
+/// number or a time (by transactions' `effectiveAt`).
+#[derive(OneofObject, Debug, Clone, Copy)]
+pub enum BalanceAsOf {
+    /// After the transaction with this sequence number.
+    Sequence(i64),
+    /// At this time, counting transactions effective at or before it.
+    Time(DateTime<Utc>),
+}
+
+/// A merchant's balance in one asset, from its `available` account. All three
+/// are Money in that asset.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct AssetBalance {
+    /// The asset code.
+    pub asset: String,
+    /// Posted: settled movements only.
+    pub posted: Money,
+    /// Pending: posted plus movements not yet posted.
+    pub pending: Money,
+    /// Available: what can be paid out now (posted less pending outflows).
+    pub available: Money,
+}
+
+async fn asset_balance(
+    ctx: &Context<'_>,
+    asset: &str,
+    normal: NormalBalance,
+    b: &Balance,
+) -> async_graphql::Result<AssetBalance> {
+    Ok(AssetBalance {
+        asset: asset.to_owned(),
+        posted: Money::of(ctx, asset, b.posted(normal)).await?,
+        pending: Money::of(ctx, asset, b.pending(normal)).await?,
+        available: Money::of(ctx, asset, b.available(normal)).await?,
+    })
+}
+
+/// A merchant: a seller on the platform on whose behalf money is collected.
+pub struct MerchantNode(pub Merchant);
+
+#[Object(name = "Merchant")]
+impl MerchantNode {
+    /// Its id (UUID).
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Display name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// The caller's own id for it, unique.
+    async fn external_id(&self) -> Option<&str> {
+        self.0.external_id.as_deref()
+    }
+    /// Free label used to group merchants in rollups.
+    async fn class(&self) -> &str {
+        &self.0.class
+    }
+    /// When it was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// Balances of its `available` account per asset: now (from the balance rows,
+    /// no lock, no summing), or `asOf` a past sequence number or time (summed from
+    /// the entries).
+    async fn balances(
+        &self,
+        ctx: &Context<'_>,
+        as_of: Option<BalanceAsOf>,
+    ) -> async_graphql::Result<Vec<AssetBalance>> {
+        let db = ledger(ctx)?.db();
+        let code = domain::AccountCode::standard(domain::AccountCode::AVAILABLE);
+        let lines: Vec<(String, NormalBalance, Balance)> = match as_of {
+            None => accounts::list_with_balances(db, Owner::Merchant(self.0.id))
+                .await
+                .or_coded()?
+                .into_iter()
+                .filter(|a| a.account.code == code.as_str())
+                .map(|a| (a.account.asset.to_string(), a.account.normal_balance, a.balance))
+                .collect(),
+            Some(point) => {
+                let point = match point {
+                    BalanceAsOf::Sequence(s) => AsOf::Sequence(s),
+                    BalanceAsOf::Time(t) => AsOf::Time(t),
+                };
+                books::balances_as_of(db, self.0.id, &code, point)
+                    .await
+                    .or_coded()?
+                    .into_iter()
+                    .map(|(a, n, b)| (a.to_string(), n, b))
+                    .collect()
+            }
+        };
+        let mut out = Vec::with_capacity(lines.len());
+        for (asset, normal, b) in &lines {
+            out.push(asset_balance(ctx, asset, *normal, b).await?);
+        }
+        Ok(out)
+    }
+    /// All its accounts with their balances.
+    async fn accounts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AccountNode>> {
+        let rows = accounts::list_with_balances(ledger(ctx)?.db(), Owner::Merchant(self.0.id)).await.or_coded()?;
+        Ok(rows.into_iter().map(|r| AccountNode(r.account)).collect())
+    }
+    /// Its transactions, newest first (by sequence), a Relay connection.
+    async fn transactions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<OpaqueCursor<i64>, TransactionNode>> {
+        let limit = page_size(first)?;
+        let before = after.as_deref().map(decode_cursor).transpose()?;
+        let mut rows =
+            transactions::page_for_merchant(ledger(ctx)?.db(), self.0.id, before, limit + 1).await.or_coded()?;
+        let has_next = rows.len() as u64 > limit;
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let mut conn = Connection::new(before.is_some(), has_next);
+        conn.edges.extend(rows.into_iter().map(|t| Edge::new(OpaqueCursor(t.seq), TransactionNode(t))));
+        Ok(conn)
+    }
+}
+
+/// An account: one asset, one owner (a merchant or the platform), one code.
+pub struct AccountNode(pub Account);
+
+#[Object(name = "Account")]
+impl AccountNode {
+    /// Its id (UUID).
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Its code, e.g. `available` or `fee_revenue`.
+    async fn code(&self) -> &str {
+        &self.0.code
+    }
+    /// The asset it holds.
+    async fn asset(&self) -> &str {
+        self.0.asset.as_str()
+    }
+    /// The side that increases it.
+    async fn normal_balance(&self) -> DirectionType {
+        self.0.normal_balance.into()
+    }
+    /// True for the platform's own accounts.
+    async fn platform(&self) -> bool {
+        self.0.owner == Owner::Platform
+    }
+    /// Its merchant; null for platform accounts.
+    async fn merchant(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<MerchantNode>> {
+        match self.0.owner {
+            Owner::Platform => Ok(None),
+            Owner::Merchant(id) => Ok(merchants::find(ledger(ctx)?.db(), id).await.or_coded()?.map(MerchantNode)),
+        }
+    }
+    /// Its current balance.
+    async fn balance(&self, ctx: &Context<'_>) -> async_graphql::Result<BalanceNode> {
+        let b = accounts::balance_of(ledger(ctx)?.db(), self.0.id).await.or_coded()?;
+        Ok(BalanceNode { asset: self.0.asset.to_string(), normal: self.0.normal_balance, balance: b })
+    }
+    /// Its entries in sequence order, a Relay connection with opaque cursors.
+    async fn entries(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<OpaqueCursor<i64>, EntryNode>> {
+        entries_connection(ctx, self.0.id, first, after).await
+    }
+}
+
+/// An account's four running totals and the balances derived from them, all in
+/// the account's asset.
+pub struct BalanceNode {
+    asset: String,
+    normal: NormalBalance,
+    balance: Balance,
+}
+
+#[Object(name = "Balance")]
+impl BalanceNode {
+    /// Sum of posted debits.
+    async fn debits_posted(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, &self.asset, self.balance.debits_posted.into()).await
+    }
+    /// Sum of posted credits.
+    async fn credits_posted(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, &self.asset, self.balance.credits_posted.into()).await
+    }
+    /// Sum of pending debits.
+    async fn debits_pending(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, &self.asset, self.balance.debits_pending.into()).await
+    }
+    /// Sum of pending credits.
+    async fn credits_pending(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, &self.asset, self.balance.credits_pending.into()).await
+    }
+    /// Posted balance, signed by the normal balance.
+    async fn posted(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, &self.asset, self.balance.posted(self.normal)).await
+    }
+    /// Posted plus pending.
+    async fn pending(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, &self.asset, self.balance.pending(self.normal)).await
+    }
+    /// Posted less pending outflows.
+    async fn available(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, &self.asset, self.balance.available(self.normal)).await
+    }
+}
+
+/// A transaction: a balanced set of entries, append-only.
+pub struct TransactionNode(pub TransactionRecord);
+
+#[Object(name = "Transaction")]
+impl TransactionNode {
+    /// Its id (UUID).
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Gap-free, commit-ordered sequence number; order by this, not by time.
+    async fn sequence(&self) -> i64 {
+        self.0.seq
+    }
+    /// What it records.
+    async fn kind(&self) -> TransactionKindType {
+        self.0.kind.into()
+    }
+    /// Its merchant.
+    async fn merchant(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<MerchantNode>> {
+        Ok(merchants::find(ledger(ctx)?.db(), self.0.merchant).await.or_coded()?.map(MerchantNode))
+    }
+    /// The caller's reference.
+    async fn external_ref(&self) -> Option<&str> {
+        self.0.external_ref.as_deref()
+    }
+    /// The caller's metadata, a JSON object.
+    async fn metadata(&self) -> async_graphql::Json<serde_json::Value> {
+        async_graphql::Json(self.0.metadata.clone())
+    }
+    /// When the movement happened (may be backdated).
+    async fn effective_at(&self) -> DateTime<Utc> {
+        self.0.effective_at
+    }
+    /// When it was committed.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// The transaction this one reverses.
+    async fn reverses(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TransactionNode>> {
+        let Some(id) = self.0.reverses else { return Ok(None) };
+        Ok(transactions::find(ledger(ctx)?.db(), id).await.or_coded()?.map(TransactionNode))
+    }
+    /// The transaction that reversed this one, if any.
+    async fn reversed_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TransactionNode>> {
+        Ok(transactions::reversal_of(ledger(ctx)?.db(), self.0.id).await.or_coded()?.map(TransactionNode))
+    }
+    /// Its entries, in sequence order.
+    async fn entries(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<EntryNode>> {
+        Ok(transactions::entries_of(ledger(ctx)?.db(), self.0.id)
+            .await
+            .or_coded()?
+            .into_iter()
+            .map(EntryNode)
+            .collect())
+    }
+}
+
+/// One posting: an amount on the debit or credit side of one account.
+pub struct EntryNode(pub EntryRecord);
+
+#[Object(name = "Entry")]
+impl EntryNode {
+    /// Its sequence number (gap-free across the ledger), as an id.
+    async fn id(&self) -> ID {
+        ID(self.0.seq.to_string())
+    }
+    /// Its sequence number.
+    async fn sequence(&self) -> i64 {
+        self.0.seq
+    }
+    /// Its transaction's sequence number.
+    async fn transaction_sequence(&self) -> i64 {
+        self.0.transaction_seq
+    }
+    /// Debit or credit.
+    async fn direction(&self) -> DirectionType {
+        self.0.direction.into()
+    }
+    /// Positive amount.
+    async fn amount(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, self.0.asset.as_str(), self.0.amount.minor().into()).await
+    }
+    /// The account posted to.
+    async fn account(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<AccountNode>> {
+        Ok(accounts::find(ledger(ctx)?.db(), self.0.account).await.or_coded()?.map(AccountNode))
+    }
+    /// Its transaction.
+    async fn transaction(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TransactionNode>> {
+        Ok(transactions::find(ledger(ctx)?.db(), self.0.transaction_id).await.or_coded()?.map(TransactionNode))
+    }
+}
+
+/// An asset the ledger knows.
+#[derive(SimpleObject, Debug, Clone)]
+#[graphql(name = "Asset", complex)]
+pub struct AssetNode {
+    /// Its code.
+    pub code: String,
+    /// Decimal places of its minor unit.
+    pub exponent: i32,
+    /// True for ISO 4217 currencies, false for registered assets.
+    pub iso4217: bool,
+}
+
+#[ComplexObject]
+impl AssetNode {
+    /// Display symbol where ISO 4217 data has one.
+    async fn symbol(&self) -> Option<String> {
+        domain::Asset::iso4217(&self.code).and_then(|a| a.symbol())
+    }
+}
+
+/// One line of the trial balance (all accounts with one code, asset and owner kind).
+#[derive(SimpleObject, Debug, Clone)]
+#[graphql(name = "TrialBalanceLine")]
+pub struct TrialBalanceLineNode {
+    /// Account code.
+    pub code: String,
+    /// Asset.
+    pub asset: String,
+    /// True for platform accounts; false for the sum over all merchants.
+    pub platform: bool,
+    /// How many accounts the line sums.
+    pub accounts: i64,
+    /// Sum of posted debits.
+    pub debits_posted: Money,
+    /// Sum of posted credits.
+    pub credits_posted: Money,
+}
+
+impl TrialBalanceLineNode {
+    /// Builds a line from the store's totals.
+    pub async fn of(ctx: &Context<'_>, l: TrialBalanceLine) -> async_graphql::Result<Self> {
+        let asset = l.asset.to_string();
+        Ok(Self {
+            debits_posted: Money::of(ctx, &asset, l.balance.debits_posted.into()).await?,
+            credits_posted: Money::of(ctx, &asset, l.balance.credits_posted.into()).await?,
+            code: l.code,
+            asset,
+            platform: l.platform,
+            accounts: l.accounts,
+        })
+    }
+}
+
+/// Decodes an opaque sequence cursor. Errors: `BAD_USER_INPUT`.
+pub fn decode_cursor(raw: &str) -> async_graphql::Result<i64> {
+    use async_graphql::connection::CursorType;
+    OpaqueCursor::<i64>::decode_cursor(raw)
+        .map(|c| c.0)
+        .map_err(|_| coded(super::error::BAD_USER_INPUT, "invalid cursor"))
+}
+
+/// An account's entries as a Relay connection ordered by sequence (ascending),
+/// so pages never shift as new entries arrive.
+pub async fn entries_connection(
+    ctx: &Context<'_>,
+    account: AccountId,
+    first: Option<i32>,
+    after: Option<String>,
+) -> async_graphql::Result<Connection<OpaqueCursor<i64>, EntryNode>> {
+    let limit = page_size(first)?;
+    let after = after.as_deref().map(decode_cursor).transpose()?;
+    let mut rows = transactions::entries_page(ledger(ctx)?.db(), account, after, limit + 1).await.or_coded()?;
+    let has_next = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let mut conn = Connection::new(after.is_some(), has_next);
+    conn.edges.extend(rows.into_iter().map(|e| Edge::new(OpaqueCursor(e.seq), EntryNode(e))));
+    Ok(conn)
+}
+
+/// Parses a GraphQL `ID` as a UUID. Errors: `BAD_USER_INPUT`.
+pub fn parse_uuid(id: &ID, what: &str) -> async_graphql::Result<uuid::Uuid> {
+    uuid::Uuid::parse_str(id.as_str()).map_err(|_| coded(super::error::BAD_USER_INPUT, format!("{what} is not a UUID")))
+}
+
+/// Parses a merchant id.
+pub fn parse_merchant_id(id: &ID) -> async_graphql::Result<MerchantId> {
+    parse_uuid(id, "merchant id").map(MerchantId)
+}

@@ -1,0 +1,68 @@
+//! The write path's closed error enum.
+//!
+//! Error policy (as in crates.io): every variant but `Database` and `Contention`
+//! is the caller's doing and is shown to them with its stable code. A `Database`
+//! error is logged with its cause by the GraphQL layer and shown only as an
+//! opaque `INTERNAL_SERVER_ERROR`.
+
+use sea_orm::DbErr;
+use thiserror::Error;
+
+use crate::domain::DomainError;
+
+/// Why a ledger operation was refused. Nothing is written when one is returned.
+#[derive(Debug, Error)]
+pub enum LedgerError {
+    /// A domain rule was broken (bad amount, unbalanced, insufficient funds, …).
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// No merchant has this id.
+    #[error("merchant not found")]
+    MerchantNotFound,
+    /// No account has this id, or the code is not a standard account and was never opened.
+    #[error("account not found")]
+    AccountNotFound,
+    /// No transaction has this id.
+    #[error("transaction not found")]
+    TransactionNotFound,
+    /// An entry names an account that belongs to another merchant.
+    #[error("account belongs to another merchant")]
+    AccountOfAnotherMerchant,
+    /// The idempotency key was used before with a different request.
+    #[error("idempotency key was already used with a different request")]
+    IdempotencyKeyReused,
+    /// Another merchant already has this external id.
+    #[error("external id is already taken")]
+    ExternalIdTaken,
+    /// The asset code is already an ISO 4217 currency or registered.
+    #[error("asset already exists")]
+    AssetAlreadyExists,
+    /// The account already exists for this owner, code and asset.
+    #[error("account already exists")]
+    AccountAlreadyExists,
+    /// Retries of a serialization failure or deadlock were exhausted; the request
+    /// wrote nothing and may be retried with the same idempotency key.
+    #[error("the ledger is busy; retry with the same idempotency key")]
+    Contention,
+    /// An unexpected database failure.
+    #[error("database error: {0}")]
+    Database(#[from] DbErr),
+}
+
+impl LedgerError {
+    /// The stable code sent to clients as GraphQL `extensions.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            LedgerError::Domain(e) => e.code(),
+            LedgerError::MerchantNotFound | LedgerError::TransactionNotFound => "NOT_FOUND",
+            LedgerError::AccountNotFound => "ACCOUNT_NOT_FOUND",
+            LedgerError::AccountOfAnotherMerchant => "ACCOUNT_OF_ANOTHER_MERCHANT",
+            LedgerError::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            LedgerError::ExternalIdTaken => "EXTERNAL_ID_TAKEN",
+            LedgerError::AssetAlreadyExists => "ASSET_ALREADY_EXISTS",
+            LedgerError::AccountAlreadyExists => "ACCOUNT_ALREADY_EXISTS",
+            LedgerError::Contention => "TRY_AGAIN",
+            LedgerError::Database(_) => "INTERNAL_SERVER_ERROR",
+        }
+    }
+}

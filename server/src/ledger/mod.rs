@@ -1,0 +1,386 @@
+//! The write path: every change to the books goes through [`Ledger::submit`].
+//!
+//! A batch of [`Request`]s is applied in **one** database transaction:
+//!
+//! 1. claim each request's idempotency key (a duplicate waits for the first to
+//!    commit, then gets its stored result; a different request under the same key
+//!    is refused);
+//! 2. resolve the accounts, creating standard ones on first use, in sorted
+//!    `(owner, code, asset)` order;
+//! 3. lock every balance row the request touches, in ascending account-id order;
+//! 4. check the rules that need balances (no overdraft where guarded, no overflow);
+//! 5. reserve gap-free sequence numbers, append the transaction and its entries,
+//!    write the new balances and the idempotency result;
+//!
+//! then commit. Within a batch each request runs in its own savepoint, so one
+//! refused request fails alone. Serialization failures and deadlocks restart the
+//! whole batch up to [`MAX_TXN_RETRIES`] times.
+
+pub mod error;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::RwLock;
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use serde::{Deserialize, Serialize};
+
+pub use error::LedgerError;
+
+use crate::domain::{
+    AccountCode, AccountId, AccountRef, Asset, AssetCode, DomainError, Fingerprint, IdempotencyKey, MerchantClass,
+    MerchantExternalId, MerchantId, MerchantName, NormalBalance, Owner, TransactionDraft, TransactionId,
+};
+use crate::store::{self, accounts, idempotency, merchants, transactions};
+
+/// How many times a batch is retried after a serialization failure or deadlock
+/// before the caller gets `TRY_AGAIN`. Sorted locking makes deadlocks rare; five
+/// retries ride out a burst without letting one request spin for long.
+pub const MAX_TXN_RETRIES: u32 = 5;
+
+/// Backoff before the first retry; doubled on each further retry.
+pub const RETRY_BACKOFF: Duration = Duration::from_millis(5);
+
+/// A change to the books.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Post a validated transaction draft.
+    Post(TransactionDraft),
+    /// Reverse a posted transaction, giving a reason.
+    Reverse {
+        /// The transaction to reverse.
+        transaction: TransactionId,
+        /// Why, 1 to 500 characters; kept in the reversal's metadata.
+        reason: String,
+    },
+    /// Create a merchant.
+    CreateMerchant {
+        /// Display name.
+        name: MerchantName,
+        /// The caller's id for it.
+        external_id: Option<MerchantExternalId>,
+        /// Rollup class.
+        class: MerchantClass,
+    },
+    /// Register a custom asset.
+    RegisterAsset(Asset),
+    /// Open an account outside the standard chart (or a standard one early).
+    OpenAccount {
+        /// Owner.
+        owner: Owner,
+        /// Code.
+        code: AccountCode,
+        /// Asset; must exist.
+        asset: AssetCode,
+        /// Normal balance; ignored for standard codes, which have their own.
+        normal_balance: NormalBalance,
+    },
+}
+
+/// A command with its idempotency key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// Whose key space the key lives in: the merchant acted for, or the platform.
+    pub scope: MerchantId,
+    /// The caller's idempotency key.
+    pub key: IdempotencyKey,
+    /// The GraphQL mutation name, stored with the key.
+    pub operation: &'static str,
+    /// Fingerprint of the request as sent.
+    pub fingerprint: Fingerprint,
+    /// The change.
+    pub command: Command,
+}
+
+/// What a request produced: the id of the thing it created. Stored as the
+/// idempotency result, so a replay returns the same thing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Outcome {
+    /// A posted transaction.
+    Transaction(TransactionId),
+    /// A created merchant.
+    Merchant(MerchantId),
+    /// A registered asset code.
+    Asset(String),
+    /// An opened account.
+    Account(AccountId),
+}
+
+/// A request's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// What it produced.
+    pub outcome: Outcome,
+    /// True when this was a replay of an earlier request with the same key.
+    pub replayed: bool,
+}
+
+/// The ledger service: the write path and the asset catalogue.
+#[derive(Debug)]
+pub struct Ledger {
+    db: DatabaseConnection,
+    assets: RwLock<HashMap<String, Asset>>,
+}
+
+impl Ledger {
+    /// A ledger over a migrated database.
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db, assets: RwLock::new(HashMap::new()) }
+    }
+
+    /// The database connection pool, for reads.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Looks up an asset by code (ISO 4217 or registered), through an in-process
+    /// cache: assets are never changed or removed once they exist.
+    /// Errors: [`DomainError::UnknownAsset`], [`LedgerError::Database`].
+    pub async fn asset(&self, code: &str) -> Result<Asset, LedgerError> {
+        if let Some(a) = self.assets.read().ok().and_then(|m| m.get(code).cloned()) {
+            return Ok(a);
+        }
+        let asset =
+            store::assets::find(&self.db, code).await?.ok_or_else(|| DomainError::UnknownAsset(code.to_owned()))?;
+        if let Ok(mut m) = self.assets.write() {
+            m.insert(code.to_owned(), asset.clone());
+        }
+        Ok(asset)
+    }
+
+    /// Applies one request in its own database transaction.
+    pub async fn submit_one(&self, request: Request) -> Result<Applied, LedgerError> {
+        self.submit(vec![request]).await.pop().unwrap_or(Err(LedgerError::Contention))
+    }
+
+    /// Applies a batch of requests in one database transaction and returns one
+    /// result per request, in order. See the module doc for the steps.
+    #[tracing::instrument(name = "ledger.submit", skip_all, fields(batch = batch.len()))]
+    pub async fn submit(&self, batch: Vec<Request>) -> Vec<Result<Applied, LedgerError>> {
+        let mut backoff = RETRY_BACKOFF;
+        for attempt in 0..=MAX_TXN_RETRIES {
+            match self.try_batch(&batch).await {
+                Ok(results) => return results,
+                Err(err) if store::is_retryable(&err) && attempt < MAX_TXN_RETRIES => {
+                    tracing::debug!(attempt, error = %err, "retrying ledger transaction");
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                }
+                Err(err) if store::is_retryable(&err) => {
+                    tracing::warn!(error = %err, "ledger transaction retries exhausted");
+                    return batch.iter().map(|_| Err(LedgerError::Contention)).collect();
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "ledger transaction failed");
+                    return batch.iter().map(|_| Err(LedgerError::Database(err.clone()))).collect();
+                }
+            }
+        }
+        batch.iter().map(|_| Err(LedgerError::Contention)).collect()
+    }
+
+    /// One attempt at a batch. `Err` means the whole database transaction failed
+    /// (and is rolled back); per-request refusals are inside the `Ok` vector.
+    async fn try_batch(&self, batch: &[Request]) -> Result<Vec<Result<Applied, LedgerError>>, sea_orm::DbErr> {
+        let txn = self.db.begin().await?;
+        let mut results = Vec::with_capacity(batch.len());
+        for request in batch {
+            // A batch of one needs no savepoint: its failure rolls back everything.
+            let result = if batch.len() == 1 {
+                apply(&txn, request).await
+            } else {
+                let savepoint = txn.begin().await?;
+                let r = apply(&savepoint, request).await;
+                match r {
+                    Ok(_) => savepoint.commit().await?,
+                    Err(_) => savepoint.rollback().await?,
+                }
+                r
+            };
+            match result {
+                Err(LedgerError::Database(e)) if store::is_retryable(&e) => return Err(e),
+                Err(LedgerError::Database(e)) if batch.len() == 1 => return Err(e),
+                other => results.push(other),
+            }
+        }
+        if results.iter().all(Result::is_err) {
+            txn.rollback().await?;
+        } else {
+            txn.commit().await?;
+        }
+        Ok(results)
+    }
+}
+
+/// Applies one request inside the open transaction `db`.
+async fn apply(db: &impl ConnectionTrait, req: &Request) -> Result<Applied, LedgerError> {
+    match idempotency::claim(db, req.scope, &req.key, req.operation, &req.fingerprint).await? {
+        idempotency::Claim::Claimed => {}
+        idempotency::Claim::Used { fingerprint, result } => {
+            if fingerprint != req.fingerprint {
+                return Err(LedgerError::IdempotencyKeyReused);
+            }
+            let outcome = result
+                .and_then(|r| serde_json::from_value(r).ok())
+                .ok_or_else(|| sea_orm::DbErr::Custom("idempotency record without result".into()))?;
+            return Ok(Applied { outcome, replayed: true });
+        }
+    }
+    let outcome = match &req.command {
+        Command::Post(draft) => Outcome::Transaction(post(db, draft).await?),
+        Command::Reverse { transaction, reason } => Outcome::Transaction(reverse(db, *transaction, reason).await?),
+        Command::CreateMerchant { name, external_id, class } => {
+            let id = MerchantId::new();
+            merchants::insert(db, id, name, external_id.as_ref(), class).await.map_err(|e| {
+                if store::is_unique_violation(&e, "external_id") { LedgerError::ExternalIdTaken } else { e.into() }
+            })?;
+            Outcome::Merchant(id)
+        }
+        Command::RegisterAsset(asset) => {
+            if Asset::iso4217(asset.code.as_str()).is_some() || !store::assets::insert_custom(db, asset).await? {
+                return Err(LedgerError::AssetAlreadyExists);
+            }
+            Outcome::Asset(asset.code.to_string())
+        }
+        Command::OpenAccount { owner, code, asset, normal_balance } => {
+            if let Owner::Merchant(m) = owner {
+                merchants::find(db, *m).await?.ok_or(LedgerError::MerchantNotFound)?;
+            }
+            let normal = code.standard_normal_balance(*owner).unwrap_or(*normal_balance);
+            let id =
+                accounts::insert(db, *owner, code, asset, normal).await?.ok_or(LedgerError::AccountAlreadyExists)?;
+            Outcome::Account(id)
+        }
+    };
+    let stored = serde_json::to_value(&outcome).map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?;
+    idempotency::complete(db, req.scope, &req.key, &stored).await?;
+    Ok(Applied { outcome, replayed: false })
+}
+
+/// Reverses `id`. Errors: [`LedgerError::TransactionNotFound`],
+/// [`DomainError::AlreadyReversed`], [`DomainError::ReasonRequired`].
+async fn reverse(db: &impl ConnectionTrait, id: TransactionId, reason: &str) -> Result<TransactionId, LedgerError> {
+    let original = transactions::load_posted(db, id).await?.ok_or(LedgerError::TransactionNotFound)?;
+    if transactions::reversal_of(db, id).await?.is_some() {
+        return Err(DomainError::AlreadyReversed.into());
+    }
+    let draft = TransactionDraft::reversal_of(&original, reason)?;
+    post(db, &draft).await
+}
+
+/// Resolves, locks, checks and appends one transaction draft.
+async fn post(db: &impl ConnectionTrait, draft: &TransactionDraft) -> Result<TransactionId, LedgerError> {
+    draft.validate()?;
+    merchants::find(db, draft.merchant).await?.ok_or(LedgerError::MerchantNotFound)?;
+    let resolved = resolve_accounts(db, draft).await?;
+
+    let ids: Vec<AccountId> = resolved.values().map(|a| a.id).collect();
+    let before = accounts::lock_balances(db, &ids).await?;
+    let mut after = before.clone();
+    let mut entries = Vec::with_capacity(draft.entries.len());
+    for e in &draft.entries {
+        let account = &resolved[&(e.account.clone(), e.asset.clone())];
+        after.entry(account.id).or_default().post(e.direction, e.amount.minor())?;
+        entries.push((account.id, e.asset.clone(), e.direction, e.amount));
+    }
+    for (guarded, asset) in &draft.no_overdraft {
+        let account = resolved
+            .get(&(guarded.clone(), asset.clone()))
+            .ok_or_else(|| sea_orm::DbErr::Custom("guarded account not among the entries".into()))?;
+        let was = before.get(&account.id).copied().unwrap_or_default().available(account.normal_balance);
+        let now = after.get(&account.id).copied().unwrap_or_default().available(account.normal_balance);
+        if now < 0 && now < was {
+            return Err(DomainError::InsufficientFunds {
+                asset: asset.to_string(),
+                available: i64::try_from(was).unwrap_or(i64::MIN),
+                required: i64::try_from(was - now).unwrap_or(i64::MAX),
+            }
+            .into());
+        }
+    }
+    if let Some(original) = draft.reverses
+        && transactions::reversal_of(db, original).await?.is_some()
+    {
+        return Err(DomainError::AlreadyReversed.into());
+    }
+
+    let entry_count = i64::try_from(entries.len())
+        .map_err(|_| DomainError::TooManyEntries { max: crate::domain::transaction::MAX_ENTRIES_PER_TRANSACTION })?;
+    let (seq, first_entry_seq) = transactions::reserve_sequences(db, entry_count).await?;
+    let now = Utc::now();
+    let record = transactions::TransactionRecord {
+        seq,
+        id: TransactionId::new(),
+        merchant: draft.merchant,
+        kind: draft.kind,
+        external_ref: draft.external_ref.clone(),
+        metadata: draft.metadata.clone(),
+        effective_at: draft.effective_at.unwrap_or(now),
+        created_at: now,
+        reverses: draft.reverses,
+    };
+    let rows = transactions::number_entries(&record, first_entry_seq, entries);
+    transactions::append(db, &record, &rows).await.map_err(|e| {
+        if store::is_unique_violation(&e, "reverses") {
+            DomainError::AlreadyReversed.into()
+        } else {
+            LedgerError::from(e)
+        }
+    })?;
+    for (id, balance) in &after {
+        if before.get(id) != Some(balance) {
+            accounts::store_balance(db, *id, balance, seq).await?;
+        }
+    }
+    Ok(record.id)
+}
+
+/// Finds (or, for standard codes, creates) the account of every entry and guard,
+/// keyed by the entry's reference and asset. Creation runs in sorted order.
+async fn resolve_accounts(
+    db: &impl ConnectionTrait,
+    draft: &TransactionDraft,
+) -> Result<BTreeMap<(AccountRef, AssetCode), accounts::Account>, LedgerError> {
+    let refs: BTreeSet<(AccountRef, AssetCode)> = draft
+        .entries
+        .iter()
+        .map(|e| (e.account.clone(), e.asset.clone()))
+        .chain(draft.no_overdraft.iter().cloned())
+        .collect();
+    let mut out = BTreeMap::new();
+    for (reference, asset) in refs {
+        let account = match &reference {
+            AccountRef::Id(id) => accounts::find(db, *id).await?.ok_or(LedgerError::AccountNotFound)?,
+            AccountRef::Code { owner, code } => {
+                if *owner != Owner::Platform && *owner != Owner::Merchant(draft.merchant) {
+                    return Err(LedgerError::AccountOfAnotherMerchant);
+                }
+                match accounts::find_by_code(db, *owner, code, &asset).await? {
+                    Some(a) => a,
+                    None => {
+                        let normal = code.standard_normal_balance(*owner).ok_or(match owner {
+                            Owner::Platform => {
+                                LedgerError::Domain(DomainError::UnknownPlatformAccount(code.to_string()))
+                            }
+                            Owner::Merchant(_) => LedgerError::AccountNotFound,
+                        })?;
+                        accounts::insert(db, *owner, code, &asset, normal).await?;
+                        accounts::find_by_code(db, *owner, code, &asset).await?.ok_or(LedgerError::AccountNotFound)?
+                    }
+                }
+            }
+        };
+        if account.owner != Owner::Platform && account.owner != Owner::Merchant(draft.merchant) {
+            return Err(LedgerError::AccountOfAnotherMerchant);
+        }
+        if account.asset != asset {
+            return Err(
+                DomainError::AssetMismatch { entry: asset.to_string(), account: account.asset.to_string() }.into()
+            );
+        }
+        out.insert((reference, asset), account);
+    }
+    Ok(out)
+}

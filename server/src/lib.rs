@@ -1,0 +1,26 @@
+//! Ledger: a double-entry bookkeeping service for a payments platform.
+//!
+//! Module map:
+//!
+//! - [`domain`]: pure rules — money in minor units, assets (ISO 4217), accounts
+//!   and normal balances, balanced transactions, reversals, payments and payouts.
+//!   No I/O, no framework types.
+//! - [`store`]: the only SQL — rows to domain types, row locks, sequence clock,
+//!   whole-book queries (verify, rebuild, trial balance, balances as of).
+//! - [`ledger`]: the write path — batches of commands applied in one database
+//!   transaction with idempotency, sorted locking and bounded retries.
+//! - [`graphql`]: schema, resolvers that parse inputs at the edge, error codes.
+//! - [`http`]: axum router, GraphQL over HTTP, health probes, tower-http layers.
+//! - [`config`], [`telemetry`], [`startup`]: settings, logging, app lifecycle.
+//! - [`cli`]: the `verify`, `rebuild-balances` and `replay` subcommands.
+
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod graphql;
+pub mod http;
+pub mod ledger;
+pub mod replay;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,71 @@
+//! Building and running the application: connect and migrate, bind the listener,
+//! serve until the shutdown signal.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+use crate::graphql::build_schema;
+use crate::http::{AppState, router};
+use crate::ledger::Ledger;
+use crate::store;
+
+/// A built application: a migrated database and a bound listener.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects to the database, runs the migrations and binds the listen
+    /// address (port 0 binds a free port; see [`Application::local_addr`]).
+    ///
+    /// Errors: database connection, migration or bind failures.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        tracing::info!(database = %settings.database_label(), "ledger starting");
+        let db = store::connect_and_migrate(&settings.database_url(), settings.pool_size).await?;
+        let ledger = Arc::new(Ledger::new(db));
+        let listener = TcpListener::bind(settings.listen).await?;
+        Ok(Self { listener, state: AppState { schema: build_schema(ledger.clone()), ledger } })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        tracing::info!(addr = %self.listener.local_addr()?, "listening: GraphQL at /graphql, GraphiQL at /graphiql");
+        axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown).await
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutdown signal received; draining requests");
+}

@@ -1,0 +1,165 @@
+//! Test harness: a real server on port 0 over a fresh PostgreSQL database per test.
+
+use std::time::Duration;
+
+use ledger_server::config::Settings;
+use ledger_server::startup::Application;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{Value, json};
+
+/// The server-level PostgreSQL URL the tests create databases through.
+/// `scripts/test` makes sure it answers; override with `TEST_DATABASE_URL`.
+pub fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A running server and a direct connection to its database.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// A direct connection, for invariant checks only (never for setup).
+    pub db: DatabaseConnection,
+    /// The database URL the server uses.
+    pub database_url: String,
+    /// HTTP client.
+    pub http: reqwest::Client,
+}
+
+/// Creates a fresh database with a random name, starts the server on port 0.
+pub async fn spawn_app() -> TestApp {
+    let admin_url = admin_url();
+    let name = format!("ledger_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = Database::connect(&admin_url).await.expect("connect to PostgreSQL (is it running? see scripts/test)");
+    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+    admin.close().await.ok();
+    let base_url = admin_url.rsplit_once('/').map(|(b, _)| b.to_owned()).expect("admin url has a database");
+    spawn_with(Some(format!("{base_url}/{name}"))).await
+}
+
+/// Starts a server over `database_url` (None: a fresh SQLite file).
+pub async fn spawn_with(database_url: Option<String>) -> TestApp {
+    let database_url = database_url.unwrap_or_else(|| {
+        let dir = std::env::temp_dir().join(format!("ledger-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        format!("sqlite://{}?mode=rwc", dir.join("ledger.sqlite").display())
+    });
+    let settings = Settings {
+        database_url: Some(database_url.clone()),
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        log: "warn".into(),
+        pool_size: 10,
+    };
+    let app = Application::build(&settings).await.expect("build app");
+    let addr = app.local_addr().expect("local addr");
+    tokio::spawn(app.run_until(std::future::pending()));
+    let db = Database::connect(&database_url).await.expect("connect test db");
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
+    TestApp { base: format!("http://{addr}"), db, database_url, http }
+}
+
+impl TestApp {
+    /// POSTs a GraphQL request and returns the whole response body.
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        self.http
+            .post(format!("{}/graphql", self.base))
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json body")
+    }
+
+    /// Like [`TestApp::gql`], but panics on errors and returns `data`.
+    pub async fn ok(&self, query: &str, variables: Value) -> Value {
+        let body = self.gql(query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+        body["data"].clone()
+    }
+
+    /// Creates a merchant; returns its id.
+    pub async fn merchant(&self, name: &str) -> String {
+        let data = self
+            .ok(
+                "mutation($i: CreateMerchantInput!) { createMerchant(input: $i) { merchant { id } } }",
+                json!({ "i": { "name": name, "idempotencyKey": format!("merchant:{name}:{}", uuid::Uuid::new_v4()) } }),
+            )
+            .await;
+        data["createMerchant"]["merchant"]["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Records a payment; returns the whole response body.
+    pub async fn pay(&self, merchant: &str, gross: &str, fee: Option<&str>, currency: &str, key: &str) -> Value {
+        let mut input = json!({
+            "merchantId": merchant,
+            "gross": { "amount": gross, "currency": currency },
+            "idempotencyKey": key,
+        });
+        if let Some(fee) = fee {
+            input["fee"] = json!({ "amount": fee, "currency": currency });
+        }
+        self.gql(
+            "mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { replayed transaction { id sequence entries { direction amount { amount currency } account { id code } } } } }",
+            json!({ "i": input }),
+        )
+        .await
+    }
+
+    /// The merchant's balances per asset, as (asset, posted, pending, available).
+    pub async fn balances(&self, merchant: &str) -> Vec<(String, String, String, String)> {
+        let data = self
+            .ok(
+                "query($id: ID!) { merchant(id: $id) { balances { asset posted { amount } pending { amount } available { amount } } } }",
+                json!({ "id": merchant }),
+            )
+            .await;
+        data["merchant"]["balances"]
+            .as_array()
+            .expect("balances")
+            .iter()
+            .map(|b| {
+                (
+                    b["asset"].as_str().unwrap_or_default().to_owned(),
+                    b["posted"]["amount"].as_str().unwrap_or_default().to_owned(),
+                    b["pending"]["amount"].as_str().unwrap_or_default().to_owned(),
+                    b["available"]["amount"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// The available balance in one asset ("0" style when absent).
+    pub async fn available(&self, merchant: &str, asset: &str) -> Option<String> {
+        self.balances(merchant).await.into_iter().find(|b| b.0 == asset).map(|b| b.3)
+    }
+
+    /// Counts rows of a table.
+    pub async fn count(&self, table: &str) -> i64 {
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                self.db.get_database_backend(),
+                format!("SELECT COUNT(*) FROM {table}"),
+            ))
+            .await
+            .expect("count")
+            .expect("row");
+        row.try_get_by_index::<i64>(0).expect("count value")
+    }
+
+    /// Runs the books check and asserts it is clean.
+    pub async fn assert_books_consistent(&self) {
+        let report = ledger_server::store::books::verify(&self.db).await.expect("verify");
+        assert!(report.is_clean(), "books breached: {report:?}");
+        for (asset, net) in ledger_server::store::books::asset_totals(&self.db).await.expect("totals") {
+            assert_eq!(net, 0, "asset {asset} does not sum to zero");
+        }
+    }
+}
+
+/// The `extensions.code` of the first error.
+pub fn code(body: &Value) -> String {
+    body["errors"][0]["extensions"]["code"].as_str().unwrap_or("<no code>").to_owned()
+}

@@ -1,0 +1,15 @@
+//! Integration tests: each test gets a fresh PostgreSQL database and a real
+//! server bound to port 0, and talks to it over HTTP GraphQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod helpers;
+
+mod books;
+mod concurrency;
+mod http;
+mod idempotency;
+mod pagination;
+mod posting;
+mod replay;
+mod reversal;
+mod sqlite;
