@@ -216,7 +216,7 @@ pub async fn run(args: &ReplayArgs) -> anyhow::Result<Summary> {
         let (client, created, bar) = (client.clone(), created.clone(), bar.clone());
         async move {
             let input = json!({
-                "name": format!("{} seller {}", title_case(&s.seller_city), &s.seller_id[..8.min(s.seller_id.len())]),
+                "name": format!("{} seller {}", title_case(&s.seller_city), s.seller_id.chars().take(8).collect::<String>()),
                 "externalId": s.seller_id,
                 "class": s.seller_state,
                 "idempotencyKey": format!("seller:{}", s.seller_id),

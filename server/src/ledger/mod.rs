@@ -281,7 +281,9 @@ async fn post(db: &impl ConnectionTrait, draft: &TransactionDraft) -> Result<Tra
     let mut after = before.clone();
     let mut entries = Vec::with_capacity(draft.entries.len());
     for e in &draft.entries {
-        let account = &resolved[&(e.account.clone(), e.asset.clone())];
+        let account = resolved
+            .get(&(e.account.clone(), e.asset.clone()))
+            .ok_or_else(|| sea_orm::DbErr::Custom("entry account was not resolved".into()))?;
         after.entry(account.id).or_default().post(e.direction, e.amount.minor())?;
         entries.push((account.id, e.asset.clone(), e.direction, e.amount));
     }
