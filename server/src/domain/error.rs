@@ -94,6 +94,9 @@ pub enum DomainError {
         /// The limit in bytes of serialized JSON.
         max_bytes: usize,
     },
+    /// A fee schedule's percentage is outside 0..=10 000 basis points, or its fixed part is negative.
+    #[error("fee schedule must have 0 to 10000 basis points and a fixed part of at least zero")]
+    FeeScheduleInvalid,
     /// A fee larger than the gross amount would make the merchant's net negative.
     #[error("fee exceeds the gross amount")]
     FeeExceedsGross,
@@ -136,7 +139,7 @@ impl DomainError {
             UnknownPlatformAccount(_) => "ACCOUNT_NOT_FOUND",
             MerchantNameInvalid | ExternalIdInvalid | MerchantClassInvalid | MetadataInvalid { .. } => "BAD_USER_INPUT",
             IdempotencyKeyInvalid => "IDEMPOTENCY_KEY_INVALID",
-            FeeExceedsGross | FeeAssetMismatch => "FEE_INVALID",
+            FeeExceedsGross | FeeAssetMismatch | FeeScheduleInvalid => "FEE_INVALID",
             InsufficientFunds { .. } => "INSUFFICIENT_FUNDS",
             AlreadyReversed => "ALREADY_REVERSED",
             ReasonRequired => "REASON_REQUIRED",

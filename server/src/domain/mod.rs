@@ -7,7 +7,9 @@
 
 pub mod account;
 pub mod error;
+pub mod fee;
 pub mod idempotency;
+pub mod lifecycle;
 pub mod merchant;
 pub mod money;
 pub mod payment;
