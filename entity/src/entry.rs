@@ -14,6 +14,7 @@ pub struct Model {
     pub direction: String,
     pub amount: i64,
     pub effective_at: DateTimeUtc,
+    pub layer: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

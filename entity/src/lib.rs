@@ -10,6 +10,8 @@ pub mod account;
 pub mod asset;
 pub mod balance;
 pub mod entry;
+pub mod fee_schedule;
 pub mod idempotency_key;
 pub mod merchant;
+pub mod payment;
 pub mod transaction;

@@ -14,6 +14,7 @@ pub struct Model {
     pub effective_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
     pub reverses: Option<Uuid>,
+    pub payment_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -40,6 +40,12 @@ pub struct Settings {
     /// PostgreSQL connection pool size (SQLite always uses one connection).
     #[arg(long, env = "LEDGER_POOL_SIZE", default_value_t = DEFAULT_POOL_SIZE, global = true)]
     pub pool_size: u32,
+    /// How long an authorization holds money when the caller gives no `expiresAt`, in seconds.
+    #[arg(long, env = "LEDGER_AUTHORIZATION_TTL_SECS", default_value_t = 7 * 24 * 3600, global = true)]
+    pub authorization_ttl_secs: u32,
+    /// How often the expiry sweeper looks for expired authorizations, in seconds.
+    #[arg(long, env = "LEDGER_SWEEP_INTERVAL_SECS", default_value_t = 30, global = true)]
+    pub sweep_interval_secs: u32,
 }
 
 impl Settings {

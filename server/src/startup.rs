@@ -17,6 +17,7 @@ use crate::store;
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    sweep_every: std::time::Duration,
 }
 
 impl Application {
@@ -27,9 +28,11 @@ impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         tracing::info!(database = %settings.database_label(), "ledger starting");
         let db = store::connect_and_migrate(&settings.database_url(), settings.pool_size).await?;
-        let ledger = Arc::new(Ledger::new(db));
+        let ttl = chrono::Duration::seconds(i64::from(settings.authorization_ttl_secs));
+        let ledger = Arc::new(Ledger::new(db).with_authorization_ttl(ttl));
         let listener = TcpListener::bind(settings.listen).await?;
-        Ok(Self { listener, state: AppState { schema: build_schema(ledger.clone()), ledger } })
+        let sweep_every = std::time::Duration::from_secs(u64::from(settings.sweep_interval_secs.max(1)));
+        Ok(Self { listener, state: AppState { schema: build_schema(ledger.clone()), ledger }, sweep_every })
     }
 
     /// The bound address.
@@ -40,7 +43,10 @@ impl Application {
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         tracing::info!(addr = %self.listener.local_addr()?, "listening: GraphQL at /graphql, GraphiQL at /graphiql");
-        axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown).await
+        let sweeper = tokio::spawn(crate::ledger::sweeper::run(self.state.ledger.clone(), self.sweep_every));
+        let served = axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown).await;
+        sweeper.abort();
+        served
     }
 }
 

@@ -28,28 +28,41 @@ pub struct TestApp {
 
 /// Creates a fresh database with a random name, starts the server on port 0.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Like [`spawn_app`], with extra command-line flags for the server.
+pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
     let admin_url = admin_url();
     let name = format!("ledger_test_{}", uuid::Uuid::new_v4().simple());
     let admin = Database::connect(&admin_url).await.expect("connect to PostgreSQL (is it running? see scripts/test)");
     admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
     admin.close().await.ok();
     let base_url = admin_url.rsplit_once('/').map(|(b, _)| b.to_owned()).expect("admin url has a database");
-    spawn_with(Some(format!("{base_url}/{name}"))).await
+    spawn_flags(Some(format!("{base_url}/{name}")), extra).await
+}
+
+/// Settings as the command line would give them, with extra flags.
+pub fn settings_for(database_url: &str, extra: &[&str]) -> Settings {
+    use clap::Parser;
+    let mut argv = vec!["ledger-server", "--database-url", database_url, "--listen", "127.0.0.1:0", "--log", "warn"];
+    argv.extend_from_slice(extra);
+    argv.extend_from_slice(&["--pool-size", "10"]);
+    ledger_server::config::Cli::try_parse_from(argv).expect("settings").settings
 }
 
 /// Starts a server over `database_url` (None: a fresh SQLite file).
 pub async fn spawn_with(database_url: Option<String>) -> TestApp {
+    spawn_flags(database_url, &[]).await
+}
+
+async fn spawn_flags(database_url: Option<String>, extra: &[&str]) -> TestApp {
     let database_url = database_url.unwrap_or_else(|| {
         let dir = std::env::temp_dir().join(format!("ledger-test-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         format!("sqlite://{}?mode=rwc", dir.join("ledger.sqlite").display())
     });
-    let settings = Settings {
-        database_url: Some(database_url.clone()),
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        log: "warn".into(),
-        pool_size: 10,
-    };
+    let settings = settings_for(&database_url, extra);
     let app = Application::build(&settings).await.expect("build app");
     let addr = app.local_addr().expect("local addr");
     tokio::spawn(app.run_until(std::future::pending()));

@@ -9,6 +9,7 @@ mod concurrency;
 mod http;
 mod idempotency;
 mod pagination;
+mod payments;
 mod posting;
 mod replay;
 mod reversal;

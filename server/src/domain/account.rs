@@ -188,11 +188,25 @@ impl Balance {
     /// Adds a posted entry. Errors: [`DomainError::AmountOverflow`] when a total
     /// would exceed `i64::MAX`; the balance is then unchanged.
     pub fn post(&mut self, direction: Direction, minor: i64) -> Result<(), DomainError> {
-        let total = match direction {
-            Direction::Debit => &mut self.debits_posted,
-            Direction::Credit => &mut self.credits_posted,
+        self.apply(direction, super::Layer::Posted, minor)
+    }
+
+    /// Applies an entry of any layer: posted and hold entries add to the posted or
+    /// pending total of their side; a release subtracts from the pending total.
+    /// Errors: [`DomainError::AmountOverflow`], [`DomainError::PendingUnderflow`];
+    /// the balance is unchanged on error.
+    pub fn apply(&mut self, direction: Direction, layer: super::Layer, minor: i64) -> Result<(), DomainError> {
+        use super::Layer;
+        let total = match (layer, direction) {
+            (Layer::Posted, Direction::Debit) => &mut self.debits_posted,
+            (Layer::Posted, Direction::Credit) => &mut self.credits_posted,
+            (_, Direction::Debit) => &mut self.debits_pending,
+            (_, Direction::Credit) => &mut self.credits_pending,
         };
-        *total = total.checked_add(minor).ok_or(DomainError::AmountOverflow)?;
+        *total = match layer {
+            Layer::Release => total.checked_sub(minor).filter(|t| *t >= 0).ok_or(DomainError::PendingUnderflow)?,
+            _ => total.checked_add(minor).ok_or(DomainError::AmountOverflow)?,
+        };
         Ok(())
     }
 }

@@ -116,6 +116,16 @@ pub enum DomainError {
     /// A reversal of a transaction that is itself a reversal or already reversed.
     #[error("transaction is already reversed")]
     AlreadyReversed,
+    /// Steps of a payment (authorization, capture, void) are undone by the
+    /// payment's own operations, not by a general reversal.
+    #[error("a payment step cannot be reversed; void, refund or dispute the payment instead")]
+    PaymentStepNotReversible,
+    /// A pending release larger than what is held: the books would be wrong.
+    #[error("release exceeds the pending total")]
+    PendingUnderflow,
+    /// A payment life-cycle rule.
+    #[error(transparent)]
+    Payment(#[from] super::lifecycle::PaymentError),
     /// A reversal must carry a reason, 1 to 500 characters.
     #[error("a reason of 1 to 500 characters is required")]
     ReasonRequired,
@@ -143,6 +153,9 @@ impl DomainError {
             InsufficientFunds { .. } => "INSUFFICIENT_FUNDS",
             AlreadyReversed => "ALREADY_REVERSED",
             ReasonRequired => "REASON_REQUIRED",
+            PaymentStepNotReversible => "PAYMENT_STEP_NOT_REVERSIBLE",
+            PendingUnderflow => "INTERNAL_SERVER_ERROR",
+            Payment(e) => e.code(),
         }
     }
 }

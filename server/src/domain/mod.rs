@@ -20,4 +20,4 @@ pub use error::DomainError;
 pub use idempotency::{Fingerprint, IdempotencyKey};
 pub use merchant::{MerchantClass, MerchantExternalId, MerchantId, MerchantName};
 pub use money::{Amount, Asset, AssetCode};
-pub use transaction::{AccountRef, EntryDraft, TransactionDraft, TransactionId, TransactionKind};
+pub use transaction::{AccountRef, EntryDraft, Layer, TransactionDraft, TransactionId, TransactionKind};

@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 
 use super::transaction::validate_metadata;
 use super::{
-    AccountCode, AccountRef, Amount, AssetCode, Direction, DomainError, EntryDraft, MerchantId, Owner,
+    AccountCode, AccountRef, Amount, AssetCode, Direction, DomainError, EntryDraft, Layer, MerchantId, Owner,
     TransactionDraft, TransactionKind,
 };
 
@@ -42,7 +42,7 @@ fn account(owner: Owner, code: &'static str) -> AccountRef {
 }
 
 fn entry(account: AccountRef, asset: &AssetCode, direction: Direction, amount: Amount) -> EntryDraft {
-    EntryDraft { account, asset: asset.clone(), direction, amount }
+    EntryDraft { account, asset: asset.clone(), direction, amount, layer: Layer::Posted }
 }
 
 /// Builds a payment received for `merchant`: `gross` in minor units of `asset`,
@@ -110,6 +110,7 @@ fn draft(
         entries,
         reverses: None,
         no_overdraft,
+        payment: None,
     };
     d.validate()?;
     Ok(d)
@@ -147,5 +148,117 @@ mod tests {
             record_payout(MerchantId::new(), &usd, amt(5), Annotations::default()).unwrap_or_else(|_| unreachable!());
         assert_eq!(d.no_overdraft.len(), 1);
         assert_eq!(d.entries[0].direction, Direction::Debit);
+    }
+}
+
+/// Life-cycle drafts: authorization, capture and release (void or expiry).
+///
+/// | step | account | owner | layer | debit | credit |
+/// |---|---|---|---|---|---|
+/// | authorize | `processor_clearing` | platform | hold | amount | |
+/// | | `available` | merchant | hold | | amount |
+/// | capture | `processor_clearing` | platform | release | | amount |
+/// | | `available` | merchant | release | amount | |
+/// | | `processor_clearing` | platform | posted | amount | |
+/// | | `available` | merchant | posted | | net |
+/// | | `fee_revenue` | platform | posted | | fee |
+/// | void / expire | `processor_clearing` | platform | release | | rest |
+/// | | `available` | merchant | release | rest | |
+///
+/// A release is written on the same side as the hold it takes back; the
+/// layer, not the side, says it subtracts (see [`Layer`]).
+pub mod lifecycle_drafts {
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::domain::fee::FeeSplit;
+
+    fn held(
+        owner: Owner,
+        code: &'static str,
+        asset: &AssetCode,
+        direction: Direction,
+        amount: Amount,
+        layer: Layer,
+    ) -> EntryDraft {
+        EntryDraft { account: account(owner, code), asset: asset.clone(), direction, amount, layer }
+    }
+
+    fn pair(merchant: MerchantId, asset: &AssetCode, amount: Amount, layer: Layer) -> [EntryDraft; 2] {
+        [
+            held(Owner::Platform, AccountCode::PROCESSOR_CLEARING, asset, Direction::Debit, amount, layer),
+            held(Owner::Merchant(merchant), AccountCode::AVAILABLE, asset, Direction::Credit, amount, layer),
+        ]
+    }
+
+    fn with_payment(d: Result<TransactionDraft, DomainError>, payment: Uuid) -> Result<TransactionDraft, DomainError> {
+        d.map(|d| TransactionDraft { payment: Some(payment), ..d })
+    }
+
+    /// Holds `amount` pending for the merchant.
+    pub fn authorize(
+        merchant: MerchantId,
+        asset: &AssetCode,
+        amount: Amount,
+        payment: Uuid,
+        notes: Annotations,
+    ) -> Result<TransactionDraft, DomainError> {
+        with_payment(
+            draft(
+                merchant,
+                TransactionKind::Authorization,
+                pair(merchant, asset, amount, Layer::Hold).into(),
+                vec![],
+                notes,
+            ),
+            payment,
+        )
+    }
+
+    /// Releases `amount` from the hold and posts it, split into net and fee.
+    pub fn capture(
+        merchant: MerchantId,
+        asset: &AssetCode,
+        amount: Amount,
+        split: FeeSplit,
+        payment: Uuid,
+    ) -> Result<TransactionDraft, DomainError> {
+        let mut entries: Vec<EntryDraft> = pair(merchant, asset, amount, Layer::Release).into();
+        entries.push(held(
+            Owner::Platform,
+            AccountCode::PROCESSOR_CLEARING,
+            asset,
+            Direction::Debit,
+            amount,
+            Layer::Posted,
+        ));
+        if let Ok(net) = Amount::from_minor(split.net_minor) {
+            entries.push(held(
+                Owner::Merchant(merchant),
+                AccountCode::AVAILABLE,
+                asset,
+                Direction::Credit,
+                net,
+                Layer::Posted,
+            ));
+        }
+        if let Ok(fee) = Amount::from_minor(split.fee_minor) {
+            entries.push(held(Owner::Platform, AccountCode::FEE_REVENUE, asset, Direction::Credit, fee, Layer::Posted));
+        }
+        with_payment(draft(merchant, TransactionKind::Capture, entries, vec![], Annotations::default()), payment)
+    }
+
+    /// Releases the uncaptured rest (`kind` is `Void` or `Expiry`).
+    pub fn release(
+        merchant: MerchantId,
+        asset: &AssetCode,
+        rest: Amount,
+        kind: TransactionKind,
+        payment: Uuid,
+    ) -> Result<TransactionDraft, DomainError> {
+        with_payment(
+            draft(merchant, kind, pair(merchant, asset, rest, Layer::Release).into(), vec![], Annotations::default()),
+            payment,
+        )
     }
 }

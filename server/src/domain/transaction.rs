@@ -54,6 +54,44 @@ impl fmt::Display for TransactionId {
     }
 }
 
+/// Which totals of an account an entry moves.
+///
+/// Posted entries move the posted totals. A *hold* adds to the pending total of
+/// its side (an authorization); a *release* takes the same amount back out of
+/// it (a capture moving it to posted, a void, an expiry), as TigerBeetle's
+/// pending, post-pending and void-pending transfers do. Every transaction
+/// balances per asset within each layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Layer {
+    /// Settled money.
+    Posted,
+    /// Money held pending.
+    Hold,
+    /// A pending hold taken back out.
+    Release,
+}
+
+impl Layer {
+    /// Storage form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layer::Posted => "posted",
+            Layer::Hold => "hold",
+            Layer::Release => "release",
+        }
+    }
+
+    /// Parses the storage form.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "posted" => Some(Layer::Posted),
+            "hold" => Some(Layer::Hold),
+            "release" => Some(Layer::Release),
+            _ => None,
+        }
+    }
+}
+
 /// What a transaction records. Stored as its snake_case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TransactionKind {
@@ -65,6 +103,14 @@ pub enum TransactionKind {
     Payout,
     /// The inverse of an earlier transaction (`reverseTransaction`).
     Reversal,
+    /// A payment authorized: money held pending (`authorizePayment`).
+    Authorization,
+    /// Part or all of an authorization posted (`capturePayment`).
+    Capture,
+    /// The uncaptured rest of an authorization released (`voidAuthorization`).
+    Void,
+    /// The uncaptured rest of an expired authorization released by the sweeper.
+    Expiry,
 }
 
 impl TransactionKind {
@@ -75,6 +121,10 @@ impl TransactionKind {
             TransactionKind::Payment => "payment",
             TransactionKind::Payout => "payout",
             TransactionKind::Reversal => "reversal",
+            TransactionKind::Authorization => "authorization",
+            TransactionKind::Capture => "capture",
+            TransactionKind::Void => "void",
+            TransactionKind::Expiry => "expiry",
         }
     }
 
@@ -85,6 +135,10 @@ impl TransactionKind {
             "payment" => TransactionKind::Payment,
             "payout" => TransactionKind::Payout,
             "reversal" => TransactionKind::Reversal,
+            "authorization" => TransactionKind::Authorization,
+            "capture" => TransactionKind::Capture,
+            "void" => TransactionKind::Void,
+            "expiry" => TransactionKind::Expiry,
             _ => return None,
         })
     }
@@ -116,6 +170,8 @@ pub struct EntryDraft {
     pub direction: Direction,
     /// Positive amount in minor units of `asset`.
     pub amount: Amount,
+    /// Posted, or a pending hold or release.
+    pub layer: Layer,
 }
 
 /// A transaction that has passed the domain rules but is not yet written.
@@ -139,6 +195,8 @@ pub struct TransactionDraft {
     /// Accounts whose available balance this transaction must not take below
     /// zero (the merchant's `available` for a payout). Checked under lock.
     pub no_overdraft: Vec<(AccountRef, AssetCode)>,
+    /// The payment this transaction is a step of.
+    pub payment: Option<Uuid>,
 }
 
 impl TransactionDraft {
@@ -156,15 +214,15 @@ impl TransactionDraft {
             return Err(DomainError::TooManyEntries { max: MAX_ENTRIES_PER_TRANSACTION });
         }
         validate_metadata(&self.metadata)?;
-        let mut sums: BTreeMap<&AssetCode, (i128, i128)> = BTreeMap::new();
+        let mut sums: BTreeMap<(&AssetCode, Layer), (i128, i128)> = BTreeMap::new();
         for entry in &self.entries {
-            let sum = sums.entry(&entry.asset).or_default();
+            let sum = sums.entry((&entry.asset, entry.layer)).or_default();
             match entry.direction {
                 Direction::Debit => sum.0 += i128::from(entry.amount.minor()),
                 Direction::Credit => sum.1 += i128::from(entry.amount.minor()),
             }
         }
-        for (asset, (debits, credits)) in sums {
+        for ((asset, _layer), (debits, credits)) in sums {
             if debits != credits {
                 return Err(DomainError::TransactionUnbalanced { asset: asset.to_string(), debits, credits });
             }
@@ -182,6 +240,9 @@ impl TransactionDraft {
     pub fn reversal_of(original: &PostedTransaction, reason: &str) -> Result<Self, DomainError> {
         if original.kind == TransactionKind::Reversal {
             return Err(DomainError::AlreadyReversed);
+        }
+        if original.payment.is_some() || original.entries.iter().any(|e| e.layer != Layer::Posted) {
+            return Err(DomainError::PaymentStepNotReversible);
         }
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > MAX_REFERENCE_LEN {
@@ -201,10 +262,12 @@ impl TransactionDraft {
                     asset: e.asset.clone(),
                     direction: e.direction.opposite(),
                     amount: e.amount,
+                    layer: Layer::Posted,
                 })
                 .collect(),
             reverses: Some(original.id),
             no_overdraft: Vec::new(),
+            payment: None,
         })
     }
 }
@@ -230,6 +293,8 @@ pub struct PostedEntry {
     pub direction: Direction,
     /// Positive minor units.
     pub amount: Amount,
+    /// Posted, hold or release.
+    pub layer: Layer,
 }
 
 /// The parts of a written transaction that the rules need (to reverse it).
@@ -245,6 +310,8 @@ pub struct PostedTransaction {
     pub external_ref: Option<String>,
     /// Its entries.
     pub entries: Vec<PostedEntry>,
+    /// The payment it is a step of.
+    pub payment: Option<Uuid>,
 }
 
 #[cfg(test)]
@@ -261,6 +328,7 @@ mod tests {
             asset,
             direction,
             amount: Amount::from_minor(minor).unwrap_or_else(|_| unreachable!()),
+            layer: Layer::Posted,
         }
     }
 
@@ -274,6 +342,7 @@ mod tests {
             entries,
             reverses: None,
             no_overdraft: vec![],
+            payment: None,
         }
     }
 
@@ -333,7 +402,9 @@ mod tests {
                 asset: usd(),
                 direction: Direction::Debit,
                 amount: Amount::from_minor(7).unwrap_or_else(|_| unreachable!()),
+                layer: Layer::Posted,
             }],
+            payment: None,
         };
         let rev = TransactionDraft::reversal_of(&original, "defective item").unwrap_or_else(|_| unreachable!());
         assert_eq!(rev.entries[0].direction, Direction::Credit);

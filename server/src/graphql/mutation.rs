@@ -10,12 +10,14 @@ use serde::Serialize;
 use super::error::{BAD_USER_INPUT, OrCoded, coded};
 use super::ledger;
 use super::types::{
-    AccountNode, AssetNode, DirectionType, MerchantNode, MoneyInput, TransactionNode, parse_merchant_id, parse_uuid,
+    AccountNode, AssetNode, DirectionType, MerchantNode, Money, MoneyInput, PaymentNode, TransactionNode,
+    parse_merchant_id, parse_uuid,
 };
+use crate::domain::fee::FeeSchedule;
 use crate::domain::payment::{self, Annotations};
 use crate::domain::transaction::{MAX_ENTRIES_PER_TRANSACTION, MAX_REFERENCE_LEN};
 use crate::domain::{
-    AccountCode, AccountId, AccountRef, Amount, Asset, DomainError, EntryDraft, Fingerprint, IdempotencyKey,
+    AccountCode, AccountId, AccountRef, Amount, Asset, DomainError, EntryDraft, Fingerprint, IdempotencyKey, Layer,
     MerchantClass, MerchantExternalId, MerchantId, MerchantName, Owner, TransactionDraft, TransactionId,
     TransactionKind,
 };
@@ -148,6 +150,95 @@ pub struct RecordPayoutInput {
     pub idempotency_key: String,
 }
 
+/// Input of `authorizePayment`.
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorizePaymentInput {
+    /// The merchant paid.
+    pub merchant_id: ID,
+    /// The amount to hold.
+    pub amount: MoneyInput,
+    /// When the hold lapses; the server's default TTL (7 days) from now if absent.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Your reference (an order id).
+    pub external_ref: Option<String>,
+    /// A JSON object, at most 4096 bytes.
+    pub metadata: Option<Json<serde_json::Value>>,
+    /// Idempotency key.
+    #[serde(skip)]
+    pub idempotency_key: String,
+}
+
+/// Input of `capturePayment`.
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CapturePaymentInput {
+    /// The payment.
+    pub payment_id: ID,
+    /// How much; all that is still held if absent.
+    pub amount: Option<MoneyInput>,
+    /// Idempotency key.
+    #[serde(skip)]
+    pub idempotency_key: String,
+}
+
+/// Input of `voidAuthorization`.
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VoidAuthorizationInput {
+    /// The payment.
+    pub payment_id: ID,
+    /// Idempotency key.
+    #[serde(skip)]
+    pub idempotency_key: String,
+}
+
+/// Input of `setFeeSchedule`.
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetFeeScheduleInput {
+    /// The merchant.
+    pub merchant_id: ID,
+    /// The asset the schedule applies to.
+    pub asset: String,
+    /// Percentage part in basis points (290 = 2.90 %), 0 to 10000.
+    pub percent_bps: i32,
+    /// Fixed part per capture, as a decimal in the asset (e.g. "0.30"); none if absent.
+    pub fixed: Option<String>,
+    /// Whether refunds give back the proportional share of the fee.
+    #[graphql(default)]
+    pub refund_returns_fee: bool,
+    /// Idempotency key.
+    #[serde(skip)]
+    pub idempotency_key: String,
+}
+
+/// Result of a payment life-cycle mutation.
+#[derive(SimpleObject)]
+pub struct PaymentPayload {
+    /// The payment after the step.
+    pub payment: PaymentNode,
+    /// The ledger transaction the step posted.
+    pub transaction: TransactionNode,
+    /// True on a replay.
+    pub replayed: bool,
+}
+
+/// Result of `setFeeSchedule`.
+#[derive(SimpleObject)]
+pub struct FeeSchedulePayload {
+    /// The asset.
+    pub asset: String,
+    /// Percentage part in basis points.
+    pub percent_bps: i32,
+    /// Fixed part.
+    pub fixed: Money,
+    /// Whether refunds return the fee share.
+    pub refund_returns_fee: bool,
+    /// True on a replay.
+    pub replayed: bool,
+}
+
 /// Result of a mutation that posts a transaction.
 #[derive(SimpleObject)]
 pub struct TransactionPayload {
@@ -275,7 +366,13 @@ impl MutationRoot {
                 _ => return Err(coded(BAD_USER_INPUT, "give exactly one of accountId and accountCode")),
             };
             let (asset, amount) = money(ctx, &e.amount).await?;
-            entries.push(EntryDraft { account, asset: asset.code, direction: e.direction.into(), amount });
+            entries.push(EntryDraft {
+                account,
+                asset: asset.code,
+                direction: e.direction.into(),
+                amount,
+                layer: Layer::Posted,
+            });
         }
         let draft = TransactionDraft {
             merchant,
@@ -286,6 +383,7 @@ impl MutationRoot {
             entries,
             reverses: None,
             no_overdraft: vec![],
+            payment: None,
         };
         draft.validate().or_coded()?;
         post(ctx, merchant, &input.idempotency_key, "postTransaction", &input, Command::Post(draft)).await
@@ -328,6 +426,96 @@ impl MutationRoot {
         let notes = annotations(input.external_ref.clone(), input.metadata.clone(), input.effective_at)?;
         let draft = payment::record_payout(merchant, &asset.code, amount, notes).or_coded()?;
         post(ctx, merchant, &input.idempotency_key, "recordPayout", &input, Command::Post(draft)).await
+    }
+
+    /// Authorizes a payment: holds `amount` pending for the merchant until
+    /// `expiresAt`. Raises the merchant's pending balance; available is unchanged.
+    /// Errors: the amount errors, `NOT_FOUND`, `AUTHORIZATION_EXPIRED` (an
+    /// `expiresAt` in the past), `IDEMPOTENCY_KEY_REUSED`.
+    async fn authorize_payment(
+        &self,
+        ctx: &Context<'_>,
+        input: AuthorizePaymentInput,
+    ) -> async_graphql::Result<PaymentPayload> {
+        let merchant = parse_merchant_id(&input.merchant_id)?;
+        let (asset, amount) = money(ctx, &input.amount).await?;
+        let notes = annotations(input.external_ref.clone(), input.metadata.clone(), None)?;
+        let command = Command::Authorize { merchant, asset: asset.code, amount, expires_at: input.expires_at, notes };
+        payment_step(ctx, merchant, &input.idempotency_key, "authorizePayment", &input, command).await
+    }
+
+    /// Captures part (`amount`) or all of what an authorization still holds,
+    /// splitting off the merchant's fee. Errors: `NOT_FOUND`,
+    /// `CAPTURE_EXCEEDS_AUTHORIZATION`, `AUTHORIZATION_EXPIRED`,
+    /// `AUTHORIZATION_VOIDED`, `ASSET_MISMATCH`, `IDEMPOTENCY_KEY_REUSED`.
+    async fn capture_payment(
+        &self,
+        ctx: &Context<'_>,
+        input: CapturePaymentInput,
+    ) -> async_graphql::Result<PaymentPayload> {
+        let payment = parse_uuid(&input.payment_id, "payment id")?;
+        let amount = match &input.amount {
+            None => None,
+            Some(m) => {
+                let (asset, amount) = money(ctx, m).await?;
+                Some((asset.code, amount))
+            }
+        };
+        payment_step(
+            ctx,
+            MerchantId::PLATFORM,
+            &input.idempotency_key,
+            "capturePayment",
+            &input,
+            Command::Capture { payment, amount },
+        )
+        .await
+    }
+
+    /// Releases what an authorization still holds. Errors: `NOT_FOUND`,
+    /// `ALREADY_VOIDED`, `NOTHING_TO_VOID`, `IDEMPOTENCY_KEY_REUSED`.
+    async fn void_authorization(
+        &self,
+        ctx: &Context<'_>,
+        input: VoidAuthorizationInput,
+    ) -> async_graphql::Result<PaymentPayload> {
+        let payment = parse_uuid(&input.payment_id, "payment id")?;
+        payment_step(
+            ctx,
+            MerchantId::PLATFORM,
+            &input.idempotency_key,
+            "voidAuthorization",
+            &input,
+            Command::Void { payment },
+        )
+        .await
+    }
+
+    /// Sets a merchant's fee schedule for one asset: percent (basis points) plus
+    /// fixed, applied to later captures, rounded half-to-even to the minor unit.
+    /// Errors: `FEE_INVALID`, `UNKNOWN_ASSET`, `NOT_FOUND`, `IDEMPOTENCY_KEY_REUSED`.
+    async fn set_fee_schedule(
+        &self,
+        ctx: &Context<'_>,
+        input: SetFeeScheduleInput,
+    ) -> async_graphql::Result<FeeSchedulePayload> {
+        let merchant = parse_merchant_id(&input.merchant_id)?;
+        let asset = ledger(ctx)?.asset(&input.asset).await.or_coded()?;
+        let fixed_minor = match input.fixed.as_deref().map(str::trim) {
+            None | Some("0") | Some("") => 0,
+            Some(raw) => Amount::parse(raw, &asset).or_coded()?.minor(),
+        };
+        let schedule =
+            FeeSchedule::new(i64::from(input.percent_bps), fixed_minor, input.refund_returns_fee).or_coded()?;
+        let command = Command::SetFeeSchedule { merchant, asset: asset.code.clone(), schedule };
+        let applied = submit(ctx, merchant, &input.idempotency_key, "setFeeSchedule", &input, command).await?;
+        Ok(FeeSchedulePayload {
+            asset: asset.code.to_string(),
+            percent_bps: input.percent_bps,
+            fixed: super::types::Money::of(ctx, asset.code.as_str(), fixed_minor.into()).await?,
+            refund_returns_fee: input.refund_returns_fee,
+            replayed: applied.replayed,
+        })
     }
 
     /// Reverses a posted transaction: appends a new transaction with every entry
@@ -384,7 +572,8 @@ async fn submit(
 ) -> async_graphql::Result<Applied> {
     let key = IdempotencyKey::parse(key).or_coded()?;
     let input = serde_json::to_value(input).map_err(|e| sea_orm::DbErr::Custom(e.to_string())).or_coded()?;
-    let request = Request { scope, key, operation, fingerprint: Fingerprint::of(operation, &input), command };
+    let request =
+        Request { scope, key: Some(key), operation, fingerprint: Fingerprint::of(operation, &input), command };
     ledger(ctx)?.submit_one(request).await.or_coded()
 }
 
@@ -406,4 +595,24 @@ async fn post(
 /// operations shared a fingerprint, which SHA-256 over the operation name rules out.
 fn mismatch() -> async_graphql::Error {
     super::error::to_graphql(LedgerError::Database(sea_orm::DbErr::Custom("idempotency result of another kind".into())))
+}
+
+async fn payment_step(
+    ctx: &Context<'_>,
+    scope: MerchantId,
+    key: &str,
+    operation: &'static str,
+    input: &impl Serialize,
+    command: Command,
+) -> async_graphql::Result<PaymentPayload> {
+    let applied = submit(ctx, scope, key, operation, input, command).await?;
+    let Outcome::Payment { payment, transaction } = applied.outcome else { return Err(mismatch()) };
+    let db = ledger(ctx)?.db();
+    let payment = crate::store::payments::find(db, payment).await.or_coded()?.ok_or_else(mismatch)?;
+    let transaction = transactions::find(db, transaction).await.or_coded()?.ok_or_else(mismatch)?;
+    Ok(PaymentPayload {
+        payment: PaymentNode(payment),
+        transaction: TransactionNode(transaction),
+        replayed: applied.replayed,
+    })
 }

@@ -5,8 +5,8 @@ use async_graphql::{Context, ID, Object};
 
 use super::error::OrCoded;
 use super::types::{
-    AccountNode, AssetNode, EntryNode, MerchantNode, TransactionNode, TrialBalanceLineNode, entries_connection,
-    parse_merchant_id, parse_uuid,
+    AccountNode, AssetNode, EntryNode, MerchantNode, PaymentNode, PaymentStateType, TransactionNode,
+    TrialBalanceLineNode, entries_connection, parse_merchant_id, parse_uuid, payments_connection,
 };
 use super::{ledger, page_size};
 use crate::domain::{AccountId, TransactionId};
@@ -73,6 +73,24 @@ impl QueryRoot {
     ) -> async_graphql::Result<Connection<OpaqueCursor<i64>, EntryNode>> {
         let id = AccountId(parse_uuid(&account_id, "account id")?);
         entries_connection(ctx, id, first, after).await
+    }
+
+    /// A payment by id, with its state, amounts and transactions; null if none.
+    async fn payment(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<PaymentNode>> {
+        let id = parse_uuid(&id, "payment id")?;
+        Ok(crate::store::payments::find(ledger(ctx)?.db(), id).await.or_coded()?.map(PaymentNode))
+    }
+
+    /// A merchant's payments, newest first, optionally in one state; a Relay connection.
+    async fn payments(
+        &self,
+        ctx: &Context<'_>,
+        merchant_id: ID,
+        state: Option<PaymentStateType>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<OpaqueCursor<String>, PaymentNode>> {
+        payments_connection(ctx, parse_merchant_id(&merchant_id)?, state, first, after).await
     }
 
     /// Every asset: ISO 4217 currencies and registered ones, by code.

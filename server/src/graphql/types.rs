@@ -4,6 +4,8 @@
 //! exactly the asset's number of decimals (`"12.34"` USD, `"5"` SWORD), never a
 //! float, so no client loses a cent to binary rounding.
 
+use std::collections::BTreeMap;
+
 use async_graphql::connection::{Connection, Edge, OpaqueCursor};
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, OneofObject, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -78,6 +80,17 @@ impl From<DirectionType> for domain::Direction {
     }
 }
 
+/// Which totals an entry moves: posted, or a pending hold or release.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum LayerType {
+    /// Settled money: moves the posted totals.
+    Posted,
+    /// Money held pending (an authorization): adds to the pending totals.
+    Hold,
+    /// A hold taken back out of the pending totals (capture, void, expiry).
+    Release,
+}
+
 /// What a transaction records.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum TransactionKindType {
@@ -89,6 +102,14 @@ pub enum TransactionKindType {
     Payout,
     /// The inverse of an earlier transaction (`reverseTransaction`).
     Reversal,
+    /// A payment authorized: money held pending (`authorizePayment`).
+    Authorization,
+    /// Part or all of an authorization posted (`capturePayment`).
+    Capture,
+    /// The uncaptured rest of an authorization released (`voidAuthorization`).
+    Void,
+    /// The uncaptured rest of an expired authorization released.
+    Expiry,
 }
 
 impl From<domain::TransactionKind> for TransactionKindType {
@@ -98,6 +119,10 @@ impl From<domain::TransactionKind> for TransactionKindType {
             domain::TransactionKind::Payment => TransactionKindType::Payment,
             domain::TransactionKind::Payout => TransactionKindType::Payout,
             domain::TransactionKind::Reversal => TransactionKindType::Reversal,
+            domain::TransactionKind::Authorization => TransactionKindType::Authorization,
+            domain::TransactionKind::Capture => TransactionKindType::Capture,
+            domain::TransactionKind::Void => TransactionKindType::Void,
+            domain::TransactionKind::Expiry => TransactionKindType::Expiry,
         }
     }
 }
@@ -176,13 +201,26 @@ impl MerchantNode {
         let db = ledger(ctx)?.db();
         let code = domain::AccountCode::standard(domain::AccountCode::AVAILABLE);
         let lines: Vec<(String, NormalBalance, Balance)> = match as_of {
-            None => accounts::list_with_balances(db, Owner::Merchant(self.0.id))
-                .await
-                .or_coded()?
-                .into_iter()
-                .filter(|a| a.account.code == code.as_str())
-                .map(|a| (a.account.asset.to_string(), a.account.normal_balance, a.balance))
-                .collect(),
+            None => {
+                // Expired holds stop counting as pending before the sweeper releases them.
+                let expired: BTreeMap<String, i64> = crate::store::payments::expired_holds(db, self.0.id, Utc::now())
+                    .await
+                    .or_coded()?
+                    .into_iter()
+                    .collect();
+                accounts::list_with_balances(db, Owner::Merchant(self.0.id))
+                    .await
+                    .or_coded()?
+                    .into_iter()
+                    .filter(|a| a.account.code == code.as_str())
+                    .map(|a| {
+                        let mut b = a.balance;
+                        let held = expired.get(a.account.asset.as_str()).copied().unwrap_or(0);
+                        b.credits_pending = (b.credits_pending - held).max(0);
+                        (a.account.asset.to_string(), a.account.normal_balance, b)
+                    })
+                    .collect()
+            }
             Some(point) => {
                 let point = match point {
                     BalanceAsOf::Sequence(s) => AsOf::Sequence(s),
@@ -206,6 +244,16 @@ impl MerchantNode {
     async fn accounts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AccountNode>> {
         let rows = accounts::list_with_balances(ledger(ctx)?.db(), Owner::Merchant(self.0.id)).await.or_coded()?;
         Ok(rows.into_iter().map(|r| AccountNode(r.account)).collect())
+    }
+    /// Its payments, newest first, optionally in one state; a Relay connection.
+    async fn payments(
+        &self,
+        ctx: &Context<'_>,
+        state: Option<PaymentStateType>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<OpaqueCursor<String>, PaymentNode>> {
+        payments_connection(ctx, self.0.id, state, first, after).await
     }
     /// Its transactions, newest first (by sequence), a Relay connection.
     async fn transactions(
@@ -360,6 +408,11 @@ impl TransactionNode {
     async fn reversed_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TransactionNode>> {
         Ok(transactions::reversal_of(ledger(ctx)?.db(), self.0.id).await.or_coded()?.map(TransactionNode))
     }
+    /// The payment this transaction is a step of.
+    async fn payment(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<PaymentNode>> {
+        let Some(id) = self.0.payment else { return Ok(None) };
+        Ok(crate::store::payments::find(ledger(ctx)?.db(), id).await.or_coded()?.map(PaymentNode))
+    }
     /// Its entries, in sequence order.
     async fn entries(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<EntryNode>> {
         Ok(transactions::entries_of(ledger(ctx)?.db(), self.0.id)
@@ -391,6 +444,14 @@ impl EntryNode {
     /// Debit or credit.
     async fn direction(&self) -> DirectionType {
         self.0.direction.into()
+    }
+    /// Posted, or a pending hold or release.
+    async fn layer(&self) -> LayerType {
+        match self.0.layer {
+            domain::Layer::Posted => LayerType::Posted,
+            domain::Layer::Hold => LayerType::Hold,
+            domain::Layer::Release => LayerType::Release,
+        }
     }
     /// Positive amount.
     async fn amount(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
@@ -493,4 +554,155 @@ pub fn parse_uuid(id: &ID, what: &str) -> async_graphql::Result<uuid::Uuid> {
 /// Parses a merchant id.
 pub fn parse_merchant_id(id: &ID) -> async_graphql::Result<MerchantId> {
     parse_uuid(id, "merchant id").map(MerchantId)
+}
+
+/// A payment's life-cycle state, derived from its amounts at read time.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum PaymentStateType {
+    /// Held, nothing captured, not expired.
+    Authorized,
+    /// Part captured, the rest still held.
+    PartiallyCaptured,
+    /// Captured; nothing held.
+    Captured,
+    /// Released by a void before any capture.
+    Voided,
+    /// Expired before any capture.
+    Expired,
+    /// Part of the captured money refunded.
+    PartiallyRefunded,
+    /// All captured money refunded.
+    Refunded,
+    /// A chargeback is open.
+    Disputed,
+    /// A chargeback was lost.
+    ChargedBack,
+}
+
+impl From<PaymentStateType> for domain::lifecycle::PaymentState {
+    fn from(s: PaymentStateType) -> Self {
+        use domain::lifecycle::PaymentState as S;
+        match s {
+            PaymentStateType::Authorized => S::Authorized,
+            PaymentStateType::PartiallyCaptured => S::PartiallyCaptured,
+            PaymentStateType::Captured => S::Captured,
+            PaymentStateType::Voided => S::Voided,
+            PaymentStateType::Expired => S::Expired,
+            PaymentStateType::PartiallyRefunded => S::PartiallyRefunded,
+            PaymentStateType::Refunded => S::Refunded,
+            PaymentStateType::Disputed => S::Disputed,
+            PaymentStateType::ChargedBack => S::ChargedBack,
+        }
+    }
+}
+
+impl From<domain::lifecycle::PaymentState> for PaymentStateType {
+    fn from(s: domain::lifecycle::PaymentState) -> Self {
+        use domain::lifecycle::PaymentState as S;
+        match s {
+            S::Authorized => PaymentStateType::Authorized,
+            S::PartiallyCaptured => PaymentStateType::PartiallyCaptured,
+            S::Captured => PaymentStateType::Captured,
+            S::Voided => PaymentStateType::Voided,
+            S::Expired => PaymentStateType::Expired,
+            S::PartiallyRefunded => PaymentStateType::PartiallyRefunded,
+            S::Refunded => PaymentStateType::Refunded,
+            S::Disputed => PaymentStateType::Disputed,
+            S::ChargedBack => PaymentStateType::ChargedBack,
+        }
+    }
+}
+
+/// A payment: an authorization and everything that happened to it. All amounts
+/// are Money in the payment's one asset.
+pub struct PaymentNode(pub crate::store::payments::Payment);
+
+#[Object(name = "Payment")]
+impl PaymentNode {
+    /// Its id (UUID).
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Its state now.
+    async fn state(&self) -> PaymentStateType {
+        self.0.facts.state(Utc::now()).into()
+    }
+    /// Its merchant.
+    async fn merchant(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<MerchantNode>> {
+        Ok(merchants::find(ledger(ctx)?.db(), self.0.merchant).await.or_coded()?.map(MerchantNode))
+    }
+    /// The caller's reference.
+    async fn external_ref(&self) -> Option<&str> {
+        self.0.external_ref.as_deref()
+    }
+    /// Amount authorized.
+    async fn authorized(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, self.0.asset.as_str(), self.0.facts.authorized.into()).await
+    }
+    /// Sum of captures (gross).
+    async fn captured(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, self.0.asset.as_str(), self.0.facts.captured.into()).await
+    }
+    /// Fees taken on the captures.
+    async fn fee(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, self.0.asset.as_str(), self.0.fee_captured.into()).await
+    }
+    /// Still held pending now (zero once expired, even before the sweeper runs).
+    async fn pending(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, self.0.asset.as_str(), self.0.facts.live_pending(Utc::now()).into()).await
+    }
+    /// Released by a void or expiry.
+    async fn voided(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, self.0.asset.as_str(), self.0.facts.released.into()).await
+    }
+    /// Sum of refunds.
+    async fn refunded(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, self.0.asset.as_str(), self.0.facts.refunded.into()).await
+    }
+    /// Under an open dispute, plus lost to disputes.
+    async fn disputed(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        let d = i128::from(self.0.facts.disputed_open) + i128::from(self.0.facts.charged_back);
+        Money::of(ctx, self.0.asset.as_str(), d).await
+    }
+    /// When the authorization expires.
+    async fn expires_at(&self) -> DateTime<Utc> {
+        self.0.facts.expires_at
+    }
+    /// When it was authorized.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// Every ledger transaction it made, in sequence order.
+    async fn transactions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TransactionNode>> {
+        let rows = crate::store::payments::transactions_of(ledger(ctx)?.db(), self.0.id).await.or_coded()?;
+        Ok(rows.into_iter().map(TransactionNode).collect())
+    }
+}
+
+/// A merchant's payments as a Relay connection, newest first.
+pub async fn payments_connection(
+    ctx: &Context<'_>,
+    merchant: MerchantId,
+    state: Option<PaymentStateType>,
+    first: Option<i32>,
+    after: Option<String>,
+) -> async_graphql::Result<Connection<OpaqueCursor<String>, PaymentNode>> {
+    use async_graphql::connection::CursorType;
+    let limit = page_size(first)?;
+    let before = match after {
+        None => None,
+        Some(raw) => {
+            let c = OpaqueCursor::<String>::decode_cursor(&raw)
+                .map_err(|_| coded(super::error::BAD_USER_INPUT, "invalid cursor"))?;
+            Some(parse_uuid(&ID(c.0), "cursor")?)
+        }
+    };
+    let mut rows = crate::store::payments::page(ledger(ctx)?.db(), merchant, state.map(Into::into), before, limit + 1)
+        .await
+        .or_coded()?;
+    let has_next = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let mut conn = Connection::new(before.is_some(), has_next);
+    conn.edges.extend(rows.into_iter().map(|p| Edge::new(OpaqueCursor(p.id.to_string()), PaymentNode(p))));
+    Ok(conn)
 }

@@ -25,6 +25,9 @@ pub enum LedgerError {
     /// No transaction has this id.
     #[error("transaction not found")]
     TransactionNotFound,
+    /// No payment has this id.
+    #[error("payment not found")]
+    PaymentNotFound,
     /// An entry names an account that belongs to another merchant.
     #[error("account belongs to another merchant")]
     AccountOfAnotherMerchant,
@@ -54,7 +57,9 @@ impl LedgerError {
     pub fn code(&self) -> &'static str {
         match self {
             LedgerError::Domain(e) => e.code(),
-            LedgerError::MerchantNotFound | LedgerError::TransactionNotFound => "NOT_FOUND",
+            LedgerError::MerchantNotFound | LedgerError::TransactionNotFound | LedgerError::PaymentNotFound => {
+                "NOT_FOUND"
+            }
             LedgerError::AccountNotFound => "ACCOUNT_NOT_FOUND",
             LedgerError::AccountOfAnotherMerchant => "ACCOUNT_OF_ANOTHER_MERCHANT",
             LedgerError::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",

@@ -17,22 +17,32 @@
 //! whole batch up to [`MAX_TXN_RETRIES`] times.
 
 pub mod error;
+pub mod sweeper;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::RwLock;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use serde::{Deserialize, Serialize};
 
 pub use error::LedgerError;
 
+use crate::domain::fee::FeeSchedule;
+use crate::domain::lifecycle::{PaymentFacts, Release};
+use crate::domain::payment::{Annotations, lifecycle_drafts};
 use crate::domain::{
     AccountCode, AccountId, AccountRef, Asset, AssetCode, DomainError, Fingerprint, IdempotencyKey, MerchantClass,
     MerchantExternalId, MerchantId, MerchantName, NormalBalance, Owner, TransactionDraft, TransactionId,
 };
+use crate::domain::{Amount, TransactionKind};
+use crate::store::payments::{self, Payment};
 use crate::store::{self, accounts, idempotency, merchants, transactions};
+
+/// How long an authorization holds money when the caller gives no `expiresAt`:
+/// seven days, as card networks and Stripe's default authorization window.
+pub const DEFAULT_AUTHORIZATION_TTL: chrono::Duration = chrono::Duration::days(7);
 
 /// How many times a batch is retried after a serialization failure or deadlock
 /// before the caller gets `TRY_AGAIN`. Sorted locking makes deadlocks rare; five
@@ -76,6 +86,45 @@ pub enum Command {
         /// Normal balance; ignored for standard codes, which have their own.
         normal_balance: NormalBalance,
     },
+    /// Authorize a payment: hold `amount` pending for the merchant.
+    Authorize {
+        /// The merchant paid.
+        merchant: MerchantId,
+        /// The asset.
+        asset: AssetCode,
+        /// The amount held, minor units.
+        amount: Amount,
+        /// When the hold lapses; the ledger's default TTL from now when `None`.
+        expires_at: Option<DateTime<Utc>>,
+        /// Reference, metadata, effective time.
+        notes: Annotations,
+    },
+    /// Capture part (`Some`) or all (`None`) of what an authorization still holds.
+    Capture {
+        /// The payment.
+        payment: uuid::Uuid,
+        /// Amount and its asset, which must be the payment's.
+        amount: Option<(AssetCode, Amount)>,
+    },
+    /// Release what an authorization still holds.
+    Void {
+        /// The payment.
+        payment: uuid::Uuid,
+    },
+    /// Release what an expired authorization still holds (the sweeper's step).
+    Expire {
+        /// The payment.
+        payment: uuid::Uuid,
+    },
+    /// Set a merchant's fee schedule for an asset (applies to later captures).
+    SetFeeSchedule {
+        /// The merchant.
+        merchant: MerchantId,
+        /// The asset.
+        asset: AssetCode,
+        /// The schedule.
+        schedule: FeeSchedule,
+    },
 }
 
 /// A command with its idempotency key.
@@ -83,8 +132,10 @@ pub enum Command {
 pub struct Request {
     /// Whose key space the key lives in: the merchant acted for, or the platform.
     pub scope: MerchantId,
-    /// The caller's idempotency key.
-    pub key: IdempotencyKey,
+    /// The caller's idempotency key. `None` only for the server's own jobs (the
+    /// expiry sweeper), whose steps are made exactly-once by the payment's row
+    /// lock and state instead, so no caller-chosen key can collide with them.
+    pub key: Option<IdempotencyKey>,
     /// The GraphQL mutation name, stored with the key.
     pub operation: &'static str,
     /// Fingerprint of the request as sent.
@@ -106,6 +157,20 @@ pub enum Outcome {
     Asset(String),
     /// An opened account.
     Account(AccountId),
+    /// A payment step: the payment and the transaction the step posted.
+    Payment {
+        /// The payment.
+        payment: uuid::Uuid,
+        /// The transaction.
+        transaction: TransactionId,
+    },
+    /// A fee schedule set.
+    FeeSchedule {
+        /// The merchant.
+        merchant: MerchantId,
+        /// The asset.
+        asset: String,
+    },
 }
 
 /// A request's result.
@@ -122,12 +187,19 @@ pub struct Applied {
 pub struct Ledger {
     db: DatabaseConnection,
     assets: RwLock<HashMap<String, Asset>>,
+    authorization_ttl: chrono::Duration,
 }
 
 impl Ledger {
     /// A ledger over a migrated database.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db, assets: RwLock::new(HashMap::new()) }
+        Self { db, assets: RwLock::new(HashMap::new()), authorization_ttl: DEFAULT_AUTHORIZATION_TTL }
+    }
+
+    /// Sets how long authorizations hold money by default.
+    pub fn with_authorization_ttl(mut self, ttl: chrono::Duration) -> Self {
+        self.authorization_ttl = ttl;
+        self
     }
 
     /// The database connection pool, for reads.
@@ -189,10 +261,10 @@ impl Ledger {
         for request in batch {
             // A batch of one needs no savepoint: its failure rolls back everything.
             let result = if batch.len() == 1 {
-                apply(&txn, request).await
+                apply(&txn, request, self.authorization_ttl).await
             } else {
                 let savepoint = txn.begin().await?;
-                let r = apply(&savepoint, request).await;
+                let r = apply(&savepoint, request, self.authorization_ttl).await;
                 match r {
                     Ok(_) => savepoint.commit().await?,
                     Err(_) => savepoint.rollback().await?,
@@ -215,8 +287,12 @@ impl Ledger {
 }
 
 /// Applies one request inside the open transaction `db`.
-async fn apply(db: &impl ConnectionTrait, req: &Request) -> Result<Applied, LedgerError> {
-    match idempotency::claim(db, req.scope, &req.key, req.operation, &req.fingerprint).await? {
+async fn apply(db: &impl ConnectionTrait, req: &Request, ttl: chrono::Duration) -> Result<Applied, LedgerError> {
+    let claim = match &req.key {
+        Some(key) => idempotency::claim(db, req.scope, key, req.operation, &req.fingerprint).await?,
+        None => idempotency::Claim::Claimed,
+    };
+    match claim {
         idempotency::Claim::Claimed => {}
         idempotency::Claim::Used { fingerprint, result } => {
             if fingerprint != req.fingerprint {
@@ -253,10 +329,92 @@ async fn apply(db: &impl ConnectionTrait, req: &Request) -> Result<Applied, Ledg
                 accounts::insert(db, *owner, code, asset, normal).await?.ok_or(LedgerError::AccountAlreadyExists)?;
             Outcome::Account(id)
         }
+        Command::Authorize { merchant, asset, amount, expires_at, notes } => {
+            authorize(db, *merchant, asset, *amount, expires_at.unwrap_or_else(|| Utc::now() + ttl), notes).await?
+        }
+        Command::Capture { payment, amount } => capture(db, *payment, amount.as_ref()).await?,
+        Command::Void { payment } => release(db, *payment, Release::Voided).await?,
+        Command::Expire { payment } => release(db, *payment, Release::Expired).await?,
+        Command::SetFeeSchedule { merchant, asset, schedule } => {
+            merchants::find(db, *merchant).await?.ok_or(LedgerError::MerchantNotFound)?;
+            payments::set_fee_schedule(db, *merchant, asset, schedule).await?;
+            Outcome::FeeSchedule { merchant: *merchant, asset: asset.to_string() }
+        }
     };
     let stored = serde_json::to_value(&outcome).map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?;
-    idempotency::complete(db, req.scope, &req.key, &stored).await?;
+    if let Some(key) = &req.key {
+        idempotency::complete(db, req.scope, key, &stored).await?;
+    }
     Ok(Applied { outcome, replayed: false })
+}
+
+/// Authorizes a payment: a payment row and a hold transaction.
+async fn authorize(
+    db: &impl ConnectionTrait,
+    merchant: MerchantId,
+    asset: &AssetCode,
+    amount: Amount,
+    expires_at: DateTime<Utc>,
+    notes: &Annotations,
+) -> Result<Outcome, LedgerError> {
+    merchants::find(db, merchant).await?.ok_or(LedgerError::MerchantNotFound)?;
+    if expires_at <= Utc::now() {
+        return Err(DomainError::Payment(crate::domain::lifecycle::PaymentError::AuthorizationExpired).into());
+    }
+    let id = uuid::Uuid::now_v7();
+    let payment = Payment {
+        id,
+        merchant,
+        asset: asset.clone(),
+        facts: PaymentFacts::authorized(amount, expires_at),
+        fee_captured: 0,
+        external_ref: notes.external_ref.clone(),
+        created_at: Utc::now(),
+    };
+    payments::insert(db, &payment).await?;
+    let draft = lifecycle_drafts::authorize(merchant, asset, amount, id, notes.clone())?;
+    Ok(Outcome::Payment { payment: id, transaction: post(db, &draft).await? })
+}
+
+/// Captures part or all of an authorization, applying the merchant's fee schedule.
+/// Errors: [`LedgerError::PaymentNotFound`], `ASSET_MISMATCH`, and the life-cycle
+/// rules of [`PaymentFacts::capture`].
+async fn capture(
+    db: &impl ConnectionTrait,
+    id: uuid::Uuid,
+    amount: Option<&(AssetCode, Amount)>,
+) -> Result<Outcome, LedgerError> {
+    let mut p = payments::lock(db, id).await?.ok_or(LedgerError::PaymentNotFound)?;
+    if let Some((asset, _)) = amount
+        && *asset != p.asset
+    {
+        return Err(DomainError::AssetMismatch { entry: asset.to_string(), account: p.asset.to_string() }.into());
+    }
+    let minor = p.facts.capture(amount.map(|(_, a)| *a), Utc::now()).map_err(DomainError::from)?;
+    let captured = Amount::from_minor(minor)?;
+    let split = payments::fee_schedule(db, p.merchant, &p.asset).await?.split(captured);
+    let draft = lifecycle_drafts::capture(p.merchant, &p.asset, captured, split, p.id)?;
+    let transaction = post(db, &draft).await?;
+    p.facts.captured += minor;
+    p.fee_captured += split.fee_minor;
+    payments::save(db, &p).await?;
+    Ok(Outcome::Payment { payment: id, transaction })
+}
+
+/// Releases what an authorization still holds, by a void or by expiry.
+async fn release(db: &impl ConnectionTrait, id: uuid::Uuid, how: Release) -> Result<Outcome, LedgerError> {
+    let mut p = payments::lock(db, id).await?.ok_or(LedgerError::PaymentNotFound)?;
+    let (minor, kind) = match how {
+        Release::Voided => (p.facts.void(), TransactionKind::Void),
+        Release::Expired => (p.facts.expire(Utc::now()), TransactionKind::Expiry),
+    };
+    let minor = minor.map_err(DomainError::from)?;
+    let draft = lifecycle_drafts::release(p.merchant, &p.asset, Amount::from_minor(minor)?, kind, p.id)?;
+    let transaction = post(db, &draft).await?;
+    p.facts.released += minor;
+    p.facts.release = Some(how);
+    payments::save(db, &p).await?;
+    Ok(Outcome::Payment { payment: id, transaction })
 }
 
 /// Reverses `id`. Errors: [`LedgerError::TransactionNotFound`],
@@ -284,8 +442,8 @@ async fn post(db: &impl ConnectionTrait, draft: &TransactionDraft) -> Result<Tra
         let account = resolved
             .get(&(e.account.clone(), e.asset.clone()))
             .ok_or_else(|| sea_orm::DbErr::Custom("entry account was not resolved".into()))?;
-        after.entry(account.id).or_default().post(e.direction, e.amount.minor())?;
-        entries.push((account.id, e.asset.clone(), e.direction, e.amount));
+        after.entry(account.id).or_default().apply(e.direction, e.layer, e.amount.minor())?;
+        entries.push((account.id, e.asset.clone(), e.direction, e.amount, e.layer));
     }
     for (guarded, asset) in &draft.no_overdraft {
         let account = resolved
@@ -322,6 +480,7 @@ async fn post(db: &impl ConnectionTrait, draft: &TransactionDraft) -> Result<Tra
         effective_at: draft.effective_at.unwrap_or(now),
         created_at: now,
         reverses: draft.reverses,
+        payment: draft.payment,
     };
     let rows = transactions::number_entries(&record, first_entry_seq, entries);
     transactions::append(db, &record, &rows).await.map_err(|e| {

@@ -33,8 +33,8 @@ pub async fn balances_as_of(
     as_of: AsOf,
 ) -> Result<Vec<(AssetCode, NormalBalance, Balance)>, DbErr> {
     let (cond, bound): (&str, Value) = match as_of {
-        AsOf::Sequence(seq) => ("e.transaction_seq <= $3", seq.into()),
-        AsOf::Time(t) => ("e.effective_at <= $3", t.into()),
+        AsOf::Sequence(seq) => ("e.layer = 'posted' AND e.transaction_seq <= $3", seq.into()),
+        AsOf::Time(t) => ("e.layer = 'posted' AND e.effective_at <= $3", t.into()),
     };
     let sql = format!(
         "SELECT a.asset AS asset, a.normal_balance AS normal_balance, \
@@ -162,21 +162,27 @@ pub async fn verify(db: &impl ConnectionTrait) -> Result<VerifyReport, DbErr> {
         let rows = db.query_all_raw(stmt(db, &sql, vec![])).await?;
         rows.into_iter().map(|r| r.try_get_by_index::<String>(0)).collect::<Result<Vec<_>, DbErr>>()
     };
+    // Per account: posted totals, and pending totals as holds minus releases.
     let sums = "SELECT account_id, \
-          CAST(SUM(CASE WHEN direction = 'debit' THEN amount ELSE 0 END) AS BIGINT) AS d, \
-          CAST(SUM(CASE WHEN direction = 'credit' THEN amount ELSE 0 END) AS BIGINT) AS c \
+          CAST(SUM(CASE WHEN layer = 'posted' AND direction = 'debit' THEN amount ELSE 0 END) AS BIGINT) AS d, \
+          CAST(SUM(CASE WHEN layer = 'posted' AND direction = 'credit' THEN amount ELSE 0 END) AS BIGINT) AS c, \
+          CAST(SUM(CASE WHEN layer <> 'posted' AND direction = 'debit' THEN (CASE WHEN layer = 'hold' THEN amount ELSE -amount END) ELSE 0 END) AS BIGINT) AS dp, \
+          CAST(SUM(CASE WHEN layer <> 'posted' AND direction = 'credit' THEN (CASE WHEN layer = 'hold' THEN amount ELSE -amount END) ELSE 0 END) AS BIGINT) AS cp \
         FROM entries GROUP BY account_id";
     report.balance_mismatches = lines(format!(
         "SELECT 'account ' || a.code || '/' || a.asset || ': stored ' || CAST(b.debits_posted AS TEXT) || ' dr / ' \
-           || CAST(b.credits_posted AS TEXT) || ' cr, entries ' || CAST(COALESCE(s.d, 0) AS TEXT) || ' dr / ' \
-           || CAST(COALESCE(s.c, 0) AS TEXT) || ' cr' \
+           || CAST(b.credits_posted AS TEXT) || ' cr (pending ' || CAST(b.debits_pending AS TEXT) || ' dr / ' \
+           || CAST(b.credits_pending AS TEXT) || ' cr), entries ' || CAST(COALESCE(s.d, 0) AS TEXT) || ' dr / ' \
+           || CAST(COALESCE(s.c, 0) AS TEXT) || ' cr (pending ' || CAST(COALESCE(s.dp, 0) AS TEXT) || ' dr / ' \
+           || CAST(COALESCE(s.cp, 0) AS TEXT) || ' cr)' \
          FROM balances b JOIN accounts a ON a.id = b.account_id LEFT JOIN ({sums}) s ON s.account_id = b.account_id \
-         WHERE b.debits_posted <> COALESCE(s.d, 0) OR b.credits_posted <> COALESCE(s.c, 0) LIMIT {limit}"
+         WHERE b.debits_posted <> COALESCE(s.d, 0) OR b.credits_posted <> COALESCE(s.c, 0) \
+            OR b.debits_pending <> COALESCE(s.dp, 0) OR b.credits_pending <> COALESCE(s.cp, 0) LIMIT {limit}"
     ))
     .await?;
     let mut assets = lines(format!(
-        "SELECT 'entries in ' || asset || ' sum to ' || CAST(CAST(SUM(CASE WHEN direction = 'debit' THEN amount ELSE -amount END) AS BIGINT) AS TEXT) \
-         FROM entries GROUP BY asset HAVING SUM(CASE WHEN direction = 'debit' THEN amount ELSE -amount END) <> 0 LIMIT {limit}"
+        "SELECT layer || ' entries in ' || asset || ' sum to ' || CAST(CAST(SUM(CASE WHEN direction = 'debit' THEN amount ELSE -amount END) AS BIGINT) AS TEXT) \
+         FROM entries GROUP BY asset, layer HAVING SUM(CASE WHEN direction = 'debit' THEN amount ELSE -amount END) <> 0 LIMIT {limit}"
     ))
     .await?;
     assets.extend(
@@ -189,28 +195,39 @@ pub async fn verify(db: &impl ConnectionTrait) -> Result<VerifyReport, DbErr> {
     );
     report.unbalanced_assets = assets;
     report.unbalanced_transactions = lines(format!(
-        "SELECT 'transaction seq ' || CAST(transaction_seq AS TEXT) || ' in ' || asset FROM entries \
-         GROUP BY transaction_seq, asset HAVING SUM(CASE WHEN direction = 'debit' THEN amount ELSE -amount END) <> 0 \
+        "SELECT 'transaction seq ' || CAST(transaction_seq AS TEXT) || ' in ' || asset || ' (' || layer || ')' FROM entries \
+         GROUP BY transaction_seq, asset, layer HAVING SUM(CASE WHEN direction = 'debit' THEN amount ELSE -amount END) <> 0 \
          LIMIT {limit}"
     ))
     .await?;
     Ok(report)
 }
 
-/// Recomputes every account's posted totals from its entries, inside the open
-/// transaction. Returns how many balance rows changed.
+/// Recomputes every account's four totals from its entries (posted sums, and
+/// holds minus releases for pending), inside the open transaction. Returns how
+/// many balance rows changed.
 pub async fn rebuild_balances(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
-    let res = db
-        .execute_raw(stmt(
-            db,
-            "UPDATE balances SET \
-               debits_posted = COALESCE((SELECT SUM(e.amount) FROM entries e WHERE e.account_id = balances.account_id AND e.direction = 'debit'), 0), \
-               credits_posted = COALESCE((SELECT SUM(e.amount) FROM entries e WHERE e.account_id = balances.account_id AND e.direction = 'credit'), 0) \
-             WHERE debits_posted <> COALESCE((SELECT SUM(e.amount) FROM entries e WHERE e.account_id = balances.account_id AND e.direction = 'debit'), 0) \
-                OR credits_posted <> COALESCE((SELECT SUM(e.amount) FROM entries e WHERE e.account_id = balances.account_id AND e.direction = 'credit'), 0)",
-            vec![],
-        ))
-        .await?;
+    let total = |direction: &str, posted: bool| {
+        let (cond, value) = if posted {
+            ("e.layer = 'posted'", "e.amount")
+        } else {
+            ("e.layer <> 'posted'", "CASE WHEN e.layer = 'hold' THEN e.amount ELSE -e.amount END")
+        };
+        format!(
+            "COALESCE((SELECT SUM({value}) FROM entries e WHERE e.account_id = balances.account_id \
+             AND e.direction = '{direction}' AND {cond}), 0)"
+        )
+    };
+    let columns = [
+        ("debits_posted", total("debit", true)),
+        ("credits_posted", total("credit", true)),
+        ("debits_pending", total("debit", false)),
+        ("credits_pending", total("credit", false)),
+    ];
+    let set: Vec<String> = columns.iter().map(|(c, v)| format!("{c} = {v}")).collect();
+    let differs: Vec<String> = columns.iter().map(|(c, v)| format!("{c} <> {v}")).collect();
+    let sql = format!("UPDATE balances SET {} WHERE {}", set.join(", "), differs.join(" OR "));
+    let res = db.execute_raw(stmt(db, &sql, vec![])).await?;
     Ok(res.rows_affected())
 }
 

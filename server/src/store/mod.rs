@@ -10,6 +10,7 @@ pub mod assets;
 pub mod books;
 pub mod idempotency;
 pub mod merchants;
+pub mod payments;
 pub mod transactions;
 
 use std::time::Duration;

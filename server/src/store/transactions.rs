@@ -14,7 +14,8 @@ use sea_orm::{
 
 use super::stmt;
 use crate::domain::transaction::{PostedEntry, PostedTransaction};
-use crate::domain::{AccountId, Amount, AssetCode, Direction, MerchantId, TransactionId, TransactionKind};
+use crate::domain::{AccountId, Amount, AssetCode, Direction, Layer, MerchantId, TransactionId, TransactionKind};
+use uuid::Uuid;
 
 /// A transaction as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +38,8 @@ pub struct TransactionRecord {
     pub created_at: DateTime<Utc>,
     /// The transaction it reverses.
     pub reverses: Option<TransactionId>,
+    /// The payment it is a step of.
+    pub payment: Option<Uuid>,
 }
 
 impl TryFrom<transaction::Model> for TransactionRecord {
@@ -52,6 +55,7 @@ impl TryFrom<transaction::Model> for TransactionRecord {
             effective_at: m.effective_at,
             created_at: m.created_at,
             reverses: m.reverses.map(TransactionId),
+            payment: m.payment_id,
         })
     }
 }
@@ -75,6 +79,8 @@ pub struct EntryRecord {
     pub amount: Amount,
     /// Its transaction's effective time.
     pub effective_at: DateTime<Utc>,
+    /// Posted, hold or release.
+    pub layer: Layer,
 }
 
 impl TryFrom<entry::Model> for EntryRecord {
@@ -90,6 +96,7 @@ impl TryFrom<entry::Model> for EntryRecord {
             direction: Direction::parse(&m.direction).ok_or_else(|| bad("direction"))?,
             amount: Amount::from_minor(m.amount).map_err(|_| bad("amount"))?,
             effective_at: m.effective_at,
+            layer: Layer::parse(&m.layer).ok_or_else(|| bad("layer"))?,
         })
     }
 }
@@ -126,6 +133,7 @@ pub async fn append(db: &impl ConnectionTrait, txn: &TransactionRecord, entries:
         effective_at: Set(txn.effective_at),
         created_at: Set(txn.created_at),
         reverses: Set(txn.reverses.map(|r| r.0)),
+        payment_id: Set(txn.payment),
     })
     .exec_without_returning(db)
     .await?;
@@ -139,6 +147,7 @@ pub async fn append(db: &impl ConnectionTrait, txn: &TransactionRecord, entries:
         direction: Set(e.direction.as_str().to_owned()),
         amount: Set(e.amount.minor()),
         effective_at: Set(e.effective_at),
+        layer: Set(e.layer.as_str().to_owned()),
     }))
     .exec_without_returning(db)
     .await?;
@@ -188,8 +197,15 @@ pub async fn load_posted(db: &impl ConnectionTrait, id: TransactionId) -> Result
         external_ref: txn.external_ref,
         entries: entries
             .into_iter()
-            .map(|e| PostedEntry { account: e.account, asset: e.asset, direction: e.direction, amount: e.amount })
+            .map(|e| PostedEntry {
+                account: e.account,
+                asset: e.asset,
+                direction: e.direction,
+                amount: e.amount,
+                layer: e.layer,
+            })
             .collect(),
+        payment: txn.payment,
     }))
 }
 
@@ -226,12 +242,12 @@ pub async fn page_for_merchant(
 pub fn number_entries(
     txn: &TransactionRecord,
     first_entry_seq: i64,
-    entries: impl IntoIterator<Item = (AccountId, AssetCode, Direction, Amount)>,
+    entries: impl IntoIterator<Item = (AccountId, AssetCode, Direction, Amount, Layer)>,
 ) -> Vec<EntryRecord> {
     entries
         .into_iter()
         .zip(first_entry_seq..)
-        .map(|((account, asset, direction, amount), seq)| EntryRecord {
+        .map(|((account, asset, direction, amount, layer), seq)| EntryRecord {
             seq,
             transaction_id: txn.id,
             transaction_seq: txn.seq,
@@ -240,6 +256,7 @@ pub fn number_entries(
             direction,
             amount,
             effective_at: txn.effective_at,
+            layer,
         })
         .collect()
 }

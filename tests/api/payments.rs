@@ -1,0 +1,206 @@
+//! The payment life cycle: authorize, capture, void, expire, fees.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, code, spawn_app, spawn_app_with};
+
+const PAYMENT_FIELDS: &str = "payment { id state authorized { amount } captured { amount } fee { amount } pending { amount } voided { amount } transactions { kind } } transaction { kind entries { layer direction amount { amount } account { code } } }";
+
+async fn authorize(app: &TestApp, merchant: &str, amount: &str, key: &str, expires_at: Option<&str>) -> Value {
+    let q = format!("mutation($i: AuthorizePaymentInput!) {{ authorizePayment(input: $i) {{ {PAYMENT_FIELDS} }} }}");
+    app.gql(
+        &q,
+        json!({ "i": { "merchantId": merchant, "amount": { "amount": amount, "currency": "USD" }, "expiresAt": expires_at, "idempotencyKey": key } }),
+    )
+    .await
+}
+
+async fn capture(app: &TestApp, payment: &str, amount: Option<&str>, key: &str) -> Value {
+    let q = format!("mutation($i: CapturePaymentInput!) {{ capturePayment(input: $i) {{ {PAYMENT_FIELDS} }} }}");
+    let amount = amount.map(|a| json!({ "amount": a, "currency": "USD" }));
+    app.gql(&q, json!({ "i": { "paymentId": payment, "amount": amount, "idempotencyKey": key } })).await
+}
+
+async fn void(app: &TestApp, payment: &str, key: &str) -> Value {
+    let q = format!("mutation($i: VoidAuthorizationInput!) {{ voidAuthorization(input: $i) {{ {PAYMENT_FIELDS} }} }}");
+    app.gql(&q, json!({ "i": { "paymentId": payment, "idempotencyKey": key } })).await
+}
+
+fn payment_id(body: &Value) -> String {
+    body["data"]["authorizePayment"]["payment"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no payment: {body}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn authorize_raises_pending_and_partial_captures_post_it() {
+    let app = spawn_app().await;
+    let m = app.merchant("Shop").await;
+    let auth = authorize(&app, &m, "10.00", "a1", None).await;
+    let p = payment_id(&auth);
+    assert_eq!(auth["data"]["authorizePayment"]["payment"]["state"], "AUTHORIZED");
+    assert_eq!(app.balances(&m).await, vec![("USD".into(), "0.00".into(), "10.00".into(), "0.00".into())]);
+
+    let c1 = capture(&app, &p, Some("4.00"), "c1").await;
+    assert_eq!(c1["data"]["capturePayment"]["payment"]["state"], "PARTIALLY_CAPTURED", "{c1}");
+    assert_eq!(app.balances(&m).await, vec![("USD".into(), "4.00".into(), "10.00".into(), "4.00".into())]);
+    let over = capture(&app, &p, Some("6.01"), "c2").await;
+    assert_eq!(code(&over), "CAPTURE_EXCEEDS_AUTHORIZATION", "{over}");
+    let c2 = capture(&app, &p, None, "c3").await;
+    let pay = &c2["data"]["capturePayment"]["payment"];
+    assert_eq!(pay["state"], "CAPTURED");
+    assert_eq!(pay["captured"]["amount"], "10.00");
+    let kinds: Vec<&str> =
+        pay["transactions"].as_array().unwrap().iter().map(|t| t["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, vec!["AUTHORIZATION", "CAPTURE", "CAPTURE"]);
+    assert_eq!(app.balances(&m).await, vec![("USD".into(), "10.00".into(), "10.00".into(), "10.00".into())]);
+    assert_eq!(code(&capture(&app, &p, None, "c4").await), "CAPTURE_EXCEEDS_AUTHORIZATION");
+    assert_eq!(code(&void(&app, &p, "v1").await), "NOTHING_TO_VOID");
+    app.assert_books_consistent().await;
+}
+
+#[tokio::test]
+async fn capture_after_void_and_double_void_are_refused() {
+    let app = spawn_app().await;
+    let m = app.merchant("Voider").await;
+    let p = payment_id(&authorize(&app, &m, "5.00", "a", None).await);
+    capture(&app, &p, Some("2.00"), "c").await;
+    let v = void(&app, &p, "v").await;
+    assert_eq!(v["data"]["voidAuthorization"]["payment"]["voided"]["amount"], "3.00", "{v}");
+    assert_eq!(v["data"]["voidAuthorization"]["payment"]["state"], "CAPTURED");
+    assert_eq!(code(&capture(&app, &p, Some("1.00"), "c2").await), "AUTHORIZATION_VOIDED");
+    assert_eq!(code(&void(&app, &p, "v2").await), "ALREADY_VOIDED");
+    // The void's replay is still answered with the first result.
+    let again = void(&app, &p, "v").await;
+    assert!(again.get("errors").is_none(), "{again}");
+    assert_eq!(again["data"]["voidAuthorization"]["transaction"]["kind"], "VOID");
+    assert_eq!(app.balances(&m).await, vec![("USD".into(), "2.00".into(), "2.00".into(), "2.00".into())]);
+    let p2 = payment_id(&authorize(&app, &m, "1.00", "a2", None).await);
+    let v2 = void(&app, &p2, "v3").await;
+    assert_eq!(v2["data"]["voidAuthorization"]["payment"]["state"], "VOIDED");
+    assert_eq!(code(&capture(&app, &p2, None, "c3").await), "AUTHORIZATION_VOIDED");
+    app.assert_books_consistent().await;
+}
+
+#[tokio::test]
+async fn expired_holds_leave_pending_at_once_and_the_sweeper_releases_them() {
+    let app = spawn_app_with(&["--sweep-interval-secs", "1"]).await;
+    let m = app.merchant("Lapsed").await;
+    let expires = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
+    let p = payment_id(&authorize(&app, &m, "8.00", "a", Some(&expires)).await);
+    assert_eq!(app.balances(&m).await[0].2, "8.00");
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    assert_eq!(code(&capture(&app, &p, None, "late").await), "AUTHORIZATION_EXPIRED");
+    assert_eq!(app.balances(&m).await[0].2, "0.00", "an expired hold never shows as pending");
+    // Within a few sweeps the release is written to the books.
+    let q = "query($id: ID!) { payment(id: $id) { state voided { amount } transactions { kind } } }";
+    let mut swept = Value::Null;
+    for _ in 0..50 {
+        swept = app.ok(q, json!({ "id": p })).await;
+        if swept["payment"]["voided"]["amount"] == "8.00" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(swept["payment"]["voided"]["amount"], "8.00", "{swept}");
+    assert_eq!(swept["payment"]["state"], "EXPIRED");
+    assert_eq!(swept["payment"]["transactions"][1]["kind"], "EXPIRY");
+    assert_eq!(code(&void(&app, &p, "v").await), "ALREADY_VOIDED");
+    let past = authorize(&app, &m, "1.00", "past", Some("2000-01-01T00:00:00Z")).await;
+    assert_eq!(code(&past), "AUTHORIZATION_EXPIRED");
+    app.assert_books_consistent().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_captures_never_exceed_the_authorization() {
+    let app = Arc::new(spawn_app().await);
+    let m = app.merchant("Racer").await;
+    let p = payment_id(&authorize(&app, &m, "10.00", "a", None).await);
+    let tasks: Vec<_> = (0..25)
+        .map(|i| {
+            let (app, p) = (app.clone(), p.clone());
+            tokio::spawn(async move { capture(&app, &p, Some("1.00"), &format!("c{i}")).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        let body = t.await.unwrap();
+        if body.get("errors").is_none() {
+            ok += 1;
+        } else {
+            assert_eq!(code(&body), "CAPTURE_EXCEEDS_AUTHORIZATION", "{body}");
+        }
+    }
+    assert_eq!(ok, 10);
+    let pay = app.ok("query($id: ID!) { payment(id: $id) { captured { amount } state } }", json!({ "id": p })).await;
+    assert_eq!(pay["payment"]["captured"]["amount"], "10.00");
+    assert_eq!(app.balances(&m).await, vec![("USD".into(), "10.00".into(), "10.00".into(), "10.00".into())]);
+    app.assert_books_consistent().await;
+}
+
+#[tokio::test]
+async fn fee_schedule_splits_captures_exactly() {
+    let app = spawn_app().await;
+    let m = app.merchant("Feed").await;
+    let set =
+        "mutation($i: SetFeeScheduleInput!) { setFeeSchedule(input: $i) { percentBps fixed { amount currency } } }";
+    let bad = app
+        .gql(set, json!({ "i": { "merchantId": m, "asset": "USD", "percentBps": 10001, "idempotencyKey": "bad" } }))
+        .await;
+    assert_eq!(code(&bad), "FEE_INVALID");
+    let ok = app
+        .ok(set, json!({ "i": { "merchantId": m, "asset": "USD", "percentBps": 290, "fixed": "0.30", "idempotencyKey": "fees" } }))
+        .await;
+    assert_eq!(ok["setFeeSchedule"]["fixed"]["amount"], "0.30");
+    let p = payment_id(&authorize(&app, &m, "10.00", "a", None).await);
+    let c = capture(&app, &p, None, "c").await;
+    assert_eq!(c["data"]["capturePayment"]["payment"]["fee"]["amount"], "0.59", "{c}");
+    let posted: Vec<(String, String)> = c["data"]["capturePayment"]["transaction"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["layer"] == "POSTED")
+        .map(|e| {
+            (e["account"]["code"].as_str().unwrap().to_owned(), e["amount"]["amount"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    assert!(posted.contains(&("available".into(), "9.41".into())), "{posted:?}");
+    assert!(posted.contains(&("fee_revenue".into(), "0.59".into())), "{posted:?}");
+    assert_eq!(app.available(&m, "USD").await.as_deref(), Some("9.41"));
+    app.assert_books_consistent().await;
+}
+
+#[tokio::test]
+async fn payment_steps_are_not_reversed_by_the_general_undo_and_payments_page_by_state() {
+    let app = spawn_app().await;
+    let m = app.merchant("Steps").await;
+    let auth = authorize(&app, &m, "3.00", "a", None).await;
+    let p = payment_id(&auth);
+    let c = capture(&app, &p, None, "c").await;
+    let _ = c;
+    let txns = app.ok("query($id: ID!) { payment(id: $id) { transactions { id } } }", json!({ "id": p })).await;
+    let capture_txn = txns["payment"]["transactions"][1]["id"].as_str().unwrap();
+    let rev = app
+        .gql(
+            "mutation($id: ID!) { reverseTransaction(transactionId: $id, reason: \"x\", idempotencyKey: \"r\") { replayed } }",
+            json!({ "id": capture_txn }),
+        )
+        .await;
+    assert_eq!(code(&rev), "PAYMENT_STEP_NOT_REVERSIBLE");
+    authorize(&app, &m, "1.00", "a2", None).await;
+    let q =
+        "query($m: ID!, $s: PaymentStateType) { payments(merchantId: $m, state: $s) { edges { node { id state } } } }";
+    let all = app.ok(q, json!({ "m": m, "s": null })).await;
+    assert_eq!(all["payments"]["edges"].as_array().unwrap().len(), 2);
+    let captured = app.ok(q, json!({ "m": m, "s": "CAPTURED" })).await;
+    assert_eq!(captured["payments"]["edges"].as_array().unwrap().len(), 1);
+    assert_eq!(captured["payments"]["edges"][0]["node"]["id"], p.as_str());
+    let authorized = app.ok(q, json!({ "m": m, "s": "AUTHORIZED" })).await;
+    assert_eq!(authorized["payments"]["edges"].as_array().unwrap().len(), 1);
+    let missing = capture(&app, &uuid::Uuid::now_v7().to_string(), None, "nope").await;
+    assert_eq!(code(&missing), "NOT_FOUND");
+}
