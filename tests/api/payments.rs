@@ -204,3 +204,140 @@ async fn payment_steps_are_not_reversed_by_the_general_undo_and_payments_page_by
     let missing = capture(&app, &uuid::Uuid::now_v7().to_string(), None, "nope").await;
     assert_eq!(code(&missing), "NOT_FOUND");
 }
+
+async fn step(app: &TestApp, mutation: &str, input_type: &str, input: Value) -> Value {
+    let q = format!("mutation($i: {input_type}!) {{ {mutation}(input: $i) {{ {PAYMENT_FIELDS} }} }}");
+    app.gql(&q, json!({ "i": input })).await
+}
+
+async fn captured_payment(app: &TestApp, merchant: &str, amount: &str, key: &str) -> String {
+    let p = payment_id(&authorize(app, merchant, amount, &format!("{key}-a"), None).await);
+    let c = capture(app, &p, None, &format!("{key}-c")).await;
+    assert!(c.get("errors").is_none(), "{c}");
+    p
+}
+
+#[tokio::test]
+async fn refunds_are_partial_repeatable_and_bounded_by_the_capture() {
+    let app = spawn_app().await;
+    let m = app.merchant("Refunder").await;
+    let set = "mutation($i: SetFeeScheduleInput!) { setFeeSchedule(input: $i) { percentBps } }";
+    app.ok(set, json!({ "i": { "merchantId": m, "asset": "USD", "percentBps": 1000, "refundReturnsFee": true, "idempotencyKey": "f" } }))
+        .await;
+    let p = captured_payment(&app, &m, "10.00", "p").await;
+    assert_eq!(app.available(&m, "USD").await.as_deref(), Some("9.00"));
+    let refund = |amount: Option<&str>, key: &str| {
+        let amount = amount.map(|a| json!({ "amount": a, "currency": "USD" }));
+        step(
+            &app,
+            "refundPayment",
+            "RefundPaymentInput",
+            json!({ "paymentId": p, "amount": amount, "idempotencyKey": key }),
+        )
+    };
+    let r1 = refund(Some("4.00"), "r1").await;
+    assert_eq!(r1["data"]["refundPayment"]["payment"]["state"], "PARTIALLY_REFUNDED", "{r1}");
+    // 4.00 back to the buyer: 3.60 from the merchant, 0.40 of fee from the platform.
+    assert_eq!(app.available(&m, "USD").await.as_deref(), Some("5.40"));
+    assert_eq!(code(&refund(Some("6.01"), "r2").await), "REFUND_EXCEEDS_CAPTURED");
+    let r3 = refund(None, "r3").await;
+    assert_eq!(r3["data"]["refundPayment"]["payment"]["state"], "REFUNDED");
+    assert_eq!(app.available(&m, "USD").await.as_deref(), Some("0.00"));
+    assert_eq!(code(&refund(None, "r4").await), "REFUND_EXCEEDS_CAPTURED");
+    app.assert_books_consistent().await;
+}
+
+#[tokio::test]
+async fn refund_cannot_overdraw_available() {
+    let app = spawn_app().await;
+    let m = app.merchant("PaidOut").await;
+    let p = captured_payment(&app, &m, "10.00", "p").await;
+    let payout = "mutation($i: RecordPayoutInput!) { recordPayout(input: $i) { transaction { id } } }";
+    app.ok(
+        payout,
+        json!({ "i": { "merchantId": m, "amount": { "amount": "8.00", "currency": "USD" }, "idempotencyKey": "po" } }),
+    )
+    .await;
+    let r = step(&app, "refundPayment", "RefundPaymentInput", json!({ "paymentId": p, "idempotencyKey": "r" })).await;
+    assert_eq!(code(&r), "INSUFFICIENT_FUNDS", "{r}");
+    assert_eq!(app.available(&m, "USD").await.as_deref(), Some("2.00"));
+}
+
+#[tokio::test]
+async fn disputes_withdraw_money_and_resolve_won_or_lost() {
+    let app = spawn_app().await;
+    let m = app.merchant("Disputed").await;
+    let open = |p: &str, key: &str| {
+        step(&app, "openDispute", "OpenDisputeInput", json!({ "paymentId": p, "idempotencyKey": key }))
+    };
+    // A dispute needs captured money.
+    let uncaptured = payment_id(&authorize(&app, &m, "5.00", "u", None).await);
+    assert_eq!(code(&open(&uncaptured, "d0").await), "PAYMENT_NOT_CAPTURED");
+
+    let p = captured_payment(&app, &m, "10.00", "p").await;
+    let payout = "mutation($i: RecordPayoutInput!) { recordPayout(input: $i) { transaction { id } } }";
+    app.ok(
+        payout,
+        json!({ "i": { "merchantId": m, "amount": { "amount": "10.00", "currency": "USD" }, "idempotencyKey": "po" } }),
+    )
+    .await;
+    let d = open(&p, "d1").await;
+    assert_eq!(d["data"]["openDispute"]["payment"]["state"], "DISPUTED", "{d}");
+    assert_eq!(app.available(&m, "USD").await.as_deref(), Some("-10.00"), "the merchant owes the platform");
+    assert_eq!(code(&open(&p, "d2").await), "DISPUTE_ALREADY_OPEN");
+    let resolve = |outcome: &str, key: &str, fee: Option<&str>| {
+        let fee = fee.map(|f| json!({ "amount": f, "currency": "USD" }));
+        step(
+            &app,
+            "resolveDispute",
+            "ResolveDisputeInput",
+            json!({ "paymentId": p, "outcome": outcome, "disputeFee": fee, "idempotencyKey": key }),
+        )
+    };
+    let won = resolve("WON", "w", None).await;
+    assert_eq!(won["data"]["resolveDispute"]["payment"]["state"], "CAPTURED", "{won}");
+    assert_eq!(app.available(&m, "USD").await.as_deref(), Some("0.00"));
+    assert_eq!(code(&resolve("LOST", "l0", None).await), "NO_OPEN_DISPUTE");
+    open(&p, "d3").await;
+    let lost = resolve("LOST", "l", Some("15.00")).await;
+    assert_eq!(lost["data"]["resolveDispute"]["payment"]["state"], "CHARGED_BACK", "{lost}");
+    assert_eq!(app.available(&m, "USD").await.as_deref(), Some("-25.00"));
+    app.assert_books_consistent().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refunds_racing_a_chargeback_never_take_more_than_was_captured() {
+    let app = Arc::new(spawn_app().await);
+    let m = app.merchant("Contested").await;
+    let p = captured_payment(&app, &m, "10.00", "p").await;
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let (app, p) = (app.clone(), p.clone());
+        tasks.push(tokio::spawn(async move {
+            if i % 4 == 0 {
+                step(&app, "openDispute", "OpenDisputeInput", json!({ "paymentId": p, "amount": { "amount": "3.00", "currency": "USD" }, "idempotencyKey": format!("d{i}") })).await
+            } else {
+                step(&app, "refundPayment", "RefundPaymentInput", json!({ "paymentId": p, "amount": { "amount": "1.50", "currency": "USD" }, "idempotencyKey": format!("r{i}") })).await
+            }
+        }));
+    }
+    for t in tasks {
+        let body = t.await.unwrap();
+        if body.get("errors").is_some() {
+            let c = code(&body);
+            assert!(
+                ["REFUND_EXCEEDS_CAPTURED", "DISPUTE_ALREADY_OPEN", "DISPUTE_EXCEEDS_CAPTURED", "INSUFFICIENT_FUNDS"]
+                    .contains(&c.as_str()),
+                "{body}"
+            );
+        }
+    }
+    let q = "query($id: ID!) { payment(id: $id) { captured { amount } refunded { amount } disputed { amount } } }";
+    let pay = app.ok(q, json!({ "id": p })).await;
+    let dec = |v: &Value| v["amount"].as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap();
+    let (captured, refunded, disputed) =
+        (dec(&pay["payment"]["captured"]), dec(&pay["payment"]["refunded"]), dec(&pay["payment"]["disputed"]));
+    assert!(refunded + disputed <= captured, "refunded {refunded} + disputed {disputed} > captured {captured}");
+    assert_eq!(disputed, rust_decimal::Decimal::new(300, 2), "exactly one dispute opened");
+    app.assert_books_consistent().await;
+}

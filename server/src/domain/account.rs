@@ -108,6 +108,8 @@ impl AccountCode {
     pub const FEE_REVENUE: &'static str = "fee_revenue";
     /// The platform's bank account, from which payouts leave (platform, debit-normal).
     pub const BANK: &'static str = "bank";
+    /// Money withdrawn from merchants under an open chargeback (platform, credit-normal).
+    pub const DISPUTES: &'static str = "disputes";
 
     /// Parses and validates a code. Errors: [`DomainError::AccountCodeInvalid`].
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
@@ -133,7 +135,7 @@ impl AccountCode {
         match (owner, self.0.as_str()) {
             (Owner::Merchant(_), Self::AVAILABLE) => Some(Direction::Credit),
             (Owner::Platform, Self::PROCESSOR_CLEARING | Self::BANK) => Some(Direction::Debit),
-            (Owner::Platform, Self::FEE_REVENUE) => Some(Direction::Credit),
+            (Owner::Platform, Self::FEE_REVENUE | Self::DISPUTES) => Some(Direction::Credit),
             _ => None,
         }
     }

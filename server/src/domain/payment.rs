@@ -164,6 +164,16 @@ mod tests {
 /// | | `fee_revenue` | platform | posted | | fee |
 /// | void / expire | `processor_clearing` | platform | release | | rest |
 /// | | `available` | merchant | release | rest | |
+/// | refund | `available` | merchant | posted | amount − fee back | |
+/// | | `fee_revenue` | platform | posted | fee back | |
+/// | | `processor_clearing` | platform | posted | | amount |
+/// | open dispute | `available` | merchant | posted | amount | |
+/// | | `disputes` | platform | posted | | amount |
+/// | dispute won | `disputes` | platform | posted | amount | |
+/// | | `available` | merchant | posted | | amount |
+/// | dispute lost | `disputes` | platform | posted | amount | |
+/// | | `processor_clearing` | platform | posted | | amount |
+/// | | `available` / `fee_revenue` | merchant / platform | posted | dispute fee | dispute fee |
 ///
 /// A release is written on the same side as the hold it takes back; the
 /// layer, not the side, says it subtracts (see [`Layer`]).
@@ -246,6 +256,90 @@ pub mod lifecycle_drafts {
             entries.push(held(Owner::Platform, AccountCode::FEE_REVENUE, asset, Direction::Credit, fee, Layer::Posted));
         }
         with_payment(draft(merchant, TransactionKind::Capture, entries, vec![], Annotations::default()), payment)
+    }
+
+    fn posted(
+        owner: Owner,
+        code: &'static str,
+        asset: &AssetCode,
+        direction: Direction,
+        minor: i64,
+    ) -> Option<EntryDraft> {
+        Amount::from_minor(minor).ok().map(|a| held(owner, code, asset, direction, a, Layer::Posted))
+    }
+
+    /// Returns `amount` of captured money to the buyer through the processor.
+    /// The merchant gives back `amount − fee_back` and the platform `fee_back`
+    /// (its share of the fee, when the schedule returns fees). Guarded: the
+    /// merchant's available balance must cover its part (`INSUFFICIENT_FUNDS`).
+    pub fn refund(
+        merchant: MerchantId,
+        asset: &AssetCode,
+        amount: Amount,
+        fee_back: i64,
+        payment: Uuid,
+    ) -> Result<TransactionDraft, DomainError> {
+        let m = Owner::Merchant(merchant);
+        let entries: Vec<EntryDraft> = [
+            posted(m, AccountCode::AVAILABLE, asset, Direction::Debit, amount.minor() - fee_back),
+            posted(Owner::Platform, AccountCode::FEE_REVENUE, asset, Direction::Debit, fee_back),
+            posted(Owner::Platform, AccountCode::PROCESSOR_CLEARING, asset, Direction::Credit, amount.minor()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let guard = vec![(account(m, AccountCode::AVAILABLE), asset.clone())];
+        let guard = if amount.minor() > fee_back { guard } else { vec![] };
+        with_payment(draft(merchant, TransactionKind::Refund, entries, guard, Annotations::default()), payment)
+    }
+
+    /// Opens a chargeback: withdraws `amount` from the merchant into the
+    /// platform's `disputes` account. Not guarded: `available` may go negative,
+    /// the merchant then owes the platform (as on Stripe).
+    pub fn open_dispute(
+        merchant: MerchantId,
+        asset: &AssetCode,
+        amount: Amount,
+        payment: Uuid,
+    ) -> Result<TransactionDraft, DomainError> {
+        let entries = vec![
+            held(Owner::Merchant(merchant), AccountCode::AVAILABLE, asset, Direction::Debit, amount, Layer::Posted),
+            held(Owner::Platform, AccountCode::DISPUTES, asset, Direction::Credit, amount, Layer::Posted),
+        ];
+        with_payment(draft(merchant, TransactionKind::DisputeOpened, entries, vec![], Annotations::default()), payment)
+    }
+
+    /// Resolves a chargeback of `amount`. Won: back to the merchant. Lost: out to
+    /// the buyer through the processor, and the merchant pays `dispute_fee` (minor
+    /// units, may be 0) to `fee_revenue`.
+    pub fn resolve_dispute(
+        merchant: MerchantId,
+        asset: &AssetCode,
+        amount: Amount,
+        won: bool,
+        dispute_fee: i64,
+        payment: Uuid,
+    ) -> Result<TransactionDraft, DomainError> {
+        let m = Owner::Merchant(merchant);
+        let mut entries =
+            vec![held(Owner::Platform, AccountCode::DISPUTES, asset, Direction::Debit, amount, Layer::Posted)];
+        let kind = if won {
+            entries.push(held(m, AccountCode::AVAILABLE, asset, Direction::Credit, amount, Layer::Posted));
+            TransactionKind::DisputeWon
+        } else {
+            entries.push(held(
+                Owner::Platform,
+                AccountCode::PROCESSOR_CLEARING,
+                asset,
+                Direction::Credit,
+                amount,
+                Layer::Posted,
+            ));
+            entries.extend(posted(m, AccountCode::AVAILABLE, asset, Direction::Debit, dispute_fee));
+            entries.extend(posted(Owner::Platform, AccountCode::FEE_REVENUE, asset, Direction::Credit, dispute_fee));
+            TransactionKind::DisputeLost
+        };
+        with_payment(draft(merchant, kind, entries, vec![], Annotations::default()), payment)
     }
 
     /// Releases the uncaptured rest (`kind` is `Void` or `Expiry`).

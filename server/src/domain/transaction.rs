@@ -111,6 +111,14 @@ pub enum TransactionKind {
     Void,
     /// The uncaptured rest of an expired authorization released by the sweeper.
     Expiry,
+    /// Captured money returned to the buyer (`refundPayment`).
+    Refund,
+    /// A chargeback opened: money withdrawn from the merchant (`openDispute`).
+    DisputeOpened,
+    /// A chargeback won: money returned to the merchant (`resolveDispute`).
+    DisputeWon,
+    /// A chargeback lost: money returned to the buyer (`resolveDispute`).
+    DisputeLost,
 }
 
 impl TransactionKind {
@@ -125,6 +133,10 @@ impl TransactionKind {
             TransactionKind::Capture => "capture",
             TransactionKind::Void => "void",
             TransactionKind::Expiry => "expiry",
+            TransactionKind::Refund => "refund",
+            TransactionKind::DisputeOpened => "dispute_opened",
+            TransactionKind::DisputeWon => "dispute_won",
+            TransactionKind::DisputeLost => "dispute_lost",
         }
     }
 
@@ -139,6 +151,10 @@ impl TransactionKind {
             "capture" => TransactionKind::Capture,
             "void" => TransactionKind::Void,
             "expiry" => TransactionKind::Expiry,
+            "refund" => TransactionKind::Refund,
+            "dispute_opened" => TransactionKind::DisputeOpened,
+            "dispute_won" => TransactionKind::DisputeWon,
+            "dispute_lost" => TransactionKind::DisputeLost,
             _ => return None,
         })
     }

@@ -17,8 +17,8 @@ use crate::domain::fee::FeeSchedule;
 use crate::domain::payment::{self, Annotations};
 use crate::domain::transaction::{MAX_ENTRIES_PER_TRANSACTION, MAX_REFERENCE_LEN};
 use crate::domain::{
-    AccountCode, AccountId, AccountRef, Amount, Asset, DomainError, EntryDraft, Fingerprint, IdempotencyKey, Layer,
-    MerchantClass, MerchantExternalId, MerchantId, MerchantName, Owner, TransactionDraft, TransactionId,
+    AccountCode, AccountId, AccountRef, Amount, Asset, AssetCode, DomainError, EntryDraft, Fingerprint, IdempotencyKey,
+    Layer, MerchantClass, MerchantExternalId, MerchantId, MerchantName, Owner, TransactionDraft, TransactionId,
     TransactionKind,
 };
 use crate::ledger::{Applied, Command, LedgerError, Outcome, Request};
@@ -208,6 +208,56 @@ pub struct SetFeeScheduleInput {
     /// Whether refunds give back the proportional share of the fee.
     #[graphql(default)]
     pub refund_returns_fee: bool,
+    /// Idempotency key.
+    #[serde(skip)]
+    pub idempotency_key: String,
+}
+
+/// Input of `refundPayment`.
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundPaymentInput {
+    /// The payment.
+    pub payment_id: ID,
+    /// How much; all that is refundable if absent.
+    pub amount: Option<MoneyInput>,
+    /// Idempotency key.
+    #[serde(skip)]
+    pub idempotency_key: String,
+}
+
+/// Input of `openDispute`.
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenDisputeInput {
+    /// The payment.
+    pub payment_id: ID,
+    /// How much is disputed; all that is disputable if absent.
+    pub amount: Option<MoneyInput>,
+    /// Idempotency key.
+    #[serde(skip)]
+    pub idempotency_key: String,
+}
+
+/// How a chargeback ended.
+#[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum DisputeOutcomeType {
+    /// The merchant won: the money returns to it.
+    Won,
+    /// The merchant lost: the money goes back to the buyer.
+    Lost,
+}
+
+/// Input of `resolveDispute`.
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolveDisputeInput {
+    /// The payment.
+    pub payment_id: ID,
+    /// Won or lost.
+    pub outcome: DisputeOutcomeType,
+    /// A fee charged to the merchant when it lost (ignored when won).
+    pub dispute_fee: Option<MoneyInput>,
     /// Idempotency key.
     #[serde(skip)]
     pub idempotency_key: String,
@@ -491,6 +541,59 @@ impl MutationRoot {
         .await
     }
 
+    /// Refunds part (`amount`) or all of the payment's refundable money. It may
+    /// be repeated. Errors: `NOT_FOUND`, `REFUND_EXCEEDS_CAPTURED`,
+    /// `INSUFFICIENT_FUNDS`, `ASSET_MISMATCH`, `IDEMPOTENCY_KEY_REUSED`.
+    async fn refund_payment(
+        &self,
+        ctx: &Context<'_>,
+        input: RefundPaymentInput,
+    ) -> async_graphql::Result<PaymentPayload> {
+        let payment = parse_uuid(&input.payment_id, "payment id")?;
+        let amount = optional_money(ctx, input.amount.as_ref()).await?;
+        payment_step(
+            ctx,
+            MerchantId::PLATFORM,
+            &input.idempotency_key,
+            "refundPayment",
+            &input,
+            Command::Refund { payment, amount },
+        )
+        .await
+    }
+
+    /// Opens a chargeback: the disputed amount leaves the merchant's available
+    /// balance (which may go negative) for the platform's `disputes` account.
+    /// Errors: `NOT_FOUND`, `PAYMENT_NOT_CAPTURED`, `DISPUTE_ALREADY_OPEN`,
+    /// `DISPUTE_EXCEEDS_CAPTURED`, `IDEMPOTENCY_KEY_REUSED`.
+    async fn open_dispute(&self, ctx: &Context<'_>, input: OpenDisputeInput) -> async_graphql::Result<PaymentPayload> {
+        let payment = parse_uuid(&input.payment_id, "payment id")?;
+        let amount = optional_money(ctx, input.amount.as_ref()).await?;
+        payment_step(
+            ctx,
+            MerchantId::PLATFORM,
+            &input.idempotency_key,
+            "openDispute",
+            &input,
+            Command::OpenDispute { payment, amount },
+        )
+        .await
+    }
+
+    /// Resolves the open chargeback: WON returns the money to the merchant; LOST
+    /// makes it final and may charge a dispute fee. Errors: `NOT_FOUND`,
+    /// `NO_OPEN_DISPUTE`, `IDEMPOTENCY_KEY_REUSED`.
+    async fn resolve_dispute(
+        &self,
+        ctx: &Context<'_>,
+        input: ResolveDisputeInput,
+    ) -> async_graphql::Result<PaymentPayload> {
+        let payment = parse_uuid(&input.payment_id, "payment id")?;
+        let fee = optional_money(ctx, input.dispute_fee.as_ref()).await?;
+        let command = Command::ResolveDispute { payment, won: input.outcome == DisputeOutcomeType::Won, fee };
+        payment_step(ctx, MerchantId::PLATFORM, &input.idempotency_key, "resolveDispute", &input, command).await
+    }
+
     /// Sets a merchant's fee schedule for one asset: percent (basis points) plus
     /// fixed, applied to later captures, rounded half-to-even to the minor unit.
     /// Errors: `FEE_INVALID`, `UNKNOWN_ASSET`, `NOT_FOUND`, `IDEMPOTENCY_KEY_REUSED`.
@@ -542,6 +645,19 @@ async fn money(ctx: &Context<'_>, m: &MoneyInput) -> async_graphql::Result<(Asse
     let asset = ledger(ctx)?.asset(&m.currency).await.or_coded()?;
     let amount = Amount::parse(&m.amount, &asset).or_coded()?;
     Ok((asset, amount))
+}
+
+async fn optional_money(
+    ctx: &Context<'_>,
+    m: Option<&MoneyInput>,
+) -> async_graphql::Result<Option<(AssetCode, Amount)>> {
+    match m {
+        None => Ok(None),
+        Some(m) => {
+            let (asset, amount) = money(ctx, m).await?;
+            Ok(Some((asset.code, amount)))
+        }
+    }
 }
 
 fn reference(r: Option<String>) -> async_graphql::Result<Option<String>> {

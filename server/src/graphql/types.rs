@@ -110,6 +110,14 @@ pub enum TransactionKindType {
     Void,
     /// The uncaptured rest of an expired authorization released.
     Expiry,
+    /// Captured money returned to the buyer (`refundPayment`).
+    Refund,
+    /// A chargeback opened (`openDispute`).
+    DisputeOpened,
+    /// A chargeback won by the merchant (`resolveDispute`).
+    DisputeWon,
+    /// A chargeback lost by the merchant (`resolveDispute`).
+    DisputeLost,
 }
 
 impl From<domain::TransactionKind> for TransactionKindType {
@@ -123,6 +131,10 @@ impl From<domain::TransactionKind> for TransactionKindType {
             domain::TransactionKind::Capture => TransactionKindType::Capture,
             domain::TransactionKind::Void => TransactionKindType::Void,
             domain::TransactionKind::Expiry => TransactionKindType::Expiry,
+            domain::TransactionKind::Refund => TransactionKindType::Refund,
+            domain::TransactionKind::DisputeOpened => TransactionKindType::DisputeOpened,
+            domain::TransactionKind::DisputeWon => TransactionKindType::DisputeWon,
+            domain::TransactionKind::DisputeLost => TransactionKindType::DisputeLost,
         }
     }
 }

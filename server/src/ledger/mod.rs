@@ -116,6 +116,29 @@ pub enum Command {
         /// The payment.
         payment: uuid::Uuid,
     },
+    /// Refund part (`Some`) or all of the refundable captured money.
+    Refund {
+        /// The payment.
+        payment: uuid::Uuid,
+        /// Amount and its asset, which must be the payment's.
+        amount: Option<(AssetCode, Amount)>,
+    },
+    /// Open a chargeback on part (`Some`) or all of the disputable money.
+    OpenDispute {
+        /// The payment.
+        payment: uuid::Uuid,
+        /// Amount and its asset, which must be the payment's.
+        amount: Option<(AssetCode, Amount)>,
+    },
+    /// Resolve the open chargeback.
+    ResolveDispute {
+        /// The payment.
+        payment: uuid::Uuid,
+        /// True when the merchant won.
+        won: bool,
+        /// A fee charged to the merchant when it lost.
+        fee: Option<(AssetCode, Amount)>,
+    },
     /// Set a merchant's fee schedule for an asset (applies to later captures).
     SetFeeSchedule {
         /// The merchant.
@@ -335,6 +358,9 @@ async fn apply(db: &impl ConnectionTrait, req: &Request, ttl: chrono::Duration) 
         Command::Capture { payment, amount } => capture(db, *payment, amount.as_ref()).await?,
         Command::Void { payment } => release(db, *payment, Release::Voided).await?,
         Command::Expire { payment } => release(db, *payment, Release::Expired).await?,
+        Command::Refund { payment, amount } => refund(db, *payment, amount.as_ref()).await?,
+        Command::OpenDispute { payment, amount } => open_dispute(db, *payment, amount.as_ref()).await?,
+        Command::ResolveDispute { payment, won, fee } => resolve_dispute(db, *payment, *won, fee.as_ref()).await?,
         Command::SetFeeSchedule { merchant, asset, schedule } => {
             merchants::find(db, *merchant).await?.ok_or(LedgerError::MerchantNotFound)?;
             payments::set_fee_schedule(db, *merchant, asset, schedule).await?;
@@ -385,11 +411,7 @@ async fn capture(
     amount: Option<&(AssetCode, Amount)>,
 ) -> Result<Outcome, LedgerError> {
     let mut p = payments::lock(db, id).await?.ok_or(LedgerError::PaymentNotFound)?;
-    if let Some((asset, _)) = amount
-        && *asset != p.asset
-    {
-        return Err(DomainError::AssetMismatch { entry: asset.to_string(), account: p.asset.to_string() }.into());
-    }
+    same_asset(&p, amount)?;
     let minor = p.facts.capture(amount.map(|(_, a)| *a), Utc::now()).map_err(DomainError::from)?;
     let captured = Amount::from_minor(minor)?;
     let split = payments::fee_schedule(db, p.merchant, &p.asset).await?.split(captured);
@@ -397,6 +419,78 @@ async fn capture(
     let transaction = post(db, &draft).await?;
     p.facts.captured += minor;
     p.fee_captured += split.fee_minor;
+    payments::save(db, &p).await?;
+    Ok(Outcome::Payment { payment: id, transaction })
+}
+
+/// Checks that an amount given for a payment step is in the payment's asset.
+fn same_asset(p: &Payment, amount: Option<&(AssetCode, Amount)>) -> Result<(), LedgerError> {
+    match amount {
+        Some((asset, _)) if *asset != p.asset => {
+            Err(DomainError::AssetMismatch { entry: asset.to_string(), account: p.asset.to_string() }.into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Refunds captured money; the fee share goes back too when the schedule says so.
+/// Errors: `NOT_FOUND`, `ASSET_MISMATCH`, `REFUND_EXCEEDS_CAPTURED`, `INSUFFICIENT_FUNDS`.
+async fn refund(
+    db: &impl ConnectionTrait,
+    id: uuid::Uuid,
+    amount: Option<&(AssetCode, Amount)>,
+) -> Result<Outcome, LedgerError> {
+    let mut p = payments::lock(db, id).await?.ok_or(LedgerError::PaymentNotFound)?;
+    same_asset(&p, amount)?;
+    let minor = p.facts.refund(amount.map(|(_, a)| *a)).map_err(DomainError::from)?;
+    let schedule = payments::fee_schedule(db, p.merchant, &p.asset).await?;
+    let fee_back = if schedule.refund_returns_fee {
+        crate::domain::fee::fee_share_of_refund(p.fee_captured, p.facts.captured, p.facts.refunded, minor)
+    } else {
+        0
+    };
+    let draft = lifecycle_drafts::refund(p.merchant, &p.asset, Amount::from_minor(minor)?, fee_back, p.id)?;
+    let transaction = post(db, &draft).await?;
+    p.facts.refunded += minor;
+    payments::save(db, &p).await?;
+    Ok(Outcome::Payment { payment: id, transaction })
+}
+
+/// Opens a chargeback. Errors: `NOT_FOUND`, `ASSET_MISMATCH`,
+/// `PAYMENT_NOT_CAPTURED`, `DISPUTE_ALREADY_OPEN`, `DISPUTE_EXCEEDS_CAPTURED`.
+async fn open_dispute(
+    db: &impl ConnectionTrait,
+    id: uuid::Uuid,
+    amount: Option<&(AssetCode, Amount)>,
+) -> Result<Outcome, LedgerError> {
+    let mut p = payments::lock(db, id).await?.ok_or(LedgerError::PaymentNotFound)?;
+    same_asset(&p, amount)?;
+    let minor = p.facts.open_dispute(amount.map(|(_, a)| *a)).map_err(DomainError::from)?;
+    let draft = lifecycle_drafts::open_dispute(p.merchant, &p.asset, Amount::from_minor(minor)?, p.id)?;
+    let transaction = post(db, &draft).await?;
+    p.facts.disputed_open = minor;
+    payments::save(db, &p).await?;
+    Ok(Outcome::Payment { payment: id, transaction })
+}
+
+/// Resolves the open chargeback. Errors: `NOT_FOUND`, `NO_OPEN_DISPUTE`, `ASSET_MISMATCH`.
+async fn resolve_dispute(
+    db: &impl ConnectionTrait,
+    id: uuid::Uuid,
+    won: bool,
+    fee: Option<&(AssetCode, Amount)>,
+) -> Result<Outcome, LedgerError> {
+    let mut p = payments::lock(db, id).await?.ok_or(LedgerError::PaymentNotFound)?;
+    same_asset(&p, fee)?;
+    let minor = p.facts.resolve_dispute().map_err(DomainError::from)?;
+    let fee_minor = if won { 0 } else { fee.map_or(0, |(_, a)| a.minor()) };
+    let draft =
+        lifecycle_drafts::resolve_dispute(p.merchant, &p.asset, Amount::from_minor(minor)?, won, fee_minor, p.id)?;
+    let transaction = post(db, &draft).await?;
+    p.facts.disputed_open = 0;
+    if !won {
+        p.facts.charged_back += minor;
+    }
     payments::save(db, &p).await?;
     Ok(Outcome::Payment { payment: id, transaction })
 }
