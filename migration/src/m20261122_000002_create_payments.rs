@@ -1,6 +1,7 @@
 //! Adds the payment life cycle: an entry `layer` (posted, or a pending hold or
-//! release), a `payment_id` on transactions, the `payments` state table and
-//! per-merchant fee schedules.
+//! release), a `payment_id` and a `counterparty_id` (the other merchant of a
+//! deal) on transactions, the `payments` state table and per-merchant fee
+//! schedules.
 //!
 //! `payments` is a projection of the payment's transactions (like `balances`),
 //! kept in the same database transaction as them, so it is mutable; the
@@ -17,6 +18,7 @@ const UP: &str = r#"
 ALTER TABLE entries ADD COLUMN layer TEXT NOT NULL DEFAULT 'posted'
     CHECK (layer IN ('posted', 'hold', 'release'));
 ALTER TABLE transactions ADD COLUMN payment_id {uuid};
+ALTER TABLE transactions ADD COLUMN counterparty_id {uuid} REFERENCES merchants (id);
 CREATE INDEX transactions_payment_idx ON transactions (payment_id, seq);
 
 CREATE TABLE payments (
@@ -72,6 +74,7 @@ impl MigrationTrait for Migration {
         db.execute_unprepared("DROP INDEX IF EXISTS transactions_payment_idx").await?;
         // DROP COLUMN is not an UPDATE, so the append-only triggers allow it.
         db.execute_unprepared("ALTER TABLE transactions DROP COLUMN payment_id").await?;
+        db.execute_unprepared("ALTER TABLE transactions DROP COLUMN counterparty_id").await?;
         db.execute_unprepared("ALTER TABLE entries DROP COLUMN layer").await?;
         Ok(())
     }

@@ -97,7 +97,7 @@ impl TestApp {
         let data = self
             .ok(
                 "mutation($i: CreateMerchantInput!) { createMerchant(input: $i) { merchant { id } } }",
-                json!({ "i": { "name": name, "idempotencyKey": format!("merchant:{name}:{}", uuid::Uuid::new_v4()) } }),
+                json!({ "i": { "name": name, "idempotencyKey": format!("merchant:{}:{}", name.replace(char::is_whitespace, "_"), uuid::Uuid::new_v4()) } }),
             )
             .await;
         data["createMerchant"]["merchant"]["id"].as_str().expect("id").to_owned()

@@ -6,6 +6,7 @@ mod helpers;
 
 mod books;
 mod concurrency;
+mod deals;
 mod http;
 mod idempotency;
 mod pagination;

@@ -110,6 +110,9 @@ impl AccountCode {
     pub const BANK: &'static str = "bank";
     /// Money withdrawn from merchants under an open chargeback (platform, credit-normal).
     pub const DISPUTES: &'static str = "disputes";
+    /// Goods brought onto or taken off the books, the counterpart of a merchant's
+    /// stock of an item asset (platform, debit-normal).
+    pub const GOODS_CLEARING: &'static str = "goods_clearing";
 
     /// Parses and validates a code. Errors: [`DomainError::AccountCodeInvalid`].
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
@@ -134,7 +137,7 @@ impl AccountCode {
     pub fn standard_normal_balance(&self, owner: Owner) -> Option<NormalBalance> {
         match (owner, self.0.as_str()) {
             (Owner::Merchant(_), Self::AVAILABLE) => Some(Direction::Credit),
-            (Owner::Platform, Self::PROCESSOR_CLEARING | Self::BANK) => Some(Direction::Debit),
+            (Owner::Platform, Self::PROCESSOR_CLEARING | Self::BANK | Self::GOODS_CLEARING) => Some(Direction::Debit),
             (Owner::Platform, Self::FEE_REVENUE | Self::DISPUTES) => Some(Direction::Credit),
             _ => None,
         }

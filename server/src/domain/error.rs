@@ -126,6 +126,9 @@ pub enum DomainError {
     /// A payment life-cycle rule.
     #[error(transparent)]
     Payment(#[from] super::lifecycle::PaymentError),
+    /// A deal needs two different merchants.
+    #[error("a deal needs two different merchants")]
+    DealWithItself,
     /// A reversal must carry a reason, 1 to 500 characters.
     #[error("a reason of 1 to 500 characters is required")]
     ReasonRequired,
@@ -154,6 +157,7 @@ impl DomainError {
             AlreadyReversed => "ALREADY_REVERSED",
             ReasonRequired => "REASON_REQUIRED",
             PaymentStepNotReversible => "PAYMENT_STEP_NOT_REVERSIBLE",
+            DealWithItself => "BAD_USER_INPUT",
             PendingUnderflow => "INTERNAL_SERVER_ERROR",
             Payment(e) => e.code(),
         }

@@ -111,6 +111,7 @@ fn draft(
         reverses: None,
         no_overdraft,
         payment: None,
+        counterparty: None,
     };
     d.validate()?;
     Ok(d)
@@ -149,6 +150,44 @@ mod tests {
         assert_eq!(d.no_overdraft.len(), 1);
         assert_eq!(d.entries[0].direction, Direction::Debit);
     }
+}
+
+/// Builds a deal between two merchants: the buyer gives `buyer_gives` (money,
+/// typically) to the seller and the seller gives `seller_gives` (goods, such as 1
+/// `STAFF`) to the buyer, all in one transaction, between their `available`
+/// accounts. Each asset balances on its own. Guarded: neither side may give more
+/// of an asset than it holds.
+///
+/// Errors: [`DomainError::TooFewEntries`] when one side gives nothing,
+/// [`DomainError::MetadataInvalid`], [`DomainError::DealWithItself`].
+pub fn record_deal(
+    seller: MerchantId,
+    buyer: MerchantId,
+    buyer_gives: &[(AssetCode, Amount)],
+    seller_gives: &[(AssetCode, Amount)],
+    notes: Annotations,
+) -> Result<TransactionDraft, DomainError> {
+    if seller == buyer {
+        return Err(DomainError::DealWithItself);
+    }
+    if buyer_gives.is_empty() || seller_gives.is_empty() {
+        return Err(DomainError::TooFewEntries { min: 2 });
+    }
+    let (s, b) = (Owner::Merchant(seller), Owner::Merchant(buyer));
+    let mut entries = Vec::new();
+    let mut guards = Vec::new();
+    for (from, to, gives) in [(b, s, buyer_gives), (s, b, seller_gives)] {
+        for (asset, amount) in gives {
+            entries.push(entry(account(from, AccountCode::AVAILABLE), asset, Direction::Debit, *amount));
+            entries.push(entry(account(to, AccountCode::AVAILABLE), asset, Direction::Credit, *amount));
+            let guard = (account(from, AccountCode::AVAILABLE), asset.clone());
+            if !guards.contains(&guard) {
+                guards.push(guard);
+            }
+        }
+    }
+    let d = draft(seller, TransactionKind::Deal, entries, guards, notes)?;
+    Ok(TransactionDraft { counterparty: Some(buyer), ..d })
 }
 
 /// Life-cycle drafts: authorization, capture and release (void or expiry).

@@ -119,6 +119,8 @@ pub enum TransactionKind {
     DisputeWon,
     /// A chargeback lost: money returned to the buyer (`resolveDispute`).
     DisputeLost,
+    /// An exchange between two merchants, possibly of several assets (`recordDeal`).
+    Deal,
 }
 
 impl TransactionKind {
@@ -137,6 +139,7 @@ impl TransactionKind {
             TransactionKind::DisputeOpened => "dispute_opened",
             TransactionKind::DisputeWon => "dispute_won",
             TransactionKind::DisputeLost => "dispute_lost",
+            TransactionKind::Deal => "deal",
         }
     }
 
@@ -155,6 +158,7 @@ impl TransactionKind {
             "dispute_opened" => TransactionKind::DisputeOpened,
             "dispute_won" => TransactionKind::DisputeWon,
             "dispute_lost" => TransactionKind::DisputeLost,
+            "deal" => TransactionKind::Deal,
             _ => return None,
         })
     }
@@ -213,6 +217,8 @@ pub struct TransactionDraft {
     pub no_overdraft: Vec<(AccountRef, AssetCode)>,
     /// The payment this transaction is a step of.
     pub payment: Option<Uuid>,
+    /// The other merchant of a deal, whose accounts the entries may also name.
+    pub counterparty: Option<MerchantId>,
 }
 
 impl TransactionDraft {
@@ -284,6 +290,7 @@ impl TransactionDraft {
             reverses: Some(original.id),
             no_overdraft: Vec::new(),
             payment: None,
+            counterparty: original.counterparty,
         })
     }
 }
@@ -328,6 +335,8 @@ pub struct PostedTransaction {
     pub entries: Vec<PostedEntry>,
     /// The payment it is a step of.
     pub payment: Option<Uuid>,
+    /// The other merchant of a deal.
+    pub counterparty: Option<MerchantId>,
 }
 
 #[cfg(test)]
@@ -359,6 +368,7 @@ mod tests {
             reverses: None,
             no_overdraft: vec![],
             payment: None,
+            counterparty: None,
         }
     }
 
@@ -421,6 +431,7 @@ mod tests {
                 layer: Layer::Posted,
             }],
             payment: None,
+            counterparty: None,
         };
         let rev = TransactionDraft::reversal_of(&original, "defective item").unwrap_or_else(|_| unreachable!());
         assert_eq!(rev.entries[0].direction, Direction::Credit);

@@ -263,6 +263,29 @@ pub struct ResolveDisputeInput {
     pub idempotency_key: String,
 }
 
+/// Input of `recordDeal`.
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordDealInput {
+    /// The merchant selling (the transaction's merchant).
+    pub seller_id: ID,
+    /// The merchant buying.
+    pub buyer_id: ID,
+    /// What the buyer hands over (e.g. 30.00 USD); at least one.
+    pub buyer_gives: Vec<MoneyInput>,
+    /// What the seller hands over (e.g. 1 STAFF); at least one.
+    pub seller_gives: Vec<MoneyInput>,
+    /// Your reference.
+    pub external_ref: Option<String>,
+    /// A JSON object, at most 4096 bytes.
+    pub metadata: Option<Json<serde_json::Value>>,
+    /// When it happened; now if absent.
+    pub effective_at: Option<DateTime<Utc>>,
+    /// Idempotency key.
+    #[serde(skip)]
+    pub idempotency_key: String,
+}
+
 /// Result of a payment life-cycle mutation.
 #[derive(SimpleObject)]
 pub struct PaymentPayload {
@@ -434,6 +457,7 @@ impl MutationRoot {
             reverses: None,
             no_overdraft: vec![],
             payment: None,
+            counterparty: None,
         };
         draft.validate().or_coded()?;
         post(ctx, merchant, &input.idempotency_key, "postTransaction", &input, Command::Post(draft)).await
@@ -619,6 +643,35 @@ impl MutationRoot {
             refund_returns_fee: input.refund_returns_fee,
             replayed: applied.replayed,
         })
+    }
+
+    /// Records a deal between two merchants in one atomic transaction, possibly
+    /// of several assets: the buyer's `buyerGives` go to the seller and the
+    /// seller's `sellerGives` (goods such as `STAFF`) go to the buyer, between
+    /// their `available` accounts. Neither may give more than it holds. Reverse a
+    /// defective deal with `reverseTransaction`. Errors: the amount errors,
+    /// `INSUFFICIENT_FUNDS`, `NOT_FOUND`, `ENTRY_COUNT_INVALID`, `BAD_USER_INPUT`
+    /// (a merchant dealing with itself), `IDEMPOTENCY_KEY_REUSED`.
+    async fn record_deal(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordDealInput,
+    ) -> async_graphql::Result<TransactionPayload> {
+        let seller = parse_merchant_id(&input.seller_id)?;
+        let buyer = parse_merchant_id(&input.buyer_id)?;
+        if input.buyer_gives.len() + input.seller_gives.len() > MAX_ENTRIES_PER_TRANSACTION / 2 {
+            return Err(DomainError::TooManyEntries { max: MAX_ENTRIES_PER_TRANSACTION }).or_coded();
+        }
+        let mut legs: [Vec<(AssetCode, Amount)>; 2] = [Vec::new(), Vec::new()];
+        for (side, gives) in [&input.buyer_gives, &input.seller_gives].into_iter().enumerate() {
+            for m in gives {
+                let (asset, amount) = money(ctx, m).await?;
+                legs[side].push((asset.code, amount));
+            }
+        }
+        let notes = annotations(input.external_ref.clone(), input.metadata.clone(), input.effective_at)?;
+        let draft = payment::record_deal(seller, buyer, &legs[0], &legs[1], notes).or_coded()?;
+        post(ctx, seller, &input.idempotency_key, "recordDeal", &input, Command::Post(draft)).await
     }
 
     /// Reverses a posted transaction: appends a new transaction with every entry

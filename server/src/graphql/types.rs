@@ -118,6 +118,8 @@ pub enum TransactionKindType {
     DisputeWon,
     /// A chargeback lost by the merchant (`resolveDispute`).
     DisputeLost,
+    /// An exchange between two merchants (`recordDeal`).
+    Deal,
 }
 
 impl From<domain::TransactionKind> for TransactionKindType {
@@ -135,6 +137,7 @@ impl From<domain::TransactionKind> for TransactionKindType {
             domain::TransactionKind::DisputeOpened => TransactionKindType::DisputeOpened,
             domain::TransactionKind::DisputeWon => TransactionKindType::DisputeWon,
             domain::TransactionKind::DisputeLost => TransactionKindType::DisputeLost,
+            domain::TransactionKind::Deal => TransactionKindType::Deal,
         }
     }
 }
@@ -419,6 +422,11 @@ impl TransactionNode {
     /// The transaction that reversed this one, if any.
     async fn reversed_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TransactionNode>> {
         Ok(transactions::reversal_of(ledger(ctx)?.db(), self.0.id).await.or_coded()?.map(TransactionNode))
+    }
+    /// The other merchant of a deal.
+    async fn counterparty(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<MerchantNode>> {
+        let Some(id) = self.0.counterparty else { return Ok(None) };
+        Ok(merchants::find(ledger(ctx)?.db(), id).await.or_coded()?.map(MerchantNode))
     }
     /// The payment this transaction is a step of.
     async fn payment(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<PaymentNode>> {

@@ -526,6 +526,9 @@ async fn reverse(db: &impl ConnectionTrait, id: TransactionId, reason: &str) -> 
 async fn post(db: &impl ConnectionTrait, draft: &TransactionDraft) -> Result<TransactionId, LedgerError> {
     draft.validate()?;
     merchants::find(db, draft.merchant).await?.ok_or(LedgerError::MerchantNotFound)?;
+    if let Some(other) = draft.counterparty {
+        merchants::find(db, other).await?.ok_or(LedgerError::MerchantNotFound)?;
+    }
     let resolved = resolve_accounts(db, draft).await?;
 
     let ids: Vec<AccountId> = resolved.values().map(|a| a.id).collect();
@@ -575,6 +578,7 @@ async fn post(db: &impl ConnectionTrait, draft: &TransactionDraft) -> Result<Tra
         created_at: now,
         reverses: draft.reverses,
         payment: draft.payment,
+        counterparty: draft.counterparty,
     };
     let rows = transactions::number_entries(&record, first_entry_seq, entries);
     transactions::append(db, &record, &rows).await.map_err(|e| {
@@ -590,6 +594,14 @@ async fn post(db: &impl ConnectionTrait, draft: &TransactionDraft) -> Result<Tra
         }
     }
     Ok(record.id)
+}
+
+/// A transaction may post to the platform, its merchant and, for a deal, the counterparty.
+fn may_post_to(draft: &TransactionDraft, owner: Owner) -> bool {
+    match owner {
+        Owner::Platform => true,
+        Owner::Merchant(m) => m == draft.merchant || Some(m) == draft.counterparty,
+    }
 }
 
 /// Finds (or, for standard codes, creates) the account of every entry and guard,
@@ -609,7 +621,7 @@ async fn resolve_accounts(
         let account = match &reference {
             AccountRef::Id(id) => accounts::find(db, *id).await?.ok_or(LedgerError::AccountNotFound)?,
             AccountRef::Code { owner, code } => {
-                if *owner != Owner::Platform && *owner != Owner::Merchant(draft.merchant) {
+                if !may_post_to(draft, *owner) {
                     return Err(LedgerError::AccountOfAnotherMerchant);
                 }
                 match accounts::find_by_code(db, *owner, code, &asset).await? {
@@ -627,7 +639,7 @@ async fn resolve_accounts(
                 }
             }
         };
-        if account.owner != Owner::Platform && account.owner != Owner::Merchant(draft.merchant) {
+        if !may_post_to(draft, account.owner) {
             return Err(LedgerError::AccountOfAnotherMerchant);
         }
         if account.asset != asset {

@@ -40,6 +40,8 @@ pub struct TransactionRecord {
     pub reverses: Option<TransactionId>,
     /// The payment it is a step of.
     pub payment: Option<Uuid>,
+    /// The other merchant of a deal.
+    pub counterparty: Option<MerchantId>,
 }
 
 impl TryFrom<transaction::Model> for TransactionRecord {
@@ -56,6 +58,7 @@ impl TryFrom<transaction::Model> for TransactionRecord {
             created_at: m.created_at,
             reverses: m.reverses.map(TransactionId),
             payment: m.payment_id,
+            counterparty: m.counterparty_id.map(MerchantId),
         })
     }
 }
@@ -134,6 +137,7 @@ pub async fn append(db: &impl ConnectionTrait, txn: &TransactionRecord, entries:
         created_at: Set(txn.created_at),
         reverses: Set(txn.reverses.map(|r| r.0)),
         payment_id: Set(txn.payment),
+        counterparty_id: Set(txn.counterparty.map(|c| c.0)),
     })
     .exec_without_returning(db)
     .await?;
@@ -206,6 +210,7 @@ pub async fn load_posted(db: &impl ConnectionTrait, id: TransactionId) -> Result
             })
             .collect(),
         payment: txn.payment,
+        counterparty: txn.counterparty,
     }))
 }
 
