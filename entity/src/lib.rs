@@ -14,4 +14,6 @@ pub mod fee_schedule;
 pub mod idempotency_key;
 pub mod merchant;
 pub mod payment;
+pub mod payout;
+pub mod payout_setting;
 pub mod transaction;

@@ -16,6 +16,7 @@ pub struct Model {
     pub reverses: Option<Uuid>,
     pub payment_id: Option<Uuid>,
     pub counterparty_id: Option<Uuid>,
+    pub payout_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -19,6 +19,8 @@ ALTER TABLE entries ADD COLUMN layer TEXT NOT NULL DEFAULT 'posted'
     CHECK (layer IN ('posted', 'hold', 'release'));
 ALTER TABLE transactions ADD COLUMN payment_id {uuid};
 ALTER TABLE transactions ADD COLUMN counterparty_id {uuid} REFERENCES merchants (id);
+ALTER TABLE transactions ADD COLUMN payout_id {uuid};
+CREATE INDEX transactions_payout_idx ON transactions (payout_id, seq);
 CREATE INDEX transactions_payment_idx ON transactions (payment_id, seq);
 
 CREATE TABLE payments (
@@ -42,6 +44,30 @@ CREATE TABLE payments (
 );
 CREATE INDEX payments_merchant_idx ON payments (merchant_id, id);
 CREATE INDEX payments_open_expiry_idx ON payments (expires_at) WHERE release_kind IS NULL;
+
+CREATE TABLE payouts (
+    id {uuid} PRIMARY KEY,
+    merchant_id {uuid} NOT NULL REFERENCES merchants (id),
+    asset TEXT NOT NULL REFERENCES assets (code),
+    amount BIGINT NOT NULL CHECK (amount > 0),
+    state TEXT NOT NULL CHECK (state IN ('in_transit', 'settled', 'failed')),
+    period TEXT,
+    covers_from_seq BIGINT NOT NULL,
+    covers_to_seq BIGINT NOT NULL,
+    created_at {ts} NOT NULL,
+    updated_at {ts} NOT NULL,
+    UNIQUE (merchant_id, id),
+    UNIQUE (merchant_id, asset, period)
+);
+
+CREATE TABLE payout_settings (
+    merchant_id {uuid} NOT NULL REFERENCES merchants (id),
+    asset TEXT NOT NULL REFERENCES assets (code),
+    reserve_minor BIGINT NOT NULL CHECK (reserve_minor >= 0),
+    schedule TEXT CHECK (schedule IN ('daily', 'weekly', 'monthly')),
+    updated_at {ts} NOT NULL,
+    PRIMARY KEY (merchant_id, asset)
+);
 
 CREATE TABLE fee_schedules (
     merchant_id {uuid} NOT NULL REFERENCES merchants (id),
@@ -71,6 +97,10 @@ impl MigrationTrait for Migration {
         let db = manager.get_connection();
         db.execute_unprepared("DROP TABLE IF EXISTS fee_schedules").await?;
         db.execute_unprepared("DROP TABLE IF EXISTS payments").await?;
+        db.execute_unprepared("DROP TABLE IF EXISTS payout_settings").await?;
+        db.execute_unprepared("DROP TABLE IF EXISTS payouts").await?;
+        db.execute_unprepared("DROP INDEX IF EXISTS transactions_payout_idx").await?;
+        db.execute_unprepared("ALTER TABLE transactions DROP COLUMN payout_id").await?;
         db.execute_unprepared("DROP INDEX IF EXISTS transactions_payment_idx").await?;
         // DROP COLUMN is not an UPDATE, so the append-only triggers allow it.
         db.execute_unprepared("ALTER TABLE transactions DROP COLUMN payment_id").await?;

@@ -46,6 +46,9 @@ pub struct Settings {
     /// How often the expiry sweeper looks for expired authorizations, in seconds.
     #[arg(long, env = "LEDGER_SWEEP_INTERVAL_SECS", default_value_t = 30, global = true)]
     pub sweep_interval_secs: u32,
+    /// How often the payout scheduler looks for merchants due a payout, in seconds.
+    #[arg(long, env = "LEDGER_PAYOUT_INTERVAL_SECS", default_value_t = 300, global = true)]
+    pub payout_interval_secs: u32,
 }
 
 impl Settings {

@@ -18,6 +18,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     sweep_every: std::time::Duration,
+    payout_every: std::time::Duration,
 }
 
 impl Application {
@@ -32,7 +33,13 @@ impl Application {
         let ledger = Arc::new(Ledger::new(db).with_authorization_ttl(ttl));
         let listener = TcpListener::bind(settings.listen).await?;
         let sweep_every = std::time::Duration::from_secs(u64::from(settings.sweep_interval_secs.max(1)));
-        Ok(Self { listener, state: AppState { schema: build_schema(ledger.clone()), ledger }, sweep_every })
+        let payout_every = std::time::Duration::from_secs(u64::from(settings.payout_interval_secs.max(1)));
+        Ok(Self {
+            listener,
+            state: AppState { schema: build_schema(ledger.clone()), ledger },
+            sweep_every,
+            payout_every,
+        })
     }
 
     /// The bound address.
@@ -44,8 +51,10 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         tracing::info!(addr = %self.listener.local_addr()?, "listening: GraphQL at /graphql, GraphiQL at /graphiql");
         let sweeper = tokio::spawn(crate::ledger::sweeper::run(self.state.ledger.clone(), self.sweep_every));
+        let payouts = tokio::spawn(crate::ledger::payout_job::run(self.state.ledger.clone(), self.payout_every));
         let served = axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown).await;
         sweeper.abort();
+        payouts.abort();
         served
     }
 }

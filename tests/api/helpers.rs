@@ -56,7 +56,8 @@ pub async fn spawn_with(database_url: Option<String>) -> TestApp {
     spawn_flags(database_url, &[]).await
 }
 
-async fn spawn_flags(database_url: Option<String>, extra: &[&str]) -> TestApp {
+/// Starts a server over `database_url` with extra flags (None: a fresh SQLite file).
+pub async fn spawn_flags(database_url: Option<String>, extra: &[&str]) -> TestApp {
     let database_url = database_url.unwrap_or_else(|| {
         let dir = std::env::temp_dir().join(format!("ledger-test-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("temp dir");

@@ -11,6 +11,7 @@ mod http;
 mod idempotency;
 mod pagination;
 mod payments;
+mod payouts;
 mod posting;
 mod replay;
 mod reversal;

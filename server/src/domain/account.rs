@@ -110,6 +110,8 @@ impl AccountCode {
     pub const BANK: &'static str = "bank";
     /// Money withdrawn from merchants under an open chargeback (platform, credit-normal).
     pub const DISPUTES: &'static str = "disputes";
+    /// Money paid out to merchants but not yet arrived (platform, credit-normal).
+    pub const PAYOUTS_IN_TRANSIT: &'static str = "payouts_in_transit";
     /// Goods brought onto or taken off the books, the counterpart of a merchant's
     /// stock of an item asset (platform, debit-normal).
     pub const GOODS_CLEARING: &'static str = "goods_clearing";
@@ -138,7 +140,7 @@ impl AccountCode {
         match (owner, self.0.as_str()) {
             (Owner::Merchant(_), Self::AVAILABLE) => Some(Direction::Credit),
             (Owner::Platform, Self::PROCESSOR_CLEARING | Self::BANK | Self::GOODS_CLEARING) => Some(Direction::Debit),
-            (Owner::Platform, Self::FEE_REVENUE | Self::DISPUTES) => Some(Direction::Credit),
+            (Owner::Platform, Self::FEE_REVENUE | Self::DISPUTES | Self::PAYOUTS_IN_TRANSIT) => Some(Direction::Credit),
             _ => None,
         }
     }

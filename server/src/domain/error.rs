@@ -126,6 +126,9 @@ pub enum DomainError {
     /// A payment life-cycle rule.
     #[error(transparent)]
     Payment(#[from] super::lifecycle::PaymentError),
+    /// A payout rule.
+    #[error(transparent)]
+    Payout(#[from] super::payout::PayoutError),
     /// A deal needs two different merchants.
     #[error("a deal needs two different merchants")]
     DealWithItself,
@@ -160,6 +163,7 @@ impl DomainError {
             DealWithItself => "BAD_USER_INPUT",
             PendingUnderflow => "INTERNAL_SERVER_ERROR",
             Payment(e) => e.code(),
+            Payout(e) => e.code(),
         }
     }
 }

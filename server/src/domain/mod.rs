@@ -13,6 +13,7 @@ pub mod lifecycle;
 pub mod merchant;
 pub mod money;
 pub mod payment;
+pub mod payout;
 pub mod transaction;
 
 pub use account::{AccountCode, AccountId, Balance, Direction, NormalBalance, Owner};

@@ -92,6 +92,18 @@ pub fn record_payout(
     draft(merchant, TransactionKind::Payout, entries, vec![(available, asset.clone())], notes)
 }
 
+/// Builds and validates a draft from its parts (shared by the payment, deal
+/// and payout rules).
+pub(crate) fn draft_of(
+    merchant: MerchantId,
+    kind: TransactionKind,
+    entries: Vec<EntryDraft>,
+    no_overdraft: Vec<(AccountRef, AssetCode)>,
+    notes: Annotations,
+) -> Result<TransactionDraft, DomainError> {
+    draft(merchant, kind, entries, no_overdraft, notes)
+}
+
 fn draft(
     merchant: MerchantId,
     kind: TransactionKind,
@@ -112,6 +124,7 @@ fn draft(
         no_overdraft,
         payment: None,
         counterparty: None,
+        payout: None,
     };
     d.validate()?;
     Ok(d)

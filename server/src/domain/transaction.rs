@@ -121,6 +121,12 @@ pub enum TransactionKind {
     DisputeLost,
     /// An exchange between two merchants, possibly of several assets (`recordDeal`).
     Deal,
+    /// A merchant's available balance moved into payouts in transit (`createPayout`).
+    PayoutCreated,
+    /// A payout arrived: in transit to the bank (`settlePayout`).
+    PayoutSettled,
+    /// A payout bounced: in transit back to available (`failPayout`).
+    PayoutFailed,
 }
 
 impl TransactionKind {
@@ -140,6 +146,9 @@ impl TransactionKind {
             TransactionKind::DisputeWon => "dispute_won",
             TransactionKind::DisputeLost => "dispute_lost",
             TransactionKind::Deal => "deal",
+            TransactionKind::PayoutCreated => "payout_created",
+            TransactionKind::PayoutSettled => "payout_settled",
+            TransactionKind::PayoutFailed => "payout_failed",
         }
     }
 
@@ -159,6 +168,9 @@ impl TransactionKind {
             "dispute_won" => TransactionKind::DisputeWon,
             "dispute_lost" => TransactionKind::DisputeLost,
             "deal" => TransactionKind::Deal,
+            "payout_created" => TransactionKind::PayoutCreated,
+            "payout_settled" => TransactionKind::PayoutSettled,
+            "payout_failed" => TransactionKind::PayoutFailed,
             _ => return None,
         })
     }
@@ -219,6 +231,8 @@ pub struct TransactionDraft {
     pub payment: Option<Uuid>,
     /// The other merchant of a deal, whose accounts the entries may also name.
     pub counterparty: Option<MerchantId>,
+    /// The payout this transaction is a step of.
+    pub payout: Option<Uuid>,
 }
 
 impl TransactionDraft {
@@ -263,7 +277,10 @@ impl TransactionDraft {
         if original.kind == TransactionKind::Reversal {
             return Err(DomainError::AlreadyReversed);
         }
-        if original.payment.is_some() || original.entries.iter().any(|e| e.layer != Layer::Posted) {
+        if original.payment.is_some()
+            || original.payout.is_some()
+            || original.entries.iter().any(|e| e.layer != Layer::Posted)
+        {
             return Err(DomainError::PaymentStepNotReversible);
         }
         let reason = reason.trim();
@@ -291,6 +308,7 @@ impl TransactionDraft {
             no_overdraft: Vec::new(),
             payment: None,
             counterparty: original.counterparty,
+            payout: None,
         })
     }
 }
@@ -337,6 +355,8 @@ pub struct PostedTransaction {
     pub payment: Option<Uuid>,
     /// The other merchant of a deal.
     pub counterparty: Option<MerchantId>,
+    /// The payout it is a step of.
+    pub payout: Option<Uuid>,
 }
 
 #[cfg(test)]
@@ -369,6 +389,7 @@ mod tests {
             no_overdraft: vec![],
             payment: None,
             counterparty: None,
+            payout: None,
         }
     }
 
@@ -432,6 +453,7 @@ mod tests {
             }],
             payment: None,
             counterparty: None,
+            payout: None,
         };
         let rev = TransactionDraft::reversal_of(&original, "defective item").unwrap_or_else(|_| unreachable!());
         assert_eq!(rev.entries[0].direction, Direction::Credit);

@@ -10,8 +10,8 @@ use serde::Serialize;
 use super::error::{BAD_USER_INPUT, OrCoded, coded};
 use super::ledger;
 use super::types::{
-    AccountNode, AssetNode, DirectionType, MerchantNode, Money, MoneyInput, PaymentNode, TransactionNode,
-    parse_merchant_id, parse_uuid,
+    AccountNode, AssetNode, DirectionType, MerchantNode, Money, MoneyInput, PaymentNode, PayoutNode,
+    PayoutScheduleType, TransactionNode, parse_merchant_id, parse_uuid,
 };
 use crate::domain::fee::FeeSchedule;
 use crate::domain::payment::{self, Annotations};
@@ -286,6 +286,71 @@ pub struct RecordDealInput {
     pub idempotency_key: String,
 }
 
+/// Input of `createPayout`.
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatePayoutInput {
+    /// The merchant.
+    pub merchant_id: ID,
+    /// The asset to pay out.
+    pub asset: String,
+    /// Idempotency key.
+    #[serde(skip)]
+    pub idempotency_key: String,
+}
+
+/// Input of `settlePayout` and `failPayout`.
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PayoutStepInput {
+    /// The payout.
+    pub payout_id: ID,
+    /// Idempotency key.
+    #[serde(skip)]
+    pub idempotency_key: String,
+}
+
+/// Input of `setPayoutSettings`.
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetPayoutSettingsInput {
+    /// The merchant.
+    pub merchant_id: ID,
+    /// The asset.
+    pub asset: String,
+    /// Kept back from every payout, as a decimal in the asset; none if absent.
+    pub reserve: Option<String>,
+    /// Automatic payouts; none if absent.
+    pub schedule: Option<PayoutScheduleType>,
+    /// Idempotency key.
+    #[serde(skip)]
+    pub idempotency_key: String,
+}
+
+/// Result of a payout mutation.
+#[derive(SimpleObject)]
+pub struct PayoutPayload {
+    /// The payout after the step.
+    pub payout: PayoutNode,
+    /// The ledger transaction the step posted.
+    pub transaction: TransactionNode,
+    /// True on a replay.
+    pub replayed: bool,
+}
+
+/// Result of `setPayoutSettings`.
+#[derive(SimpleObject)]
+pub struct PayoutSettingsPayload {
+    /// The asset.
+    pub asset: String,
+    /// The reserve.
+    pub reserve: Money,
+    /// The schedule, if any.
+    pub schedule: Option<PayoutScheduleType>,
+    /// True on a replay.
+    pub replayed: bool,
+}
+
 /// Result of a payment life-cycle mutation.
 #[derive(SimpleObject)]
 pub struct PaymentPayload {
@@ -458,6 +523,7 @@ impl MutationRoot {
             no_overdraft: vec![],
             payment: None,
             counterparty: None,
+            payout: None,
         };
         draft.validate().or_coded()?;
         post(ctx, merchant, &input.idempotency_key, "postTransaction", &input, Command::Post(draft)).await
@@ -616,6 +682,76 @@ impl MutationRoot {
         let fee = optional_money(ctx, input.dispute_fee.as_ref()).await?;
         let command = Command::ResolveDispute { payment, won: input.outcome == DisputeOutcomeType::Won, fee };
         payment_step(ctx, MerchantId::PLATFORM, &input.idempotency_key, "resolveDispute", &input, command).await
+    }
+
+    /// Pays out the merchant's whole available balance in `asset`, less its
+    /// reserve, into `payouts_in_transit`, recording which transactions it
+    /// covers. Errors: `NOT_FOUND`, `UNKNOWN_ASSET`, `NOTHING_TO_PAY_OUT`,
+    /// `IDEMPOTENCY_KEY_REUSED`.
+    async fn create_payout(&self, ctx: &Context<'_>, input: CreatePayoutInput) -> async_graphql::Result<PayoutPayload> {
+        let merchant = parse_merchant_id(&input.merchant_id)?;
+        let asset = ledger(ctx)?.asset(&input.asset).await.or_coded()?;
+        let command = Command::CreatePayout { merchant, asset: asset.code, period: None };
+        payout_step(ctx, merchant, &input.idempotency_key, "createPayout", &input, command).await
+    }
+
+    /// Marks a payout in transit as arrived: the money leaves the platform's bank.
+    /// Errors: `NOT_FOUND`, `PAYOUT_NOT_IN_TRANSIT`, `IDEMPOTENCY_KEY_REUSED`.
+    async fn settle_payout(&self, ctx: &Context<'_>, input: PayoutStepInput) -> async_graphql::Result<PayoutPayload> {
+        let payout = parse_uuid(&input.payout_id, "payout id")?;
+        payout_step(
+            ctx,
+            MerchantId::PLATFORM,
+            &input.idempotency_key,
+            "settlePayout",
+            &input,
+            Command::SettlePayout { payout },
+        )
+        .await
+    }
+
+    /// Marks a payout in transit as bounced: the money returns to the merchant's
+    /// available balance. Errors: `NOT_FOUND`, `PAYOUT_NOT_IN_TRANSIT`,
+    /// `IDEMPOTENCY_KEY_REUSED`.
+    async fn fail_payout(&self, ctx: &Context<'_>, input: PayoutStepInput) -> async_graphql::Result<PayoutPayload> {
+        let payout = parse_uuid(&input.payout_id, "payout id")?;
+        payout_step(
+            ctx,
+            MerchantId::PLATFORM,
+            &input.idempotency_key,
+            "failPayout",
+            &input,
+            Command::FailPayout { payout },
+        )
+        .await
+    }
+
+    /// Sets a merchant's payout reserve and schedule for an asset. Errors:
+    /// `NOT_FOUND`, `UNKNOWN_ASSET`, the amount errors, `IDEMPOTENCY_KEY_REUSED`.
+    async fn set_payout_settings(
+        &self,
+        ctx: &Context<'_>,
+        input: SetPayoutSettingsInput,
+    ) -> async_graphql::Result<PayoutSettingsPayload> {
+        let merchant = parse_merchant_id(&input.merchant_id)?;
+        let asset = ledger(ctx)?.asset(&input.asset).await.or_coded()?;
+        let reserve_minor = match input.reserve.as_deref().map(str::trim) {
+            None | Some("0") | Some("") => 0,
+            Some(raw) => Amount::parse(raw, &asset).or_coded()?.minor(),
+        };
+        let command = Command::SetPayoutSettings {
+            merchant,
+            asset: asset.code.clone(),
+            reserve_minor,
+            schedule: input.schedule.map(Into::into),
+        };
+        let applied = submit(ctx, merchant, &input.idempotency_key, "setPayoutSettings", &input, command).await?;
+        Ok(PayoutSettingsPayload {
+            asset: asset.code.to_string(),
+            reserve: Money::of(ctx, asset.code.as_str(), reserve_minor.into()).await?,
+            schedule: input.schedule,
+            replayed: applied.replayed,
+        })
     }
 
     /// Sets a merchant's fee schedule for one asset: percent (basis points) plus
@@ -781,6 +917,26 @@ async fn payment_step(
     let transaction = transactions::find(db, transaction).await.or_coded()?.ok_or_else(mismatch)?;
     Ok(PaymentPayload {
         payment: PaymentNode(payment),
+        transaction: TransactionNode(transaction),
+        replayed: applied.replayed,
+    })
+}
+
+async fn payout_step(
+    ctx: &Context<'_>,
+    scope: MerchantId,
+    key: &str,
+    operation: &'static str,
+    input: &impl Serialize,
+    command: Command,
+) -> async_graphql::Result<PayoutPayload> {
+    let applied = submit(ctx, scope, key, operation, input, command).await?;
+    let Outcome::Payout { payout, transaction } = applied.outcome else { return Err(mismatch()) };
+    let db = ledger(ctx)?.db();
+    let payout = crate::store::payouts::find(db, payout).await.or_coded()?.ok_or_else(mismatch)?;
+    let transaction = transactions::find(db, transaction).await.or_coded()?.ok_or_else(mismatch)?;
+    Ok(PayoutPayload {
+        payout: PayoutNode(payout),
         transaction: TransactionNode(transaction),
         replayed: applied.replayed,
     })

@@ -5,8 +5,8 @@ use async_graphql::{Context, ID, Object};
 
 use super::error::OrCoded;
 use super::types::{
-    AccountNode, AssetNode, EntryNode, MerchantNode, PaymentNode, PaymentStateType, TransactionNode,
-    TrialBalanceLineNode, entries_connection, parse_merchant_id, parse_uuid, payments_connection,
+    AccountNode, AssetNode, EntryNode, MerchantNode, PaymentNode, PaymentStateType, PayoutNode, TransactionNode,
+    TrialBalanceLineNode, entries_connection, parse_merchant_id, parse_uuid, payments_connection, payouts_connection,
 };
 use super::{ledger, page_size};
 use crate::domain::{AccountId, TransactionId};
@@ -91,6 +91,23 @@ impl QueryRoot {
         after: Option<String>,
     ) -> async_graphql::Result<Connection<OpaqueCursor<String>, PaymentNode>> {
         payments_connection(ctx, parse_merchant_id(&merchant_id)?, state, first, after).await
+    }
+
+    /// A payout by id; null if none.
+    async fn payout(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<PayoutNode>> {
+        let id = parse_uuid(&id, "payout id")?;
+        Ok(crate::store::payouts::find(ledger(ctx)?.db(), id).await.or_coded()?.map(PayoutNode))
+    }
+
+    /// A merchant's payouts, newest first; a Relay connection.
+    async fn payouts(
+        &self,
+        ctx: &Context<'_>,
+        merchant_id: ID,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<OpaqueCursor<String>, PayoutNode>> {
+        payouts_connection(ctx, parse_merchant_id(&merchant_id)?, first, after).await
     }
 
     /// Every asset: ISO 4217 currencies and registered ones, by code.

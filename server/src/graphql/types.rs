@@ -120,6 +120,12 @@ pub enum TransactionKindType {
     DisputeLost,
     /// An exchange between two merchants (`recordDeal`).
     Deal,
+    /// Available balance moved into payouts in transit (`createPayout`).
+    PayoutCreated,
+    /// A payout arrived at the merchant's bank (`settlePayout`).
+    PayoutSettled,
+    /// A payout bounced back to available (`failPayout`).
+    PayoutFailed,
 }
 
 impl From<domain::TransactionKind> for TransactionKindType {
@@ -138,6 +144,9 @@ impl From<domain::TransactionKind> for TransactionKindType {
             domain::TransactionKind::DisputeWon => TransactionKindType::DisputeWon,
             domain::TransactionKind::DisputeLost => TransactionKindType::DisputeLost,
             domain::TransactionKind::Deal => TransactionKindType::Deal,
+            domain::TransactionKind::PayoutCreated => TransactionKindType::PayoutCreated,
+            domain::TransactionKind::PayoutSettled => TransactionKindType::PayoutSettled,
+            domain::TransactionKind::PayoutFailed => TransactionKindType::PayoutFailed,
         }
     }
 }
@@ -162,7 +171,8 @@ pub struct AssetBalance {
     pub posted: Money,
     /// Pending: posted plus movements not yet posted.
     pub pending: Money,
-    /// Available: what can be paid out now (posted less pending outflows).
+    /// Available: what can be paid out now (posted less pending outflows, less
+    /// the merchant's payout reserve).
     pub available: Money,
 }
 
@@ -171,12 +181,13 @@ async fn asset_balance(
     asset: &str,
     normal: NormalBalance,
     b: &Balance,
+    reserve_minor: i64,
 ) -> async_graphql::Result<AssetBalance> {
     Ok(AssetBalance {
         asset: asset.to_owned(),
         posted: Money::of(ctx, asset, b.posted(normal)).await?,
         pending: Money::of(ctx, asset, b.pending(normal)).await?,
-        available: Money::of(ctx, asset, b.available(normal)).await?,
+        available: Money::of(ctx, asset, b.available(normal) - i128::from(reserve_minor)).await?,
     })
 }
 
@@ -206,8 +217,9 @@ impl MerchantNode {
         self.0.created_at
     }
     /// Balances of its `available` account per asset: now (from the balance rows,
-    /// no lock, no summing), or `asOf` a past sequence number or time (summed from
-    /// the entries).
+    /// no lock, no summing; pending counts live authorizations only, available is
+    /// posted less pending outflows and less the payout reserve), or `asOf` a past
+    /// sequence number or time (posted, summed from the entries).
     async fn balances(
         &self,
         ctx: &Context<'_>,
@@ -215,7 +227,7 @@ impl MerchantNode {
     ) -> async_graphql::Result<Vec<AssetBalance>> {
         let db = ledger(ctx)?.db();
         let code = domain::AccountCode::standard(domain::AccountCode::AVAILABLE);
-        let lines: Vec<(String, NormalBalance, Balance)> = match as_of {
+        let lines: Vec<(String, NormalBalance, Balance, i64)> = match as_of {
             None => {
                 // Expired holds stop counting as pending before the sweeper releases them.
                 let expired: BTreeMap<String, i64> = crate::store::payments::expired_holds(db, self.0.id, Utc::now())
@@ -223,6 +235,9 @@ impl MerchantNode {
                     .or_coded()?
                     .into_iter()
                     .collect();
+                // Available excludes the payout reserve.
+                let reserves: BTreeMap<String, i64> =
+                    crate::store::payouts::reserves(db, self.0.id).await.or_coded()?.into_iter().collect();
                 accounts::list_with_balances(db, Owner::Merchant(self.0.id))
                     .await
                     .or_coded()?
@@ -232,7 +247,8 @@ impl MerchantNode {
                         let mut b = a.balance;
                         let held = expired.get(a.account.asset.as_str()).copied().unwrap_or(0);
                         b.credits_pending = (b.credits_pending - held).max(0);
-                        (a.account.asset.to_string(), a.account.normal_balance, b)
+                        let reserve = reserves.get(a.account.asset.as_str()).copied().unwrap_or(0);
+                        (a.account.asset.to_string(), a.account.normal_balance, b, reserve)
                     })
                     .collect()
             }
@@ -245,13 +261,13 @@ impl MerchantNode {
                     .await
                     .or_coded()?
                     .into_iter()
-                    .map(|(a, n, b)| (a.to_string(), n, b))
+                    .map(|(a, n, b)| (a.to_string(), n, b, 0))
                     .collect()
             }
         };
         let mut out = Vec::with_capacity(lines.len());
-        for (asset, normal, b) in &lines {
-            out.push(asset_balance(ctx, asset, *normal, b).await?);
+        for (asset, normal, b, reserve) in &lines {
+            out.push(asset_balance(ctx, asset, *normal, b, *reserve).await?);
         }
         Ok(out)
     }
@@ -269,6 +285,15 @@ impl MerchantNode {
         after: Option<String>,
     ) -> async_graphql::Result<Connection<OpaqueCursor<String>, PaymentNode>> {
         payments_connection(ctx, self.0.id, state, first, after).await
+    }
+    /// Its payouts, newest first; a Relay connection.
+    async fn payouts(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<OpaqueCursor<String>, PayoutNode>> {
+        payouts_connection(ctx, self.0.id, first, after).await
     }
     /// Its transactions, newest first (by sequence), a Relay connection.
     async fn transactions(
@@ -724,5 +749,128 @@ pub async fn payments_connection(
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let mut conn = Connection::new(before.is_some(), has_next);
     conn.edges.extend(rows.into_iter().map(|p| Edge::new(OpaqueCursor(p.id.to_string()), PaymentNode(p))));
+    Ok(conn)
+}
+
+/// A payout's state.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum PayoutStateType {
+    /// Sent, not yet confirmed.
+    InTransit,
+    /// Arrived at the merchant's bank.
+    Settled,
+    /// Bounced; the money is back in available.
+    Failed,
+}
+
+/// How often a merchant is paid out automatically.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum PayoutScheduleType {
+    /// Once per UTC day.
+    Daily,
+    /// Once per ISO week.
+    Weekly,
+    /// Once per calendar month (UTC).
+    Monthly,
+}
+
+impl From<PayoutScheduleType> for domain::payout::PayoutSchedule {
+    fn from(s: PayoutScheduleType) -> Self {
+        match s {
+            PayoutScheduleType::Daily => Self::Daily,
+            PayoutScheduleType::Weekly => Self::Weekly,
+            PayoutScheduleType::Monthly => Self::Monthly,
+        }
+    }
+}
+
+/// A payout: money moved from a merchant's available balance toward its bank.
+pub struct PayoutNode(pub crate::store::payouts::Payout);
+
+#[Object(name = "Payout")]
+impl PayoutNode {
+    /// Its id (UUID).
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// In transit, settled or failed.
+    async fn state(&self) -> PayoutStateType {
+        match self.0.state {
+            domain::payout::PayoutState::InTransit => PayoutStateType::InTransit,
+            domain::payout::PayoutState::Settled => PayoutStateType::Settled,
+            domain::payout::PayoutState::Failed => PayoutStateType::Failed,
+        }
+    }
+    /// The amount paid out.
+    async fn amount(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, self.0.asset.as_str(), self.0.amount.into()).await
+    }
+    /// Its merchant.
+    async fn merchant(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<MerchantNode>> {
+        Ok(merchants::find(ledger(ctx)?.db(), self.0.merchant).await.or_coded()?.map(MerchantNode))
+    }
+    /// The schedule period it was made for (`2026-W47`); null for a manual payout.
+    async fn period(&self) -> Option<&str> {
+        self.0.period.as_deref()
+    }
+    /// First transaction sequence number it covers.
+    async fn covers_from_sequence(&self) -> i64 {
+        self.0.covers_from_seq
+    }
+    /// Last transaction sequence number it covers.
+    async fn covers_to_sequence(&self) -> i64 {
+        self.0.covers_to_seq
+    }
+    /// The merchant's transactions it covers, oldest first (at most `first`, default 20, max 100).
+    async fn covered_transactions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+    ) -> async_graphql::Result<Vec<TransactionNode>> {
+        let limit = page_size(first)?;
+        let rows = crate::store::payouts::covered(
+            ledger(ctx)?.db(),
+            self.0.merchant,
+            self.0.covers_from_seq,
+            self.0.covers_to_seq,
+            limit,
+        )
+        .await
+        .or_coded()?;
+        Ok(rows.into_iter().map(TransactionNode).collect())
+    }
+    /// Its own transactions (created, then settled or failed), in order.
+    async fn transactions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TransactionNode>> {
+        let rows = crate::store::payouts::transactions_of(ledger(ctx)?.db(), self.0.id).await.or_coded()?;
+        Ok(rows.into_iter().map(TransactionNode).collect())
+    }
+    /// When it was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// A merchant's payouts as a Relay connection, newest first.
+pub async fn payouts_connection(
+    ctx: &Context<'_>,
+    merchant: MerchantId,
+    first: Option<i32>,
+    after: Option<String>,
+) -> async_graphql::Result<Connection<OpaqueCursor<String>, PayoutNode>> {
+    use async_graphql::connection::CursorType;
+    let limit = page_size(first)?;
+    let before = match after {
+        None => None,
+        Some(raw) => {
+            let c = OpaqueCursor::<String>::decode_cursor(&raw)
+                .map_err(|_| coded(super::error::BAD_USER_INPUT, "invalid cursor"))?;
+            Some(parse_uuid(&ID(c.0), "cursor")?)
+        }
+    };
+    let mut rows = crate::store::payouts::page(ledger(ctx)?.db(), merchant, before, limit + 1).await.or_coded()?;
+    let has_next = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let mut conn = Connection::new(before.is_some(), has_next);
+    conn.edges.extend(rows.into_iter().map(|p| Edge::new(OpaqueCursor(p.id.to_string()), PayoutNode(p))));
     Ok(conn)
 }

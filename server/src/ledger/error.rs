@@ -28,6 +28,12 @@ pub enum LedgerError {
     /// No payment has this id.
     #[error("payment not found")]
     PaymentNotFound,
+    /// No payout has this id.
+    #[error("payout not found")]
+    PayoutNotFound,
+    /// The merchant was already paid out for this asset and schedule period.
+    #[error("a payout was already made for this period")]
+    PayoutAlreadyMade,
     /// An entry names an account that belongs to another merchant.
     #[error("account belongs to another merchant")]
     AccountOfAnotherMerchant,
@@ -57,9 +63,11 @@ impl LedgerError {
     pub fn code(&self) -> &'static str {
         match self {
             LedgerError::Domain(e) => e.code(),
-            LedgerError::MerchantNotFound | LedgerError::TransactionNotFound | LedgerError::PaymentNotFound => {
-                "NOT_FOUND"
-            }
+            LedgerError::MerchantNotFound
+            | LedgerError::TransactionNotFound
+            | LedgerError::PaymentNotFound
+            | LedgerError::PayoutNotFound => "NOT_FOUND",
+            LedgerError::PayoutAlreadyMade => "PAYOUT_ALREADY_MADE",
             LedgerError::AccountNotFound => "ACCOUNT_NOT_FOUND",
             LedgerError::AccountOfAnotherMerchant => "ACCOUNT_OF_ANOTHER_MERCHANT",
             LedgerError::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",

@@ -17,6 +17,7 @@
 //! whole batch up to [`MAX_TXN_RETRIES`] times.
 
 pub mod error;
+pub mod payout_job;
 pub mod sweeper;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -139,6 +140,36 @@ pub enum Command {
         /// A fee charged to the merchant when it lost.
         fee: Option<(AssetCode, Amount)>,
     },
+    /// Pay out the merchant's available balance less its reserve in `asset`.
+    CreatePayout {
+        /// The merchant.
+        merchant: MerchantId,
+        /// The asset.
+        asset: AssetCode,
+        /// The schedule period, for scheduled payouts (one per period).
+        period: Option<String>,
+    },
+    /// Mark a payout in transit as arrived.
+    SettlePayout {
+        /// The payout.
+        payout: uuid::Uuid,
+    },
+    /// Mark a payout in transit as bounced, returning the money to available.
+    FailPayout {
+        /// The payout.
+        payout: uuid::Uuid,
+    },
+    /// Set a merchant's payout reserve and schedule for an asset.
+    SetPayoutSettings {
+        /// The merchant.
+        merchant: MerchantId,
+        /// The asset.
+        asset: AssetCode,
+        /// Minor units kept back from every payout.
+        reserve_minor: i64,
+        /// Automatic payouts, if any.
+        schedule: Option<crate::domain::payout::PayoutSchedule>,
+    },
     /// Set a merchant's fee schedule for an asset (applies to later captures).
     SetFeeSchedule {
         /// The merchant.
@@ -186,6 +217,20 @@ pub enum Outcome {
         payment: uuid::Uuid,
         /// The transaction.
         transaction: TransactionId,
+    },
+    /// A payout step: the payout and the transaction it posted.
+    Payout {
+        /// The payout.
+        payout: uuid::Uuid,
+        /// The transaction.
+        transaction: TransactionId,
+    },
+    /// Payout settings set.
+    PayoutSettings {
+        /// The merchant.
+        merchant: MerchantId,
+        /// The asset.
+        asset: String,
     },
     /// A fee schedule set.
     FeeSchedule {
@@ -361,6 +406,16 @@ async fn apply(db: &impl ConnectionTrait, req: &Request, ttl: chrono::Duration) 
         Command::Refund { payment, amount } => refund(db, *payment, amount.as_ref()).await?,
         Command::OpenDispute { payment, amount } => open_dispute(db, *payment, amount.as_ref()).await?,
         Command::ResolveDispute { payment, won, fee } => resolve_dispute(db, *payment, *won, fee.as_ref()).await?,
+        Command::CreatePayout { merchant, asset, period } => {
+            create_payout(db, *merchant, asset, period.as_deref()).await?
+        }
+        Command::SettlePayout { payout } => finish_payout(db, *payout, true).await?,
+        Command::FailPayout { payout } => finish_payout(db, *payout, false).await?,
+        Command::SetPayoutSettings { merchant, asset, reserve_minor, schedule } => {
+            merchants::find(db, *merchant).await?.ok_or(LedgerError::MerchantNotFound)?;
+            store::payouts::set_settings(db, *merchant, asset, *reserve_minor, *schedule).await?;
+            Outcome::PayoutSettings { merchant: *merchant, asset: asset.to_string() }
+        }
         Command::SetFeeSchedule { merchant, asset, schedule } => {
             merchants::find(db, *merchant).await?.ok_or(LedgerError::MerchantNotFound)?;
             payments::set_fee_schedule(db, *merchant, asset, schedule).await?;
@@ -421,6 +476,69 @@ async fn capture(
     p.fee_captured += split.fee_minor;
     payments::save(db, &p).await?;
     Ok(Outcome::Payment { payment: id, transaction })
+}
+
+/// Creates a payout of the merchant's available balance less its reserve, for
+/// `period` when scheduled. Errors: `NOT_FOUND`, `NOTHING_TO_PAY_OUT`,
+/// `PAYOUT_ALREADY_MADE` (this period is paid).
+async fn create_payout(
+    db: &impl ConnectionTrait,
+    merchant: MerchantId,
+    asset: &AssetCode,
+    period: Option<&str>,
+) -> Result<Outcome, LedgerError> {
+    use crate::domain::payout::{PayoutError, PayoutState, payable, step};
+    use crate::store::payouts::{self, Payout};
+    merchants::find(db, merchant).await?.ok_or(LedgerError::MerchantNotFound)?;
+    if let Some(period) = period
+        && payouts::exists_for_period(db, merchant, asset, period).await?
+    {
+        return Err(LedgerError::PayoutAlreadyMade);
+    }
+    let code = AccountCode::standard(AccountCode::AVAILABLE);
+    let account = accounts::find_by_code(db, Owner::Merchant(merchant), &code, asset)
+        .await?
+        .ok_or(DomainError::Payout(PayoutError::NothingToPayOut { payable: 0 }))?;
+    let balance = accounts::lock_balances(db, &[account.id]).await?.get(&account.id).copied().unwrap_or_default();
+    let (reserve, _) = payouts::settings(db, merchant, asset).await?;
+    let amount = payable(balance.available(account.normal_balance), reserve).map_err(DomainError::from)?;
+    let id = uuid::Uuid::now_v7();
+    let payout = Payout {
+        id,
+        merchant,
+        asset: asset.clone(),
+        amount: amount.minor(),
+        state: PayoutState::InTransit,
+        period: period.map(str::to_owned),
+        covers_from_seq: payouts::last_covered_seq(db, merchant, asset).await? + 1,
+        covers_to_seq: payouts::merchant_last_seq(db, merchant).await?,
+        created_at: Utc::now(),
+    };
+    payouts::insert(db, &payout).await.map_err(|e| {
+        if store::is_unique_violation(&e, "period") { LedgerError::PayoutAlreadyMade } else { e.into() }
+    })?;
+    let draft = step(TransactionKind::PayoutCreated, merchant, asset, amount, id)?;
+    Ok(Outcome::Payout { payout: id, transaction: post(db, &draft).await? })
+}
+
+/// Settles (`settled`) or fails (`!settled`) a payout in transit. Errors:
+/// `NOT_FOUND`, `PAYOUT_NOT_IN_TRANSIT`.
+async fn finish_payout(db: &impl ConnectionTrait, id: uuid::Uuid, settled: bool) -> Result<Outcome, LedgerError> {
+    use crate::domain::payout::{PayoutError, PayoutState, step};
+    use crate::store::payouts;
+    let p = payouts::lock(db, id).await?.ok_or(LedgerError::PayoutNotFound)?;
+    if p.state != PayoutState::InTransit {
+        return Err(DomainError::Payout(PayoutError::PayoutNotInTransit).into());
+    }
+    let (kind, state) = if settled {
+        (TransactionKind::PayoutSettled, PayoutState::Settled)
+    } else {
+        (TransactionKind::PayoutFailed, PayoutState::Failed)
+    };
+    let draft = step(kind, p.merchant, &p.asset, Amount::from_minor(p.amount)?, id)?;
+    let transaction = post(db, &draft).await?;
+    payouts::set_state(db, id, state).await?;
+    Ok(Outcome::Payout { payout: id, transaction })
 }
 
 /// Checks that an amount given for a payment step is in the payment's asset.
@@ -579,6 +697,7 @@ async fn post(db: &impl ConnectionTrait, draft: &TransactionDraft) -> Result<Tra
         reverses: draft.reverses,
         payment: draft.payment,
         counterparty: draft.counterparty,
+        payout: draft.payout,
     };
     let rows = transactions::number_entries(&record, first_entry_seq, entries);
     transactions::append(db, &record, &rows).await.map_err(|e| {

@@ -11,6 +11,7 @@ pub mod books;
 pub mod idempotency;
 pub mod merchants;
 pub mod payments;
+pub mod payouts;
 pub mod transactions;
 
 use std::time::Duration;

@@ -42,6 +42,8 @@ pub struct TransactionRecord {
     pub payment: Option<Uuid>,
     /// The other merchant of a deal.
     pub counterparty: Option<MerchantId>,
+    /// The payout it is a step of.
+    pub payout: Option<Uuid>,
 }
 
 impl TryFrom<transaction::Model> for TransactionRecord {
@@ -59,6 +61,7 @@ impl TryFrom<transaction::Model> for TransactionRecord {
             reverses: m.reverses.map(TransactionId),
             payment: m.payment_id,
             counterparty: m.counterparty_id.map(MerchantId),
+            payout: m.payout_id,
         })
     }
 }
@@ -138,6 +141,7 @@ pub async fn append(db: &impl ConnectionTrait, txn: &TransactionRecord, entries:
         reverses: Set(txn.reverses.map(|r| r.0)),
         payment_id: Set(txn.payment),
         counterparty_id: Set(txn.counterparty.map(|c| c.0)),
+        payout_id: Set(txn.payout),
     })
     .exec_without_returning(db)
     .await?;
@@ -211,6 +215,7 @@ pub async fn load_posted(db: &impl ConnectionTrait, id: TransactionId) -> Result
             .collect(),
         payment: txn.payment,
         counterparty: txn.counterparty,
+        payout: txn.payout,
     }))
 }
 
