@@ -175,46 +175,73 @@ async fn fee_schedule_splits_captures_exactly() {
 }
 
 #[tokio::test]
-async fn payment_steps_are_not_reversed_by_the_general_undo_and_payments_page_by_state() {
+async fn reversing_a_payment_step_updates_the_payment() {
     let app = spawn_app().await;
     let m = app.merchant("Steps").await;
-    let auth = authorize(&app, &m, "3.00", "a", None).await;
-    let p = payment_id(&auth);
-    let c = capture(&app, &p, None, "c").await;
-    let _ = c;
-    let txns = app.ok("query($id: ID!) { payment(id: $id) { transactions { id } } }", json!({ "id": p })).await;
-    let capture_txn = txns["payment"]["transactions"][1]["id"].as_str().unwrap();
-    let rev = app
-        .gql(
-            "mutation($id: ID!) { reverseTransaction(transactionId: $id, reason: \"x\", idempotencyKey: \"r\") { replayed } }",
-            json!({ "id": capture_txn }),
-        )
-        .await;
-    assert_eq!(code(&rev), "PAYMENT_STEP_NOT_REVERSIBLE");
-    authorize(&app, &m, "1.00", "a2", None).await;
+    let reverse = |id: String, key: &'static str| {
+        let app = &app;
+        async move {
+            app.gql(
+                "mutation($id: ID!, $k: String!) { reverseTransaction(transactionId: $id, reason: \"support\", idempotencyKey: $k) { transaction { kind payment { state captured { amount } voided { amount } refunded { amount } } } } }",
+                json!({ "id": id, "k": key }),
+            )
+            .await
+        }
+    };
+    let txn_ids = |body: &Value| -> Vec<String> {
+        body["payment"]["transactions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let txns_q = "query($id: ID!) { payment(id: $id) { transactions { id kind } } }";
+
+    // Undo a capture: the money leaves available and is no longer captured.
+    let p = payment_id(&authorize(&app, &m, "3.00", "a", None).await);
+    capture(&app, &p, None, "c").await;
+    let ids = txn_ids(&app.ok(txns_q, json!({ "id": p })).await);
+    let undo = reverse(ids[1].clone(), "r1").await;
+    let pay = &undo["data"]["reverseTransaction"]["transaction"]["payment"];
+    assert_eq!(pay["captured"]["amount"], "0.00", "{undo}");
+    assert_eq!(pay["state"], "VOIDED");
+    assert_eq!(app.available(&m, "USD").await.as_deref(), Some("0.00"));
+
+    // Undo a refund; a capture whose money was refunded cannot be undone.
+    let p2 = payment_id(&authorize(&app, &m, "5.00", "a2", None).await);
+    capture(&app, &p2, None, "c2").await;
+    step(&app, "refundPayment", "RefundPaymentInput", json!({ "paymentId": p2, "idempotencyKey": "rf" })).await;
+    let ids2 = txn_ids(&app.ok(txns_q, json!({ "id": p2 })).await);
+    assert_eq!(code(&reverse(ids2[1].clone(), "r2").await), "PAYMENT_STEP_NOT_REVERSIBLE");
+    let undo_refund = reverse(ids2[2].clone(), "r3").await;
+    assert_eq!(
+        undo_refund["data"]["reverseTransaction"]["transaction"]["payment"]["state"], "CAPTURED",
+        "{undo_refund}"
+    );
+    assert_eq!(app.available(&m, "USD").await.as_deref(), Some("5.00"));
+
+    // Undo a void: the rest is held again and can be captured.
+    let p3 = payment_id(&authorize(&app, &m, "2.00", "a3", None).await);
+    void(&app, &p3, "v3").await;
+    let ids3 = txn_ids(&app.ok(txns_q, json!({ "id": p3 })).await);
+    let undo_void = reverse(ids3[1].clone(), "r4").await;
+    assert_eq!(undo_void["data"]["reverseTransaction"]["transaction"]["payment"]["state"], "AUTHORIZED", "{undo_void}");
+    assert!(capture(&app, &p3, None, "c3").await.get("errors").is_none());
+    // An authorization with captures cannot be undone.
+    assert_eq!(code(&reverse(ids3[0].clone(), "r5").await), "PAYMENT_STEP_NOT_REVERSIBLE");
+    app.assert_books_consistent().await;
+
     let q =
         "query($m: ID!, $s: PaymentStateType) { payments(merchantId: $m, state: $s) { edges { node { id state } } } }";
     let all = app.ok(q, json!({ "m": m, "s": null })).await;
-    assert_eq!(all["payments"]["edges"].as_array().unwrap().len(), 2);
+    assert_eq!(all["payments"]["edges"].as_array().unwrap().len(), 3);
     let captured = app.ok(q, json!({ "m": m, "s": "CAPTURED" })).await;
-    assert_eq!(captured["payments"]["edges"].as_array().unwrap().len(), 1);
-    assert_eq!(captured["payments"]["edges"][0]["node"]["id"], p.as_str());
-    let authorized = app.ok(q, json!({ "m": m, "s": "AUTHORIZED" })).await;
-    assert_eq!(authorized["payments"]["edges"].as_array().unwrap().len(), 1);
+    assert_eq!(captured["payments"]["edges"].as_array().unwrap().len(), 2);
+    let voided = app.ok(q, json!({ "m": m, "s": "VOIDED" })).await;
+    assert_eq!(voided["payments"]["edges"][0]["node"]["id"], p.as_str());
     let missing = capture(&app, &uuid::Uuid::now_v7().to_string(), None, "nope").await;
     assert_eq!(code(&missing), "NOT_FOUND");
-}
-
-async fn step(app: &TestApp, mutation: &str, input_type: &str, input: Value) -> Value {
-    let q = format!("mutation($i: {input_type}!) {{ {mutation}(input: $i) {{ {PAYMENT_FIELDS} }} }}");
-    app.gql(&q, json!({ "i": input })).await
-}
-
-async fn captured_payment(app: &TestApp, merchant: &str, amount: &str, key: &str) -> String {
-    let p = payment_id(&authorize(app, merchant, amount, &format!("{key}-a"), None).await);
-    let c = capture(app, &p, None, &format!("{key}-c")).await;
-    assert!(c.get("errors").is_none(), "{c}");
-    p
 }
 
 #[tokio::test]
@@ -340,4 +367,16 @@ async fn refunds_racing_a_chargeback_never_take_more_than_was_captured() {
     assert!(refunded + disputed <= captured, "refunded {refunded} + disputed {disputed} > captured {captured}");
     assert_eq!(disputed, rust_decimal::Decimal::new(300, 2), "exactly one dispute opened");
     app.assert_books_consistent().await;
+}
+
+async fn step(app: &TestApp, mutation: &str, input_type: &str, input: Value) -> Value {
+    let q = format!("mutation($i: {input_type}!) {{ {mutation}(input: $i) {{ {PAYMENT_FIELDS} }} }}");
+    app.gql(&q, json!({ "i": input })).await
+}
+
+async fn captured_payment(app: &TestApp, merchant: &str, amount: &str, key: &str) -> String {
+    let p = payment_id(&authorize(app, merchant, amount, &format!("{key}-a"), None).await);
+    let c = capture(app, &p, None, &format!("{key}-c")).await;
+    assert!(c.get("errors").is_none(), "{c}");
+    p
 }

@@ -65,6 +65,10 @@ pub enum PaymentError {
     /// `expire` before the expiry time.
     #[error("the authorization has not expired yet")]
     NotYetExpired,
+    /// This step cannot be reversed in the payment's current state (for example
+    /// an authorization with captures, or a capture already refunded).
+    #[error("this payment step cannot be reversed in the payment's current state")]
+    StepNotReversible,
 }
 
 impl PaymentError {
@@ -82,8 +86,28 @@ impl PaymentError {
             PaymentError::DisputeAlreadyOpen => "DISPUTE_ALREADY_OPEN",
             PaymentError::NoOpenDispute => "NO_OPEN_DISPUTE",
             PaymentError::NotYetExpired => "NOT_YET_EXPIRED",
+            PaymentError::StepNotReversible => "PAYMENT_STEP_NOT_REVERSIBLE",
         }
     }
+}
+
+/// A payment step that `reverseTransaction` may undo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReversibleStep {
+    /// The authorization (only while nothing is captured or released).
+    Authorization,
+    /// A capture (while its amount is still refundable).
+    Capture,
+    /// A void (while the authorization has not expired).
+    Void,
+    /// A refund.
+    Refund,
+    /// Opening a dispute.
+    DisputeOpened,
+    /// A won dispute.
+    DisputeWon,
+    /// A lost dispute.
+    DisputeLost,
 }
 
 /// How the uncaptured rest of an authorization was released.
@@ -270,6 +294,45 @@ impl PaymentFacts {
         Ok(want)
     }
 
+    /// The payment's amounts after reversing one of its steps, which moved
+    /// `amount` minor units. Undoing a capture returns its amount to neither
+    /// captured nor held (it is released); undoing a void holds the rest again.
+    /// Errors: [`PaymentError::StepNotReversible`] when the step's effect is
+    /// already built upon (captures after an authorization, refunds or disputes
+    /// of a capture) or the authorization has expired.
+    pub fn reverse_step(&self, step: ReversibleStep, amount: i64, now: DateTime<Utc>) -> Result<Self, PaymentError> {
+        let mut p = *self;
+        let refused = Err(PaymentError::StepNotReversible);
+        match step {
+            ReversibleStep::Authorization if p.captured == 0 && p.released == 0 => {
+                p.released = p.authorized;
+                p.release = Some(Release::Voided);
+            }
+            ReversibleStep::Capture if amount <= p.refundable() => {
+                p.captured -= amount;
+                p.released += amount;
+                if p.remaining() == 0 && p.release.is_none() {
+                    p.release = Some(Release::Voided);
+                }
+            }
+            ReversibleStep::Void
+                if p.release == Some(Release::Voided) && now < p.expires_at && p.released >= amount =>
+            {
+                p.released -= amount;
+                p.release = None;
+            }
+            ReversibleStep::Refund if p.refunded >= amount => p.refunded -= amount,
+            ReversibleStep::DisputeOpened if p.disputed_open == amount => p.disputed_open = 0,
+            ReversibleStep::DisputeWon if p.disputed_open == 0 => p.disputed_open = amount,
+            ReversibleStep::DisputeLost if p.disputed_open == 0 && p.charged_back >= amount => {
+                p.charged_back -= amount;
+                p.disputed_open = amount;
+            }
+            _ => return refused,
+        }
+        Ok(p)
+    }
+
     /// Checks resolving the open dispute; returns its amount.
     pub fn resolve_dispute(&self) -> Result<i64, PaymentError> {
         match self.disputed_open {
@@ -341,6 +404,27 @@ mod tests {
         p.refunded += p.refund(None).unwrap_or(0);
         assert_eq!(p.state(now), PaymentState::Refunded);
         assert_eq!(p.refund(None), Err(PaymentError::RefundExceedsCaptured { refundable: 0 }));
+    }
+
+    #[test]
+    fn reversing_steps_moves_the_amounts_back_or_is_refused() {
+        let (mut p, now) = auth(1000);
+        assert_eq!(
+            p.reverse_step(ReversibleStep::Authorization, 1000, now).map(|q| q.state(now)),
+            Ok(PaymentState::Voided)
+        );
+        p.captured = 600;
+        assert_eq!(p.reverse_step(ReversibleStep::Authorization, 1000, now), Err(PaymentError::StepNotReversible));
+        let undone = p.reverse_step(ReversibleStep::Capture, 600, now).unwrap_or(p);
+        assert_eq!((undone.captured, undone.released, undone.remaining()), (0, 600, 400));
+        p.refunded = 500;
+        assert_eq!(p.reverse_step(ReversibleStep::Capture, 600, now), Err(PaymentError::StepNotReversible));
+        assert_eq!(p.reverse_step(ReversibleStep::Refund, 500, now).map(|q| q.refunded), Ok(0));
+        let later = p.expires_at + Duration::seconds(1);
+        p.release = Some(Release::Voided);
+        p.released = 400;
+        assert_eq!(p.reverse_step(ReversibleStep::Void, 400, later), Err(PaymentError::StepNotReversible));
+        assert_eq!(p.reverse_step(ReversibleStep::Void, 400, now).map(|q| q.remaining()), Ok(400));
     }
 
     #[test]

@@ -313,6 +313,56 @@ impl TransactionDraft {
     }
 }
 
+impl TransactionDraft {
+    /// The reversal of one step of a payment: posted entries on the opposite
+    /// side; a hold becomes a release and a release a hold, on the same side, so
+    /// pending totals return to where they were. With `posted_only` (undoing a
+    /// capture) only the posted entries are inverted: the captured amount is then
+    /// released rather than held again. Errors: [`DomainError::ReasonRequired`].
+    pub fn reversal_of_step(
+        original: &PostedTransaction,
+        reason: &str,
+        posted_only: bool,
+    ) -> Result<Self, DomainError> {
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > MAX_REFERENCE_LEN {
+            return Err(DomainError::ReasonRequired);
+        }
+        let entries = original
+            .entries
+            .iter()
+            .filter(|e| !posted_only || e.layer == Layer::Posted)
+            .map(|e| {
+                let (direction, layer) = match e.layer {
+                    Layer::Posted => (e.direction.opposite(), Layer::Posted),
+                    Layer::Hold => (e.direction, Layer::Release),
+                    Layer::Release => (e.direction, Layer::Hold),
+                };
+                EntryDraft {
+                    account: AccountRef::Id(e.account),
+                    asset: e.asset.clone(),
+                    direction,
+                    amount: e.amount,
+                    layer,
+                }
+            })
+            .collect();
+        Ok(Self {
+            merchant: original.merchant,
+            kind: TransactionKind::Reversal,
+            external_ref: original.external_ref.clone(),
+            metadata: serde_json::json!({ "reason": reason }),
+            effective_at: None,
+            entries,
+            reverses: Some(original.id),
+            no_overdraft: Vec::new(),
+            payment: original.payment,
+            counterparty: original.counterparty,
+            payout: None,
+        })
+    }
+}
+
 /// Checks metadata is a JSON object of at most [`MAX_METADATA_BYTES`].
 /// Errors: [`DomainError::MetadataInvalid`].
 pub fn validate_metadata(metadata: &serde_json::Value) -> Result<(), DomainError> {

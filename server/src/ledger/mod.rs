@@ -633,11 +633,75 @@ async fn release(db: &impl ConnectionTrait, id: uuid::Uuid, how: Release) -> Res
 /// [`DomainError::AlreadyReversed`], [`DomainError::ReasonRequired`].
 async fn reverse(db: &impl ConnectionTrait, id: TransactionId, reason: &str) -> Result<TransactionId, LedgerError> {
     let original = transactions::load_posted(db, id).await?.ok_or(LedgerError::TransactionNotFound)?;
-    if transactions::reversal_of(db, id).await?.is_some() {
+    if transactions::reversal_of(db, id).await?.is_some() || original.kind == TransactionKind::Reversal {
         return Err(DomainError::AlreadyReversed.into());
+    }
+    if let Some(payment) = original.payment {
+        return reverse_payment_step(db, &original, payment, reason).await;
     }
     let draft = TransactionDraft::reversal_of(&original, reason)?;
     post(db, &draft).await
+}
+
+/// Reverses one step of a payment and moves the payment's amounts back with it
+/// (see `PaymentFacts::reverse_step`). Errors: `PAYMENT_STEP_NOT_REVERSIBLE`,
+/// `REASON_REQUIRED`.
+async fn reverse_payment_step(
+    db: &impl ConnectionTrait,
+    original: &crate::domain::transaction::PostedTransaction,
+    payment: uuid::Uuid,
+    reason: &str,
+) -> Result<TransactionId, LedgerError> {
+    use crate::domain::lifecycle::{PaymentError, ReversibleStep};
+    use crate::domain::{Direction, Layer};
+    let not_reversible = || LedgerError::Domain(DomainError::Payment(PaymentError::StepNotReversible));
+    let mut p = payments::lock(db, payment).await?.ok_or(LedgerError::PaymentNotFound)?;
+    let ids: Vec<uuid::Uuid> = original.entries.iter().map(|e| e.account.0).collect();
+    let codes: HashMap<AccountId, String> =
+        accounts::find_many(db, &ids).await?.into_iter().map(|a| (a.id, a.code)).collect();
+    let amount_on = |code: &str, layer: Layer, direction: Direction| -> i64 {
+        original
+            .entries
+            .iter()
+            .filter(|e| {
+                e.layer == layer && e.direction == direction && codes.get(&e.account).is_some_and(|c| c == code)
+            })
+            .map(|e| e.amount.minor())
+            .sum()
+    };
+    let (step, amount) = match original.kind {
+        TransactionKind::Authorization => {
+            (ReversibleStep::Authorization, amount_on(AccountCode::AVAILABLE, Layer::Hold, Direction::Credit))
+        }
+        TransactionKind::Capture => {
+            (ReversibleStep::Capture, amount_on(AccountCode::AVAILABLE, Layer::Release, Direction::Credit))
+        }
+        TransactionKind::Void => {
+            (ReversibleStep::Void, amount_on(AccountCode::AVAILABLE, Layer::Release, Direction::Credit))
+        }
+        TransactionKind::Refund => {
+            (ReversibleStep::Refund, amount_on(AccountCode::PROCESSOR_CLEARING, Layer::Posted, Direction::Credit))
+        }
+        TransactionKind::DisputeOpened => {
+            (ReversibleStep::DisputeOpened, amount_on(AccountCode::DISPUTES, Layer::Posted, Direction::Credit))
+        }
+        TransactionKind::DisputeWon => {
+            (ReversibleStep::DisputeWon, amount_on(AccountCode::DISPUTES, Layer::Posted, Direction::Debit))
+        }
+        TransactionKind::DisputeLost => {
+            (ReversibleStep::DisputeLost, amount_on(AccountCode::DISPUTES, Layer::Posted, Direction::Debit))
+        }
+        _ => return Err(not_reversible()),
+    };
+    let facts = p.facts.reverse_step(step, amount, Utc::now()).map_err(DomainError::from)?;
+    let draft = TransactionDraft::reversal_of_step(original, reason, step == ReversibleStep::Capture)?;
+    let transaction = post(db, &draft).await?;
+    if step == ReversibleStep::Capture {
+        p.fee_captured -= amount_on(AccountCode::FEE_REVENUE, Layer::Posted, Direction::Credit);
+    }
+    p.facts = facts;
+    payments::save(db, &p).await?;
+    Ok(transaction)
 }
 
 /// Resolves, locks, checks and appends one transaction draft.
