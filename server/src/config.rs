@@ -99,4 +99,9 @@ pub struct ReplayArgs {
     /// Hide the progress bar (for tests and logs).
     #[arg(long)]
     pub quiet: bool,
+    /// Replay the payment life cycle instead of `recordPayment`: authorize then
+    /// capture each item (void the items of canceled or unavailable orders), with
+    /// weekly payouts over the data's time span.
+    #[arg(long)]
+    pub lifecycle: bool,
 }

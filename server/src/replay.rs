@@ -124,6 +124,10 @@ pub struct Summary {
     pub payments_replayed: u64,
     /// Sum of all merchants' posted BRL `available` balances, as a decimal string.
     pub merchant_total: String,
+    /// Life-cycle replay: items voided (canceled or unavailable orders).
+    pub payments_voided: u64,
+    /// Life-cycle replay: payouts made by this run.
+    pub payouts_made: u64,
     /// Wall time, in milliseconds.
     pub elapsed_ms: u128,
 }
@@ -139,7 +143,11 @@ impl fmt::Display for Summary {
             self.payments_posted,
             self.payments_replayed,
             self.merchant_total
-        )
+        )?;
+        if self.payouts_made > 0 || self.payments_voided > 0 {
+            write!(f, "; {} voided, {} payouts made", self.payments_voided, self.payouts_made)?;
+        }
+        Ok(())
     }
 }
 
@@ -238,8 +246,35 @@ pub async fn run(args: &ReplayArgs) -> anyhow::Result<Summary> {
 
     let posted = Arc::new(AtomicU64::new(0));
     let replayed = Arc::new(AtomicU64::new(0));
-    let bar = progress(items.len(), args.quiet, "payments");
     let merchant_ids = Arc::new(merchant_ids);
+    let mut summary = Summary::default();
+    if args.lifecycle {
+        lifecycle(args, &client, &merchant_ids, items, &posted, &replayed, &mut summary).await?;
+    } else {
+        record_payments(args, &client, &merchant_ids, items, &posted, &replayed).await?;
+    }
+    let total = merchant_total(&client).await?;
+    Ok(Summary {
+        merchants_created: created.load(Ordering::Relaxed),
+        payments_posted: posted.load(Ordering::Relaxed),
+        payments_replayed: replayed.load(Ordering::Relaxed),
+        merchant_total: total.to_string(),
+        elapsed_ms: started.elapsed().as_millis(),
+        ..summary
+    })
+}
+
+/// The core mapping: one `recordPayment` per item.
+async fn record_payments(
+    args: &ReplayArgs,
+    client: &Arc<Client>,
+    merchant_ids: &Arc<HashMap<String, String>>,
+    items: Vec<ItemRow>,
+    posted: &Arc<AtomicU64>,
+    replayed: &Arc<AtomicU64>,
+) -> anyhow::Result<()> {
+    let concurrency = args.concurrency.max(1);
+    let bar = progress(items.len(), args.quiet, "payments");
     futures::stream::iter(items.into_iter().map(|item| {
         let (client, posted, replayed, bar, ids) =
             (client.clone(), posted.clone(), replayed.clone(), bar.clone(), merchant_ids.clone());
@@ -267,7 +302,11 @@ pub async fn run(args: &ReplayArgs) -> anyhow::Result<Summary> {
     .try_collect::<()>()
     .await?;
     bar.finish();
+    Ok(())
+}
 
+/// Sum of every merchant's posted `available` balance in BRL, from the trial balance.
+async fn merchant_total(client: &Client) -> anyhow::Result<Decimal> {
     let data = client.call(TRIAL_BALANCE, json!({})).await?;
     let mut total = Decimal::ZERO;
     for line in data["trialBalance"].as_array().into_iter().flatten() {
@@ -277,13 +316,7 @@ pub async fn run(args: &ReplayArgs) -> anyhow::Result<Summary> {
             total += credits - debits;
         }
     }
-    Ok(Summary {
-        merchants_created: created.load(Ordering::Relaxed),
-        payments_posted: posted.load(Ordering::Relaxed),
-        payments_replayed: replayed.load(Ordering::Relaxed),
-        merchant_total: total.to_string(),
-        elapsed_ms: started.elapsed().as_millis(),
-    })
+    Ok(total)
 }
 
 fn title_case(s: &str) -> String {
@@ -325,4 +358,132 @@ mod tests {
         assert_eq!(t.ok().as_deref(), Some("2017-09-19T09:45:00+00:00"));
         assert!(item("1", "0", "2017-09-19").effective_at().is_err());
     }
+}
+
+/// Order statuses whose items are voided instead of captured.
+pub const VOIDED_STATUSES: [&str; 2] = ["canceled", "unavailable"];
+
+/// An order row (only the fields the replay needs).
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrderRow {
+    /// Order id.
+    pub order_id: String,
+    /// delivered, shipped, canceled, unavailable, …
+    pub order_status: String,
+}
+
+/// Reads the orders file and returns the ids of orders whose items are voided.
+pub fn voided_orders(dir: &Path) -> anyhow::Result<std::collections::HashSet<String>> {
+    let rows: Vec<OrderRow> = read_csv(&dir.join("olist_orders_dataset.csv"))?;
+    Ok(rows.into_iter().filter(|o| VOIDED_STATUSES.contains(&o.order_status.as_str())).map(|o| o.order_id).collect())
+}
+
+/// The ISO week (`2017-W38`) of an item's shipping limit date.
+pub fn week_of(item: &ItemRow) -> anyhow::Result<String> {
+    let t = item.effective_at()?;
+    let w = chrono::Datelike::iso_week(&t);
+    Ok(format!("{}-W{:02}", w.year(), w.week()))
+}
+
+const SET_FEES: &str = "mutation($input: SetFeeScheduleInput!) { setFeeSchedule(input: $input) { percentBps } }";
+const AUTHORIZE: &str =
+    "mutation($input: AuthorizePaymentInput!) { authorizePayment(input: $input) { payment { id } } }";
+const CAPTURE: &str = "mutation($input: CapturePaymentInput!) { capturePayment(input: $input) { replayed } }";
+const VOID: &str = "mutation($input: VoidAuthorizationInput!) { voidAuthorization(input: $input) { replayed } }";
+const PAYOUT: &str = "mutation($input: CreatePayoutInput!) { createPayout(input: $input) { replayed } }";
+
+/// The life-cycle mapping: week by week of `shipping_limit_date`, authorize each
+/// item and capture it (or void it when its order was canceled or unavailable),
+/// then pay out every merchant that sold that week. The fee is the merchant's
+/// fee schedule, 10 % (1000 basis points), rounded half-to-even as in the core
+/// mapping.
+async fn lifecycle(
+    args: &ReplayArgs,
+    client: &Arc<Client>,
+    merchant_ids: &Arc<HashMap<String, String>>,
+    items: Vec<ItemRow>,
+    posted: &Arc<AtomicU64>,
+    replayed: &Arc<AtomicU64>,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    let concurrency = args.concurrency.max(1);
+    let voided_orders = Arc::new(voided_orders(&args.data)?);
+    let bar = progress(merchant_ids.len(), args.quiet, "fees");
+    futures::stream::iter(merchant_ids.values().cloned().map(|merchant| {
+        let (client, bar) = (client.clone(), bar.clone());
+        async move {
+            let input = json!({ "merchantId": merchant, "asset": ASSET, "percentBps": FEE_RATE_PERCENT * 100,
+                "idempotencyKey": format!("fees:{ASSET}") });
+            client.call(SET_FEES, json!({ "input": input })).await?;
+            bar.inc(1);
+            anyhow::Ok(())
+        }
+    }))
+    .buffer_unordered(concurrency)
+    .try_collect::<()>()
+    .await?;
+    bar.finish();
+
+    let mut weeks: std::collections::BTreeMap<String, Vec<ItemRow>> = std::collections::BTreeMap::new();
+    for item in items {
+        weeks.entry(week_of(&item)?).or_default().push(item);
+    }
+    let voided = Arc::new(AtomicU64::new(0));
+    let payouts = Arc::new(AtomicU64::new(0));
+    let bar = progress(weeks.values().map(Vec::len).sum(), args.quiet, "lifecycle");
+    for (week, items) in weeks {
+        let sellers: std::collections::BTreeSet<String> = items.iter().map(|i| i.seller_id.clone()).collect();
+        futures::stream::iter(items.into_iter().map(|item| {
+            let (client, ids, bar, voided_orders) = (client.clone(), merchant_ids.clone(), bar.clone(), voided_orders.clone());
+            let (posted, replayed, voided) = (posted.clone(), replayed.clone(), voided.clone());
+            async move {
+                let merchant = ids.get(&item.seller_id).ok_or_else(|| anyhow!("unknown seller {}", item.seller_id))?;
+                let key = item.idempotency_key();
+                let auth = json!({ "merchantId": merchant, "amount": { "amount": item.gross().to_string(), "currency": ASSET },
+                    "externalRef": item.order_id, "idempotencyKey": format!("auth:{key}") });
+                let data = client.call(AUTHORIZE, json!({ "input": auth })).await?;
+                let payment = data["authorizePayment"]["payment"]["id"].as_str().ok_or_else(|| anyhow!("no payment id"))?;
+                let (query, field) = if voided_orders.contains(&item.order_id) { (VOID, "voidAuthorization") } else { (CAPTURE, "capturePayment") };
+                let step = json!({ "paymentId": payment, "idempotencyKey": format!("{field}:{key}") });
+                let data = client.call(query, json!({ "input": step })).await?;
+                if field == "voidAuthorization" {
+                    voided.fetch_add(1, Ordering::Relaxed);
+                } else if data[field]["replayed"] == true {
+                    replayed.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    posted.fetch_add(1, Ordering::Relaxed);
+                }
+                bar.inc(1);
+                anyhow::Ok(())
+            }
+        }))
+        .buffer_unordered(concurrency)
+        .try_collect::<()>()
+        .await?;
+        futures::stream::iter(sellers.into_iter().map(|seller| {
+            let (client, ids, payouts, week) = (client.clone(), merchant_ids.clone(), payouts.clone(), week.clone());
+            async move {
+                let merchant = ids.get(&seller).ok_or_else(|| anyhow!("unknown seller {seller}"))?;
+                let input =
+                    json!({ "merchantId": merchant, "asset": ASSET, "idempotencyKey": format!("payout:{week}") });
+                match client.call(PAYOUT, json!({ "input": input })).await {
+                    Ok(data) if data["createPayout"]["replayed"] == false => {
+                        payouts.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(_) => {}
+                    // A seller whose only item this week was voided has nothing to pay out.
+                    Err(e) if e.to_string().contains("NOTHING_TO_PAY_OUT") => {}
+                    Err(e) => return Err(e),
+                }
+                anyhow::Ok(())
+            }
+        }))
+        .buffer_unordered(concurrency)
+        .try_collect::<()>()
+        .await?;
+    }
+    bar.finish();
+    summary.payments_voided = voided.load(Ordering::Relaxed);
+    summary.payouts_made = payouts.load(Ordering::Relaxed);
+    Ok(())
 }

@@ -17,7 +17,13 @@ fn data_dir() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn olist_replay_matches_totals_computed_from_the_csv() {
     let app = spawn_app().await;
-    let args = ReplayArgs { url: format!("{}/graphql", app.base), data: data_dir(), concurrency: 8, quiet: true };
+    let args = ReplayArgs {
+        url: format!("{}/graphql", app.base),
+        data: data_dir(),
+        concurrency: 8,
+        quiet: true,
+        lifecycle: false,
+    };
     let summary = ledger_server::replay::run(&args).await.expect("replay");
 
     // Independent computation from the CSV: net per seller = Σ (price + freight) − fee.
@@ -80,8 +86,98 @@ async fn replay_fails_cleanly_on_a_missing_data_folder() {
         data: PathBuf::from("/nonexistent"),
         concurrency: 2,
         quiet: true,
+        lifecycle: false,
     };
     let err = ledger_server::replay::run(&args).await.expect_err("must fail");
     assert!(format!("{err:#}").contains("olist_sellers_dataset.csv"));
     assert_eq!(app.count("transactions").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn olist_lifecycle_replay_authorizes_captures_voids_and_pays_out_weekly() {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use ledger_server::replay::{voided_orders, week_of};
+    use sea_orm::ConnectionTrait;
+
+    let app = spawn_app().await;
+    let args = ReplayArgs {
+        url: format!("{}/graphql", app.base),
+        data: data_dir(),
+        concurrency: 8,
+        quiet: true,
+        lifecycle: true,
+    };
+    let summary = ledger_server::replay::run(&args).await.expect("lifecycle replay");
+
+    // Independent computation from the CSV files.
+    let items = read_items(&data_dir()).unwrap();
+    let voided = voided_orders(&data_dir()).unwrap();
+    let to_minor = |d: Decimal| (d * Decimal::from(100)).round().try_into().unwrap_or(0_i64);
+    let mut net_by_seller: BTreeMap<String, i64> = BTreeMap::new();
+    let mut payout_weeks: BTreeSet<(String, String)> = BTreeSet::new();
+    let (mut fees, mut voided_items) = (0_i64, 0_u64);
+    for it in &items {
+        if voided.contains(&it.order_id) {
+            voided_items += 1;
+            continue;
+        }
+        let gross = it.price + it.freight_value;
+        let fee =
+            (gross / Decimal::from(10)).round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointNearestEven);
+        *net_by_seller.entry(it.seller_id.clone()).or_default() += to_minor(gross - fee);
+        fees += to_minor(fee);
+        payout_weeks.insert((it.seller_id.clone(), week_of(it).unwrap()));
+    }
+    assert!(voided_items > 0, "the sample has canceled orders");
+    assert_eq!(summary.payments_voided, voided_items);
+    assert_eq!(summary.payments_posted, items.len() as u64 - voided_items);
+    assert_eq!(summary.payouts_made, payout_weeks.len() as u64);
+    assert_eq!(summary.merchant_total.parse::<Decimal>().unwrap(), Decimal::ZERO, "weekly payouts paid out everything");
+
+    // Per seller: everything captured, net of fees, was paid out.
+    let rows = app
+        .db
+        .query_all_raw(sea_orm::Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT m.external_id AS seller, CAST(SUM(p.amount) AS BIGINT) AS paid FROM payouts p \
+             JOIN merchants m ON m.id = p.merchant_id GROUP BY m.external_id",
+        ))
+        .await
+        .unwrap();
+    let paid: BTreeMap<String, i64> = rows
+        .iter()
+        .map(|r| (r.try_get::<String>("", "seller").unwrap(), r.try_get::<i64>("", "paid").unwrap()))
+        .collect();
+    assert_eq!(paid, net_by_seller);
+
+    // Platform totals from the trial balance.
+    let tb = app
+        .ok("{ trialBalance { code asset platform debitsPosted { amount } creditsPosted { amount } } }", json!({}))
+        .await;
+    let line = |code: &str| {
+        tb["trialBalance"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["code"] == code && l["platform"] == true)
+            .cloned()
+            .unwrap()
+    };
+    let amount = |v: &serde_json::Value| to_minor(v["amount"].as_str().unwrap().parse::<Decimal>().unwrap());
+    assert_eq!(amount(&line("fee_revenue")["creditsPosted"]), fees);
+    assert_eq!(amount(&line("payouts_in_transit")["creditsPosted"]), net_by_seller.values().sum::<i64>());
+    let pending = app
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT CAST(SUM(debits_pending + credits_pending) AS BIGINT) FROM balances",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap();
+    assert_eq!(pending, 0, "every authorization was captured or voided");
+    app.assert_books_consistent().await;
 }
