@@ -446,13 +446,16 @@ async fn lifecycle(
                 let (query, field) = if voided_orders.contains(&item.order_id) { (VOID, "voidAuthorization") } else { (CAPTURE, "capturePayment") };
                 let step = json!({ "paymentId": payment, "idempotencyKey": format!("{field}:{key}") });
                 let data = client.call(query, json!({ "input": step })).await?;
-                if field == "voidAuthorization" {
-                    voided.fetch_add(1, Ordering::Relaxed);
-                } else if data[field]["replayed"] == true {
-                    replayed.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    posted.fetch_add(1, Ordering::Relaxed);
-                }
+                let counter = match (field, data[field]["replayed"] == true) {
+                    ("capturePayment", true) => &replayed,
+                    ("capturePayment", false) => &posted,
+                    (_, false) => &voided,
+                    (_, true) => {
+                        bar.inc(1);
+                        return anyhow::Ok(());
+                    }
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
                 bar.inc(1);
                 anyhow::Ok(())
             }
