@@ -90,10 +90,10 @@ async fn capture_after_void_and_double_void_are_refused() {
 async fn expired_holds_leave_pending_at_once_and_the_sweeper_releases_them() {
     let app = spawn_app_with(&["--sweep-interval-secs", "1"]).await;
     let m = app.merchant("Lapsed").await;
-    let expires = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
+    let expires = (chrono::Utc::now() + chrono::Duration::seconds(4)).to_rfc3339();
     let p = payment_id(&authorize(&app, &m, "8.00", "a", Some(&expires)).await);
     assert_eq!(app.balances(&m).await[0].2, "8.00");
-    tokio::time::sleep(Duration::from_millis(2300)).await;
+    tokio::time::sleep(Duration::from_millis(4300)).await;
     assert_eq!(code(&capture(&app, &p, None, "late").await), "AUTHORIZATION_EXPIRED");
     assert_eq!(app.balances(&m).await[0].2, "0.00", "an expired hold never shows as pending");
     // Within a few sweeps the release is written to the books.
@@ -365,7 +365,13 @@ async fn refunds_racing_a_chargeback_never_take_more_than_was_captured() {
     let (captured, refunded, disputed) =
         (dec(&pay["payment"]["captured"]), dec(&pay["payment"]["refunded"]), dec(&pay["payment"]["disputed"]));
     assert!(refunded + disputed <= captured, "refunded {refunded} + disputed {disputed} > captured {captured}");
-    assert_eq!(disputed, rust_decimal::Decimal::new(300, 2), "exactly one dispute opened");
+    // At most one dispute opened (it may lose the race to refunds that left too little to dispute).
+    assert!([rust_decimal::Decimal::ZERO, rust_decimal::Decimal::new(300, 2)].contains(&disputed), "{disputed}");
+    // Refunds stopped only when too little was left for another 1.50.
+    assert!(
+        captured - refunded - disputed < rust_decimal::Decimal::new(150, 2),
+        "refunds were refused while money was left"
+    );
     app.assert_books_consistent().await;
 }
 

@@ -1,12 +1,13 @@
 //! Root query fields.
 
-use async_graphql::connection::{Connection, Edge, OpaqueCursor};
+use async_graphql::connection::{Connection, OpaqueCursor};
 use async_graphql::{Context, ID, Object};
 
 use super::error::OrCoded;
 use super::types::{
     AccountNode, AssetNode, EntryNode, MerchantNode, PaymentNode, PaymentStateType, PayoutNode, TransactionNode,
-    TrialBalanceLineNode, entries_connection, parse_merchant_id, parse_uuid, payments_connection, payouts_connection,
+    TrialBalanceLineNode, decode_id_cursor, entries_connection, page_of, parse_merchant_id, parse_uuid,
+    payments_connection, payouts_connection,
 };
 use super::{ledger, page_size};
 use crate::domain::{AccountId, TransactionId};
@@ -32,22 +33,10 @@ impl QueryRoot {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<OpaqueCursor<String>, MerchantNode>> {
-        use async_graphql::connection::CursorType;
         let limit = page_size(first)?;
-        let after = match after {
-            None => None,
-            Some(raw) => {
-                let c = OpaqueCursor::<String>::decode_cursor(&raw)
-                    .map_err(|_| super::error::coded(super::error::BAD_USER_INPUT, "invalid cursor"))?;
-                Some(parse_uuid(&ID(c.0), "cursor")?)
-            }
-        };
-        let mut rows = merchants::search(ledger(ctx)?.db(), search.as_deref(), after, limit + 1).await.or_coded()?;
-        let has_next = rows.len() as u64 > limit;
-        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let mut conn = Connection::new(after.is_some(), has_next);
-        conn.edges.extend(rows.into_iter().map(|m| Edge::new(OpaqueCursor(m.id.to_string()), MerchantNode(m))));
-        Ok(conn)
+        let after = decode_id_cursor(after)?;
+        let rows = merchants::search(ledger(ctx)?.db(), search.as_deref(), after, limit + 1).await.or_coded()?;
+        Ok(page_of(rows, limit, after.is_some(), |m| OpaqueCursor(m.id.to_string()), MerchantNode))
     }
 
     /// An account by id; null if none.

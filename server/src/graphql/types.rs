@@ -304,13 +304,8 @@ impl MerchantNode {
     ) -> async_graphql::Result<Connection<OpaqueCursor<i64>, TransactionNode>> {
         let limit = page_size(first)?;
         let before = after.as_deref().map(decode_cursor).transpose()?;
-        let mut rows =
-            transactions::page_for_merchant(ledger(ctx)?.db(), self.0.id, before, limit + 1).await.or_coded()?;
-        let has_next = rows.len() as u64 > limit;
-        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let mut conn = Connection::new(before.is_some(), has_next);
-        conn.edges.extend(rows.into_iter().map(|t| Edge::new(OpaqueCursor(t.seq), TransactionNode(t))));
-        Ok(conn)
+        let rows = transactions::page_for_merchant(ledger(ctx)?.db(), self.0.id, before, limit + 1).await.or_coded()?;
+        Ok(page_of(rows, limit, before.is_some(), |t| OpaqueCursor(t.seq), TransactionNode))
     }
 }
 
@@ -565,6 +560,36 @@ impl TrialBalanceLineNode {
     }
 }
 
+/// Decodes an opaque id cursor (a UUID) of the merchants, payments and payouts
+/// connections. Errors: `BAD_USER_INPUT`.
+pub fn decode_id_cursor(raw: Option<String>) -> async_graphql::Result<Option<uuid::Uuid>> {
+    use async_graphql::connection::CursorType;
+    let Some(raw) = raw else { return Ok(None) };
+    let c = OpaqueCursor::<String>::decode_cursor(&raw)
+        .map_err(|_| coded(super::error::BAD_USER_INPUT, "invalid cursor"))?;
+    parse_uuid(&ID(c.0), "cursor").map(Some)
+}
+
+/// One page of a Relay connection from rows fetched with `limit + 1`: the
+/// extra row only tells whether a next page exists.
+pub fn page_of<C, T, N>(
+    mut rows: Vec<T>,
+    limit: u64,
+    has_previous: bool,
+    cursor: impl Fn(&T) -> C,
+    node: impl Fn(T) -> N,
+) -> Connection<C, N>
+where
+    C: async_graphql::connection::CursorType + Send + Sync,
+    N: async_graphql::OutputType,
+{
+    let has_next = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let mut conn = Connection::new(has_previous, has_next);
+    conn.edges.extend(rows.into_iter().map(|r| Edge::new(cursor(&r), node(r))));
+    conn
+}
+
 /// Decodes an opaque sequence cursor. Errors: `BAD_USER_INPUT`.
 pub fn decode_cursor(raw: &str) -> async_graphql::Result<i64> {
     use async_graphql::connection::CursorType;
@@ -583,12 +608,8 @@ pub async fn entries_connection(
 ) -> async_graphql::Result<Connection<OpaqueCursor<i64>, EntryNode>> {
     let limit = page_size(first)?;
     let after = after.as_deref().map(decode_cursor).transpose()?;
-    let mut rows = transactions::entries_page(ledger(ctx)?.db(), account, after, limit + 1).await.or_coded()?;
-    let has_next = rows.len() as u64 > limit;
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let mut conn = Connection::new(after.is_some(), has_next);
-    conn.edges.extend(rows.into_iter().map(|e| Edge::new(OpaqueCursor(e.seq), EntryNode(e))));
-    Ok(conn)
+    let rows = transactions::entries_page(ledger(ctx)?.db(), account, after, limit + 1).await.or_coded()?;
+    Ok(page_of(rows, limit, after.is_some(), |e| OpaqueCursor(e.seq), EntryNode))
 }
 
 /// Parses a GraphQL `ID` as a UUID. Errors: `BAD_USER_INPUT`.
@@ -719,7 +740,7 @@ impl PaymentNode {
     }
     /// Every ledger transaction it made, in sequence order.
     async fn transactions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TransactionNode>> {
-        let rows = crate::store::payments::transactions_of(ledger(ctx)?.db(), self.0.id).await.or_coded()?;
+        let rows = transactions::linked(ledger(ctx)?.db(), transactions::Link::Payment(self.0.id)).await.or_coded()?;
         Ok(rows.into_iter().map(TransactionNode).collect())
     }
 }
@@ -732,24 +753,12 @@ pub async fn payments_connection(
     first: Option<i32>,
     after: Option<String>,
 ) -> async_graphql::Result<Connection<OpaqueCursor<String>, PaymentNode>> {
-    use async_graphql::connection::CursorType;
     let limit = page_size(first)?;
-    let before = match after {
-        None => None,
-        Some(raw) => {
-            let c = OpaqueCursor::<String>::decode_cursor(&raw)
-                .map_err(|_| coded(super::error::BAD_USER_INPUT, "invalid cursor"))?;
-            Some(parse_uuid(&ID(c.0), "cursor")?)
-        }
-    };
-    let mut rows = crate::store::payments::page(ledger(ctx)?.db(), merchant, state.map(Into::into), before, limit + 1)
+    let before = decode_id_cursor(after)?;
+    let rows = crate::store::payments::page(ledger(ctx)?.db(), merchant, state.map(Into::into), before, limit + 1)
         .await
         .or_coded()?;
-    let has_next = rows.len() as u64 > limit;
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let mut conn = Connection::new(before.is_some(), has_next);
-    conn.edges.extend(rows.into_iter().map(|p| Edge::new(OpaqueCursor(p.id.to_string()), PaymentNode(p))));
-    Ok(conn)
+    Ok(page_of(rows, limit, before.is_some(), |p| OpaqueCursor(p.id.to_string()), PaymentNode))
 }
 
 /// A payout's state.
@@ -841,7 +850,7 @@ impl PayoutNode {
     }
     /// Its own transactions (created, then settled or failed), in order.
     async fn transactions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TransactionNode>> {
-        let rows = crate::store::payouts::transactions_of(ledger(ctx)?.db(), self.0.id).await.or_coded()?;
+        let rows = transactions::linked(ledger(ctx)?.db(), transactions::Link::Payout(self.0.id)).await.or_coded()?;
         Ok(rows.into_iter().map(TransactionNode).collect())
     }
     /// When it was created.
@@ -857,20 +866,8 @@ pub async fn payouts_connection(
     first: Option<i32>,
     after: Option<String>,
 ) -> async_graphql::Result<Connection<OpaqueCursor<String>, PayoutNode>> {
-    use async_graphql::connection::CursorType;
     let limit = page_size(first)?;
-    let before = match after {
-        None => None,
-        Some(raw) => {
-            let c = OpaqueCursor::<String>::decode_cursor(&raw)
-                .map_err(|_| coded(super::error::BAD_USER_INPUT, "invalid cursor"))?;
-            Some(parse_uuid(&ID(c.0), "cursor")?)
-        }
-    };
-    let mut rows = crate::store::payouts::page(ledger(ctx)?.db(), merchant, before, limit + 1).await.or_coded()?;
-    let has_next = rows.len() as u64 > limit;
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let mut conn = Connection::new(before.is_some(), has_next);
-    conn.edges.extend(rows.into_iter().map(|p| Edge::new(OpaqueCursor(p.id.to_string()), PayoutNode(p))));
-    Ok(conn)
+    let before = decode_id_cursor(after)?;
+    let rows = crate::store::payouts::page(ledger(ctx)?.db(), merchant, before, limit + 1).await.or_coded()?;
+    Ok(page_of(rows, limit, before.is_some(), |p| OpaqueCursor(p.id.to_string()), PayoutNode))
 }

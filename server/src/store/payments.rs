@@ -269,18 +269,3 @@ pub async fn set_fee_schedule(
     .await?;
     Ok(())
 }
-
-/// The transactions of a payment, in sequence order.
-pub async fn transactions_of(
-    db: &impl ConnectionTrait,
-    payment: Uuid,
-) -> Result<Vec<super::transactions::TransactionRecord>, DbErr> {
-    entity::transaction::Entity::find()
-        .filter(entity::transaction::Column::PaymentId.eq(payment))
-        .order_by_asc(entity::transaction::Column::Seq)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(TryInto::try_into)
-        .collect()
-}

@@ -214,21 +214,6 @@ pub async fn scheduled(db: &impl ConnectionTrait) -> Result<Vec<(MerchantId, Ass
         .collect())
 }
 
-/// The transactions of a payout (create, settle or fail), in sequence order.
-pub async fn transactions_of(
-    db: &impl ConnectionTrait,
-    id: Uuid,
-) -> Result<Vec<super::transactions::TransactionRecord>, DbErr> {
-    entity::transaction::Entity::find()
-        .filter(entity::transaction::Column::PayoutId.eq(id))
-        .order_by_asc(entity::transaction::Column::Seq)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(TryInto::try_into)
-        .collect()
-}
-
 /// The merchant's transactions with sequence in `from..=to`, oldest first, at most `limit`.
 pub async fn covered(
     db: &impl ConnectionTrait,

@@ -270,3 +270,28 @@ pub fn number_entries(
         })
         .collect()
 }
+
+/// What a transaction may be a step of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// A payment (`payment_id`).
+    Payment(Uuid),
+    /// A payout (`payout_id`).
+    Payout(Uuid),
+}
+
+/// The transactions that are steps of a payment or payout, in sequence order.
+pub async fn linked(db: &impl ConnectionTrait, link: Link) -> Result<Vec<TransactionRecord>, DbErr> {
+    let filter = match link {
+        Link::Payment(id) => transaction::Column::PaymentId.eq(id),
+        Link::Payout(id) => transaction::Column::PayoutId.eq(id),
+    };
+    transaction::Entity::find()
+        .filter(filter)
+        .order_by_asc(transaction::Column::Seq)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(TryInto::try_into)
+        .collect()
+}
