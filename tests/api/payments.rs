@@ -96,6 +96,15 @@ async fn expired_holds_leave_pending_at_once_and_the_sweeper_releases_them() {
     tokio::time::sleep(Duration::from_millis(4300)).await;
     assert_eq!(code(&capture(&app, &p, None, "late").await), "AUTHORIZATION_EXPIRED");
     assert_eq!(app.balances(&m).await[0].2, "0.00", "an expired hold never shows as pending");
+    let account = app
+        .ok(
+            "query($m: ID!) { merchant(id: $m) { accounts { code balance { pending { amount } } } } }",
+            json!({ "m": m }),
+        )
+        .await;
+    let available =
+        account["merchant"]["accounts"].as_array().unwrap().iter().find(|a| a["code"] == "available").cloned().unwrap();
+    assert_eq!(available["balance"]["pending"]["amount"], "0.00", "nor on the account itself");
     // Within a few sweeps the release is written to the books.
     let q = "query($id: ID!) { payment(id: $id) { state voided { amount } transactions { kind } } }";
     let mut swept = Value::Null;
@@ -385,4 +394,35 @@ async fn captured_payment(app: &TestApp, merchant: &str, amount: &str, key: &str
     let c = capture(app, &p, None, &format!("{key}-c")).await;
     assert!(c.get("errors").is_none(), "{c}");
     p
+}
+
+#[tokio::test]
+async fn expired_holds_are_not_pending_anywhere_before_any_sweep() {
+    use sea_orm::ConnectionTrait;
+    // The sweeper runs once at start-up, then not again during the test.
+    let app = spawn_app_with(&["--sweep-interval-secs", "3600"]).await;
+    let m = app.merchant("Unswept").await;
+    let expires = (chrono::Utc::now() + chrono::Duration::seconds(3)).to_rfc3339();
+    let p = payment_id(&authorize(&app, &m, "8.00", "a", Some(&expires)).await);
+    tokio::time::sleep(Duration::from_millis(3300)).await;
+    let stored_pending = app
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT CAST(SUM(credits_pending) AS BIGINT) FROM balances",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap();
+    assert_eq!(stored_pending, 800, "the hold is still in the books: no sweep has run");
+    assert_eq!(app.balances(&m).await[0].2, "0.00");
+    let q = "query($m: ID!, $p: ID!) { merchant(id: $m) { accounts { code balance { pending { amount } } } } payment(id: $p) { state pending { amount } } }";
+    let body = app.ok(q, json!({ "m": m, "p": p })).await;
+    let available =
+        body["merchant"]["accounts"].as_array().unwrap().iter().find(|a| a["code"] == "available").cloned().unwrap();
+    assert_eq!(available["balance"]["pending"]["amount"], "0.00");
+    assert_eq!(body["payment"]["state"], "EXPIRED");
+    assert_eq!(body["payment"]["pending"]["amount"], "0.00");
 }

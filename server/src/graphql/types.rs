@@ -343,7 +343,22 @@ impl AccountNode {
     }
     /// Its current balance.
     async fn balance(&self, ctx: &Context<'_>) -> async_graphql::Result<BalanceNode> {
-        let b = accounts::balance_of(ledger(ctx)?.db(), self.0.id).await.or_coded()?;
+        let db = ledger(ctx)?.db();
+        let mut b = accounts::balance_of(db, self.0.id).await.or_coded()?;
+        // A merchant's `available` account holds its authorizations: expired ones
+        // stop counting as pending before the sweeper releases them.
+        if let Owner::Merchant(m) = self.0.owner
+            && self.0.code == domain::AccountCode::AVAILABLE
+        {
+            let held: i64 = crate::store::payments::expired_holds(db, m, Utc::now())
+                .await
+                .or_coded()?
+                .into_iter()
+                .filter(|(asset, _)| asset == self.0.asset.as_str())
+                .map(|(_, held)| held)
+                .sum();
+            b.credits_pending = (b.credits_pending - held).max(0);
+        }
         Ok(BalanceNode { asset: self.0.asset.to_string(), normal: self.0.normal_balance, balance: b })
     }
     /// Its entries in sequence order, a Relay connection with opaque cursors.
