@@ -17,7 +17,7 @@
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use super::Amount;
+use super::{AccountCode, Amount, Direction, Layer, TransactionKind};
 
 /// Why a life-cycle step was refused. Codes are stable API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
@@ -108,6 +108,29 @@ pub enum ReversibleStep {
     DisputeWon,
     /// A lost dispute.
     DisputeLost,
+}
+
+impl ReversibleStep {
+    /// The step a transaction of `kind` is, and where its amount is recorded:
+    /// the account code, layer and side of the entries that carry it. `None` for
+    /// kinds that are not reversible payment steps (an expiry, or not a payment step).
+    pub fn of(kind: TransactionKind) -> Option<(Self, &'static str, Layer, Direction)> {
+        use ReversibleStep as S;
+        Some(match kind {
+            TransactionKind::Authorization => {
+                (S::Authorization, AccountCode::AVAILABLE, Layer::Hold, Direction::Credit)
+            }
+            TransactionKind::Capture => (S::Capture, AccountCode::AVAILABLE, Layer::Release, Direction::Credit),
+            TransactionKind::Void => (S::Void, AccountCode::AVAILABLE, Layer::Release, Direction::Credit),
+            TransactionKind::Refund => (S::Refund, AccountCode::PROCESSOR_CLEARING, Layer::Posted, Direction::Credit),
+            TransactionKind::DisputeOpened => {
+                (S::DisputeOpened, AccountCode::DISPUTES, Layer::Posted, Direction::Credit)
+            }
+            TransactionKind::DisputeWon => (S::DisputeWon, AccountCode::DISPUTES, Layer::Posted, Direction::Debit),
+            TransactionKind::DisputeLost => (S::DisputeLost, AccountCode::DISPUTES, Layer::Posted, Direction::Debit),
+            _ => return None,
+        })
+    }
 }
 
 /// How the uncaptured rest of an authorization was released.

@@ -669,30 +669,8 @@ async fn reverse_payment_step(
             .map(|e| e.amount.minor())
             .sum()
     };
-    let (step, amount) = match original.kind {
-        TransactionKind::Authorization => {
-            (ReversibleStep::Authorization, amount_on(AccountCode::AVAILABLE, Layer::Hold, Direction::Credit))
-        }
-        TransactionKind::Capture => {
-            (ReversibleStep::Capture, amount_on(AccountCode::AVAILABLE, Layer::Release, Direction::Credit))
-        }
-        TransactionKind::Void => {
-            (ReversibleStep::Void, amount_on(AccountCode::AVAILABLE, Layer::Release, Direction::Credit))
-        }
-        TransactionKind::Refund => {
-            (ReversibleStep::Refund, amount_on(AccountCode::PROCESSOR_CLEARING, Layer::Posted, Direction::Credit))
-        }
-        TransactionKind::DisputeOpened => {
-            (ReversibleStep::DisputeOpened, amount_on(AccountCode::DISPUTES, Layer::Posted, Direction::Credit))
-        }
-        TransactionKind::DisputeWon => {
-            (ReversibleStep::DisputeWon, amount_on(AccountCode::DISPUTES, Layer::Posted, Direction::Debit))
-        }
-        TransactionKind::DisputeLost => {
-            (ReversibleStep::DisputeLost, amount_on(AccountCode::DISPUTES, Layer::Posted, Direction::Debit))
-        }
-        _ => return Err(not_reversible()),
-    };
+    let (step, code, layer, direction) = ReversibleStep::of(original.kind).ok_or_else(not_reversible)?;
+    let amount = amount_on(code, layer, direction);
     let facts = p.facts.reverse_step(step, amount, Utc::now()).map_err(DomainError::from)?;
     let draft = TransactionDraft::reversal_of_step(original, reason, step == ReversibleStep::Capture)?;
     let transaction = post(db, &draft).await?;
