@@ -17,6 +17,9 @@ pub struct Model {
     pub payment_id: Option<Uuid>,
     pub counterparty_id: Option<Uuid>,
     pub payout_id: Option<Uuid>,
+    pub actor: String,
+    pub request_id: Option<String>,
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -11,6 +11,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_ledger;
 mod m20261122_000002_create_payments;
+mod m20261123_000003_create_access_control;
 
 /// The ordered list of migrations, applied by the server at start-up and by the
 /// `migration` CLI.
@@ -19,6 +20,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261122_000001_create_ledger::Migration), Box::new(m20261122_000002_create_payments::Migration)]
+        vec![
+            Box::new(m20261122_000001_create_ledger::Migration),
+            Box::new(m20261122_000002_create_payments::Migration),
+            Box::new(m20261123_000003_create_access_control::Migration),
+        ]
     }
 }

@@ -5,6 +5,7 @@
 //! nowhere else. Every function that writes takes the open database transaction,
 //! so a caller composes several writes into one commit.
 
+pub mod access;
 pub mod accounts;
 pub mod assets;
 pub mod books;
@@ -17,7 +18,25 @@ pub mod transactions;
 use std::time::Duration;
 
 use migration::MigratorTrait;
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement, Value};
+use sea_orm::{
+    AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    IsolationLevel, Statement, TransactionTrait, Value,
+};
+
+use crate::domain::auth::Tenant;
+
+/// The PostgreSQL role the server's pool acts as. It owns no table, so the
+/// row-level security policies apply to it (an owner or superuser would bypass
+/// them). Created by the migrations, which run as the database URL's own user.
+pub const APP_ROLE: &str = "ledger_app";
+
+/// The transaction-local setting that names the tenant: a merchant id, `*` for
+/// every row, or unset for none.
+pub const TENANT_SETTING: &str = "ledger.tenant";
+
+/// The transaction-local setting that, when `on`, also shows the platform's own
+/// rows to a merchant tenant; only the write path sets it.
+pub const PLATFORM_ROWS_SETTING: &str = "ledger.platform_rows";
 
 /// Default size of the PostgreSQL connection pool. Two cores serve well with a few
 /// connections per core; more only adds lock contention on hot balance rows.
@@ -30,12 +49,82 @@ pub const POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// embedded default serialize its writes instead of failing them with `SQLITE_BUSY`.
 pub const SQLITE_POOL_SIZE: u32 = 1;
 
-/// Connects to `url` (a `postgres://` or `sqlite://` URL) and runs the migrations.
+/// Connects to `url` (a `postgres://` or `sqlite://` URL) as its own user (the
+/// tables' owner) and runs the migrations. This connection bypasses row-level
+/// security: it is for migrations and the `verify` and `rebuild-balances`
+/// commands, never for requests (see [`connect_app`]).
 ///
 /// Errors: any connection or migration failure, as [`DbErr`].
 pub async fn connect_and_migrate(url: &str, pool_size: u32) -> Result<DatabaseConnection, DbErr> {
+    let db = connect(url.to_owned(), pool_size).await?;
+    migration::Migrator::up(&db, None).await?;
+    assets::seed_iso4217(&db).await?;
+    Ok(db)
+}
+
+/// Connects the request pool. On PostgreSQL every connection acts as
+/// [`APP_ROLE`] (the startup option `-c role=ledger_app`), so every query is
+/// subject to row-level security and sees no merchant's rows until
+/// [`set_tenant`] names one. SQLite has no roles; there the pool is plain.
+///
+/// Errors: any connection failure, as [`DbErr`].
+pub async fn connect_app(url: &str, pool_size: u32) -> Result<DatabaseConnection, DbErr> {
+    if url.starts_with("sqlite:") {
+        return connect(url.to_owned(), pool_size).await;
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    connect(format!("{url}{sep}options=-c%20role%3D{APP_ROLE}"), pool_size).await
+}
+
+/// Names the tenant of the open database transaction `db` for the rest of that
+/// transaction only (`set_config(…, true)`), so a pooled connection never carries
+/// it into its next transaction. `platform_rows` also shows the platform's own
+/// rows (the write path needs them: every payment posts to platform accounts).
+/// A no-op on SQLite, which has no row-level security.
+pub async fn set_tenant(db: &impl ConnectionTrait, tenant: Tenant, platform_rows: bool) -> Result<(), DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    let platform = if platform_rows { "on" } else { "off" };
+    db.execute_raw(stmt(
+        db,
+        &format!("SELECT set_config('{TENANT_SETTING}', $1, true), set_config('{PLATFORM_ROWS_SETTING}', $2, true)"),
+        vec![tenant.setting().into(), platform.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Begins a read-only database transaction for one request's reads, with the
+/// caller's tenant set. On PostgreSQL it is `REPEATABLE READ`, so every field of
+/// one GraphQL response comes from the same snapshot of the books.
+pub async fn begin_read(pool: &DatabaseConnection, tenant: Tenant) -> Result<DatabaseTransaction, DbErr> {
+    let txn = match pool.get_database_backend() {
+        DbBackend::Postgres => {
+            pool.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await?
+        }
+        _ => pool.begin().await?,
+    };
+    set_tenant(&txn, tenant, false).await?;
+    Ok(txn)
+}
+
+/// Begins a read-write database transaction with `tenant` set (and the
+/// platform's rows visible when `platform_rows`).
+pub async fn begin_write(
+    pool: &DatabaseConnection,
+    tenant: Tenant,
+    platform_rows: bool,
+) -> Result<DatabaseTransaction, DbErr> {
+    let txn = pool.begin().await?;
+    set_tenant(&txn, tenant, platform_rows).await?;
+    Ok(txn)
+}
+
+/// Opens a pool on `url`.
+async fn connect(url: String, pool_size: u32) -> Result<DatabaseConnection, DbErr> {
     let sqlite = url.starts_with("sqlite:");
-    let mut opts = ConnectOptions::new(url.to_owned());
+    let mut opts = ConnectOptions::new(url);
     opts.max_connections(if sqlite { SQLITE_POOL_SIZE } else { pool_size })
         .min_connections(1)
         .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
@@ -45,8 +134,6 @@ pub async fn connect_and_migrate(url: &str, pool_size: u32) -> Result<DatabaseCo
         // WAL lets readers proceed while the single writer commits.
         db.execute_unprepared("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;").await?;
     }
-    migration::Migrator::up(&db, None).await?;
-    assets::seed_iso4217(&db).await?;
     Ok(db)
 }
 

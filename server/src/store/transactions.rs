@@ -44,6 +44,12 @@ pub struct TransactionRecord {
     pub counterparty: Option<MerchantId>,
     /// The payout it is a step of.
     pub payout: Option<Uuid>,
+    /// Who posted it: `key:<prefix>`, `staff:<username>` or `system:<job>`.
+    pub actor: String,
+    /// The HTTP request that posted it.
+    pub request_id: Option<String>,
+    /// The idempotency key it was posted under.
+    pub idempotency_key: Option<String>,
 }
 
 impl TryFrom<transaction::Model> for TransactionRecord {
@@ -62,6 +68,9 @@ impl TryFrom<transaction::Model> for TransactionRecord {
             payment: m.payment_id,
             counterparty: m.counterparty_id.map(MerchantId),
             payout: m.payout_id,
+            actor: m.actor,
+            request_id: m.request_id,
+            idempotency_key: m.idempotency_key,
         })
     }
 }
@@ -142,6 +151,9 @@ pub async fn append(db: &impl ConnectionTrait, txn: &TransactionRecord, entries:
         payment_id: Set(txn.payment),
         counterparty_id: Set(txn.counterparty.map(|c| c.0)),
         payout_id: Set(txn.payout),
+        actor: Set(txn.actor.clone()),
+        request_id: Set(txn.request_id.clone()),
+        idempotency_key: Set(txn.idempotency_key.clone()),
     })
     .exec_without_returning(db)
     .await?;

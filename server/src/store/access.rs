@@ -1,0 +1,320 @@
+//! Staff users, their sessions, merchant API keys and the audit log.
+//!
+//! Secrets are never stored: a password is stored as its argon2 PHC string, an
+//! API key and a session token as the hex SHA-256 of the whole token. Lookups go
+//! by the key's visible prefix or the token's hash.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult, Value};
+use uuid::Uuid;
+
+use super::stmt;
+use crate::domain::MerchantId;
+use crate::domain::auth::Role;
+
+/// A staff user as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaffUser {
+    /// Its id.
+    pub id: Uuid,
+    /// Unique username.
+    pub username: String,
+    /// argon2 PHC string of the password (never shown).
+    pub password_hash: String,
+    /// Role.
+    pub role: Role,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+fn staff_of(row: &QueryResult, prefix: &str) -> Result<StaffUser, DbErr> {
+    let role: String = row.try_get(prefix, "role")?;
+    Ok(StaffUser {
+        id: row.try_get(prefix, "id")?,
+        username: row.try_get(prefix, "username")?,
+        password_hash: row.try_get(prefix, "password_hash")?,
+        role: Role::parse(&role).ok_or_else(|| DbErr::Custom(format!("stored role `{role}`")))?,
+        created_at: row.try_get(prefix, "created_at")?,
+    })
+}
+
+/// How many staff users exist.
+pub async fn staff_count(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
+    let row = db
+        .query_one_raw(stmt(db, "SELECT COUNT(*) AS n FROM staff_users", vec![]))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("count".into()))?;
+    row.try_get("", "n")
+}
+
+/// Inserts a staff user; `false` when the username is taken.
+pub async fn insert_staff(db: &impl ConnectionTrait, user: &StaffUser) -> Result<bool, DbErr> {
+    let row = db
+        .query_one_raw(stmt(
+            db,
+            "INSERT INTO staff_users (id, username, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (username) DO NOTHING RETURNING id",
+            vec![
+                user.id.into(),
+                user.username.clone().into(),
+                user.password_hash.clone().into(),
+                user.role.as_str().into(),
+                user.created_at.into(),
+            ],
+        ))
+        .await?;
+    Ok(row.is_some())
+}
+
+/// A staff user by username.
+pub async fn staff_by_username(db: &impl ConnectionTrait, username: &str) -> Result<Option<StaffUser>, DbErr> {
+    db.query_one_raw(stmt(db, "SELECT * FROM staff_users WHERE username = $1", vec![username.into()]))
+        .await?
+        .map(|r| staff_of(&r, ""))
+        .transpose()
+}
+
+/// Every staff user, by username.
+pub async fn list_staff(db: &impl ConnectionTrait) -> Result<Vec<StaffUser>, DbErr> {
+    let rows = db.query_all_raw(stmt(db, "SELECT * FROM staff_users ORDER BY username", vec![])).await?;
+    rows.iter().map(|r| staff_of(r, "")).collect()
+}
+
+/// Stores a new session: the token's hash, its user and when it expires.
+pub async fn insert_session(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    token_hash: &str,
+    staff: Uuid,
+    expires_at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    db.execute_raw(stmt(
+        db,
+        "INSERT INTO staff_sessions (id, token_hash, staff_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        vec![id.into(), token_hash.into(), staff.into(), Utc::now().into(), expires_at.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// The live session with this token hash and its user: `None` when unknown,
+/// expired (at `now`) or revoked.
+pub async fn live_session(
+    db: &impl ConnectionTrait,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<(Uuid, StaffUser)>, DbErr> {
+    let row = db
+        .query_one_raw(stmt(
+            db,
+            "SELECT s.id AS session_id, u.id, u.username, u.password_hash, u.role, u.created_at \
+             FROM staff_sessions s JOIN staff_users u ON u.id = s.staff_id \
+             WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2",
+            vec![token_hash.into(), now.into()],
+        ))
+        .await?;
+    match row {
+        None => Ok(None),
+        Some(r) => Ok(Some((r.try_get("", "session_id")?, staff_of(&r, "")?))),
+    }
+}
+
+/// Revokes a session (logout). Idempotent.
+pub async fn revoke_session(db: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
+    db.execute_raw(stmt(
+        db,
+        "UPDATE staff_sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        vec![Utc::now().into(), id.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// A merchant API key as stored (its hash is never shown).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKey {
+    /// Its id.
+    pub id: Uuid,
+    /// The merchant it acts for.
+    pub merchant: MerchantId,
+    /// The visible prefix, `lk_<8 chars>`.
+    pub prefix: String,
+    /// Hex SHA-256 of the whole key.
+    pub key_hash: String,
+    /// A label.
+    pub name: Option<String>,
+    /// Who created it (`staff:<username>`).
+    pub created_by: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+fn key_of(r: &QueryResult) -> Result<ApiKey, DbErr> {
+    Ok(ApiKey {
+        id: r.try_get("", "id")?,
+        merchant: MerchantId(r.try_get("", "merchant_id")?),
+        prefix: r.try_get("", "prefix")?,
+        key_hash: r.try_get("", "key_hash")?,
+        name: r.try_get("", "name")?,
+        created_by: r.try_get("", "created_by")?,
+        created_at: r.try_get("", "created_at")?,
+        revoked_at: r.try_get("", "revoked_at")?,
+    })
+}
+
+/// Stores a new key. Errors: a unique violation on `prefix` (one in 2^41; the
+/// caller may retry).
+pub async fn insert_api_key(db: &impl ConnectionTrait, key: &ApiKey) -> Result<(), DbErr> {
+    db.execute_raw(stmt(
+        db,
+        "INSERT INTO api_keys (id, merchant_id, prefix, key_hash, name, created_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        vec![
+            key.id.into(),
+            key.merchant.0.into(),
+            key.prefix.clone().into(),
+            key.key_hash.clone().into(),
+            key.name.clone().into(),
+            key.created_by.clone().into(),
+            key.created_at.into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// A key by its visible prefix.
+pub async fn api_key_by_prefix(db: &impl ConnectionTrait, prefix: &str) -> Result<Option<ApiKey>, DbErr> {
+    db.query_one_raw(stmt(db, "SELECT * FROM api_keys WHERE prefix = $1", vec![prefix.into()]))
+        .await?
+        .map(|r| key_of(&r))
+        .transpose()
+}
+
+/// A key by id.
+pub async fn api_key(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<ApiKey>, DbErr> {
+    db.query_one_raw(stmt(db, "SELECT * FROM api_keys WHERE id = $1", vec![id.into()]))
+        .await?
+        .map(|r| key_of(&r))
+        .transpose()
+}
+
+/// A merchant's keys, newest first.
+pub async fn api_keys_of(db: &impl ConnectionTrait, merchant: MerchantId) -> Result<Vec<ApiKey>, DbErr> {
+    let rows = db
+        .query_all_raw(stmt(
+            db,
+            "SELECT * FROM api_keys WHERE merchant_id = $1 ORDER BY created_at DESC, id DESC",
+            vec![merchant.0.into()],
+        ))
+        .await?;
+    rows.iter().map(key_of).collect()
+}
+
+/// Revokes a key; `false` when it was already revoked.
+pub async fn revoke_api_key(db: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+    let r = db
+        .execute_raw(stmt(
+            db,
+            "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+            vec![Utc::now().into(), id.into()],
+        ))
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// One staff action, as the audit log records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    /// Its place in the log (assigned on insert).
+    pub seq: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The staff username.
+    pub actor: String,
+    /// The mutation, e.g. `reverseTransaction`.
+    pub action: String,
+    /// What kind of thing it acted on: `transaction`, `payment`, `merchant`, ….
+    pub target_type: String,
+    /// The target's id.
+    pub target_id: Option<String>,
+    /// The merchant the target belongs to, when known.
+    pub merchant: Option<MerchantId>,
+    /// The reason given.
+    pub reason: Option<String>,
+    /// `ok`, or the error code it was refused with.
+    pub result: String,
+    /// The HTTP request id.
+    pub request_id: Option<String>,
+}
+
+/// Appends one audit record (its `seq` is ignored and assigned by the database).
+pub async fn append_audit(db: &impl ConnectionTrait, r: &AuditRecord) -> Result<(), DbErr> {
+    db.execute_raw(stmt(
+        db,
+        "INSERT INTO audit_log (at, actor, action, target_type, target_id, merchant_id, reason, result, request_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        vec![
+            r.at.into(),
+            r.actor.clone().into(),
+            r.action.clone().into(),
+            r.target_type.clone().into(),
+            r.target_id.clone().into(),
+            r.merchant.map(|m| m.0).into(),
+            r.reason.clone().into(),
+            r.result.clone().into(),
+            r.request_id.clone().into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Audit records newest first, before `before_seq`, optionally by one actor and
+/// about one target (its id or its merchant's id), at most `limit`.
+pub async fn audit_page(
+    db: &impl ConnectionTrait,
+    actor: Option<&str>,
+    target: Option<&str>,
+    before_seq: Option<i64>,
+    limit: u64,
+) -> Result<Vec<AuditRecord>, DbErr> {
+    let mut sql = "SELECT * FROM audit_log WHERE seq < $1".to_owned();
+    let mut values: Vec<Value> = vec![before_seq.unwrap_or(i64::MAX).into()];
+    if let Some(actor) = actor {
+        values.push(actor.into());
+        sql.push_str(&format!(" AND actor = ${}", values.len()));
+    }
+    if let Some(target) = target {
+        values.push(target.into());
+        let n = values.len();
+        match Uuid::parse_str(target) {
+            Ok(id) => {
+                values.push(id.into());
+                sql.push_str(&format!(" AND (target_id = ${n} OR merchant_id = ${})", n + 1));
+            }
+            Err(_) => sql.push_str(&format!(" AND target_id = ${n}")),
+        }
+    }
+    values.push(i64::try_from(limit).unwrap_or(i64::MAX).into());
+    sql.push_str(&format!(" ORDER BY seq DESC LIMIT ${}", values.len()));
+    let rows = db.query_all_raw(stmt(db, &sql, values)).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(AuditRecord {
+                seq: r.try_get("", "seq")?,
+                at: r.try_get("", "at")?,
+                actor: r.try_get("", "actor")?,
+                action: r.try_get("", "action")?,
+                target_type: r.try_get("", "target_type")?,
+                target_id: r.try_get("", "target_id")?,
+                merchant: r.try_get::<Option<Uuid>>("", "merchant_id")?.map(MerchantId),
+                reason: r.try_get("", "reason")?,
+                result: r.try_get("", "result")?,
+                request_id: r.try_get("", "request_id")?,
+            })
+        })
+        .collect()
+}
