@@ -14,7 +14,12 @@ pub const DEFAULT_SQLITE_FILE: &str = "ledger.sqlite";
 
 /// Command line of `ledger-server`.
 #[derive(Debug, Parser)]
-#[command(name = "ledger-server", version, about = "Double-entry ledger for a payments platform, over GraphQL")]
+#[command(
+    name = "ledger-server",
+    version,
+    about = "Double-entry ledger for a payments platform, over GraphQL",
+    args_override_self = true
+)]
 pub struct Cli {
     /// Settings shared by every subcommand.
     #[command(flatten)]
@@ -49,6 +54,59 @@ pub struct Settings {
     /// How often the payout scheduler looks for merchants due a payout, in seconds.
     #[arg(long, env = "LEDGER_PAYOUT_INTERVAL_SECS", default_value_t = 300, global = true)]
     pub payout_interval_secs: u32,
+    /// `production` turns off GraphiQL, introspection and "did you mean"
+    /// suggestions; `development` turns them on.
+    #[arg(long, env = "LEDGER_MODE", value_enum, default_value_t = Mode::Production, global = true)]
+    pub mode: Mode,
+    /// Username of the admin created on the first start with no staff user.
+    #[arg(long, env = "LEDGER_ADMIN_USERNAME", default_value = "admin", global = true)]
+    pub admin_username: String,
+    /// Password of that admin. Unset: a one-time password is printed to the log.
+    #[arg(long, env = "LEDGER_ADMIN_PASSWORD", hide_env_values = true, global = true)]
+    pub admin_password: Option<Secret>,
+    /// How long a staff session lasts, in seconds (8 hours: a working day).
+    #[arg(long, env = "LEDGER_SESSION_TTL_SECS", default_value_t = 8 * 3600, global = true)]
+    pub session_ttl_secs: u32,
+    /// Requests per second allowed per API key, staff session or (anonymous)
+    /// client address, sustained.
+    #[arg(long, env = "LEDGER_RATE_LIMIT_PER_SEC", default_value_t = 50, global = true)]
+    pub rate_limit_per_sec: u32,
+    /// Requests allowed at once above the sustained rate.
+    #[arg(long, env = "LEDGER_RATE_LIMIT_BURST", default_value_t = 100, global = true)]
+    pub rate_limit_burst: u32,
+    /// Login attempts allowed per username per minute.
+    #[arg(long, env = "LEDGER_LOGIN_ATTEMPTS_PER_MINUTE", default_value_t = 5, global = true)]
+    pub login_attempts_per_minute: u32,
+    /// Origins allowed to call the API from a browser (CORS), comma-separated;
+    /// none by default (the console is served from the same origin).
+    #[arg(long = "cors-origin", env = "LEDGER_CORS_ORIGINS", value_delimiter = ',', global = true)]
+    pub cors_origins: Vec<String>,
+}
+
+/// How the server presents itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// GraphiQL, introspection and suggestions on.
+    Development,
+    /// All three off (OWASP GraphQL Cheat Sheet).
+    Production,
+}
+
+/// A secret setting: its `Debug` never shows the value, so it cannot reach a log.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
 }
 
 impl Settings {
@@ -99,6 +157,10 @@ pub struct ReplayArgs {
     /// Hide the progress bar (for tests and logs).
     #[arg(long)]
     pub quiet: bool,
+    /// A bearer token for the server: an admin's session token (replay creates
+    /// merchants and fee schedules, which only admins may).
+    #[arg(long, env = "LEDGER_TOKEN", hide_env_values = true)]
+    pub token: Option<Secret>,
     /// Replay the payment life cycle instead of `recordPayment`: authorize then
     /// capture each item (void the items of canceled or unavailable orders), with
     /// weekly payouts over the data's time span.

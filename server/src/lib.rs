@@ -10,10 +10,14 @@
 //! - [`ledger`]: the write path — batches of commands applied in one database
 //!   transaction with idempotency, sorted locking and bounded retries.
 //! - [`graphql`]: schema, resolvers that parse inputs at the edge, error codes.
-//! - [`http`]: axum router, GraphQL over HTTP, health probes, tower-http layers.
+//! - [`auth`]: bearer tokens to callers, staff login (argon2), API keys, the
+//!   bootstrap admin; [`domain::auth`] holds the pure access rules.
+//! - [`http`]: axum router, GraphQL over HTTP, authentication, rate limits, CORS,
+//!   request ids, health probes, tower-http layers.
 //! - [`config`], [`telemetry`], [`startup`]: settings, logging, app lifecycle.
 //! - [`cli`]: the `verify`, `rebuild-balances` and `replay` subcommands.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;

@@ -154,6 +154,7 @@ impl fmt::Display for Summary {
 struct Client {
     http: reqwest::Client,
     url: String,
+    token: Option<String>,
 }
 
 impl Client {
@@ -164,7 +165,11 @@ impl Client {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
             }
-            let sent = self.http.post(&self.url).json(&json!({ "query": query, "variables": variables })).send().await;
+            let mut req = self.http.post(&self.url);
+            if let Some(token) = &self.token {
+                req = req.bearer_auth(token);
+            }
+            let sent = req.json(&json!({ "query": query, "variables": variables })).send().await;
             let body: serde_json::Value = match sent {
                 Ok(r) => match r.json().await {
                     Ok(b) => b,
@@ -215,7 +220,11 @@ pub async fn run(args: &ReplayArgs) -> anyhow::Result<Summary> {
     let started = Instant::now();
     let sellers = read_sellers(&args.data)?;
     let items = read_items(&args.data)?;
-    let client = Arc::new(Client { http: reqwest::Client::new(), url: args.url.clone() });
+    let client = Arc::new(Client {
+        http: reqwest::Client::new(),
+        url: args.url.clone(),
+        token: args.token.as_ref().map(|t| t.0.clone()),
+    });
     let concurrency = args.concurrency.max(1);
 
     let created = Arc::new(AtomicU64::new(0));

@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use crate::config::Settings;
+use crate::auth::Authenticator;
+use crate::config::{Mode, Settings};
 use crate::graphql::build_schema;
-use crate::http::{AppState, router};
+use crate::http::{AppState, HttpSettings, router};
 use crate::ledger::Ledger;
 use crate::store;
 
@@ -27,16 +28,30 @@ impl Application {
     ///
     /// Errors: database connection, migration or bind failures.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        tracing::info!(database = %settings.database_label(), "ledger starting");
-        let db = store::connect_and_migrate(&settings.database_url(), settings.pool_size).await?;
+        tracing::info!(database = %settings.database_label(), mode = ?settings.mode, "ledger starting");
+        let url = settings.database_url();
+        // Migrations run as the database URL's own user; requests never do.
+        store::connect_and_migrate(&url, 1).await?.close().await?;
+        let db = store::connect_app(&url, settings.pool_size).await?;
         let ttl = chrono::Duration::seconds(i64::from(settings.authorization_ttl_secs));
-        let ledger = Arc::new(Ledger::new(db).with_authorization_ttl(ttl));
+        let ledger = Arc::new(Ledger::new(db.clone()).with_authorization_ttl(ttl));
+        ledger.load_assets().await?;
+        let session_ttl = chrono::Duration::seconds(i64::from(settings.session_ttl_secs.max(1)));
+        let auth = Authenticator::new(db, session_ttl, settings.login_attempts_per_minute);
+        let admin_password = settings.admin_password.as_ref().map(|s| s.0.as_str());
+        auth.bootstrap_admin(&settings.admin_username, admin_password).await?;
         let listener = TcpListener::bind(settings.listen).await?;
+        let production = settings.mode == Mode::Production;
         let sweep_every = std::time::Duration::from_secs(u64::from(settings.sweep_interval_secs.max(1)));
         let payout_every = std::time::Duration::from_secs(u64::from(settings.payout_interval_secs.max(1)));
         Ok(Self {
             listener,
-            state: AppState { schema: build_schema(ledger.clone()), ledger },
+            state: AppState {
+                schema: build_schema(ledger.clone(), auth.clone(), production),
+                ledger,
+                auth,
+                http: HttpSettings::from(settings),
+            },
             sweep_every,
             payout_every,
         })
@@ -49,10 +64,11 @@ impl Application {
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        tracing::info!(addr = %self.listener.local_addr()?, "listening: GraphQL at /graphql, GraphiQL at /graphiql");
+        tracing::info!(addr = %self.listener.local_addr()?, "listening: GraphQL at /graphql");
         let sweeper = tokio::spawn(crate::ledger::sweeper::run(self.state.ledger.clone(), self.sweep_every));
         let payouts = tokio::spawn(crate::ledger::payout_job::run(self.state.ledger.clone(), self.payout_every));
-        let served = axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown).await;
+        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
         sweeper.abort();
         payouts.abort();
         served

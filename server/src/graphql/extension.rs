@@ -14,16 +14,42 @@ use async_graphql::extensions::{
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Value, Variables};
 
-/// Factory for the error-code extension.
-pub struct ErrorCodes;
+/// Factory for the error-code extension. In `production`, a query that asks for
+/// `__schema` or `__type` is refused with `INTROSPECTION_DISABLED`, so a client
+/// learns why rather than getting a bare unknown-field error.
+pub struct ErrorCodes {
+    /// Whether the server runs in production mode.
+    pub production: bool,
+}
 
 impl ExtensionFactory for ErrorCodes {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodesExtension)
+        Arc::new(ErrorCodesExtension { production: self.production })
     }
 }
 
-struct ErrorCodesExtension;
+struct ErrorCodesExtension {
+    production: bool,
+}
+
+/// True when any selection of the document names an introspection root field.
+fn asks_for_introspection(doc: &ExecutableDocument) -> bool {
+    use async_graphql::parser::types::{Selection, SelectionSet};
+    fn walk(set: &SelectionSet, doc: &ExecutableDocument) -> bool {
+        set.items.iter().any(|item| match &item.node {
+            Selection::Field(f) => {
+                let name = f.node.name.node.as_str();
+                name == "__schema" || name == "__type" || walk(&f.node.selection_set.node, doc)
+            }
+            Selection::InlineFragment(i) => walk(&i.node.selection_set.node, doc),
+            Selection::FragmentSpread(s) => doc
+                .fragments
+                .get(&s.node.fragment_name.node)
+                .is_some_and(|frag| walk(&frag.node.selection_set.node, doc)),
+        })
+    }
+    doc.operations.iter().any(|(_, op)| walk(&op.node.selection_set.node, doc))
+}
 
 fn with_code(mut err: ServerError, code: &str) -> ServerError {
     let ext = err.extensions.get_or_insert_with(Default::default);
@@ -48,7 +74,12 @@ impl Extension for ErrorCodesExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables).await.map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))
+        let doc = next.run(ctx, query, variables).await.map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))?;
+        if self.production && asks_for_introspection(&doc) {
+            let err = ServerError::new("introspection is disabled in production mode", None);
+            return Err(with_code(err, "INTROSPECTION_DISABLED"));
+        }
+        Ok(doc)
     }
 
     async fn validation(

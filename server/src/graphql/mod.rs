@@ -4,6 +4,9 @@
 //! hand writes to [`crate::ledger::Ledger::submit`], and build output types from
 //! domain/store types. Every error carries a stable `extensions.code`.
 
+pub mod access;
+pub mod access_mutation;
+pub mod context;
 pub mod error;
 pub mod extension;
 pub mod mutation;
@@ -14,6 +17,7 @@ use std::sync::Arc;
 
 use async_graphql::{Context, EmptySubscription, Schema};
 
+use crate::auth::Authenticator;
 use crate::ledger::Ledger;
 
 /// Deepest query accepted. The deepest useful query (merchant → transactions →
@@ -23,6 +27,23 @@ pub const MAX_QUERY_DEPTH: usize = 12;
 /// Highest query complexity accepted (async-graphql counts one per field by
 /// default). Bounds alias-based batching and huge selections.
 pub const MAX_QUERY_COMPLEXITY: usize = 2_000;
+
+/// Complexity of every mutation on top of its selection: a write costs far more
+/// than a field read, and this bounds alias-based batching of mutations to about
+/// `MAX_QUERY_COMPLEXITY / MUTATION_COST` = 40 per request.
+pub const MUTATION_COST: usize = 50;
+
+/// Nominal length used to cost a list without `first` (a bounded, small list
+/// such as `apiKeys` or `trialBalance`).
+pub const NOMINAL_LIST_LEN: usize = 10;
+
+/// Complexity of a connection or list field: its page size (default
+/// [`DEFAULT_PAGE_SIZE`], at most [`MAX_PAGE_SIZE`]; a larger `first` is refused
+/// by the resolver with `BAD_USER_INPUT`) times its selection, plus one.
+pub fn list_cost(first: Option<i32>, child_complexity: usize) -> usize {
+    let n = first.map_or(DEFAULT_PAGE_SIZE, |f| u64::try_from(f).unwrap_or(1).clamp(1, MAX_PAGE_SIZE));
+    usize::try_from(n).unwrap_or(1).saturating_mul(child_complexity).saturating_add(1)
+}
 
 /// Page size when `first` is not given.
 pub const DEFAULT_PAGE_SIZE: u64 = 20;
@@ -34,19 +55,25 @@ pub const MAX_PAGE_SIZE: u64 = 100;
 /// The schema type.
 pub type LedgerSchema = Schema<query::QueryRoot, mutation::MutationRoot, EmptySubscription>;
 
-/// Builds the schema over a ledger.
-pub fn build_schema(ledger: Arc<Ledger>) -> LedgerSchema {
-    Schema::build(query::QueryRoot, mutation::MutationRoot, EmptySubscription)
+/// Builds the schema over a ledger and an authenticator. In `production`,
+/// introspection and "did you mean" suggestions are off (OWASP GraphQL Cheat
+/// Sheet: do not hand an attacker the schema).
+pub fn build_schema(ledger: Arc<Ledger>, auth: Arc<Authenticator>, production: bool) -> LedgerSchema {
+    let mut builder = Schema::build(query::QueryRoot, mutation::MutationRoot::default(), EmptySubscription)
         .data(ledger)
-        .extension(extension::ErrorCodes)
+        .data(auth)
+        .extension(extension::ErrorCodes { production })
         .limit_depth(MAX_QUERY_DEPTH)
-        .limit_complexity(MAX_QUERY_COMPLEXITY)
-        .finish()
+        .limit_complexity(MAX_QUERY_COMPLEXITY);
+    if production {
+        builder = builder.disable_introspection().disable_suggestions();
+    }
+    builder.finish()
 }
 
 /// The SDL of the schema, as committed in `server/schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(query::QueryRoot, mutation::MutationRoot, EmptySubscription).finish().sdl()
+    Schema::build(query::QueryRoot, mutation::MutationRoot::default(), EmptySubscription).finish().sdl()
 }
 
 /// The ledger from the request context.

@@ -7,12 +7,14 @@ use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::context::{caller, reason_for, request};
 use super::error::{BAD_USER_INPUT, OrCoded, coded};
-use super::ledger;
 use super::types::{
     AccountNode, AssetNode, DirectionType, MerchantNode, Money, MoneyInput, PaymentNode, PayoutNode,
     PayoutScheduleType, TransactionNode, parse_merchant_id, parse_uuid,
 };
+use super::{access, ledger};
+use crate::domain::auth::Caller;
 use crate::domain::fee::FeeSchedule;
 use crate::domain::payment::{self, Annotations};
 use crate::domain::transaction::{MAX_ENTRIES_PER_TRANSACTION, MAX_REFERENCE_LEN};
@@ -21,11 +23,16 @@ use crate::domain::{
     Layer, MerchantClass, MerchantExternalId, MerchantId, MerchantName, Owner, TransactionDraft, TransactionId,
     TransactionKind,
 };
-use crate::ledger::{Applied, Command, LedgerError, Outcome, Request};
+use crate::ledger::{Applied, AuditDraft, Command, LedgerError, Outcome, Request};
 use crate::store::{accounts, merchants, transactions};
 
-/// The root mutation.
-pub struct MutationRoot;
+/// The root mutation: the ledger's mutations and those of access control.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct MutationRoot(LedgerMutation, super::access_mutation::AccessMutation);
+
+/// The ledger's mutations.
+#[derive(Default)]
+pub struct LedgerMutation;
 
 /// Input of `createMerchant`.
 #[derive(InputObject, Serialize)]
@@ -221,6 +228,8 @@ pub struct RefundPaymentInput {
     pub payment_id: ID,
     /// How much; all that is refundable if absent.
     pub amount: Option<MoneyInput>,
+    /// Why; required from staff (it goes to the audit log), optional for merchant keys.
+    pub reason: Option<String>,
     /// Idempotency key.
     #[serde(skip)]
     pub idempotency_key: String,
@@ -258,6 +267,8 @@ pub struct ResolveDisputeInput {
     pub outcome: DisputeOutcomeType,
     /// A fee charged to the merchant when it lost (ignored when won).
     pub dispute_fee: Option<MoneyInput>,
+    /// Why; required from staff (it goes to the audit log).
+    pub reason: Option<String>,
     /// Idempotency key.
     #[serde(skip)]
     pub idempotency_key: String,
@@ -414,9 +425,10 @@ pub struct AccountPayload {
 }
 
 #[Object]
-impl MutationRoot {
+impl LedgerMutation {
     /// Creates a merchant. Errors: `BAD_USER_INPUT`, `EXTERNAL_ID_TAKEN`,
     /// `IDEMPOTENCY_KEY_REUSED`.
+    #[graphql(guard = "access::ADMIN", complexity = "super::MUTATION_COST + child_complexity")]
     async fn create_merchant(
         &self,
         ctx: &Context<'_>,
@@ -427,30 +439,23 @@ impl MutationRoot {
             external_id: input.external_id.as_deref().map(MerchantExternalId::parse).transpose().or_coded()?,
             class: MerchantClass::parse(input.class.as_deref().unwrap_or(MerchantClass::DEFAULT)).or_coded()?,
         };
-        let applied =
-            submit(ctx, MerchantId::PLATFORM, &input.idempotency_key, "createMerchant", &input, command).await?;
+        let applied = submit(ctx, &input.idempotency_key, "createMerchant", &input, command).await?;
         let Outcome::Merchant(id) = applied.outcome else { return Err(mismatch()) };
-        let merchant = merchants::find(ledger(ctx)?.db(), id).await.or_coded()?.ok_or_else(mismatch)?;
+        let merchant = merchants::find(&*super::context::db(ctx).await?, id).await.or_coded()?.ok_or_else(mismatch)?;
         Ok(MerchantPayload { merchant: MerchantNode(merchant), replayed: applied.replayed })
     }
 
     /// Registers a custom asset such as `SWORD` (exponent 0). Errors:
     /// `ASSET_INVALID`, `ASSET_ALREADY_EXISTS`, `IDEMPOTENCY_KEY_REUSED`.
+    #[graphql(guard = "access::ADMIN", complexity = "super::MUTATION_COST + child_complexity")]
     async fn register_asset(
         &self,
         ctx: &Context<'_>,
         input: RegisterAssetInput,
     ) -> async_graphql::Result<AssetPayload> {
         let asset = Asset::custom(&input.code, i64::from(input.exponent)).or_coded()?;
-        let applied = submit(
-            ctx,
-            MerchantId::PLATFORM,
-            &input.idempotency_key,
-            "registerAsset",
-            &input,
-            Command::RegisterAsset(asset.clone()),
-        )
-        .await?;
+        let applied =
+            submit(ctx, &input.idempotency_key, "registerAsset", &input, Command::RegisterAsset(asset.clone())).await?;
         Ok(AssetPayload {
             asset: AssetNode { code: asset.code.to_string(), exponent: input.exponent, iso4217: false },
             replayed: applied.replayed,
@@ -460,6 +465,7 @@ impl MutationRoot {
     /// Opens an account outside the standard chart, e.g. a merchant's `reserve`.
     /// Errors: `ACCOUNT_CODE_INVALID`, `UNKNOWN_ASSET`, `NOT_FOUND`,
     /// `ACCOUNT_ALREADY_EXISTS`, `IDEMPOTENCY_KEY_REUSED`.
+    #[graphql(guard = "access::MERCHANT_WRITE", complexity = "super::MUTATION_COST + child_complexity")]
     async fn open_account(&self, ctx: &Context<'_>, input: OpenAccountInput) -> async_graphql::Result<AccountPayload> {
         let owner = match &input.merchant_id {
             None => Owner::Platform,
@@ -472,9 +478,9 @@ impl MutationRoot {
             asset: asset.code,
             normal_balance: input.normal_balance.into(),
         };
-        let applied = submit(ctx, owner.merchant_id(), &input.idempotency_key, "openAccount", &input, command).await?;
+        let applied = submit(ctx, &input.idempotency_key, "openAccount", &input, command).await?;
         let Outcome::Account(id) = applied.outcome else { return Err(mismatch()) };
-        let account = accounts::find(ledger(ctx)?.db(), id).await.or_coded()?.ok_or_else(mismatch)?;
+        let account = accounts::find(&*super::context::db(ctx).await?, id).await.or_coded()?.ok_or_else(mismatch)?;
         Ok(AccountPayload { account: AccountNode(account), replayed: applied.replayed })
     }
 
@@ -484,6 +490,7 @@ impl MutationRoot {
     /// `TRANSACTION_UNBALANCED`, `ENTRY_COUNT_INVALID`, `ASSET_MISMATCH`,
     /// `ACCOUNT_NOT_FOUND`, `ACCOUNT_OF_ANOTHER_MERCHANT`, `NOT_FOUND`,
     /// `IDEMPOTENCY_KEY_REUSED`.
+    #[graphql(guard = "access::MERCHANT_WRITE", complexity = "super::MUTATION_COST + child_complexity")]
     async fn post_transaction(
         &self,
         ctx: &Context<'_>,
@@ -526,12 +533,13 @@ impl MutationRoot {
             payout: None,
         };
         draft.validate().or_coded()?;
-        post(ctx, merchant, &input.idempotency_key, "postTransaction", &input, Command::Post(draft)).await
+        post(ctx, &input.idempotency_key, "postTransaction", &input, Command::Post(draft)).await
     }
 
     /// Records money received for a merchant: debits `processor_clearing` by the
     /// gross, credits the merchant's `available` by gross − fee and `fee_revenue`
     /// by the fee. Errors: as `postTransaction`, plus `FEE_INVALID`.
+    #[graphql(guard = "access::MERCHANT_WRITE", complexity = "super::MUTATION_COST + child_complexity")]
     async fn record_payment(
         &self,
         ctx: &Context<'_>,
@@ -550,12 +558,13 @@ impl MutationRoot {
         };
         let notes = annotations(input.external_ref.clone(), input.metadata.clone(), input.effective_at)?;
         let draft = payment::record_payment(merchant, &asset.code, gross, fee, notes).or_coded()?;
-        post(ctx, merchant, &input.idempotency_key, "recordPayment", &input, Command::Post(draft)).await
+        post(ctx, &input.idempotency_key, "recordPayment", &input, Command::Post(draft)).await
     }
 
     /// Records money sent to a merchant: debits its `available`, credits the
     /// platform's `bank`. Errors: as `postTransaction`, plus `INSUFFICIENT_FUNDS`
     /// when it would take `available` below zero.
+    #[graphql(guard = "access::MERCHANT_WRITE", complexity = "super::MUTATION_COST + child_complexity")]
     async fn record_payout(
         &self,
         ctx: &Context<'_>,
@@ -565,13 +574,14 @@ impl MutationRoot {
         let (asset, amount) = money(ctx, &input.amount).await?;
         let notes = annotations(input.external_ref.clone(), input.metadata.clone(), input.effective_at)?;
         let draft = payment::record_payout(merchant, &asset.code, amount, notes).or_coded()?;
-        post(ctx, merchant, &input.idempotency_key, "recordPayout", &input, Command::Post(draft)).await
+        post(ctx, &input.idempotency_key, "recordPayout", &input, Command::Post(draft)).await
     }
 
     /// Authorizes a payment: holds `amount` pending for the merchant until
     /// `expiresAt`. Raises the merchant's pending balance; available is unchanged.
     /// Errors: the amount errors, `NOT_FOUND`, `AUTHORIZATION_EXPIRED` (an
     /// `expiresAt` in the past), `IDEMPOTENCY_KEY_REUSED`.
+    #[graphql(guard = "access::MERCHANT_WRITE", complexity = "super::MUTATION_COST + child_complexity")]
     async fn authorize_payment(
         &self,
         ctx: &Context<'_>,
@@ -581,13 +591,14 @@ impl MutationRoot {
         let (asset, amount) = money(ctx, &input.amount).await?;
         let notes = annotations(input.external_ref.clone(), input.metadata.clone(), None)?;
         let command = Command::Authorize { merchant, asset: asset.code, amount, expires_at: input.expires_at, notes };
-        payment_step(ctx, merchant, &input.idempotency_key, "authorizePayment", &input, command).await
+        payment_step(ctx, &input.idempotency_key, "authorizePayment", &input, command).await
     }
 
     /// Captures part (`amount`) or all of what an authorization still holds,
     /// splitting off the merchant's fee. Errors: `NOT_FOUND`,
     /// `CAPTURE_EXCEEDS_AUTHORIZATION`, `AUTHORIZATION_EXPIRED`,
     /// `AUTHORIZATION_VOIDED`, `ASSET_MISMATCH`, `IDEMPOTENCY_KEY_REUSED`.
+    #[graphql(guard = "access::MERCHANT_WRITE", complexity = "super::MUTATION_COST + child_complexity")]
     async fn capture_payment(
         &self,
         ctx: &Context<'_>,
@@ -601,133 +612,95 @@ impl MutationRoot {
                 Some((asset.code, amount))
             }
         };
-        payment_step(
-            ctx,
-            MerchantId::PLATFORM,
-            &input.idempotency_key,
-            "capturePayment",
-            &input,
-            Command::Capture { payment, amount },
-        )
-        .await
+        payment_step(ctx, &input.idempotency_key, "capturePayment", &input, Command::Capture { payment, amount }).await
     }
 
     /// Releases what an authorization still holds. Errors: `NOT_FOUND`,
     /// `ALREADY_VOIDED`, `NOTHING_TO_VOID`, `IDEMPOTENCY_KEY_REUSED`.
+    #[graphql(guard = "access::MERCHANT_WRITE", complexity = "super::MUTATION_COST + child_complexity")]
     async fn void_authorization(
         &self,
         ctx: &Context<'_>,
         input: VoidAuthorizationInput,
     ) -> async_graphql::Result<PaymentPayload> {
         let payment = parse_uuid(&input.payment_id, "payment id")?;
-        payment_step(
-            ctx,
-            MerchantId::PLATFORM,
-            &input.idempotency_key,
-            "voidAuthorization",
-            &input,
-            Command::Void { payment },
-        )
-        .await
+        payment_step(ctx, &input.idempotency_key, "voidAuthorization", &input, Command::Void { payment }).await
     }
 
     /// Refunds part (`amount`) or all of the payment's refundable money. It may
     /// be repeated. Errors: `NOT_FOUND`, `REFUND_EXCEEDS_CAPTURED`,
     /// `INSUFFICIENT_FUNDS`, `ASSET_MISMATCH`, `IDEMPOTENCY_KEY_REUSED`.
+    #[graphql(guard = "access::REFUND", complexity = "super::MUTATION_COST + child_complexity")]
     async fn refund_payment(
         &self,
         ctx: &Context<'_>,
         input: RefundPaymentInput,
     ) -> async_graphql::Result<PaymentPayload> {
         let payment = parse_uuid(&input.payment_id, "payment id")?;
+        reason_for(ctx, input.reason.as_deref())?;
         let amount = optional_money(ctx, input.amount.as_ref()).await?;
-        payment_step(
-            ctx,
-            MerchantId::PLATFORM,
-            &input.idempotency_key,
-            "refundPayment",
-            &input,
-            Command::Refund { payment, amount },
-        )
-        .await
+        payment_step(ctx, &input.idempotency_key, "refundPayment", &input, Command::Refund { payment, amount }).await
     }
 
     /// Opens a chargeback: the disputed amount leaves the merchant's available
     /// balance (which may go negative) for the platform's `disputes` account.
     /// Errors: `NOT_FOUND`, `PAYMENT_NOT_CAPTURED`, `DISPUTE_ALREADY_OPEN`,
     /// `DISPUTE_EXCEEDS_CAPTURED`, `IDEMPOTENCY_KEY_REUSED`.
+    #[graphql(guard = "access::ADMIN", complexity = "super::MUTATION_COST + child_complexity")]
     async fn open_dispute(&self, ctx: &Context<'_>, input: OpenDisputeInput) -> async_graphql::Result<PaymentPayload> {
         let payment = parse_uuid(&input.payment_id, "payment id")?;
         let amount = optional_money(ctx, input.amount.as_ref()).await?;
-        payment_step(
-            ctx,
-            MerchantId::PLATFORM,
-            &input.idempotency_key,
-            "openDispute",
-            &input,
-            Command::OpenDispute { payment, amount },
-        )
-        .await
+        payment_step(ctx, &input.idempotency_key, "openDispute", &input, Command::OpenDispute { payment, amount }).await
     }
 
     /// Resolves the open chargeback: WON returns the money to the merchant; LOST
     /// makes it final and may charge a dispute fee. Errors: `NOT_FOUND`,
     /// `NO_OPEN_DISPUTE`, `IDEMPOTENCY_KEY_REUSED`.
+    #[graphql(guard = "access::SUPPORT", complexity = "super::MUTATION_COST + child_complexity")]
     async fn resolve_dispute(
         &self,
         ctx: &Context<'_>,
         input: ResolveDisputeInput,
     ) -> async_graphql::Result<PaymentPayload> {
         let payment = parse_uuid(&input.payment_id, "payment id")?;
+        reason_for(ctx, input.reason.as_deref())?;
         let fee = optional_money(ctx, input.dispute_fee.as_ref()).await?;
         let command = Command::ResolveDispute { payment, won: input.outcome == DisputeOutcomeType::Won, fee };
-        payment_step(ctx, MerchantId::PLATFORM, &input.idempotency_key, "resolveDispute", &input, command).await
+        payment_step(ctx, &input.idempotency_key, "resolveDispute", &input, command).await
     }
 
     /// Pays out the merchant's whole available balance in `asset`, less its
     /// reserve, into `payouts_in_transit`, recording which transactions it
     /// covers. Errors: `NOT_FOUND`, `UNKNOWN_ASSET`, `NOTHING_TO_PAY_OUT`,
     /// `IDEMPOTENCY_KEY_REUSED`.
+    #[graphql(guard = "access::MERCHANT_WRITE", complexity = "super::MUTATION_COST + child_complexity")]
     async fn create_payout(&self, ctx: &Context<'_>, input: CreatePayoutInput) -> async_graphql::Result<PayoutPayload> {
         let merchant = parse_merchant_id(&input.merchant_id)?;
         let asset = ledger(ctx)?.asset(&input.asset).await.or_coded()?;
         let command = Command::CreatePayout { merchant, asset: asset.code, period: None };
-        payout_step(ctx, merchant, &input.idempotency_key, "createPayout", &input, command).await
+        payout_step(ctx, &input.idempotency_key, "createPayout", &input, command).await
     }
 
     /// Marks a payout in transit as arrived: the money leaves the platform's bank.
     /// Errors: `NOT_FOUND`, `PAYOUT_NOT_IN_TRANSIT`, `IDEMPOTENCY_KEY_REUSED`.
+    #[graphql(guard = "access::ADMIN", complexity = "super::MUTATION_COST + child_complexity")]
     async fn settle_payout(&self, ctx: &Context<'_>, input: PayoutStepInput) -> async_graphql::Result<PayoutPayload> {
         let payout = parse_uuid(&input.payout_id, "payout id")?;
-        payout_step(
-            ctx,
-            MerchantId::PLATFORM,
-            &input.idempotency_key,
-            "settlePayout",
-            &input,
-            Command::SettlePayout { payout },
-        )
-        .await
+        payout_step(ctx, &input.idempotency_key, "settlePayout", &input, Command::SettlePayout { payout }).await
     }
 
     /// Marks a payout in transit as bounced: the money returns to the merchant's
     /// available balance. Errors: `NOT_FOUND`, `PAYOUT_NOT_IN_TRANSIT`,
     /// `IDEMPOTENCY_KEY_REUSED`.
+    #[graphql(guard = "access::ADMIN", complexity = "super::MUTATION_COST + child_complexity")]
     async fn fail_payout(&self, ctx: &Context<'_>, input: PayoutStepInput) -> async_graphql::Result<PayoutPayload> {
         let payout = parse_uuid(&input.payout_id, "payout id")?;
-        payout_step(
-            ctx,
-            MerchantId::PLATFORM,
-            &input.idempotency_key,
-            "failPayout",
-            &input,
-            Command::FailPayout { payout },
-        )
-        .await
+        payout_step(ctx, &input.idempotency_key, "failPayout", &input, Command::FailPayout { payout }).await
     }
 
     /// Sets a merchant's payout reserve and schedule for an asset. Errors:
     /// `NOT_FOUND`, `UNKNOWN_ASSET`, the amount errors, `IDEMPOTENCY_KEY_REUSED`.
+    #[graphql(guard = "access::MERCHANT_WRITE", complexity = "super::MUTATION_COST + child_complexity")]
     async fn set_payout_settings(
         &self,
         ctx: &Context<'_>,
@@ -745,7 +718,7 @@ impl MutationRoot {
             reserve_minor,
             schedule: input.schedule.map(Into::into),
         };
-        let applied = submit(ctx, merchant, &input.idempotency_key, "setPayoutSettings", &input, command).await?;
+        let applied = submit(ctx, &input.idempotency_key, "setPayoutSettings", &input, command).await?;
         Ok(PayoutSettingsPayload {
             asset: asset.code.to_string(),
             reserve: Money::of(ctx, asset.code.as_str(), reserve_minor.into()).await?,
@@ -757,6 +730,7 @@ impl MutationRoot {
     /// Sets a merchant's fee schedule for one asset: percent (basis points) plus
     /// fixed, applied to later captures, rounded half-to-even to the minor unit.
     /// Errors: `FEE_INVALID`, `UNKNOWN_ASSET`, `NOT_FOUND`, `IDEMPOTENCY_KEY_REUSED`.
+    #[graphql(guard = "access::ADMIN", complexity = "super::MUTATION_COST + child_complexity")]
     async fn set_fee_schedule(
         &self,
         ctx: &Context<'_>,
@@ -771,7 +745,7 @@ impl MutationRoot {
         let schedule =
             FeeSchedule::new(i64::from(input.percent_bps), fixed_minor, input.refund_returns_fee).or_coded()?;
         let command = Command::SetFeeSchedule { merchant, asset: asset.code.clone(), schedule };
-        let applied = submit(ctx, merchant, &input.idempotency_key, "setFeeSchedule", &input, command).await?;
+        let applied = submit(ctx, &input.idempotency_key, "setFeeSchedule", &input, command).await?;
         Ok(FeeSchedulePayload {
             asset: asset.code.to_string(),
             percent_bps: input.percent_bps,
@@ -788,6 +762,7 @@ impl MutationRoot {
     /// defective deal with `reverseTransaction`. Errors: the amount errors,
     /// `INSUFFICIENT_FUNDS`, `NOT_FOUND`, `ENTRY_COUNT_INVALID`, `BAD_USER_INPUT`
     /// (a merchant dealing with itself), `IDEMPOTENCY_KEY_REUSED`.
+    #[graphql(guard = "access::ADMIN", complexity = "super::MUTATION_COST + child_complexity")]
     async fn record_deal(
         &self,
         ctx: &Context<'_>,
@@ -807,13 +782,14 @@ impl MutationRoot {
         }
         let notes = annotations(input.external_ref.clone(), input.metadata.clone(), input.effective_at)?;
         let draft = payment::record_deal(seller, buyer, &legs[0], &legs[1], notes).or_coded()?;
-        post(ctx, seller, &input.idempotency_key, "recordDeal", &input, Command::Post(draft)).await
+        post(ctx, &input.idempotency_key, "recordDeal", &input, Command::Post(draft)).await
     }
 
     /// Reverses a posted transaction: appends a new transaction with every entry
     /// on the opposite side, linked by `reverses`. A transaction is reversed at
     /// most once. Errors: `NOT_FOUND`, `ALREADY_REVERSED`, `REASON_REQUIRED`,
     /// `IDEMPOTENCY_KEY_REUSED`.
+    #[graphql(guard = "access::SUPPORT", complexity = "super::MUTATION_COST + child_complexity")]
     async fn reverse_transaction(
         &self,
         ctx: &Context<'_>,
@@ -824,13 +800,16 @@ impl MutationRoot {
         let id = TransactionId(parse_uuid(&transaction_id, "transaction id")?);
         let input = serde_json::json!({ "transactionId": id.to_string(), "reason": reason });
         let command = Command::Reverse { transaction: id, reason };
-        post(ctx, MerchantId::PLATFORM, &idempotency_key, "reverseTransaction", &input, command).await
+        post(ctx, &idempotency_key, "reverseTransaction", &input, command).await
     }
 }
 
 /// Parses a money input against its asset. Errors: `UNKNOWN_ASSET` and the
 /// amount errors of [`Amount::parse`].
 async fn money(ctx: &Context<'_>, m: &MoneyInput) -> async_graphql::Result<(Asset, Amount)> {
+    // An asset missing from the cache is read through the pool: end this
+    // request's reads first so it never holds a connection while taking another.
+    request(ctx)?.finish_reads().await;
     let asset = ledger(ctx)?.asset(&m.currency).await.or_coded()?;
     let amount = Amount::parse(&m.amount, &asset).or_coded()?;
     Ok((asset, amount))
@@ -867,9 +846,13 @@ fn annotations(
 }
 
 /// Submits a command under an idempotency key, fingerprinting the input as sent.
+///
+/// The key lives in the caller's key space (its merchant for an API key, the
+/// platform for staff), the write runs under the caller's tenant, and it records
+/// the caller as actor with the request id. A staff caller's request carries its
+/// audit record; the reason is the input's `reason`, when it has one.
 async fn submit(
     ctx: &Context<'_>,
-    scope: MerchantId,
     key: &str,
     operation: &'static str,
     input: &impl Serialize,
@@ -877,22 +860,48 @@ async fn submit(
 ) -> async_graphql::Result<Applied> {
     let key = IdempotencyKey::parse(key).or_coded()?;
     let input = serde_json::to_value(input).map_err(|e| sea_orm::DbErr::Custom(e.to_string())).or_coded()?;
-    let request =
-        Request { scope, key: Some(key), operation, fingerprint: Fingerprint::of(operation, &input), command };
+    let rc = request(ctx)?;
+    let caller = caller(ctx)?;
+    let scope = match caller {
+        Caller::Merchant { merchant, .. } => *merchant,
+        _ => command.key_scope(),
+    };
+    let audit = caller.staff_username().map(|username| {
+        let (target_type, target_id) = command.audit_target();
+        AuditDraft {
+            actor: username.to_owned(),
+            target_type,
+            target_id,
+            reason: input.get("reason").and_then(|r| r.as_str()).map(str::to_owned),
+        }
+    });
+    let request = Request {
+        scope,
+        key: Some(key),
+        operation,
+        fingerprint: Fingerprint::of(operation, &input),
+        command,
+        tenant: caller.tenant(),
+        actor: caller.actor(),
+        request_id: rc.request_id.clone(),
+        audit,
+    };
+    // This request's reads end before it writes: the write takes its own
+    // connection, and a request must never hold one while waiting for another.
+    rc.finish_reads().await;
     ledger(ctx)?.submit_one(request).await.or_coded()
 }
 
 async fn post(
     ctx: &Context<'_>,
-    scope: MerchantId,
     key: &str,
     operation: &'static str,
     input: &impl Serialize,
     command: Command,
 ) -> async_graphql::Result<TransactionPayload> {
-    let applied = submit(ctx, scope, key, operation, input, command).await?;
+    let applied = submit(ctx, key, operation, input, command).await?;
     let Outcome::Transaction(id) = applied.outcome else { return Err(mismatch()) };
-    let txn = transactions::find(ledger(ctx)?.db(), id).await.or_coded()?.ok_or_else(mismatch)?;
+    let txn = transactions::find(&*super::context::db(ctx).await?, id).await.or_coded()?.ok_or_else(mismatch)?;
     Ok(TransactionPayload { transaction: TransactionNode(txn), replayed: applied.replayed })
 }
 
@@ -904,15 +913,15 @@ fn mismatch() -> async_graphql::Error {
 
 async fn payment_step(
     ctx: &Context<'_>,
-    scope: MerchantId,
     key: &str,
     operation: &'static str,
     input: &impl Serialize,
     command: Command,
 ) -> async_graphql::Result<PaymentPayload> {
-    let applied = submit(ctx, scope, key, operation, input, command).await?;
+    let applied = submit(ctx, key, operation, input, command).await?;
     let Outcome::Payment { payment, transaction } = applied.outcome else { return Err(mismatch()) };
-    let db = ledger(ctx)?.db();
+    let txn = super::context::db(ctx).await?;
+    let db = &*txn;
     let payment = crate::store::payments::find(db, payment).await.or_coded()?.ok_or_else(mismatch)?;
     let transaction = transactions::find(db, transaction).await.or_coded()?.ok_or_else(mismatch)?;
     Ok(PaymentPayload {
@@ -924,15 +933,15 @@ async fn payment_step(
 
 async fn payout_step(
     ctx: &Context<'_>,
-    scope: MerchantId,
     key: &str,
     operation: &'static str,
     input: &impl Serialize,
     command: Command,
 ) -> async_graphql::Result<PayoutPayload> {
-    let applied = submit(ctx, scope, key, operation, input, command).await?;
+    let applied = submit(ctx, key, operation, input, command).await?;
     let Outcome::Payout { payout, transaction } = applied.outcome else { return Err(mismatch()) };
-    let db = ledger(ctx)?.db();
+    let txn = super::context::db(ctx).await?;
+    let db = &*txn;
     let payout = crate::store::payouts::find(db, payout).await.or_coded()?.ok_or_else(mismatch)?;
     let transaction = transactions::find(db, transaction).await.or_coded()?.ok_or_else(mismatch)?;
     Ok(PayoutPayload {

@@ -1,31 +1,51 @@
-//! Root query fields.
+//! Root query fields. Each carries its access rule as a guard (see
+//! [`super::access`]); every read runs in the request's read transaction under
+//! the caller's tenant, and a merchant key asking for another merchant's id gets
+//! `NOT_FOUND`, exactly as for an id that does not exist.
 
 use async_graphql::connection::{Connection, OpaqueCursor};
 use async_graphql::{Context, ID, Object};
 
+use super::access;
+use super::context::{caller, db, not_found, visible};
 use super::error::OrCoded;
 use super::types::{
-    AccountNode, AssetNode, EntryNode, MerchantNode, PaymentNode, PaymentStateType, PayoutNode, TransactionNode,
-    TrialBalanceLineNode, decode_id_cursor, entries_connection, page_of, parse_merchant_id, parse_uuid,
-    payments_connection, payouts_connection,
+    AccountNode, ApiKeyNode, AssetNode, AuditEntryNode, CallerNode, EntryNode, MerchantNode, PaymentNode,
+    PaymentStateType, PayoutNode, StaffUserNode, TransactionNode, TrialBalanceLineNode, decode_cursor,
+    decode_id_cursor, entries_connection, page_of, parse_merchant_id, parse_uuid, payments_connection,
+    payouts_connection,
 };
-use super::{ledger, page_size};
+use super::{list_cost, page_size};
+use crate::domain::auth::Caller;
 use crate::domain::{AccountId, TransactionId};
-use crate::store::{accounts, assets, books, merchants, transactions};
+use crate::store::{access as access_store, accounts, assets, books, merchants, transactions};
 
 /// The root query.
 pub struct QueryRoot;
 
 #[Object]
 impl QueryRoot {
-    /// A merchant by id; null if none.
+    /// Who is calling: a merchant key (its merchant and prefix) or a staff member
+    /// (username and role).
+    #[graphql(guard = "access::READ")]
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<CallerNode> {
+        CallerNode::of(caller(ctx)?).ok_or_else(not_found)
+    }
+
+    /// A merchant by id. Errors: `NOT_FOUND` when it does not exist or is not the
+    /// caller's.
+    #[graphql(guard = "access::READ")]
     async fn merchant(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<MerchantNode>> {
         let id = parse_merchant_id(&id)?;
-        Ok(merchants::find(ledger(ctx)?.db(), id).await.or_coded()?.map(MerchantNode))
+        visible(ctx, id)?;
+        let found = merchants::find(&*db(ctx).await?, id).await.or_coded()?;
+        found.map(MerchantNode).map(Some).ok_or_else(not_found)
     }
 
     /// Merchants in creation order, a Relay connection. `search` matches a
     /// substring of the name (case-insensitive), or the external id or id exactly.
+    /// A merchant key sees only its own merchant.
+    #[graphql(guard = "access::READ", complexity = "list_cost(first, child_complexity)")]
     async fn merchants(
         &self,
         ctx: &Context<'_>,
@@ -35,24 +55,39 @@ impl QueryRoot {
     ) -> async_graphql::Result<Connection<OpaqueCursor<String>, MerchantNode>> {
         let limit = page_size(first)?;
         let after = decode_id_cursor(after)?;
-        let rows = merchants::search(ledger(ctx)?.db(), search.as_deref(), after, limit + 1).await.or_coded()?;
+        let mut rows = merchants::search(&*db(ctx).await?, search.as_deref(), after, limit + 1).await.or_coded()?;
+        if let Caller::Merchant { merchant, .. } = caller(ctx)? {
+            rows.retain(|m| m.id == *merchant);
+        }
         Ok(page_of(rows, limit, after.is_some(), |m| OpaqueCursor(m.id.to_string()), MerchantNode))
     }
 
-    /// An account by id; null if none.
+    /// An account by id. Errors: `NOT_FOUND` (also for another merchant's or,
+    /// for a merchant key, the platform's accounts).
+    #[graphql(guard = "access::READ")]
     async fn account(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<AccountNode>> {
         let id = AccountId(parse_uuid(&id, "account id")?);
-        Ok(accounts::find(ledger(ctx)?.db(), id).await.or_coded()?.map(AccountNode))
+        let found = accounts::find(&*db(ctx).await?, id).await.or_coded()?.ok_or_else(not_found)?;
+        visible(ctx, found.owner.merchant_id())?;
+        Ok(Some(AccountNode(found)))
     }
 
-    /// A transaction by id, with its entries; null if none.
+    /// A transaction by id, with its entries. Errors: `NOT_FOUND` (also when it
+    /// is neither the caller merchant's nor a deal it is party to).
+    #[graphql(guard = "access::READ")]
     async fn transaction(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<TransactionNode>> {
         let id = TransactionId(parse_uuid(&id, "transaction id")?);
-        Ok(transactions::find(ledger(ctx)?.db(), id).await.or_coded()?.map(TransactionNode))
+        let found = transactions::find(&*db(ctx).await?, id).await.or_coded()?.ok_or_else(not_found)?;
+        if visible(ctx, found.merchant).is_err() && found.counterparty.is_none_or(|c| visible(ctx, c).is_err()) {
+            return Err(not_found());
+        }
+        Ok(Some(TransactionNode(found)))
     }
 
     /// An account's entries in sequence order, a Relay connection with opaque
-    /// cursors (Relay Cursor Connections spec).
+    /// cursors (Relay Cursor Connections spec). Errors: `NOT_FOUND` for an
+    /// account the caller may not see.
+    #[graphql(guard = "access::READ", complexity = "list_cost(first, child_complexity)")]
     async fn entries(
         &self,
         ctx: &Context<'_>,
@@ -61,16 +96,23 @@ impl QueryRoot {
         after: Option<String>,
     ) -> async_graphql::Result<Connection<OpaqueCursor<i64>, EntryNode>> {
         let id = AccountId(parse_uuid(&account_id, "account id")?);
+        let account = accounts::find(&*db(ctx).await?, id).await.or_coded()?.ok_or_else(not_found)?;
+        visible(ctx, account.owner.merchant_id())?;
         entries_connection(ctx, id, first, after).await
     }
 
-    /// A payment by id, with its state, amounts and transactions; null if none.
+    /// A payment by id, with its state, amounts and transactions. Errors: `NOT_FOUND`.
+    #[graphql(guard = "access::READ")]
     async fn payment(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<PaymentNode>> {
         let id = parse_uuid(&id, "payment id")?;
-        Ok(crate::store::payments::find(ledger(ctx)?.db(), id).await.or_coded()?.map(PaymentNode))
+        let found = crate::store::payments::find(&*db(ctx).await?, id).await.or_coded()?.ok_or_else(not_found)?;
+        visible(ctx, found.merchant)?;
+        Ok(Some(PaymentNode(found)))
     }
 
-    /// A merchant's payments, newest first, optionally in one state; a Relay connection.
+    /// A merchant's payments, newest first, optionally in one state; a Relay
+    /// connection. Errors: `NOT_FOUND` for a merchant the caller may not see.
+    #[graphql(guard = "access::READ", complexity = "list_cost(first, child_complexity)")]
     async fn payments(
         &self,
         ctx: &Context<'_>,
@@ -79,16 +121,23 @@ impl QueryRoot {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<OpaqueCursor<String>, PaymentNode>> {
-        payments_connection(ctx, parse_merchant_id(&merchant_id)?, state, first, after).await
+        let merchant = parse_merchant_id(&merchant_id)?;
+        visible(ctx, merchant)?;
+        payments_connection(ctx, merchant, state, first, after).await
     }
 
-    /// A payout by id; null if none.
+    /// A payout by id. Errors: `NOT_FOUND`.
+    #[graphql(guard = "access::READ")]
     async fn payout(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<PayoutNode>> {
         let id = parse_uuid(&id, "payout id")?;
-        Ok(crate::store::payouts::find(ledger(ctx)?.db(), id).await.or_coded()?.map(PayoutNode))
+        let found = crate::store::payouts::find(&*db(ctx).await?, id).await.or_coded()?.ok_or_else(not_found)?;
+        visible(ctx, found.merchant)?;
+        Ok(Some(PayoutNode(found)))
     }
 
-    /// A merchant's payouts, newest first; a Relay connection.
+    /// A merchant's payouts, newest first; a Relay connection. Errors: `NOT_FOUND`
+    /// for a merchant the caller may not see.
+    #[graphql(guard = "access::READ", complexity = "list_cost(first, child_complexity)")]
     async fn payouts(
         &self,
         ctx: &Context<'_>,
@@ -96,12 +145,15 @@ impl QueryRoot {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<OpaqueCursor<String>, PayoutNode>> {
-        payouts_connection(ctx, parse_merchant_id(&merchant_id)?, first, after).await
+        let merchant = parse_merchant_id(&merchant_id)?;
+        visible(ctx, merchant)?;
+        payouts_connection(ctx, merchant, first, after).await
     }
 
     /// Every asset: ISO 4217 currencies and registered ones, by code.
+    #[graphql(guard = "access::READ")]
     async fn assets(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AssetNode>> {
-        let rows = assets::list(ledger(ctx)?.db()).await.or_coded()?;
+        let rows = assets::list(&*db(ctx).await?).await.or_coded()?;
         Ok(rows
             .into_iter()
             .map(|(a, iso)| AssetNode { code: a.code.to_string(), exponent: a.exponent as i32, iso4217: iso })
@@ -109,13 +161,50 @@ impl QueryRoot {
     }
 
     /// The trial balance: posted totals per account code, asset and owner kind
-    /// (platform, or all merchants together). Debits equal credits per asset.
+    /// (platform, or all merchants together). Debits equal credits per asset. Staff only.
+    #[graphql(guard = "access::STAFF_READ", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
     async fn trial_balance(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TrialBalanceLineNode>> {
-        let lines = books::trial_balance(ledger(ctx)?.db()).await.or_coded()?;
+        let lines = books::trial_balance(&*db(ctx).await?).await.or_coded()?;
         let mut out = Vec::with_capacity(lines.len());
         for l in lines {
             out.push(TrialBalanceLineNode::of(ctx, l).await?);
         }
         Ok(out)
+    }
+
+    /// The audit log of staff actions, newest first; a Relay connection. `actor`
+    /// is a staff username; `target` matches the target's id or its merchant's id.
+    /// Staff only.
+    #[graphql(guard = "access::STAFF_READ", complexity = "list_cost(first, child_complexity)")]
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        actor: Option<String>,
+        target: Option<String>,
+    ) -> async_graphql::Result<Connection<OpaqueCursor<i64>, AuditEntryNode>> {
+        let limit = page_size(first)?;
+        let before = after.as_deref().map(decode_cursor).transpose()?;
+        let rows = access_store::audit_page(&*db(ctx).await?, actor.as_deref(), target.as_deref(), before, limit + 1)
+            .await
+            .or_coded()?;
+        Ok(page_of(rows, limit, before.is_some(), |r| OpaqueCursor(r.seq), AuditEntryNode))
+    }
+
+    /// A merchant's API keys, newest first, by prefix only (the secret is never
+    /// shown again). Staff only.
+    #[graphql(guard = "access::STAFF_READ", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
+    async fn api_keys(&self, ctx: &Context<'_>, merchant_id: ID) -> async_graphql::Result<Vec<ApiKeyNode>> {
+        let merchant = parse_merchant_id(&merchant_id)?;
+        let rows = access_store::api_keys_of(&*db(ctx).await?, merchant).await.or_coded()?;
+        Ok(rows.into_iter().map(ApiKeyNode).collect())
+    }
+
+    /// Every staff user, by username. Staff only.
+    #[graphql(guard = "access::STAFF_READ", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
+    async fn staff_users(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<StaffUserNode>> {
+        let rows = access_store::list_staff(&*db(ctx).await?).await.or_coded()?;
+        Ok(rows.into_iter().map(StaffUserNode).collect())
     }
 }

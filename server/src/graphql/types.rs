@@ -11,10 +11,13 @@ use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, Oneof
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::context::{db, sees};
 use super::error::{OrCoded, coded};
 use super::{ledger, page_size};
+use crate::domain::auth::{Caller, Role};
 use crate::domain::money::format_minor;
 use crate::domain::{self, AccountId, Balance, MerchantId, NormalBalance, Owner};
+use crate::store::access::{ApiKey, AuditRecord, StaffUser};
 use crate::store::accounts::Account;
 use crate::store::books::{self, AsOf, TrialBalanceLine};
 use crate::store::merchants::Merchant;
@@ -40,6 +43,15 @@ impl Money {
         let minor = i64::try_from(minor).map_err(|_| domain::DomainError::AmountOverflow).or_coded()?;
         Ok(Money { amount: format_minor(minor, exponent), currency: asset.to_owned() })
     }
+}
+
+/// A merchant by id for a nested field: null when it does not exist or the
+/// caller may not see it (nothing of another merchant leaks through nesting).
+pub(crate) async fn merchant_node(ctx: &Context<'_>, id: MerchantId) -> async_graphql::Result<Option<MerchantNode>> {
+    if !sees(ctx, id) {
+        return Ok(None);
+    }
+    Ok(merchants::find(&*db(ctx).await?, id).await.or_coded()?.map(MerchantNode))
 }
 
 /// An amount given by a caller: `amount` is a positive decimal string with at
@@ -225,7 +237,8 @@ impl MerchantNode {
         ctx: &Context<'_>,
         as_of: Option<BalanceAsOf>,
     ) -> async_graphql::Result<Vec<AssetBalance>> {
-        let db = ledger(ctx)?.db();
+        let txn = db(ctx).await?;
+        let db = &*txn;
         let code = domain::AccountCode::standard(domain::AccountCode::AVAILABLE);
         let lines: Vec<(String, NormalBalance, Balance, i64)> = match as_of {
             None => {
@@ -273,10 +286,11 @@ impl MerchantNode {
     }
     /// All its accounts with their balances.
     async fn accounts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AccountNode>> {
-        let rows = accounts::list_with_balances(ledger(ctx)?.db(), Owner::Merchant(self.0.id)).await.or_coded()?;
+        let rows = accounts::list_with_balances(&*db(ctx).await?, Owner::Merchant(self.0.id)).await.or_coded()?;
         Ok(rows.into_iter().map(|r| AccountNode(r.account)).collect())
     }
     /// Its payments, newest first, optionally in one state; a Relay connection.
+    #[graphql(complexity = "super::list_cost(first, child_complexity)")]
     async fn payments(
         &self,
         ctx: &Context<'_>,
@@ -287,6 +301,7 @@ impl MerchantNode {
         payments_connection(ctx, self.0.id, state, first, after).await
     }
     /// Its payouts, newest first; a Relay connection.
+    #[graphql(complexity = "super::list_cost(first, child_complexity)")]
     async fn payouts(
         &self,
         ctx: &Context<'_>,
@@ -296,6 +311,7 @@ impl MerchantNode {
         payouts_connection(ctx, self.0.id, first, after).await
     }
     /// Its transactions, newest first (by sequence), a Relay connection.
+    #[graphql(complexity = "super::list_cost(first, child_complexity)")]
     async fn transactions(
         &self,
         ctx: &Context<'_>,
@@ -304,7 +320,7 @@ impl MerchantNode {
     ) -> async_graphql::Result<Connection<OpaqueCursor<i64>, TransactionNode>> {
         let limit = page_size(first)?;
         let before = after.as_deref().map(decode_cursor).transpose()?;
-        let rows = transactions::page_for_merchant(ledger(ctx)?.db(), self.0.id, before, limit + 1).await.or_coded()?;
+        let rows = transactions::page_for_merchant(&*db(ctx).await?, self.0.id, before, limit + 1).await.or_coded()?;
         Ok(page_of(rows, limit, before.is_some(), |t| OpaqueCursor(t.seq), TransactionNode))
     }
 }
@@ -338,12 +354,13 @@ impl AccountNode {
     async fn merchant(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<MerchantNode>> {
         match self.0.owner {
             Owner::Platform => Ok(None),
-            Owner::Merchant(id) => Ok(merchants::find(ledger(ctx)?.db(), id).await.or_coded()?.map(MerchantNode)),
+            Owner::Merchant(id) => merchant_node(ctx, id).await,
         }
     }
     /// Its current balance.
     async fn balance(&self, ctx: &Context<'_>) -> async_graphql::Result<BalanceNode> {
-        let db = ledger(ctx)?.db();
+        let txn = db(ctx).await?;
+        let db = &*txn;
         let mut b = accounts::balance_of(db, self.0.id).await.or_coded()?;
         // A merchant's `available` account holds its authorizations: expired ones
         // stop counting as pending before the sweeper releases them.
@@ -362,6 +379,7 @@ impl AccountNode {
         Ok(BalanceNode { asset: self.0.asset.to_string(), normal: self.0.normal_balance, balance: b })
     }
     /// Its entries in sequence order, a Relay connection with opaque cursors.
+    #[graphql(complexity = "super::list_cost(first, child_complexity)")]
     async fn entries(
         &self,
         ctx: &Context<'_>,
@@ -431,7 +449,7 @@ impl TransactionNode {
     }
     /// Its merchant.
     async fn merchant(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<MerchantNode>> {
-        Ok(merchants::find(ledger(ctx)?.db(), self.0.merchant).await.or_coded()?.map(MerchantNode))
+        merchant_node(ctx, self.0.merchant).await
     }
     /// The caller's reference.
     async fn external_ref(&self) -> Option<&str> {
@@ -449,33 +467,41 @@ impl TransactionNode {
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    /// Who posted it: `key:<prefix>` (a merchant API key), `staff:<username>`,
+    /// `system:<job>` (the server's own jobs), or `unrecorded` (before actors were kept).
+    async fn actor(&self) -> &str {
+        &self.0.actor
+    }
+    /// The id of the HTTP request that posted it (its `x-request-id`).
+    async fn request_id(&self) -> Option<&str> {
+        self.0.request_id.as_deref()
+    }
+    /// The idempotency key it was posted under; none for the server's own jobs.
+    async fn idempotency_key(&self) -> Option<&str> {
+        self.0.idempotency_key.as_deref()
+    }
     /// The transaction this one reverses.
     async fn reverses(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TransactionNode>> {
         let Some(id) = self.0.reverses else { return Ok(None) };
-        Ok(transactions::find(ledger(ctx)?.db(), id).await.or_coded()?.map(TransactionNode))
+        Ok(transactions::find(&*db(ctx).await?, id).await.or_coded()?.map(TransactionNode))
     }
     /// The transaction that reversed this one, if any.
     async fn reversed_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TransactionNode>> {
-        Ok(transactions::reversal_of(ledger(ctx)?.db(), self.0.id).await.or_coded()?.map(TransactionNode))
+        Ok(transactions::reversal_of(&*db(ctx).await?, self.0.id).await.or_coded()?.map(TransactionNode))
     }
     /// The other merchant of a deal.
     async fn counterparty(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<MerchantNode>> {
         let Some(id) = self.0.counterparty else { return Ok(None) };
-        Ok(merchants::find(ledger(ctx)?.db(), id).await.or_coded()?.map(MerchantNode))
+        merchant_node(ctx, id).await
     }
     /// The payment this transaction is a step of.
     async fn payment(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<PaymentNode>> {
         let Some(id) = self.0.payment else { return Ok(None) };
-        Ok(crate::store::payments::find(ledger(ctx)?.db(), id).await.or_coded()?.map(PaymentNode))
+        Ok(crate::store::payments::find(&*db(ctx).await?, id).await.or_coded()?.map(PaymentNode))
     }
     /// Its entries, in sequence order.
     async fn entries(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<EntryNode>> {
-        Ok(transactions::entries_of(ledger(ctx)?.db(), self.0.id)
-            .await
-            .or_coded()?
-            .into_iter()
-            .map(EntryNode)
-            .collect())
+        Ok(transactions::entries_of(&*db(ctx).await?, self.0.id).await.or_coded()?.into_iter().map(EntryNode).collect())
     }
 }
 
@@ -514,11 +540,13 @@ impl EntryNode {
     }
     /// The account posted to.
     async fn account(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<AccountNode>> {
-        Ok(accounts::find(ledger(ctx)?.db(), self.0.account).await.or_coded()?.map(AccountNode))
+        let account = accounts::find(&*db(ctx).await?, self.0.account).await.or_coded()?;
+        // A merchant key sees its own accounts only, never the platform's.
+        Ok(account.filter(|a| sees(ctx, a.owner.merchant_id())).map(AccountNode))
     }
     /// Its transaction.
     async fn transaction(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TransactionNode>> {
-        Ok(transactions::find(ledger(ctx)?.db(), self.0.transaction_id).await.or_coded()?.map(TransactionNode))
+        Ok(transactions::find(&*db(ctx).await?, self.0.transaction_id).await.or_coded()?.map(TransactionNode))
     }
 }
 
@@ -623,7 +651,7 @@ pub async fn entries_connection(
 ) -> async_graphql::Result<Connection<OpaqueCursor<i64>, EntryNode>> {
     let limit = page_size(first)?;
     let after = after.as_deref().map(decode_cursor).transpose()?;
-    let rows = transactions::entries_page(ledger(ctx)?.db(), account, after, limit + 1).await.or_coded()?;
+    let rows = transactions::entries_page(&*db(ctx).await?, account, after, limit + 1).await.or_coded()?;
     Ok(page_of(rows, limit, after.is_some(), |e| OpaqueCursor(e.seq), EntryNode))
 }
 
@@ -710,7 +738,7 @@ impl PaymentNode {
     }
     /// Its merchant.
     async fn merchant(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<MerchantNode>> {
-        Ok(merchants::find(ledger(ctx)?.db(), self.0.merchant).await.or_coded()?.map(MerchantNode))
+        merchant_node(ctx, self.0.merchant).await
     }
     /// The caller's reference.
     async fn external_ref(&self) -> Option<&str> {
@@ -755,7 +783,7 @@ impl PaymentNode {
     }
     /// Every ledger transaction it made, in sequence order.
     async fn transactions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TransactionNode>> {
-        let rows = transactions::linked(ledger(ctx)?.db(), transactions::Link::Payment(self.0.id)).await.or_coded()?;
+        let rows = transactions::linked(&*db(ctx).await?, transactions::Link::Payment(self.0.id)).await.or_coded()?;
         Ok(rows.into_iter().map(TransactionNode).collect())
     }
 }
@@ -770,7 +798,7 @@ pub async fn payments_connection(
 ) -> async_graphql::Result<Connection<OpaqueCursor<String>, PaymentNode>> {
     let limit = page_size(first)?;
     let before = decode_id_cursor(after)?;
-    let rows = crate::store::payments::page(ledger(ctx)?.db(), merchant, state.map(Into::into), before, limit + 1)
+    let rows = crate::store::payments::page(&*db(ctx).await?, merchant, state.map(Into::into), before, limit + 1)
         .await
         .or_coded()?;
     Ok(page_of(rows, limit, before.is_some(), |p| OpaqueCursor(p.id.to_string()), PaymentNode))
@@ -831,7 +859,7 @@ impl PayoutNode {
     }
     /// Its merchant.
     async fn merchant(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<MerchantNode>> {
-        Ok(merchants::find(ledger(ctx)?.db(), self.0.merchant).await.or_coded()?.map(MerchantNode))
+        merchant_node(ctx, self.0.merchant).await
     }
     /// The schedule period it was made for (`2026-W47`); null for a manual payout.
     async fn period(&self) -> Option<&str> {
@@ -846,6 +874,7 @@ impl PayoutNode {
         self.0.covers_to_seq
     }
     /// The merchant's transactions it covers, oldest first (at most `first`, default 20, max 100).
+    #[graphql(complexity = "super::list_cost(first, child_complexity)")]
     async fn covered_transactions(
         &self,
         ctx: &Context<'_>,
@@ -853,7 +882,7 @@ impl PayoutNode {
     ) -> async_graphql::Result<Vec<TransactionNode>> {
         let limit = page_size(first)?;
         let rows = crate::store::payouts::covered(
-            ledger(ctx)?.db(),
+            &*db(ctx).await?,
             self.0.merchant,
             self.0.covers_from_seq,
             self.0.covers_to_seq,
@@ -865,7 +894,7 @@ impl PayoutNode {
     }
     /// Its own transactions (created, then settled or failed), in order.
     async fn transactions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TransactionNode>> {
-        let rows = transactions::linked(ledger(ctx)?.db(), transactions::Link::Payout(self.0.id)).await.or_coded()?;
+        let rows = transactions::linked(&*db(ctx).await?, transactions::Link::Payout(self.0.id)).await.or_coded()?;
         Ok(rows.into_iter().map(TransactionNode).collect())
     }
     /// When it was created.
@@ -883,6 +912,196 @@ pub async fn payouts_connection(
 ) -> async_graphql::Result<Connection<OpaqueCursor<String>, PayoutNode>> {
     let limit = page_size(first)?;
     let before = decode_id_cursor(after)?;
-    let rows = crate::store::payouts::page(ledger(ctx)?.db(), merchant, before, limit + 1).await.or_coded()?;
+    let rows = crate::store::payouts::page(&*db(ctx).await?, merchant, before, limit + 1).await.or_coded()?;
     Ok(page_of(rows, limit, before.is_some(), |p| OpaqueCursor(p.id.to_string()), PayoutNode))
+}
+
+/// A staff role.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[graphql(name = "StaffRole")]
+pub enum StaffRoleType {
+    /// Reads everything.
+    Viewer,
+    /// Also refunds, reverses and resolves disputes, with a reason.
+    Support,
+    /// Also manages staff, merchants and keys.
+    Admin,
+}
+
+impl From<Role> for StaffRoleType {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::Viewer => StaffRoleType::Viewer,
+            Role::Support => StaffRoleType::Support,
+            Role::Admin => StaffRoleType::Admin,
+        }
+    }
+}
+
+impl From<StaffRoleType> for Role {
+    fn from(r: StaffRoleType) -> Self {
+        match r {
+            StaffRoleType::Viewer => Role::Viewer,
+            StaffRoleType::Support => Role::Support,
+            StaffRoleType::Admin => Role::Admin,
+        }
+    }
+}
+
+/// The kind of an authenticated caller.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum CallerKind {
+    /// A merchant API key.
+    Merchant,
+    /// A logged-in staff member.
+    Staff,
+}
+
+/// The authenticated caller, as `me` shows it.
+#[derive(SimpleObject, Debug, Clone)]
+#[graphql(name = "Caller")]
+pub struct CallerNode {
+    /// Merchant key or staff.
+    pub kind: CallerKind,
+    /// The key's merchant.
+    pub merchant_id: Option<ID>,
+    /// The key's visible prefix.
+    pub key_prefix: Option<String>,
+    /// The staff username.
+    pub username: Option<String>,
+    /// The staff role.
+    pub role: Option<StaffRoleType>,
+}
+
+impl CallerNode {
+    /// The node for an authenticated caller; `None` for an anonymous one.
+    pub fn of(c: &Caller) -> Option<CallerNode> {
+        match c {
+            Caller::Anonymous => None,
+            Caller::Merchant { merchant, key_prefix } => Some(CallerNode {
+                kind: CallerKind::Merchant,
+                merchant_id: Some(ID(merchant.to_string())),
+                key_prefix: Some(key_prefix.clone()),
+                username: None,
+                role: None,
+            }),
+            Caller::Staff { username, role, .. } => Some(CallerNode {
+                kind: CallerKind::Staff,
+                merchant_id: None,
+                key_prefix: None,
+                username: Some(username.clone()),
+                role: Some((*role).into()),
+            }),
+        }
+    }
+}
+
+/// A staff user (never its password).
+pub struct StaffUserNode(pub StaffUser);
+
+#[Object(name = "StaffUser")]
+impl StaffUserNode {
+    /// Its id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Its username.
+    async fn username(&self) -> &str {
+        &self.0.username
+    }
+    /// Its role.
+    async fn role(&self) -> StaffRoleType {
+        self.0.role.into()
+    }
+    /// When it was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// A merchant API key, by prefix only: its secret is shown once, at creation.
+pub struct ApiKeyNode(pub ApiKey);
+
+#[Object(name = "ApiKey")]
+impl ApiKeyNode {
+    /// Its id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// The merchant it acts for.
+    async fn merchant_id(&self) -> ID {
+        ID(self.0.merchant.to_string())
+    }
+    /// The visible prefix, `lk_<8 chars>`, recorded as the actor of what it posts.
+    async fn prefix(&self) -> &str {
+        &self.0.prefix
+    }
+    /// A label.
+    async fn name(&self) -> Option<&str> {
+        self.0.name.as_deref()
+    }
+    /// Who created it.
+    async fn created_by(&self) -> &str {
+        &self.0.created_by
+    }
+    /// When it was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// When it was revoked; null while it works.
+    async fn revoked_at(&self) -> Option<DateTime<Utc>> {
+        self.0.revoked_at
+    }
+}
+
+/// One record of the audit log: a staff action and its result.
+pub struct AuditEntryNode(pub AuditRecord);
+
+#[Object(name = "AuditEntry")]
+impl AuditEntryNode {
+    /// Its id (its sequence number in the log).
+    async fn id(&self) -> ID {
+        ID(self.0.seq.to_string())
+    }
+    /// Its place in the log.
+    async fn sequence(&self) -> i64 {
+        self.0.seq
+    }
+    /// When it happened.
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.at
+    }
+    /// The staff username.
+    async fn actor(&self) -> &str {
+        &self.0.actor
+    }
+    /// The mutation, e.g. `reverseTransaction`.
+    async fn action(&self) -> &str {
+        &self.0.action
+    }
+    /// What it acted on: `transaction`, `payment`, `payout`, `merchant`,
+    /// `api_key`, `staff_user`, `session`, ….
+    async fn target_type(&self) -> &str {
+        &self.0.target_type
+    }
+    /// The target's id.
+    async fn target_id(&self) -> Option<&str> {
+        self.0.target_id.as_deref()
+    }
+    /// The merchant the target belongs to.
+    async fn merchant_id(&self) -> Option<ID> {
+        self.0.merchant.map(|m| ID(m.to_string()))
+    }
+    /// The reason given.
+    async fn reason(&self) -> Option<&str> {
+        self.0.reason.as_deref()
+    }
+    /// `ok`, or the error code the action was refused with.
+    async fn result(&self) -> &str {
+        &self.0.result
+    }
+    /// The HTTP request id.
+    async fn request_id(&self) -> Option<&str> {
+        self.0.request_id.as_deref()
+    }
 }

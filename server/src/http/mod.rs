@@ -7,7 +7,15 @@
 //! to parse or validate gets 400, otherwise 200 with `application/json`.
 //! JSON-array batches are refused. Every error body is a GraphQL response whose
 //! errors carry `extensions.code`.
+//!
+//! Each request is authenticated from `Authorization: Bearer <token>` before it
+//! reaches GraphQL (an unknown, expired or revoked token is 401
+//! `UNAUTHENTICATED`; no token is an anonymous caller, whom the field guards
+//! refuse). Requests are rate-limited per token, or per client address when
+//! there is none (tower_governor); every response carries `x-request-id`; the
+//! `Authorization` header is marked sensitive so no log shows it.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,17 +23,33 @@ use async_graphql::ParseRequestError;
 use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::GraphQLRequest;
 use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use tower_governor::GovernorError;
+use tower_governor::governor::GovernorConfigBuilder;
+use tower_governor::key_extractor::KeyExtractor;
 use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::auth::{AuthError, Authenticator};
+use crate::config::{Mode, Settings};
 use crate::graphql::LedgerSchema;
+use crate::graphql::context::RequestContext;
 use crate::ledger::Ledger;
+
+/// Longest client-sent `x-request-id` kept; a longer or non-printable one is
+/// replaced by a fresh UUID, since it is stored with every transaction.
+pub const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// How long a browser may cache a CORS preflight answer.
+pub const CORS_MAX_AGE: Duration = Duration::from_secs(600);
 
 /// Largest request body accepted, in bytes. A transaction of 64 entries with
 /// metadata is under 16 KiB; 1 MiB leaves room for bulk requests later and stops
@@ -36,6 +60,30 @@ pub const MAX_REQUEST_BODY_BYTES: usize = 1024 * 1024;
 /// (an uncommitted database transaction is then rolled back).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The HTTP-level settings, from the command line.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Development or production.
+    pub mode: Mode,
+    /// Sustained requests per second per key, session or address.
+    pub rate_limit_per_sec: u32,
+    /// Burst above that.
+    pub rate_limit_burst: u32,
+    /// Origins allowed by CORS.
+    pub cors_origins: Vec<String>,
+}
+
+impl From<&Settings> for HttpSettings {
+    fn from(s: &Settings) -> Self {
+        Self {
+            mode: s.mode,
+            rate_limit_per_sec: s.rate_limit_per_sec,
+            rate_limit_burst: s.rate_limit_burst,
+            cors_origins: s.cors_origins.clone(),
+        }
+    }
+}
+
 /// Shared state of the handlers.
 #[derive(Clone)]
 pub struct AppState {
@@ -43,14 +91,62 @@ pub struct AppState {
     pub schema: LedgerSchema,
     /// The ledger, for health checks.
     pub ledger: Arc<Ledger>,
+    /// Authenticates each request.
+    pub auth: Arc<Authenticator>,
+    /// Mode, rate limits, CORS.
+    pub http: HttpSettings,
 }
 
-/// Builds the router with its tower-http layers (tracing, body limit, timeout,
-/// compression).
+/// Rate-limit key: the bearer token when there is one (so each API key and each
+/// staff session has its own budget), else the client's address.
+#[derive(Debug, Clone, Copy)]
+struct CallerKey;
+
+impl KeyExtractor for CallerKey {
+    type Key = String;
+
+    fn extract<T>(&self, req: &axum::http::Request<T>) -> Result<String, GovernorError> {
+        if let Some(token) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+            // Only a token's hash is kept in memory, never the token itself.
+            return Ok(crate::auth::token_hash(token));
+        }
+        req.extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ci| ci.0.ip().to_string())
+            .ok_or(GovernorError::UnableToExtractKey)
+    }
+}
+
+/// Builds the router with its tower-http layers (request id, sensitive headers,
+/// tracing, CORS, body limit, timeout, compression) and the rate limiter on the
+/// GraphQL routes.
 pub fn router(state: AppState) -> Router {
+    let settings = state.http.clone();
+    let per_sec = u64::from(settings.rate_limit_per_sec.max(1));
+    let governor = GovernorConfigBuilder::default()
+        .per_nanosecond(1_000_000_000 / per_sec.min(1_000_000_000))
+        .burst_size(settings.rate_limit_burst.max(1))
+        .key_extractor(CallerKey)
+        .finish();
+    let mut api = Router::new().route("/graphql", get(graphql_get).post(graphql_post));
+    if settings.mode == Mode::Development {
+        api = api.route("/graphiql", get(graphiql));
+    }
+    if let Some(config) = governor {
+        let limiter = config.limiter().clone();
+        // Forget idle keys now and then, so made-up tokens cannot grow memory.
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                limiter.retain_recent();
+            }
+        });
+        api = api.layer(tower_governor::GovernorLayer::new(config).error_handler(rate_limited));
+    }
+    let x_request_id = HeaderName::from_static("x-request-id");
     Router::new()
-        .route("/graphql", get(graphql_get).post(graphql_post))
-        .route("/graphiql", get(graphiql))
+        .merge(api)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .with_state(state)
@@ -59,7 +155,58 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(MAX_REQUEST_BODY_BYTES))
         // Outside the limit and timeout layers, so it sees their bodiless 413 and 408.
         .layer(axum::middleware::map_response(coded_status_bodies))
+        .layer(cors(&settings.cors_origins))
         .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .layer(axum::middleware::map_request(bounded_request_id))
+        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+}
+
+/// CORS for the configured origins only; with none configured, no CORS headers
+/// at all (the browser then allows same-origin calls only).
+fn cors(origins: &[String]) -> CorsLayer {
+    let allowed: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o.trim()).ok()).collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
+        .max_age(CORS_MAX_AGE)
+}
+
+/// Drops a client-sent `x-request-id` that is too long or not printable ASCII,
+/// so a fresh one is made (it is stored with every transaction).
+async fn bounded_request_id(mut req: axum::extract::Request) -> axum::extract::Request {
+    let bad = req
+        .headers()
+        .get("x-request-id")
+        .is_some_and(|v| v.len() > MAX_REQUEST_ID_LEN || !v.as_bytes().iter().all(|b| b.is_ascii_graphic()));
+    if bad {
+        req.headers_mut().remove("x-request-id");
+    }
+    req
+}
+
+/// The 429 answer of the rate limiter: a coded GraphQL error and `Retry-After`.
+fn rate_limited(err: GovernorError) -> Response {
+    match err {
+        GovernorError::TooManyRequests { wait_time, .. } => {
+            let mut r = error_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMITED",
+                "too many requests for this key; retry after the number of seconds in Retry-After",
+            );
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait_time.max(1)));
+            r
+        }
+        GovernorError::UnableToExtractKey => {
+            error_response(StatusCode::BAD_REQUEST, "BAD_REQUEST", "cannot tell who is calling")
+        }
+        GovernorError::Other { code, msg, .. } => {
+            error_response(code, "INTERNAL_SERVER_ERROR", msg.as_deref().unwrap_or("internal server error"))
+        }
+    }
 }
 
 /// A GraphQL-shaped error response with `extensions.code`.
@@ -142,13 +289,14 @@ async fn graphql_get(
     request: Result<GraphQLRequest<RequestRejection>, RequestRejection>,
 ) -> Response {
     let wants_html = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
+    let dev = state.http.mode == Mode::Development;
     let req = match request {
         Ok(req) => req.into_inner(),
-        // A person opening /graphql in a browser gets GraphiQL.
-        Err(_) if wants_html => return graphiql().await.into_response(),
+        // A person opening /graphql in a browser gets GraphiQL (development only).
+        Err(_) if wants_html && dev => return graphiql().await.into_response(),
         Err(rejection) => return rejection.into_response(),
     };
-    if wants_html && req.query.is_empty() {
+    if wants_html && dev && req.query.is_empty() {
         return graphiql().await.into_response();
     }
     if is_mutation(&req) {
@@ -173,8 +321,25 @@ fn is_mutation(req: &async_graphql::Request) -> bool {
     }
 }
 
+/// Authenticates the request, runs it with its context, and closes its reads.
 async fn execute(state: &AppState, headers: &HeaderMap, req: async_graphql::Request) -> Response {
-    let response = state.schema.execute(req).await;
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let caller = match state.auth.authenticate(authorization).await {
+        Ok(caller) => caller,
+        Err(AuthError::Internal(e)) => {
+            tracing::error!(error = %e, "authentication failed on a database error");
+            return error_response(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "internal server error");
+        }
+        Err(e) => {
+            let mut r = error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &e.to_string());
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return r;
+        }
+    };
+    let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let context = RequestContext::new(caller, request_id, state.ledger.db().clone());
+    let response = state.schema.execute(req.data(context.clone())).await;
+    context.finish_reads().await;
     let graphql_media = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::LedgerError;
 
+use crate::domain::auth::Tenant;
 use crate::domain::fee::FeeSchedule;
 use crate::domain::lifecycle::{PaymentFacts, Release};
 use crate::domain::payment::{Annotations, lifecycle_drafts};
@@ -39,7 +40,7 @@ use crate::domain::{
 };
 use crate::domain::{Amount, TransactionKind};
 use crate::store::payments::{self, Payment};
-use crate::store::{self, accounts, idempotency, merchants, transactions};
+use crate::store::{self, access, accounts, idempotency, merchants, transactions};
 
 /// How long an authorization holds money when the caller gives no `expiresAt`:
 /// seven days, as card networks and Stripe's default authorization window.
@@ -181,6 +182,46 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The merchant whose idempotency key space a staff request on this command
+    /// uses: the merchant it names, or the platform for commands that name a
+    /// payment, payout or transaction (a merchant key always uses its own).
+    pub fn key_scope(&self) -> MerchantId {
+        match self {
+            Command::Post(draft) => draft.merchant,
+            Command::OpenAccount { owner, .. } => owner.merchant_id(),
+            Command::Authorize { merchant, .. }
+            | Command::CreatePayout { merchant, .. }
+            | Command::SetPayoutSettings { merchant, .. }
+            | Command::SetFeeSchedule { merchant, .. } => *merchant,
+            _ => MerchantId::PLATFORM,
+        }
+    }
+
+    /// What a staff action on this command acts on, for the audit log:
+    /// `(target type, target id)`.
+    pub fn audit_target(&self) -> (&'static str, Option<String>) {
+        match self {
+            Command::Post(draft) => ("merchant", Some(draft.merchant.to_string())),
+            Command::Reverse { transaction, .. } => ("transaction", Some(transaction.to_string())),
+            Command::CreateMerchant { .. } => ("merchant", None),
+            Command::RegisterAsset(asset) => ("asset", Some(asset.code.to_string())),
+            Command::OpenAccount { owner, .. } => ("merchant", Some(owner.merchant_id().to_string())),
+            Command::Authorize { merchant, .. }
+            | Command::CreatePayout { merchant, .. }
+            | Command::SetPayoutSettings { merchant, .. }
+            | Command::SetFeeSchedule { merchant, .. } => ("merchant", Some(merchant.to_string())),
+            Command::Capture { payment, .. }
+            | Command::Void { payment }
+            | Command::Expire { payment }
+            | Command::Refund { payment, .. }
+            | Command::OpenDispute { payment, .. }
+            | Command::ResolveDispute { payment, .. } => ("payment", Some(payment.to_string())),
+            Command::SettlePayout { payout } | Command::FailPayout { payout } => ("payout", Some(payout.to_string())),
+        }
+    }
+}
+
 /// A command with its idempotency key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
@@ -196,6 +237,49 @@ pub struct Request {
     pub fingerprint: Fingerprint,
     /// The change.
     pub command: Command,
+    /// Whose rows the write may touch: the caller's merchant for an API key,
+    /// everything for staff and the server's jobs. Checked here and, on
+    /// PostgreSQL, enforced by row-level security as well.
+    pub tenant: Tenant,
+    /// Who asks, recorded on every transaction it posts: `key:<prefix>`,
+    /// `staff:<username>` or `system:<job>`.
+    pub actor: String,
+    /// The HTTP request id, recorded on every transaction it posts.
+    pub request_id: Option<String>,
+    /// For a staff action: what the audit log records about it. The record
+    /// commits with the action, or (when the action is refused) on its own.
+    pub audit: Option<AuditDraft>,
+}
+
+/// A staff action as the audit log will record it, less its result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditDraft {
+    /// The staff username.
+    pub actor: String,
+    /// What it acts on: `transaction`, `payment`, `payout`, `merchant`, `asset`, `account`.
+    pub target_type: &'static str,
+    /// The target's id, when the request names one.
+    pub target_id: Option<String>,
+    /// The reason given.
+    pub reason: Option<String>,
+}
+
+impl Request {
+    /// A request of one of the server's own jobs (`job` such as `sweeper`): no
+    /// idempotency key, every tenant, actor `system:<job>`.
+    pub fn system(job: &str, operation: &'static str, input: &serde_json::Value, command: Command) -> Request {
+        Request {
+            scope: MerchantId::PLATFORM,
+            key: None,
+            operation,
+            fingerprint: Fingerprint::of(operation, input),
+            command,
+            tenant: Tenant::All,
+            actor: format!("system:{job}"),
+            request_id: None,
+            audit: None,
+        }
+    }
 }
 
 /// What a request produced: the id of the thing it created. Stored as the
@@ -275,6 +359,18 @@ impl Ledger {
         &self.db
     }
 
+    /// Fills the asset cache with every known asset, so that request paths
+    /// rarely need a connection for it. Errors: [`LedgerError::Database`].
+    pub async fn load_assets(&self) -> Result<(), LedgerError> {
+        let all = store::assets::list(&self.db).await?;
+        if let Ok(mut m) = self.assets.write() {
+            for (a, _) in all {
+                m.insert(a.code.to_string(), a);
+            }
+        }
+        Ok(())
+    }
+
     /// Looks up an asset by code (ISO 4217 or registered), through an in-process
     /// cache: assets are never changed or removed once they exist.
     /// Errors: [`DomainError::UnknownAsset`], [`LedgerError::Database`].
@@ -299,9 +395,34 @@ impl Ledger {
     /// result per request, in order. See the module doc for the steps.
     #[tracing::instrument(name = "ledger.submit", skip_all, fields(batch = batch.len()))]
     pub async fn submit(&self, batch: Vec<Request>) -> Vec<Result<Applied, LedgerError>> {
+        let results = self.submit_unaudited(&batch).await;
+        for (request, result) in batch.iter().zip(&results) {
+            if let (Some(audit), Err(err)) = (&request.audit, result) {
+                self.audit_refusal(request, audit, err).await;
+            }
+        }
+        results
+    }
+
+    /// Records a refused staff action in the audit log, in its own database
+    /// transaction (the action's own was rolled back). A failure to record is
+    /// logged, never hidden.
+    async fn audit_refusal(&self, request: &Request, audit: &AuditDraft, err: &LedgerError) {
+        let record = async {
+            let txn = store::begin_write(&self.db, Tenant::All, true).await?;
+            let merchant = target_merchant(&txn, audit.target_type, audit.target_id.as_deref()).await?;
+            access::append_audit(&txn, &audit_record(request, audit, merchant, err.code())).await?;
+            txn.commit().await
+        };
+        if let Err(e) = record.await {
+            tracing::error!(error = %e, action = request.operation, "could not record a refused staff action");
+        }
+    }
+
+    async fn submit_unaudited(&self, batch: &[Request]) -> Vec<Result<Applied, LedgerError>> {
         let mut backoff = RETRY_BACKOFF;
         for attempt in 0..=MAX_TXN_RETRIES {
-            match self.try_batch(&batch).await {
+            match self.try_batch(batch).await {
                 Ok(results) => return results,
                 Err(err) if store::is_retryable(&err) && attempt < MAX_TXN_RETRIES => {
                     tracing::debug!(attempt, error = %err, "retrying ledger transaction");
@@ -327,6 +448,9 @@ impl Ledger {
         let txn = self.db.begin().await?;
         let mut results = Vec::with_capacity(batch.len());
         for request in batch {
+            // The platform's rows are visible to a merchant's write: its payments
+            // post to processor_clearing and fee_revenue.
+            store::set_tenant(&txn, request.tenant, true).await?;
             // A batch of one needs no savepoint: its failure rolls back everything.
             let result = if batch.len() == 1 {
                 apply(&txn, request, self.authorization_ttl).await
@@ -373,8 +497,8 @@ async fn apply(db: &impl ConnectionTrait, req: &Request, ttl: chrono::Duration) 
         }
     }
     let outcome = match &req.command {
-        Command::Post(draft) => Outcome::Transaction(post(db, draft).await?),
-        Command::Reverse { transaction, reason } => Outcome::Transaction(reverse(db, *transaction, reason).await?),
+        Command::Post(draft) => Outcome::Transaction(post(db, req, draft).await?),
+        Command::Reverse { transaction, reason } => Outcome::Transaction(reverse(db, req, *transaction, reason).await?),
         Command::CreateMerchant { name, external_id, class } => {
             let id = MerchantId::new();
             merchants::insert(db, id, name, external_id.as_ref(), class).await.map_err(|e| {
@@ -389,8 +513,10 @@ async fn apply(db: &impl ConnectionTrait, req: &Request, ttl: chrono::Duration) 
             Outcome::Asset(asset.code.to_string())
         }
         Command::OpenAccount { owner, code, asset, normal_balance } => {
-            if let Owner::Merchant(m) = owner {
-                merchants::find(db, *m).await?.ok_or(LedgerError::MerchantNotFound)?;
+            match owner {
+                Owner::Merchant(m) => merchant_of(db, req, *m).await?,
+                Owner::Platform if req.tenant != Tenant::All => return Err(LedgerError::AccountOfAnotherMerchant),
+                Owner::Platform => {}
             }
             let normal = code.standard_normal_balance(*owner).unwrap_or(*normal_balance);
             let id =
@@ -398,26 +524,27 @@ async fn apply(db: &impl ConnectionTrait, req: &Request, ttl: chrono::Duration) 
             Outcome::Account(id)
         }
         Command::Authorize { merchant, asset, amount, expires_at, notes } => {
-            authorize(db, *merchant, asset, *amount, expires_at.unwrap_or_else(|| Utc::now() + ttl), notes).await?
+            let expires_at = expires_at.unwrap_or_else(|| Utc::now() + ttl);
+            authorize(db, req, *merchant, asset, *amount, expires_at, notes).await?
         }
-        Command::Capture { payment, amount } => capture(db, *payment, amount.as_ref()).await?,
-        Command::Void { payment } => release(db, *payment, Release::Voided).await?,
-        Command::Expire { payment } => release(db, *payment, Release::Expired).await?,
-        Command::Refund { payment, amount } => refund(db, *payment, amount.as_ref()).await?,
-        Command::OpenDispute { payment, amount } => open_dispute(db, *payment, amount.as_ref()).await?,
-        Command::ResolveDispute { payment, won, fee } => resolve_dispute(db, *payment, *won, fee.as_ref()).await?,
+        Command::Capture { payment, amount } => capture(db, req, *payment, amount.as_ref()).await?,
+        Command::Void { payment } => release(db, req, *payment, Release::Voided).await?,
+        Command::Expire { payment } => release(db, req, *payment, Release::Expired).await?,
+        Command::Refund { payment, amount } => refund(db, req, *payment, amount.as_ref()).await?,
+        Command::OpenDispute { payment, amount } => open_dispute(db, req, *payment, amount.as_ref()).await?,
+        Command::ResolveDispute { payment, won, fee } => resolve_dispute(db, req, *payment, *won, fee.as_ref()).await?,
         Command::CreatePayout { merchant, asset, period } => {
-            create_payout(db, *merchant, asset, period.as_deref()).await?
+            create_payout(db, req, *merchant, asset, period.as_deref()).await?
         }
-        Command::SettlePayout { payout } => finish_payout(db, *payout, true).await?,
-        Command::FailPayout { payout } => finish_payout(db, *payout, false).await?,
+        Command::SettlePayout { payout } => finish_payout(db, req, *payout, true).await?,
+        Command::FailPayout { payout } => finish_payout(db, req, *payout, false).await?,
         Command::SetPayoutSettings { merchant, asset, reserve_minor, schedule } => {
-            merchants::find(db, *merchant).await?.ok_or(LedgerError::MerchantNotFound)?;
+            merchant_of(db, req, *merchant).await?;
             store::payouts::set_settings(db, *merchant, asset, *reserve_minor, *schedule).await?;
             Outcome::PayoutSettings { merchant: *merchant, asset: asset.to_string() }
         }
         Command::SetFeeSchedule { merchant, asset, schedule } => {
-            merchants::find(db, *merchant).await?.ok_or(LedgerError::MerchantNotFound)?;
+            merchant_of(db, req, *merchant).await?;
             payments::set_fee_schedule(db, *merchant, asset, schedule).await?;
             Outcome::FeeSchedule { merchant: *merchant, asset: asset.to_string() }
         }
@@ -426,19 +553,86 @@ async fn apply(db: &impl ConnectionTrait, req: &Request, ttl: chrono::Duration) 
     if let Some(key) = &req.key {
         idempotency::complete(db, req.scope, key, &stored).await?;
     }
+    if let Some(audit) = &req.audit {
+        let merchant = outcome_merchant(db, &outcome).await?;
+        access::append_audit(db, &audit_record(req, audit, merchant, "ok")).await?;
+    }
     Ok(Applied { outcome, replayed: false })
+}
+
+/// The audit record of a staff action with its result (`ok` or an error code).
+fn audit_record(req: &Request, audit: &AuditDraft, merchant: Option<MerchantId>, result: &str) -> access::AuditRecord {
+    access::AuditRecord {
+        seq: 0,
+        at: Utc::now(),
+        actor: audit.actor.clone(),
+        action: req.operation.to_owned(),
+        target_type: audit.target_type.to_owned(),
+        target_id: audit.target_id.clone(),
+        merchant,
+        reason: audit.reason.clone(),
+        result: result.to_owned(),
+        request_id: req.request_id.clone(),
+    }
+}
+
+/// The merchant a successful action's result belongs to, for the audit log.
+async fn outcome_merchant(db: &impl ConnectionTrait, outcome: &Outcome) -> Result<Option<MerchantId>, sea_orm::DbErr> {
+    Ok(match outcome {
+        Outcome::Transaction(id) => transactions::find(db, *id).await?.map(|t| t.merchant),
+        Outcome::Merchant(id) => Some(*id),
+        Outcome::Asset(_) => None,
+        Outcome::Account(id) => accounts::find(db, *id).await?.map(|a| a.owner.merchant_id()),
+        Outcome::Payment { payment, .. } => payments::find(db, *payment).await?.map(|p| p.merchant),
+        Outcome::Payout { payout, .. } => store::payouts::find(db, *payout).await?.map(|p| p.merchant),
+        Outcome::PayoutSettings { merchant, .. } | Outcome::FeeSchedule { merchant, .. } => Some(*merchant),
+    })
+}
+
+/// The merchant a named target belongs to, when it can be found (for the audit
+/// record of a refused action).
+async fn target_merchant(
+    db: &impl ConnectionTrait,
+    target_type: &str,
+    target_id: Option<&str>,
+) -> Result<Option<MerchantId>, sea_orm::DbErr> {
+    let Some(id) = target_id.and_then(|t| uuid::Uuid::parse_str(t).ok()) else { return Ok(None) };
+    Ok(match target_type {
+        "transaction" => transactions::find(db, TransactionId(id)).await?.map(|t| t.merchant),
+        "payment" => payments::find(db, id).await?.map(|p| p.merchant),
+        "payout" => store::payouts::find(db, id).await?.map(|p| p.merchant),
+        "merchant" => Some(MerchantId(id)),
+        _ => None,
+    })
+}
+
+/// Checks that `merchant` exists and that the request's tenant may act for it.
+/// Errors: [`LedgerError::MerchantNotFound`] for both, so another merchant's id
+/// looks exactly like one that does not exist.
+async fn merchant_of(db: &impl ConnectionTrait, req: &Request, merchant: MerchantId) -> Result<(), LedgerError> {
+    if !req.tenant.sees(merchant) {
+        return Err(LedgerError::MerchantNotFound);
+    }
+    merchants::find(db, merchant).await?.ok_or(LedgerError::MerchantNotFound)?;
+    Ok(())
+}
+
+/// Locks a payment the request's tenant may act on. Errors: `NOT_FOUND`.
+async fn lock_payment(db: &impl ConnectionTrait, req: &Request, id: uuid::Uuid) -> Result<Payment, LedgerError> {
+    payments::lock(db, id).await?.filter(|p| req.tenant.sees(p.merchant)).ok_or(LedgerError::PaymentNotFound)
 }
 
 /// Authorizes a payment: a payment row and a hold transaction.
 async fn authorize(
     db: &impl ConnectionTrait,
+    req: &Request,
     merchant: MerchantId,
     asset: &AssetCode,
     amount: Amount,
     expires_at: DateTime<Utc>,
     notes: &Annotations,
 ) -> Result<Outcome, LedgerError> {
-    merchants::find(db, merchant).await?.ok_or(LedgerError::MerchantNotFound)?;
+    merchant_of(db, req, merchant).await?;
     if expires_at <= Utc::now() {
         return Err(DomainError::Payment(crate::domain::lifecycle::PaymentError::AuthorizationExpired).into());
     }
@@ -454,7 +648,7 @@ async fn authorize(
     };
     payments::insert(db, &payment).await?;
     let draft = lifecycle_drafts::authorize(merchant, asset, amount, id, notes.clone())?;
-    Ok(Outcome::Payment { payment: id, transaction: post(db, &draft).await? })
+    Ok(Outcome::Payment { payment: id, transaction: post(db, req, &draft).await? })
 }
 
 /// Captures part or all of an authorization, applying the merchant's fee schedule.
@@ -462,16 +656,17 @@ async fn authorize(
 /// rules of [`PaymentFacts::capture`].
 async fn capture(
     db: &impl ConnectionTrait,
+    req: &Request,
     id: uuid::Uuid,
     amount: Option<&(AssetCode, Amount)>,
 ) -> Result<Outcome, LedgerError> {
-    let mut p = payments::lock(db, id).await?.ok_or(LedgerError::PaymentNotFound)?;
+    let mut p = lock_payment(db, req, id).await?;
     same_asset(&p, amount)?;
     let minor = p.facts.capture(amount.map(|(_, a)| *a), Utc::now()).map_err(DomainError::from)?;
     let captured = Amount::from_minor(minor)?;
     let split = payments::fee_schedule(db, p.merchant, &p.asset).await?.split(captured);
     let draft = lifecycle_drafts::capture(p.merchant, &p.asset, captured, split, p.id)?;
-    let transaction = post(db, &draft).await?;
+    let transaction = post(db, req, &draft).await?;
     p.facts.captured += minor;
     p.fee_captured += split.fee_minor;
     payments::save(db, &p).await?;
@@ -483,13 +678,14 @@ async fn capture(
 /// `PAYOUT_ALREADY_MADE` (this period is paid).
 async fn create_payout(
     db: &impl ConnectionTrait,
+    req: &Request,
     merchant: MerchantId,
     asset: &AssetCode,
     period: Option<&str>,
 ) -> Result<Outcome, LedgerError> {
     use crate::domain::payout::{PayoutError, PayoutState, payable, step};
     use crate::store::payouts::{self, Payout};
-    merchants::find(db, merchant).await?.ok_or(LedgerError::MerchantNotFound)?;
+    merchant_of(db, req, merchant).await?;
     if let Some(period) = period
         && payouts::exists_for_period(db, merchant, asset, period).await?
     {
@@ -518,15 +714,20 @@ async fn create_payout(
         if store::is_unique_violation(&e, "period") { LedgerError::PayoutAlreadyMade } else { e.into() }
     })?;
     let draft = step(TransactionKind::PayoutCreated, merchant, asset, amount, id)?;
-    Ok(Outcome::Payout { payout: id, transaction: post(db, &draft).await? })
+    Ok(Outcome::Payout { payout: id, transaction: post(db, req, &draft).await? })
 }
 
 /// Settles (`settled`) or fails (`!settled`) a payout in transit. Errors:
 /// `NOT_FOUND`, `PAYOUT_NOT_IN_TRANSIT`.
-async fn finish_payout(db: &impl ConnectionTrait, id: uuid::Uuid, settled: bool) -> Result<Outcome, LedgerError> {
+async fn finish_payout(
+    db: &impl ConnectionTrait,
+    req: &Request,
+    id: uuid::Uuid,
+    settled: bool,
+) -> Result<Outcome, LedgerError> {
     use crate::domain::payout::{PayoutError, PayoutState, step};
     use crate::store::payouts;
-    let p = payouts::lock(db, id).await?.ok_or(LedgerError::PayoutNotFound)?;
+    let p = payouts::lock(db, id).await?.filter(|p| req.tenant.sees(p.merchant)).ok_or(LedgerError::PayoutNotFound)?;
     if p.state != PayoutState::InTransit {
         return Err(DomainError::Payout(PayoutError::PayoutNotInTransit).into());
     }
@@ -536,7 +737,7 @@ async fn finish_payout(db: &impl ConnectionTrait, id: uuid::Uuid, settled: bool)
         (TransactionKind::PayoutFailed, PayoutState::Failed)
     };
     let draft = step(kind, p.merchant, &p.asset, Amount::from_minor(p.amount)?, id)?;
-    let transaction = post(db, &draft).await?;
+    let transaction = post(db, req, &draft).await?;
     payouts::set_state(db, id, state).await?;
     Ok(Outcome::Payout { payout: id, transaction })
 }
@@ -555,10 +756,11 @@ fn same_asset(p: &Payment, amount: Option<&(AssetCode, Amount)>) -> Result<(), L
 /// Errors: `NOT_FOUND`, `ASSET_MISMATCH`, `REFUND_EXCEEDS_CAPTURED`, `INSUFFICIENT_FUNDS`.
 async fn refund(
     db: &impl ConnectionTrait,
+    req: &Request,
     id: uuid::Uuid,
     amount: Option<&(AssetCode, Amount)>,
 ) -> Result<Outcome, LedgerError> {
-    let mut p = payments::lock(db, id).await?.ok_or(LedgerError::PaymentNotFound)?;
+    let mut p = lock_payment(db, req, id).await?;
     same_asset(&p, amount)?;
     let minor = p.facts.refund(amount.map(|(_, a)| *a)).map_err(DomainError::from)?;
     let schedule = payments::fee_schedule(db, p.merchant, &p.asset).await?;
@@ -568,7 +770,7 @@ async fn refund(
         0
     };
     let draft = lifecycle_drafts::refund(p.merchant, &p.asset, Amount::from_minor(minor)?, fee_back, p.id)?;
-    let transaction = post(db, &draft).await?;
+    let transaction = post(db, req, &draft).await?;
     p.facts.refunded += minor;
     payments::save(db, &p).await?;
     Ok(Outcome::Payment { payment: id, transaction })
@@ -578,14 +780,15 @@ async fn refund(
 /// `PAYMENT_NOT_CAPTURED`, `DISPUTE_ALREADY_OPEN`, `DISPUTE_EXCEEDS_CAPTURED`.
 async fn open_dispute(
     db: &impl ConnectionTrait,
+    req: &Request,
     id: uuid::Uuid,
     amount: Option<&(AssetCode, Amount)>,
 ) -> Result<Outcome, LedgerError> {
-    let mut p = payments::lock(db, id).await?.ok_or(LedgerError::PaymentNotFound)?;
+    let mut p = lock_payment(db, req, id).await?;
     same_asset(&p, amount)?;
     let minor = p.facts.open_dispute(amount.map(|(_, a)| *a)).map_err(DomainError::from)?;
     let draft = lifecycle_drafts::open_dispute(p.merchant, &p.asset, Amount::from_minor(minor)?, p.id)?;
-    let transaction = post(db, &draft).await?;
+    let transaction = post(db, req, &draft).await?;
     p.facts.disputed_open = minor;
     payments::save(db, &p).await?;
     Ok(Outcome::Payment { payment: id, transaction })
@@ -594,17 +797,18 @@ async fn open_dispute(
 /// Resolves the open chargeback. Errors: `NOT_FOUND`, `NO_OPEN_DISPUTE`, `ASSET_MISMATCH`.
 async fn resolve_dispute(
     db: &impl ConnectionTrait,
+    req: &Request,
     id: uuid::Uuid,
     won: bool,
     fee: Option<&(AssetCode, Amount)>,
 ) -> Result<Outcome, LedgerError> {
-    let mut p = payments::lock(db, id).await?.ok_or(LedgerError::PaymentNotFound)?;
+    let mut p = lock_payment(db, req, id).await?;
     same_asset(&p, fee)?;
     let minor = p.facts.resolve_dispute().map_err(DomainError::from)?;
     let fee_minor = if won { 0 } else { fee.map_or(0, |(_, a)| a.minor()) };
     let draft =
         lifecycle_drafts::resolve_dispute(p.merchant, &p.asset, Amount::from_minor(minor)?, won, fee_minor, p.id)?;
-    let transaction = post(db, &draft).await?;
+    let transaction = post(db, req, &draft).await?;
     p.facts.disputed_open = 0;
     if !won {
         p.facts.charged_back += minor;
@@ -614,15 +818,20 @@ async fn resolve_dispute(
 }
 
 /// Releases what an authorization still holds, by a void or by expiry.
-async fn release(db: &impl ConnectionTrait, id: uuid::Uuid, how: Release) -> Result<Outcome, LedgerError> {
-    let mut p = payments::lock(db, id).await?.ok_or(LedgerError::PaymentNotFound)?;
+async fn release(
+    db: &impl ConnectionTrait,
+    req: &Request,
+    id: uuid::Uuid,
+    how: Release,
+) -> Result<Outcome, LedgerError> {
+    let mut p = lock_payment(db, req, id).await?;
     let (minor, kind) = match how {
         Release::Voided => (p.facts.void(), TransactionKind::Void),
         Release::Expired => (p.facts.expire(Utc::now()), TransactionKind::Expiry),
     };
     let minor = minor.map_err(DomainError::from)?;
     let draft = lifecycle_drafts::release(p.merchant, &p.asset, Amount::from_minor(minor)?, kind, p.id)?;
-    let transaction = post(db, &draft).await?;
+    let transaction = post(db, req, &draft).await?;
     p.facts.released += minor;
     p.facts.release = Some(how);
     payments::save(db, &p).await?;
@@ -631,16 +840,24 @@ async fn release(db: &impl ConnectionTrait, id: uuid::Uuid, how: Release) -> Res
 
 /// Reverses `id`. Errors: [`LedgerError::TransactionNotFound`],
 /// [`DomainError::AlreadyReversed`], [`DomainError::ReasonRequired`].
-async fn reverse(db: &impl ConnectionTrait, id: TransactionId, reason: &str) -> Result<TransactionId, LedgerError> {
-    let original = transactions::load_posted(db, id).await?.ok_or(LedgerError::TransactionNotFound)?;
+async fn reverse(
+    db: &impl ConnectionTrait,
+    req: &Request,
+    id: TransactionId,
+    reason: &str,
+) -> Result<TransactionId, LedgerError> {
+    let original = transactions::load_posted(db, id)
+        .await?
+        .filter(|t| req.tenant.sees(t.merchant))
+        .ok_or(LedgerError::TransactionNotFound)?;
     if transactions::reversal_of(db, id).await?.is_some() || original.kind == TransactionKind::Reversal {
         return Err(DomainError::AlreadyReversed.into());
     }
     if let Some(payment) = original.payment {
-        return reverse_payment_step(db, &original, payment, reason).await;
+        return reverse_payment_step(db, req, &original, payment, reason).await;
     }
     let draft = TransactionDraft::reversal_of(&original, reason)?;
-    post(db, &draft).await
+    post(db, req, &draft).await
 }
 
 /// Reverses one step of a payment and moves the payment's amounts back with it
@@ -648,6 +865,7 @@ async fn reverse(db: &impl ConnectionTrait, id: TransactionId, reason: &str) -> 
 /// `REASON_REQUIRED`.
 async fn reverse_payment_step(
     db: &impl ConnectionTrait,
+    req: &Request,
     original: &crate::domain::transaction::PostedTransaction,
     payment: uuid::Uuid,
     reason: &str,
@@ -655,7 +873,7 @@ async fn reverse_payment_step(
     use crate::domain::lifecycle::{PaymentError, ReversibleStep};
     use crate::domain::{Direction, Layer};
     let not_reversible = || LedgerError::Domain(DomainError::Payment(PaymentError::StepNotReversible));
-    let mut p = payments::lock(db, payment).await?.ok_or(LedgerError::PaymentNotFound)?;
+    let mut p = lock_payment(db, req, payment).await?;
     let ids: Vec<uuid::Uuid> = original.entries.iter().map(|e| e.account.0).collect();
     let codes: HashMap<AccountId, String> =
         accounts::find_many(db, &ids).await?.into_iter().map(|a| (a.id, a.code)).collect();
@@ -673,7 +891,7 @@ async fn reverse_payment_step(
     let amount = amount_on(code, layer, direction);
     let facts = p.facts.reverse_step(step, amount, Utc::now()).map_err(DomainError::from)?;
     let draft = TransactionDraft::reversal_of_step(original, reason, step == ReversibleStep::Capture)?;
-    let transaction = post(db, &draft).await?;
+    let transaction = post(db, req, &draft).await?;
     if step == ReversibleStep::Capture {
         p.fee_captured -= amount_on(AccountCode::FEE_REVENUE, Layer::Posted, Direction::Credit);
     }
@@ -683,13 +901,17 @@ async fn reverse_payment_step(
 }
 
 /// Resolves, locks, checks and appends one transaction draft.
-async fn post(db: &impl ConnectionTrait, draft: &TransactionDraft) -> Result<TransactionId, LedgerError> {
+async fn post(
+    db: &impl ConnectionTrait,
+    req: &Request,
+    draft: &TransactionDraft,
+) -> Result<TransactionId, LedgerError> {
     draft.validate()?;
-    merchants::find(db, draft.merchant).await?.ok_or(LedgerError::MerchantNotFound)?;
+    merchant_of(db, req, draft.merchant).await?;
     if let Some(other) = draft.counterparty {
-        merchants::find(db, other).await?.ok_or(LedgerError::MerchantNotFound)?;
+        merchant_of(db, req, other).await?;
     }
-    let resolved = resolve_accounts(db, draft).await?;
+    let resolved = resolve_accounts(db, req, draft).await?;
 
     let ids: Vec<AccountId> = resolved.values().map(|a| a.id).collect();
     let before = accounts::lock_balances(db, &ids).await?;
@@ -740,6 +962,9 @@ async fn post(db: &impl ConnectionTrait, draft: &TransactionDraft) -> Result<Tra
         payment: draft.payment,
         counterparty: draft.counterparty,
         payout: draft.payout,
+        actor: req.actor.clone(),
+        request_id: req.request_id.clone(),
+        idempotency_key: req.key.as_ref().map(|k| k.as_str().to_owned()),
     };
     let rows = transactions::number_entries(&record, first_entry_seq, entries);
     transactions::append(db, &record, &rows).await.map_err(|e| {
@@ -769,6 +994,7 @@ fn may_post_to(draft: &TransactionDraft, owner: Owner) -> bool {
 /// keyed by the entry's reference and asset. Creation runs in sorted order.
 async fn resolve_accounts(
     db: &impl ConnectionTrait,
+    req: &Request,
     draft: &TransactionDraft,
 ) -> Result<BTreeMap<(AccountRef, AssetCode), accounts::Account>, LedgerError> {
     let refs: BTreeSet<(AccountRef, AssetCode)> = draft
@@ -801,6 +1027,14 @@ async fn resolve_accounts(
             }
         };
         if !may_post_to(draft, account.owner) {
+            return Err(LedgerError::AccountOfAnotherMerchant);
+        }
+        // A merchant's own general transfer touches only its own accounts; the
+        // typed operations (payments, payouts) are what post to the platform's.
+        if account.owner == Owner::Platform
+            && draft.kind == TransactionKind::Transfer
+            && matches!(req.tenant, Tenant::Merchant(_))
+        {
             return Err(LedgerError::AccountOfAnotherMerchant);
         }
         if account.asset != asset {

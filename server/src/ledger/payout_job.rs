@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{Command, Ledger, LedgerError, Request};
-use crate::domain::{Fingerprint, MerchantId};
-use crate::store::payouts;
+use crate::domain::auth::Tenant;
+use crate::store::{self, payouts};
 
 /// Most payouts created per database transaction.
 pub const PAYOUT_BATCH: usize = 100;
@@ -22,29 +22,23 @@ pub const PAYOUT_BATCH: usize = 100;
 #[tracing::instrument(name = "ledger.payouts.run_scheduled", skip_all)]
 pub async fn run_once(ledger: &Ledger, now: DateTime<Utc>) -> Result<usize, LedgerError> {
     let mut due = Vec::new();
-    for (merchant, asset, schedule) in payouts::scheduled(ledger.db()).await? {
+    let reads = store::begin_read(ledger.db(), Tenant::All).await?;
+    for (merchant, asset, schedule) in payouts::scheduled(&reads).await? {
         let period = schedule.period(now);
-        if !payouts::exists_for_period(ledger.db(), merchant, &asset, &period).await? {
+        if !payouts::exists_for_period(&reads, merchant, &asset, &period).await? {
             due.push((merchant, asset, period));
         }
     }
+    reads.commit().await?;
     let mut made = 0;
     for chunk in due.chunks(PAYOUT_BATCH) {
         let batch = chunk
             .iter()
             .map(|(merchant, asset, period)| {
                 let input = json!({ "merchantId": merchant.to_string(), "asset": asset.as_str(), "period": period });
-                Request {
-                    scope: MerchantId::PLATFORM,
-                    key: None,
-                    operation: "scheduledPayout",
-                    fingerprint: Fingerprint::of("scheduledPayout", &input),
-                    command: Command::CreatePayout {
-                        merchant: *merchant,
-                        asset: asset.clone(),
-                        period: Some(period.clone()),
-                    },
-                }
+                let command =
+                    Command::CreatePayout { merchant: *merchant, asset: asset.clone(), period: Some(period.clone()) };
+                Request::system("payout-scheduler", "scheduledPayout", &input, command)
             })
             .collect();
         made += ledger.submit(batch).await.iter().filter(|r| r.is_ok()).count();

@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{Command, Ledger, LedgerError, Request};
-use crate::domain::{Fingerprint, MerchantId};
-use crate::store::payments;
+use crate::domain::auth::Tenant;
+use crate::store::{self, payments};
 
 /// Most expired authorizations released per database transaction: enough to
 /// clear a backlog quickly, few enough that one sweep holds locks briefly.
@@ -26,20 +26,16 @@ pub const SWEEP_BATCH: u64 = 100;
 /// concurrently by another instance counts as not released here).
 #[tracing::instrument(name = "ledger.sweeper.sweep", skip_all)]
 pub async fn sweep_once(ledger: &Ledger, now: DateTime<Utc>) -> Result<usize, LedgerError> {
-    let due = payments::expired_unreleased(ledger.db(), now, SWEEP_BATCH).await?;
+    let reads = store::begin_read(ledger.db(), Tenant::All).await?;
+    let due = payments::expired_unreleased(&reads, now, SWEEP_BATCH).await?;
+    reads.commit().await?;
     if due.is_empty() {
         return Ok(0);
     }
     let mut batch = Vec::with_capacity(due.len());
     for p in &due {
         let input = json!({ "paymentId": p.id.to_string() });
-        batch.push(Request {
-            scope: MerchantId::PLATFORM,
-            key: None,
-            operation: "expireAuthorization",
-            fingerprint: Fingerprint::of("expireAuthorization", &input),
-            command: Command::Expire { payment: p.id },
-        });
+        batch.push(Request::system("sweeper", "expireAuthorization", &input, Command::Expire { payment: p.id }));
     }
     let results = ledger.submit(batch).await;
     let released = results.iter().filter(|r| matches!(r, Ok(a) if !a.replayed)).count();
