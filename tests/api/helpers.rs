@@ -24,7 +24,32 @@ pub struct TestApp {
     pub database_url: String,
     /// HTTP client.
     pub http: reqwest::Client,
+    /// The bootstrap admin's password (`--admin-password`), username [`ADMIN_USERNAME`].
+    pub admin_password: String,
+    /// A session token of the bootstrap admin; [`TestApp::gql`] sends it.
+    pub token: String,
 }
+
+/// Username of the admin the server bootstraps on first start.
+pub const ADMIN_USERNAME: &str = "admin";
+
+/// The bootstrap admin's password in tests (`--admin-password`); a test that
+/// reads the logs checks that it never appears there.
+pub const TEST_ADMIN_PASSWORD: &str = "test-admin-Zq8w3Lk5";
+
+/// Flags every test server gets before the test's own: development mode (so
+/// GraphiQL and introspection are on; production mode is tested on purpose) and
+/// rate limits high enough that only the rate-limit tests meet them.
+const TEST_DEFAULT_FLAGS: [&str; 8] = [
+    "--mode",
+    "development",
+    "--rate-limit-per-sec",
+    "100000",
+    "--rate-limit-burst",
+    "100000",
+    "--login-attempts-per-minute",
+    "1000",
+];
 
 /// Creates a fresh database with a random name, starts the server on port 0.
 pub async fn spawn_app() -> TestApp {
@@ -46,6 +71,7 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
 pub fn settings_for(database_url: &str, extra: &[&str]) -> Settings {
     use clap::Parser;
     let mut argv = vec!["ledger-server", "--database-url", database_url, "--listen", "127.0.0.1:0", "--log", "warn"];
+    argv.extend_from_slice(&TEST_DEFAULT_FLAGS);
     argv.extend_from_slice(extra);
     argv.extend_from_slice(&["--pool-size", "10"]);
     ledger_server::config::Cli::try_parse_from(argv).expect("settings").settings
@@ -63,27 +89,85 @@ pub async fn spawn_flags(database_url: Option<String>, extra: &[&str]) -> TestAp
         std::fs::create_dir_all(&dir).expect("temp dir");
         format!("sqlite://{}?mode=rwc", dir.join("ledger.sqlite").display())
     });
-    let settings = settings_for(&database_url, extra);
+    // Every server over one database bootstraps the same admin, so a second
+    // server (two instances, one database) accepts the same password.
+    let admin_password = TEST_ADMIN_PASSWORD.to_owned();
+    let mut flags = vec!["--admin-password", TEST_ADMIN_PASSWORD];
+    flags.extend_from_slice(extra);
+    let settings = settings_for(&database_url, &flags);
     let app = Application::build(&settings).await.expect("build app");
     let addr = app.local_addr().expect("local addr");
     tokio::spawn(app.run_until(std::future::pending()));
     let db = Database::connect(&database_url).await.expect("connect test db");
     let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
-    TestApp { base: format!("http://{addr}"), db, database_url, http }
+    let mut app =
+        TestApp { base: format!("http://{addr}"), db, database_url, http, admin_password, token: String::new() };
+    app.token = app.login(ADMIN_USERNAME, &app.admin_password.clone()).await;
+    app
 }
 
 impl TestApp {
-    /// POSTs a GraphQL request and returns the whole response body.
+    /// POSTs a GraphQL request as the bootstrap admin and returns the whole response body.
     pub async fn gql(&self, query: &str, variables: Value) -> Value {
-        self.http
-            .post(format!("{}/graphql", self.base))
-            .json(&json!({ "query": query, "variables": variables }))
+        self.gql_as(Some(&self.token), query, variables).await
+    }
+
+    /// POSTs a GraphQL request with `Authorization: Bearer <token>` (none when
+    /// `token` is `None`) and returns the whole response body.
+    pub async fn gql_as(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut req = self.http.post(format!("{}/graphql", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.json(&json!({ "query": query, "variables": variables }))
             .send()
             .await
             .expect("send")
             .json()
             .await
             .expect("json body")
+    }
+
+    /// Like [`TestApp::gql_as`], but panics on errors and returns `data`.
+    pub async fn ok_as(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let body = self.gql_as(token, query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+        body["data"].clone()
+    }
+
+    /// Logs a staff user in; returns the session token. Panics when refused.
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let data = self
+            .ok_as(
+                None,
+                "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }",
+                json!({ "u": username, "p": password }),
+            )
+            .await;
+        data["login"]["token"].as_str().expect("session token").to_owned()
+    }
+
+    /// Creates a staff user with `role` (`VIEWER`, `SUPPORT` or `ADMIN`) as the
+    /// admin, logs it in and returns its session token.
+    pub async fn staff(&self, username: &str, role: &str) -> String {
+        let password = format!("{username}-password-1");
+        self.ok(
+            "mutation($i: CreateStaffUserInput!) { createStaffUser(input: $i) { id } }",
+            json!({ "i": { "username": username, "password": password, "role": role } }),
+        )
+        .await;
+        self.login(username, &password).await
+    }
+
+    /// Creates an API key for `merchant` as the admin; returns the secret key.
+    pub async fn merchant_key(&self, merchant: &str) -> String {
+        let data = self
+            .ok(
+                "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { key apiKey { id prefix } } }",
+                json!({ "i": { "merchantId": merchant, "name": "test" } }),
+            )
+            .await;
+        data["createApiKey"]["key"].as_str().expect("api key").to_owned()
     }
 
     /// Like [`TestApp::gql`], but panics on errors and returns `data`.

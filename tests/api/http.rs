@@ -69,14 +69,21 @@ async fn oversized_body_is_refused_with_413_and_writes_nothing() {
 #[tokio::test]
 async fn get_serves_queries_but_not_mutations_and_batches_are_refused() {
     let app = spawn_app().await;
-    let r =
-        app.http.get(format!("{}/graphql", app.base)).query(&[("query", "{ assets { code } }")]).send().await.unwrap();
+    let r = app
+        .http
+        .get(format!("{}/graphql", app.base))
+        .bearer_auth(&app.token)
+        .query(&[("query", "{ assets { code } }")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
     assert!(body["data"]["assets"].as_array().unwrap().iter().any(|a| a["code"] == "BRL"));
     let r = app
         .http
         .get(format!("{}/graphql", app.base))
+        .bearer_auth(&app.token)
         .query(&[("query", "mutation { createMerchant(input: {name: \"x\", idempotencyKey: \"k\"}) { replayed } }")])
         .send()
         .await

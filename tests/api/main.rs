@@ -4,9 +4,11 @@
 
 mod helpers;
 
+mod authz;
 mod books;
 mod concurrency;
 mod deals;
+mod hardening;
 mod http;
 mod idempotency;
 mod pagination;
@@ -15,4 +17,6 @@ mod payouts;
 mod posting;
 mod replay;
 mod reversal;
+mod rls;
 mod sqlite;
+mod tenancy;

@@ -220,7 +220,13 @@ async fn reversing_a_payment_step_updates_the_payment() {
     // Undo a refund; a capture whose money was refunded cannot be undone.
     let p2 = payment_id(&authorize(&app, &m, "5.00", "a2", None).await);
     capture(&app, &p2, None, "c2").await;
-    step(&app, "refundPayment", "RefundPaymentInput", json!({ "paymentId": p2, "idempotencyKey": "rf" })).await;
+    step(
+        &app,
+        "refundPayment",
+        "RefundPaymentInput",
+        json!({ "paymentId": p2, "reason": "test refund", "idempotencyKey": "rf" }),
+    )
+    .await;
     let ids2 = txn_ids(&app.ok(txns_q, json!({ "id": p2 })).await);
     assert_eq!(code(&reverse(ids2[1].clone(), "r2").await), "PAYMENT_STEP_NOT_REVERSIBLE");
     let undo_refund = reverse(ids2[2].clone(), "r3").await;
@@ -268,7 +274,7 @@ async fn refunds_are_partial_repeatable_and_bounded_by_the_capture() {
             &app,
             "refundPayment",
             "RefundPaymentInput",
-            json!({ "paymentId": p, "amount": amount, "idempotencyKey": key }),
+            json!({ "paymentId": p, "amount": amount, "reason": "buyer returned it", "idempotencyKey": key }),
         )
     };
     let r1 = refund(Some("4.00"), "r1").await;
@@ -294,7 +300,13 @@ async fn refund_cannot_overdraw_available() {
         json!({ "i": { "merchantId": m, "amount": { "amount": "8.00", "currency": "USD" }, "idempotencyKey": "po" } }),
     )
     .await;
-    let r = step(&app, "refundPayment", "RefundPaymentInput", json!({ "paymentId": p, "idempotencyKey": "r" })).await;
+    let r = step(
+        &app,
+        "refundPayment",
+        "RefundPaymentInput",
+        json!({ "paymentId": p, "reason": "buyer returned it", "idempotencyKey": "r" }),
+    )
+    .await;
     assert_eq!(code(&r), "INSUFFICIENT_FUNDS", "{r}");
     assert_eq!(app.available(&m, "USD").await.as_deref(), Some("2.00"));
 }
@@ -327,7 +339,7 @@ async fn disputes_withdraw_money_and_resolve_won_or_lost() {
             &app,
             "resolveDispute",
             "ResolveDisputeInput",
-            json!({ "paymentId": p, "outcome": outcome, "disputeFee": fee, "idempotencyKey": key }),
+            json!({ "paymentId": p, "outcome": outcome, "disputeFee": fee, "reason": "issuer decision", "idempotencyKey": key }),
         )
     };
     let won = resolve("WON", "w", None).await;
@@ -353,7 +365,7 @@ async fn refunds_racing_a_chargeback_never_take_more_than_was_captured() {
             if i % 4 == 0 {
                 step(&app, "openDispute", "OpenDisputeInput", json!({ "paymentId": p, "amount": { "amount": "3.00", "currency": "USD" }, "idempotencyKey": format!("d{i}") })).await
             } else {
-                step(&app, "refundPayment", "RefundPaymentInput", json!({ "paymentId": p, "amount": { "amount": "1.50", "currency": "USD" }, "idempotencyKey": format!("r{i}") })).await
+                step(&app, "refundPayment", "RefundPaymentInput", json!({ "paymentId": p, "amount": { "amount": "1.50", "currency": "USD" }, "reason": "racing refund", "idempotencyKey": format!("r{i}") })).await
             }
         }));
     }

@@ -1,0 +1,704 @@
+//! Authorization: every root field answers every kind of caller as the README's
+//! table says, and unknown or missing tokens are refused before anything is written.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{ADMIN_USERNAME, TestApp, code, spawn_app};
+
+/// The README's outcome for a call that the guard lets through.
+const OK: &str = "ok";
+
+/// The outcomes a README cell may hold.
+const OUTCOMES: [&str; 4] = [OK, "UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND"];
+
+/// The README's columns after `field`, in order.
+const COLUMNS: [&str; 6] = ["anonymous", "merchant A", "merchant B", "viewer", "support", "admin"];
+
+/// Every root field [`invocation`] knows how to call.
+const INVOKED: &[&str] = &[
+    // Queries.
+    "me",
+    "assets",
+    "merchant",
+    "merchants",
+    "account",
+    "transaction",
+    "entries",
+    "payment",
+    "payments",
+    "payout",
+    "payouts",
+    "trialBalance",
+    "auditLog",
+    "apiKeys",
+    "staffUsers",
+    // Mutations.
+    "login",
+    "logout",
+    "openAccount",
+    "postTransaction",
+    "recordPayment",
+    "recordPayout",
+    "authorizePayment",
+    "capturePayment",
+    "voidAuthorization",
+    "createPayout",
+    "setPayoutSettings",
+    "refundPayment",
+    "reverseTransaction",
+    "resolveDispute",
+    "createMerchant",
+    "registerAsset",
+    "setFeeSchedule",
+    "openDispute",
+    "settlePayout",
+    "failPayout",
+    "recordDeal",
+    "createApiKey",
+    "rotateApiKey",
+    "revokeApiKey",
+    "createStaffUser",
+];
+
+/// A column of the table: who calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Caller {
+    Anonymous,
+    MerchantA,
+    MerchantB,
+    Viewer,
+    Support,
+    Admin,
+}
+
+const CALLERS: [Caller; 6] =
+    [Caller::Anonymous, Caller::MerchantA, Caller::MerchantB, Caller::Viewer, Caller::Support, Caller::Admin];
+
+impl Caller {
+    /// The README column header.
+    fn column(self) -> &'static str {
+        match self {
+            Caller::Anonymous => COLUMNS[0],
+            Caller::MerchantA => COLUMNS[1],
+            Caller::MerchantB => COLUMNS[2],
+            Caller::Viewer => COLUMNS[3],
+            Caller::Support => COLUMNS[4],
+            Caller::Admin => COLUMNS[5],
+        }
+    }
+
+    fn index(self) -> usize {
+        CALLERS.iter().position(|c| *c == self).expect("a caller")
+    }
+}
+
+/// What every invocation targets: merchant A's resources, and who calls.
+struct Fixtures {
+    /// Merchant A (whose ids every call uses).
+    a: String,
+    /// Merchant A's name, for `merchants(search)`.
+    a_name: String,
+    /// Merchant B, the other tenant.
+    b: String,
+    /// Merchant C, the buyer of A's deals.
+    c: String,
+    /// A's `available` USD account.
+    account_a: String,
+    /// One of A's transactions.
+    transaction_a: String,
+    /// One of A's payments.
+    payment_a: String,
+    /// One of A's payouts.
+    payout_a: String,
+    /// A goods asset A sells in deals.
+    goods: String,
+    /// A staff user whose credentials every caller's `login` uses.
+    login_user: String,
+    /// Usernames of the viewer and support callers (to log in again for `logout`).
+    viewer_user: String,
+    support_user: String,
+    /// Bearer token per caller, in [`CALLERS`] order.
+    tokens: [Option<String>; 6],
+}
+
+impl Fixtures {
+    fn token(&self, caller: Caller) -> Option<&str> {
+        self.tokens[caller.index()].as_deref()
+    }
+}
+
+/// A fresh unique suffix (lowercase hex).
+fn fresh() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// A fresh idempotency key.
+fn key() -> String {
+    format!("authz-{}", fresh())
+}
+
+/// The reason every caller gives to `refundPayment`, `resolveDispute` and
+/// `reverseTransaction` (staff must give one; merchant keys may).
+const REASON: &str = "authorization table check";
+
+/// Funds `merchant` with a fee-free USD payment, as the admin.
+async fn fund(app: &TestApp, merchant: &str, amount: &str) -> String {
+    let body = app.pay(merchant, amount, None, "USD", &key()).await;
+    assert!(body.get("errors").is_none(), "funding payment refused: {body}");
+    body["data"]["recordPayment"]["transaction"]["id"].as_str().expect("transaction id").to_owned()
+}
+
+/// A fresh authorized payment of `merchant`, as the admin.
+async fn authorized(app: &TestApp, merchant: &str, amount: &str) -> String {
+    let data = app
+        .ok(
+            "mutation($i: AuthorizePaymentInput!) { authorizePayment(input: $i) { payment { id } } }",
+            json!({ "i": { "merchantId": merchant, "amount": { "amount": amount, "currency": "USD" }, "idempotencyKey": key() } }),
+        )
+        .await;
+    data["authorizePayment"]["payment"]["id"].as_str().expect("payment id").to_owned()
+}
+
+/// A fresh fully captured payment of `merchant`, as the admin.
+async fn captured(app: &TestApp, merchant: &str, amount: &str) -> String {
+    let p = authorized(app, merchant, amount).await;
+    app.ok(
+        "mutation($i: CapturePaymentInput!) { capturePayment(input: $i) { payment { id } } }",
+        json!({ "i": { "paymentId": p, "idempotencyKey": key() } }),
+    )
+    .await;
+    p
+}
+
+/// A fresh captured payment of `merchant` with an open dispute, as the admin.
+async fn disputed(app: &TestApp, merchant: &str, amount: &str) -> String {
+    let p = captured(app, merchant, amount).await;
+    app.ok(
+        "mutation($i: OpenDisputeInput!) { openDispute(input: $i) { payment { id } } }",
+        json!({ "i": { "paymentId": p, "idempotencyKey": key() } }),
+    )
+    .await;
+    p
+}
+
+/// A fresh payout in transit of `merchant`, as the admin.
+async fn in_transit(app: &TestApp, merchant: &str) -> String {
+    fund(app, merchant, "3.00").await;
+    let data = app
+        .ok(
+            "mutation($i: CreatePayoutInput!) { createPayout(input: $i) { payout { id state } } }",
+            json!({ "i": { "merchantId": merchant, "asset": "USD", "idempotencyKey": key() } }),
+        )
+        .await;
+    assert_eq!(data["createPayout"]["payout"]["state"], "IN_TRANSIT", "{data}");
+    data["createPayout"]["payout"]["id"].as_str().expect("payout id").to_owned()
+}
+
+/// A fresh API key of `merchant`, as the admin: (id, secret).
+async fn api_key(app: &TestApp, merchant: &str) -> (String, String) {
+    let data = app
+        .ok(
+            "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { key apiKey { id } } }",
+            json!({ "i": { "merchantId": merchant, "name": "authz" } }),
+        )
+        .await;
+    (
+        data["createApiKey"]["apiKey"]["id"].as_str().expect("api key id").to_owned(),
+        data["createApiKey"]["key"].as_str().expect("api key secret").to_owned(),
+    )
+}
+
+/// Puts `amount` of `asset` into `merchant`'s `available`, from the platform's
+/// `goods_clearing`, as the admin.
+async fn stock(app: &TestApp, merchant: &str, amount: &str, asset: &str) {
+    app.ok(
+        "mutation($i: PostTransactionInput!) { postTransaction(input: $i) { transaction { id } } }",
+        json!({ "i": { "merchantId": merchant, "idempotencyKey": key(), "entries": [
+            { "accountCode": "goods_clearing", "platform": true, "direction": "DEBIT", "amount": { "amount": amount, "currency": asset } },
+            { "accountCode": "available", "direction": "CREDIT", "amount": { "amount": amount, "currency": asset } },
+        ] } }),
+    )
+    .await;
+}
+
+/// Password of a staff user made by [`TestApp::staff`].
+fn password_of(user: &str) -> String {
+    format!("{user}-password-1")
+}
+
+/// The token `caller` uses for `logout`: a fresh one, since logout consumes it.
+async fn fresh_token(app: &TestApp, fx: &Fixtures, caller: Caller) -> Option<String> {
+    match caller {
+        Caller::Anonymous => None,
+        Caller::MerchantA => Some(api_key(app, &fx.a).await.1),
+        Caller::MerchantB => Some(api_key(app, &fx.b).await.1),
+        Caller::Viewer => Some(app.login(&fx.viewer_user, &password_of(&fx.viewer_user)).await),
+        Caller::Support => Some(app.login(&fx.support_user, &password_of(&fx.support_user)).await),
+        Caller::Admin => Some(app.login(ADMIN_USERNAME, &app.admin_password).await),
+    }
+}
+
+/// A valid call of `field` aimed at merchant A, with fresh fixtures (made by the
+/// admin) for mutations that consume their target. None: no invocation known.
+async fn invocation(app: &TestApp, fx: &Fixtures, field: &str) -> Option<(String, Value)> {
+    let a = fx.a.as_str();
+    let (q, vars): (&str, Value) = match field {
+        // Queries.
+        "me" => ("{ me { kind merchantId username role keyPrefix } }", json!({})),
+        "assets" => ("{ assets { code } }", json!({})),
+        "merchant" => ("query($id: ID!) { merchant(id: $id) { id name } }", json!({ "id": a })),
+        "merchants" => {
+            ("query($s: String) { merchants(search: $s) { edges { node { id } } } }", json!({ "s": fx.a_name }))
+        }
+        "account" => ("query($id: ID!) { account(id: $id) { id code } }", json!({ "id": fx.account_a })),
+        "transaction" => ("query($id: ID!) { transaction(id: $id) { id kind } }", json!({ "id": fx.transaction_a })),
+        "entries" => (
+            "query($id: ID!) { entries(accountId: $id, first: 5) { edges { node { id } } } }",
+            json!({ "id": fx.account_a }),
+        ),
+        "payment" => ("query($id: ID!) { payment(id: $id) { id state } }", json!({ "id": fx.payment_a })),
+        "payments" => {
+            ("query($m: ID!) { payments(merchantId: $m, first: 5) { edges { node { id } } } }", json!({ "m": a }))
+        }
+        "payout" => ("query($id: ID!) { payout(id: $id) { id state } }", json!({ "id": fx.payout_a })),
+        "payouts" => {
+            ("query($m: ID!) { payouts(merchantId: $m, first: 5) { edges { node { id } } } }", json!({ "m": a }))
+        }
+        "trialBalance" => ("{ trialBalance { code asset platform } }", json!({})),
+        "auditLog" => (
+            "{ auditLog(first: 5) { edges { cursor node { id action actor } } pageInfo { hasNextPage endCursor } } }",
+            json!({}),
+        ),
+        "apiKeys" => ("query($m: ID!) { apiKeys(merchantId: $m) { id prefix } }", json!({ "m": a })),
+        "staffUsers" => ("{ staffUsers { id username role } }", json!({})),
+        // Mutations.
+        "login" => (
+            "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token expiresAt user { username } } }",
+            json!({ "u": fx.login_user, "p": password_of(&fx.login_user) }),
+        ),
+        "logout" => ("mutation { logout }", json!({})),
+        "openAccount" => (
+            "mutation($i: OpenAccountInput!) { openAccount(input: $i) { account { id } } }",
+            json!({ "i": { "merchantId": a, "code": format!("authz_{}", &fresh()[..16]), "asset": "USD",
+                "normalBalance": "CREDIT", "idempotencyKey": key() } }),
+        ),
+        "postTransaction" => {
+            fund(app, a, "5.00").await;
+            (
+                "mutation($i: PostTransactionInput!) { postTransaction(input: $i) { transaction { id } } }",
+                json!({ "i": { "merchantId": a, "idempotencyKey": key(), "entries": [
+                    { "accountCode": "available", "direction": "DEBIT", "amount": { "amount": "0.01", "currency": "USD" } },
+                    { "accountCode": "reserve", "direction": "CREDIT", "amount": { "amount": "0.01", "currency": "USD" } },
+                ] } }),
+            )
+        }
+        "recordPayment" => (
+            "mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { transaction { id } } }",
+            json!({ "i": { "merchantId": a, "gross": { "amount": "1.00", "currency": "USD" }, "idempotencyKey": key() } }),
+        ),
+        "recordPayout" => {
+            fund(app, a, "5.00").await;
+            (
+                "mutation($i: RecordPayoutInput!) { recordPayout(input: $i) { transaction { id } } }",
+                json!({ "i": { "merchantId": a, "amount": { "amount": "0.50", "currency": "USD" }, "idempotencyKey": key() } }),
+            )
+        }
+        "authorizePayment" => (
+            "mutation($i: AuthorizePaymentInput!) { authorizePayment(input: $i) { payment { id } } }",
+            json!({ "i": { "merchantId": a, "amount": { "amount": "1.00", "currency": "USD" }, "idempotencyKey": key() } }),
+        ),
+        "capturePayment" => {
+            let p = authorized(app, a, "2.00").await;
+            (
+                "mutation($i: CapturePaymentInput!) { capturePayment(input: $i) { payment { id state } } }",
+                json!({ "i": { "paymentId": p, "idempotencyKey": key() } }),
+            )
+        }
+        "voidAuthorization" => {
+            let p = authorized(app, a, "2.00").await;
+            (
+                "mutation($i: VoidAuthorizationInput!) { voidAuthorization(input: $i) { payment { id state } } }",
+                json!({ "i": { "paymentId": p, "idempotencyKey": key() } }),
+            )
+        }
+        "createPayout" => {
+            fund(app, a, "5.00").await;
+            (
+                "mutation($i: CreatePayoutInput!) { createPayout(input: $i) { payout { id } } }",
+                json!({ "i": { "merchantId": a, "asset": "USD", "idempotencyKey": key() } }),
+            )
+        }
+        "setPayoutSettings" => (
+            "mutation($i: SetPayoutSettingsInput!) { setPayoutSettings(input: $i) { asset } }",
+            json!({ "i": { "merchantId": a, "asset": "USD", "reserve": "0", "idempotencyKey": key() } }),
+        ),
+        "refundPayment" => {
+            // Funds first, so an earlier payout or dispute cannot leave too little to refund.
+            fund(app, a, "5.00").await;
+            let p = captured(app, a, "2.00").await;
+            (
+                "mutation($i: RefundPaymentInput!) { refundPayment(input: $i) { payment { id state } } }",
+                json!({ "i": { "paymentId": p, "reason": REASON, "idempotencyKey": key() } }),
+            )
+        }
+        "reverseTransaction" => {
+            fund(app, a, "5.00").await;
+            let t = fund(app, a, "1.00").await;
+            (
+                "mutation($id: ID!, $r: String!, $k: String!) { reverseTransaction(transactionId: $id, reason: $r, idempotencyKey: $k) { transaction { id kind } } }",
+                json!({ "id": t, "r": REASON, "k": key() }),
+            )
+        }
+        "resolveDispute" => {
+            let p = disputed(app, a, "2.00").await;
+            (
+                "mutation($i: ResolveDisputeInput!) { resolveDispute(input: $i) { payment { id state } } }",
+                json!({ "i": { "paymentId": p, "outcome": "WON", "reason": REASON, "idempotencyKey": key() } }),
+            )
+        }
+        "createMerchant" => (
+            "mutation($i: CreateMerchantInput!) { createMerchant(input: $i) { merchant { id } } }",
+            json!({ "i": { "name": format!("Authz {}", fresh()), "idempotencyKey": key() } }),
+        ),
+        "registerAsset" => (
+            "mutation($i: RegisterAssetInput!) { registerAsset(input: $i) { asset { code } } }",
+            json!({ "i": { "code": format!("AZ{}", fresh()[..12].to_uppercase()), "exponent": 0, "idempotencyKey": key() } }),
+        ),
+        "setFeeSchedule" => (
+            "mutation($i: SetFeeScheduleInput!) { setFeeSchedule(input: $i) { percentBps } }",
+            json!({ "i": { "merchantId": a, "asset": "USD", "percentBps": 0, "idempotencyKey": key() } }),
+        ),
+        "openDispute" => {
+            let p = captured(app, a, "2.00").await;
+            (
+                "mutation($i: OpenDisputeInput!) { openDispute(input: $i) { payment { id state } } }",
+                json!({ "i": { "paymentId": p, "idempotencyKey": key() } }),
+            )
+        }
+        "settlePayout" | "failPayout" => {
+            let p = in_transit(app, a).await;
+            let q = if field == "settlePayout" {
+                "mutation($i: PayoutStepInput!) { settlePayout(input: $i) { payout { id state } } }"
+            } else {
+                "mutation($i: PayoutStepInput!) { failPayout(input: $i) { payout { id state } } }"
+            };
+            (q, json!({ "i": { "payoutId": p, "idempotencyKey": key() } }))
+        }
+        "recordDeal" => {
+            stock(app, a, "1", &fx.goods).await;
+            fund(app, &fx.c, "5.00").await;
+            (
+                "mutation($i: RecordDealInput!) { recordDeal(input: $i) { transaction { id kind } } }",
+                json!({ "i": { "sellerId": a, "buyerId": fx.c, "idempotencyKey": key(),
+                    "buyerGives": [{ "amount": "5.00", "currency": "USD" }],
+                    "sellerGives": [{ "amount": "1", "currency": fx.goods }] } }),
+            )
+        }
+        "createApiKey" => (
+            "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { key apiKey { id } } }",
+            json!({ "i": { "merchantId": a, "name": "authz" } }),
+        ),
+        "rotateApiKey" => {
+            let (id, _) = api_key(app, a).await;
+            ("mutation($id: ID!) { rotateApiKey(id: $id) { key apiKey { id } } }", json!({ "id": id }))
+        }
+        "revokeApiKey" => {
+            let (id, _) = api_key(app, a).await;
+            ("mutation($id: ID!) { revokeApiKey(id: $id) { id revokedAt } }", json!({ "id": id }))
+        }
+        "createStaffUser" => {
+            let user = format!("authz_{}", &fresh()[..12]);
+            (
+                "mutation($i: CreateStaffUserInput!) { createStaffUser(input: $i) { id username } }",
+                json!({ "i": { "username": user, "password": password_of(&user), "role": "VIEWER" } }),
+            )
+        }
+        _ => return None,
+    };
+    Some((q.to_owned(), vars))
+}
+
+/// The README's authorization table: field → outcome per column.
+fn readme_table() -> Vec<(String, [String; 6])> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+    let readme = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    let section = readme
+        .split_once("### The authorization table")
+        .unwrap_or_else(|| panic!("README.md has no \"### The authorization table\" section"))
+        .1;
+    let section = section.split("\n#").next().unwrap_or_default();
+    let cells =
+        |line: &str| -> Vec<String> { line.trim().trim_matches('|').split('|').map(|c| c.trim().to_owned()).collect() };
+    let header = section
+        .lines()
+        .find(|l| l.trim_start().starts_with("| field"))
+        .unwrap_or_else(|| panic!("the authorization table has no header row"));
+    let mut expected_header = vec!["field".to_owned()];
+    expected_header.extend(COLUMNS.iter().map(|c| (*c).to_owned()));
+    assert_eq!(cells(header), expected_header, "the authorization table's columns changed");
+    let mut rows = Vec::new();
+    for line in section.lines().filter(|l| l.trim_start().starts_with("| `")) {
+        let cells = cells(line);
+        assert_eq!(cells.len(), 7, "README row {line:?} should have a field and 6 outcomes");
+        let field = cells[0].trim_matches('`').to_owned();
+        let outcomes: [String; 6] = std::array::from_fn(|i| cells[i + 1].clone());
+        for o in &outcomes {
+            assert!(
+                OUTCOMES.contains(&o.as_str()),
+                "README row `{field}`: unknown outcome {o:?} (want one of {OUTCOMES:?})"
+            );
+        }
+        rows.push((field, outcomes));
+    }
+    assert!(!rows.is_empty(), "the authorization table has no rows");
+    rows
+}
+
+/// Field names of type `name` in `sdl` (lines `name(` or `name:` at the top level
+/// of the type's block; doc strings and multi-line argument lists skipped).
+fn sdl_type_fields(sdl: &str, name: &str) -> Vec<String> {
+    let mut lines = sdl.lines();
+    let opens = |l: &str| {
+        let l = l.trim();
+        l.strip_prefix("type ")
+            .map(|rest| rest.trim_start())
+            .and_then(|rest| rest.strip_prefix(name))
+            .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+    };
+    lines.by_ref().find(|l| opens(l)).unwrap_or_else(|| panic!("no `type {name}` in the SDL"));
+    let mut fields = Vec::new();
+    let (mut in_doc, mut depth) = (false, 0i32);
+    for line in lines {
+        let t = line.trim();
+        if in_doc {
+            if t.ends_with("\"\"\"") {
+                in_doc = false;
+            }
+            continue;
+        }
+        if let Some(rest) = t.strip_prefix("\"\"\"") {
+            // A one-line block string closes on the same line.
+            in_doc = !(rest.len() >= 3 && rest.ends_with("\"\"\""));
+            continue;
+        }
+        if t.starts_with('"') || t.starts_with('#') || t.is_empty() {
+            continue;
+        }
+        if depth == 0 && t.starts_with('}') {
+            break;
+        }
+        if depth == 0 {
+            let ident: String = t.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            let next = t[ident.len()..].trim_start().chars().next();
+            if !ident.is_empty() && matches!(next, Some('(' | ':')) {
+                fields.push(ident);
+            }
+        }
+        depth += t.matches('(').count() as i32 - t.matches(')').count() as i32;
+    }
+    fields
+}
+
+/// The root operation type names from the `schema { … }` block, or the defaults.
+fn root_type_names(sdl: &str) -> (String, String) {
+    let (mut query, mut mutation) = ("QueryRoot".to_owned(), "MutationRoot".to_owned());
+    let Some(start) = sdl.lines().position(|l| l.trim().starts_with("schema") && l.contains('{')) else {
+        return (query, mutation);
+    };
+    for line in sdl.lines().skip(start + 1) {
+        let t = line.trim();
+        if t.starts_with('}') {
+            break;
+        }
+        if let Some((k, v)) = t.split_once(':') {
+            match k.trim() {
+                "query" => query = v.trim().to_owned(),
+                "mutation" => mutation = v.trim().to_owned(),
+                _ => {}
+            }
+        }
+    }
+    (query, mutation)
+}
+
+/// Every root field of the schema: (query fields, mutation fields).
+fn schema_root_fields() -> (Vec<String>, Vec<String>) {
+    let sdl = ledger_server::graphql::sdl();
+    let (query, mutation) = root_type_names(&sdl);
+    (sdl_type_fields(&sdl, &query), sdl_type_fields(&sdl, &mutation))
+}
+
+/// Names in `left` but not in `right`.
+fn missing(left: &BTreeSet<String>, right: &BTreeSet<String>) -> Vec<String> {
+    left.difference(right).cloned().collect()
+}
+
+/// `ok` when the response has no errors, else the first error's code.
+fn outcome(body: &Value) -> String {
+    match body.get("errors") {
+        None | Some(Value::Null) => OK.to_owned(),
+        Some(Value::Array(errors)) if errors.is_empty() => OK.to_owned(),
+        Some(_) => code(body),
+    }
+}
+
+fn excerpt(body: &Value) -> String {
+    let s = body.to_string();
+    let cut: String = s.chars().take(400).collect();
+    if cut.len() < s.len() { format!("{cut}…") } else { cut }
+}
+
+/// Builds merchants A, B and C, A's resources, and a token per caller.
+async fn fixtures(app: &TestApp) -> Fixtures {
+    let a_name = format!("Authz Alpha {}", &fresh()[..8]);
+    let a = app.merchant(&a_name).await;
+    let b = app.merchant("Authz Bravo").await;
+    let c = app.merchant("Authz Charlie").await;
+    let goods = format!("AZGOODS{}", fresh()[..6].to_uppercase());
+    app.ok(
+        "mutation($i: RegisterAssetInput!) { registerAsset(input: $i) { asset { code } } }",
+        json!({ "i": { "code": goods, "exponent": 0, "idempotencyKey": key() } }),
+    )
+    .await;
+    app.ok(
+        "mutation($i: OpenAccountInput!) { openAccount(input: $i) { account { id } } }",
+        json!({ "i": { "merchantId": a, "code": "reserve", "asset": "USD", "normalBalance": "CREDIT", "idempotencyKey": key() } }),
+    )
+    .await;
+    let transaction_a = fund(app, &a, "100.00").await;
+    let payment_a = captured(app, &a, "5.00").await;
+    let payout_a = in_transit(app, &a).await;
+    let accounts =
+        app.ok("query($id: ID!) { merchant(id: $id) { accounts { id code asset } } }", json!({ "id": a })).await;
+    let account_a = accounts["merchant"]["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .find(|acc| acc["code"] == "available" && acc["asset"] == "USD")
+        .and_then(|acc| acc["id"].as_str())
+        .unwrap_or_else(|| panic!("A has no available USD account: {accounts}"))
+        .to_owned();
+
+    let key_a = app.merchant_key(&a).await;
+    let key_b = app.merchant_key(&b).await;
+    let (viewer_user, support_user, login_user) = ("authz_viewer", "authz_support", "authz_login");
+    let viewer = app.staff(viewer_user, "VIEWER").await;
+    let support = app.staff(support_user, "SUPPORT").await;
+    app.staff(login_user, "VIEWER").await;
+    Fixtures {
+        a,
+        a_name,
+        b,
+        c,
+        account_a,
+        transaction_a,
+        payment_a,
+        payout_a,
+        goods,
+        login_user: login_user.to_owned(),
+        viewer_user: viewer_user.to_owned(),
+        support_user: support_user.to_owned(),
+        tokens: [None, Some(key_a), Some(key_b), Some(viewer), Some(support), Some(app.token.clone())],
+    }
+}
+
+#[tokio::test]
+async fn every_root_field_follows_the_readme_table() {
+    // Arrange: the table, the schema's root fields, and what this test can call.
+    let table = readme_table();
+    let readme_fields: BTreeSet<String> = table.iter().map(|(f, _)| f.clone()).collect();
+    assert_eq!(readme_fields.len(), table.len(), "the README table lists a field twice");
+    let (query_fields, mutation_fields) = schema_root_fields();
+    assert!(!query_fields.is_empty() && !mutation_fields.is_empty(), "no root fields parsed from the SDL");
+    let schema_fields: BTreeSet<String> = query_fields.iter().chain(&mutation_fields).cloned().collect();
+    let invoked: BTreeSet<String> = INVOKED.iter().map(|f| (*f).to_owned()).collect();
+    let mut coverage = Vec::new();
+    for f in missing(&schema_fields, &readme_fields) {
+        coverage.push(format!("root field `{f}` is in the schema but has no row in README.md's authorization table"));
+    }
+    for f in missing(&readme_fields, &schema_fields) {
+        coverage.push(format!(
+            "README.md's authorization table has a row for `{f}`, which is not a root field of the schema"
+        ));
+    }
+    for f in missing(&schema_fields, &invoked) {
+        coverage.push(format!("root field `{f}` has no invocation in tests/api/authz.rs"));
+    }
+    for f in missing(&invoked, &schema_fields) {
+        coverage.push(format!("tests/api/authz.rs invokes `{f}`, which is not a root field of the schema"));
+    }
+    assert!(coverage.is_empty(), "schema, README table and test disagree:\n{}", coverage.join("\n"));
+
+    let app = spawn_app().await;
+    let fx = fixtures(&app).await;
+
+    // Act: every field as every caller.
+    let mut mismatches = Vec::new();
+    for (field, expected) in &table {
+        for caller in CALLERS {
+            let Some((query, vars)) = invocation(&app, &fx, field).await else {
+                mismatches.push(format!("{field} / {}: no invocation", caller.column()));
+                continue;
+            };
+            let token = if field == "logout" {
+                fresh_token(&app, &fx, caller).await
+            } else {
+                fx.token(caller).map(str::to_owned)
+            };
+            let body = app.gql_as(token.as_deref(), &query, vars).await;
+            let got = outcome(&body);
+            let want = &expected[caller.index()];
+            if &got != want {
+                mismatches.push(format!(
+                    "{field} / {}: expected {want}, got {got}; response: {}",
+                    caller.column(),
+                    excerpt(&body)
+                ));
+            }
+        }
+    }
+
+    // Assert
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} calls do not follow README.md's authorization table:\n{}",
+        mismatches.len(),
+        table.len() * CALLERS.len(),
+        mismatches.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn anonymous_and_unknown_tokens_are_unauthenticated() {
+    // Arrange: a merchant with a real key, whose prefix we reuse with a wrong secret.
+    let app = spawn_app().await;
+    let m = app.merchant("Authz Target").await;
+    let real = app.merchant_key(&m).await;
+    // `lk_` and the visible 8-character prefix.
+    let prefix = real.get(..11).filter(|p| p.starts_with("lk_")).unwrap_or_else(|| panic!("key format: {real}"));
+    let callers: Vec<(&str, Option<String>)> = vec![
+        ("no token", None),
+        ("made-up api key", Some(format!("lk_zq8w3lk5_{}", fresh() + &fresh()))),
+        ("real key prefix, wrong secret", Some(format!("{prefix}_{}", fresh() + &fresh()))),
+        ("made-up session token", Some(format!("ls_{}", fresh() + &fresh()))),
+    ];
+    let txns = app.count("transactions").await;
+
+    // Act and assert
+    for (who, token) in &callers {
+        let me = app.gql_as(token.as_deref(), "{ me { kind merchantId username } }", json!({})).await;
+        assert_eq!(code(&me), "UNAUTHENTICATED", "{who}: me answered {me}");
+        assert!(me["data"].is_null() || me["data"]["me"].is_null(), "{who}: me returned data: {me}");
+        let pay = app
+            .gql_as(
+                token.as_deref(),
+                "mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { transaction { id } } }",
+                json!({ "i": { "merchantId": m, "gross": { "amount": "10.00", "currency": "USD" }, "idempotencyKey": format!("anon-{}", fresh()) } }),
+            )
+            .await;
+        assert_eq!(code(&pay), "UNAUTHENTICATED", "{who}: recordPayment answered {pay}");
+    }
+    assert_eq!(app.count("transactions").await, txns, "a refused caller wrote a transaction");
+}
