@@ -11,6 +11,7 @@ mod deals;
 mod hardening;
 mod http;
 mod idempotency;
+mod logs;
 mod pagination;
 mod payments;
 mod payouts;

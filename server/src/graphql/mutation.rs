@@ -20,8 +20,7 @@ use crate::domain::payment::{self, Annotations};
 use crate::domain::transaction::{MAX_ENTRIES_PER_TRANSACTION, MAX_REFERENCE_LEN};
 use crate::domain::{
     AccountCode, AccountId, AccountRef, Amount, Asset, AssetCode, DomainError, EntryDraft, Fingerprint, IdempotencyKey,
-    Layer, MerchantClass, MerchantExternalId, MerchantId, MerchantName, Owner, TransactionDraft, TransactionId,
-    TransactionKind,
+    Layer, MerchantClass, MerchantExternalId, MerchantName, Owner, TransactionDraft, TransactionId, TransactionKind,
 };
 use crate::ledger::{Applied, AuditDraft, Command, LedgerError, Outcome, Request};
 use crate::store::{accounts, merchants, transactions};
