@@ -56,3 +56,25 @@ impl<T> OrCoded<T> for Result<T, sea_orm::DbErr> {
         self.map_err(|e| to_graphql(LedgerError::Database(e)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// OWASP GraphQL Cheat Sheet: errors must not show SQL, stack traces or
+    /// internal names. A database failure reaches the caller as a bare code.
+    #[test]
+    fn internal_errors_show_no_sql_or_internal_names() {
+        let cause = sea_orm::DbErr::Custom("relation \"balances\" violates check: SELECT * FROM entries".into());
+        let err = to_graphql(LedgerError::Database(cause));
+        assert_eq!(err.message, "internal server error");
+        let ext = format!("{:?}", err.extensions);
+        assert!(ext.contains("INTERNAL_SERVER_ERROR"), "{ext}");
+        for leak in ["SELECT", "balances", "entries", "DbErr", "sea_orm"] {
+            assert!(!err.message.contains(leak) && !ext.contains(leak), "{leak} leaked: {ext}");
+        }
+        // A caller's own mistake keeps its code and a message that says what to fix.
+        let refused = to_graphql(LedgerError::TransactionNotFound);
+        assert!(format!("{:?}", refused.extensions).contains("NOT_FOUND"));
+    }
+}
