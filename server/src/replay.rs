@@ -31,7 +31,7 @@ use serde_json::json;
 use crate::config::ReplayArgs;
 
 /// Tries per request before the replay gives up (transport errors and
-/// `TRY_AGAIN` are retried with the same idempotency key).
+/// `TRY_AGAIN` or `RATE_LIMITED` answers are retried with the same idempotency key).
 pub const MAX_REQUEST_ATTEMPTS: u32 = 5;
 
 /// The platform fee the replay charges: 10 % of gross.
@@ -158,7 +158,7 @@ struct Client {
 }
 
 impl Client {
-    /// Posts one GraphQL request, retrying transport failures and `TRY_AGAIN`.
+    /// Posts one GraphQL request, retrying transport failures, `TRY_AGAIN` and `RATE_LIMITED`.
     async fn call(&self, query: &str, variables: serde_json::Value) -> anyhow::Result<serde_json::Value> {
         let mut last = anyhow!("no attempt made");
         for attempt in 0..MAX_REQUEST_ATTEMPTS {
@@ -184,7 +184,7 @@ impl Client {
                 }
             };
             if let Some(err) = body["errors"].as_array().and_then(|e| e.first()) {
-                if err["extensions"]["code"] == "TRY_AGAIN" {
+                if err["extensions"]["code"] == "TRY_AGAIN" || err["extensions"]["code"] == "RATE_LIMITED" {
                     last = anyhow!("server busy");
                     continue;
                 }
