@@ -213,13 +213,13 @@ pub async fn api_keys_of(db: &impl ConnectionTrait, merchant: MerchantId) -> Res
     rows.iter().map(key_of).collect()
 }
 
-/// Revokes a key; `false` when it was already revoked.
-pub async fn revoke_api_key(db: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+/// Revokes a key as of `at`; `false` when it was already revoked.
+pub async fn revoke_api_key(db: &impl ConnectionTrait, id: Uuid, at: DateTime<Utc>) -> Result<bool, DbErr> {
     let r = db
         .execute_raw(stmt(
             db,
             "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-            vec![Utc::now().into(), id.into()],
+            vec![at.into(), id.into()],
         ))
         .await?;
     Ok(r.rows_affected() == 1)
