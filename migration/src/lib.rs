@@ -12,6 +12,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_create_ledger;
 mod m20261122_000002_create_payments;
 mod m20261123_000003_create_access_control;
+mod m20261124_000004_create_outbox;
 
 /// The ordered list of migrations, applied by the server at start-up and by the
 /// `migration` CLI.
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_create_ledger::Migration),
             Box::new(m20261122_000002_create_payments::Migration),
             Box::new(m20261123_000003_create_access_control::Migration),
+            Box::new(m20261124_000004_create_outbox::Migration),
         ]
     }
 }

@@ -8,6 +8,7 @@
 pub mod account;
 pub mod auth;
 pub mod error;
+pub mod event;
 pub mod fee;
 pub mod idempotency;
 pub mod lifecycle;

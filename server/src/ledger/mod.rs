@@ -21,7 +21,7 @@ pub mod payout_job;
 pub mod sweeper;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -31,6 +31,9 @@ use serde::{Deserialize, Serialize};
 pub use error::LedgerError;
 
 use crate::domain::auth::Tenant;
+use crate::domain::event::{
+    EVENT_SCHEMA_VERSION, EventBalance, EventEntry, EventTransaction, LedgerEvent, TRANSACTION_POSTED,
+};
 use crate::domain::fee::FeeSchedule;
 use crate::domain::lifecycle::{PaymentFacts, Release};
 use crate::domain::payment::{Annotations, lifecycle_drafts};
@@ -325,6 +328,18 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// The transaction the request posted, if it posted one.
+    pub fn transaction(&self) -> Option<TransactionId> {
+        match self {
+            Outcome::Transaction(t) | Outcome::Payment { transaction: t, .. } | Outcome::Payout { transaction: t, .. } => {
+                Some(*t)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// A request's result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {
@@ -340,12 +355,25 @@ pub struct Ledger {
     db: DatabaseConnection,
     assets: RwLock<HashMap<String, Asset>>,
     authorization_ttl: chrono::Duration,
+    committed: Arc<tokio::sync::Notify>,
 }
 
 impl Ledger {
     /// A ledger over a migrated database.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db, assets: RwLock::new(HashMap::new()), authorization_ttl: DEFAULT_AUTHORIZATION_TTL }
+        Self {
+            db,
+            assets: RwLock::new(HashMap::new()),
+            authorization_ttl: DEFAULT_AUTHORIZATION_TTL,
+            committed: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+
+    /// Signalled after every commit that wrote outbox events, so this
+    /// process's event hub reads them at once (other processes hear of them
+    /// through PostgreSQL `NOTIFY`). A wake-up only: the hub reads the outbox.
+    pub fn committed_events(&self) -> Arc<tokio::sync::Notify> {
+        self.committed.clone()
     }
 
     /// Sets how long authorizations hold money by default.
@@ -471,8 +499,15 @@ impl Ledger {
         }
         if results.iter().all(Result::is_err) {
             txn.rollback().await?;
-        } else {
-            txn.commit().await?;
+            return Ok(results);
+        }
+        let posted = results.iter().any(|r| matches!(r, Ok(a) if !a.replayed && a.outcome.transaction().is_some()));
+        if posted {
+            store::events::notify_on_commit(&txn).await?;
+        }
+        txn.commit().await?;
+        if posted {
+            self.committed.notify_one();
         }
         Ok(results)
     }
@@ -974,12 +1009,85 @@ async fn post(
             LedgerError::from(e)
         }
     })?;
+    let mut changed = Vec::new();
     for (id, balance) in &after {
         if before.get(id) != Some(balance) {
             accounts::store_balance(db, *id, balance, seq).await?;
+            changed.push((*id, *balance));
         }
     }
+    let by_id: HashMap<AccountId, &accounts::Account> = resolved.values().map(|a| (a.id, a)).collect();
+    store::events::insert(db, &outbox_event(&record, &rows, &changed, &by_id)?).await?;
     Ok(record.id)
+}
+
+/// The outbox event of a transaction being posted: the transaction, its entries
+/// and the balances it changed as they stand after it (see `domain::event`).
+/// Errors: an entry or balance on an account that was not resolved (a bug).
+fn outbox_event(
+    record: &transactions::TransactionRecord,
+    entries: &[transactions::EntryRecord],
+    changed: &[(AccountId, crate::domain::Balance)],
+    accounts: &HashMap<AccountId, &accounts::Account>,
+) -> Result<LedgerEvent, sea_orm::DbErr> {
+    let account = |id: &AccountId| {
+        accounts.get(id).copied().ok_or_else(|| sea_orm::DbErr::Custom("event account was not resolved".into()))
+    };
+    let entries = entries
+        .iter()
+        .map(|e| {
+            let a = account(&e.account)?;
+            Ok(EventEntry {
+                account_id: e.account.0,
+                owner_id: a.owner.merchant_id(),
+                code: a.code.clone(),
+                asset: e.asset.to_string(),
+                direction: e.direction.as_str().to_owned(),
+                layer: e.layer.as_str().to_owned(),
+                amount_minor: e.amount.minor(),
+            })
+        })
+        .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
+    let balances = changed
+        .iter()
+        .map(|(id, b)| {
+            let a = account(id)?;
+            Ok(EventBalance {
+                account_id: id.0,
+                owner_id: a.owner.merchant_id(),
+                code: a.code.clone(),
+                asset: a.asset.to_string(),
+                normal_balance: a.normal_balance.as_str().to_owned(),
+                debits_posted: b.debits_posted,
+                credits_posted: b.credits_posted,
+                debits_pending: b.debits_pending,
+                credits_pending: b.credits_pending,
+            })
+        })
+        .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
+    Ok(LedgerEvent {
+        version: EVENT_SCHEMA_VERSION,
+        id: uuid::Uuid::now_v7(),
+        sequence: record.seq,
+        event_type: TRANSACTION_POSTED.to_owned(),
+        kind: record.kind.as_str().to_owned(),
+        merchant_id: record.merchant,
+        counterparty_id: record.counterparty,
+        occurred_at: record.created_at,
+        transaction: EventTransaction {
+            id: record.id.0,
+            kind: record.kind.as_str().to_owned(),
+            external_ref: record.external_ref.clone(),
+            metadata: record.metadata.clone(),
+            effective_at: record.effective_at,
+            reverses: record.reverses.map(|r| r.0),
+            payment_id: record.payment,
+            payout_id: record.payout,
+            actor: record.actor.clone(),
+            entries,
+        },
+        balances,
+    })
 }
 
 /// A transaction may post to the platform, its merchant and, for a deal, the counterparty.

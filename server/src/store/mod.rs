@@ -9,6 +9,7 @@ pub mod access;
 pub mod accounts;
 pub mod assets;
 pub mod books;
+pub mod events;
 pub mod idempotency;
 pub mod merchants;
 pub mod payments;
