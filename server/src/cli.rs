@@ -8,6 +8,22 @@ use crate::config::{Cli, Command};
 use crate::startup::{Application, shutdown_signal};
 use crate::store::{self, books};
 
+/// The whole `ledger-server` program: parses the command line, sets up
+/// logging and runs the command. The `ledger-server` binary is this; the test
+/// package builds the same program so its tests can start real server processes.
+pub async fn main() -> ExitCode {
+    use clap::Parser;
+    let args = Cli::parse();
+    crate::telemetry::init(&args.settings.log);
+    match run(args).await {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "ledger-server failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs the parsed command line. Returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = cli.settings;

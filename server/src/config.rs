@@ -81,6 +81,27 @@ pub struct Settings {
     /// none by default (the console is served from the same origin).
     #[arg(long = "cors-origin", env = "LEDGER_CORS_ORIGINS", value_delimiter = ',', global = true)]
     pub cors_origins: Vec<String>,
+    /// NATS server URL. When set, this instance also runs the outbox relay,
+    /// which publishes every ledger event to JetStream (see the README's
+    /// "Event feed" section).
+    #[arg(long, env = "NATS_URL", global = true)]
+    pub nats_url: Option<String>,
+    /// JetStream stream the relay publishes to (created when missing).
+    #[arg(long, env = "LEDGER_NATS_STREAM", default_value = "LEDGER_EVENTS", global = true)]
+    pub nats_stream: String,
+    /// Subject prefix: events go to `<prefix>.<merchant id>.<kind>`.
+    #[arg(long, env = "LEDGER_NATS_SUBJECT_PREFIX", default_value = "ledger.events", global = true)]
+    pub nats_subject_prefix: String,
+    /// How many events a live subscriber may fall behind before it is told to
+    /// resume from its last sequence.
+    #[arg(long, env = "LEDGER_SUBSCRIBER_BUFFER", default_value_t = crate::events::DEFAULT_SUBSCRIBER_BUFFER, global = true)]
+    pub subscriber_buffer: usize,
+    /// Open WebSocket connections allowed per API key or staff session.
+    #[arg(long, env = "LEDGER_MAX_CONNECTIONS_PER_KEY", default_value_t = crate::http::ws::DEFAULT_CONNECTIONS_PER_KEY, global = true)]
+    pub max_connections_per_key: usize,
+    /// Subscriptions allowed at once on one WebSocket connection.
+    #[arg(long, env = "LEDGER_MAX_SUBSCRIPTIONS_PER_CONNECTION", default_value_t = crate::http::ws::DEFAULT_SUBSCRIPTIONS_PER_CONNECTION, global = true)]
+    pub max_subscriptions_per_connection: usize,
 }
 
 /// How the server presents itself.

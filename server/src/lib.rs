@@ -9,6 +9,8 @@
 //!   whole-book queries (verify, rebuild, trial balance, balances as of).
 //! - [`ledger`]: the write path — batches of commands applied in one database
 //!   transaction with idempotency, sorted locking and bounded retries.
+//! - [`events`]: the outbox hub that feeds GraphQL subscriptions (woken by
+//!   PostgreSQL `NOTIFY`), and the relay that publishes events to NATS JetStream.
 //! - [`graphql`]: schema, resolvers that parse inputs at the edge, error codes.
 //! - [`auth`]: bearer tokens to callers, staff login (argon2), API keys, the
 //!   bootstrap admin; [`domain::auth`] holds the pure access rules.
@@ -21,6 +23,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod ledger;

@@ -10,6 +10,9 @@ use tokio::net::TcpListener;
 use crate::auth::Authenticator;
 use crate::config::{Mode, Settings};
 use crate::graphql::build_schema;
+use crate::events::relay::{self, RelaySettings};
+use crate::events::EventHub;
+use crate::http::ws::ConnectionLimits;
 use crate::http::{AppState, HttpSettings, router};
 use crate::ledger::Ledger;
 use crate::store;
@@ -18,6 +21,10 @@ use crate::store;
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    hub: Arc<EventHub>,
+    stop: tokio::sync::watch::Sender<bool>,
+    listen_url: Option<String>,
+    relay: Option<RelaySettings>,
     sweep_every: std::time::Duration,
     payout_every: std::time::Duration,
 }
@@ -37,21 +44,40 @@ impl Application {
         let ledger = Arc::new(Ledger::new(db.clone()).with_authorization_ttl(ttl));
         ledger.load_assets().await?;
         let session_ttl = chrono::Duration::seconds(i64::from(settings.session_ttl_secs.max(1)));
-        let auth = Authenticator::new(db, session_ttl, settings.login_attempts_per_minute);
+        let auth = Authenticator::new(db.clone(), session_ttl, settings.login_attempts_per_minute);
         let admin_password = settings.admin_password.as_ref().map(|s| s.0.as_str());
         auth.bootstrap_admin(&settings.admin_username, admin_password).await?;
         let listener = TcpListener::bind(settings.listen).await?;
         let production = settings.mode == Mode::Production;
         let sweep_every = std::time::Duration::from_secs(u64::from(settings.sweep_interval_secs.max(1)));
         let payout_every = std::time::Duration::from_secs(u64::from(settings.payout_interval_secs.max(1)));
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let hub = EventHub::new(db.clone(), ledger.committed_events(), settings.subscriber_buffer);
+        // Only PostgreSQL has LISTEN/NOTIFY; an SQLite server is one process,
+        // woken by its own commits.
+        let listen_url = url.starts_with("postgres").then(|| url.clone());
+        let relay = settings.nats_url.clone().map(|url| RelaySettings {
+            url,
+            stream: settings.nats_stream.clone(),
+            subject_prefix: settings.nats_subject_prefix.clone(),
+        });
         Ok(Self {
             listener,
             state: AppState {
-                schema: build_schema(ledger.clone(), auth.clone(), production),
+                schema: build_schema(ledger.clone(), auth.clone(), hub.clone(), production),
                 ledger,
                 auth,
                 http: HttpSettings::from(settings),
+                shutting_down: stop_rx,
+                ws_limits: ConnectionLimits::new(
+                    settings.max_connections_per_key.max(1),
+                    settings.max_subscriptions_per_connection.max(1),
+                ),
             },
+            hub,
+            stop,
+            listen_url,
+            relay,
             sweep_every,
             payout_every,
         })
@@ -67,10 +93,24 @@ impl Application {
         tracing::info!(addr = %self.listener.local_addr()?, "listening: GraphQL at /graphql");
         let sweeper = tokio::spawn(crate::ledger::sweeper::run(self.state.ledger.clone(), self.sweep_every));
         let payouts = tokio::spawn(crate::ledger::payout_job::run(self.state.ledger.clone(), self.payout_every));
+        let hub = tokio::spawn(self.hub.clone().run(self.listen_url));
+        let relay = self.relay.map(|settings| {
+            tracing::info!(stream = %settings.stream, prefix = %settings.subject_prefix, "publishing events to NATS");
+            tokio::spawn(relay::run(self.state.ledger.db().clone(), self.hub.head(), settings))
+        });
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        let stop = self.stop;
+        let shutdown = async move {
+            shutdown.await;
+            stop.send_replace(true);
+        };
         let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
         sweeper.abort();
         payouts.abort();
+        hub.abort();
+        if let Some(r) = relay {
+            r.abort();
+        }
         served
     }
 }

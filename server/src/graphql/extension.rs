@@ -11,7 +11,7 @@ use std::sync::Arc;
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextValidation,
 };
-use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Value, Variables};
 
 /// Factory for the error-code extension. In `production`, a query that asks for
@@ -75,6 +75,14 @@ impl Extension for ErrorCodesExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await.map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))?;
+        // Over WebSocket only subscriptions run: queries and mutations belong on
+        // HTTP, behind its rate limits and per-request transaction.
+        if ctx.data_opt::<crate::http::ws::OverWebSocket>().is_some()
+            && doc.operations.iter().any(|(_, op)| op.node.ty != OperationType::Subscription)
+        {
+            let err = ServerError::new("only subscriptions are served over WebSocket; use POST /graphql", None);
+            return Err(with_code(err, "SUBSCRIPTIONS_ONLY"));
+        }
         if self.production && asks_for_introspection(&doc) {
             let err = ServerError::new("introspection is disabled in production mode", None);
             return Err(with_code(err, "INTROSPECTION_DISABLED"));

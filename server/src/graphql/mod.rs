@@ -8,16 +8,19 @@ pub mod access;
 pub mod access_mutation;
 pub mod context;
 pub mod error;
+pub mod events;
 pub mod extension;
 pub mod mutation;
 pub mod query;
+pub mod subscription;
 pub mod types;
 
 use std::sync::Arc;
 
-use async_graphql::{Context, EmptySubscription, Schema};
+use async_graphql::{Context, Schema};
 
 use crate::auth::Authenticator;
+use crate::events::EventHub;
 use crate::ledger::Ledger;
 
 /// Deepest query accepted. The deepest useful query (merchant → transactions →
@@ -53,15 +56,17 @@ pub const DEFAULT_PAGE_SIZE: u64 = 20;
 pub const MAX_PAGE_SIZE: u64 = 100;
 
 /// The schema type.
-pub type LedgerSchema = Schema<query::QueryRoot, mutation::MutationRoot, EmptySubscription>;
+pub type LedgerSchema = Schema<query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot>;
 
-/// Builds the schema over a ledger and an authenticator. In `production`,
+/// Builds the schema over a ledger, an authenticator and the event hub that
+/// feeds subscriptions. In `production`,
 /// introspection and "did you mean" suggestions are off (OWASP GraphQL Cheat
 /// Sheet: do not hand an attacker the schema).
-pub fn build_schema(ledger: Arc<Ledger>, auth: Arc<Authenticator>, production: bool) -> LedgerSchema {
-    let mut builder = Schema::build(query::QueryRoot, mutation::MutationRoot::default(), EmptySubscription)
+pub fn build_schema(ledger: Arc<Ledger>, auth: Arc<Authenticator>, hub: Arc<EventHub>, production: bool) -> LedgerSchema {
+    let mut builder = Schema::build(query::QueryRoot, mutation::MutationRoot::default(), subscription::SubscriptionRoot)
         .data(ledger)
         .data(auth)
+        .data(hub)
         .extension(extension::ErrorCodes { production })
         .limit_depth(MAX_QUERY_DEPTH)
         .limit_complexity(MAX_QUERY_COMPLEXITY);
@@ -73,7 +78,7 @@ pub fn build_schema(ledger: Arc<Ledger>, auth: Arc<Authenticator>, production: b
 
 /// The SDL of the schema, as committed in `server/schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(query::QueryRoot, mutation::MutationRoot::default(), EmptySubscription).finish().sdl()
+    Schema::build(query::QueryRoot, mutation::MutationRoot::default(), subscription::SubscriptionRoot).finish().sdl()
 }
 
 /// The ledger from the request context.

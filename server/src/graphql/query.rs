@@ -3,12 +3,15 @@
 //! the caller's tenant, and a merchant key asking for another merchant's id gets
 //! `NOT_FOUND`, exactly as for an id that does not exist.
 
+use std::sync::Arc;
+
 use async_graphql::connection::{Connection, OpaqueCursor};
 use async_graphql::{Context, ID, Object};
 
 use super::access;
 use super::context::{caller, db, not_found, visible};
 use super::error::OrCoded;
+use super::events::LedgerEventNode;
 use super::types::{
     AccountNode, ApiKeyNode, AssetNode, AuditEntryNode, CallerNode, EntryNode, MerchantNode, PaymentNode,
     PaymentStateType, PayoutNode, StaffUserNode, TransactionNode, TrialBalanceLineNode, decode_cursor,
@@ -18,13 +21,48 @@ use super::types::{
 use super::{list_cost, page_size};
 use crate::domain::auth::Caller;
 use crate::domain::{AccountId, TransactionId};
-use crate::store::{access as access_store, accounts, assets, books, merchants, transactions};
+use crate::store::{access as access_store, accounts, assets, books, events, merchants, transactions};
 
 /// The root query.
 pub struct QueryRoot;
 
 #[Object]
 impl QueryRoot {
+    /// The event feed: one ledger event per committed transaction, in sequence
+    /// order, after sequence `after` (0: from the start of the feed), at most
+    /// `first`. Page by passing the last `sequence` received as `after`; the
+    /// feed is gap-free, so a consumer can rebuild a read model from it. Only
+    /// events of `merchantId` (its transactions and its deals) when given; a
+    /// merchant key always gets its own merchant's, with its own balances only.
+    /// Errors: `BAD_USER_INPUT` (negative `after`, `first` over the page limit),
+    /// `NOT_FOUND` (another merchant's id).
+    #[graphql(guard = "access::READ", complexity = "list_cost(first, child_complexity)")]
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 0)] after: i64,
+        merchant_id: Option<ID>,
+        first: Option<i32>,
+    ) -> async_graphql::Result<Vec<LedgerEventNode>> {
+        let limit = page_size(first)?;
+        if after < 0 {
+            return Err(super::error::coded(super::error::BAD_USER_INPUT, "after must be 0 or more"));
+        }
+        let who = caller(ctx)?;
+        let merchant = match (merchant_id, who) {
+            (Some(id), _) => {
+                let m = parse_merchant_id(&id)?;
+                visible(ctx, m)?;
+                Some(m)
+            }
+            (None, Caller::Merchant { merchant, .. }) => Some(*merchant),
+            (None, _) => None,
+        };
+        let rows = events::page(&*db(ctx).await?, after, merchant, limit).await.or_coded()?;
+        let tenant = who.tenant();
+        Ok(rows.into_iter().filter_map(|e| e.visible_to(tenant)).map(|e| LedgerEventNode(Arc::new(e))).collect())
+    }
+
     /// Who is calling: a merchant key (its merchant and prefix) or a staff member
     /// (username and role).
     #[graphql(guard = "access::READ")]

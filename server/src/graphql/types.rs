@@ -103,6 +103,16 @@ pub enum LayerType {
     Release,
 }
 
+impl From<domain::Layer> for LayerType {
+    fn from(l: domain::Layer) -> Self {
+        match l {
+            domain::Layer::Posted => LayerType::Posted,
+            domain::Layer::Hold => LayerType::Hold,
+            domain::Layer::Release => LayerType::Release,
+        }
+    }
+}
+
 /// What a transaction records.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum TransactionKindType {
@@ -398,6 +408,13 @@ pub struct BalanceNode {
     balance: Balance,
 }
 
+impl BalanceNode {
+    /// The totals `balance` of an account in `asset` with normal balance `normal`.
+    pub fn new(asset: String, normal: NormalBalance, balance: Balance) -> Self {
+        Self { asset, normal, balance }
+    }
+}
+
 #[Object(name = "Balance")]
 impl BalanceNode {
     /// Sum of posted debits.
@@ -528,11 +545,7 @@ impl EntryNode {
     }
     /// Posted, or a pending hold or release.
     async fn layer(&self) -> LayerType {
-        match self.0.layer {
-            domain::Layer::Posted => LayerType::Posted,
-            domain::Layer::Hold => LayerType::Hold,
-            domain::Layer::Release => LayerType::Release,
-        }
+        self.0.layer.into()
     }
     /// Positive amount.
     async fn amount(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {

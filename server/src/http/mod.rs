@@ -14,6 +14,10 @@
 //! refuse). Requests are rate-limited per token, or per client address when
 //! there is none (tower_governor); every response carries `x-request-id`; the
 //! `Authorization` header is marked sensitive so no log shows it.
+//!
+//! Subscriptions are served over WebSocket at `/graphql/ws` ([`ws`]).
+
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -95,6 +99,11 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     /// Mode, rate limits, CORS.
     pub http: HttpSettings,
+    /// WebSocket connections per key and subscriptions per connection.
+    pub ws_limits: Arc<ws::ConnectionLimits>,
+    /// Turns true when the server shuts down, so WebSocket connections (which
+    /// would otherwise hold a graceful shutdown open forever) close.
+    pub shutting_down: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Rate-limit key: the bearer token when there is one (so each API key and each
@@ -128,7 +137,9 @@ pub fn router(state: AppState) -> Router {
         .burst_size(settings.rate_limit_burst.max(1))
         .key_extractor(CallerKey)
         .finish();
-    let mut api = Router::new().route("/graphql", get(graphql_get).post(graphql_post));
+    let mut api = Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphql/ws", get(ws::graphql_ws));
     if settings.mode == Mode::Development {
         api = api.route("/graphiql", get(graphiql));
     }

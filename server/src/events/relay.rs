@@ -1,0 +1,176 @@
+//! The broker relay: publishes every outbox event to NATS JetStream.
+//!
+//! Runs in every server instance started with `NATS_URL`. Each round, in one
+//! database transaction, it takes its progress row in `outbox_relays` (`FOR
+//! UPDATE SKIP LOCKED`, so instances take turns and never publish the same
+//! events at once), reads up to [`RELAY_BATCH`] events after it, publishes them
+//! in order, waits for JetStream to acknowledge every one, then advances the row
+//! and commits.
+//!
+//! Delivery: a relay that dies after publishing but before its commit leaves
+//! the row where it was, and the next round (on any instance) publishes those
+//! events again: at least once on the wire. Every message carries
+//! `Nats-Msg-Id` = the event id, and JetStream drops a message whose id it saw
+//! within the stream's duplicate window ([`DUPLICATE_WINDOW`]): exactly once in
+//! the stream, as long as a relay is back within that window.
+//!
+//! Subjects are `<prefix>.<merchant id>.<kind>` (see
+//! [`crate::domain::event::LedgerEvent::subject`]); the payload is the event's
+//! versioned JSON; headers `Nats-Msg-Id` and `Ledger-Sequence`.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, message::PublishMessage, stream};
+use sea_orm::DatabaseConnection;
+use tokio::sync::watch;
+
+use crate::domain::auth::Tenant;
+use crate::store::{self, events};
+
+/// Events published per round (one database transaction, one wait for acks).
+/// Large enough to keep up with the ledger's peak rate, small enough that a
+/// relay killed mid-round re-publishes little.
+pub const RELAY_BATCH: u64 = 1_000;
+
+/// The stream's duplicate window: how long JetStream remembers message ids.
+/// A relay that crashed after publishing must be back within it for the
+/// re-published events to be dropped as duplicates. Ten minutes covers a
+/// restart by any supervisor; the server keeps one id per message for that long.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
+
+/// How often an idle relay looks for events even without a wake-up, and how
+/// often an instance that lost its turn to another tries again.
+pub const RELAY_POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// How long to wait for JetStream's acknowledgement of one message.
+pub const ACK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Longest wait before reconnecting after a failure.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Header carrying the event's ledger sequence number.
+pub const SEQUENCE_HEADER: &str = "Ledger-Sequence";
+
+/// Where and under which names the relay publishes.
+#[derive(Debug, Clone)]
+pub struct RelaySettings {
+    /// The NATS server URL (`nats://127.0.0.1:4222`).
+    pub url: String,
+    /// The JetStream stream, created with the subjects `<prefix>.>` when missing.
+    pub stream: String,
+    /// The subject prefix.
+    pub subject_prefix: String,
+}
+
+impl RelaySettings {
+    /// The relay's progress row name: one per stream, shared by all instances.
+    pub fn relay_name(&self) -> String {
+        format!("nats:{}", self.stream)
+    }
+}
+
+/// Why a relay round failed; the relay logs it and starts over.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    /// NATS or JetStream failed.
+    #[error("nats: {0}")]
+    Broker(String),
+}
+
+fn broker(e: impl std::fmt::Display) -> RelayError {
+    RelayError::Broker(e.to_string())
+}
+
+/// Runs the relay until the task is dropped: connects (and reconnects, with
+/// backoff) to NATS, makes sure the stream exists, and publishes rounds as
+/// events arrive (`head` changes) or every [`RELAY_POLL_INTERVAL`].
+pub async fn run(pool: DatabaseConnection, mut head: watch::Receiver<i64>, settings: RelaySettings) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match connect(&settings).await {
+            Ok(js) => {
+                backoff = Duration::from_millis(100);
+                if let Err(e) = publish_rounds(&pool, &js, &settings, &mut head).await {
+                    tracing::warn!(error = %e, "event relay round failed; starting over");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "event relay cannot reach NATS; retrying"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+async fn connect(settings: &RelaySettings) -> Result<jetstream::Context, RelayError> {
+    let client = async_nats::connect(&settings.url).await.map_err(broker)?;
+    let js = jetstream::new(client);
+    js.get_or_create_stream(stream::Config {
+        name: settings.stream.clone(),
+        subjects: vec![format!("{}.>", settings.subject_prefix)],
+        duplicate_window: DUPLICATE_WINDOW,
+        ..Default::default()
+    })
+    .await
+    .map_err(broker)?;
+    Ok(js)
+}
+
+/// Publishes rounds until one fails.
+async fn publish_rounds(
+    pool: &DatabaseConnection,
+    js: &jetstream::Context,
+    settings: &RelaySettings,
+    head: &mut watch::Receiver<i64>,
+) -> Result<(), RelayError> {
+    let name = settings.relay_name();
+    let txn = store::begin_write(pool, Tenant::All, false).await?;
+    events::ensure_relay(&txn, &name, 0).await?;
+    txn.commit().await?;
+    loop {
+        let published = publish_round(pool, js, settings, &name).await?;
+        if published < RELAY_BATCH {
+            // Caught up (or another instance has the turn): wait for news.
+            head.mark_unchanged();
+            let _ = tokio::time::timeout(RELAY_POLL_INTERVAL, head.changed()).await;
+        }
+    }
+}
+
+/// One round: returns how many events it published (0 when another instance
+/// holds the turn or there is nothing new).
+#[tracing::instrument(name = "ledger.events.relay", skip_all)]
+async fn publish_round(
+    pool: &DatabaseConnection,
+    js: &jetstream::Context,
+    settings: &RelaySettings,
+    name: &str,
+) -> Result<u64, RelayError> {
+    let txn = store::begin_write(pool, Tenant::All, false).await?;
+    let Some(last) = events::claim_relay(&txn, name).await? else {
+        txn.commit().await?;
+        return Ok(0);
+    };
+    let batch = events::page(&txn, last, None, RELAY_BATCH).await?;
+    let Some(newest) = batch.last().map(|e| e.sequence) else {
+        txn.commit().await?;
+        return Ok(0);
+    };
+    let mut acks = Vec::with_capacity(batch.len());
+    for event in &batch {
+        let payload = serde_json::to_vec(event).map_err(broker)?;
+        let publish = PublishMessage::build()
+            .payload(payload.into())
+            .message_id(event.id.to_string())
+            .header(SEQUENCE_HEADER, event.sequence.to_string().as_str());
+        acks.push(js.send_publish(event.subject(&settings.subject_prefix), publish).await.map_err(broker)?);
+    }
+    for ack in acks {
+        tokio::time::timeout(ACK_TIMEOUT, ack).await.map_err(broker)?.map_err(broker)?;
+    }
+    events::advance_relay(&txn, name, newest).await?;
+    txn.commit().await?;
+    Ok(batch.len() as u64)
+}

@@ -1,0 +1,213 @@
+//! GraphQL types of the event feed: a ledger event as the caller may see it,
+//! its entries, and the balance updates built from it.
+//!
+//! Every field resolves from the event itself (the outbox payload), never from
+//! the database, so the same types serve the `events` query and the
+//! subscriptions, which have no request read transaction.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, ID, Object};
+use chrono::{DateTime, Utc};
+
+use super::error::coded;
+use super::types::{BalanceNode, DirectionType, LayerType, Money, TransactionKindType};
+use crate::domain::event::{EventBalance, EventEntry, LedgerEvent};
+use crate::domain::{Direction, Layer, TransactionKind};
+
+/// The error for an event whose stored payload does not parse (never for
+/// events this server wrote).
+fn corrupt(what: &str) -> async_graphql::Error {
+    tracing::error!(what, "stored event payload does not parse");
+    coded("INTERNAL_SERVER_ERROR", "internal server error")
+}
+
+/// A ledger event: one committed transaction, its entries and the balances it
+/// left, as the caller may see it (a merchant sees only its own balances).
+pub struct LedgerEventNode(pub Arc<LedgerEvent>);
+
+#[Object(name = "LedgerEvent")]
+impl LedgerEventNode {
+    /// The event id (UUIDv7); the broker message id (`Nats-Msg-Id`).
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// The transaction's gap-free, commit-ordered sequence number; resume a
+    /// feed with `after`/`afterSequence` set to the last one received.
+    async fn sequence(&self) -> i64 {
+        self.0.sequence
+    }
+    /// The event type: `transaction.posted`.
+    #[graphql(name = "type")]
+    async fn event_type(&self) -> &str {
+        &self.0.event_type
+    }
+    /// The version of the event's JSON form (`json`).
+    async fn version(&self) -> u32 {
+        self.0.version
+    }
+    /// What the transaction records.
+    async fn kind(&self) -> async_graphql::Result<TransactionKindType> {
+        self.0.transaction_kind().map(Into::into).ok_or_else(|| corrupt("kind"))
+    }
+    /// The transaction's merchant.
+    async fn merchant_id(&self) -> ID {
+        ID(self.0.merchant_id.to_string())
+    }
+    /// The other merchant of a deal.
+    async fn counterparty_id(&self) -> Option<ID> {
+        self.0.counterparty_id.map(|c| ID(c.to_string()))
+    }
+    /// When the transaction committed.
+    async fn occurred_at(&self) -> DateTime<Utc> {
+        self.0.occurred_at
+    }
+    /// The transaction's id (query `transaction(id:)` for more).
+    async fn transaction_id(&self) -> ID {
+        ID(self.0.transaction.id.to_string())
+    }
+    /// The caller's reference.
+    async fn external_ref(&self) -> Option<&str> {
+        self.0.transaction.external_ref.as_deref()
+    }
+    /// When the movement happened (may be backdated).
+    async fn effective_at(&self) -> DateTime<Utc> {
+        self.0.transaction.effective_at
+    }
+    /// The transaction it reverses.
+    async fn reverses(&self) -> Option<ID> {
+        self.0.transaction.reverses.map(|r| ID(r.to_string()))
+    }
+    /// The payment it is a step of.
+    async fn payment_id(&self) -> Option<ID> {
+        self.0.transaction.payment_id.map(|p| ID(p.to_string()))
+    }
+    /// The payout it is a step of.
+    async fn payout_id(&self) -> Option<ID> {
+        self.0.transaction.payout_id.map(|p| ID(p.to_string()))
+    }
+    /// Who posted it: `key:<prefix>`, `staff:<username>` or `system:<job>`.
+    async fn actor(&self) -> &str {
+        &self.0.transaction.actor
+    }
+    /// The entries (postings), in order.
+    async fn entries(&self) -> Vec<EventEntryNode> {
+        self.0.transaction.entries.iter().cloned().map(EventEntryNode).collect()
+    }
+    /// The balances the transaction changed that the caller may see, as they
+    /// stood right after it.
+    async fn balances(&self) -> Vec<BalanceUpdateNode> {
+        self.0.balances.iter().map(|b| BalanceUpdateNode::after(&self.0, b.clone())).collect()
+    }
+    /// The event's versioned JSON, exactly as the broker publishes it (less
+    /// what the caller may not see); see the README's "Event feed".
+    async fn json(&self) -> async_graphql::Result<async_graphql::Json<serde_json::Value>> {
+        serde_json::to_value(&*self.0).map(async_graphql::Json).map_err(|_| corrupt("json"))
+    }
+}
+
+/// One entry of an event's transaction.
+pub struct EventEntryNode(pub EventEntry);
+
+#[Object(name = "EventEntry")]
+impl EventEntryNode {
+    /// The account posted to.
+    async fn account_id(&self) -> ID {
+        ID(self.0.account_id.to_string())
+    }
+    /// The account's code, e.g. `available`.
+    async fn account_code(&self) -> &str {
+        &self.0.code
+    }
+    /// True when the account is the platform's own.
+    async fn platform(&self) -> bool {
+        self.0.owner_id == crate::domain::MerchantId::PLATFORM
+    }
+    /// Debit or credit.
+    async fn direction(&self) -> async_graphql::Result<DirectionType> {
+        Direction::parse(&self.0.direction).map(Into::into).ok_or_else(|| corrupt("direction"))
+    }
+    /// Posted, hold or release.
+    async fn layer(&self) -> async_graphql::Result<LayerType> {
+        Layer::parse(&self.0.layer).map(Into::into).ok_or_else(|| corrupt("layer"))
+    }
+    /// The amount (positive).
+    async fn amount(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, &self.0.asset, self.0.amount_minor.into()).await
+    }
+}
+
+/// One account's balance at a point of the ledger: right after a transaction,
+/// or (`snapshot`) the current balance a `balanceUpdated` subscription starts
+/// with. Totals are the account's as the journal has them at `sequence`
+/// (`available` = posted less pending outflows; the payout reserve and holds
+/// that expired but are not yet swept are applied only by `Merchant.balances`).
+pub struct BalanceUpdateNode {
+    sequence: i64,
+    snapshot: bool,
+    transaction: Option<(uuid::Uuid, String)>,
+    balance: EventBalance,
+}
+
+impl BalanceUpdateNode {
+    /// The balance `b` as `event` left it.
+    pub fn after(event: &LedgerEvent, b: EventBalance) -> Self {
+        Self {
+            sequence: event.sequence,
+            snapshot: false,
+            transaction: Some((event.transaction.id, event.kind.clone())),
+            balance: b,
+        }
+    }
+
+    /// The current balance `b`, read when the ledger's last sequence was `sequence`.
+    pub fn current(sequence: i64, b: EventBalance) -> Self {
+        Self { sequence, snapshot: true, transaction: None, balance: b }
+    }
+}
+
+#[Object(name = "BalanceUpdate")]
+impl BalanceUpdateNode {
+    /// The ledger sequence this balance is exact at: the transaction's for an
+    /// update, the ledger's last for a snapshot. Resume with `afterSequence` set
+    /// to the last one received.
+    async fn sequence(&self) -> i64 {
+        self.sequence
+    }
+    /// True for the current balances sent first by `balanceUpdated`.
+    async fn snapshot(&self) -> bool {
+        self.snapshot
+    }
+    /// The transaction that changed the balance; null for a snapshot.
+    async fn transaction_id(&self) -> Option<ID> {
+        self.transaction.as_ref().map(|(id, _)| ID(id.to_string()))
+    }
+    /// What that transaction records; null for a snapshot.
+    async fn kind(&self) -> async_graphql::Result<Option<TransactionKindType>> {
+        match &self.transaction {
+            None => Ok(None),
+            Some((_, kind)) => TransactionKind::parse(kind).map(|k| Some(k.into())).ok_or_else(|| corrupt("kind")),
+        }
+    }
+    /// The account's owner; null for a platform account.
+    async fn merchant_id(&self) -> Option<ID> {
+        (self.balance.owner_id != crate::domain::MerchantId::PLATFORM).then(|| ID(self.balance.owner_id.to_string()))
+    }
+    /// The account.
+    async fn account_id(&self) -> ID {
+        ID(self.balance.account_id.to_string())
+    }
+    /// The account's code, e.g. `available`.
+    async fn account_code(&self) -> &str {
+        &self.balance.code
+    }
+    /// The asset code.
+    async fn asset(&self) -> &str {
+        &self.balance.asset
+    }
+    /// The four totals and the posted, pending and available balances.
+    async fn balance(&self) -> async_graphql::Result<BalanceNode> {
+        let normal = self.balance.normal().ok_or_else(|| corrupt("normal balance"))?;
+        Ok(BalanceNode::new(self.balance.asset.clone(), normal, self.balance.totals()))
+    }
+}

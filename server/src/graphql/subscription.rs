@@ -1,0 +1,227 @@
+//! Root subscription fields, served over WebSocket at `/graphql/ws` (see
+//! [`crate::http::ws`]).
+//!
+//! Both fields follow the outbox through the [`EventHub`]: a subscriber first
+//! gets what it missed (after `afterSequence`), read from the outbox, then live
+//! events, in sequence order with no gap and no duplicate. A subscriber that
+//! falls more than the hub's buffer behind gets one error with code
+//! `SUBSCRIPTION_LAGGED` and `extensions.resumeAfterSequence`, and its
+//! subscription ends; subscribing again after that sequence loses nothing.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_graphql::{Context, ErrorExtensions, ID, Subscription};
+use futures::{Stream, StreamExt};
+
+use super::access;
+use super::context::{caller, not_found, visible};
+use super::error::{OrCoded, coded};
+use super::events::{BalanceUpdateNode, LedgerEventNode};
+use super::ledger;
+use super::types::parse_merchant_id;
+use crate::domain::auth::Tenant;
+use crate::domain::event::EventBalance;
+use crate::domain::{AssetCode, MerchantId, Owner};
+use crate::events::{EventHub, FollowError};
+use crate::store::{self, accounts, events, merchants};
+
+/// The root subscription.
+pub struct SubscriptionRoot;
+
+/// How many subscriptions one WebSocket connection may hold at once; kept in
+/// the connection's data by [`crate::http::ws`].
+#[derive(Debug)]
+pub struct SubscriptionSlots {
+    max: usize,
+    open: Arc<AtomicUsize>,
+}
+
+/// One held subscription slot; released when the subscription's stream ends.
+#[derive(Debug)]
+pub struct SubscriptionSlot(Arc<AtomicUsize>);
+
+impl Drop for SubscriptionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl SubscriptionSlots {
+    /// Room for `max` subscriptions.
+    pub fn new(max: usize) -> Self {
+        Self { max, open: Arc::new(AtomicUsize::new(0)) }
+    }
+
+    /// Takes a slot. Errors: `TOO_MANY_SUBSCRIPTIONS` when all are taken.
+    fn take(&self) -> async_graphql::Result<SubscriptionSlot> {
+        let max = self.max;
+        self.open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .map(|_| SubscriptionSlot(self.open.clone()))
+            .map_err(|_| {
+                coded("TOO_MANY_SUBSCRIPTIONS", format!("this connection already holds {max} subscriptions"))
+            })
+    }
+}
+
+/// A subscription's common start: the merchant (visible to the caller, and
+/// existing), the caller's tenant, the hub, and a slot on the connection.
+/// Errors: `BAD_USER_INPUT`, `NOT_FOUND`, `TOO_MANY_SUBSCRIPTIONS`.
+async fn start(
+    ctx: &Context<'_>,
+    merchant: &ID,
+    after_sequence: Option<i64>,
+) -> async_graphql::Result<(MerchantId, Tenant, Arc<EventHub>, SubscriptionSlot)> {
+    let merchant = parse_merchant_id(merchant)?;
+    visible(ctx, merchant)?;
+    if after_sequence.is_some_and(|s| s < 0) {
+        return Err(coded(super::error::BAD_USER_INPUT, "afterSequence must be 0 or more"));
+    }
+    let tenant = caller(ctx)?.tenant();
+    let pool = ledger(ctx)?.db();
+    let txn = store::begin_read(pool, tenant).await.or_coded()?;
+    let found = merchants::find(&txn, merchant).await.or_coded()?;
+    txn.commit().await.or_coded()?;
+    found.ok_or_else(not_found)?;
+    let slots = ctx
+        .data_opt::<SubscriptionSlots>()
+        .ok_or_else(|| coded("BAD_REQUEST", "subscriptions are served over WebSocket at /graphql/ws"))?;
+    let slot = slots.take()?;
+    Ok((merchant, tenant, ctx.data::<Arc<EventHub>>()?.clone(), slot))
+}
+
+/// The GraphQL error that ends a feed.
+fn feed_error(e: FollowError) -> async_graphql::Error {
+    match e {
+        FollowError::Lagged { resume_after } => coded("SUBSCRIPTION_LAGGED", FollowError::Lagged { resume_after }.to_string())
+            .extend_with(|_, ext| ext.set("resumeAfterSequence", resume_after)),
+        FollowError::Database(db) => super::error::to_graphql(crate::ledger::LedgerError::Database(db)),
+    }
+}
+
+/// The merchant's current balances (all its accounts, or those in `asset`) and
+/// the ledger sequence they are exact at, read in one snapshot.
+async fn current_balances(
+    pool: &sea_orm::DatabaseConnection,
+    tenant: Tenant,
+    merchant: MerchantId,
+    asset: Option<&AssetCode>,
+) -> Result<(i64, Vec<EventBalance>), sea_orm::DbErr> {
+    let txn = store::begin_read(pool, tenant).await?;
+    let head = events::head(&txn).await?;
+    let rows = accounts::list_with_balances(&txn, Owner::Merchant(merchant)).await?;
+    txn.commit().await?;
+    let balances = rows
+        .into_iter()
+        .filter(|r| asset.is_none_or(|a| r.account.asset == *a))
+        .map(|r| EventBalance {
+            account_id: r.account.id.0,
+            owner_id: merchant,
+            code: r.account.code,
+            asset: r.account.asset.to_string(),
+            normal_balance: r.account.normal_balance.as_str().to_owned(),
+            debits_posted: r.balance.debits_posted,
+            credits_posted: r.balance.credits_posted,
+            debits_pending: r.balance.debits_pending,
+            credits_pending: r.balance.credits_pending,
+        })
+        .collect();
+    Ok((head, balances))
+}
+
+#[Subscription]
+impl SubscriptionRoot {
+    /// A merchant's account balances as they change. Without `afterSequence` it
+    /// first sends the current balance of each of the merchant's accounts
+    /// (`snapshot: true`, `sequence` = the ledger's last), then one update per
+    /// account each transaction changes; with `afterSequence` it sends every
+    /// update after that sequence (read from the outbox), then live ones.
+    /// `asset` keeps one asset only. A merchant key may subscribe to its own
+    /// merchant only. Errors: `NOT_FOUND`, `BAD_USER_INPUT`,
+    /// `TOO_MANY_SUBSCRIPTIONS`; mid-stream `SUBSCRIPTION_LAGGED`.
+    #[graphql(guard = "access::READ")]
+    async fn balance_updated(
+        &self,
+        ctx: &Context<'_>,
+        merchant_id: ID,
+        asset: Option<String>,
+        after_sequence: Option<i64>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<BalanceUpdateNode>> + use<>> {
+        let asset = asset.as_deref().map(AssetCode::parse).transpose().or_coded()?;
+        let (merchant, tenant, hub, slot) = start(ctx, &merchant_id, after_sequence).await?;
+        let (from, snapshot) = match after_sequence {
+            Some(after) => (after, Vec::new()),
+            None => {
+                let (head, balances) =
+                    current_balances(ledger(ctx)?.db(), tenant, merchant, asset.as_ref()).await.or_coded()?;
+                (head, balances.into_iter().map(|b| BalanceUpdateNode::current(head, b)).collect())
+            }
+        };
+        Ok(async_stream::stream! {
+            let _slot = slot;
+            for update in snapshot {
+                yield Ok(update);
+            }
+            let feed = hub.follow(tenant, merchant, from);
+            futures::pin_mut!(feed);
+            while let Some(next) = feed.next().await {
+                match next {
+                    Ok(event) => {
+                        for b in event.balances.iter().filter(|b| b.owner_id == merchant) {
+                            if asset.as_ref().is_none_or(|a| a.as_str() == b.asset) {
+                                yield Ok(BalanceUpdateNode::after(&event, b.clone()));
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        yield Err(feed_error(e));
+                        break;
+                    }
+                }
+            }
+        })
+    }
+
+    /// Each transaction of a merchant (and each deal it is party to) as it
+    /// posts, with its entries and the merchant's balances after it; with
+    /// `afterSequence`, first every one after that sequence. A merchant key may
+    /// subscribe to its own merchant only. Errors: `NOT_FOUND`,
+    /// `BAD_USER_INPUT`, `TOO_MANY_SUBSCRIPTIONS`; mid-stream `SUBSCRIPTION_LAGGED`.
+    #[graphql(guard = "access::READ")]
+    async fn transaction_posted(
+        &self,
+        ctx: &Context<'_>,
+        merchant_id: ID,
+        after_sequence: Option<i64>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<LedgerEventNode>> + use<>> {
+        let (merchant, tenant, hub, slot) = start(ctx, &merchant_id, after_sequence).await?;
+        let from = match after_sequence {
+            Some(after) => after,
+            None => {
+                let txn = store::begin_read(ledger(ctx)?.db(), tenant).await.or_coded()?;
+                let head = events::head(&txn).await.or_coded()?;
+                txn.commit().await.or_coded()?;
+                head
+            }
+        };
+        Ok(async_stream::stream! {
+            let _slot = slot;
+            let feed = hub.follow(tenant, merchant, from);
+            futures::pin_mut!(feed);
+            while let Some(next) = feed.next().await {
+                match next {
+                    Ok(event) => {
+                        if let Some(seen) = event.visible_to(tenant) {
+                            yield Ok(LedgerEventNode(Arc::new(seen)));
+                        }
+                    }
+                    Err(e) => {
+                        yield Err(feed_error(e));
+                        break;
+                    }
+                }
+            }
+        })
+    }
+}
