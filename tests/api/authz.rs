@@ -30,6 +30,7 @@ const INVOKED: &[&str] = &[
     "payments",
     "payout",
     "payouts",
+    "events",
     "trialBalance",
     "auditLog",
     "apiKeys",
@@ -266,6 +267,7 @@ async fn invocation(app: &TestApp, fx: &Fixtures, field: &str) -> Option<(String
         "payouts" => {
             ("query($m: ID!) { payouts(merchantId: $m, first: 5) { edges { node { id } } } }", json!({ "m": a }))
         }
+        "events" => ("query($m: ID) { events(merchantId: $m, first: 5) { sequence kind } }", json!({ "m": a })),
         "trialBalance" => ("{ trialBalance { code asset platform } }", json!({})),
         "auditLog" => (
             "{ auditLog(first: 5) { edges { cursor node { id action actor } } pageInfo { hasNextPage endCursor } } }",

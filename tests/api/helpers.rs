@@ -14,7 +14,8 @@ pub fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
-/// A running server and a direct connection to its database.
+/// A running server and a direct connection to its database. Clones share both.
+#[derive(Clone)]
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
@@ -260,4 +261,167 @@ impl TestApp {
 /// The `extensions.code` of the first error.
 pub fn code(body: &Value) -> String {
     body["errors"][0]["extensions"]["code"].as_str().unwrap_or("<no code>").to_owned()
+}
+
+/// A WebSocket connection (tokio-tungstenite) adapted to the
+/// `graphql-ws-client` crate, which speaks `graphql-transport-ws` over it.
+pub struct WsConnection(
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+);
+
+impl graphql_ws_client::Connection for WsConnection {
+    async fn receive(&mut self) -> Option<graphql_ws_client::Message> {
+        use futures::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            return match self.0.next().await? {
+                Ok(Message::Text(text)) => Some(graphql_ws_client::Message::Text(text.to_string())),
+                Ok(Message::Ping(_)) => Some(graphql_ws_client::Message::Ping),
+                Ok(Message::Pong(_)) => Some(graphql_ws_client::Message::Pong),
+                Ok(Message::Close(frame)) => Some(graphql_ws_client::Message::Close {
+                    code: frame.as_ref().map(|f| f.code.into()),
+                    reason: frame.map(|f| f.reason.to_string()),
+                }),
+                Ok(_) => continue,
+                Err(_) => None,
+            };
+        }
+    }
+
+    async fn send(&mut self, message: graphql_ws_client::Message) -> Result<(), graphql_ws_client::Error> {
+        use futures::SinkExt;
+        use tokio_tungstenite::tungstenite::Message;
+        use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+        let message = match message {
+            graphql_ws_client::Message::Text(text) => Message::Text(text.into()),
+            graphql_ws_client::Message::Close { code, reason } => Message::Close(
+                code.map(|c| CloseFrame { code: c.into(), reason: reason.unwrap_or_default().into() }),
+            ),
+            graphql_ws_client::Message::Ping => Message::Ping(Default::default()),
+            graphql_ws_client::Message::Pong => Message::Pong(Default::default()),
+        };
+        self.0.send(message).await.map_err(|e| graphql_ws_client::Error::Send(e.to_string()))
+    }
+}
+
+/// A GraphQL operation for `graphql-ws-client`: its responses are the raw
+/// `{ data, errors }` payloads.
+#[derive(serde::Serialize, Clone)]
+pub struct Operation {
+    query: String,
+    variables: Value,
+}
+
+impl Operation {
+    /// An operation with its variables.
+    pub fn new(query: &str, variables: Value) -> Self {
+        Self { query: query.to_owned(), variables }
+    }
+}
+
+impl graphql_ws_client::graphql::GraphqlOperation for Operation {
+    type Response = Value;
+    type Error = serde_json::Error;
+    fn decode(&self, data: Value) -> Result<Value, serde_json::Error> {
+        Ok(data)
+    }
+}
+
+/// Opens a WebSocket to `/graphql/ws` of `base` offering `protocol`
+/// (`graphql-transport-ws` or the legacy `graphql-ws`).
+pub async fn ws_connect(
+    base: &str,
+    protocol: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = format!("{}/graphql/ws", base.replacen("http://", "ws://", 1));
+    let mut request = url.into_client_request().expect("ws request");
+    request.headers_mut().insert("sec-websocket-protocol", protocol.parse().expect("header value"));
+    let (socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket upgrade");
+    socket
+}
+
+/// A `graphql-transport-ws` client authenticated with `token` in
+/// `connection_init`, its actor running on the test runtime. Errors: the
+/// server refused the connection (for example `UNAUTHENTICATED`).
+pub async fn ws_client(base: &str, token: Option<&str>) -> Result<WsClient, graphql_ws_client::Error> {
+    use std::future::IntoFuture;
+    let socket = ws_connect(base, "graphql-transport-ws").await;
+    let mut builder = graphql_ws_client::Client::build(WsConnection(socket)).subscription_buffer_size(100_000);
+    if let Some(t) = token {
+        builder = builder.payload(json!({ "Authorization": format!("Bearer {t}") }))?;
+    }
+    let (client, actor) = builder.await?;
+    Ok(WsClient { client, actor: tokio::spawn(actor.into_future()) })
+}
+
+/// A connected `graphql-ws-client` and the task that owns its socket.
+pub struct WsClient {
+    client: graphql_ws_client::Client,
+    actor: tokio::task::JoinHandle<()>,
+}
+
+impl std::ops::Deref for WsClient {
+    type Target = graphql_ws_client::Client;
+    fn deref(&self) -> &Self::Target {
+        &self.client
+    }
+}
+
+impl WsClient {
+    /// Drops the connection at once, as a crashed client would (no `complete`,
+    /// no close handshake).
+    pub fn kill(self) {
+        self.actor.abort();
+    }
+}
+
+/// A `ledger-server` running as a separate OS process (the test package's copy,
+/// `ledger-test-server`), killed (SIGKILL) when dropped.
+pub struct ServerProcess {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    child: std::process::Child,
+}
+
+impl ServerProcess {
+    /// Starts a server process over `database_url` with the test flags and
+    /// `extra`, and waits until `/healthz` answers.
+    pub async fn start(database_url: &str, extra: &[&str]) -> ServerProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let listen = format!("127.0.0.1:{port}");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_ledger-test-server"))
+            .args(["--database-url", database_url, "--listen", &listen, "--log", "warn"])
+            .args(TEST_DEFAULT_FLAGS)
+            .args(["--admin-password", TEST_ADMIN_PASSWORD, "--pool-size", "10"])
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start ledger-test-server");
+        let mut process = ServerProcess { base: format!("http://{listen}"), child };
+        let client = reqwest::Client::new();
+        for _ in 0..300 {
+            if client.get(format!("{}/healthz", process.base)).send().await.is_ok_and(|r| r.status().is_success()) {
+                return process;
+            }
+            if let Ok(Some(status)) = process.child.try_wait() {
+                panic!("ledger-test-server exited early: {status}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        process.kill();
+        panic!("ledger-test-server did not answer /healthz within 30 s");
+    }
+
+    /// Kills the process at once (SIGKILL: no drain, no clean shutdown).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }

@@ -40,11 +40,12 @@ impl QueryRoot {
     async fn events(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 0)] after: i64,
+        after: Option<i64>,
         merchant_id: Option<ID>,
         first: Option<i32>,
     ) -> async_graphql::Result<Vec<LedgerEventNode>> {
         let limit = page_size(first)?;
+        let after = after.unwrap_or(0);
         if after < 0 {
             return Err(super::error::coded(super::error::BAD_USER_INPUT, "after must be 0 or more"));
         }
