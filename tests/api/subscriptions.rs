@@ -121,7 +121,7 @@ async fn another_merchants_key_and_callers_without_a_token_are_refused() {
         assert!(err.to_string().contains("UNAUTHENTICATED"), "{who}: {err}");
     }
     // B's own feed works on the same connection.
-    let mut own = client_b.subscribe(Operation::new(TRANSACTIONS, json!({ "m": b }))).await.expect("sent");
+    let mut own = client_b.subscribe(Operation::new(TRANSACTIONS, json!({ "m": b, "after": 0 }))).await.expect("sent");
     let (id, _) = pay(&app, &b, "own-feed").await;
     assert_eq!(next(&mut own).await["data"]["transactionPosted"]["transactionId"], id.as_str());
 }
@@ -133,7 +133,9 @@ async fn a_client_that_reconnects_with_after_sequence_misses_nothing_and_sees_no
     let a = app.merchant("Live Resume").await;
     let key_a = app.merchant_key(&a).await;
     let first = ws_client(&app.base, Some(&key_a)).await.expect("connected");
-    let mut sub = first.subscribe(Operation::new(TRANSACTIONS, json!({ "m": a }))).await.expect("subscribed");
+    // From sequence 0: the server may start the subscription after the first
+    // payments commit, and this test wants every one of them.
+    let mut sub = first.subscribe(Operation::new(TRANSACTIONS, json!({ "m": a, "after": 0 }))).await.expect("subscribed");
     let writer = {
         let (app, a) = (app.clone(), a.clone());
         tokio::spawn(async move { pay_many(&app, &a, 300, 8, "resume").await })
@@ -181,9 +183,11 @@ async fn two_server_processes_on_one_database_each_deliver_to_their_own_subscrib
     let key_a = app.merchant_key(&a).await;
     let other = ServerProcess::start(&app.database_url, &[]).await;
     let remote = ws_client(&other.base, Some(&key_a)).await.expect("connected to the second process");
-    let mut remote_sub = remote.subscribe(Operation::new(TRANSACTIONS, json!({ "m": a }))).await.expect("subscribed");
+    let mut remote_sub =
+        remote.subscribe(Operation::new(TRANSACTIONS, json!({ "m": a, "after": 0 }))).await.expect("subscribed");
     let local = ws_client(&app.base, Some(&key_a)).await.expect("connected to the first process");
-    let mut local_sub = local.subscribe(Operation::new(TRANSACTIONS, json!({ "m": a }))).await.expect("subscribed");
+    let mut local_sub =
+        local.subscribe(Operation::new(TRANSACTIONS, json!({ "m": a, "after": 0 }))).await.expect("subscribed");
 
     for i in 0..5 {
         // Act: a payment through the first process.
@@ -213,12 +217,16 @@ async fn the_legacy_graphql_ws_protocol_is_served_and_refuses_bad_tokens() {
     socket.send(Message::Text(init.to_string().into())).await.expect("init");
     let start = json!({ "id": "1", "type": "start", "payload": { "query": BALANCES, "variables": { "m": a, "a": "USD" } } });
     socket.send(Message::Text(start.to_string().into())).await.expect("start");
-    let mut messages = Vec::new();
-    let (id, _) = pay(&app, &a, "legacy-after").await;
-    while messages.iter().filter(|m: &&Value| m["type"] == "data").count() < 2 {
+    let mut messages: Vec<Value> = Vec::new();
+    let mut id = String::new();
+    while messages.iter().filter(|m| m["type"] == "data").count() < 2 {
         let frame = tokio::time::timeout(MESSAGE_TIMEOUT, socket.next()).await.expect("in time").expect("open");
         if let Ok(Message::Text(text)) = frame {
             messages.push(serde_json::from_str::<Value>(&text).expect("json"));
+            // Pay once the snapshot shows the subscription is running.
+            if id.is_empty() && messages.iter().any(|m| m["type"] == "data") {
+                id = pay(&app, &a, "legacy-after").await.0;
+            }
         }
     }
 
@@ -290,7 +298,8 @@ async fn a_subscriber_that_falls_behind_is_told_where_to_resume_and_loses_nothin
     let mut socket = ws_connect(&app.base, "graphql-transport-ws").await;
     let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {key_a}") } });
     socket.send(Message::Text(init.to_string().into())).await.expect("init");
-    let sub = json!({ "id": "s", "type": "subscribe", "payload": { "query": TRANSACTIONS, "variables": { "m": a } } });
+    // From sequence 0, so the feed covers every payment however soon they start.
+    let sub = json!({ "id": "s", "type": "subscribe", "payload": { "query": TRANSACTIONS, "variables": { "m": a, "after": 0 } } });
     socket.send(Message::Text(sub.to_string().into())).await.expect("subscribe");
     let acked = pay_many(&app, &a, 200, 32, "slow").await;
 

@@ -6,11 +6,17 @@
 //! that never reads its WebSocket slows the writers. It runs `recordPayment`
 //! from `--clients` concurrent clients over `--merchants` merchants for
 //! `--seconds`, three times: without subscribers (A), with one WebSocket
-//! subscriber that subscribes to the busiest merchants' transactions and
-//! balances and then never reads (B), and without again (A'). A fast
+//! subscriber that subscribes to the transactions of the first 32 merchants
+//! and then never reads (B), and without again (A'). With `--merchants 32`
+//! every payment is for it, so it falls behind once the kernel's socket
+//! buffers are full; the report says how many of its subscriptions were told
+//! to resume (`SUBSCRIPTION_LAGGED`). A fast
 //! subscriber on one merchant runs through B and must receive every one of
 //! that merchant's payments. Afterwards `ledger-server verify` must pass, or
 //! the numbers are void.
+//!
+//! Scenario `uniform` runs phase A alone (it needs nothing but `recordPayment`
+//! and `events`, so it also measures older builds of the server).
 //!
 //! Every figure is printed with the command line that reproduces it.
 
@@ -83,7 +89,11 @@ impl Phase {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    anyhow::ensure!(args.scenario == "slow-subscriber", "unknown scenario {}", args.scenario);
+    anyhow::ensure!(
+        matches!(args.scenario.as_str(), "slow-subscriber" | "uniform"),
+        "unknown scenario {} (slow-subscriber or uniform)",
+        args.scenario
+    );
     let base_url = args.database_url.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or_default();
     let db_name = format!("ledger_bench_{}", uuid::Uuid::new_v4().simple());
     let admin = Database::connect(&args.database_url).await?;
@@ -129,15 +139,14 @@ async fn run(args: &Args, base: &str, _pid: u32) -> anyhow::Result<Vec<Phase>> {
     let merchants = Arc::new(merchants);
     let mut phases = Vec::new();
     phases.push(load(args, &http, base, &token, &merchants, "A: no subscriber").await?);
+    if args.scenario == "uniform" {
+        return Ok(phases);
+    }
 
     // B: one subscriber that never reads, on the first merchants, plus a fast one.
     let mut slow = ws(base, &token).await?;
     for (i, m) in merchants.iter().take(SLOW_SUBSCRIPTIONS).enumerate() {
-        let query = if i % 2 == 0 {
-            "subscription($m: ID!) { transactionPosted(merchantId: $m) { sequence transactionId json } }"
-        } else {
-            "subscription($m: ID!) { balanceUpdated(merchantId: $m) { sequence balance { posted { amount } } } }"
-        };
+        let query = "subscription($m: ID!) { transactionPosted(merchantId: $m) { sequence transactionId entries { accountCode amount { amount } } json } }";
         let msg = json!({ "id": i.to_string(), "type": "subscribe", "payload": { "query": query, "variables": { "m": m } } });
         slow.send(Message::Text(msg.to_string().into())).await?;
     }
@@ -167,7 +176,23 @@ async fn run(args: &Args, base: &str, _pid: u32) -> anyhow::Result<Vec<Phase>> {
     stop.store(true, Ordering::Relaxed);
     counter.await?;
     let after = payments_of(&http, base, &token, &fast_merchant).await?;
-    b.name = format!("{} (fast subscriber got {} of {} events)", b.name, received.load(Ordering::Relaxed), after - before);
+    // What the slow subscriber's socket holds now: the events the kernel
+    // buffered for it, then (if it fell behind) the lag error.
+    let (mut buffered, mut lagged) = (0u64, 0u64);
+    while let Ok(Some(Ok(Message::Text(t)))) = tokio::time::timeout(Duration::from_secs(2), slow.next()).await {
+        if t.contains("SUBSCRIPTION_LAGGED") {
+            lagged += 1;
+        } else if t.contains("\"next\"") {
+            buffered += 1;
+        }
+    }
+    b.name = format!(
+        "{} (it had {buffered} events buffered, {lagged} of {} subscriptions told to resume; a fast subscriber got {} of {} events)",
+        b.name,
+        SLOW_SUBSCRIPTIONS.min(merchants.len()),
+        received.load(Ordering::Relaxed),
+        after - before
+    );
     phases.push(b);
     drop(slow);
     phases.push(load(args, &http, base, &token, &merchants, "A': no subscriber again").await?);

@@ -76,18 +76,20 @@ pub enum FollowError {
 #[derive(Debug)]
 pub struct EventHub {
     pool: DatabaseConnection,
+    instance: String,
     sender: broadcast::Sender<Arc<LedgerEvent>>,
     head: watch::Sender<i64>,
     wake: Arc<Notify>,
 }
 
 impl EventHub {
-    /// A hub over the request pool. `wake` is the ledger's commit signal
-    /// ([`crate::ledger::Ledger::committed_events`]); `buffer` is the broadcast
-    /// capacity in events (at least 1).
-    pub fn new(pool: DatabaseConnection, wake: Arc<Notify>, buffer: usize) -> Arc<Self> {
+    /// A hub over the request pool for the ledger whose instance id is
+    /// `instance` ([`crate::ledger::Ledger::instance`]). `wake` is that ledger's
+    /// commit signal ([`crate::ledger::Ledger::committed_events`]); `buffer` is
+    /// the broadcast capacity in events (at least 1).
+    pub fn new(pool: DatabaseConnection, instance: String, wake: Arc<Notify>, buffer: usize) -> Arc<Self> {
         let (sender, _) = broadcast::channel(buffer.max(1));
-        Arc::new(Self { pool, sender, head: watch::Sender::new(0), wake })
+        Arc::new(Self { pool, instance, sender, head: watch::Sender::new(0), wake })
     }
 
     /// The sequence of the last event the hub has sent; changes as events arrive
@@ -100,7 +102,8 @@ impl EventHub {
     /// PostgreSQL (`listen_url`, the database URL) and reads the outbox on every
     /// wake-up and every [`HUB_POLL_INTERVAL`].
     pub async fn run(self: Arc<Self>, listen_url: Option<String>) {
-        let _listener = listen_url.map(|url| AbortOnDrop(tokio::spawn(listen(url, self.wake.clone()))));
+        let _listener =
+            listen_url.map(|url| AbortOnDrop(tokio::spawn(listen(url, self.instance.clone(), self.wake.clone()))));
         let mut last = loop {
             match self.read_head().await {
                 Ok(h) => break h,
@@ -138,6 +141,15 @@ impl EventHub {
     /// Sends every event after `last`; returns the new last sequence.
     #[tracing::instrument(name = "ledger.events.drain", skip_all, fields(after = last))]
     async fn drain(&self, mut last: i64) -> Result<i64, sea_orm::DbErr> {
+        // Nobody listens: move the head without reading any payload. The head
+        // is read *before* the receivers are counted, so a subscriber that
+        // arrives after the count subscribed after every event up to `head`
+        // committed, and its own catch-up read of the outbox covers them.
+        let head = self.read_head().await?;
+        if self.sender.receiver_count() == 0 {
+            self.head.send_if_modified(|h| std::mem::replace(h, head) != head);
+            return Ok(head);
+        }
         loop {
             let txn = store::begin_read(&self.pool, Tenant::All).await?;
             let page = events::page(&txn, last, None, HUB_PAGE).await?;
@@ -214,10 +226,11 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-/// Listens on [`events::NOTIFY_CHANNEL`] and turns each notification into a
-/// wake-up of the hub. Reconnects with backoff; after a reconnect it wakes the
-/// hub too, since notifications sent meanwhile are lost.
-async fn listen(url: String, wake: Arc<Notify>) {
+/// Listens on [`events::NOTIFY_CHANNEL`] and turns each notification from
+/// another instance into a wake-up of the hub (this instance's own commits wake
+/// it directly). Reconnects with backoff; after a reconnect it wakes the hub
+/// too, since notifications sent meanwhile are lost.
+async fn listen(url: String, instance: String, wake: Arc<Notify>) {
     use sea_orm::sqlx::postgres::PgListener;
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -240,6 +253,7 @@ async fn listen(url: String, wake: Arc<Notify>) {
         wake.notify_one();
         loop {
             match listener.try_recv().await {
+                Ok(Some(n)) if n.payload() == instance => {}
                 Ok(Some(_)) => wake.notify_one(),
                 // The connection dropped; `try_recv` reconnects on the next call.
                 Ok(None) => wake.notify_one(),

@@ -356,6 +356,7 @@ pub struct Ledger {
     assets: RwLock<HashMap<String, Asset>>,
     authorization_ttl: chrono::Duration,
     committed: Arc<tokio::sync::Notify>,
+    instance: String,
 }
 
 impl Ledger {
@@ -366,7 +367,14 @@ impl Ledger {
             assets: RwLock::new(HashMap::new()),
             authorization_ttl: DEFAULT_AUTHORIZATION_TTL,
             committed: Arc::new(tokio::sync::Notify::new()),
+            instance: uuid::Uuid::now_v7().to_string(),
         }
+    }
+
+    /// This ledger's instance id: the payload of its `NOTIFY`s, so its own
+    /// event hub can skip them (it is woken directly, see [`Ledger::committed_events`]).
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     /// Signalled after every commit that wrote outbox events, so this
@@ -477,8 +485,9 @@ impl Ledger {
         let mut results = Vec::with_capacity(batch.len());
         for request in batch {
             // The platform's rows are visible to a merchant's write: its payments
-            // post to processor_clearing and fee_revenue.
-            store::set_tenant(&txn, request.tenant, true).await?;
+            // post to processor_clearing and fee_revenue. The same statement
+            // queues the NOTIFY that wakes other instances' event hubs on commit.
+            store::set_write_tenant(&txn, request.tenant, &self.instance).await?;
             // A batch of one needs no savepoint: its failure rolls back everything.
             let result = if batch.len() == 1 {
                 apply(&txn, request, self.authorization_ttl).await
@@ -502,9 +511,6 @@ impl Ledger {
             return Ok(results);
         }
         let posted = results.iter().any(|r| matches!(r, Ok(a) if !a.replayed && a.outcome.transaction().is_some()));
-        if posted {
-            store::events::notify_on_commit(&txn).await?;
-        }
         txn.commit().await?;
         if posted {
             self.committed.notify_one();

@@ -14,9 +14,10 @@ use crate::domain::MerchantId;
 use crate::domain::event::LedgerEvent;
 
 /// Name of the PostgreSQL `LISTEN`/`NOTIFY` channel the write path notifies
-/// after committing events. A notification is only a wake-up: readers always
-/// read the outbox, because notifications can be lost (a listener that
-/// reconnects misses those sent meanwhile).
+/// (see [`super::set_write_tenant`]); the payload is the writing instance's id.
+/// A notification is only a wake-up: readers always read the outbox, because
+/// notifications can be lost (a listener that reconnects misses those sent
+/// meanwhile).
 pub const NOTIFY_CHANNEL: &str = "ledger_events";
 
 /// Appends an event. Runs inside the transaction that posts the event's
@@ -39,15 +40,6 @@ pub async fn insert(db: &impl ConnectionTrait, event: &LedgerEvent) -> Result<()
         ],
     ))
     .await?;
-    Ok(())
-}
-
-/// Queues a wake-up for every instance's listeners, delivered by PostgreSQL only
-/// if and when the open transaction commits. A no-op on SQLite (one process).
-pub async fn notify_on_commit(db: &impl ConnectionTrait) -> Result<(), DbErr> {
-    if db.get_database_backend() == DbBackend::Postgres {
-        db.execute_raw(stmt(db, &format!("SELECT pg_notify('{NOTIFY_CHANNEL}', '')"), vec![])).await?;
-    }
     Ok(())
 }
 

@@ -96,6 +96,31 @@ pub async fn set_tenant(db: &impl ConnectionTrait, tenant: Tenant, platform_rows
     Ok(())
 }
 
+/// Names the tenant of the write path's open transaction (as [`set_tenant`]
+/// with the platform's rows visible) and, on PostgreSQL, queues `NOTIFY` on
+/// [`events::NOTIFY_CHANNEL`] with payload `instance`, in the same statement.
+/// PostgreSQL delivers the notification only if the transaction commits, so
+/// every instance's event hub wakes up for committed events; folding it into
+/// this statement costs the write path no extra round trip. A commit that
+/// posted nothing (a refusal, a replay) wakes the hubs for nothing, which is
+/// harmless. SQLite: the tenant is a no-op and there is no NOTIFY.
+pub async fn set_write_tenant(db: &impl ConnectionTrait, tenant: Tenant, instance: &str) -> Result<(), DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    db.execute_raw(stmt(
+        db,
+        &format!(
+            "SELECT set_config('{TENANT_SETTING}', $1, true), set_config('{PLATFORM_ROWS_SETTING}', 'on', true), \
+             pg_notify('{}', $2)",
+            events::NOTIFY_CHANNEL
+        ),
+        vec![tenant.setting().into(), instance.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
 /// Begins a read-only database transaction for one request's reads, with the
 /// caller's tenant set. On PostgreSQL it is `REPEATABLE READ`, so every field of
 /// one GraphQL response comes from the same snapshot of the books.
