@@ -31,3 +31,32 @@ async fn core_flow_passes_on_sqlite() {
     assert_eq!(app.count("transactions").await, transactions);
     app.assert_books_consistent().await;
 }
+
+#[tokio::test]
+async fn live_events_work_on_sqlite_too() {
+    // Arrange: the embedded default has no LISTEN/NOTIFY; its hub is woken by its own commits.
+    let app = spawn_with(None).await;
+    let m = app.merchant("Embedded Live").await;
+    let client = crate::helpers::ws_client(&app.base, Some(&app.token)).await.expect("connected");
+    let query = "subscription($m: ID!) { transactionPosted(merchantId: $m, afterSequence: 0) { sequence transactionId } }";
+    let mut sub =
+        client.subscribe(crate::helpers::Operation::new(query, json!({ "m": m }))).await.expect("subscribed");
+
+    // Act
+    let sale = app.pay(&m, "25.00", Some("2.50"), "USD", "live-sale").await;
+    let refused = app.pay(&m, "1.001", None, "USD", "live-bad").await;
+    let posted = std::time::Instant::now();
+    let event = tokio::time::timeout(std::time::Duration::from_secs(10), futures::StreamExt::next(&mut sub))
+        .await
+        .expect("in time")
+        .expect("open")
+        .expect("decoded");
+
+    // Assert
+    assert_eq!(event["data"]["transactionPosted"]["transactionId"], sale["data"]["recordPayment"]["transaction"]["id"]);
+    assert!(posted.elapsed() < std::time::Duration::from_secs(1));
+    assert_eq!(code(&refused), "AMOUNT_PRECISION_EXCEEDED");
+    let feed = app.ok("{ events { sequence kind } }", json!({})).await;
+    assert_eq!(feed["events"].as_array().map(Vec::len), Some(1), "the refused payment wrote no event: {feed}");
+    assert_eq!(app.count("ledger_events").await, app.count("transactions").await);
+}
