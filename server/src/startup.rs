@@ -9,9 +9,9 @@ use tokio::net::TcpListener;
 
 use crate::auth::Authenticator;
 use crate::config::{Mode, Settings};
-use crate::graphql::build_schema;
-use crate::events::relay::{self, RelaySettings};
 use crate::events::EventHub;
+use crate::events::relay::{self, RelaySettings};
+use crate::graphql::build_schema;
 use crate::http::ws::ConnectionLimits;
 use crate::http::{AppState, HttpSettings, router};
 use crate::ledger::Ledger;
@@ -52,8 +52,12 @@ impl Application {
         let sweep_every = std::time::Duration::from_secs(u64::from(settings.sweep_interval_secs.max(1)));
         let payout_every = std::time::Duration::from_secs(u64::from(settings.payout_interval_secs.max(1)));
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        let hub =
-            EventHub::new(db.clone(), ledger.instance().to_owned(), ledger.committed_events(), settings.subscriber_buffer);
+        let hub = EventHub::new(
+            db.clone(),
+            ledger.instance().to_owned(),
+            ledger.committed_events(),
+            settings.subscriber_buffer,
+        );
         // Only PostgreSQL has LISTEN/NOTIFY; an SQLite server is one process,
         // woken by its own commits.
         let listen_url = url.starts_with("postgres").then(|| url.clone());

@@ -265,9 +265,7 @@ pub fn code(body: &Value) -> String {
 
 /// A WebSocket connection (tokio-tungstenite) adapted to the
 /// `graphql-ws-client` crate, which speaks `graphql-transport-ws` over it.
-pub struct WsConnection(
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-);
+pub struct WsConnection(tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>);
 
 impl graphql_ws_client::Connection for WsConnection {
     async fn receive(&mut self) -> Option<graphql_ws_client::Message> {
@@ -294,9 +292,9 @@ impl graphql_ws_client::Connection for WsConnection {
         use tokio_tungstenite::tungstenite::protocol::CloseFrame;
         let message = match message {
             graphql_ws_client::Message::Text(text) => Message::Text(text.into()),
-            graphql_ws_client::Message::Close { code, reason } => Message::Close(
-                code.map(|c| CloseFrame { code: c.into(), reason: reason.unwrap_or_default().into() }),
-            ),
+            graphql_ws_client::Message::Close { code, reason } => {
+                Message::Close(code.map(|c| CloseFrame { code: c.into(), reason: reason.unwrap_or_default().into() }))
+            }
             graphql_ws_client::Message::Ping => Message::Ping(Default::default()),
             graphql_ws_client::Message::Pong => Message::Pong(Default::default()),
         };

@@ -50,7 +50,8 @@ async fn ten_thousand_events_reach_the_stream_once_although_relays_are_killed_th
     let stream_name = format!("LEDGER_TEST_{}", tag.to_uppercase());
     let prefix = format!("ledgertest.{tag}");
     let url = nats_url();
-    let flags = ["--nats-url", url.as_str(), "--nats-stream", stream_name.as_str(), "--nats-subject-prefix", prefix.as_str()];
+    let flags =
+        ["--nats-url", url.as_str(), "--nats-stream", stream_name.as_str(), "--nats-subject-prefix", prefix.as_str()];
     let relay_name = format!("nats:{stream_name}");
     let mut relays = vec![ServerProcess::start(&app.database_url, &flags).await];
 
@@ -117,7 +118,8 @@ async fn ten_thousand_events_reach_the_stream_once_although_relays_are_killed_th
     assert_eq!((kill_rounds, killed), (3, 4), "three kills, the last of two competing relays");
     assert_eq!(head, (PAYMENTS) as i64, "one event per payment");
     assert_eq!(state.messages, PAYMENTS as u64, "the stream holds each event exactly once");
-    let sequences: HashSet<i64> = messages.iter().map(|(_, body, _, _)| body["sequence"].as_i64().expect("seq")).collect();
+    let sequences: HashSet<i64> =
+        messages.iter().map(|(_, body, _, _)| body["sequence"].as_i64().expect("seq")).collect();
     assert_eq!(sequences, (1..=head).collect::<HashSet<_>>(), "no event missing, none twice");
     for (_, body, seq_header, msg_id) in &messages {
         assert_eq!(body["version"], 1);
@@ -137,14 +139,10 @@ async fn events_go_to_a_subject_per_merchant_and_kind_and_an_unreachable_broker_
     let tag = uuid::Uuid::new_v4().simple().to_string();
     let stream_name = format!("LEDGER_TEST_{}", tag.to_uppercase());
     let prefix = format!("ledgertest.{tag}");
-    let dead = ServerProcess::start(&app.database_url, &[
-        "--nats-url",
-        "nats://127.0.0.1:9",
-        "--nats-stream",
-        &stream_name,
-        "--nats-subject-prefix",
-        &prefix,
-    ])
+    let dead = ServerProcess::start(
+        &app.database_url,
+        &["--nats-url", "nats://127.0.0.1:9", "--nats-stream", &stream_name, "--nats-subject-prefix", &prefix],
+    )
     .await;
     let paid = app.pay(&a, "7.00", None, "USD", "subject-1").await;
     assert!(paid.get("errors").is_none(), "writes go on without the broker: {paid}");
@@ -154,14 +152,10 @@ async fn events_go_to_a_subject_per_merchant_and_kind_and_an_unreachable_broker_
 
     // Act: a relay with the real broker catches up.
     let url = nats_url();
-    let _relay = ServerProcess::start(&app.database_url, &[
-        "--nats-url",
-        url.as_str(),
-        "--nats-stream",
-        &stream_name,
-        "--nats-subject-prefix",
-        &prefix,
-    ])
+    let _relay = ServerProcess::start(
+        &app.database_url,
+        &["--nats-url", url.as_str(), "--nats-stream", &stream_name, "--nats-subject-prefix", &prefix],
+    )
     .await;
     wait_until("the relay caught up", async || relay_position(&app, &format!("nats:{stream_name}")).await >= 1).await;
 

@@ -38,9 +38,9 @@ async fn live_events_work_on_sqlite_too() {
     let app = spawn_with(None).await;
     let m = app.merchant("Embedded Live").await;
     let client = crate::helpers::ws_client(&app.base, Some(&app.token)).await.expect("connected");
-    let query = "subscription($m: ID!) { transactionPosted(merchantId: $m, afterSequence: 0) { sequence transactionId } }";
-    let mut sub =
-        client.subscribe(crate::helpers::Operation::new(query, json!({ "m": m }))).await.expect("subscribed");
+    let query =
+        "subscription($m: ID!) { transactionPosted(merchantId: $m, afterSequence: 0) { sequence transactionId } }";
+    let mut sub = client.subscribe(crate::helpers::Operation::new(query, json!({ "m": m }))).await.expect("subscribed");
 
     // Act
     let sale = app.pay(&m, "25.00", Some("2.50"), "USD", "live-sale").await;

@@ -38,6 +38,15 @@ async fn pay_many(app: &TestApp, merchant: &str, n: usize, in_flight: usize, tag
         .await
 }
 
+/// (transaction id, sequence) of a `transactionPosted` result's `data`.
+fn posted(data: &Value) -> (String, i64) {
+    let e = &data["transactionPosted"];
+    (
+        e["transactionId"].as_str().unwrap_or_else(|| panic!("not an event: {data}")).to_owned(),
+        e["sequence"].as_i64().expect("seq"),
+    )
+}
+
 /// The next payload of a subscription, or a panic after [`MESSAGE_TIMEOUT`].
 async fn next<S>(sub: &mut S) -> Value
 where
@@ -90,7 +99,10 @@ async fn a_subscriber_gets_every_balance_change_of_a_thousand_concurrent_payment
     let acked_ids: HashSet<String> = acked.iter().map(|(id, _)| id.clone()).collect();
     assert_eq!(seen, acked_ids, "each acknowledged payment appears exactly once");
     let last = updates.last().expect("updates");
-    assert_eq!(Some(last["balance"]["posted"]["amount"].as_str().expect("amount").to_owned()), app.available(&a, "USD").await);
+    assert_eq!(
+        Some(last["balance"]["posted"]["amount"].as_str().expect("amount").to_owned()),
+        app.available(&a, "USD").await
+    );
     assert_eq!(last["balance"]["posted"]["amount"], "900.90");
     assert_eq!(app.count("ledger_events").await, app.count("transactions").await, "one event per transaction");
     app.assert_books_consistent().await;
@@ -135,7 +147,8 @@ async fn a_client_that_reconnects_with_after_sequence_misses_nothing_and_sees_no
     let first = ws_client(&app.base, Some(&key_a)).await.expect("connected");
     // From sequence 0: the server may start the subscription after the first
     // payments commit, and this test wants every one of them.
-    let mut sub = first.subscribe(Operation::new(TRANSACTIONS, json!({ "m": a, "after": 0 }))).await.expect("subscribed");
+    let mut sub =
+        first.subscribe(Operation::new(TRANSACTIONS, json!({ "m": a, "after": 0 }))).await.expect("subscribed");
     let writer = {
         let (app, a) = (app.clone(), a.clone());
         tokio::spawn(async move { pay_many(&app, &a, 300, 8, "resume").await })
@@ -145,21 +158,21 @@ async fn a_client_that_reconnects_with_after_sequence_misses_nothing_and_sees_no
     let mut received: Vec<(String, i64)> = Vec::new();
     while received.len() < 60 {
         let msg = next(&mut sub).await;
-        let e = &msg["data"]["transactionPosted"];
-        received.push((e["transactionId"].as_str().expect("id").to_owned(), e["sequence"].as_i64().expect("seq")));
+        received.push(posted(&msg["data"]));
     }
     drop(sub);
     first.kill();
     let resume_after = received.last().expect("events").1;
     let acked = writer.await.expect("writer");
     let second = ws_client(&app.base, Some(&key_a)).await.expect("reconnected");
-    let mut sub =
-        second.subscribe(Operation::new(TRANSACTIONS, json!({ "m": a, "after": resume_after }))).await.expect("resumed");
+    let mut sub = second
+        .subscribe(Operation::new(TRANSACTIONS, json!({ "m": a, "after": resume_after })))
+        .await
+        .expect("resumed");
     while received.len() < acked.len() {
         let msg = next(&mut sub).await;
         assert!(msg.get("errors").is_none(), "{msg}");
-        let e = &msg["data"]["transactionPosted"];
-        received.push((e["transactionId"].as_str().expect("id").to_owned(), e["sequence"].as_i64().expect("seq")));
+        received.push(posted(&msg["data"]));
     }
 
     // Assert: the two halves join with no gap and no duplicate.
@@ -215,7 +228,8 @@ async fn the_legacy_graphql_ws_protocol_is_served_and_refuses_bad_tokens() {
     // Act: Apollo's subscriptions-transport-ws handshake and `start`.
     let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {key_a}") } });
     socket.send(Message::Text(init.to_string().into())).await.expect("init");
-    let start = json!({ "id": "1", "type": "start", "payload": { "query": BALANCES, "variables": { "m": a, "a": "USD" } } });
+    let start =
+        json!({ "id": "1", "type": "start", "payload": { "query": BALANCES, "variables": { "m": a, "a": "USD" } } });
     socket.send(Message::Text(start.to_string().into())).await.expect("start");
     let mut messages: Vec<Value> = Vec::new();
     let mut id = String::new();
@@ -241,7 +255,8 @@ async fn the_legacy_graphql_ws_protocol_is_served_and_refuses_bad_tokens() {
     let mut bad = ws_connect(&app.base, "graphql-ws").await;
     let init = json!({ "type": "connection_init", "payload": { "authorization": "Bearer ls_not-a-session" } });
     bad.send(Message::Text(init.to_string().into())).await.expect("init");
-    let reply = tokio::time::timeout(MESSAGE_TIMEOUT, bad.next()).await.expect("in time").expect("open").expect("frame");
+    let reply =
+        tokio::time::timeout(MESSAGE_TIMEOUT, bad.next()).await.expect("in time").expect("open").expect("frame");
     let reply: Value = serde_json::from_str(reply.to_text().expect("text")).expect("json");
     assert_eq!(reply["type"], "connection_error", "{reply}");
 }
@@ -313,8 +328,7 @@ async fn a_subscriber_that_falls_behind_is_told_where_to_resume_and_loses_nothin
         match msg["type"].as_str() {
             Some("next") if msg["payload"]["errors"].is_array() => lag = Some(msg["payload"]["errors"][0].clone()),
             Some("next") => {
-                let e = &msg["payload"]["data"]["transactionPosted"];
-                received.push((e["transactionId"].as_str().expect("id").to_owned(), e["sequence"].as_i64().expect("seq")));
+                received.push(posted(&msg["payload"]["data"]));
             }
             Some("complete") => break,
             _ => {}
@@ -328,12 +342,13 @@ async fn a_subscriber_that_falls_behind_is_told_where_to_resume_and_loses_nothin
     let start = received.last().map_or(resume_after, |r| r.1);
     assert_eq!(resume_after, start, "resume point is the last event delivered");
     let client = ws_client(&app.base, Some(&key_a)).await.expect("reconnected");
-    let mut rest =
-        client.subscribe(Operation::new(TRANSACTIONS, json!({ "m": a, "after": resume_after }))).await.expect("resumed");
+    let mut rest = client
+        .subscribe(Operation::new(TRANSACTIONS, json!({ "m": a, "after": resume_after })))
+        .await
+        .expect("resumed");
     while received.len() < acked.len() {
         let msg = next(&mut rest).await;
-        let e = &msg["data"]["transactionPosted"];
-        received.push((e["transactionId"].as_str().expect("id").to_owned(), e["sequence"].as_i64().expect("seq")));
+        received.push(posted(&msg["data"]));
     }
     let mut got: Vec<String> = received.into_iter().map(|r| r.0).collect();
     let mut want: Vec<String> = acked.into_iter().map(|r| r.0).collect();

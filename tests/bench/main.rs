@@ -126,15 +126,33 @@ async fn main() -> anyhow::Result<()> {
 async fn run(args: &Args, base: &str, _pid: u32) -> anyhow::Result<Vec<Phase>> {
     let http = reqwest::Client::builder().pool_max_idle_per_host(args.clients).build()?;
     wait_healthy(&http, base).await?;
-    let token = gql(&http, base, None, "mutation($p: String!) { login(username: \"admin\", password: $p) { token } }", json!({ "p": BENCH_ADMIN_PASSWORD }))
-        .await?["data"]["login"]["token"]
+    let token = gql(
+        &http,
+        base,
+        None,
+        "mutation($p: String!) { login(username: \"admin\", password: $p) { token } }",
+        json!({ "p": BENCH_ADMIN_PASSWORD }),
+    )
+    .await?["data"]["login"]["token"]
         .as_str()
         .ok_or_else(|| anyhow::anyhow!("login failed"))?
         .to_owned();
     let mut merchants = Vec::with_capacity(args.merchants);
     for i in 0..args.merchants {
-        let body = gql(&http, base, Some(&token), "mutation($i: CreateMerchantInput!) { createMerchant(input: $i) { merchant { id } } }", json!({ "i": { "name": format!("Bench {i}"), "idempotencyKey": format!("bench-merchant-{i}") } })).await?;
-        merchants.push(body["data"]["createMerchant"]["merchant"]["id"].as_str().ok_or_else(|| anyhow::anyhow!("{body}"))?.to_owned());
+        let body = gql(
+            &http,
+            base,
+            Some(&token),
+            "mutation($i: CreateMerchantInput!) { createMerchant(input: $i) { merchant { id } } }",
+            json!({ "i": { "name": format!("Bench {i}"), "idempotencyKey": format!("bench-merchant-{i}") } }),
+        )
+        .await?;
+        merchants.push(
+            body["data"]["createMerchant"]["merchant"]["id"]
+                .as_str()
+                .ok_or_else(|| anyhow::anyhow!("{body}"))?
+                .to_owned(),
+        );
     }
     let merchants = Arc::new(merchants);
     let mut phases = Vec::new();
@@ -147,7 +165,8 @@ async fn run(args: &Args, base: &str, _pid: u32) -> anyhow::Result<Vec<Phase>> {
     let mut slow = ws(base, &token).await?;
     for (i, m) in merchants.iter().take(SLOW_SUBSCRIPTIONS).enumerate() {
         let query = "subscription($m: ID!) { transactionPosted(merchantId: $m) { sequence transactionId entries { accountCode amount { amount } } json } }";
-        let msg = json!({ "id": i.to_string(), "type": "subscribe", "payload": { "query": query, "variables": { "m": m } } });
+        let msg =
+            json!({ "id": i.to_string(), "type": "subscribe", "payload": { "query": query, "variables": { "m": m } } });
         slow.send(Message::Text(msg.to_string().into())).await?;
     }
     let fast_merchant = merchants[0].clone();
@@ -249,7 +268,12 @@ async fn load(
         latencies.extend(l);
     }
     latencies.sort_by(f64::total_cmp);
-    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or(0.0);
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0)
+    };
     Ok(Phase {
         name: name.to_owned(),
         ok,
@@ -266,7 +290,14 @@ async fn payments_of(http: &reqwest::Client, base: &str, token: &str, merchant: 
     let mut after = 0i64;
     let mut n = 0u64;
     loop {
-        let body = gql(http, base, Some(token), "query($m: ID, $a: Int) { events(merchantId: $m, after: $a, first: 100) { sequence } }", json!({ "m": merchant, "a": after })).await?;
+        let body = gql(
+            http,
+            base,
+            Some(token),
+            "query($m: ID, $a: Int) { events(merchantId: $m, after: $a, first: 100) { sequence } }",
+            json!({ "m": merchant, "a": after }),
+        )
+        .await?;
         let page = body["data"]["events"].as_array().cloned().unwrap_or_default();
         n += page.len() as u64;
         match page.last().and_then(|e| e["sequence"].as_i64()) {
@@ -291,7 +322,13 @@ async fn ws(base: &str, token: &str) -> anyhow::Result<Socket> {
     }
 }
 
-async fn gql(http: &reqwest::Client, base: &str, token: Option<&str>, query: &str, variables: Value) -> anyhow::Result<Value> {
+async fn gql(
+    http: &reqwest::Client,
+    base: &str,
+    token: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> anyhow::Result<Value> {
     let mut req = http.post(format!("{base}/graphql")).json(&json!({ "query": query, "variables": variables }));
     if let Some(t) = token {
         req = req.bearer_auth(t);

@@ -62,14 +62,20 @@ pub type LedgerSchema = Schema<query::QueryRoot, mutation::MutationRoot, subscri
 /// feeds subscriptions. In `production`,
 /// introspection and "did you mean" suggestions are off (OWASP GraphQL Cheat
 /// Sheet: do not hand an attacker the schema).
-pub fn build_schema(ledger: Arc<Ledger>, auth: Arc<Authenticator>, hub: Arc<EventHub>, production: bool) -> LedgerSchema {
-    let mut builder = Schema::build(query::QueryRoot, mutation::MutationRoot::default(), subscription::SubscriptionRoot)
-        .data(ledger)
-        .data(auth)
-        .data(hub)
-        .extension(extension::ErrorCodes { production })
-        .limit_depth(MAX_QUERY_DEPTH)
-        .limit_complexity(MAX_QUERY_COMPLEXITY);
+pub fn build_schema(
+    ledger: Arc<Ledger>,
+    auth: Arc<Authenticator>,
+    hub: Arc<EventHub>,
+    production: bool,
+) -> LedgerSchema {
+    let mut builder =
+        Schema::build(query::QueryRoot, mutation::MutationRoot::default(), subscription::SubscriptionRoot)
+            .data(ledger)
+            .data(auth)
+            .data(hub)
+            .extension(extension::ErrorCodes { production })
+            .limit_depth(MAX_QUERY_DEPTH)
+            .limit_complexity(MAX_QUERY_COMPLEXITY);
     if production {
         builder = builder.disable_introspection().disable_suggestions();
     }

@@ -59,9 +59,7 @@ impl SubscriptionSlots {
         self.open
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
             .map(|_| SubscriptionSlot(self.open.clone()))
-            .map_err(|_| {
-                coded("TOO_MANY_SUBSCRIPTIONS", format!("this connection already holds {max} subscriptions"))
-            })
+            .map_err(|_| coded("TOO_MANY_SUBSCRIPTIONS", format!("this connection already holds {max} subscriptions")))
     }
 }
 
@@ -94,8 +92,10 @@ async fn start(
 /// The GraphQL error that ends a feed.
 fn feed_error(e: FollowError) -> async_graphql::Error {
     match e {
-        FollowError::Lagged { resume_after } => coded("SUBSCRIPTION_LAGGED", FollowError::Lagged { resume_after }.to_string())
-            .extend_with(|_, ext| ext.set("resumeAfterSequence", resume_after)),
+        FollowError::Lagged { resume_after } => {
+            coded("SUBSCRIPTION_LAGGED", FollowError::Lagged { resume_after }.to_string())
+                .extend_with(|_, ext| ext.set("resumeAfterSequence", resume_after))
+        }
         FollowError::Database(db) => super::error::to_graphql(crate::ledger::LedgerError::Database(db)),
     }
 }

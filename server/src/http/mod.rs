@@ -137,9 +137,8 @@ pub fn router(state: AppState) -> Router {
         .burst_size(settings.rate_limit_burst.max(1))
         .key_extractor(CallerKey)
         .finish();
-    let mut api = Router::new()
-        .route("/graphql", get(graphql_get).post(graphql_post))
-        .route("/graphql/ws", get(ws::graphql_ws));
+    let mut api =
+        Router::new().route("/graphql", get(graphql_get).post(graphql_post)).route("/graphql/ws", get(ws::graphql_ws));
     if settings.mode == Mode::Development {
         api = api.route("/graphiql", get(graphiql));
     }

@@ -152,8 +152,9 @@ async fn connection_init(
     request_id: Option<String>,
 ) -> async_graphql::Result<Data> {
     let token = payload_token(payload).or(header_token);
-    let unauthenticated =
-        || coded("UNAUTHENTICATED", "UNAUTHENTICATED: send connection_init with {\"Authorization\": \"Bearer <token>\"}");
+    let unauthenticated = || {
+        coded("UNAUTHENTICATED", "UNAUTHENTICATED: send connection_init with {\"Authorization\": \"Bearer <token>\"}")
+    };
     let caller = match state.auth.authenticate(token.as_deref()).await {
         Ok(Caller::Anonymous) | Err(_) => return Err(unauthenticated()),
         Ok(caller) => caller,

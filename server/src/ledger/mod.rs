@@ -332,9 +332,9 @@ impl Outcome {
     /// The transaction the request posted, if it posted one.
     pub fn transaction(&self) -> Option<TransactionId> {
         match self {
-            Outcome::Transaction(t) | Outcome::Payment { transaction: t, .. } | Outcome::Payout { transaction: t, .. } => {
-                Some(*t)
-            }
+            Outcome::Transaction(t)
+            | Outcome::Payment { transaction: t, .. }
+            | Outcome::Payout { transaction: t, .. } => Some(*t),
             _ => None,
         }
     }

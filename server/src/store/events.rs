@@ -115,9 +115,11 @@ pub async fn claim_relay(db: &impl ConnectionTrait, name: &str) -> Result<Option
         _ => "",
     };
     let row = db
-        .query_one_raw(stmt(db, &format!("SELECT last_seq FROM outbox_relays WHERE name = $1{lock}"), vec![
-            name.into(),
-        ]))
+        .query_one_raw(stmt(
+            db,
+            &format!("SELECT last_seq FROM outbox_relays WHERE name = $1{lock}"),
+            vec![name.into()],
+        ))
         .await?;
     row.map(|r| r.try_get("", "last_seq")).transpose()
 }
@@ -135,8 +137,7 @@ pub async fn advance_relay(db: &impl ConnectionTrait, name: &str, seq: i64) -> R
 
 /// How far relay `name` has published (0 when it has never run).
 pub async fn relay_position(db: &impl ConnectionTrait, name: &str) -> Result<i64, DbErr> {
-    let row = db
-        .query_one_raw(stmt(db, "SELECT last_seq FROM outbox_relays WHERE name = $1", vec![name.into()]))
-        .await?;
+    let row =
+        db.query_one_raw(stmt(db, "SELECT last_seq FROM outbox_relays WHERE name = $1", vec![name.into()])).await?;
     Ok(row.map(|r| r.try_get("", "last_seq")).transpose()?.unwrap_or(0))
 }
