@@ -40,6 +40,7 @@ const INVOKED: &[&str] = &[
     "logout",
     "openAccount",
     "postTransaction",
+    "postTransactions",
     "recordPayment",
     "recordPayout",
     "authorizePayment",
@@ -294,6 +295,18 @@ async fn invocation(app: &TestApp, fx: &Fixtures, field: &str) -> Option<(String
                     { "accountCode": "available", "direction": "DEBIT", "amount": { "amount": "0.01", "currency": "USD" } },
                     { "accountCode": "reserve", "direction": "CREDIT", "amount": { "amount": "0.01", "currency": "USD" } },
                 ] } }),
+            )
+        }
+        "postTransactions" => {
+            fund(app, a, "5.00").await;
+            // A batch is let through to every merchant key; each item then
+            // answers for itself, so B's items carry NOT_FOUND in `results`.
+            (
+                "mutation($i: PostTransactionsInput!) { postTransactions(input: $i) { posted results { index error { code } } } }",
+                json!({ "i": { "transactions": [{ "merchantId": a, "idempotencyKey": key(), "entries": [
+                    { "accountCode": "available", "direction": "DEBIT", "amount": { "amount": "0.01", "currency": "USD" } },
+                    { "accountCode": "reserve", "direction": "CREDIT", "amount": { "amount": "0.01", "currency": "USD" } },
+                ] }] } }),
             )
         }
         "recordPayment" => (

@@ -6,6 +6,7 @@ mod helpers;
 
 mod authz;
 mod books;
+mod bulk;
 mod concurrency;
 mod deals;
 mod events;

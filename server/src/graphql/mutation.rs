@@ -387,6 +387,72 @@ pub struct FeeSchedulePayload {
     pub replayed: bool,
 }
 
+/// Most transactions one `postTransactions` call carries. Each may have up to
+/// 64 entries; 500 typical transactions fit well within the 1 MiB body limit,
+/// and one database transaction of 500 stays short enough not to hold its
+/// balance locks for long.
+pub const MAX_BULK_TRANSACTIONS: usize = 500;
+
+/// Input of `postTransactions`.
+#[derive(InputObject)]
+pub struct PostTransactionsInput {
+    /// 1 to 500 transactions, each with its own idempotency key, exactly as
+    /// `postTransaction` takes them (the same key and input sent alone or in a
+    /// batch is the same request: the second is a replay).
+    pub transactions: Vec<PostTransactionInput>,
+    /// All or nothing: when any transaction is refused, none is written (the
+    /// others answer `BATCH_ROLLED_BACK`). Default false: each transaction is
+    /// posted or refused on its own.
+    #[graphql(default)]
+    pub atomic: bool,
+}
+
+/// Why one transaction of a batch was refused.
+#[derive(SimpleObject)]
+pub struct ItemError {
+    /// The stable error code, as `extensions.code` would carry it.
+    pub code: String,
+    /// What to fix.
+    pub message: String,
+}
+
+/// One transaction's result in a `postTransactions` call.
+#[derive(SimpleObject)]
+pub struct BulkItemResult {
+    /// Its position in the input, from 0.
+    pub index: i32,
+    /// The transaction posted (on a replay, the one posted the first time);
+    /// null when refused.
+    pub transaction_id: Option<ID>,
+    /// True when this answer replays an earlier request with the same key.
+    pub replayed: bool,
+    /// Why it was refused; null when posted.
+    pub error: Option<ItemError>,
+}
+
+/// Result of `postTransactions`.
+#[derive(SimpleObject)]
+pub struct PostTransactionsPayload {
+    /// One result per input transaction, in input order.
+    pub results: Vec<BulkItemResult>,
+    /// How many transactions were written or replayed (0 for a refused atomic batch).
+    pub posted: i32,
+}
+
+/// The code and message of a coded GraphQL error, as a batch item's error.
+fn item_error(e: &async_graphql::Error) -> ItemError {
+    let code = e
+        .extensions
+        .as_ref()
+        .and_then(|x| x.get("code"))
+        .and_then(|c| match c {
+            async_graphql::Value::String(s) => Some(s.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| BAD_USER_INPUT.to_owned());
+    ItemError { code, message: e.message.clone() }
+}
+
 /// Result of a mutation that posts a transaction.
 #[derive(SimpleObject)]
 pub struct TransactionPayload {
@@ -495,44 +561,68 @@ impl LedgerMutation {
         ctx: &Context<'_>,
         input: PostTransactionInput,
     ) -> async_graphql::Result<TransactionPayload> {
-        let merchant = parse_merchant_id(&input.merchant_id)?;
-        if input.entries.len() > MAX_ENTRIES_PER_TRANSACTION {
-            return Err(DomainError::TooManyEntries { max: MAX_ENTRIES_PER_TRANSACTION }).or_coded();
+        let draft = transfer_draft(ctx, &input).await?;
+        post(ctx, &input.idempotency_key, "postTransaction", &input, Command::Post(draft)).await
+    }
+
+    /// Posts up to 500 transactions (each as `postTransaction` takes it) in one
+    /// database transaction. Each is posted or refused on its own, with its
+    /// own result; with `atomic: true`, one refusal writes nothing. Errors (the
+    /// whole call): `BATCH_SIZE_INVALID` for 0 or more than 500 transactions;
+    /// per transaction, the errors of `postTransaction` and `BATCH_ROLLED_BACK`.
+    #[graphql(guard = "access::MERCHANT_WRITE", complexity = "super::MUTATION_COST * 4 + child_complexity")]
+    async fn post_transactions(
+        &self,
+        ctx: &Context<'_>,
+        input: PostTransactionsInput,
+    ) -> async_graphql::Result<PostTransactionsPayload> {
+        let n = input.transactions.len();
+        if n == 0 || n > MAX_BULK_TRANSACTIONS {
+            return Err(coded(
+                "BATCH_SIZE_INVALID",
+                format!("give 1 to {MAX_BULK_TRANSACTIONS} transactions; got {n}"),
+            ));
         }
-        let mut entries = Vec::with_capacity(input.entries.len());
-        for e in &input.entries {
-            let account = match (&e.account_id, &e.account_code) {
-                (Some(id), None) => AccountRef::Id(AccountId(parse_uuid(id, "account id")?)),
-                (None, Some(code)) => AccountRef::Code {
-                    owner: if e.platform { Owner::Platform } else { Owner::Merchant(merchant) },
-                    code: AccountCode::parse(code).or_coded()?,
-                },
-                _ => return Err(coded(BAD_USER_INPUT, "give exactly one of accountId and accountCode")),
+        let mut results: Vec<Option<BulkItemResult>> = (0..n).map(|_| None).collect();
+        let (mut requests, mut positions) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for (i, item) in input.transactions.iter().enumerate() {
+            let parsed = match transfer_draft(ctx, item).await {
+                Ok(draft) => write_request(ctx, &item.idempotency_key, "postTransaction", item, Command::Post(draft)),
+                Err(e) => Err(e),
             };
-            let (asset, amount) = money(ctx, &e.amount).await?;
-            entries.push(EntryDraft {
-                account,
-                asset: asset.code,
-                direction: e.direction.into(),
-                amount,
-                layer: Layer::Posted,
+            match parsed {
+                Ok(r) => {
+                    requests.push(r);
+                    positions.push(i);
+                }
+                Err(e) => results[i] = Some(refused_item(i, item_error(&e))),
+            }
+        }
+        let refused_at_edge = results.iter().any(Option::is_some);
+        let applied = if input.atomic && refused_at_edge {
+            // Nothing reaches the ledger: the refusals above stand, the rest roll back.
+            positions.iter().map(|_| Err(LedgerError::BatchRolledBack)).collect()
+        } else {
+            super::context::request(ctx)?.finish_reads().await;
+            let ledger = ledger(ctx)?;
+            if input.atomic { ledger.submit_atomic(requests).await } else { ledger.submit(requests).await }
+        };
+        let mut posted = 0;
+        for (i, outcome) in positions.into_iter().zip(applied) {
+            results[i] = Some(match outcome {
+                Ok(a) => {
+                    posted += 1;
+                    BulkItemResult {
+                        index: i32::try_from(i).unwrap_or(i32::MAX),
+                        transaction_id: a.outcome.transaction().map(|t| ID(t.to_string())),
+                        replayed: a.replayed,
+                        error: None,
+                    }
+                }
+                Err(e) => refused_item(i, item_error(&super::error::to_graphql(e))),
             });
         }
-        let draft = TransactionDraft {
-            merchant,
-            kind: TransactionKind::Transfer,
-            external_ref: reference(input.external_ref.clone())?,
-            metadata: input.metadata.clone().map_or_else(|| serde_json::json!({}), |j| j.0),
-            effective_at: input.effective_at,
-            entries,
-            reverses: None,
-            no_overdraft: vec![],
-            payment: None,
-            counterparty: None,
-            payout: None,
-        };
-        draft.validate().or_coded()?;
-        post(ctx, &input.idempotency_key, "postTransaction", &input, Command::Post(draft)).await
+        Ok(PostTransactionsPayload { results: results.into_iter().flatten().collect(), posted })
     }
 
     /// Records money received for a merchant: debits `processor_clearing` by the
@@ -844,6 +934,60 @@ fn annotations(
     Ok(Annotations { external_ref: reference(external_ref)?, metadata: metadata.map(|j| j.0), effective_at })
 }
 
+/// A refused item of a batch.
+fn refused_item(index: usize, error: ItemError) -> BulkItemResult {
+    BulkItemResult {
+        index: i32::try_from(index).unwrap_or(i32::MAX),
+        transaction_id: None,
+        replayed: false,
+        error: Some(error),
+    }
+}
+
+/// Parses a `postTransaction` input into a validated transfer draft. Errors: the
+/// shape and amount errors of `postTransaction`, and `TRANSACTION_UNBALANCED`,
+/// `ENTRY_COUNT_INVALID`.
+async fn transfer_draft(ctx: &Context<'_>, input: &PostTransactionInput) -> async_graphql::Result<TransactionDraft> {
+    let merchant = parse_merchant_id(&input.merchant_id)?;
+    if input.entries.len() > MAX_ENTRIES_PER_TRANSACTION {
+        return Err(DomainError::TooManyEntries { max: MAX_ENTRIES_PER_TRANSACTION }).or_coded();
+    }
+    let mut entries = Vec::with_capacity(input.entries.len());
+    for e in &input.entries {
+        let account = match (&e.account_id, &e.account_code) {
+            (Some(id), None) => AccountRef::Id(AccountId(parse_uuid(id, "account id")?)),
+            (None, Some(code)) => AccountRef::Code {
+                owner: if e.platform { Owner::Platform } else { Owner::Merchant(merchant) },
+                code: AccountCode::parse(code).or_coded()?,
+            },
+            _ => return Err(coded(BAD_USER_INPUT, "give exactly one of accountId and accountCode")),
+        };
+        let (asset, amount) = money(ctx, &e.amount).await?;
+        entries.push(EntryDraft {
+            account,
+            asset: asset.code,
+            direction: e.direction.into(),
+            amount,
+            layer: Layer::Posted,
+        });
+    }
+    let draft = TransactionDraft {
+        merchant,
+        kind: TransactionKind::Transfer,
+        external_ref: reference(input.external_ref.clone())?,
+        metadata: input.metadata.clone().map_or_else(|| serde_json::json!({}), |j| j.0),
+        effective_at: input.effective_at,
+        entries,
+        reverses: None,
+        no_overdraft: vec![],
+        payment: None,
+        counterparty: None,
+        payout: None,
+    };
+    draft.validate().or_coded()?;
+    Ok(draft)
+}
+
 /// Submits a command under an idempotency key, fingerprinting the input as sent.
 ///
 /// The key lives in the caller's key space (its merchant for an API key, the
@@ -857,6 +1001,22 @@ async fn submit(
     input: &impl Serialize,
     command: Command,
 ) -> async_graphql::Result<Applied> {
+    let request = write_request(ctx, key, operation, input, command)?;
+    // This request's reads end before it writes: the write takes its own
+    // connection, and a request must never hold one while waiting for another.
+    super::context::request(ctx)?.finish_reads().await;
+    ledger(ctx)?.submit_one(request).await.or_coded()
+}
+
+/// Builds the write-path request of a command under an idempotency key (see
+/// [`submit`]). Errors: `IDEMPOTENCY_KEY_INVALID`.
+fn write_request(
+    ctx: &Context<'_>,
+    key: &str,
+    operation: &'static str,
+    input: &impl Serialize,
+    command: Command,
+) -> async_graphql::Result<Request> {
     let key = IdempotencyKey::parse(key).or_coded()?;
     let input = serde_json::to_value(input).map_err(|e| sea_orm::DbErr::Custom(e.to_string())).or_coded()?;
     let rc = request(ctx)?;
@@ -874,7 +1034,7 @@ async fn submit(
             reason: input.get("reason").and_then(|r| r.as_str()).map(str::to_owned),
         }
     });
-    let request = Request {
+    Ok(Request {
         scope,
         key: Some(key),
         operation,
@@ -884,11 +1044,7 @@ async fn submit(
         actor: caller.actor(),
         request_id: rc.request_id.clone(),
         audit,
-    };
-    // This request's reads end before it writes: the write takes its own
-    // connection, and a request must never hold one while waiting for another.
-    rc.finish_reads().await;
-    ledger(ctx)?.submit_one(request).await.or_coded()
+    })
 }
 
 async fn post(

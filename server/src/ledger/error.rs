@@ -49,6 +49,10 @@ pub enum LedgerError {
     /// The account already exists for this owner, code and asset.
     #[error("account already exists")]
     AccountAlreadyExists,
+    /// The request would have succeeded, but it was part of an all-or-nothing
+    /// batch in which another request failed, so nothing of the batch was written.
+    #[error("not written: another item of this all-or-nothing batch failed")]
+    BatchRolledBack,
     /// Retries of a serialization failure or deadlock were exhausted; the request
     /// wrote nothing and may be retried with the same idempotency key.
     #[error("the ledger is busy; retry with the same idempotency key")]
@@ -74,6 +78,7 @@ impl LedgerError {
             LedgerError::ExternalIdTaken => "EXTERNAL_ID_TAKEN",
             LedgerError::AssetAlreadyExists => "ASSET_ALREADY_EXISTS",
             LedgerError::AccountAlreadyExists => "ACCOUNT_ALREADY_EXISTS",
+            LedgerError::BatchRolledBack => "BATCH_ROLLED_BACK",
             LedgerError::Contention => "TRY_AGAIN",
             LedgerError::Database(_) => "INTERNAL_SERVER_ERROR",
         }

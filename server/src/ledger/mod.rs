@@ -431,7 +431,19 @@ impl Ledger {
     /// result per request, in order. See the module doc for the steps.
     #[tracing::instrument(name = "ledger.submit", skip_all, fields(batch = batch.len()))]
     pub async fn submit(&self, batch: Vec<Request>) -> Vec<Result<Applied, LedgerError>> {
-        let results = self.submit_unaudited(&batch).await;
+        self.submit_batch(batch, false).await
+    }
+
+    /// Like [`Ledger::submit`], but all or nothing: when any request fails, the
+    /// whole database transaction rolls back, the failed requests keep their own
+    /// errors and every other gets [`LedgerError::BatchRolledBack`].
+    #[tracing::instrument(name = "ledger.submit_atomic", skip_all, fields(batch = batch.len()))]
+    pub async fn submit_atomic(&self, batch: Vec<Request>) -> Vec<Result<Applied, LedgerError>> {
+        self.submit_batch(batch, true).await
+    }
+
+    async fn submit_batch(&self, batch: Vec<Request>, atomic: bool) -> Vec<Result<Applied, LedgerError>> {
+        let results = self.submit_unaudited(&batch, atomic).await;
         for (request, result) in batch.iter().zip(&results) {
             if let (Some(audit), Err(err)) = (&request.audit, result) {
                 self.audit_refusal(request, audit, err).await;
@@ -455,10 +467,10 @@ impl Ledger {
         }
     }
 
-    async fn submit_unaudited(&self, batch: &[Request]) -> Vec<Result<Applied, LedgerError>> {
+    async fn submit_unaudited(&self, batch: &[Request], atomic: bool) -> Vec<Result<Applied, LedgerError>> {
         let mut backoff = RETRY_BACKOFF;
         for attempt in 0..=MAX_TXN_RETRIES {
-            match self.try_batch(batch).await {
+            match self.try_batch(batch, atomic).await {
                 Ok(results) => return results,
                 Err(err) if store::is_retryable(&err) && attempt < MAX_TXN_RETRIES => {
                     tracing::debug!(attempt, error = %err, "retrying ledger transaction");
@@ -480,7 +492,11 @@ impl Ledger {
 
     /// One attempt at a batch. `Err` means the whole database transaction failed
     /// (and is rolled back); per-request refusals are inside the `Ok` vector.
-    async fn try_batch(&self, batch: &[Request]) -> Result<Vec<Result<Applied, LedgerError>>, sea_orm::DbErr> {
+    async fn try_batch(
+        &self,
+        batch: &[Request],
+        atomic: bool,
+    ) -> Result<Vec<Result<Applied, LedgerError>>, sea_orm::DbErr> {
         let txn = self.db.begin().await?;
         let mut results = Vec::with_capacity(batch.len());
         for request in batch {
@@ -509,6 +525,10 @@ impl Ledger {
         if results.iter().all(Result::is_err) {
             txn.rollback().await?;
             return Ok(results);
+        }
+        if atomic && results.iter().any(Result::is_err) {
+            txn.rollback().await?;
+            return Ok(results.into_iter().map(|r| r.and(Err(LedgerError::BatchRolledBack))).collect());
         }
         let posted = results.iter().any(|r| matches!(r, Ok(a) if !a.replayed && a.outcome.transaction().is_some()));
         txn.commit().await?;
