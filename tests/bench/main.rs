@@ -15,6 +15,9 @@
 //! that merchant's payments. Afterwards `ledger-server verify` must pass, or
 //! the numbers are void.
 //!
+//! Scenario `bulk` sends `postTransactions` of `--batch` transfers (two
+//! postings each) from every client and counts transactions and postings.
+//!
 //! Scenario `uniform` runs phase A alone (it needs nothing but `recordPayment`
 //! and `events`, so it also measures older builds of the server).
 //!
@@ -66,6 +69,9 @@ struct Args {
     /// The server's pool size.
     #[arg(long, default_value_t = 16)]
     pool_size: u32,
+    /// Transactions per `postTransactions` call (scenario `bulk`).
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
 }
 
 /// What one phase measured.
@@ -78,6 +84,8 @@ struct Phase {
     p50_ms: f64,
     p99_ms: f64,
     p999_ms: f64,
+    /// Postings per transaction: 3 for a payment with a fee, 2 for a bulk transfer.
+    entries_per_txn: f64,
 }
 
 impl Phase {
@@ -90,8 +98,8 @@ impl Phase {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     anyhow::ensure!(
-        matches!(args.scenario.as_str(), "slow-subscriber" | "uniform"),
-        "unknown scenario {} (slow-subscriber or uniform)",
+        matches!(args.scenario.as_str(), "slow-subscriber" | "uniform" | "bulk"),
+        "unknown scenario {} (slow-subscriber, uniform or bulk)",
         args.scenario
     );
     let base_url = args.database_url.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or_default();
@@ -156,6 +164,10 @@ async fn run(args: &Args, base: &str, _pid: u32) -> anyhow::Result<Vec<Phase>> {
     }
     let merchants = Arc::new(merchants);
     let mut phases = Vec::new();
+    if args.scenario == "bulk" {
+        phases.push(load_bulk(args, &http, base, &token, &merchants).await?);
+        return Ok(phases);
+    }
     phases.push(load(args, &http, base, &token, &merchants, "A: no subscriber").await?);
     if args.scenario == "uniform" {
         return Ok(phases);
@@ -282,6 +294,80 @@ async fn load(
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),
         p999_ms: pct(0.999),
+        entries_per_txn: 3.0,
+    })
+}
+
+/// `postTransactions` load: each client sends batches of `--batch` transfers
+/// (platform `processor_clearing` debit, merchant `available` credit: two
+/// postings each), non-atomic. Counts transactions, so entries/s is twice the rate.
+async fn load_bulk(
+    args: &Args,
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    merchants: &Arc<Vec<String>>,
+) -> anyhow::Result<Phase> {
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let warm_until = Instant::now() + WARM_UP;
+    let stop_at = warm_until + Duration::from_secs(args.seconds);
+    let mut tasks = Vec::new();
+    for c in 0..args.clients {
+        let (http, base, token, merchants, run_id, batch) =
+            (http.clone(), base.to_owned(), token.to_owned(), merchants.clone(), run_id.clone(), args.batch);
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut errors, mut latencies) = (0u64, 0u64, Vec::new());
+            let mut i = 0usize;
+            while Instant::now() < stop_at {
+                let items: Vec<Value> = (0..batch)
+                    .map(|j| {
+                        let m = &merchants[(c * 7919 + (i + j) * 104_729) % merchants.len()];
+                        json!({ "merchantId": m, "idempotencyKey": format!("{run_id}-{c}-{}", i + j), "entries": [
+                            { "accountCode": "processor_clearing", "platform": true, "direction": "DEBIT", "amount": { "amount": "10.00", "currency": "USD" } },
+                            { "accountCode": "available", "direction": "CREDIT", "amount": { "amount": "10.00", "currency": "USD" } },
+                        ] })
+                    })
+                    .collect();
+                let now = Instant::now();
+                let body = gql(&http, &base, Some(&token), "mutation($i: PostTransactionsInput!) { postTransactions(input: $i) { posted } }", json!({ "i": { "transactions": items } })).await;
+                if now >= warm_until {
+                    match body.as_ref().ok().and_then(|b| b["data"]["postTransactions"]["posted"].as_u64()) {
+                        Some(n) => {
+                            ok += n;
+                            errors += batch as u64 - n;
+                            latencies.push(now.elapsed().as_secs_f64() * 1000.0);
+                        }
+                        None => errors += batch as u64,
+                    }
+                }
+                i += batch;
+            }
+            (ok, errors, latencies)
+        }));
+    }
+    let (mut ok, mut errors, mut latencies) = (0, 0, Vec::new());
+    for t in tasks {
+        let (o, e, l) = t.await?;
+        ok += o;
+        errors += e;
+        latencies.extend(l);
+    }
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    Ok(Phase {
+        name: format!("bulk: postTransactions of {} (latency per batch)", args.batch),
+        ok,
+        errors,
+        seconds: args.seconds as f64,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        p999_ms: pct(0.999),
+        entries_per_txn: 2.0,
     })
 }
 
@@ -385,15 +471,18 @@ fn report(args: &Args, phases: &[Phase], pgbench_tps: f64, rss_kib: Option<u64>,
         if verified { "clean" } else { "FAILED" }
     );
     println!("pgbench TPC-B, {} clients, same PostgreSQL: {pgbench_tps:.0} tps", args.clients);
-    println!("| phase | payments/s | entries/s | × TPC-B | p50 ms | p99 ms | p99.9 ms | errors |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!(
+        "| phase | transactions/s | entries/s | × TPC-B (transactions) | × TPC-B (entries) | p50 ms | p99 ms | p99.9 ms | errors |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
     for p in phases {
         println!(
-            "| {} | {:.0} | {:.0} | {:.2} | {:.1} | {:.1} | {:.1} | {} |",
+            "| {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} | {} |",
             p.name,
             p.tps(),
-            p.tps() * 3.0,
+            p.tps() * p.entries_per_txn,
             p.tps() / pgbench_tps,
+            p.tps() * p.entries_per_txn / pgbench_tps,
             p.p50_ms,
             p.p99_ms,
             p.p999_ms,
