@@ -10,9 +10,11 @@
 //! 3. lock every balance row the request touches, in ascending account-id order;
 //! 4. check the rules that need balances (no overdraft where guarded, no overflow);
 //! 5. reserve gap-free sequence numbers, append the transaction and its entries,
-//!    write the new balances and the idempotency result;
+//!    write the new balances, the transaction's outbox event (see
+//!    [`crate::domain::event`]) and the idempotency result;
 //!
-//! then commit. Within a batch each request runs in its own savepoint, so one
+//! then commit, and wake this process's event hub (other instances are woken
+//! by the `NOTIFY` queued with the tenant setting, delivered on commit). Within a batch each request runs in its own savepoint, so one
 //! refused request fails alone. Serialization failures and deadlocks restart the
 //! whole batch up to [`MAX_TXN_RETRIES`] times.
 
