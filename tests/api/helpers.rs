@@ -29,6 +29,8 @@ pub struct TestApp {
     pub admin_password: String,
     /// A session token of the bootstrap admin; [`TestApp::gql`] sends it.
     pub token: String,
+    /// SQL statements the server's request pool has run (see `Application::queries_executed`).
+    pub queries: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Username of the admin the server bootstraps on first start.
@@ -98,11 +100,19 @@ pub async fn spawn_flags(database_url: Option<String>, extra: &[&str]) -> TestAp
     let settings = settings_for(&database_url, &flags);
     let app = Application::build(&settings).await.expect("build app");
     let addr = app.local_addr().expect("local addr");
+    let queries = app.queries_executed();
     tokio::spawn(app.run_until(std::future::pending()));
     let db = Database::connect(&database_url).await.expect("connect test db");
     let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
-    let mut app =
-        TestApp { base: format!("http://{addr}"), db, database_url, http, admin_password, token: String::new() };
+    let mut app = TestApp {
+        base: format!("http://{addr}"),
+        db,
+        database_url,
+        http,
+        admin_password,
+        token: String::new(),
+        queries,
+    };
     app.token = app.login(ADMIN_USERNAME, &app.admin_password.clone()).await;
     app
 }

@@ -19,6 +19,7 @@ mod pagination;
 mod payments;
 mod payouts;
 mod posting;
+mod reads;
 mod replay;
 mod reversal;
 mod rls;

@@ -10,6 +10,7 @@ pub mod context;
 pub mod error;
 pub mod events;
 pub mod extension;
+pub mod loaders;
 pub mod mutation;
 pub mod query;
 pub mod subscription;

@@ -22,7 +22,7 @@ use crate::store::accounts::Account;
 use crate::store::books::{self, AsOf, TrialBalanceLine};
 use crate::store::merchants::Merchant;
 use crate::store::transactions::{EntryRecord, TransactionRecord};
-use crate::store::{accounts, merchants, transactions};
+use crate::store::{accounts, transactions};
 
 /// An amount of one asset: `amount` is a decimal string in the asset's major
 /// unit with exactly its exponent's decimals; `currency` is the ISO 4217 or
@@ -51,7 +51,8 @@ pub(crate) async fn merchant_node(ctx: &Context<'_>, id: MerchantId) -> async_gr
     if !sees(ctx, id) {
         return Ok(None);
     }
-    Ok(merchants::find(&*db(ctx).await?, id).await.or_coded()?.map(MerchantNode))
+    let loaded = super::loaders::loaders(ctx)?.merchants.load_one(id).await.map_err(super::loaders::load_error)?;
+    Ok(loaded.map(MerchantNode))
 }
 
 /// An amount given by a caller: `amount` is a positive decimal string with at
@@ -518,7 +519,9 @@ impl TransactionNode {
     }
     /// Its entries, in sequence order.
     async fn entries(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<EntryNode>> {
-        Ok(transactions::entries_of(&*db(ctx).await?, self.0.id).await.or_coded()?.into_iter().map(EntryNode).collect())
+        let entries =
+            super::loaders::loaders(ctx)?.entries.load_one(self.0.id).await.map_err(super::loaders::load_error)?;
+        Ok(entries.unwrap_or_default().into_iter().map(EntryNode).collect())
     }
 }
 
@@ -553,7 +556,11 @@ impl EntryNode {
     }
     /// The account posted to.
     async fn account(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<AccountNode>> {
-        let account = accounts::find(&*db(ctx).await?, self.0.account).await.or_coded()?;
+        let account = super::loaders::loaders(ctx)?
+            .accounts
+            .load_one(self.0.account)
+            .await
+            .map_err(super::loaders::load_error)?;
         // A merchant key sees its own accounts only, never the platform's.
         Ok(account.filter(|a| sees(ctx, a.owner.merchant_id())).map(AccountNode))
     }

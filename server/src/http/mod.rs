@@ -348,7 +348,8 @@ async fn execute(state: &AppState, headers: &HeaderMap, req: async_graphql::Requ
     };
     let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let context = RequestContext::new(caller, request_id, state.ledger.db().clone());
-    let response = state.schema.execute(req.data(context.clone())).await;
+    let loaders = crate::graphql::loaders::Loaders::new(&context);
+    let response = state.schema.execute(req.data(context.clone()).data(loaders)).await;
     context.finish_reads().await;
     let graphql_media = headers
         .get(header::ACCEPT)

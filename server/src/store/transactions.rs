@@ -206,6 +206,18 @@ pub async fn entries_of(db: &impl ConnectionTrait, id: TransactionId) -> Result<
         .collect()
 }
 
+/// The entries of several transactions, in sequence order (one query).
+pub async fn entries_of_many(db: &impl ConnectionTrait, ids: &[TransactionId]) -> Result<Vec<EntryRecord>, DbErr> {
+    entry::Entity::find()
+        .filter(entry::Column::TransactionId.is_in(ids.iter().map(|t| t.0)))
+        .order_by_asc(entry::Column::Seq)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(TryInto::try_into)
+        .collect()
+}
+
 /// Loads a posted transaction with its entries, for reversing it.
 pub async fn load_posted(db: &impl ConnectionTrait, id: TransactionId) -> Result<Option<PostedTransaction>, DbErr> {
     let Some(txn) = find(db, id).await? else { return Ok(None) };
