@@ -117,7 +117,7 @@ async fn main() -> anyhow::Result<()> {
         .stdout(Stdio::null())
         .spawn()?;
     let base = format!("http://127.0.0.1:{port}");
-    let result = run(&args, &base, server.id()).await;
+    let result = run(&args, &base).await;
     let rss_kib = peak_rss_kib(server.id());
     let _ = server.kill();
     let _ = server.wait();
@@ -131,7 +131,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Logs in, creates the merchants and runs the three phases.
-async fn run(args: &Args, base: &str, _pid: u32) -> anyhow::Result<Vec<Phase>> {
+async fn run(args: &Args, base: &str) -> anyhow::Result<Vec<Phase>> {
     let http = reqwest::Client::builder().pool_max_idle_per_host(args.clients).build()?;
     wait_healthy(&http, base).await?;
     let token = gql(
@@ -272,30 +272,7 @@ async fn load(
             (ok, errors, latencies)
         }));
     }
-    let (mut ok, mut errors, mut latencies) = (0, 0, Vec::new());
-    for t in tasks {
-        let (o, e, l) = t.await?;
-        ok += o;
-        errors += e;
-        latencies.extend(l);
-    }
-    latencies.sort_by(f64::total_cmp);
-    let pct = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0.0)
-    };
-    Ok(Phase {
-        name: name.to_owned(),
-        ok,
-        errors,
-        seconds: args.seconds as f64,
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
-        p999_ms: pct(0.999),
-        entries_per_txn: 3.0,
-    })
+    gather(name.to_owned(), tasks, args.seconds, 3.0).await
 }
 
 /// `postTransactions` load: each client sends batches of `--batch` transfers
@@ -345,6 +322,19 @@ async fn load_bulk(
             (ok, errors, latencies)
         }));
     }
+    gather(format!("bulk: postTransactions of {} (latency per batch)", args.batch), tasks, args.seconds, 2.0).await
+}
+
+/// What each client task of a phase returns: successes, errors, latencies in ms.
+type ClientTally = (u64, u64, Vec<f64>);
+
+/// Adds up the client tasks of a phase into its figures.
+async fn gather(
+    name: String,
+    tasks: Vec<tokio::task::JoinHandle<ClientTally>>,
+    seconds: u64,
+    entries_per_txn: f64,
+) -> anyhow::Result<Phase> {
     let (mut ok, mut errors, mut latencies) = (0, 0, Vec::new());
     for t in tasks {
         let (o, e, l) = t.await?;
@@ -360,14 +350,14 @@ async fn load_bulk(
             .unwrap_or(0.0)
     };
     Ok(Phase {
-        name: format!("bulk: postTransactions of {} (latency per batch)", args.batch),
+        name,
         ok,
         errors,
-        seconds: args.seconds as f64,
+        seconds: seconds as f64,
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),
         p999_ms: pct(0.999),
-        entries_per_txn: 2.0,
+        entries_per_txn,
     })
 }
 

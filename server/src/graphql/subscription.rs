@@ -92,10 +92,8 @@ async fn start(
 /// The GraphQL error that ends a feed.
 fn feed_error(e: FollowError) -> async_graphql::Error {
     match e {
-        FollowError::Lagged { resume_after } => {
-            coded("SUBSCRIPTION_LAGGED", FollowError::Lagged { resume_after }.to_string())
-                .extend_with(|_, ext| ext.set("resumeAfterSequence", resume_after))
-        }
+        FollowError::Lagged { resume_after } => coded("SUBSCRIPTION_LAGGED", e.to_string())
+            .extend_with(|_, ext| ext.set("resumeAfterSequence", resume_after)),
         FollowError::Database(db) => super::error::to_graphql(crate::ledger::LedgerError::Database(db)),
     }
 }

@@ -196,14 +196,7 @@ pub async fn reversal_of(db: &impl ConnectionTrait, id: TransactionId) -> Result
 
 /// The entries of a transaction, in sequence order.
 pub async fn entries_of(db: &impl ConnectionTrait, id: TransactionId) -> Result<Vec<EntryRecord>, DbErr> {
-    entry::Entity::find()
-        .filter(entry::Column::TransactionId.eq(id.0))
-        .order_by_asc(entry::Column::Seq)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(TryInto::try_into)
-        .collect()
+    entries_of_many(db, &[id]).await
 }
 
 /// The entries of several transactions, in sequence order (one query).
