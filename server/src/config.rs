@@ -92,6 +92,15 @@ pub struct Settings {
     /// Subject prefix: events go to `<prefix>.<merchant id>.<kind>`.
     #[arg(long, env = "LEDGER_NATS_SUBJECT_PREFIX", default_value = "ledger.events", global = true)]
     pub nats_subject_prefix: String,
+    /// Group commit: how long, in microseconds, the committer waits for more
+    /// posting requests once it has some and the batch is not full. 0 takes
+    /// only what is already queued.
+    #[arg(long, env = "LEDGER_GROUP_COMMIT_WINDOW_US", default_value_t = crate::ledger::group::DEFAULT_GROUP_COMMIT_WINDOW.as_micros() as u64, global = true)]
+    pub group_commit_window_us: u64,
+    /// Group commit: most posting requests in one database transaction.
+    /// 0 turns group commit off (one database transaction per request).
+    #[arg(long, env = "LEDGER_GROUP_COMMIT_MAX_BATCH", default_value_t = crate::ledger::group::DEFAULT_GROUP_COMMIT_MAX_BATCH, global = true)]
+    pub group_commit_max_batch: usize,
     /// How many events a live subscriber may fall behind before it is told to
     /// resume from its last sequence.
     #[arg(long, env = "LEDGER_SUBSCRIBER_BUFFER", default_value_t = crate::events::DEFAULT_SUBSCRIBER_BUFFER, global = true)]

@@ -48,7 +48,11 @@ impl Application {
             counter.fetch_add(1, Ordering::Relaxed);
         });
         let ttl = chrono::Duration::seconds(i64::from(settings.authorization_ttl_secs));
-        let ledger = Arc::new(Ledger::new(db.clone()).with_authorization_ttl(ttl));
+        let group_commit = crate::ledger::GroupCommit {
+            window: std::time::Duration::from_micros(settings.group_commit_window_us),
+            max_batch: settings.group_commit_max_batch,
+        };
+        let ledger = Arc::new(Ledger::new(db.clone()).with_authorization_ttl(ttl).with_group_commit(group_commit));
         ledger.load_assets().await?;
         let session_ttl = chrono::Duration::seconds(i64::from(settings.session_ttl_secs.max(1)));
         let auth = Authenticator::new(db.clone(), session_ttl, settings.login_attempts_per_minute);
@@ -101,6 +105,13 @@ impl Application {
     /// the tests use it to pin that nested fields load in batches.
     pub fn queries_executed(&self) -> Arc<AtomicU64> {
         self.queries.clone()
+    }
+
+    /// Batches and requests the group committer has run (see
+    /// [`crate::ledger::group`]); the tests use it to show that concurrent
+    /// requests share commits.
+    pub fn group_commit_stats(&self) -> Arc<crate::ledger::GroupStats> {
+        self.state.ledger.group_stats()
     }
 
     /// The bound address.

@@ -18,7 +18,9 @@
 //! refused request fails alone. Serialization failures and deadlocks restart the
 //! whole batch up to [`MAX_TXN_RETRIES`] times.
 
+mod batch;
 pub mod error;
+pub mod group;
 pub mod payout_job;
 pub mod sweeper;
 
@@ -31,6 +33,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use serde::{Deserialize, Serialize};
 
 pub use error::LedgerError;
+pub use group::{GroupCommit, GroupStats};
 
 use crate::domain::auth::Tenant;
 use crate::domain::event::{
@@ -354,53 +357,82 @@ pub struct Applied {
 /// The ledger service: the write path and the asset catalogue.
 #[derive(Debug)]
 pub struct Ledger {
-    db: DatabaseConnection,
+    writer: Writer,
     assets: RwLock<HashMap<String, Asset>>,
+    group: Option<tokio::sync::mpsc::Sender<group::Pending>>,
+    group_stats: Arc<GroupStats>,
+}
+
+/// What runs database transactions on the write path: shared by the request
+/// handlers and the group committer task.
+#[derive(Debug, Clone)]
+struct Writer {
+    db: DatabaseConnection,
     authorization_ttl: chrono::Duration,
     committed: Arc<tokio::sync::Notify>,
     instance: String,
 }
 
 impl Ledger {
-    /// A ledger over a migrated database.
+    /// A ledger over a migrated database, without group commit (every request
+    /// in its own database transaction; see [`Ledger::with_group_commit`]).
     pub fn new(db: DatabaseConnection) -> Self {
         Self {
-            db,
+            writer: Writer {
+                db,
+                authorization_ttl: DEFAULT_AUTHORIZATION_TTL,
+                committed: Arc::new(tokio::sync::Notify::new()),
+                instance: uuid::Uuid::now_v7().to_string(),
+            },
             assets: RwLock::new(HashMap::new()),
-            authorization_ttl: DEFAULT_AUTHORIZATION_TTL,
-            committed: Arc::new(tokio::sync::Notify::new()),
-            instance: uuid::Uuid::now_v7().to_string(),
+            group: None,
+            group_stats: Arc::new(GroupStats::default()),
         }
     }
 
     /// This ledger's instance id: the payload of its `NOTIFY`s, so its own
     /// event hub can skip them (it is woken directly, see [`Ledger::committed_events`]).
     pub fn instance(&self) -> &str {
-        &self.instance
+        &self.writer.instance
     }
 
     /// Signalled after every commit that wrote outbox events, so this
     /// process's event hub reads them at once (other processes hear of them
     /// through PostgreSQL `NOTIFY`). A wake-up only: the hub reads the outbox.
     pub fn committed_events(&self) -> Arc<tokio::sync::Notify> {
-        self.committed.clone()
+        self.writer.committed.clone()
     }
 
-    /// Sets how long authorizations hold money by default.
+    /// Sets how long authorizations hold money by default. Call before
+    /// [`Ledger::with_group_commit`].
     pub fn with_authorization_ttl(mut self, ttl: chrono::Duration) -> Self {
-        self.authorization_ttl = ttl;
+        self.writer.authorization_ttl = ttl;
         self
+    }
+
+    /// Turns on group commit (see [`group`]) with these settings, starting its
+    /// committer task on the current Tokio runtime. `max_batch` 0 leaves it off.
+    pub fn with_group_commit(mut self, settings: GroupCommit) -> Self {
+        if settings.max_batch > 0 {
+            self.group = Some(group::start(self.writer.clone(), settings, self.group_stats.clone()));
+        }
+        self
+    }
+
+    /// Batches and requests the group committer has run (zero when it is off).
+    pub fn group_stats(&self) -> Arc<GroupStats> {
+        self.group_stats.clone()
     }
 
     /// The database connection pool, for reads.
     pub fn db(&self) -> &DatabaseConnection {
-        &self.db
+        &self.writer.db
     }
 
     /// Fills the asset cache with every known asset, so that request paths
     /// rarely need a connection for it. Errors: [`LedgerError::Database`].
     pub async fn load_assets(&self) -> Result<(), LedgerError> {
-        let all = store::assets::list(&self.db).await?;
+        let all = store::assets::list(&self.writer.db).await?;
         if let Ok(mut m) = self.assets.write() {
             for (a, _) in all {
                 m.insert(a.code.to_string(), a);
@@ -416,16 +448,30 @@ impl Ledger {
         if let Some(a) = self.assets.read().ok().and_then(|m| m.get(code).cloned()) {
             return Ok(a);
         }
-        let asset =
-            store::assets::find(&self.db, code).await?.ok_or_else(|| DomainError::UnknownAsset(code.to_owned()))?;
+        let asset = store::assets::find(&self.writer.db, code)
+            .await?
+            .ok_or_else(|| DomainError::UnknownAsset(code.to_owned()))?;
         if let Ok(mut m) = self.assets.write() {
             m.insert(code.to_owned(), asset.clone());
         }
         Ok(asset)
     }
 
-    /// Applies one request in its own database transaction.
+    /// Applies one request: through group commit when it is on and the request
+    /// is a plain posting, else in its own database transaction.
     pub async fn submit_one(&self, request: Request) -> Result<Applied, LedgerError> {
+        let request = match &self.group {
+            Some(queue) if batch::groupable(&request) => {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                match queue.send(group::Pending { request, reply }).await {
+                    // A committer that vanished without answering may or may not
+                    // have committed; TRY_AGAIN with the same key is safe either way.
+                    Ok(()) => return answer.await.unwrap_or(Err(LedgerError::Contention)),
+                    Err(tokio::sync::mpsc::error::SendError(p)) => p.request,
+                }
+            }
+            _ => request,
+        };
         self.submit(vec![request]).await.pop().unwrap_or(Err(LedgerError::Contention))
     }
 
@@ -445,7 +491,7 @@ impl Ledger {
     }
 
     async fn submit_batch(&self, batch: Vec<Request>, atomic: bool) -> Vec<Result<Applied, LedgerError>> {
-        let results = self.submit_unaudited(&batch, atomic).await;
+        let results = self.writer.submit_unaudited(&batch, atomic).await;
         for (request, result) in batch.iter().zip(&results) {
             if let (Some(audit), Err(err)) = (&request.audit, result) {
                 self.audit_refusal(request, audit, err).await;
@@ -459,7 +505,7 @@ impl Ledger {
     /// logged, never hidden.
     async fn audit_refusal(&self, request: &Request, audit: &AuditDraft, err: &LedgerError) {
         let record = async {
-            let txn = store::begin_write(&self.db, Tenant::All, true).await?;
+            let txn = store::begin_write(&self.writer.db, Tenant::All, true).await?;
             let merchant = target_merchant(&txn, audit.target_type, audit.target_id.as_deref()).await?;
             access::append_audit(&txn, &audit_record(request, audit, merchant, err.code())).await?;
             txn.commit().await
@@ -468,62 +514,82 @@ impl Ledger {
             tracing::error!(error = %e, action = request.operation, "could not record a refused staff action");
         }
     }
+}
 
+impl Writer {
+    /// Applies a batch with retries and returns one result per request. When
+    /// the database transaction of a batch of several independent requests
+    /// fails for a reason a retry cannot cure, each request is run again on its
+    /// own, so that the one that broke it fails alone.
     async fn submit_unaudited(&self, batch: &[Request], atomic: bool) -> Vec<Result<Applied, LedgerError>> {
+        match self.with_retries(batch, atomic).await {
+            Ok(results) => results,
+            Err(LedgerError::Database(err)) if batch.len() > 1 && !atomic => {
+                tracing::warn!(error = %err, batch = batch.len(), "batch failed; running its requests one by one");
+                let mut results = Vec::with_capacity(batch.len());
+                for request in batch {
+                    let one = self.with_retries(std::slice::from_ref(request), false).await;
+                    results.push(one.and_then(|mut r| r.pop().unwrap_or(Err(LedgerError::Contention))));
+                }
+                results
+            }
+            Err(LedgerError::Database(err)) => batch.iter().map(|_| Err(LedgerError::Database(err.clone()))).collect(),
+            Err(_) => batch.iter().map(|_| Err(LedgerError::Contention)).collect(),
+        }
+    }
+
+    /// Runs [`Writer::try_batch`], retrying serialization failures, deadlocks
+    /// and races up to [`MAX_TXN_RETRIES`] times. Errors: `TRY_AGAIN` when
+    /// retries run out, [`LedgerError::Database`] for any other failure.
+    async fn with_retries(
+        &self,
+        batch: &[Request],
+        atomic: bool,
+    ) -> Result<Vec<Result<Applied, LedgerError>>, LedgerError> {
         let mut backoff = RETRY_BACKOFF;
         for attempt in 0..=MAX_TXN_RETRIES {
-            match self.try_batch(batch, atomic).await {
-                Ok(results) => return results,
-                Err(err) if store::is_retryable(&err) && attempt < MAX_TXN_RETRIES => {
-                    tracing::debug!(attempt, error = %err, "retrying ledger transaction");
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
-                }
-                Err(err) if store::is_retryable(&err) => {
-                    tracing::warn!(error = %err, "ledger transaction retries exhausted");
-                    return batch.iter().map(|_| Err(LedgerError::Contention)).collect();
-                }
-                Err(err) => {
-                    tracing::error!(error = %err, "ledger transaction failed");
-                    return batch.iter().map(|_| Err(LedgerError::Database(err.clone()))).collect();
-                }
+            let err = match self.try_batch(batch, atomic).await {
+                Ok(results) => return Ok(results),
+                Err(err) => err,
+            };
+            let retryable = match &err {
+                batch::Attempt::Raced => true,
+                batch::Attempt::Db(e) => store::is_retryable(e),
+            };
+            if !retryable {
+                let batch::Attempt::Db(e) = err else { return Err(LedgerError::Contention) };
+                tracing::error!(error = %e, "ledger transaction failed");
+                return Err(LedgerError::Database(e));
             }
+            if attempt == MAX_TXN_RETRIES {
+                tracing::warn!(error = ?err, "ledger transaction retries exhausted");
+                break;
+            }
+            tracing::debug!(attempt, error = ?err, "retrying ledger transaction");
+            tokio::time::sleep(backoff).await;
+            backoff *= 2;
         }
-        batch.iter().map(|_| Err(LedgerError::Contention)).collect()
+        Err(LedgerError::Contention)
     }
 
     /// One attempt at a batch. `Err` means the whole database transaction failed
     /// (and is rolled back); per-request refusals are inside the `Ok` vector.
+    /// Plain postings take the batched path ([`batch`]); anything else runs
+    /// request by request, each in a savepoint when there are several.
     async fn try_batch(
         &self,
         batch: &[Request],
         atomic: bool,
-    ) -> Result<Vec<Result<Applied, LedgerError>>, sea_orm::DbErr> {
+    ) -> Result<Vec<Result<Applied, LedgerError>>, batch::Attempt> {
         let txn = self.db.begin().await?;
-        let mut results = Vec::with_capacity(batch.len());
-        for request in batch {
-            // The platform's rows are visible to a merchant's write: its payments
-            // post to processor_clearing and fee_revenue. The same statement
-            // queues the NOTIFY that wakes other instances' event hubs on commit.
-            store::set_write_tenant(&txn, request.tenant, &self.instance).await?;
-            // A batch of one needs no savepoint: its failure rolls back everything.
-            let result = if batch.len() == 1 {
-                apply(&txn, request, self.authorization_ttl).await
-            } else {
-                let savepoint = txn.begin().await?;
-                let r = apply(&savepoint, request, self.authorization_ttl).await;
-                match r {
-                    Ok(_) => savepoint.commit().await?,
-                    Err(_) => savepoint.rollback().await?,
-                }
-                r
-            };
-            match result {
-                Err(LedgerError::Database(e)) if store::is_retryable(&e) => return Err(e),
-                Err(LedgerError::Database(e)) if batch.len() == 1 => return Err(e),
-                other => results.push(other),
-            }
-        }
+        let results = if batch.iter().all(batch::groupable) {
+            // The batch acts for many merchants; each request's tenant is
+            // enforced by the batched path itself (see its module doc).
+            store::set_write_tenant(&txn, Tenant::All, &self.instance).await?;
+            batch::post_batch(&txn, batch).await?
+        } else {
+            self.one_by_one(&txn, batch).await?
+        };
         if results.iter().all(Result::is_err) {
             txn.rollback().await?;
             return Ok(results);
@@ -539,6 +605,39 @@ impl Ledger {
         }
         Ok(results)
     }
+
+    /// Applies each request of `batch` in turn inside `txn`.
+    async fn one_by_one(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        batch: &[Request],
+    ) -> Result<Vec<Result<Applied, LedgerError>>, sea_orm::DbErr> {
+        let mut results = Vec::with_capacity(batch.len());
+        for request in batch {
+            // The platform's rows are visible to a merchant's write: its payments
+            // post to processor_clearing and fee_revenue. The same statement
+            // queues the NOTIFY that wakes other instances' event hubs on commit.
+            store::set_write_tenant(txn, request.tenant, &self.instance).await?;
+            // A batch of one needs no savepoint: its failure rolls back everything.
+            let result = if batch.len() == 1 {
+                apply(txn, request, self.authorization_ttl).await
+            } else {
+                let savepoint = txn.begin().await?;
+                let r = apply(&savepoint, request, self.authorization_ttl).await;
+                match r {
+                    Ok(_) => savepoint.commit().await?,
+                    Err(_) => savepoint.rollback().await?,
+                }
+                r
+            };
+            match result {
+                Err(LedgerError::Database(e)) if store::is_retryable(&e) => return Err(e),
+                Err(LedgerError::Database(e)) if batch.len() == 1 => return Err(e),
+                other => results.push(other),
+            }
+        }
+        Ok(results)
+    }
 }
 
 /// Applies one request inside the open transaction `db`.
@@ -549,15 +648,7 @@ async fn apply(db: &impl ConnectionTrait, req: &Request, ttl: chrono::Duration) 
     };
     match claim {
         idempotency::Claim::Claimed => {}
-        idempotency::Claim::Used { fingerprint, result } => {
-            if fingerprint != req.fingerprint {
-                return Err(LedgerError::IdempotencyKeyReused);
-            }
-            let outcome = result
-                .and_then(|r| serde_json::from_value(r).ok())
-                .ok_or_else(|| sea_orm::DbErr::Custom("idempotency record without result".into()))?;
-            return Ok(Applied { outcome, replayed: true });
-        }
+        idempotency::Claim::Used { fingerprint, result } => return replay(req, &fingerprint, result),
     }
     let outcome = match &req.command {
         Command::Post(draft) => Outcome::Transaction(post(db, req, draft).await?),
@@ -621,6 +712,19 @@ async fn apply(db: &impl ConnectionTrait, req: &Request, ttl: chrono::Duration) 
         access::append_audit(db, &audit_record(req, audit, merchant, "ok")).await?;
     }
     Ok(Applied { outcome, replayed: false })
+}
+
+/// The answer to a request whose key was used before: the stored result when
+/// the request is the same (same fingerprint). Errors:
+/// [`LedgerError::IdempotencyKeyReused`] for a different request.
+fn replay(req: &Request, fingerprint: &Fingerprint, result: Option<serde_json::Value>) -> Result<Applied, LedgerError> {
+    if *fingerprint != req.fingerprint {
+        return Err(LedgerError::IdempotencyKeyReused);
+    }
+    let outcome = result
+        .and_then(|r| serde_json::from_value(r).ok())
+        .ok_or_else(|| sea_orm::DbErr::Custom("idempotency record without result".into()))?;
+    Ok(Applied { outcome, replayed: true })
 }
 
 /// The audit record of a staff action with its result (`ok` or an error code).
@@ -977,21 +1081,71 @@ async fn post(
     let resolved = resolve_accounts(db, req, draft).await?;
 
     let ids: Vec<AccountId> = resolved.values().map(|a| a.id).collect();
-    let before = accounts::lock_balances(db, &ids).await?;
-    let mut after = before.clone();
+    let mut balances = accounts::lock_balances(db, &ids).await?;
+    let (entries, changed) = apply_draft(draft, &resolved, &mut balances)?;
+    if let Some(original) = draft.reverses
+        && transactions::reversal_of(db, original).await?.is_some()
+    {
+        return Err(DomainError::AlreadyReversed.into());
+    }
+
+    let entry_count = i64::try_from(entries.len())
+        .map_err(|_| DomainError::TooManyEntries { max: crate::domain::transaction::MAX_ENTRIES_PER_TRANSACTION })?;
+    let (seq, first_entry_seq) = transactions::reserve_sequences(db, entry_count).await?;
+    let record = transaction_record(req, draft, seq, Utc::now());
+    let rows = transactions::number_entries(&record, first_entry_seq, entries);
+    transactions::append(db, &record, &rows).await.map_err(|e| {
+        if store::is_unique_violation(&e, "reverses") {
+            DomainError::AlreadyReversed.into()
+        } else {
+            LedgerError::from(e)
+        }
+    })?;
+    for (id, balance) in &changed {
+        accounts::store_balance(db, *id, balance, seq).await?;
+    }
+    let by_id: HashMap<AccountId, &accounts::Account> = resolved.values().map(|a| (a.id, a)).collect();
+    store::events::insert(db, &outbox_event(&record, &rows, &changed, &by_id)?).await?;
+    Ok(record.id)
+}
+
+/// An entry resolved to its account, not yet numbered: account, asset,
+/// direction, amount (minor units of the asset) and layer.
+type ResolvedEntry = (AccountId, AssetCode, crate::domain::Direction, Amount, crate::domain::Layer);
+
+/// What applying a draft produced: its entries, and the accounts it changed
+/// with their totals after it.
+type AppliedDraft = (Vec<ResolvedEntry>, Vec<(AccountId, crate::domain::Balance)>);
+
+/// Applies a draft's entries to the running totals of its accounts
+/// (`balances`, locked by the caller; an account missing from it counts as
+/// zero), then checks its no-overdraft guards against the totals before and
+/// after. Pure: no database. Returns the entries resolved to accounts and the
+/// accounts whose totals changed, with their totals after this transaction.
+/// On error `balances` is unchanged.
+///
+/// Errors: [`DomainError::AmountOverflow`], [`DomainError::PendingUnderflow`],
+/// [`DomainError::InsufficientFunds`] (available would drop below zero and
+/// below where it was).
+fn apply_draft(
+    draft: &TransactionDraft,
+    resolved: &BTreeMap<(AccountRef, AssetCode), accounts::Account>,
+    balances: &mut BTreeMap<AccountId, crate::domain::Balance>,
+) -> Result<AppliedDraft, LedgerError> {
+    let unresolved = || sea_orm::DbErr::Custom("entry account was not resolved".into());
+    let mut after: BTreeMap<AccountId, crate::domain::Balance> = BTreeMap::new();
     let mut entries = Vec::with_capacity(draft.entries.len());
     for e in &draft.entries {
-        let account = resolved
-            .get(&(e.account.clone(), e.asset.clone()))
-            .ok_or_else(|| sea_orm::DbErr::Custom("entry account was not resolved".into()))?;
-        after.entry(account.id).or_default().apply(e.direction, e.layer, e.amount.minor())?;
+        let account = resolved.get(&(e.account.clone(), e.asset.clone())).ok_or_else(unresolved)?;
+        let total = after.entry(account.id).or_insert_with(|| balances.get(&account.id).copied().unwrap_or_default());
+        total.apply(e.direction, e.layer, e.amount.minor())?;
         entries.push((account.id, e.asset.clone(), e.direction, e.amount, e.layer));
     }
     for (guarded, asset) in &draft.no_overdraft {
         let account = resolved
             .get(&(guarded.clone(), asset.clone()))
             .ok_or_else(|| sea_orm::DbErr::Custom("guarded account not among the entries".into()))?;
-        let was = before.get(&account.id).copied().unwrap_or_default().available(account.normal_balance);
+        let was = balances.get(&account.id).copied().unwrap_or_default().available(account.normal_balance);
         let now = after.get(&account.id).copied().unwrap_or_default().available(account.normal_balance);
         if now < 0 && now < was {
             return Err(DomainError::InsufficientFunds {
@@ -1002,17 +1156,22 @@ async fn post(
             .into());
         }
     }
-    if let Some(original) = draft.reverses
-        && transactions::reversal_of(db, original).await?.is_some()
-    {
-        return Err(DomainError::AlreadyReversed.into());
+    let changed: Vec<(AccountId, crate::domain::Balance)> =
+        after.into_iter().filter(|(id, b)| balances.get(id).copied().unwrap_or_default() != *b).collect();
+    for (id, b) in &changed {
+        balances.insert(*id, *b);
     }
+    Ok((entries, changed))
+}
 
-    let entry_count = i64::try_from(entries.len())
-        .map_err(|_| DomainError::TooManyEntries { max: crate::domain::transaction::MAX_ENTRIES_PER_TRANSACTION })?;
-    let (seq, first_entry_seq) = transactions::reserve_sequences(db, entry_count).await?;
-    let now = Utc::now();
-    let record = transactions::TransactionRecord {
+/// The stored form of a draft posted by `req` with sequence number `seq` at `now`.
+fn transaction_record(
+    req: &Request,
+    draft: &TransactionDraft,
+    seq: i64,
+    now: DateTime<Utc>,
+) -> transactions::TransactionRecord {
+    transactions::TransactionRecord {
         seq,
         id: TransactionId::new(),
         merchant: draft.merchant,
@@ -1028,25 +1187,7 @@ async fn post(
         actor: req.actor.clone(),
         request_id: req.request_id.clone(),
         idempotency_key: req.key.as_ref().map(|k| k.as_str().to_owned()),
-    };
-    let rows = transactions::number_entries(&record, first_entry_seq, entries);
-    transactions::append(db, &record, &rows).await.map_err(|e| {
-        if store::is_unique_violation(&e, "reverses") {
-            DomainError::AlreadyReversed.into()
-        } else {
-            LedgerError::from(e)
-        }
-    })?;
-    let mut changed = Vec::new();
-    for (id, balance) in &after {
-        if before.get(id) != Some(balance) {
-            accounts::store_balance(db, *id, balance, seq).await?;
-            changed.push((*id, *balance));
-        }
     }
-    let by_id: HashMap<AccountId, &accounts::Account> = resolved.values().map(|a| (a.id, a)).collect();
-    store::events::insert(db, &outbox_event(&record, &rows, &changed, &by_id)?).await?;
-    Ok(record.id)
 }
 
 /// The outbox event of a transaction being posted: the transaction, its entries
@@ -1126,6 +1267,52 @@ fn may_post_to(draft: &TransactionDraft, owner: Owner) -> bool {
     }
 }
 
+/// The error for an account code that does not exist and is not a standard
+/// code (standard ones are created on first use).
+fn missing_account(owner: Owner, code: &AccountCode) -> LedgerError {
+    match owner {
+        Owner::Platform => LedgerError::Domain(DomainError::UnknownPlatformAccount(code.to_string())),
+        Owner::Merchant(_) => LedgerError::AccountNotFound,
+    }
+}
+
+/// Checks that a draft may post to `account` in `asset`. Errors:
+/// [`LedgerError::AccountOfAnotherMerchant`] (not the draft's merchant, its
+/// counterparty or the platform; or the platform's account in a merchant's own
+/// transfer), `ASSET_MISMATCH`.
+fn check_account(
+    req: &Request,
+    draft: &TransactionDraft,
+    account: &accounts::Account,
+    asset: &AssetCode,
+) -> Result<(), LedgerError> {
+    if !may_post_to(draft, account.owner) {
+        return Err(LedgerError::AccountOfAnotherMerchant);
+    }
+    // A merchant's own general transfer touches only its own accounts; the
+    // typed operations (payments, payouts) are what post to the platform's.
+    if account.owner == Owner::Platform
+        && draft.kind == TransactionKind::Transfer
+        && matches!(req.tenant, Tenant::Merchant(_))
+    {
+        return Err(LedgerError::AccountOfAnotherMerchant);
+    }
+    if account.asset != *asset {
+        return Err(DomainError::AssetMismatch { entry: asset.to_string(), account: account.asset.to_string() }.into());
+    }
+    Ok(())
+}
+
+/// The `(account, asset)` pairs a draft names: its entries' and its guards'.
+fn draft_refs(draft: &TransactionDraft) -> BTreeSet<(AccountRef, AssetCode)> {
+    draft
+        .entries
+        .iter()
+        .map(|e| (e.account.clone(), e.asset.clone()))
+        .chain(draft.no_overdraft.iter().cloned())
+        .collect()
+}
+
 /// Finds (or, for standard codes, creates) the account of every entry and guard,
 /// keyed by the entry's reference and asset. Creation runs in sorted order.
 async fn resolve_accounts(
@@ -1133,14 +1320,8 @@ async fn resolve_accounts(
     req: &Request,
     draft: &TransactionDraft,
 ) -> Result<BTreeMap<(AccountRef, AssetCode), accounts::Account>, LedgerError> {
-    let refs: BTreeSet<(AccountRef, AssetCode)> = draft
-        .entries
-        .iter()
-        .map(|e| (e.account.clone(), e.asset.clone()))
-        .chain(draft.no_overdraft.iter().cloned())
-        .collect();
     let mut out = BTreeMap::new();
-    for (reference, asset) in refs {
+    for (reference, asset) in draft_refs(draft) {
         let account = match &reference {
             AccountRef::Id(id) => accounts::find(db, *id).await?.ok_or(LedgerError::AccountNotFound)?,
             AccountRef::Code { owner, code } => {
@@ -1150,34 +1331,15 @@ async fn resolve_accounts(
                 match accounts::find_by_code(db, *owner, code, &asset).await? {
                     Some(a) => a,
                     None => {
-                        let normal = code.standard_normal_balance(*owner).ok_or(match owner {
-                            Owner::Platform => {
-                                LedgerError::Domain(DomainError::UnknownPlatformAccount(code.to_string()))
-                            }
-                            Owner::Merchant(_) => LedgerError::AccountNotFound,
-                        })?;
+                        let normal =
+                            code.standard_normal_balance(*owner).ok_or_else(|| missing_account(*owner, code))?;
                         accounts::insert(db, *owner, code, &asset, normal).await?;
                         accounts::find_by_code(db, *owner, code, &asset).await?.ok_or(LedgerError::AccountNotFound)?
                     }
                 }
             }
         };
-        if !may_post_to(draft, account.owner) {
-            return Err(LedgerError::AccountOfAnotherMerchant);
-        }
-        // A merchant's own general transfer touches only its own accounts; the
-        // typed operations (payments, payouts) are what post to the platform's.
-        if account.owner == Owner::Platform
-            && draft.kind == TransactionKind::Transfer
-            && matches!(req.tenant, Tenant::Merchant(_))
-        {
-            return Err(LedgerError::AccountOfAnotherMerchant);
-        }
-        if account.asset != asset {
-            return Err(
-                DomainError::AssetMismatch { entry: asset.to_string(), account: account.asset.to_string() }.into()
-            );
-        }
+        check_account(req, draft, &account, &asset)?;
         out.insert((reference, asset), account);
     }
     Ok(out)

@@ -11,7 +11,7 @@ use entity::{account, balance};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
-use super::{for_update, stmt};
+use super::{for_update, placeholder_rows, rows_per_statement, stmt};
 use crate::domain::{AccountCode, AccountId, AssetCode, Balance, Direction, MerchantId, NormalBalance, Owner};
 
 /// An account as stored.
@@ -83,6 +83,30 @@ pub async fn find_by_code(
         .transpose()
 }
 
+/// Finds the accounts with these `(owner, code, asset)`, in no particular
+/// order; missing ones are simply absent (one query per chunk).
+pub async fn find_by_codes(
+    db: &impl ConnectionTrait,
+    wanted: &[(Owner, AccountCode, AssetCode)],
+) -> Result<Vec<Account>, DbErr> {
+    let mut out = Vec::with_capacity(wanted.len());
+    for chunk in wanted.chunks(rows_per_statement(3)) {
+        let sql = format!(
+            "SELECT id, merchant_id, code, asset, normal_balance, created_at FROM accounts \
+             WHERE (merchant_id, code, asset) IN (VALUES {})",
+            placeholder_rows(chunk.len(), 3)
+        );
+        let values: Vec<sea_orm::Value> = chunk
+            .iter()
+            .flat_map(|(o, c, a)| [o.merchant_id().0.into(), c.as_str().into(), a.as_str().into()])
+            .collect();
+        for model in account::Entity::find().from_raw_sql(stmt(db, &sql, values)).all(db).await? {
+            out.push(Account::try_from(model)?);
+        }
+    }
+    Ok(out)
+}
+
 /// Inserts an account and its zero balance row unless `(owner, code, asset)`
 /// exists. Returns whether it was inserted. Callers create accounts in sorted
 /// `(owner, code, asset)` order within a transaction, so two writers creating the
@@ -94,7 +118,22 @@ pub async fn insert(
     asset: &AssetCode,
     normal: NormalBalance,
 ) -> Result<Option<AccountId>, DbErr> {
-    let id = Uuid::now_v7();
+    let id = AccountId(Uuid::now_v7());
+    Ok(insert_with_id(db, id, owner, code, asset, normal).await?.then_some(id))
+}
+
+/// Like [`insert`], with the id chosen by the caller (the batched write path
+/// plans new accounts before it creates them). Returns false when
+/// `(owner, code, asset)` already exists, and then inserts nothing.
+pub async fn insert_with_id(
+    db: &impl ConnectionTrait,
+    id: AccountId,
+    owner: Owner,
+    code: &AccountCode,
+    asset: &AssetCode,
+    normal: NormalBalance,
+) -> Result<bool, DbErr> {
+    let id = id.0;
     let merchant = owner.merchant_id().0;
     let inserted = db
         .query_one_raw(stmt(
@@ -112,7 +151,7 @@ pub async fn insert(
         ))
         .await?;
     if inserted.is_none() {
-        return Ok(None);
+        return Ok(false);
     }
     db.execute_raw(stmt(
         db,
@@ -120,7 +159,7 @@ pub async fn insert(
         vec![id.into(), merchant.into(), asset.as_str().into()],
     ))
     .await?;
-    Ok(Some(AccountId(id)))
+    Ok(true)
 }
 
 /// Locks the balance rows of `ids` in ascending id order and returns them.
@@ -172,6 +211,37 @@ pub async fn store_balance(db: &impl ConnectionTrait, id: AccountId, b: &Balance
         ],
     ))
     .await?;
+    Ok(())
+}
+
+/// Writes the new totals of many accounts, each stamped with the last
+/// transaction of the batch that changed it: `(account, totals, seq)`. One
+/// `UPDATE … FROM (VALUES …)` per chunk, so a batch updates each balance row
+/// once however many of its transactions touched it.
+pub async fn store_balances(db: &impl ConnectionTrait, rows: &[(AccountId, Balance, i64)]) -> Result<(), DbErr> {
+    for chunk in rows.chunks(rows_per_statement(6)) {
+        // VALUES columns are named column1, column2, … on both backends.
+        let sql = format!(
+            "UPDATE balances SET debits_posted = v.column2, credits_posted = v.column3, \
+             debits_pending = v.column4, credits_pending = v.column5, last_transaction_seq = v.column6 \
+             FROM (VALUES {}) AS v WHERE balances.account_id = v.column1",
+            placeholder_rows(chunk.len(), 6)
+        );
+        let values: Vec<sea_orm::Value> = chunk
+            .iter()
+            .flat_map(|(id, b, seq)| {
+                [
+                    id.0.into(),
+                    b.debits_posted.into(),
+                    b.credits_posted.into(),
+                    b.debits_pending.into(),
+                    b.credits_pending.into(),
+                    (*seq).into(),
+                ]
+            })
+            .collect();
+        db.execute_raw(stmt(db, &sql, values)).await?;
+    }
     Ok(())
 }
 

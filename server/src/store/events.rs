@@ -23,23 +23,35 @@ pub const NOTIFY_CHANNEL: &str = "ledger_events";
 /// Appends an event. Runs inside the transaction that posts the event's
 /// ledger transaction. Errors: any database failure.
 pub async fn insert(db: &impl ConnectionTrait, event: &LedgerEvent) -> Result<(), DbErr> {
-    let payload = serde_json::to_value(event).map_err(|e| DbErr::Custom(format!("event payload: {e}")))?;
-    db.execute_raw(stmt(
-        db,
-        "INSERT INTO ledger_events (seq, id, merchant_id, counterparty_id, kind, transaction_id, payload, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        vec![
-            event.sequence.into(),
-            event.id.into(),
-            event.merchant_id.0.into(),
-            event.counterparty_id.map(|c| c.0).into(),
-            event.kind.clone().into(),
-            event.transaction.id.into(),
-            payload.into(),
-            event.occurred_at.into(),
-        ],
-    ))
-    .await?;
+    insert_many(db, std::slice::from_ref(event)).await
+}
+
+/// Appends many events, one multi-row insert per chunk; runs inside the
+/// transaction that posts their ledger transactions. Errors: any database failure.
+pub async fn insert_many(db: &impl ConnectionTrait, events: &[LedgerEvent]) -> Result<(), DbErr> {
+    const COLUMNS: usize = 8;
+    for chunk in events.chunks(super::rows_per_statement(COLUMNS)) {
+        let mut values = Vec::with_capacity(chunk.len() * COLUMNS);
+        for event in chunk {
+            let payload = serde_json::to_value(event).map_err(|e| DbErr::Custom(format!("event payload: {e}")))?;
+            values.extend([
+                event.sequence.into(),
+                event.id.into(),
+                event.merchant_id.0.into(),
+                event.counterparty_id.map(|c| c.0).into(),
+                event.kind.clone().into(),
+                event.transaction.id.into(),
+                payload.into(),
+                event.occurred_at.into(),
+            ]);
+        }
+        let sql = format!(
+            "INSERT INTO ledger_events (seq, id, merchant_id, counterparty_id, kind, transaction_id, payload, created_at) \
+             VALUES {}",
+            super::placeholder_rows(chunk.len(), COLUMNS)
+        );
+        db.execute_raw(stmt(db, &sql, values)).await?;
+    }
     Ok(())
 }
 

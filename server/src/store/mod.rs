@@ -163,6 +163,28 @@ async fn connect(url: String, pool_size: u32) -> Result<DatabaseConnection, DbEr
     Ok(db)
 }
 
+/// Most bind parameters one statement carries. SQLite's default limit is 32,766
+/// and PostgreSQL's 65,535; the write path's multi-row statements are split into
+/// chunks of at most this many values.
+pub const MAX_BIND_PARAMS: usize = 30_000;
+
+/// Placeholders for `rows` rows of `cols` values each, numbered from `$1`:
+/// `($1, $2), ($3, $4)`. For multi-row `VALUES` lists.
+pub(crate) fn placeholder_rows(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let row: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
+            format!("({})", row.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// How many rows of `cols` values fit in one statement (see [`MAX_BIND_PARAMS`]).
+pub(crate) fn rows_per_statement(cols: usize) -> usize {
+    (MAX_BIND_PARAMS / cols.max(1)).max(1)
+}
+
 /// Builds a raw statement for the connection's backend. Placeholders are `$1`,
 /// `$2`, … in order of first appearance, which both PostgreSQL and SQLite accept.
 pub(crate) fn stmt(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Statement {

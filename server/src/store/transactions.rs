@@ -120,57 +120,85 @@ impl TryFrom<entry::Model> for EntryRecord {
 /// numbers. Returns `(transaction_seq, first_entry_seq)`. Locks the clock row until
 /// commit (see the module doc).
 pub async fn reserve_sequences(db: &impl ConnectionTrait, entries: i64) -> Result<(i64, i64), DbErr> {
+    reserve_many(db, 1, entries).await
+}
+
+/// Reserves `transactions` consecutive transaction sequence numbers and
+/// `entries` consecutive entry sequence numbers in one statement. Returns the
+/// first of each. Locks the clock row until commit (see the module doc): a
+/// batch takes the clock once, however many transactions it posts.
+pub async fn reserve_many(db: &impl ConnectionTrait, transactions: i64, entries: i64) -> Result<(i64, i64), DbErr> {
     let row = db
         .query_one_raw(stmt(
             db,
-            "UPDATE ledger_clock SET last_transaction_seq = last_transaction_seq + 1, \
-             last_entry_seq = last_entry_seq + $1 WHERE id = 1 RETURNING last_transaction_seq, last_entry_seq",
-            vec![entries.into()],
+            "UPDATE ledger_clock SET last_transaction_seq = last_transaction_seq + $1, \
+             last_entry_seq = last_entry_seq + $2 WHERE id = 1 RETURNING last_transaction_seq, last_entry_seq",
+            vec![transactions.into(), entries.into()],
         ))
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("ledger_clock".into()))?;
-    let txn_seq: i64 = row.try_get("", "last_transaction_seq")?;
+    let last_txn: i64 = row.try_get("", "last_transaction_seq")?;
     let last_entry: i64 = row.try_get("", "last_entry_seq")?;
-    Ok((txn_seq, last_entry - entries + 1))
+    Ok((last_txn - transactions + 1, last_entry - entries + 1))
 }
 
 /// Appends a transaction and its entries (one multi-row insert). The entries'
 /// `seq` and `transaction_seq` must already be set from [`reserve_sequences`].
 /// Errors: a unique violation on `reverses` when the original is already reversed.
 pub async fn append(db: &impl ConnectionTrait, txn: &TransactionRecord, entries: &[EntryRecord]) -> Result<(), DbErr> {
-    transaction::Entity::insert(transaction::ActiveModel {
-        seq: Set(txn.seq),
-        id: Set(txn.id.0),
-        merchant_id: Set(txn.merchant.0),
-        kind: Set(txn.kind.as_str().to_owned()),
-        external_ref: Set(txn.external_ref.clone()),
-        metadata: Set(txn.metadata.clone()),
-        effective_at: Set(txn.effective_at),
-        created_at: Set(txn.created_at),
-        reverses: Set(txn.reverses.map(|r| r.0)),
-        payment_id: Set(txn.payment),
-        counterparty_id: Set(txn.counterparty.map(|c| c.0)),
-        payout_id: Set(txn.payout),
-        actor: Set(txn.actor.clone()),
-        request_id: Set(txn.request_id.clone()),
-        idempotency_key: Set(txn.idempotency_key.clone()),
-    })
-    .exec_without_returning(db)
-    .await?;
-    entry::Entity::insert_many(entries.iter().map(|e| entry::ActiveModel {
-        seq: Set(e.seq),
-        transaction_seq: Set(e.transaction_seq),
-        transaction_id: Set(e.transaction_id.0),
-        merchant_id: Set(txn.merchant.0),
-        account_id: Set(e.account.0),
-        asset: Set(e.asset.to_string()),
-        direction: Set(e.direction.as_str().to_owned()),
-        amount: Set(e.amount.minor()),
-        effective_at: Set(e.effective_at),
-        layer: Set(e.layer.as_str().to_owned()),
-    }))
-    .exec_without_returning(db)
-    .await?;
+    append_many(db, &[(txn, entries)]).await
+}
+
+/// Appends many transactions and their entries: one multi-row insert per table
+/// (per chunk of [`super::MAX_BIND_PARAMS`] values). Sequence numbers must be
+/// set (see [`reserve_many`]). Errors: as [`append`].
+pub async fn append_many(
+    db: &impl ConnectionTrait,
+    txns: &[(&TransactionRecord, &[EntryRecord])],
+) -> Result<(), DbErr> {
+    const TRANSACTION_COLUMNS: usize = 15;
+    const ENTRY_COLUMNS: usize = 10;
+    for chunk in txns.chunks(super::rows_per_statement(TRANSACTION_COLUMNS)) {
+        transaction::Entity::insert_many(chunk.iter().map(|(txn, _)| transaction::ActiveModel {
+            seq: Set(txn.seq),
+            id: Set(txn.id.0),
+            merchant_id: Set(txn.merchant.0),
+            kind: Set(txn.kind.as_str().to_owned()),
+            external_ref: Set(txn.external_ref.clone()),
+            metadata: Set(txn.metadata.clone()),
+            effective_at: Set(txn.effective_at),
+            created_at: Set(txn.created_at),
+            reverses: Set(txn.reverses.map(|r| r.0)),
+            payment_id: Set(txn.payment),
+            counterparty_id: Set(txn.counterparty.map(|c| c.0)),
+            payout_id: Set(txn.payout),
+            actor: Set(txn.actor.clone()),
+            request_id: Set(txn.request_id.clone()),
+            idempotency_key: Set(txn.idempotency_key.clone()),
+        }))
+        .exec_without_returning(db)
+        .await?;
+    }
+    let rows: Vec<entry::ActiveModel> = txns
+        .iter()
+        .flat_map(|(txn, entries)| {
+            entries.iter().map(|e| entry::ActiveModel {
+                seq: Set(e.seq),
+                transaction_seq: Set(e.transaction_seq),
+                transaction_id: Set(e.transaction_id.0),
+                merchant_id: Set(txn.merchant.0),
+                account_id: Set(e.account.0),
+                asset: Set(e.asset.to_string()),
+                direction: Set(e.direction.as_str().to_owned()),
+                amount: Set(e.amount.minor()),
+                effective_at: Set(e.effective_at),
+                layer: Set(e.layer.as_str().to_owned()),
+            })
+        })
+        .collect();
+    for chunk in rows.chunks(super::rows_per_statement(ENTRY_COLUMNS)) {
+        entry::Entity::insert_many(chunk.iter().cloned()).exec_without_returning(db).await?;
+    }
     Ok(())
 }
 
