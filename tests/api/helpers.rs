@@ -31,6 +31,8 @@ pub struct TestApp {
     pub token: String,
     /// SQL statements the server's request pool has run (see `Application::queries_executed`).
     pub queries: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Batches and requests the server's group committer has run.
+    pub group_commits: std::sync::Arc<ledger_server::ledger::GroupStats>,
 }
 
 /// Username of the admin the server bootstraps on first start.
@@ -101,6 +103,7 @@ pub async fn spawn_flags(database_url: Option<String>, extra: &[&str]) -> TestAp
     let app = Application::build(&settings).await.expect("build app");
     let addr = app.local_addr().expect("local addr");
     let queries = app.queries_executed();
+    let group_commits = app.group_commit_stats();
     tokio::spawn(app.run_until(std::future::pending()));
     let db = Database::connect(&database_url).await.expect("connect test db");
     let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
@@ -112,6 +115,7 @@ pub async fn spawn_flags(database_url: Option<String>, extra: &[&str]) -> TestAp
         admin_password,
         token: String::new(),
         queries,
+        group_commits,
     };
     app.token = app.login(ADMIN_USERNAME, &app.admin_password.clone()).await;
     app

@@ -10,6 +10,7 @@ mod bulk;
 mod concurrency;
 mod deals;
 mod events;
+mod group_commit;
 mod hardening;
 mod http;
 mod idempotency;

@@ -1,0 +1,220 @@
+//! Group commit: concurrent posting requests share database transactions, and
+//! each still gets its own result, fails alone and is written exactly once.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, code, spawn_app, spawn_app_with};
+
+/// A window long enough that requests sent together land in one batch even on
+/// a loaded two-core machine.
+const WIDE_WINDOW: [&str; 2] = ["--group-commit-window-us", "300000"];
+
+const PAY: &str =
+    "mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { replayed transaction { id sequence } } }";
+const PAYOUT: &str = "mutation($i: RecordPayoutInput!) { recordPayout(input: $i) { transaction { id } } }";
+
+fn payment(merchant: &str, gross: &str, key: &str) -> Value {
+    json!({ "i": { "merchantId": merchant, "gross": { "amount": gross, "currency": "USD" },
+                    "fee": { "amount": "0.10", "currency": "USD" }, "idempotencyKey": key } })
+}
+
+async fn scalar(app: &TestApp, sql: &str) -> i64 {
+    let row = app
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(app.db.get_database_backend(), sql.to_owned()))
+        .await
+        .expect("query")
+        .expect("row");
+    row.try_get_by_index::<i64>(0).expect("value")
+}
+
+/// Merchants with an API key each: `(merchant id, key)`.
+async fn merchants_with_keys(app: &TestApp, n: usize) -> Vec<(String, String)> {
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let m = app.merchant(&format!("Shop {i}")).await;
+        let key = app.merchant_key(&m).await;
+        out.push((m, key));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_payments_share_commits_and_each_acknowledged_one_is_written_once() {
+    const TASKS: usize = 64;
+    const PER_TASK: usize = 12;
+    let app = Arc::new(spawn_app().await);
+    let shops = Arc::new(merchants_with_keys(&app, 8).await);
+    let before = app.group_commits.requests.load(Ordering::Relaxed);
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let (app, shops) = (app.clone(), shops.clone());
+            tokio::spawn(async move {
+                let mut acked = Vec::new();
+                for n in 0..PER_TASK {
+                    // Half the traffic goes to shop 0, the hot merchant.
+                    let (m, key) = if n % 2 == 0 { &shops[0] } else { &shops[(t + n) % shops.len()] };
+                    let body = app.gql_as(Some(key), PAY, payment(m, "1.00", &format!("p-{t}-{n}"))).await;
+                    let id = body["data"]["recordPayment"]["transaction"]["id"].as_str().map(str::to_owned);
+                    acked.push((m.clone(), id.unwrap_or_else(|| panic!("payment refused: {body}"))));
+                }
+                acked
+            })
+        })
+        .collect();
+    let mut acked = Vec::new();
+    for t in tasks {
+        acked.extend(t.await.expect("task"));
+    }
+    assert_eq!(acked.len(), TASKS * PER_TASK);
+
+    // They shared commits: fewer batches than requests.
+    let requests = app.group_commits.requests.load(Ordering::Relaxed) - before;
+    let batches = app.group_commits.batches.load(Ordering::Relaxed);
+    assert_eq!(requests, (TASKS * PER_TASK) as u64, "every payment went through group commit");
+    assert!(batches * 2 < requests, "{requests} requests in {batches} batches: no sharing");
+
+    // Each acknowledged write is present exactly once, nothing else was written,
+    // sequences are gap-free and every transaction has its event.
+    let mut ids: Vec<&str> = acked.iter().map(|(_, id)| id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), TASKS * PER_TASK, "two acknowledgements named one transaction");
+    assert_eq!(
+        scalar(&app, "SELECT COUNT(*) FROM transactions WHERE kind = 'payment'").await,
+        (TASKS * PER_TASK) as i64
+    );
+    assert_eq!(
+        scalar(&app, "SELECT COUNT(DISTINCT idempotency_key) FROM transactions WHERE kind = 'payment'").await,
+        (TASKS * PER_TASK) as i64
+    );
+    assert_eq!(
+        scalar(&app, "SELECT COUNT(*) FROM transactions").await,
+        scalar(&app, "SELECT MAX(seq) FROM transactions").await
+    );
+    assert_eq!(
+        scalar(&app, "SELECT COUNT(*) FROM ledger_events").await,
+        scalar(&app, "SELECT COUNT(*) FROM transactions").await
+    );
+    // Balances equal the sums of their entries and every asset sums to zero.
+    app.assert_books_consistent().await;
+    // The hot merchant got its half: 0.90 net of each of its payments.
+    let hot = acked.iter().filter(|(m, _)| *m == shops[0].0).count();
+    assert_eq!(app.available(&shops[0].0, "USD").await, Some(format!("{:.2}", hot as f64 * 0.90)));
+    // The platform's fee account took one update per batch, not per payment,
+    // yet holds every fee.
+    let fees = scalar(
+        &app,
+        "SELECT b.credits_posted FROM balances b JOIN accounts a ON a.id = b.account_id \
+         WHERE a.code = 'fee_revenue' AND a.asset = 'USD'",
+    )
+    .await;
+    assert_eq!(fees, 10 * (TASKS * PER_TASK) as i64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_request_fails_alone_and_keeps_no_key() {
+    let app = Arc::new(spawn_app_with(&WIDE_WINDOW).await);
+    let shops = merchants_with_keys(&app, 2).await;
+    let ((a, key_a), (b, key_b)) = (shops[0].clone(), shops[1].clone());
+    let body = app.gql_as(Some(&key_a), PAY, payment(&a, "10.10", "seed")).await;
+    assert!(body["data"]["recordPayment"]["transaction"]["id"].is_string(), "{body}");
+    let batches_before = app.group_commits.batches.load(Ordering::Relaxed);
+
+    // Sent together, so they share a batch: eight payments, a payout of more
+    // than A has (10.00 available), and a transfer naming B's account by code
+    // under A's key.
+    let payout = json!({ "i": { "merchantId": a, "amount": { "amount": "25.00", "currency": "USD" }, "idempotencyKey": "too-much" } });
+    let foreign = json!({ "i": { "merchantId": b, "gross": { "amount": "1.00", "currency": "USD" }, "idempotencyKey": "foreign" } });
+    let mut calls = Vec::new();
+    for n in 0..8 {
+        let (app, key, b) = (app.clone(), key_b.clone(), b.clone());
+        calls.push(tokio::spawn(
+            async move { app.gql_as(Some(&key), PAY, payment(&b, "2.00", &format!("b-{n}"))).await },
+        ));
+    }
+    {
+        let (app, key, payout) = (app.clone(), key_a.clone(), payout.clone());
+        calls.push(tokio::spawn(async move { app.gql_as(Some(&key), PAYOUT, payout).await }));
+    }
+    {
+        let (app, key) = (app.clone(), key_a.clone());
+        calls.push(tokio::spawn(async move { app.gql_as(Some(&key), PAY, foreign).await }));
+    }
+    let mut bodies = Vec::new();
+    for c in calls {
+        bodies.push(c.await.expect("call"));
+    }
+    let batches = app.group_commits.batches.load(Ordering::Relaxed) - batches_before;
+    assert!(batches <= 3, "ten requests sent together took {batches} batches");
+    for body in &bodies[..8] {
+        assert_eq!(body["data"]["recordPayment"]["replayed"], false, "{body}");
+    }
+    assert_eq!(code(&bodies[8]), "INSUFFICIENT_FUNDS", "{}", bodies[8]);
+    assert_eq!(code(&bodies[9]), "NOT_FOUND", "{}", bodies[9]);
+    assert_eq!(app.available(&b, "USD").await.as_deref(), Some("15.20"));
+    assert_eq!(app.available(&a, "USD").await.as_deref(), Some("10.00"));
+    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM transactions WHERE kind = 'payout'").await, 0);
+
+    // The refused payout kept no key: once A has the money, the same key works.
+    let body = app.gql_as(Some(&key_a), PAY, payment(&a, "20.10", "seed-2")).await;
+    assert!(body["data"]["recordPayment"]["transaction"]["id"].is_string(), "{body}");
+    let body = app.gql_as(Some(&key_a), PAYOUT, payout).await;
+    assert!(body["data"]["recordPayout"]["transaction"]["id"].is_string(), "{body}");
+    assert_eq!(app.available(&a, "USD").await.as_deref(), Some("5.00"));
+    app.assert_books_consistent().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_key_sent_many_times_at_once_writes_once() {
+    let app = Arc::new(spawn_app_with(&WIDE_WINDOW).await);
+    let shops = merchants_with_keys(&app, 1).await;
+    let (m, key) = shops[0].clone();
+    // Nine identical requests and one different request, all under key "dup".
+    let mut calls = Vec::new();
+    for n in 0..10 {
+        let (app, key, m) = (app.clone(), key.clone(), m.clone());
+        let gross = if n == 9 { "9.99" } else { "3.00" };
+        calls.push(tokio::spawn(async move { app.gql_as(Some(&key), PAY, payment(&m, gross, "dup")).await }));
+    }
+    let mut bodies = Vec::new();
+    for c in calls {
+        bodies.push(c.await.expect("call"));
+    }
+    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM transactions WHERE idempotency_key = 'dup'").await, 1);
+    let written = bodies.iter().filter(|b| b["data"]["recordPayment"]["replayed"] == false).count();
+    assert_eq!(written, 1, "exactly one request wrote: {bodies:?}");
+    let ids: std::collections::BTreeSet<&str> =
+        bodies.iter().filter_map(|b| b["data"]["recordPayment"]["transaction"]["id"].as_str()).collect();
+    assert_eq!(ids.len(), 1, "every success names the one transaction");
+    let reused = bodies.iter().filter(|b| code(b) == "IDEMPOTENCY_KEY_REUSED").count();
+    let succeeded = bodies.iter().filter(|b| b["data"]["recordPayment"].is_object()).count();
+    // Whichever body was first, the other kind is refused.
+    assert!((succeeded, reused) == (9, 1) || (succeeded, reused) == (1, 9), "{succeeded} ok, {reused} refused");
+    app.assert_books_consistent().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn group_commit_can_be_turned_off_and_bad_settings_are_refused() {
+    let app = spawn_app_with(&["--group-commit-max-batch", "0"]).await;
+    let shops = merchants_with_keys(&app, 1).await;
+    let (m, key) = &shops[0];
+    let body = app.gql_as(Some(key), PAY, payment(m, "1.00", "off-1")).await;
+    assert!(body["data"]["recordPayment"]["transaction"]["id"].is_string(), "{body}");
+    assert_eq!(app.group_commits.requests.load(Ordering::Relaxed), 0, "the committer ran although off");
+    // A replay still replays, and a bad amount is still refused, without the committer.
+    let body = app.gql_as(Some(key), PAY, payment(m, "1.00", "off-1")).await;
+    assert_eq!(body["data"]["recordPayment"]["replayed"], true, "{body}");
+    let body = app.gql_as(Some(key), PAY, payment(m, "-1.00", "off-2")).await;
+    assert_eq!(code(&body), "AMOUNT_NOT_POSITIVE", "{body}");
+    let parsed = <ledger_server::config::Cli as clap::Parser>::try_parse_from([
+        "ledger-server",
+        "--group-commit-max-batch",
+        "lots",
+    ]);
+    assert!(parsed.is_err(), "a non-numeric batch limit was accepted");
+}
