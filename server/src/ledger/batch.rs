@@ -25,8 +25,10 @@
 //!    nothing of it was written.
 //! 6. **Write**: create the planned accounts, take the clock once for the
 //!    batch's sequence numbers (in request order), then one multi-row insert
-//!    each for transactions, entries and outbox events, one update per touched
-//!    balance row, and one insert of the keys with their results.
+//!    each for transactions, entries, outbox events and staff audit records,
+//!    one update per touched balance row, and one insert of the keys with
+//!    their results. (Refused staff requests are audited by the caller,
+//!    afterwards, as on the one-request path.)
 //!
 //! Exactly-once: a key is written only in step 6, together with its result. If
 //! another transaction committed the same key after step 1, the insert waits
@@ -47,7 +49,7 @@ use chrono::Utc;
 use sea_orm::{ConnectionTrait, DbErr};
 
 use super::{
-    Applied, Command, LedgerError, Outcome, Request, apply_draft, check_account, draft_refs, may_post_to,
+    Applied, Command, LedgerError, Outcome, Request, apply_draft, audit_record, check_account, draft_refs, may_post_to,
     missing_account, outbox_event, replay, transaction_record,
 };
 use crate::domain::auth::Tenant;
@@ -73,12 +75,12 @@ impl From<DbErr> for Attempt {
 }
 
 /// True for requests the batched path takes: plain postings (`postTransaction`,
-/// `recordPayment`, `recordPayout`, deals). Reversals, payment and payout steps
-/// lock other rows (payments, payouts, the original) and stay on the
-/// one-request path, as do staff actions, whose audit records follow it.
+/// `recordPayment`, `recordPayout`, deals), by merchants' keys or by staff (a
+/// staff posting's audit record is written with it). Reversals, payment and
+/// payout steps lock other rows (payments, payouts, the original) and stay on
+/// the one-request path.
 pub(super) fn groupable(req: &Request) -> bool {
-    req.audit.is_none()
-        && matches!(&req.command, Command::Post(d) if d.reverses.is_none() && d.payment.is_none() && d.payout.is_none())
+    matches!(&req.command, Command::Post(d) if d.reverses.is_none() && d.payment.is_none() && d.payout.is_none())
 }
 
 /// One result per request, in order.
@@ -221,7 +223,11 @@ async fn post_round(
     let mut last_change: BTreeMap<AccountId, (crate::domain::Balance, i64)> = BTreeMap::new();
     let mut events = Vec::with_capacity(applied.len());
     let mut keys = Vec::new();
+    let mut audits = Vec::new();
     for (seq, (l, entries, changed)) in (first_seq..).zip(applied) {
+        if let Some(audit) = &l.req.audit {
+            audits.push(audit_record(l.req, audit, Some(l.draft.merchant), "ok"));
+        }
         let record = transaction_record(l.req, l.draft, seq, now);
         let n = entries.len();
         let rows = transactions::number_entries(&record, next_entry, entries);
@@ -251,6 +257,9 @@ async fn post_round(
         last_change.into_iter().map(|(id, (b, seq))| (id, b, seq)).collect();
     accounts::store_balances(db, &stored).await?;
     store::events::insert_many(db, &events).await?;
+    if !audits.is_empty() {
+        store::access::append_audits(db, &audits).await?;
+    }
     if idempotency::insert_completed(db, &keys).await? != keys.len() as u64 {
         return Err(Attempt::Raced);
     }
@@ -400,7 +409,7 @@ mod tests {
     }
 
     #[test]
-    fn plain_postings_are_batched_and_steps_and_staff_actions_are_not() {
+    fn plain_postings_are_batched_and_reversals_and_payment_steps_are_not() {
         let m = MerchantId::new();
         assert!(groupable(&post(m, "a")));
         let mut reversal = post(m, "b");
@@ -415,7 +424,7 @@ mod tests {
             target_id: None,
             reason: None,
         });
-        assert!(!groupable(&staff));
+        assert!(groupable(&staff));
         let void = Request { command: Command::Void { payment: uuid::Uuid::now_v7() }, ..post(m, "d") };
         assert!(!groupable(&void));
     }

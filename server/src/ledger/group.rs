@@ -108,6 +108,7 @@ async fn run(writer: Writer, settings: GroupCommit, stats: Arc<GroupStats>, mut 
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.requests.fetch_add(requests.len() as u64, Ordering::Relaxed);
         let results = writer.submit_unaudited(&requests, false).await;
+        writer.audit_refusals(&requests, &results).await;
         for (reply, result) in replies.into_iter().zip(results) {
             // The caller may have gone (a dropped connection); its write stands.
             let _ = reply.send(result);

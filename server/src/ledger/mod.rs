@@ -492,12 +492,19 @@ impl Ledger {
 
     async fn submit_batch(&self, batch: Vec<Request>, atomic: bool) -> Vec<Result<Applied, LedgerError>> {
         let results = self.writer.submit_unaudited(&batch, atomic).await;
-        for (request, result) in batch.iter().zip(&results) {
+        self.writer.audit_refusals(&batch, &results).await;
+        results
+    }
+}
+
+impl Writer {
+    /// Records each refused staff action of `batch` in the audit log.
+    async fn audit_refusals(&self, batch: &[Request], results: &[Result<Applied, LedgerError>]) {
+        for (request, result) in batch.iter().zip(results) {
             if let (Some(audit), Err(err)) = (&request.audit, result) {
                 self.audit_refusal(request, audit, err).await;
             }
         }
-        results
     }
 
     /// Records a refused staff action in the audit log, in its own database
@@ -505,7 +512,7 @@ impl Ledger {
     /// logged, never hidden.
     async fn audit_refusal(&self, request: &Request, audit: &AuditDraft, err: &LedgerError) {
         let record = async {
-            let txn = store::begin_write(&self.writer.db, Tenant::All, true).await?;
+            let txn = store::begin_write(&self.db, Tenant::All, true).await?;
             let merchant = target_merchant(&txn, audit.target_type, audit.target_id.as_deref()).await?;
             access::append_audit(&txn, &audit_record(request, audit, merchant, err.code())).await?;
             txn.commit().await
@@ -514,9 +521,7 @@ impl Ledger {
             tracing::error!(error = %e, action = request.operation, "could not record a refused staff action");
         }
     }
-}
 
-impl Writer {
     /// Applies a batch with retries and returns one result per request. When
     /// the database transaction of a batch of several independent requests
     /// fails for a reason a retry cannot cure, each request is run again on its

@@ -252,23 +252,37 @@ pub struct AuditRecord {
 
 /// Appends one audit record (its `seq` is ignored and assigned by the database).
 pub async fn append_audit(db: &impl ConnectionTrait, r: &AuditRecord) -> Result<(), DbErr> {
-    db.execute_raw(stmt(
-        db,
-        "INSERT INTO audit_log (at, actor, action, target_type, target_id, merchant_id, reason, result, request_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        vec![
-            r.at.into(),
-            r.actor.clone().into(),
-            r.action.clone().into(),
-            r.target_type.clone().into(),
-            r.target_id.clone().into(),
-            r.merchant.map(|m| m.0).into(),
-            r.reason.clone().into(),
-            r.result.clone().into(),
-            r.request_id.clone().into(),
-        ],
-    ))
-    .await?;
+    append_audits(db, std::slice::from_ref(r)).await
+}
+
+/// Appends several audit records, one multi-row insert per chunk (the
+/// batched write path records its staff postings this way).
+pub async fn append_audits(db: &impl ConnectionTrait, records: &[AuditRecord]) -> Result<(), DbErr> {
+    const COLUMNS: usize = 9;
+    for chunk in records.chunks(super::rows_per_statement(COLUMNS)) {
+        let sql = format!(
+            "INSERT INTO audit_log (at, actor, action, target_type, target_id, merchant_id, reason, result, request_id) \
+             VALUES {}",
+            super::placeholder_rows(chunk.len(), COLUMNS)
+        );
+        let values: Vec<sea_orm::Value> = chunk
+            .iter()
+            .flat_map(|r| {
+                [
+                    r.at.into(),
+                    r.actor.clone().into(),
+                    r.action.clone().into(),
+                    r.target_type.clone().into(),
+                    r.target_id.clone().into(),
+                    r.merchant.map(|m| m.0).into(),
+                    r.reason.clone().into(),
+                    r.result.clone().into(),
+                    r.request_id.clone().into(),
+                ]
+            })
+            .collect();
+        db.execute_raw(stmt(db, &sql, values)).await?;
+    }
     Ok(())
 }
 
