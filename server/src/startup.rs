@@ -52,7 +52,18 @@ impl Application {
             window: std::time::Duration::from_micros(settings.group_commit_window_us),
             max_batch: settings.group_commit_max_batch,
         };
-        let ledger = Arc::new(Ledger::new(db.clone()).with_authorization_ttl(ttl).with_group_commit(group_commit));
+        let group_pool = if url.starts_with("postgres") {
+            let mut pool = store::connect_app(&url, crate::ledger::group::GROUP_COMMIT_POOL_SIZE).await?;
+            let counter = queries.clone();
+            pool.set_metric_callback(move |_| {
+                counter.fetch_add(1, Ordering::Relaxed);
+            });
+            Some(pool)
+        } else {
+            None
+        };
+        let ledger =
+            Arc::new(Ledger::new(db.clone()).with_authorization_ttl(ttl).with_group_commit(group_commit, group_pool));
         ledger.load_assets().await?;
         let session_ttl = chrono::Duration::seconds(i64::from(settings.session_ttl_secs.max(1)));
         let auth = Authenticator::new(db.clone(), session_ttl, settings.login_attempts_per_minute);

@@ -1056,7 +1056,11 @@ async fn post(
 ) -> async_graphql::Result<TransactionPayload> {
     let applied = submit(ctx, key, operation, input, command).await?;
     let Outcome::Transaction(id) = applied.outcome else { return Err(mismatch()) };
-    let txn = transactions::find(&*super::context::db(ctx).await?, id).await.or_coded()?.ok_or_else(mismatch)?;
+    // A fresh posting comes back as written; only a replay reads it.
+    let txn = match applied.written {
+        Some(record) if record.id == id => *record,
+        _ => transactions::find(&*super::context::db(ctx).await?, id).await.or_coded()?.ok_or_else(mismatch)?,
+    };
     Ok(TransactionPayload { transaction: TransactionNode(txn), replayed: applied.replayed })
 }
 

@@ -247,7 +247,7 @@ async fn post_round(
                 result: serde_json::to_value(&outcome).map_err(|e| DbErr::Custom(e.to_string()))?,
             });
         }
-        results[l.index] = Some(Ok(Applied { outcome, replayed: false }));
+        results[l.index] = Some(Ok(Applied { outcome, replayed: false, written: Some(Box::new(record.clone())) }));
         written.push((record, rows));
     }
     let refs: Vec<(&transactions::TransactionRecord, &[transactions::EntryRecord])> =

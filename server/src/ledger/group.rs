@@ -36,6 +36,11 @@ pub const DEFAULT_GROUP_COMMIT_WINDOW: Duration = Duration::from_millis(1);
 /// far below the bind-parameter limit and its locks are held briefly.
 pub const DEFAULT_GROUP_COMMIT_MAX_BATCH: usize = 256;
 
+/// Connections of the committer's own pool: one batch runs at a time, and a
+/// second connection lets it record a refused staff action while the first is
+/// being returned.
+pub const GROUP_COMMIT_POOL_SIZE: u32 = 2;
+
 /// Requests that may wait for the committer; beyond it new requests wait to be
 /// queued, which pushes back on callers instead of growing memory.
 pub const GROUP_COMMIT_QUEUE: usize = 8192;
@@ -107,7 +112,9 @@ async fn run(writer: Writer, settings: GroupCommit, stats: Arc<GroupStats>, mut 
         let (requests, replies): (Vec<Request>, Vec<_>) = batch.drain(..).map(|p| (p.request, p.reply)).unzip();
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.requests.fetch_add(requests.len() as u64, Ordering::Relaxed);
+        let started = std::time::Instant::now();
         let results = writer.submit_unaudited(&requests, false).await;
+        tracing::debug!(requests = requests.len(), elapsed_us = started.elapsed().as_micros() as u64, "group commit");
         writer.audit_refusals(&requests, &results).await;
         for (reply, result) in replies.into_iter().zip(results) {
             // The caller may have gone (a dropped connection); its write stands.

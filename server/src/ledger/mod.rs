@@ -346,12 +346,15 @@ impl Outcome {
 }
 
 /// A request's result.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Applied {
     /// What it produced.
     pub outcome: Outcome,
     /// True when this was a replay of an earlier request with the same key.
     pub replayed: bool,
+    /// The transaction as written, when the batched write path posted it (so
+    /// the response needs no read of it); `None` for replays and other paths.
+    pub written: Option<Box<transactions::TransactionRecord>>,
 }
 
 /// The ledger service: the write path and the asset catalogue.
@@ -412,9 +415,16 @@ impl Ledger {
 
     /// Turns on group commit (see [`group`]) with these settings, starting its
     /// committer task on the current Tokio runtime. `max_batch` 0 leaves it off.
-    pub fn with_group_commit(mut self, settings: GroupCommit) -> Self {
+    /// `pool`, when given, is the committer's own connection pool, so that a
+    /// batch never waits behind request reads for a connection (PostgreSQL;
+    /// SQLite has one connection and shares it).
+    pub fn with_group_commit(mut self, settings: GroupCommit, pool: Option<DatabaseConnection>) -> Self {
         if settings.max_batch > 0 {
-            self.group = Some(group::start(self.writer.clone(), settings, self.group_stats.clone()));
+            let mut writer = self.writer.clone();
+            if let Some(pool) = pool {
+                writer.db = pool;
+            }
+            self.group = Some(group::start(writer, settings, self.group_stats.clone()));
         }
         self
     }
@@ -716,7 +726,7 @@ async fn apply(db: &impl ConnectionTrait, req: &Request, ttl: chrono::Duration) 
         let merchant = outcome_merchant(db, &outcome).await?;
         access::append_audit(db, &audit_record(req, audit, merchant, "ok")).await?;
     }
-    Ok(Applied { outcome, replayed: false })
+    Ok(Applied { outcome, replayed: false, written: None })
 }
 
 /// The answer to a request whose key was used before: the stored result when
@@ -729,7 +739,7 @@ fn replay(req: &Request, fingerprint: &Fingerprint, result: Option<serde_json::V
     let outcome = result
         .and_then(|r| serde_json::from_value(r).ok())
         .ok_or_else(|| sea_orm::DbErr::Custom("idempotency record without result".into()))?;
-    Ok(Applied { outcome, replayed: true })
+    Ok(Applied { outcome, replayed: true, written: None })
 }
 
 /// The audit record of a staff action with its result (`ok` or an error code).
@@ -1176,6 +1186,9 @@ fn transaction_record(
     seq: i64,
     now: DateTime<Utc>,
 ) -> transactions::TransactionRecord {
+    // Stored timestamps have microseconds; the record handed back to the
+    // caller must say what a later read will.
+    let now = chrono::SubsecRound::trunc_subsecs(now, 6);
     transactions::TransactionRecord {
         seq,
         id: TransactionId::new(),

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use migration::MigratorTrait;
 use sea_orm::{
-    AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    IsolationLevel, Statement, TransactionTrait, Value,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement,
+    TransactionTrait, Value,
 };
 
 use crate::domain::auth::Tenant;
@@ -125,13 +125,19 @@ pub async fn set_write_tenant(db: &impl ConnectionTrait, tenant: Tenant, instanc
 /// caller's tenant set. On PostgreSQL it is `REPEATABLE READ`, so every field of
 /// one GraphQL response comes from the same snapshot of the books.
 pub async fn begin_read(pool: &DatabaseConnection, tenant: Tenant) -> Result<DatabaseTransaction, DbErr> {
-    let txn = match pool.get_database_backend() {
-        DbBackend::Postgres => {
-            pool.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await?
-        }
-        _ => pool.begin().await?,
-    };
-    set_tenant(&txn, tenant, false).await?;
+    if pool.get_database_backend() != DbBackend::Postgres {
+        return pool.begin().await;
+    }
+    // One round trip after BEGIN for the isolation level, the access mode and
+    // the tenant (what `begin_with_config` and `set_tenant` take two for). The
+    // tenant setting is a UUID, `*` or empty, never caller text.
+    let txn = pool.begin().await?;
+    txn.execute_unprepared(&format!(
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
+         SELECT set_config('{TENANT_SETTING}', '{}', true), set_config('{PLATFORM_ROWS_SETTING}', 'off', true)",
+        tenant.setting()
+    ))
+    .await?;
     Ok(txn)
 }
 
