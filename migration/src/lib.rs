@@ -13,6 +13,7 @@ mod m20261122_000001_create_ledger;
 mod m20261122_000002_create_payments;
 mod m20261123_000003_create_access_control;
 mod m20261124_000004_create_outbox;
+mod m20261124_000005_create_key_lookup;
 
 /// The ordered list of migrations, applied by the server at start-up and by the
 /// `migration` CLI.
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_create_payments::Migration),
             Box::new(m20261123_000003_create_access_control::Migration),
             Box::new(m20261124_000004_create_outbox::Migration),
+            Box::new(m20261124_000005_create_key_lookup::Migration),
         ]
     }
 }

@@ -27,8 +27,8 @@ use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use sha2::{Digest, Sha256};
 
 use crate::domain::MerchantId;
-use crate::domain::auth::{API_KEY_ID_LEN, API_KEY_PREFIX, Caller, Role, SESSION_TOKEN_PREFIX, Tenant, Token};
-use crate::store::{self, access};
+use crate::domain::auth::{API_KEY_ID_LEN, API_KEY_PREFIX, Caller, Role, SESSION_TOKEN_PREFIX, Token};
+use crate::store::access;
 
 /// Usernames remembered by the login limiter before stale ones are pruned, so
 /// a spray of made-up usernames cannot grow it without bound.
@@ -154,24 +154,23 @@ impl Authenticator {
         let token = Token::parse(raw).map_err(|_| AuthError::Unauthenticated)?;
         // Key and session lookups happen before the caller's tenant is known, so
         // they run as the server itself.
-        // One lookup needs no snapshot isolation: a plain transaction with the
-        // tenant set costs two round trips fewer than a request's read.
-        let txn = store::begin_write(&self.pool, Tenant::All, false).await?;
+        // One statement each, outside any transaction: sessions and staff users
+        // are not under row-level security, and API keys are looked up through
+        // a function the request role may call (migration `create_key_lookup`).
         let caller = match &token {
-            Token::ApiKey { prefix, full } => match access::api_key_by_prefix(&txn, prefix).await? {
+            Token::ApiKey { prefix, full } => match access::api_key_for_auth(&self.pool, prefix).await? {
                 Some(k) if k.revoked_at.is_none() && k.key_hash == token_hash(full) => {
                     Caller::Merchant { merchant: k.merchant, key_prefix: k.prefix }
                 }
                 _ => return Err(AuthError::Unauthenticated),
             },
-            Token::Session(full) => match access::live_session(&txn, &token_hash(full), Utc::now()).await? {
+            Token::Session(full) => match access::live_session(&self.pool, &token_hash(full), Utc::now()).await? {
                 Some((session, user)) => {
                     Caller::Staff { id: user.id, username: user.username, role: user.role, session }
                 }
                 None => return Err(AuthError::Unauthenticated),
             },
         };
-        txn.commit().await?;
         Ok(caller)
     }
 

@@ -193,6 +193,18 @@ pub async fn api_key_by_prefix(db: &impl ConnectionTrait, prefix: &str) -> Resul
         .transpose()
 }
 
+/// The key with this prefix, for authentication: on PostgreSQL through
+/// `ledger_api_key_by_prefix` (see the migration `create_key_lookup`), which
+/// the request role may call with no tenant set, so the lookup is one
+/// statement outside any transaction.
+pub async fn api_key_for_auth(db: &impl ConnectionTrait, prefix: &str) -> Result<Option<ApiKey>, DbErr> {
+    let sql = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => "SELECT * FROM ledger_api_key_by_prefix($1)",
+        _ => "SELECT * FROM api_keys WHERE prefix = $1",
+    };
+    db.query_one_raw(stmt(db, sql, vec![prefix.into()])).await?.map(|r| key_of(&r)).transpose()
+}
+
 /// A key by id.
 pub async fn api_key(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<ApiKey>, DbErr> {
     db.query_one_raw(stmt(db, "SELECT * FROM api_keys WHERE id = $1", vec![id.into()]))
