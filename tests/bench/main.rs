@@ -2,51 +2,118 @@
 //! reports throughput as a ratio to pgbench's TPC-B on the same PostgreSQL,
 //! measured in the same run.
 //!
-//! Scenario `slow-subscriber` (issue: live events) asks whether a subscriber
-//! that never reads its WebSocket slows the writers. It runs `recordPayment`
-//! from `--clients` concurrent clients over `--merchants` merchants for
-//! `--seconds`, three times: without subscribers (A), with one WebSocket
-//! subscriber that subscribes to the transactions of the first 32 merchants
-//! and then never reads (B), and without again (A'). With `--merchants 32`
-//! every payment is for it, so it falls behind once the kernel's socket
-//! buffers are full; the report says how many of its subscriptions were told
-//! to resume (`SUBSCRIPTION_LAGGED`). A fast
-//! subscriber on one merchant runs through B and must receive every one of
-//! that merchant's payments. Afterwards `ledger-server verify` must pass, or
-//! the numbers are void.
+//! Every scenario gets a fresh database and its own server process; after it,
+//! `ledger-server verify` must pass on that database, or the numbers are void.
+//! Each report gives transactions and entries per second, latency p50, p99 and
+//! p99.9, errors, the server's RSS when idle after set-up and at its peak, and
+//! the command line that reproduces it.
 //!
-//! Scenario `bulk` sends `postTransactions` of `--batch` transfers (two
-//! postings each) from every client and counts transactions and postings.
+//! Scenarios:
+//! - `uniform`: `recordPayment` from `--clients` clients spread over
+//!   `--merchants` merchants (1,000 by default).
+//! - `hot`: every client pays the same merchant: how far one merchant's row
+//!   locks serialize the writes.
+//! - `mixed`: half the clients pay one hot merchant, the other half pay the
+//!   other merchants uniformly; then the same uniform half alone. The ratio of
+//!   the two says how much a hot merchant slows everyone else (the target: by
+//!   at most a third, ratio ≥ 0.67).
+//! - `bulk`: `postTransactions` of `--batch` transfers (two postings each)
+//!   from every client, counted in transactions and postings.
+//! - `read-heavy`: each client acts for a merchant with that merchant's API
+//!   key, nine reads (its balances, a page of its transactions with entries, a
+//!   page of its `available` account's entries) to one `recordPayment`.
+//! - `olist`: the server's own `ledger-server replay` of the Olist sample with
+//!   `--clients` requests in flight, timed end to end, then checked: one
+//!   transaction per order item.
+//! - `slow-subscriber` (issue: live events): does a subscriber that never
+//!   reads its WebSocket slow the writers? `recordPayment` three times: without
+//!   subscribers (A), with one WebSocket subscriber that subscribes to the
+//!   transactions of the first 32 merchants and then never reads (B), and
+//!   without again (A'). With `--merchants 32` every payment is for it, so it
+//!   falls behind once the kernel's socket buffers are full; the report says
+//!   how many of its subscriptions were told to resume (`SUBSCRIPTION_LAGGED`).
+//!   A fast subscriber on one merchant runs through B and must receive every
+//!   one of that merchant's payments. `--merchants` defaults to 100 here.
+//! - `all`: uniform, hot, mixed, bulk, read-heavy and olist one after the
+//!   other, TPC-B once, and one markdown table of everything.
 //!
-//! Scenario `uniform` runs phase A alone (it needs nothing but `recordPayment`
-//! and `events`, so it also measures older builds of the server).
-//!
-//! Every figure is printed with the command line that reproduces it.
+//! The `uniform`, `hot` and `mixed` scenarios need nothing but `recordPayment`,
+//! so they also measure older builds of the server.
 
-use std::process::{Command, Stdio};
+mod client;
+mod olist;
+mod phases;
+mod report;
+mod server;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use futures::{SinkExt, StreamExt};
-use sea_orm::{ConnectionTrait, Database};
-use serde_json::{Value, json};
+use sea_orm::{Database, DatabaseConnection};
+use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-/// The admin password the benchmark's server bootstraps with.
-const BENCH_ADMIN_PASSWORD: &str = "bench-admin-password-1";
+use crate::client::{Session, payments_of, ws};
+use crate::phases::{Group, Phase};
+use crate::server::BenchServer;
 
-/// How long each phase warms up before it is measured.
-const WARM_UP: Duration = Duration::from_secs(2);
+/// Merchants the payments spread over when `--merchants` is not given.
+const DEFAULT_MERCHANTS: usize = 1_000;
+
+/// The slow-subscriber scenario's merchants when `--merchants` is not given
+/// (the figure its earlier runs used).
+const SLOW_SUBSCRIBER_MERCHANTS: usize = 100;
 
 /// Subscriptions the slow subscriber opens (the server's default per-connection limit).
 const SLOW_SUBSCRIPTIONS: usize = 32;
 
+/// The mixed scenario's target: a hot merchant taking half the clients cuts
+/// the others' throughput by at most a third.
+const MIXED_TARGET: f64 = 0.67;
+
+/// How long the server sits idle after set-up before its idle RSS is read:
+/// long enough for the allocator to hand back what set-up's bursts used.
+pub const IDLE_SETTLE: Duration = Duration::from_secs(2);
+
+/// What `--scenario` can be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// A subscriber that never reads, against none (phases A, B, A').
+    SlowSubscriber,
+    /// Payments spread over every merchant.
+    Uniform,
+    /// Payments all for one merchant.
+    Hot,
+    /// Half the clients on one hot merchant, half spread over the others.
+    Mixed,
+    /// `postTransactions` batches.
+    Bulk,
+    /// Nine reads to one payment, with merchants' API keys.
+    ReadHeavy,
+    /// The Olist replay, timed end to end.
+    Olist,
+    /// Every scenario but slow-subscriber, in one table.
+    All,
+}
+
+impl Scenario {
+    /// What `all` runs, in order.
+    const ALL: [Scenario; 6] =
+        [Scenario::Uniform, Scenario::Hot, Scenario::Mixed, Scenario::Bulk, Scenario::ReadHeavy, Scenario::Olist];
+
+    /// Its name on the command line.
+    pub fn name(self) -> String {
+        self.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default()
+    }
+}
+
+/// The command line.
 #[derive(Debug, Parser)]
 #[command(name = "ledger-bench", about = "Benchmark a ledger-server against pgbench TPC-B on the same PostgreSQL")]
-struct Args {
+pub struct Args {
     /// The `ledger-server` binary to run (build it with `--release`).
     #[arg(long, default_value = "target/release/ledger-server")]
     server_bin: String,
@@ -54,135 +121,215 @@ struct Args {
     /// fresh ones and drops them afterwards.
     #[arg(long, env = "TEST_DATABASE_URL", default_value = "postgres://postgres:postgres@127.0.0.1:5432/postgres")]
     database_url: String,
-    /// Concurrent HTTP clients (and pgbench clients).
+    /// Concurrent HTTP clients (and pgbench clients; the replay's requests in flight).
     #[arg(long, default_value_t = 64)]
     clients: usize,
-    /// Seconds each measured phase runs.
+    /// Seconds each measured phase runs (after a 2 s warm-up), and pgbench too.
     #[arg(long, default_value_t = 20)]
     seconds: u64,
-    /// Merchants the payments spread over.
-    #[arg(long, default_value_t = 100)]
-    merchants: usize,
+    /// Merchants the payments spread over [default: 1000; 100 for slow-subscriber].
+    #[arg(long)]
+    merchants: Option<usize>,
     /// Scenario to run.
-    #[arg(long, default_value = "slow-subscriber")]
-    scenario: String,
+    #[arg(long, value_enum, default_value_t = Scenario::SlowSubscriber)]
+    scenario: Scenario,
     /// The server's pool size.
     #[arg(long, default_value_t = 16)]
     pool_size: u32,
     /// Transactions per `postTransactions` call (scenario `bulk`).
     #[arg(long, default_value_t = 100)]
     batch: usize,
+    /// Folder with the Olist CSV files (scenario `olist`).
+    #[arg(long, default_value = "data/olist")]
+    olist_dir: String,
 }
 
-/// What one phase measured.
-#[derive(Debug, Clone)]
-struct Phase {
-    name: String,
-    ok: u64,
-    errors: u64,
-    seconds: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    p999_ms: f64,
-    /// Postings per transaction: 3 for a payment with a fee, 2 for a bulk transfer.
-    entries_per_txn: f64,
-}
-
-impl Phase {
-    fn tps(&self) -> f64 {
-        self.ok as f64 / self.seconds
+impl Args {
+    /// `--merchants`, or the scenario's default.
+    pub fn merchants(&self) -> usize {
+        self.merchants.unwrap_or(match self.scenario {
+            Scenario::SlowSubscriber => SLOW_SUBSCRIBER_MERCHANTS,
+            _ => DEFAULT_MERCHANTS,
+        })
     }
+}
+
+/// What one scenario measured, on its own server and database.
+pub struct Outcome {
+    scenario: Scenario,
+    phases: Vec<Phase>,
+    /// Lines printed under the table: the mixed ratio, the Olist check, the slow subscriber's.
+    notes: Vec<String>,
+    idle_rss_kib: Option<u64>,
+    peak_rss_kib: Option<u64>,
+    verified: bool,
+    /// False when the scenario's own check failed (the Olist count): the numbers are void.
+    checked: bool,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    anyhow::ensure!(args.clients >= 1 && args.merchants() >= 1, "--clients and --merchants must be at least 1");
     anyhow::ensure!(
-        matches!(args.scenario.as_str(), "slow-subscriber" | "uniform" | "bulk"),
-        "unknown scenario {} (slow-subscriber, uniform or bulk)",
-        args.scenario
+        args.clients >= 2 || !matches!(args.scenario, Scenario::Mixed | Scenario::All),
+        "the mixed scenario needs --clients 2 or more"
     );
-    let base_url = args.database_url.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or_default();
-    let db_name = format!("ledger_bench_{}", uuid::Uuid::new_v4().simple());
+    anyhow::ensure!(
+        args.merchants() >= 2 || !matches!(args.scenario, Scenario::Mixed | Scenario::All),
+        "the mixed scenario needs --merchants 2 or more (one hot, the rest uniform)"
+    );
+    let pg_base = args.database_url.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or_default();
     let admin = Database::connect(&args.database_url).await?;
-    admin.execute_unprepared(&format!("CREATE DATABASE {db_name}")).await?;
-    let db_url = format!("{base_url}/{db_name}");
-
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let mut server = Command::new(&args.server_bin)
-        .args(["--database-url", &db_url, "--listen", &format!("127.0.0.1:{port}"), "--log", "warn"])
-        .args(["--admin-password", BENCH_ADMIN_PASSWORD, "--mode", "production"])
-        .args(["--rate-limit-per-sec", "10000000", "--rate-limit-burst", "10000000"])
-        .args(["--pool-size", &args.pool_size.to_string()])
-        .stdout(Stdio::null())
-        .spawn()?;
-    let base = format!("http://127.0.0.1:{port}");
-    let result = run(&args, &base).await;
-    let rss_kib = peak_rss_kib(server.id());
-    let _ = server.kill();
-    let _ = server.wait();
-    let verified = Command::new(&args.server_bin).args(["--database-url", &db_url, "verify"]).status()?.success();
-    admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")).await?;
-    let phases = result?;
-    let pgbench = pgbench_tpcb(&args, &admin, &base_url).await?;
-    report(&args, &phases, pgbench, rss_kib, verified);
-    anyhow::ensure!(verified, "ledger-server verify failed: these numbers are void");
+    let scenarios = if args.scenario == Scenario::All { Scenario::ALL.to_vec() } else { vec![args.scenario] };
+    // TPC-B runs before and after the scenarios and the better run is the
+    // baseline: a run right after heavy writing (checkpoints, autovacuum) can
+    // come out low, and a low baseline would flatter the ledger.
+    eprintln!("ledger-bench: pgbench TPC-B (before) …");
+    let before = server::pgbench_tpcb(&args, &admin, &pg_base).await?;
+    let mut outcomes = Vec::new();
+    for scenario in scenarios {
+        eprintln!("ledger-bench: {} …", scenario.name());
+        outcomes.push(run_scenario(&args, scenario, &admin, &pg_base).await?);
+    }
+    eprintln!("ledger-bench: pgbench TPC-B (after) …");
+    let after = server::pgbench_tpcb(&args, &admin, &pg_base).await?;
+    let pgbench = before.max(after);
+    eprintln!("ledger-bench: pgbench TPC-B {before:.0} tps before, {after:.0} tps after; baseline {pgbench:.0}");
+    match outcomes.as_slice() {
+        [one] if args.scenario != Scenario::All => report::single(&args, one, pgbench),
+        _ => report::all(&args, &outcomes, pgbench),
+    }
+    let void: Vec<String> = outcomes.iter().filter(|o| !o.verified || !o.checked).map(|o| o.scenario.name()).collect();
+    anyhow::ensure!(void.is_empty(), "verify or a check failed for {}: these numbers are void", void.join(", "));
     Ok(())
 }
 
-/// Logs in, creates the merchants and runs the three phases.
-async fn run(args: &Args, base: &str) -> anyhow::Result<Vec<Phase>> {
-    let http = reqwest::Client::builder().pool_max_idle_per_host(args.clients).build()?;
-    wait_healthy(&http, base).await?;
-    let token = gql(
-        &http,
-        base,
-        None,
-        "mutation($p: String!) { login(username: \"admin\", password: $p) { token } }",
-        json!({ "p": BENCH_ADMIN_PASSWORD }),
-    )
-    .await?["data"]["login"]["token"]
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("login failed"))?
-        .to_owned();
-    let mut merchants = Vec::with_capacity(args.merchants);
-    for i in 0..args.merchants {
-        let body = gql(
-            &http,
-            base,
-            Some(&token),
-            "mutation($i: CreateMerchantInput!) { createMerchant(input: $i) { merchant { id } } }",
-            json!({ "i": { "name": format!("Bench {i}"), "idempotencyKey": format!("bench-merchant-{i}") } }),
-        )
-        .await?;
-        merchants.push(
-            body["data"]["createMerchant"]["merchant"]["id"]
-                .as_str()
-                .ok_or_else(|| anyhow::anyhow!("{body}"))?
-                .to_owned(),
-        );
-    }
+/// Runs one scenario on a fresh database and server, then verifies the database.
+async fn run_scenario(
+    args: &Args,
+    scenario: Scenario,
+    admin: &DatabaseConnection,
+    pg_base: &str,
+) -> anyhow::Result<Outcome> {
+    let server = BenchServer::start(args, admin, pg_base).await?;
+    let result = drive(args, scenario, &server).await;
+    let (peak_rss_kib, verified) = server.finish(args, admin).await?;
+    let mut outcome = result?;
+    outcome.peak_rss_kib = peak_rss_kib;
+    outcome.verified = verified;
+    Ok(outcome)
+}
+
+/// Sets the server up for the scenario, reads its idle RSS, and runs the phases.
+async fn drive(args: &Args, scenario: Scenario, server: &BenchServer) -> anyhow::Result<Outcome> {
+    let session = Session::open(&server.base, args.clients).await?;
+    let mut outcome = Outcome {
+        scenario,
+        phases: Vec::new(),
+        notes: Vec::new(),
+        idle_rss_kib: None,
+        peak_rss_kib: None,
+        verified: false,
+        checked: true,
+    };
+    let started = std::time::Instant::now();
+    // The replay creates its own merchants.
+    let merchants = match scenario {
+        Scenario::Olist => Vec::new(),
+        _ => session.create_merchants(args.merchants()).await?,
+    };
+    let readers = match scenario {
+        Scenario::ReadHeavy => session.prepare_readers(&merchants).await?,
+        _ => Vec::new(),
+    };
+    eprintln!("ledger-bench: set up {} merchants in {:.1} s", merchants.len(), started.elapsed().as_secs_f64());
+    tokio::time::sleep(IDLE_SETTLE).await;
+    outcome.idle_rss_kib = server::rss_kib(server.pid(), "VmRSS:");
     let merchants = Arc::new(merchants);
-    let mut phases = Vec::new();
-    if args.scenario == "bulk" {
-        phases.push(load_bulk(args, &http, base, &token, &merchants).await?);
-        return Ok(phases);
+    let group = |name: &str, clients: usize, merchants: &Arc<Vec<String>>| Group {
+        name: name.to_owned(),
+        clients,
+        merchants: merchants.clone(),
+    };
+    let hot = Arc::new(merchants.iter().take(1).cloned().collect::<Vec<_>>());
+    match scenario {
+        Scenario::Uniform => {
+            let name = format!("uniform: {} merchants", merchants.len());
+            outcome.phases =
+                phases::payments(&session, args.seconds, vec![group(&name, args.clients, &merchants)]).await?;
+        }
+        Scenario::Hot => {
+            let hot = vec![group("hot: one merchant", args.clients, &hot)];
+            outcome.phases = phases::payments(&session, args.seconds, hot).await?;
+        }
+        Scenario::Mixed => {
+            let others = Arc::new(merchants.iter().skip(1).cloned().collect::<Vec<_>>());
+            let (n_others, n_hot) = (args.clients / 2, args.clients - args.clients / 2);
+            // The others alone first, on the same server and database, so the
+            // two figures differ by the hot merchant and nothing else.
+            let alone = format!("uniform-half: {} merchants, no hot traffic", others.len());
+            let alone = phases::payments(&session, args.seconds, vec![group(&alone, n_others, &others)]).await?;
+            let with = phases::payments(
+                &session,
+                args.seconds,
+                vec![
+                    group("mixed: the hot merchant", n_hot, &hot),
+                    group(&format!("mixed: the others ({} merchants)", others.len()), n_others, &others),
+                ],
+            )
+            .await?;
+            if let ([without], [_, with_hot]) = (alone.as_slice(), with.as_slice()) {
+                let ratio = with_hot.tps() / without.tps();
+                outcome.notes.push(format!(
+                    "mixed: others' throughput with a 50%-hot merchant / without = {:.0} / {:.0} = {ratio:.2} \
+                     (target ≥ {MIXED_TARGET}: {})",
+                    with_hot.tps(),
+                    without.tps(),
+                    if ratio >= MIXED_TARGET { "met" } else { "NOT met" }
+                ));
+            }
+            outcome.phases = with.into_iter().chain(alone).collect();
+        }
+        Scenario::Bulk => {
+            outcome.phases = vec![phases::bulk(&session, args.seconds, args.clients, args.batch, &merchants).await?];
+        }
+        Scenario::ReadHeavy => {
+            outcome.phases = phases::read_heavy(&session, args.seconds, args.clients, &Arc::new(readers)).await?;
+        }
+        Scenario::Olist => {
+            let replay = olist::replay(args, &session, &server.db_url).await?;
+            outcome.phases = vec![replay.phase];
+            outcome.notes = replay.notes;
+            outcome.checked = replay.confirmed;
+        }
+        Scenario::SlowSubscriber => slow_subscriber(args, &session, &merchants, &mut outcome).await?,
+        Scenario::All => anyhow::bail!("`all` is not a scenario of its own"),
     }
-    phases.push(load(args, &http, base, &token, &merchants, "A: no subscriber").await?);
-    if args.scenario == "uniform" {
-        return Ok(phases);
-    }
+    Ok(outcome)
+}
+
+/// Phases A, B (a subscriber that never reads, and a fast one) and A'.
+async fn slow_subscriber(
+    args: &Args,
+    session: &Session,
+    merchants: &Arc<Vec<String>>,
+    outcome: &mut Outcome,
+) -> anyhow::Result<()> {
+    let uniform =
+        |name: &str| vec![Group { name: name.to_owned(), clients: args.clients, merchants: merchants.clone() }];
+    let mut phases = phases::payments(session, args.seconds, uniform("A: no subscriber")).await?;
 
     // B: one subscriber that never reads, on the first merchants, plus a fast one.
-    let mut slow = ws(base, &token).await?;
+    let mut slow = ws(&session.base, &session.token).await?;
     for (i, m) in merchants.iter().take(SLOW_SUBSCRIPTIONS).enumerate() {
         let query = "subscription($m: ID!) { transactionPosted(merchantId: $m) { sequence transactionId entries { accountCode amount { amount } } json } }";
         let msg =
             json!({ "id": i.to_string(), "type": "subscribe", "payload": { "query": query, "variables": { "m": m } } });
         slow.send(Message::Text(msg.to_string().into())).await?;
     }
-    let fast_merchant = merchants[0].clone();
-    let mut fast = ws(base, &token).await?;
+    let fast_merchant = merchants.first().ok_or_else(|| anyhow::anyhow!("no merchant"))?.clone();
+    let mut fast = ws(&session.base, &session.token).await?;
     let sub = json!({ "id": "f", "type": "subscribe", "payload": { "query": "subscription($m: ID!) { transactionPosted(merchantId: $m) { sequence } }", "variables": { "m": fast_merchant } } });
     fast.send(Message::Text(sub.to_string().into())).await?;
     let received = Arc::new(AtomicU64::new(0));
@@ -201,12 +348,12 @@ async fn run(args: &Args, base: &str) -> anyhow::Result<Vec<Phase>> {
             }
         })
     };
-    let before = payments_of(&http, base, &token, &fast_merchant).await?;
-    let mut b = load(args, &http, base, &token, &merchants, "B: + one subscriber that never reads").await?;
+    let before = payments_of(session, &fast_merchant).await?;
+    let b = phases::payments(session, args.seconds, uniform("B: + one subscriber that never reads")).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.store(true, Ordering::Relaxed);
     counter.await?;
-    let after = payments_of(&http, base, &token, &fast_merchant).await?;
+    let after = payments_of(session, &fast_merchant).await?;
     // What the slow subscriber's socket holds now: the events the kernel
     // buffered for it, then (if it fell behind) the lag error.
     let (mut buffered, mut lagged) = (0u64, 0u64);
@@ -217,274 +364,26 @@ async fn run(args: &Args, base: &str) -> anyhow::Result<Vec<Phase>> {
             buffered += 1;
         }
     }
-    b.name = format!(
-        "{} (it had {buffered} events buffered, {lagged} of {} subscriptions told to resume; a fast subscriber got {} of {} events)",
-        b.name,
-        SLOW_SUBSCRIPTIONS.min(merchants.len()),
-        received.load(Ordering::Relaxed),
-        after - before
-    );
-    phases.push(b);
-    drop(slow);
-    phases.push(load(args, &http, base, &token, &merchants, "A': no subscriber again").await?);
-    Ok(phases)
-}
-
-/// Uniform `recordPayment` load: warm-up, then `--seconds` measured.
-async fn load(
-    args: &Args,
-    http: &reqwest::Client,
-    base: &str,
-    token: &str,
-    merchants: &Arc<Vec<String>>,
-    name: &str,
-) -> anyhow::Result<Phase> {
-    let run_id = uuid::Uuid::new_v4().simple().to_string();
-    let warm_until = Instant::now() + WARM_UP;
-    let stop_at = warm_until + Duration::from_secs(args.seconds);
-    let mut tasks = Vec::new();
-    for c in 0..args.clients {
-        let (http, base, token, merchants, run_id) =
-            (http.clone(), base.to_owned(), token.to_owned(), merchants.clone(), run_id.clone());
-        tasks.push(tokio::spawn(async move {
-            let (mut ok, mut errors, mut latencies) = (0u64, 0u64, Vec::new());
-            let mut i = 0usize;
-            loop {
-                let now = Instant::now();
-                if now >= stop_at {
-                    break;
-                }
-                let m = &merchants[(c * 7919 + i * 104_729) % merchants.len()];
-                let input = json!({ "merchantId": m, "gross": { "amount": "10.00", "currency": "USD" }, "fee": { "amount": "0.30", "currency": "USD" }, "idempotencyKey": format!("{run_id}-{c}-{i}") });
-                let body = gql(&http, &base, Some(&token), "mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { transaction { sequence } } }", json!({ "i": input })).await;
-                let took = now.elapsed();
-                if now >= warm_until {
-                    match body {
-                        Ok(b) if b.get("errors").is_none() => {
-                            ok += 1;
-                            latencies.push(took.as_secs_f64() * 1000.0);
-                        }
-                        _ => errors += 1,
-                    }
-                }
-                i += 1;
-            }
-            (ok, errors, latencies)
-        }));
-    }
-    gather(name.to_owned(), tasks, args.seconds, 3.0).await
-}
-
-/// `postTransactions` load: each client sends batches of `--batch` transfers
-/// (platform `processor_clearing` debit, merchant `available` credit: two
-/// postings each), non-atomic. Counts transactions, so entries/s is twice the rate.
-async fn load_bulk(
-    args: &Args,
-    http: &reqwest::Client,
-    base: &str,
-    token: &str,
-    merchants: &Arc<Vec<String>>,
-) -> anyhow::Result<Phase> {
-    let run_id = uuid::Uuid::new_v4().simple().to_string();
-    let warm_until = Instant::now() + WARM_UP;
-    let stop_at = warm_until + Duration::from_secs(args.seconds);
-    let mut tasks = Vec::new();
-    for c in 0..args.clients {
-        let (http, base, token, merchants, run_id, batch) =
-            (http.clone(), base.to_owned(), token.to_owned(), merchants.clone(), run_id.clone(), args.batch);
-        tasks.push(tokio::spawn(async move {
-            let (mut ok, mut errors, mut latencies) = (0u64, 0u64, Vec::new());
-            let mut i = 0usize;
-            while Instant::now() < stop_at {
-                let items: Vec<Value> = (0..batch)
-                    .map(|j| {
-                        let m = &merchants[(c * 7919 + (i + j) * 104_729) % merchants.len()];
-                        json!({ "merchantId": m, "idempotencyKey": format!("{run_id}-{c}-{}", i + j), "entries": [
-                            { "accountCode": "processor_clearing", "platform": true, "direction": "DEBIT", "amount": { "amount": "10.00", "currency": "USD" } },
-                            { "accountCode": "available", "direction": "CREDIT", "amount": { "amount": "10.00", "currency": "USD" } },
-                        ] })
-                    })
-                    .collect();
-                let now = Instant::now();
-                let body = gql(&http, &base, Some(&token), "mutation($i: PostTransactionsInput!) { postTransactions(input: $i) { posted } }", json!({ "i": { "transactions": items } })).await;
-                if now >= warm_until {
-                    match body.as_ref().ok().and_then(|b| b["data"]["postTransactions"]["posted"].as_u64()) {
-                        Some(n) => {
-                            ok += n;
-                            errors += batch as u64 - n;
-                            latencies.push(now.elapsed().as_secs_f64() * 1000.0);
-                        }
-                        None => errors += batch as u64,
-                    }
-                }
-                i += batch;
-            }
-            (ok, errors, latencies)
-        }));
-    }
-    gather(format!("bulk: postTransactions of {} (latency per batch)", args.batch), tasks, args.seconds, 2.0).await
-}
-
-/// What each client task of a phase returns: successes, errors, latencies in ms.
-type ClientTally = (u64, u64, Vec<f64>);
-
-/// Adds up the client tasks of a phase into its figures.
-async fn gather(
-    name: String,
-    tasks: Vec<tokio::task::JoinHandle<ClientTally>>,
-    seconds: u64,
-    entries_per_txn: f64,
-) -> anyhow::Result<Phase> {
-    let (mut ok, mut errors, mut latencies) = (0, 0, Vec::new());
-    for t in tasks {
-        let (o, e, l) = t.await?;
-        ok += o;
-        errors += e;
-        latencies.extend(l);
-    }
-    latencies.sort_by(f64::total_cmp);
-    let pct = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0.0)
-    };
-    Ok(Phase {
-        name,
-        ok,
-        errors,
-        seconds: seconds as f64,
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
-        p999_ms: pct(0.999),
-        entries_per_txn,
-    })
-}
-
-/// How many payments the merchant has (a count of its events).
-async fn payments_of(http: &reqwest::Client, base: &str, token: &str, merchant: &str) -> anyhow::Result<u64> {
-    let mut after = 0i64;
-    let mut n = 0u64;
-    loop {
-        let body = gql(
-            http,
-            base,
-            Some(token),
-            "query($m: ID, $a: Int) { events(merchantId: $m, after: $a, first: 100) { sequence } }",
-            json!({ "m": merchant, "a": after }),
-        )
-        .await?;
-        let page = body["data"]["events"].as_array().cloned().unwrap_or_default();
-        n += page.len() as u64;
-        match page.last().and_then(|e| e["sequence"].as_i64()) {
-            Some(s) if page.len() == 100 => after = s,
-            _ => return Ok(n),
-        }
-    }
-}
-
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// A `graphql-transport-ws` connection, acknowledged.
-async fn ws(base: &str, token: &str) -> anyhow::Result<Socket> {
-    let mut request = format!("{}/graphql/ws", base.replacen("http://", "ws://", 1)).into_client_request()?;
-    request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse()?);
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
-    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
-    socket.send(Message::Text(init.to_string().into())).await?;
-    match socket.next().await {
-        Some(Ok(Message::Text(t))) if t.contains("connection_ack") => Ok(socket),
-        other => anyhow::bail!("no connection_ack: {other:?}"),
-    }
-}
-
-async fn gql(
-    http: &reqwest::Client,
-    base: &str,
-    token: Option<&str>,
-    query: &str,
-    variables: Value,
-) -> anyhow::Result<Value> {
-    let mut req = http.post(format!("{base}/graphql")).json(&json!({ "query": query, "variables": variables }));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    Ok(req.send().await?.json().await?)
-}
-
-async fn wait_healthy(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
-    for _ in 0..300 {
-        if http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    anyhow::bail!("the server did not start")
-}
-
-/// Peak resident set size of a process, from `/proc/<pid>/status` (`VmHWM`).
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// pgbench TPC-B (its default script) with the same client count, on a fresh
-/// scale-10 database of the same PostgreSQL. Returns transactions per second.
-async fn pgbench_tpcb(args: &Args, admin: &sea_orm::DatabaseConnection, base_url: &str) -> anyhow::Result<f64> {
-    let name = format!("ledger_bench_pgbench_{}", uuid::Uuid::new_v4().simple());
-    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
-    let url = format!("{base_url}/{name}");
-    let init = Command::new("pgbench").args(["-i", "-q", "-s", "10", &url]).stderr(Stdio::null()).status()?;
-    anyhow::ensure!(init.success(), "pgbench -i failed (is pgbench installed? Debian's postgresql-client has it)");
-    let out = Command::new("pgbench")
-        .args(["-c", &args.clients.to_string(), "-j", "2", "-T", &args.seconds.to_string(), "-M", "prepared", &url])
-        .stderr(Stdio::null())
-        .output()?;
-    admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find(|l| l.starts_with("tps = "))
-        .and_then(|l| l.trim_start_matches("tps = ").split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("no tps in pgbench output: {text}"))
-}
-
-fn report(args: &Args, phases: &[Phase], pgbench_tps: f64, rss_kib: Option<u64>, verified: bool) {
-    println!();
-    println!(
-        "ledger-bench --scenario {} --clients {} --seconds {} --merchants {}  (server peak RSS {} MiB; verify: {})",
-        args.scenario,
-        args.clients,
-        args.seconds,
-        args.merchants,
-        rss_kib.map_or("?".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0)),
-        if verified { "clean" } else { "FAILED" }
-    );
-    println!("pgbench TPC-B, {} clients, same PostgreSQL: {pgbench_tps:.0} tps", args.clients);
-    println!(
-        "| phase | transactions/s | entries/s | × TPC-B (transactions) | × TPC-B (entries) | p50 ms | p99 ms | p99.9 ms | errors |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|");
-    for p in phases {
-        println!(
-            "| {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} | {} |",
+    for mut p in b {
+        p.name = format!(
+            "{} (it had {buffered} events buffered, {lagged} of {} subscriptions told to resume; a fast subscriber got {} of {} events)",
             p.name,
-            p.tps(),
-            p.tps() * p.entries_per_txn,
-            p.tps() / pgbench_tps,
-            p.tps() * p.entries_per_txn / pgbench_tps,
-            p.p50_ms,
-            p.p99_ms,
-            p.p999_ms,
-            p.errors
+            SLOW_SUBSCRIPTIONS.min(merchants.len()),
+            received.load(Ordering::Relaxed),
+            after.saturating_sub(before)
         );
+        phases.push(p);
     }
-    if let [a, b, a2] = phases {
+    drop(slow);
+    phases.extend(phases::payments(session, args.seconds, uniform("A': no subscriber again")).await?);
+    if let [a, b, a2] = phases.as_slice() {
         let baseline = (a.tps() + a2.tps()) / 2.0;
-        println!(
+        outcome.notes.push(format!(
             "slow subscriber: B / mean(A, A') = {:.3} ({:+.1}% write throughput)",
             b.tps() / baseline,
             (b.tps() / baseline - 1.0) * 100.0
-        );
+        ));
     }
+    outcome.phases = phases;
+    Ok(())
 }

@@ -1,0 +1,310 @@
+//! Measured phases: every client loops on its requests from the start, for a
+//! warm-up and then `--seconds`; only what completes after the warm-up counts.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+use crate::client::{Reader, Session, gql, succeeded};
+
+/// How long each phase warms up before it is measured.
+const WARM_UP: Duration = Duration::from_secs(2);
+
+/// Postings of one `recordPayment` with a fee: processor clearing, merchant
+/// available, platform fee revenue.
+pub const PAYMENT_ENTRIES: f64 = 3.0;
+
+/// Postings of one bulk transfer.
+const TRANSFER_ENTRIES: f64 = 2.0;
+
+/// In the read-heavy mix, one request in this many is a write.
+const READ_HEAVY_CYCLE: usize = 10;
+
+/// Page size of the read-heavy mix's pages (the server's default page).
+const READ_PAGE: i32 = 20;
+
+/// Strides that spread client `c`'s `i`-th request over the merchants (two
+/// primes, so clients do not walk the merchants in step).
+const CLIENT_STRIDE: usize = 7919;
+const REQUEST_STRIDE: usize = 104_729;
+
+const RECORD_PAYMENT: &str =
+    "mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { transaction { sequence } } }";
+
+/// The three reads of the read-heavy mix, in turn: a merchant's balances, a page
+/// of its transactions with their entries, a page of its `available` account's entries.
+const READS: [&str; 3] = [
+    "query($m: ID!) { merchant(id: $m) { balances { asset posted { amount currency } pending { amount } available { amount } } } }",
+    "query($m: ID!, $f: Int) { merchant(id: $m) { transactions(first: $f) { edges { node { id sequence kind effectiveAt entries { sequence direction layer amount { amount currency } } } } pageInfo { hasNextPage endCursor } } } }",
+    "query($a: ID!, $f: Int) { entries(accountId: $a, first: $f) { edges { node { sequence transactionSequence direction amount { amount currency } } } pageInfo { hasNextPage endCursor } } }",
+];
+
+/// Latency percentiles of a phase, in milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Latency {
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+}
+
+/// What one phase measured.
+#[derive(Debug, Clone)]
+pub struct Phase {
+    /// What it was, as the report's first column shows it.
+    pub name: String,
+    /// Concurrent clients that produced it.
+    pub clients: usize,
+    /// Transactions (or reads) that succeeded in the measured window.
+    pub ok: u64,
+    /// Requests (for bulk: transactions) that failed in it.
+    pub errors: u64,
+    /// Length of the measured window.
+    pub seconds: f64,
+    /// None when the phase is timed end to end only (the Olist replay).
+    pub latency: Option<Latency>,
+    /// Postings per transaction (3 for a payment with a fee, 2 for a bulk
+    /// transfer); None for a phase of reads, whose `ok` counts reads.
+    pub entries_per_txn: Option<f64>,
+}
+
+impl Phase {
+    /// Transactions (or reads) per second.
+    pub fn tps(&self) -> f64 {
+        self.ok as f64 / self.seconds
+    }
+
+    /// Entries per second; None for reads.
+    pub fn entries_per_sec(&self) -> Option<f64> {
+        self.entries_per_txn.map(|e| self.tps() * e)
+    }
+}
+
+/// A group of clients paying merchants with `recordPayment` as the admin.
+pub struct Group {
+    /// The phase's name in the report.
+    pub name: String,
+    /// Its concurrent clients.
+    pub clients: usize,
+    /// The merchants the group's payments spread over (one: a hot merchant).
+    pub merchants: Arc<Vec<String>>,
+}
+
+/// What each client task of a phase returns: successes, errors, latencies in ms.
+type ClientTally = (u64, u64, Vec<f64>);
+
+/// The measurement window of a phase that starts now.
+fn window(seconds: u64) -> (Instant, Instant) {
+    let warm_until = Instant::now() + WARM_UP;
+    (warm_until, warm_until + Duration::from_secs(seconds))
+}
+
+/// `recordPayment` load from several groups of clients at once, measured over
+/// the same window; one phase per group.
+pub async fn payments(session: &Session, seconds: u64, groups: Vec<Group>) -> anyhow::Result<Vec<Phase>> {
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let (warm_until, stop_at) = window(seconds);
+    let mut running = Vec::new();
+    for (g, group) in groups.into_iter().enumerate() {
+        let mut tasks = Vec::new();
+        for c in 0..group.clients {
+            let (session, merchants, run_id) = (session.clone(), group.merchants.clone(), run_id.clone());
+            tasks.push(tokio::spawn(async move {
+                let (mut ok, mut errors, mut latencies) = (0u64, 0u64, Vec::new());
+                let mut i = 0usize;
+                loop {
+                    let now = Instant::now();
+                    if now >= stop_at {
+                        break;
+                    }
+                    let m = &merchants[(c * CLIENT_STRIDE + i * REQUEST_STRIDE) % merchants.len()];
+                    let input = json!({ "merchantId": m, "gross": { "amount": "10.00", "currency": "USD" }, "fee": { "amount": "0.30", "currency": "USD" }, "idempotencyKey": format!("{run_id}-{g}-{c}-{i}") });
+                    let body = session.admin(RECORD_PAYMENT, json!({ "i": input })).await;
+                    let took = now.elapsed();
+                    if now >= warm_until {
+                        if succeeded(&body) {
+                            ok += 1;
+                            latencies.push(took.as_secs_f64() * 1000.0);
+                        } else {
+                            errors += 1;
+                        }
+                    }
+                    i += 1;
+                }
+                (ok, errors, latencies)
+            }));
+        }
+        running.push((group.name, group.clients, tasks));
+    }
+    let mut phases = Vec::new();
+    for (name, clients, tasks) in running {
+        let tallies = join(tasks).await?;
+        phases.push(tally(name, clients, tallies, seconds, Some(PAYMENT_ENTRIES)));
+    }
+    Ok(phases)
+}
+
+/// `postTransactions` load: each client sends batches of `batch` transfers
+/// (platform `processor_clearing` debit, merchant `available` credit: two
+/// postings each), non-atomic. Counts transactions, so entries/s is twice the rate.
+pub async fn bulk(
+    session: &Session,
+    seconds: u64,
+    clients: usize,
+    batch: usize,
+    merchants: &Arc<Vec<String>>,
+) -> anyhow::Result<Phase> {
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let (warm_until, stop_at) = window(seconds);
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (session, merchants, run_id) = (session.clone(), merchants.clone(), run_id.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut errors, mut latencies) = (0u64, 0u64, Vec::new());
+            let mut i = 0usize;
+            while Instant::now() < stop_at {
+                let items: Vec<Value> = (0..batch)
+                    .map(|j| {
+                        let m = &merchants[(c * CLIENT_STRIDE + (i + j) * REQUEST_STRIDE) % merchants.len()];
+                        json!({ "merchantId": m, "idempotencyKey": format!("{run_id}-{c}-{}", i + j), "entries": [
+                            { "accountCode": "processor_clearing", "platform": true, "direction": "DEBIT", "amount": { "amount": "10.00", "currency": "USD" } },
+                            { "accountCode": "available", "direction": "CREDIT", "amount": { "amount": "10.00", "currency": "USD" } },
+                        ] })
+                    })
+                    .collect();
+                let now = Instant::now();
+                let body = session.admin("mutation($i: PostTransactionsInput!) { postTransactions(input: $i) { posted } }", json!({ "i": { "transactions": items } })).await;
+                if now >= warm_until {
+                    match body.as_ref().ok().and_then(|b| b["data"]["postTransactions"]["posted"].as_u64()) {
+                        Some(n) => {
+                            ok += n;
+                            errors += batch as u64 - n;
+                            latencies.push(now.elapsed().as_secs_f64() * 1000.0);
+                        }
+                        None => errors += batch as u64,
+                    }
+                }
+                i += batch;
+            }
+            (ok, errors, latencies)
+        }));
+    }
+    let tallies = join(tasks).await?;
+    let name = format!("bulk: postTransactions of {batch} (latency per batch)");
+    Ok(tally(name, clients, tallies, seconds, Some(TRANSFER_ENTRIES)))
+}
+
+/// The read-heavy mix: each client, as the merchant it is working for (with
+/// that merchant's API key), makes one `recordPayment` in every
+/// [`READ_HEAVY_CYCLE`] requests and the three [`READS`] in turn otherwise.
+/// Returns two phases: the reads and the writes.
+pub async fn read_heavy(
+    session: &Session,
+    seconds: u64,
+    clients: usize,
+    readers: &Arc<Vec<Reader>>,
+) -> anyhow::Result<Vec<Phase>> {
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let (warm_until, stop_at) = window(seconds);
+    let mut tasks: Vec<JoinHandle<(ClientTally, ClientTally)>> = Vec::new();
+    for c in 0..clients {
+        let (session, readers, run_id) = (session.clone(), readers.clone(), run_id.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut reads, mut writes): (ClientTally, ClientTally) = Default::default();
+            let mut i = 0usize;
+            loop {
+                let now = Instant::now();
+                if now >= stop_at {
+                    break;
+                }
+                let r = &readers[(c * CLIENT_STRIDE + i * REQUEST_STRIDE) % readers.len()];
+                let step = i % READ_HEAVY_CYCLE;
+                let (query, variables, tally) = if step == 0 {
+                    let input = json!({ "merchantId": r.merchant, "gross": { "amount": "10.00", "currency": "USD" }, "fee": { "amount": "0.30", "currency": "USD" }, "idempotencyKey": format!("{run_id}-{c}-{i}") });
+                    (RECORD_PAYMENT, json!({ "i": input }), &mut writes)
+                } else {
+                    let read = (step - 1) % READS.len();
+                    let variables = match read {
+                        0 => json!({ "m": r.merchant }),
+                        1 => json!({ "m": r.merchant, "f": READ_PAGE }),
+                        _ => json!({ "a": r.account, "f": READ_PAGE }),
+                    };
+                    (READS[read], variables, &mut reads)
+                };
+                let body = gql(&session.http, &session.base, Some(&r.key), query, variables).await;
+                let took = now.elapsed();
+                if now >= warm_until {
+                    if succeeded(&body) {
+                        tally.0 += 1;
+                        tally.2.push(took.as_secs_f64() * 1000.0);
+                    } else {
+                        tally.1 += 1;
+                    }
+                }
+                i += 1;
+            }
+            (reads, writes)
+        }));
+    }
+    let (mut reads, mut writes) = (Vec::new(), Vec::new());
+    for t in tasks {
+        let (r, w) = t.await?;
+        reads.push(r);
+        writes.push(w);
+    }
+    Ok(vec![
+        tally(
+            "read-heavy: reads (balances; 20 transactions with entries; 20 entries of an account)".to_owned(),
+            clients,
+            reads,
+            seconds,
+            None,
+        ),
+        tally(
+            "read-heavy: writes (recordPayment, 1 in 10 requests)".to_owned(),
+            clients,
+            writes,
+            seconds,
+            Some(PAYMENT_ENTRIES),
+        ),
+    ])
+}
+
+/// Waits for a phase's client tasks.
+async fn join(tasks: Vec<JoinHandle<ClientTally>>) -> anyhow::Result<Vec<ClientTally>> {
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        out.push(t.await?);
+    }
+    Ok(out)
+}
+
+/// Adds up the client tallies of a phase into its figures.
+fn tally(name: String, clients: usize, tallies: Vec<ClientTally>, seconds: u64, entries_per_txn: Option<f64>) -> Phase {
+    let (mut ok, mut errors, mut latencies) = (0, 0, Vec::new());
+    for (o, e, l) in tallies {
+        ok += o;
+        errors += e;
+        latencies.extend(l);
+    }
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    Phase {
+        name,
+        clients,
+        ok,
+        errors,
+        seconds: seconds as f64,
+        latency: Some(Latency { p50: pct(0.50), p99: pct(0.99), p999: pct(0.999) }),
+        entries_per_txn,
+    }
+}
