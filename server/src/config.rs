@@ -101,6 +101,10 @@ pub struct Settings {
     /// 0 turns group commit off (one database transaction per request).
     #[arg(long, env = "LEDGER_GROUP_COMMIT_MAX_BATCH", default_value_t = crate::ledger::group::DEFAULT_GROUP_COMMIT_MAX_BATCH, global = true)]
     pub group_commit_max_batch: usize,
+    /// Group commit: committers working at once (one gathers while another
+    /// commits).
+    #[arg(long, env = "LEDGER_GROUP_COMMIT_LANES", default_value_t = crate::ledger::group::DEFAULT_GROUP_COMMIT_LANES as u64, value_parser = clap::value_parser!(u64).range(1..=crate::ledger::group::MAX_GROUP_COMMIT_LANES), global = true)]
+    pub group_commit_lanes: u64,
     /// How many events a live subscriber may fall behind before it is told to
     /// resume from its last sequence.
     #[arg(long, env = "LEDGER_SUBSCRIBER_BUFFER", default_value_t = crate::events::DEFAULT_SUBSCRIBER_BUFFER, global = true)]

@@ -51,9 +51,10 @@ impl Application {
         let group_commit = crate::ledger::GroupCommit {
             window: std::time::Duration::from_micros(settings.group_commit_window_us),
             max_batch: settings.group_commit_max_batch,
+            lanes: usize::try_from(settings.group_commit_lanes).unwrap_or(1),
         };
         let group_pool = if url.starts_with("postgres") {
-            let mut pool = store::connect_app(&url, crate::ledger::group::GROUP_COMMIT_POOL_SIZE).await?;
+            let mut pool = store::connect_app(&url, group_commit.lanes as u32 + 1).await?;
             let counter = queries.clone();
             pool.set_metric_callback(move |_| {
                 counter.fetch_add(1, Ordering::Relaxed);

@@ -36,10 +36,12 @@ pub const DEFAULT_GROUP_COMMIT_WINDOW: Duration = Duration::from_millis(1);
 /// far below the bind-parameter limit and its locks are held briefly.
 pub const DEFAULT_GROUP_COMMIT_MAX_BATCH: usize = 256;
 
-/// Connections of the committer's own pool: one batch runs at a time, and a
-/// second connection lets it record a refused staff action while the first is
-/// being returned.
-pub const GROUP_COMMIT_POOL_SIZE: u32 = 2;
+/// Committers working at once by default (see [`GroupCommit::lanes`]).
+pub const DEFAULT_GROUP_COMMIT_LANES: usize = 1;
+
+/// Most committers `--group-commit-lanes` accepts: each holds a connection,
+/// and more lanes than a few only queue on the same balance rows.
+pub const MAX_GROUP_COMMIT_LANES: u64 = 8;
 
 /// Requests that may wait for the committer; beyond it new requests wait to be
 /// queued, which pushes back on callers instead of growing memory.
@@ -54,11 +56,19 @@ pub struct GroupCommit {
     /// Most requests per batch. Zero turns group commit off: every request
     /// runs in its own database transaction, as before.
     pub max_batch: usize,
+    /// Committers working at once. With two, one batch gathers and reads
+    /// (keys, merchants, accounts) while the other holds its locks and
+    /// commits; their balance locks and the clock still order their commits.
+    pub lanes: usize,
 }
 
 impl Default for GroupCommit {
     fn default() -> Self {
-        Self { window: DEFAULT_GROUP_COMMIT_WINDOW, max_batch: DEFAULT_GROUP_COMMIT_MAX_BATCH }
+        Self {
+            window: DEFAULT_GROUP_COMMIT_WINDOW,
+            max_batch: DEFAULT_GROUP_COMMIT_MAX_BATCH,
+            lanes: DEFAULT_GROUP_COMMIT_LANES,
+        }
     }
 }
 
@@ -84,14 +94,26 @@ pub(super) struct Pending {
 /// committed in batches. The task ends when every sender is dropped.
 pub(super) fn start(writer: Writer, settings: GroupCommit, stats: Arc<GroupStats>) -> mpsc::Sender<Pending> {
     let (tx, rx) = mpsc::channel(GROUP_COMMIT_QUEUE);
-    tokio::spawn(run(writer, settings, stats, rx));
+    let queue = Arc::new(tokio::sync::Mutex::new(rx));
+    for _ in 0..settings.lanes.max(1) {
+        tokio::spawn(run(writer.clone(), settings, stats.clone(), queue.clone()));
+    }
     tx
 }
 
-async fn run(writer: Writer, settings: GroupCommit, stats: Arc<GroupStats>, mut queue: mpsc::Receiver<Pending>) {
+/// One lane: gathers a batch while holding the queue, releases the queue so
+/// the next lane gathers while this one commits.
+async fn run(
+    writer: Writer,
+    settings: GroupCommit,
+    stats: Arc<GroupStats>,
+    queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>,
+) {
     let max = settings.max_batch.max(1);
     let mut batch: Vec<Pending> = Vec::with_capacity(max);
-    while let Some(first) = queue.recv().await {
+    loop {
+        let mut queue = queue.lock().await;
+        let Some(first) = queue.recv().await else { break };
         batch.push(first);
         let deadline = tokio::time::Instant::now() + settings.window;
         while batch.len() < max {
@@ -109,6 +131,7 @@ async fn run(writer: Writer, settings: GroupCommit, stats: Arc<GroupStats>, mut 
                 }
             }
         }
+        drop(queue);
         let (requests, replies): (Vec<Request>, Vec<_>) = batch.drain(..).map(|p| (p.request, p.reply)).unzip();
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.requests.fetch_add(requests.len() as u64, Ordering::Relaxed);
