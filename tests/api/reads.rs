@@ -58,3 +58,74 @@ async fn batched_loads_still_hide_the_platform_and_other_merchants_from_a_key() 
     assert!(codes.iter().any(|a| a["code"] == "available"));
     assert_eq!(code(&other), "NOT_FOUND");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn balance_reads_take_no_lock_and_read_the_balance_row_not_the_entries() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let app = spawn_app().await;
+    let m = app.merchant("Reads Lockless").await;
+    app.pay(&m, "10.00", Some("1.00"), "USD", "lockless-1").await;
+    assert_eq!(app.available(&m, "USD").await.as_deref(), Some("9.00"));
+
+    // A writer holds every balance row's lock; a balance read still answers at once.
+    let holder = app.db.begin().await.expect("begin");
+    holder.execute_unprepared("SELECT * FROM balances FOR UPDATE").await.expect("lock balances");
+    let read = tokio::time::timeout(std::time::Duration::from_secs(3), app.available(&m, "USD")).await;
+    assert_eq!(read.expect("a balance read waited for a row lock").as_deref(), Some("9.00"));
+    holder.rollback().await.expect("release");
+
+    // The read comes from the balance row: move the row (not the entries) and
+    // the read follows; summing entries would still say 9.00.
+    let bump = "UPDATE balances SET credits_posted = credits_posted + 100 WHERE account_id IN \
+                (SELECT id FROM accounts WHERE code = 'available')";
+    app.db.execute_unprepared(bump).await.expect("bump");
+    assert_eq!(app.available(&m, "USD").await.as_deref(), Some("10.00"));
+    // verify sees the difference, and rebuilding from the entries restores it.
+    let report = ledger_server::store::books::verify(&app.db).await.expect("verify");
+    assert!(!report.is_clean(), "verify missed a balance row that disagrees with its entries");
+    ledger_server::store::books::rebuild_balances(&app.db).await.expect("rebuild");
+    assert_eq!(app.available(&m, "USD").await.as_deref(), Some("9.00"));
+    app.assert_books_consistent().await;
+}
+
+#[tokio::test]
+async fn an_accounts_entry_pages_come_from_the_account_sequence_index() {
+    use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+    let app = spawn_app().await;
+    let m = app.merchant("Reads Indexed").await;
+    for i in 0..30 {
+        app.pay(&m, "1.00", None, "USD", &format!("indexed-{i}")).await;
+    }
+    // The shape `store::transactions::entries_page` sends. The planner would
+    // scan a table this small; disabling sequential scans shows what it does
+    // on a large one: walk the index in order, with no sort.
+    let explain = app.db.begin().await.expect("begin");
+    explain.execute_unprepared("SET LOCAL enable_seqscan = off").await.expect("set");
+    let plan = explain
+        .query_all_raw(Statement::from_string(
+            app.db.get_database_backend(),
+            "EXPLAIN SELECT * FROM entries WHERE account_id = \
+             (SELECT id FROM accounts WHERE code = 'available' LIMIT 1) AND seq > 5 ORDER BY seq LIMIT 20"
+                .to_owned(),
+        ))
+        .await
+        .expect("explain");
+    explain.rollback().await.expect("rollback");
+    let text: Vec<String> = plan.iter().map(|r| r.try_get_by_index::<String>(0).expect("plan line")).collect();
+    let text = text.join("\n");
+    assert!(text.contains("entries_account_seq_idx"), "entry pages do not use (account_id, seq):\n{text}");
+    assert!(!text.contains("Sort"), "entry pages are sorted after reading:\n{text}");
+    // And the page itself: 20 entries after the 5th, in order, then the rest.
+    let q = "query($m: ID!) { merchant(id: $m) { accounts { code entries(first: 20) { edges { node { sequence } } pageInfo { hasNextPage endCursor } } } } }";
+    let data = app.ok(q, json!({ "m": m })).await;
+    let available = data["merchant"]["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .find(|a| a["code"] == "available")
+        .expect("available account")
+        .clone();
+    assert_eq!(available["entries"]["edges"].as_array().map(Vec::len), Some(20));
+    assert_eq!(available["entries"]["pageInfo"]["hasNextPage"], true);
+    assert_eq!(code(&app.gql(q, json!({ "m": "not-an-id" })).await), "BAD_USER_INPUT");
+}
