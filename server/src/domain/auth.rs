@@ -277,7 +277,8 @@ mod tests {
 
     #[test]
     fn tokens_parse_by_shape_and_never_print_their_secret() {
-        let t = Token::parse("lk_abcd1234_0123456789abcdefghij").unwrap_or_else(|_| unreachable!("a well-formed API key token"));
+        let t = Token::parse("lk_abcd1234_0123456789abcdefghij")
+            .unwrap_or_else(|_| unreachable!("a well-formed API key token"));
         assert_eq!(format!("{t:?}"), "ApiKey(lk_abcd1234_…)");
         assert!(matches!(Token::parse("ls_0123456789abcdefghij"), Ok(Token::Session(_))));
         for bad in ["", "lk_short_x", "lk_abcd1234", "nope", "ls_x", "lk_abcd1234_0123456789abcdef\u{0}"] {
