@@ -218,3 +218,33 @@ async fn group_commit_can_be_turned_off_and_bad_settings_are_refused() {
     ]);
     assert!(parsed.is_err(), "a non-numeric batch limit was accepted");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn text_the_database_cannot_store_is_refused_at_the_edge_and_its_batch_goes_on() {
+    let app = Arc::new(spawn_app_with(&WIDE_WINDOW).await);
+    let shops = merchants_with_keys(&app, 1).await;
+    let (m, key) = shops[0].clone();
+    // PostgreSQL stores no NUL character in text or JSONB; such input must be
+    // refused as bad input, not fail the batch it lands in.
+    let mut nul_ref = payment(&m, "1.00", "nul-ref");
+    nul_ref["i"]["externalRef"] = json!("order\u{0}1");
+    let mut nul_meta = payment(&m, "1.00", "nul-meta");
+    nul_meta["i"]["metadata"] = json!({ "note": "a\u{0}b" });
+    let mut calls = Vec::new();
+    for (n, vars) in
+        [nul_ref, nul_meta].into_iter().chain((0..4).map(|n| payment(&m, "2.00", &format!("ok-{n}")))).enumerate()
+    {
+        let (app, key) = (app.clone(), key.clone());
+        calls.push(tokio::spawn(async move { (n, app.gql_as(Some(&key), PAY, vars).await) }));
+    }
+    for c in calls {
+        let (n, body) = c.await.expect("call");
+        match n {
+            0 => assert_eq!(code(&body), "BAD_USER_INPUT", "{body}"),
+            1 => assert_eq!(code(&body), "BAD_USER_INPUT", "{body}"),
+            _ => assert_eq!(body["data"]["recordPayment"]["replayed"], false, "{body}"),
+        }
+    }
+    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM transactions WHERE kind = 'payment'").await, 4);
+    assert_eq!(app.available(&m, "USD").await.as_deref(), Some("7.60"));
+}

@@ -89,7 +89,7 @@ pub enum DomainError {
     #[error("idempotency key must be 1 to 255 visible ASCII characters")]
     IdempotencyKeyInvalid,
     /// Metadata must be a JSON object of at most [`crate::domain::transaction::MAX_METADATA_BYTES`].
-    #[error("metadata must be a JSON object of at most {max_bytes} bytes")]
+    #[error("metadata must be a JSON object of at most {max_bytes} bytes, with no NUL character")]
     MetadataInvalid {
         /// The limit in bytes of serialized JSON.
         max_bytes: usize,

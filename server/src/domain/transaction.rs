@@ -367,10 +367,22 @@ impl TransactionDraft {
 /// Errors: [`DomainError::MetadataInvalid`].
 pub fn validate_metadata(metadata: &serde_json::Value) -> Result<(), DomainError> {
     let err = DomainError::MetadataInvalid { max_bytes: MAX_METADATA_BYTES };
-    if !metadata.is_object() || metadata.to_string().len() > MAX_METADATA_BYTES {
+    // PostgreSQL's JSONB cannot hold a NUL character (`\u0000`); refuse it here
+    // rather than fail the database transaction the posting lands in.
+    if !metadata.is_object() || metadata.to_string().len() > MAX_METADATA_BYTES || holds_nul(metadata) {
         return Err(err);
     }
     Ok(())
+}
+
+/// True when a string or key anywhere in `value` contains a NUL character.
+fn holds_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(holds_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
 }
 
 /// An entry as written.
@@ -415,6 +427,15 @@ mod tests {
 
     fn usd() -> AssetCode {
         AssetCode::parse("USD").unwrap_or_else(|_| unreachable!())
+    }
+
+    #[test]
+    fn metadata_with_a_nul_anywhere_is_refused_and_a_backslash_is_not() {
+        let nul = |v: serde_json::Value| validate_metadata(&v).is_err();
+        assert!(nul(serde_json::json!({ "note": "a\u{0}b" })));
+        assert!(nul(serde_json::json!({ "a\u{0}": 1 })));
+        assert!(nul(serde_json::json!({ "list": [1, { "deep": "\u{0}" }] })));
+        assert!(validate_metadata(&serde_json::json!({ "path": "C:\\u0000", "n": 1 })).is_ok());
     }
 
     fn entry(code: &'static str, direction: Direction, minor: i64, asset: AssetCode) -> EntryDraft {

@@ -107,7 +107,7 @@ pub struct PostTransactionInput {
     pub entries: Vec<EntryInput>,
     /// Your reference, up to 500 characters.
     pub external_ref: Option<String>,
-    /// A JSON object, at most 4096 bytes.
+    /// A JSON object, at most 4096 bytes, with no NUL character (PostgreSQL cannot store one).
     pub metadata: Option<Json<serde_json::Value>>,
     /// When it happened; now if absent. May be in the past.
     pub effective_at: Option<DateTime<Utc>>,
@@ -128,7 +128,7 @@ pub struct RecordPaymentInput {
     pub fee: Option<MoneyInput>,
     /// Your reference (an order id).
     pub external_ref: Option<String>,
-    /// A JSON object, at most 4096 bytes.
+    /// A JSON object, at most 4096 bytes, with no NUL character (PostgreSQL cannot store one).
     pub metadata: Option<Json<serde_json::Value>>,
     /// When it happened; now if absent.
     pub effective_at: Option<DateTime<Utc>>,
@@ -147,7 +147,7 @@ pub struct RecordPayoutInput {
     pub amount: MoneyInput,
     /// Your reference (a bank transfer id).
     pub external_ref: Option<String>,
-    /// A JSON object, at most 4096 bytes.
+    /// A JSON object, at most 4096 bytes, with no NUL character (PostgreSQL cannot store one).
     pub metadata: Option<Json<serde_json::Value>>,
     /// When it happened; now if absent.
     pub effective_at: Option<DateTime<Utc>>,
@@ -168,7 +168,7 @@ pub struct AuthorizePaymentInput {
     pub expires_at: Option<DateTime<Utc>>,
     /// Your reference (an order id).
     pub external_ref: Option<String>,
-    /// A JSON object, at most 4096 bytes.
+    /// A JSON object, at most 4096 bytes, with no NUL character (PostgreSQL cannot store one).
     pub metadata: Option<Json<serde_json::Value>>,
     /// Idempotency key.
     #[serde(skip)]
@@ -287,7 +287,7 @@ pub struct RecordDealInput {
     pub seller_gives: Vec<MoneyInput>,
     /// Your reference.
     pub external_ref: Option<String>,
-    /// A JSON object, at most 4096 bytes.
+    /// A JSON object, at most 4096 bytes, with no NUL character (PostgreSQL cannot store one).
     pub metadata: Option<Json<serde_json::Value>>,
     /// When it happened; now if absent.
     pub effective_at: Option<DateTime<Utc>>,
@@ -922,6 +922,8 @@ fn reference(r: Option<String>) -> async_graphql::Result<Option<String>> {
         Some(s) if s.chars().count() > MAX_REFERENCE_LEN => {
             Err(coded(BAD_USER_INPUT, format!("externalRef is longer than {MAX_REFERENCE_LEN} characters")))
         }
+        // PostgreSQL text cannot hold NUL; refused here, not by the database.
+        Some(s) if s.contains('\0') => Err(coded(BAD_USER_INPUT, "externalRef contains a NUL character")),
         other => Ok(other),
     }
 }
