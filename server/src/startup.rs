@@ -43,10 +43,7 @@ impl Application {
         store::connect_and_migrate(&url, 1).await?.close().await?;
         let mut db = store::connect_app(&url, settings.pool_size).await?;
         let queries = Arc::new(AtomicU64::new(0));
-        let counter = queries.clone();
-        db.set_metric_callback(move |_| {
-            counter.fetch_add(1, Ordering::Relaxed);
-        });
+        count_statements(&mut db, &queries);
         let ttl = chrono::Duration::seconds(i64::from(settings.authorization_ttl_secs));
         let group_commit = crate::ledger::GroupCommit {
             window: std::time::Duration::from_micros(settings.group_commit_window_us),
@@ -55,10 +52,7 @@ impl Application {
         };
         let group_pool = if url.starts_with("postgres") {
             let mut pool = store::connect_app(&url, group_commit.lanes as u32 + 1).await?;
-            let counter = queries.clone();
-            pool.set_metric_callback(move |_| {
-                counter.fetch_add(1, Ordering::Relaxed);
-            });
+            count_statements(&mut pool, &queries);
             Some(pool)
         } else {
             None
@@ -182,4 +176,13 @@ pub async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { () = ctrl_c => {}, () = term => {} }
     tracing::info!("shutdown signal received; draining requests");
+}
+
+/// Counts every statement `pool` runs into `counter` (sea-orm's metric
+/// callback); see [`Application::queries_executed`].
+fn count_statements(pool: &mut sea_orm::DatabaseConnection, counter: &Arc<AtomicU64>) {
+    let counter = counter.clone();
+    pool.set_metric_callback(move |_| {
+        counter.fetch_add(1, Ordering::Relaxed);
+    });
 }

@@ -114,17 +114,11 @@ fn draft(
     let metadata = notes.metadata.unwrap_or_else(|| serde_json::json!({}));
     validate_metadata(&metadata)?;
     let d = TransactionDraft {
-        merchant,
-        kind,
         external_ref: notes.external_ref,
         metadata,
         effective_at: notes.effective_at,
-        entries,
-        reverses: None,
         no_overdraft,
-        payment: None,
-        counterparty: None,
-        payout: None,
+        ..TransactionDraft::new(merchant, kind, entries)
     };
     d.validate()?;
     Ok(d)

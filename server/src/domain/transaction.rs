@@ -236,6 +236,25 @@ pub struct TransactionDraft {
 }
 
 impl TransactionDraft {
+    /// A draft of `kind` for `merchant` with `entries` and nothing else: no
+    /// reference, empty metadata, effective at commit time, no guards and no
+    /// links. Callers set the rest with struct update syntax. Not yet validated.
+    pub fn new(merchant: MerchantId, kind: TransactionKind, entries: Vec<EntryDraft>) -> Self {
+        Self {
+            merchant,
+            kind,
+            external_ref: None,
+            metadata: serde_json::json!({}),
+            effective_at: None,
+            entries,
+            reverses: None,
+            no_overdraft: Vec::new(),
+            payment: None,
+            counterparty: None,
+            payout: None,
+        }
+    }
+
     /// Checks the rules that need no database: entry count, that each entry names
     /// an account of this merchant or the platform, metadata size, and that debits
     /// equal credits in every asset (summed in i128, so no sum can overflow).
@@ -449,19 +468,7 @@ mod tests {
     }
 
     fn draft(entries: Vec<EntryDraft>) -> TransactionDraft {
-        TransactionDraft {
-            merchant: MerchantId::new(),
-            kind: TransactionKind::Transfer,
-            external_ref: None,
-            metadata: serde_json::json!({}),
-            effective_at: None,
-            entries,
-            reverses: None,
-            no_overdraft: vec![],
-            payment: None,
-            counterparty: None,
-            payout: None,
-        }
+        TransactionDraft::new(MerchantId::new(), TransactionKind::Transfer, entries)
     }
 
     #[test]

@@ -974,17 +974,10 @@ async fn transfer_draft(ctx: &Context<'_>, input: &PostTransactionInput) -> asyn
         });
     }
     let draft = TransactionDraft {
-        merchant,
-        kind: TransactionKind::Transfer,
         external_ref: reference(input.external_ref.clone())?,
         metadata: input.metadata.clone().map_or_else(|| serde_json::json!({}), |j| j.0),
         effective_at: input.effective_at,
-        entries,
-        reverses: None,
-        no_overdraft: vec![],
-        payment: None,
-        counterparty: None,
-        payout: None,
+        ..TransactionDraft::new(merchant, TransactionKind::Transfer, entries)
     };
     draft.validate().or_coded()?;
     Ok(draft)

@@ -356,11 +356,10 @@ impl AccountBook {
             let account = match &reference {
                 AccountRef::Id(id) => self.by_id.get(id).filter(|a| visible(req.tenant, a.owner)),
                 AccountRef::Code { owner, code } => {
+                    // Past `check_draft`, the tenant sees the draft's merchant and
+                    // counterparty, so every code the draft may post to is visible.
                     if !may_post_to(draft, *owner) {
                         return Err(LedgerError::AccountOfAnotherMerchant);
-                    }
-                    if !visible(req.tenant, *owner) {
-                        return Err(LedgerError::AccountNotFound);
                     }
                     match self.by_code.get(&(*owner, code.as_str().to_owned(), asset.clone())) {
                         Some(a) => Some(a),
@@ -382,19 +381,7 @@ mod tests {
     use crate::domain::{Fingerprint, IdempotencyKey};
 
     fn post(scope: MerchantId, key: &str) -> Request {
-        let draft = TransactionDraft {
-            merchant: scope,
-            kind: crate::domain::TransactionKind::Transfer,
-            external_ref: None,
-            metadata: serde_json::json!({}),
-            effective_at: None,
-            entries: Vec::new(),
-            reverses: None,
-            no_overdraft: Vec::new(),
-            payment: None,
-            counterparty: None,
-            payout: None,
-        };
+        let draft = TransactionDraft::new(scope, crate::domain::TransactionKind::Transfer, Vec::new());
         Request {
             scope,
             key: IdempotencyKey::parse(key).ok(),
