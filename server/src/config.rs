@@ -109,6 +109,12 @@ pub struct Settings {
     /// resume from its last sequence.
     #[arg(long, env = "LEDGER_SUBSCRIBER_BUFFER", default_value_t = crate::events::DEFAULT_SUBSCRIBER_BUFFER, global = true)]
     pub subscriber_buffer: usize,
+    /// Folder of the built support console (`scripts/build-console` writes
+    /// `console/dist`), served at `/console`. Relative to the working
+    /// directory. When it holds no `index.html`, `/console` answers 404 and
+    /// says how to build it; the API is unaffected.
+    #[arg(long, env = "LEDGER_CONSOLE_DIR", default_value = "console/dist", global = true)]
+    pub console_dir: std::path::PathBuf,
     /// Open WebSocket connections allowed per API key or staff session.
     #[arg(long, env = "LEDGER_MAX_CONNECTIONS_PER_KEY", default_value_t = crate::http::ws::DEFAULT_CONNECTIONS_PER_KEY, global = true)]
     pub max_connections_per_key: usize,

@@ -15,8 +15,10 @@
 //! there is none (tower_governor); every response carries `x-request-id`; the
 //! `Authorization` header is marked sensitive so no log shows it.
 //!
-//! Subscriptions are served over WebSocket at `/graphql/ws` ([`ws`]).
+//! Subscriptions are served over WebSocket at `/graphql/ws` ([`ws`]); the
+//! support console's files at `/console` ([`console`]).
 
+pub mod console;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -75,6 +77,8 @@ pub struct HttpSettings {
     pub rate_limit_burst: u32,
     /// Origins allowed by CORS.
     pub cors_origins: Vec<String>,
+    /// Folder of the built console, served at `/console`.
+    pub console_dir: std::path::PathBuf,
 }
 
 impl From<&Settings> for HttpSettings {
@@ -84,6 +88,7 @@ impl From<&Settings> for HttpSettings {
             rate_limit_per_sec: s.rate_limit_per_sec,
             rate_limit_burst: s.rate_limit_burst,
             cors_origins: s.cors_origins.clone(),
+            console_dir: s.console_dir.clone(),
         }
     }
 }
@@ -159,6 +164,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .merge(console::routes(&settings.console_dir))
         .with_state(state)
         .layer(CompressionLayer::new())
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
