@@ -1,0 +1,179 @@
+//! What a reversal or a refund will do, shown before staff confirm it.
+//!
+//! A reversal posts the original transaction's entries with debit and credit
+//! swapped (the server's `reverseTransaction`), so its effect on each account
+//! is exactly the opposite of the original's. A refund of a captured payment
+//! debits the merchant's `available` and credits the platform's
+//! `processor_clearing` by the refunded amount (`server/src/domain/payment.rs`,
+//! `refund`); when the merchant's fee schedule returns fees, the platform's
+//! `fee_revenue` takes that share. Pure, unit-tested natively.
+
+use crate::money;
+
+/// Debit or credit, as the API names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Direction {
+    /// Left side.
+    Debit,
+    /// Right side.
+    Credit,
+}
+
+impl Direction {
+    /// The other side.
+    pub fn opposite(self) -> Self {
+        match self {
+            Direction::Debit => Direction::Credit,
+            Direction::Credit => Direction::Debit,
+        }
+    }
+
+    /// "Debit" or "Credit".
+    pub fn label(self) -> &'static str {
+        match self {
+            Direction::Debit => "Debit",
+            Direction::Credit => "Credit",
+        }
+    }
+}
+
+/// One entry of a transaction, as far as a preview needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreviewEntry {
+    /// Who holds the account: "Platform" or the merchant's name.
+    pub owner: String,
+    /// Account code (`available`, `fee_revenue`, …).
+    pub account: String,
+    /// The account's normal balance.
+    pub normal: Direction,
+    /// Debit or credit.
+    pub direction: Direction,
+    /// `POSTED`, `HOLD` or `RELEASE`.
+    pub layer: String,
+    /// Decimal string in the major unit, positive.
+    pub amount: String,
+    /// Asset code.
+    pub asset: String,
+}
+
+/// How one account's balance moves, in the asset's major unit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BalanceChange {
+    /// Who holds the account.
+    pub owner: String,
+    /// Account code.
+    pub account: String,
+    /// Asset code.
+    pub asset: String,
+    /// "posted" or "pending".
+    pub which: &'static str,
+    /// Signed decimal string in the major unit: positive raises the balance
+    /// on its normal side.
+    pub delta: String,
+}
+
+/// The entries a reversal of `original` posts: the same accounts and
+/// amounts, debit and credit swapped.
+pub fn reversal_entries(original: &[PreviewEntry]) -> Vec<PreviewEntry> {
+    original.iter().map(|e| PreviewEntry { direction: e.direction.opposite(), ..e.clone() }).collect()
+}
+
+/// The balance changes `entries` make, one line per account, asset and
+/// balance (posted or pending), in first-seen order. An entry on the
+/// account's normal side raises it, one on the other side lowers it. None
+/// when an amount is not a decimal of at most `exponent_of(asset)` decimals.
+pub fn balance_changes(entries: &[PreviewEntry], exponent_of: impl Fn(&str) -> u32) -> Option<Vec<BalanceChange>> {
+    let mut lines: Vec<(String, String, String, &'static str, i128)> = Vec::new();
+    for e in entries {
+        let exponent = exponent_of(&e.asset);
+        let minor = money::to_minor(&e.amount, exponent)?;
+        let signed = if e.direction == e.normal { minor } else { -minor };
+        let which = if e.layer == "POSTED" { "posted" } else { "pending" };
+        match lines.iter_mut().find(|l| l.0 == e.owner && l.1 == e.account && l.2 == e.asset && l.3 == which) {
+            Some(line) => line.4 = line.4.checked_add(signed)?,
+            None => lines.push((e.owner.clone(), e.account.clone(), e.asset.clone(), which, signed)),
+        }
+    }
+    Some(
+        lines
+            .into_iter()
+            .filter(|l| l.4 != 0)
+            .map(|(owner, account, asset, which, minor)| BalanceChange {
+                delta: money::from_minor(minor, exponent_of(&asset)),
+                owner,
+                account,
+                asset,
+                which,
+            })
+            .collect(),
+    )
+}
+
+/// The entries a refund of `amount` (decimal string, major unit) of a
+/// payment to `merchant` posts when no fee share goes back.
+pub fn refund_entries(merchant: &str, amount: &str, asset: &str) -> Vec<PreviewEntry> {
+    let entry = |owner: &str, account: &str, normal, direction| PreviewEntry {
+        owner: owner.to_owned(),
+        account: account.to_owned(),
+        normal,
+        direction,
+        layer: "POSTED".to_owned(),
+        amount: amount.to_owned(),
+        asset: asset.to_owned(),
+    };
+    vec![
+        entry(merchant, "available", Direction::Credit, Direction::Debit),
+        entry("Platform", "processor_clearing", Direction::Debit, Direction::Credit),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(owner: &str, account: &str, normal: Direction, direction: Direction, amount: &str) -> PreviewEntry {
+        PreviewEntry {
+            owner: owner.into(),
+            account: account.into(),
+            normal,
+            direction,
+            layer: "POSTED".into(),
+            amount: amount.into(),
+            asset: "USD".into(),
+        }
+    }
+
+    fn payment() -> Vec<PreviewEntry> {
+        vec![
+            entry("Platform", "processor_clearing", Direction::Debit, Direction::Debit, "100.00"),
+            entry("ShirtyPuff", "available", Direction::Credit, Direction::Credit, "97.00"),
+            entry("Platform", "fee_revenue", Direction::Credit, Direction::Credit, "3.00"),
+        ]
+    }
+
+    #[test]
+    fn a_reversal_swaps_sides_and_undoes_every_balance_change() {
+        let reversal = reversal_entries(&payment());
+        assert_eq!(reversal[0].direction, Direction::Credit);
+        assert_eq!(reversal[1].direction, Direction::Debit);
+        let changes = balance_changes(&reversal, |_| 2).expect("decimals");
+        let deltas: Vec<_> = changes.iter().map(|c| (c.account.as_str(), c.delta.as_str())).collect();
+        assert_eq!(deltas, vec![("processor_clearing", "-100.00"), ("available", "-97.00"), ("fee_revenue", "-3.00")]);
+        let original = balance_changes(&payment(), |_| 2).expect("decimals");
+        assert_eq!(original[1].delta, "97.00");
+    }
+
+    #[test]
+    fn a_refund_lowers_the_merchants_available_by_the_amount() {
+        let changes = balance_changes(&refund_entries("ShirtyPuff", "40.00", "USD"), |_| 2).expect("decimals");
+        assert_eq!(changes[0].owner, "ShirtyPuff");
+        assert_eq!(changes[0].delta, "-40.00");
+        assert_eq!(changes[1].delta, "40.00");
+    }
+
+    #[test]
+    fn an_amount_with_too_many_decimals_gives_no_preview() {
+        assert_eq!(balance_changes(&refund_entries("M", "1.005", "USD"), |_| 2), None);
+    }
+}
