@@ -8,6 +8,7 @@ mod authz;
 mod books;
 mod bulk;
 mod concurrency;
+mod console;
 mod deals;
 mod events;
 mod group_commit;

@@ -1,0 +1,170 @@
+//! The support console in a real browser.
+//!
+//! A real server on port 0 over a fresh PostgreSQL database serves the built
+//! console (`scripts/build-console`); this test seeds it and runs
+//! `tests/browser/console.mjs`, which drives Debian's headless chromium
+//! through npm's playwright-core: log in as support, find ShirtyPuff, watch a
+//! payment arrive live, reverse the defective deal with a reason, see the
+//! balance return, the reversal and the audit line, refund part of a card
+//! payment (and see too much refused in plain words), lose the connection
+//! and recover, and as a viewer see no reverse or refund button. Afterwards the database is checked: one
+//! reversal only (the double click did not act twice), the audit record
+//! with its reason, and books that still balance. `scripts/test` installs
+//! chromium and playwright-core and builds the console before the suite.
+//! Screenshots land in `$CARGO_TARGET_TMPDIR/console/`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sea_orm::ConnectionTrait;
+use serde_json::json;
+
+use crate::helpers::{TestApp, spawn_app_with};
+
+/// How long the whole browser run may take: a few seconds of clicking plus
+/// chromium's start, with room for a loaded 2-core machine.
+const BROWSER_RUN_LIMIT: Duration = Duration::from_secs(180);
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repository root").to_path_buf()
+}
+
+fn console_dist() -> PathBuf {
+    let dist = repo().join("console/dist");
+    assert!(
+        dist.join("index.html").is_file(),
+        "the console is not built: run scripts/build-console (scripts/test does it before the suite)"
+    );
+    dist
+}
+
+async fn one_value(app: &TestApp, sql: String) -> i64 {
+    let row = app
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(app.db.get_database_backend(), sql))
+        .await
+        .expect("query")
+        .expect("row");
+    row.try_get_by_index::<i64>(0).expect("value")
+}
+
+/// A card payment authorized and captured, so the payments list has one.
+async fn card_payment(app: &TestApp, merchant: &str) -> String {
+    let data = app
+        .ok(
+            "mutation($i: AuthorizePaymentInput!) { authorizePayment(input: $i) { payment { id } } }",
+            json!({ "i": { "merchantId": merchant, "amount": { "amount": "35.00", "currency": "USD" },
+                    "externalRef": "card-order-77", "idempotencyKey": "seed-auth-77" } }),
+        )
+        .await;
+    let id = data["authorizePayment"]["payment"]["id"].as_str().expect("payment id").to_owned();
+    app.ok(
+        "mutation($i: CapturePaymentInput!) { capturePayment(input: $i) { payment { id } } }",
+        json!({ "i": { "paymentId": id, "idempotencyKey": "seed-capture-77" } }),
+    )
+    .await;
+    id
+}
+
+#[tokio::test]
+async fn support_staff_reverse_a_defective_deal_in_the_browser_and_a_viewer_cannot() {
+    // Arrange: the console, two staff members, ShirtyPuff with sales.
+    let dist = console_dist();
+    let app = spawn_app_with(&["--console-dir", dist.to_str().expect("utf-8 path")]).await;
+    app.staff("sam.support", "SUPPORT").await;
+    app.staff("vic.viewer", "VIEWER").await;
+    let shirty = app.merchant("ShirtyPuff").await;
+    app.merchant("Other Shop").await;
+    let key = app.merchant_key(&shirty).await;
+    for (i, gross) in ["30.00", "45.00"].iter().enumerate() {
+        let body = app.pay(&shirty, gross, Some("0.90"), "USD", &format!("seed-{i}")).await;
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+    let defective = app
+        .ok(
+            "mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { transaction { id } } }",
+            json!({ "i": { "merchantId": shirty, "gross": { "amount": "50.00", "currency": "USD" },
+                    "fee": { "amount": "1.50", "currency": "USD" }, "externalRef": "order-defective-shirt",
+                    "idempotencyKey": "seed-defective" } }),
+        )
+        .await["recordPayment"]["transaction"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    card_payment(&app, &shirty).await;
+    let available_before = app.available(&shirty, "USD").await.expect("a USD balance");
+
+    // The server serves the console with the right types and caching.
+    let index = app.http.get(format!("{}/console/merchants/{shirty}", app.base)).send().await.expect("index");
+    assert_eq!(index.status(), 200);
+    assert_eq!(index.headers()["cache-control"], "no-cache");
+    let html = index.text().await.expect("html");
+    let wasm = html.split('"').find(|s| s.ends_with("_bg.wasm")).expect("index.html names the wasm").to_owned();
+    let file = app.http.get(format!("{}{wasm}", app.base)).send().await.expect("wasm");
+    assert_eq!(file.headers()["content-type"], "application/wasm");
+    assert_eq!(file.headers()["cache-control"], "public, max-age=31536000, immutable");
+    let missing = app.http.get(format!("{}/console/no-such-file.js", app.base)).send().await.expect("missing");
+    assert_eq!(missing.status(), 404, "a missing file is 404, not the app");
+
+    // Act: the browser run.
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console");
+    let mut child = Command::new("node")
+        .arg(repo().join("tests/browser/console.mjs"))
+        .env("BASE_URL", &app.base)
+        .env("SUPPORT_USER", "sam.support")
+        .env("SUPPORT_PASSWORD", "sam.support-password-1")
+        .env("VIEWER_USER", "vic.viewer")
+        .env("VIEWER_PASSWORD", "vic.viewer-password-1")
+        .env("MERCHANT_ID", &shirty)
+        .env("MERCHANT_KEY", &key)
+        .env("DEFECTIVE_REF", "order-defective-shirt")
+        .env("OUT_DIR", &out)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("run node (scripts/test installs it with playwright-core and chromium)");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for node") {
+            break status;
+        }
+        if started.elapsed() > BROWSER_RUN_LIMIT {
+            let _ = child.kill();
+            panic!("the browser run took longer than {BROWSER_RUN_LIMIT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(status.success(), "the browser run failed (see its output above, and {}/failure.png)", out.display());
+
+    // Assert: what the browser did is in the ledger, once.
+    let reversals = one_value(&app, format!("SELECT COUNT(*) FROM transactions WHERE reverses = '{defective}'")).await;
+    assert_eq!(reversals, 1, "the double click reversed once");
+    let audited = one_value(
+        &app,
+        format!(
+            "SELECT COUNT(*) FROM audit_log WHERE actor = 'sam.support' AND action = 'reverseTransaction' \
+             AND target_id = '{defective}' AND reason LIKE '%torn shirt%' AND result = 'ok'"
+        ),
+    )
+    .await;
+    assert_eq!(audited, 1, "the reversal is audited with its reason");
+    let viewer_tries =
+        one_value(&app, "SELECT COUNT(*) FROM transactions WHERE idempotency_key = 'viewer-try'".to_owned()).await;
+    assert_eq!(viewer_tries, 0, "the viewer's refused attempt wrote nothing");
+    let refunds = one_value(
+        &app,
+        "SELECT COUNT(*) FROM audit_log WHERE actor = 'sam.support' AND action = 'refundPayment' AND result = 'ok'"
+            .to_owned(),
+    )
+    .await;
+    assert_eq!(refunds, 1, "one refund succeeded; the one over what was left was refused");
+    // The live 20.00 (less 0.60) went in; the defective 50.00 (less its
+    // 1.50 fee) came back out, and 10.00 was refunded: +19.40 − 48.50 − 10.00.
+    let before: rust_decimal::Decimal = available_before.parse().expect("decimal");
+    let after: rust_decimal::Decimal = app.available(&shirty, "USD").await.expect("balance").parse().expect("decimal");
+    assert_eq!(after - before, rust_decimal::Decimal::new(-3910, 2));
+    app.assert_books_consistent().await;
+    for shot in ["merchant-page.png", "reversal-dialog.png"] {
+        assert!(out.join(shot).is_file(), "screenshot {shot} saved");
+    }
+}

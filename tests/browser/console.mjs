@@ -1,0 +1,222 @@
+// The support console in a real browser: Debian's headless chromium driven
+// by playwright-core. tests/api/console.rs starts the server on a fresh
+// database, seeds it and runs this script with:
+//   BASE_URL, SUPPORT_USER/SUPPORT_PASSWORD, VIEWER_USER/VIEWER_PASSWORD,
+//   MERCHANT_ID, MERCHANT_KEY (ShirtyPuff's API key), DEFECTIVE_REF (the
+//   external ref of the defective deal), OUT_DIR (screenshots), CHROMIUM.
+// It clicks what a person would click. Any failed expectation throws, and
+// the process exits non-zero with the step that failed.
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`missing ${name}`);
+  return value;
+};
+const BASE = env("BASE_URL");
+const OUT = env("OUT_DIR");
+mkdirSync(OUT, { recursive: true });
+
+let step = "start";
+const log = (s) => { step = s; console.log(`console test: ${s}`); };
+function expect(cond, what) { if (!cond) throw new Error(`expected ${what}`); }
+
+// Money as the console shows it, to cents.
+const cents = (text) => Math.round(parseFloat(text.replace(/[^0-9.-]/g, "")) * 100);
+
+async function gql(token, query, variables) {
+  const res = await fetch(`${BASE}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  return res.json();
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+const page = await context.newPage();
+const consoleErrors = [];
+page.on("pageerror", (e) => consoleErrors.push(String(e)));
+
+async function login(user, password) {
+  await page.getByLabel("Username").fill(user);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Log in" }).click();
+}
+
+const availableCell = () => page.locator('[data-testid=balances] tr[data-asset="USD"] [data-field=available]');
+
+try {
+  log("0. a wrong password is refused in plain words");
+  await page.goto(`${BASE}/console/`);
+  await page.waitForURL(/\/console\/login$/);
+  await login(env("SUPPORT_USER"), "not-the-password");
+  await page.getByRole("alert").filter({ hasText: "do not match" }).waitFor();
+
+  log("2. log in as support");
+  await login(env("SUPPORT_USER"), env("SUPPORT_PASSWORD"));
+  await page.getByRole("heading", { name: "Merchants" }).waitFor();
+  expect((await page.getByTestId("who").innerText()).includes("support"), "the header to name a support user");
+
+  log("3. search for ShirtyPuff as you type, and open it");
+  const search = page.getByLabel("Search by name, external id or id");
+  await search.pressSequentially("shirty", { delay: 40 });
+  await page.waitForURL(/\?q=shirty/);
+  const rows = page.getByRole("table", { name: "Merchants found" }).locator("tbody tr");
+  await page.getByRole("link", { name: "ShirtyPuff" }).waitFor();
+  expect((await rows.count()) === 1, "one merchant to match 'shirty'");
+  await page.getByRole("link", { name: "ShirtyPuff" }).click();
+  await page.getByRole("heading", { name: "ShirtyPuff" }).waitFor();
+  await page.waitForURL(new RegExp(`/console/merchants/${env("MERCHANT_ID")}$`));
+
+  log("4. read the balance");
+  await availableCell().waitFor();
+  await page.getByTestId("live").filter({ hasText: "live" }).waitFor();
+  const before = cents(await availableCell().innerText());
+  expect((await availableCell().innerText()).startsWith("$"), "money shown with the asset's symbol");
+
+  log("5. a payment posted through the API shows on the page without a reload");
+  await page.evaluate(() => { window.__noReload = true; });
+  const paid = await gql(env("MERCHANT_KEY"),
+    `mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { transaction { id } } }`,
+    { i: { merchantId: env("MERCHANT_ID"), gross: { amount: "20.00", currency: "USD" }, fee: { amount: "0.60", currency: "USD" },
+      externalRef: "order-live-1", idempotencyKey: `live-${Date.now()}` } });
+  expect(!paid.errors, `the background payment to succeed: ${JSON.stringify(paid.errors)}`);
+  await page.waitForFunction(
+    ([sel, want]) => {
+      const el = document.querySelector(sel);
+      return el && Math.round(parseFloat(el.textContent.replace(/[^0-9.-]/g, "")) * 100) === want;
+    },
+    ['[data-testid=balances] tr[data-asset="USD"] [data-field=available]', before + 1940],
+    { timeout: 15000 });
+  expect(await page.evaluate(() => window.__noReload === true), "no page reload");
+  await page.locator('[data-testid=transactions] tr[data-ref="order-live-1"]').waitFor();
+  const afterLive = before + 1940;
+
+  log("6. open the defective deal and reverse it, with a reason");
+  const defective = page.locator(`[data-testid=transactions] tr[data-ref="${env("DEFECTIVE_REF")}"]`);
+  await defective.getByRole("link", { name: "PAYMENT" }).click();
+  await page.getByRole("heading", { name: /Transaction #\d+ · PAYMENT/ }).waitFor();
+  const txUrl = page.url();
+  await page.getByRole("button", { name: "Reverse…" }).click();
+  const dialog = page.getByRole("dialog", { name: /Reverse transaction/ });
+  await dialog.waitFor();
+  expect(await page.evaluate(() => document.activeElement?.id === "action-reason"), "focus in the reason box");
+  await page.keyboard.press("Escape");
+  await dialog.waitFor({ state: "detached" });
+  await page.getByRole("button", { name: "Reverse…" }).click();
+  await dialog.waitFor();
+  const changes = await dialog.getByTestId("balance-changes").innerText();
+  expect(changes.includes("ShirtyPuff · available (posted): -$48.50"), `the preview to show the merchant losing $48.50, got: ${changes}`);
+  await dialog.getByRole("button", { name: "Confirm reversal" }).click();
+  await dialog.getByRole("alert").filter({ hasText: "give a reason" }).waitFor();
+  await dialog.getByLabel("Reason (kept in the audit log)").fill("Customer returned a torn shirt (ticket 4711)");
+  await page.screenshot({ path: `${OUT}/reversal-dialog.png` });
+  // A double click must not reverse twice (the key is the same and the button locks).
+  await dialog.getByRole("button", { name: "Confirm reversal" }).dblclick();
+  await page.getByTestId("reversed-by").waitFor();
+  await page.getByRole("status").filter({ hasText: "REVERSAL" }).waitFor();
+
+  log("back button returns to the merchant; a pasted link opens the transaction");
+  await page.goBack();
+  await page.getByRole("heading", { name: "ShirtyPuff" }).waitFor();
+  await page.goto(txUrl);
+  await page.getByTestId("reversed-by").waitFor();
+  expect(await page.getByRole("button", { name: "Reverse…" }).count() === 0, "no Reverse button on a reversed transaction");
+
+  log("7. the balance returns and the reversal is in the transaction list");
+  await page.getByRole("link", { name: "ShirtyPuff" }).first().click();
+  await page.getByRole("heading", { name: "ShirtyPuff" }).waitFor();
+  await page.waitForFunction(
+    ([sel, want]) => {
+      const el = document.querySelector(sel);
+      return el && Math.round(parseFloat(el.textContent.replace(/[^0-9.-]/g, "")) * 100) === want;
+    },
+    ['[data-testid=balances] tr[data-asset="USD"] [data-field=available]', afterLive - 4850],
+    { timeout: 15000 });
+  await page.locator("[data-testid=transactions] tr[data-kind=REVERSAL]").waitFor();
+  expect(await page.locator("[data-testid=transactions] tr[data-kind=REVERSAL]").count() === 1, "exactly one reversal listed");
+  await defective.getByRole("link", { name: /Reversed by #/ }).waitFor();
+  await page.screenshot({ path: `${OUT}/merchant-page.png`, fullPage: true });
+
+  log("8. the audit log shows it");
+  await page.getByRole("link", { name: "Audit log for this merchant" }).click();
+  const auditRow = page.locator("[data-testid=audit] tr[data-action=reverseTransaction]");
+  await auditRow.waitFor();
+  const auditText = await auditRow.innerText();
+  expect(auditText.includes(env("SUPPORT_USER")) && auditText.includes("torn shirt"), `the audit row to name the agent and reason: ${auditText}`);
+  await page.getByLabel("Staff member").fill("nobody-such");
+  await page.getByLabel("Staff member").press("Enter");
+  await page.getByText("No staff actions match.").waitFor();
+
+  log("refund part of a card payment; too much is refused in plain words");
+  await page.goto(`${BASE}/console/merchants/${env("MERCHANT_ID")}`);
+  await page.getByRole("table", { name: "Payments" }).getByRole("link").first().click();
+  await page.getByRole("heading", { name: /Payment .* · CAPTURED/ }).waitFor();
+  await page.getByRole("button", { name: "Refund…" }).click();
+  const refund = page.getByRole("dialog", { name: /Refund payment/ });
+  await refund.waitFor();
+  expect(await refund.getByLabel(/Amount to refund/).inputValue() === "35.00", "the full captured amount offered");
+  await refund.getByLabel(/Amount to refund/).fill("10.00");
+  await refund.getByTestId("balance-changes").filter({ hasText: "ShirtyPuff · available (posted): -$10.00" }).waitFor();
+  await refund.getByLabel("Reason (kept in the audit log)").fill("Wrong size, partial refund agreed");
+  await refund.getByRole("button", { name: "Confirm refund" }).click();
+  await page.getByRole("status").filter({ hasText: "REFUND" }).waitFor();
+  await page.getByRole("heading", { name: /PARTIALLY_REFUNDED|REFUNDED/ }).waitFor();
+  await page.getByRole("button", { name: "Refund…" }).click();
+  await refund.getByLabel(/Amount to refund/).fill("30.00");
+  await refund.getByLabel("Reason (kept in the audit log)").fill("Try too much");
+  await refund.getByRole("button", { name: "Confirm refund" }).click();
+  await refund.getByRole("alert").filter({ hasText: "more than is left to refund" }).waitFor();
+  await refund.getByRole("button", { name: "Cancel" }).click();
+  await refund.waitFor({ state: "detached" });
+
+  log("a lost connection is shown and recovers by itself");
+  await context.setOffline(true);
+  await page.getByRole("link", { name: "Merchants" }).click();
+  await page.getByText("Connection lost").waitFor();
+  await context.setOffline(false);
+  await page.getByText("Connection lost").waitFor({ state: "detached", timeout: 15000 });
+  await page.getByLabel("Search by name, external id or id").waitFor();
+
+  log("9. a viewer sees no reverse or refund button, and the server refuses anyway");
+  await page.getByRole("button", { name: "Log out" }).click();
+  await page.waitForURL(/\/console\/login$/);
+  await login(env("VIEWER_USER"), env("VIEWER_PASSWORD"));
+  await page.getByRole("heading", { name: "Merchants" }).waitFor();
+  await page.goto(`${BASE}/console/merchants/${env("MERCHANT_ID")}`);
+  await page.locator('[data-testid=transactions] tr[data-ref="order-live-1"]').getByRole("link", { name: "PAYMENT" }).click();
+  await page.getByRole("heading", { name: /Transaction #\d+ · PAYMENT/ }).waitFor();
+  await page.getByText("Posted by").waitFor();
+  expect(await page.getByRole("button", { name: /Reverse/ }).count() === 0, "no Reverse button for a viewer");
+  await page.goto(`${BASE}/console/merchants/${env("MERCHANT_ID")}`);
+  await page.getByRole("table", { name: "Payments" }).getByRole("link").first().click();
+  await page.getByRole("heading", { name: /Payment / }).waitFor();
+  await page.getByText("Life cycle").waitFor();
+  expect(await page.getByRole("button", { name: /Refund/ }).count() === 0, "no Refund button for a viewer");
+  await page.goBack();
+  await page.goBack();
+  await page.getByRole("heading", { name: /Transaction #\d+ · PAYMENT/ }).waitFor();
+  const viewerToken = await page.evaluate(() => JSON.parse(localStorage.getItem("ledger.console.session")).token);
+  const txId = page.url().split("/").pop();
+  const refused = await gql(viewerToken,
+    `mutation($id: ID!) { reverseTransaction(transactionId: $id, reason: "try", idempotencyKey: "viewer-try") { transaction { id } } }`,
+    { id: txId });
+  expect(refused.errors?.[0]?.extensions?.code === "FORBIDDEN", `the server to refuse a viewer: ${JSON.stringify(refused)}`);
+
+  expect(consoleErrors.length === 0, `no uncaught errors in the page: ${consoleErrors.join("; ")}`);
+  console.log("console test: all steps passed");
+} catch (e) {
+  await page.screenshot({ path: `${OUT}/failure.png`, fullPage: true }).catch(() => {});
+  console.error(`console test: FAILED at step "${step}": ${e.stack || e}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
