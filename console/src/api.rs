@@ -640,6 +640,7 @@ pub async fn balance_updates(
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use super::*;
 

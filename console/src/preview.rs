@@ -129,6 +129,7 @@ pub fn refund_entries(merchant: &str, amount: &str, asset: &str) -> Vec<PreviewE
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use super::*;
 
