@@ -76,6 +76,10 @@ async fn support_staff_reverse_a_defective_deal_in_the_browser_and_a_viewer_cann
     app.staff("vic.viewer", "VIEWER").await;
     let shirty = app.merchant("ShirtyPuff").await;
     app.merchant("Other Shop").await;
+    // More stalls than fit on one page of search results (20).
+    for i in 0..22 {
+        app.merchant(&format!("Market Stall {i:02}")).await;
+    }
     let key = app.merchant_key(&shirty).await;
     for (i, gross) in ["30.00", "45.00"].iter().enumerate() {
         let body = app.pay(&shirty, gross, Some("0.90"), "USD", &format!("seed-{i}")).await;

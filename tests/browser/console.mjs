@@ -65,6 +65,18 @@ try {
   await page.getByRole("heading", { name: "Merchants" }).waitFor();
   expect((await page.getByTestId("who").innerText()).includes("support"), "the header to name a support user");
 
+  log("search results are paginated");
+  await page.getByLabel("Search by name, external id or id").fill("Market Stall");
+  const found = page.getByRole("table", { name: "Merchants found" }).locator("tbody tr");
+  await page.getByRole("link", { name: "Market Stall 19" }).waitFor();
+  expect((await found.count()) === 20, "a first page of 20");
+  await page.getByRole("navigation", { name: "Merchants pages" }).getByRole("button", { name: "Next →" }).click();
+  await page.getByRole("link", { name: "Market Stall 21" }).waitFor();
+  expect((await found.count()) === 2, "a second page of 2");
+  await page.getByRole("button", { name: "← Previous" }).click();
+  await page.getByRole("link", { name: "Market Stall 00" }).waitFor();
+  await page.getByLabel("Search by name, external id or id").fill("");
+
   log("3. search for ShirtyPuff as you type, and open it");
   const search = page.getByLabel("Search by name, external id or id");
   await search.pressSequentially("shirty", { delay: 40 });
