@@ -26,6 +26,20 @@ pub fn error_line(error: &ApiError) -> impl IntoView + use<> {
     view! { <p class="error" role="alert" data-code=code>{plain}</p> }
 }
 
+/// "Done: REVERSAL #7 was posted." after a reversal or refund, with a link
+/// to the new transaction; announced to screen readers.
+pub fn done_notice(done: RwSignal<Option<crate::api::TxLink>>) -> impl IntoView {
+    move || {
+        done.get().map(|link| {
+            view! {
+                <p class="success" role="status">
+                    "Done: " <a href=href(&format!("/transactions/{}", link.id))>{format!("{} #{}", link.kind, link.sequence)}</a> " was posted."
+                </p>
+            }
+        })
+    }
+}
+
 /// "None yet" for an empty list.
 pub fn empty(what: &'static str) -> impl IntoView {
     view! { <p class="empty">{what}</p> }

@@ -26,11 +26,7 @@ pub fn PaymentPage() -> impl IntoView {
     let done = RwSignal::new(None::<TxLink>);
     view! {
         <section class="payment">
-            {move || done.get().map(|link| view! {
-                <p class="success" role="status">
-                    "Done: " <a href=href(&format!("/transactions/{}", link.id))>{format!("{} #{}", link.kind, link.sequence)}</a> " was posted."
-                </p>
-            })}
+            {crate::components::done_notice(done)}
             {move || match payment.get() {
                 None => loading("the payment").into_any(),
                 Some(Err(e)) => error_line(&e).into_any(),
