@@ -127,7 +127,7 @@ impl Application {
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        tracing::info!(addr = %self.listener.local_addr()?, "listening: GraphQL at /graphql");
+        tracing::info!(addr = %self.listener.local_addr()?, "listening: GraphQL at /graphql, the support console at /console");
         let sweeper = tokio::spawn(crate::ledger::sweeper::run(self.state.ledger.clone(), self.sweep_every));
         let payouts = tokio::spawn(crate::ledger::payout_job::run(self.state.ledger.clone(), self.payout_every));
         let hub = tokio::spawn(self.hub.clone().run(self.listen_url));

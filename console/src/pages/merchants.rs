@@ -47,6 +47,7 @@ pub fn MerchantSearch() -> impl IntoView {
             {move || match results.get() {
                 None => loading("merchants").into_any(),
                 Some(Err(e)) => error_line(&e).into_any(),
+                Some(Ok(page)) if page.nodes.is_empty() && q.get_untracked().is_empty() => empty("No merchants yet.").into_any(),
                 Some(Ok(page)) if page.nodes.is_empty() => empty("No merchant matches.").into_any(),
                 Some(Ok(page)) => view! {
                     <table aria-label="Merchants found">
