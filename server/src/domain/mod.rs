@@ -16,6 +16,7 @@ pub mod merchant;
 pub mod money;
 pub mod payment;
 pub mod payout;
+pub mod rollup;
 pub mod transaction;
 
 pub use account::{AccountCode, AccountId, Balance, Direction, NormalBalance, Owner};
