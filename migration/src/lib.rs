@@ -14,6 +14,7 @@ mod m20261122_000002_create_payments;
 mod m20261123_000003_create_access_control;
 mod m20261124_000004_create_outbox;
 mod m20261124_000005_create_key_lookup;
+mod m20261124_000006_create_rollups;
 
 /// The ordered list of migrations, applied by the server at start-up and by the
 /// `migration` CLI.
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_create_access_control::Migration),
             Box::new(m20261124_000004_create_outbox::Migration),
             Box::new(m20261124_000005_create_key_lookup::Migration),
+            Box::new(m20261124_000006_create_rollups::Migration),
         ]
     }
 }

@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod merchants;
 pub mod payments;
 pub mod payouts;
+pub mod rollups;
 pub mod transactions;
 
 use std::time::Duration;
