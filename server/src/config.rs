@@ -109,6 +109,18 @@ pub struct Settings {
     /// resume from its last sequence.
     #[arg(long, env = "LEDGER_SUBSCRIBER_BUFFER", default_value_t = crate::events::DEFAULT_SUBSCRIBER_BUFFER, global = true)]
     pub subscriber_buffer: usize,
+    /// A PostgreSQL streaming replica for reports: when set, every report
+    /// query (the monthly rollup, on demand and in the job) reads there and
+    /// none reads the primary.
+    #[arg(long, env = "REPORTING_DATABASE_URL", global = true, hide_env_values = true)]
+    pub reporting_database_url: Option<String>,
+    /// How long a report of the open month is cached, in seconds: a new
+    /// posting shows in it within this time.
+    #[arg(long, env = "LEDGER_REPORT_CACHE_TTL_SECS", default_value_t = crate::reports::DEFAULT_REPORT_CACHE_TTL.as_secs(), global = true)]
+    pub report_cache_ttl_secs: u64,
+    /// How often the rollup job looks for months to close, in seconds.
+    #[arg(long, env = "LEDGER_ROLLUP_INTERVAL_SECS", default_value_t = 3600, global = true)]
+    pub rollup_interval_secs: u64,
     /// Folder of the built support console (`scripts/build-console` writes
     /// `console/dist`), served at `/console`. Relative to the working
     /// directory. When it holds no `index.html`, `/console` answers 404 and

@@ -28,6 +28,7 @@ pub mod graphql;
 pub mod http;
 pub mod ledger;
 pub mod replay;
+pub mod reports;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

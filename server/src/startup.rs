@@ -18,6 +18,10 @@ use crate::http::{AppState, HttpSettings, router};
 use crate::ledger::Ledger;
 use crate::store;
 
+/// Connections to the reporting replica: reports are few and heavy; four
+/// let the job and a few report views run at once without crowding it.
+pub const REPORTING_POOL_SIZE: u32 = 4;
+
 /// A built application: a migrated database and a bound listener.
 pub struct Application {
     listener: TcpListener,
@@ -29,6 +33,8 @@ pub struct Application {
     relay: Option<RelaySettings>,
     sweep_every: std::time::Duration,
     payout_every: std::time::Duration,
+    reports: Arc<crate::reports::Reports>,
+    rollup_every: std::time::Duration,
 }
 
 impl Application {
@@ -64,6 +70,14 @@ impl Application {
         let auth = Authenticator::new(db.clone(), session_ttl, settings.login_attempts_per_minute);
         let admin_password = settings.admin_password.as_ref().map(|s| s.0.as_str());
         auth.bootstrap_admin(&settings.admin_username, admin_password).await?;
+        // Report reads go to the reporting replica when one is configured.
+        let reporting = match &settings.reporting_database_url {
+            Some(url) => Some(store::connect_app(url, settings.pool_size.min(REPORTING_POOL_SIZE)).await?),
+            None => None,
+        };
+        let report_ttl = std::time::Duration::from_secs(settings.report_cache_ttl_secs.max(1));
+        let reports = Arc::new(crate::reports::Reports::new(db.clone(), reporting, report_ttl));
+        let rollup_every = std::time::Duration::from_secs(settings.rollup_interval_secs.max(1));
         let listener = TcpListener::bind(settings.listen).await?;
         let production = settings.mode == Mode::Production;
         let sweep_every = std::time::Duration::from_secs(u64::from(settings.sweep_interval_secs.max(1)));
@@ -86,7 +100,7 @@ impl Application {
         Ok(Self {
             listener,
             state: AppState {
-                schema: build_schema(ledger.clone(), auth.clone(), hub.clone(), production),
+                schema: build_schema(ledger.clone(), auth.clone(), hub.clone(), reports.clone(), production),
                 ledger,
                 auth,
                 http: HttpSettings::from(settings),
@@ -103,6 +117,8 @@ impl Application {
             relay,
             sweep_every,
             payout_every,
+            reports,
+            rollup_every,
         })
     }
 
@@ -120,6 +136,11 @@ impl Application {
         self.state.ledger.group_stats()
     }
 
+    /// The reports service (the tests close months with their own clock).
+    pub fn reports(&self) -> Arc<crate::reports::Reports> {
+        self.reports.clone()
+    }
+
     /// The bound address.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
@@ -130,6 +151,7 @@ impl Application {
         tracing::info!(addr = %self.listener.local_addr()?, "listening: GraphQL at /graphql, the support console at /console");
         let sweeper = tokio::spawn(crate::ledger::sweeper::run(self.state.ledger.clone(), self.sweep_every));
         let payouts = tokio::spawn(crate::ledger::payout_job::run(self.state.ledger.clone(), self.payout_every));
+        let rollups = tokio::spawn(crate::reports::run(self.reports.clone(), self.rollup_every));
         let hub = tokio::spawn(self.hub.clone().run(self.listen_url));
         let relay = self.relay.map(|settings| {
             tracing::info!(stream = %settings.stream, prefix = %settings.subject_prefix, "publishing events to NATS");
@@ -144,6 +166,7 @@ impl Application {
         let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
         sweeper.abort();
         payouts.abort();
+        rollups.abort();
         hub.abort();
         if let Some(r) = relay {
             r.abort();

@@ -35,6 +35,9 @@ const INVOKED: &[&str] = &[
     "auditLog",
     "apiKeys",
     "staffUsers",
+    "monthlyRollup",
+    "rollupMonths",
+    "conversionRates",
     // Mutations.
     "login",
     "logout",
@@ -276,6 +279,9 @@ async fn invocation(app: &TestApp, fx: &Fixtures, field: &str) -> Option<(String
         ),
         "apiKeys" => ("query($m: ID!) { apiKeys(merchantId: $m) { id prefix } }", json!({ "m": a })),
         "staffUsers" => ("{ staffUsers { id username role } }", json!({})),
+        "monthlyRollup" => ("query($m: String!) { monthlyRollup(month: $m) { month closed } }", json!({ "m": "2020-01" })),
+        "rollupMonths" => ("{ rollupMonths { month } }", json!({})),
+        "conversionRates" => ("query($m: String!) { conversionRates(month: $m) { base } }", json!({ "m": "2020-01" })),
         // Mutations.
         "login" => (
             "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token expiresAt user { username } } }",

@@ -33,6 +33,8 @@ pub struct TestApp {
     pub queries: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Batches and requests the server's group committer has run.
     pub group_commits: std::sync::Arc<ledger_server::ledger::GroupStats>,
+    /// The reports service, to close months with a chosen clock.
+    pub reports: std::sync::Arc<ledger_server::reports::Reports>,
 }
 
 /// Username of the admin the server bootstraps on first start.
@@ -104,6 +106,7 @@ pub async fn spawn_flags(database_url: Option<String>, extra: &[&str]) -> TestAp
     let addr = app.local_addr().expect("local addr");
     let queries = app.queries_executed();
     let group_commits = app.group_commit_stats();
+    let reports = app.reports();
     tokio::spawn(app.run_until(std::future::pending()));
     let db = Database::connect(&database_url).await.expect("connect test db");
     let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
@@ -116,6 +119,7 @@ pub async fn spawn_flags(database_url: Option<String>, extra: &[&str]) -> TestAp
         token: String::new(),
         queries,
         group_commits,
+        reports,
     };
     app.token = app.login(ADMIN_USERNAME, &app.admin_password.clone()).await;
     app

@@ -24,6 +24,7 @@ mod posting;
 mod reads;
 mod replay;
 mod reversal;
+mod rollups;
 mod rls;
 mod sqlite;
 mod subscriptions;

@@ -69,6 +69,44 @@ async fn olist_replay_matches_totals_computed_from_the_csv() {
     assert_eq!(seen, sellers.len());
     app.assert_books_consistent().await;
 
+    // Monthly rollups equal an independent computation from the CSV, per
+    // month and seller state: gross volume, count and average ticket.
+    let state_of: HashMap<&str, &str> = sellers.iter().map(|s| (s.seller_id.as_str(), s.seller_state.as_str())).collect();
+    let mut by_month: std::collections::BTreeMap<(String, String), (Decimal, i64)> = Default::default();
+    for it in &items {
+        // `M/D/YYYY H:MM`, taken as UTC.
+        let date = it.shipping_limit_date.split(' ').next().unwrap();
+        let parts: Vec<&str> = date.split('/').collect();
+        let month = format!("{}-{:02}", parts[2], parts[0].parse::<u32>().unwrap());
+        let e = by_month.entry((month, state_of[it.seller_id.as_str()].to_owned())).or_default();
+        e.0 += it.price + it.freight_value;
+        e.1 += 1;
+    }
+    let closed = app.reports.close_due_months(chrono::Utc::now()).await.expect("close months");
+    let months: std::collections::BTreeSet<&String> = by_month.keys().map(|(m, _)| m).collect();
+    assert!(months.iter().all(|m| closed.iter().any(|c| c.to_string() == **m)), "every month of the sample is closed");
+    let q = "query($m: String!) { monthlyRollup(month: $m, asset: \"BRL\") { closed adjustments { class } \
+             lines { class capturedCount grossVolume { amount } averageTicket { amount } } } }";
+    let mut lines_seen = 0;
+    for month in months {
+        let report = app.ok(q, json!({ "m": month })).await["monthlyRollup"].clone();
+        assert_eq!(report["closed"], true);
+        assert_eq!(report["adjustments"], json!([]), "{month}: nothing was backdated after closing");
+        let lines = report["lines"].as_array().unwrap();
+        let expected: Vec<_> = by_month.iter().filter(|((m, _), _)| m == month).collect();
+        assert_eq!(lines.len(), expected.len(), "{month}: one line per seller state");
+        for ((_, state), (volume, count)) in expected {
+            let line = lines.iter().find(|l| l["class"] == state.as_str()).unwrap_or_else(|| panic!("{month} {state}"));
+            let average = (*volume / Decimal::from(*count))
+                .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointNearestEven);
+            assert_eq!(line["capturedCount"].as_i64(), Some(*count), "{month} {state} count");
+            assert_eq!(line["grossVolume"]["amount"].as_str().unwrap().parse::<Decimal>().unwrap(), *volume, "{month} {state} volume");
+            assert_eq!(line["averageTicket"]["amount"].as_str().unwrap().parse::<Decimal>().unwrap(), average, "{month} {state} average");
+            lines_seen += 1;
+        }
+    }
+    assert_eq!(lines_seen, by_month.len());
+
     // Running it twice changes nothing.
     let txns = app.count("transactions").await;
     let again = ledger_server::replay::run(&args).await.expect("second replay");

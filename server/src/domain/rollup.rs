@@ -187,7 +187,8 @@ pub struct ConversionRate {
     pub quote: String,
     /// Deals behind the rate.
     pub deals: i64,
-    /// Mean of the deals' rates: quote units per base unit (major units).
+    /// Mean of the deals' rates: quote units per base unit (major units),
+    /// to [`RATE_DECIMALS`] places, trailing zeros dropped (as `low`, `high`).
     pub mean: Decimal,
     /// Lowest deal rate.
     pub low: Decimal,
@@ -235,8 +236,9 @@ impl Fold {
                 let sum: Decimal = rates.iter().copied().sum();
                 let mean = (sum / Decimal::from(deals))
                     .round_dp_with_strategy(RATE_DECIMALS, RoundingStrategy::MidpointNearestEven);
-                let low = rates.iter().copied().min()?;
-                let high = rates.iter().copied().max()?;
+                let low = rates.iter().copied().min()?.normalize();
+                let high = rates.iter().copied().max()?.normalize();
+                let mean = mean.normalize();
                 Some(ConversionRate { base, quote, deals, mean, low, high })
             })
             .collect();

@@ -13,6 +13,7 @@ pub mod extension;
 pub mod loaders;
 pub mod mutation;
 pub mod query;
+pub mod reports;
 pub mod subscription;
 pub mod types;
 
@@ -59,14 +60,15 @@ pub const MAX_PAGE_SIZE: u64 = 100;
 /// The schema type.
 pub type LedgerSchema = Schema<query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot>;
 
-/// Builds the schema over a ledger, an authenticator and the event hub that
-/// feeds subscriptions. In `production`,
+/// Builds the schema over a ledger, an authenticator, the event hub that
+/// feeds subscriptions and the reports service. In `production`,
 /// introspection and "did you mean" suggestions are off (OWASP GraphQL Cheat
 /// Sheet: do not hand an attacker the schema).
 pub fn build_schema(
     ledger: Arc<Ledger>,
     auth: Arc<Authenticator>,
     hub: Arc<EventHub>,
+    reports: Arc<crate::reports::Reports>,
     production: bool,
 ) -> LedgerSchema {
     let mut builder =
@@ -74,6 +76,7 @@ pub fn build_schema(
             .data(ledger)
             .data(auth)
             .data(hub)
+            .data(reports)
             .extension(extension::ErrorCodes { production })
             .limit_depth(MAX_QUERY_DEPTH)
             .limit_complexity(MAX_QUERY_COMPLEXITY);

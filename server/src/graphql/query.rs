@@ -246,4 +246,51 @@ impl QueryRoot {
         let rows = access_store::list_staff(&*db(ctx).await?).await.or_coded()?;
         Ok(rows.into_iter().map(StaffUserNode).collect())
     }
+
+    /// The monthly rollup of `month` (`YYYY-MM`, UTC), per merchant class and
+    /// asset, optionally of one `class` and/or `asset`. A closed month comes
+    /// from the rollup table and never changes; the open month is computed on
+    /// demand and cached (see the README's "Monthly rollups"). Read from the
+    /// reporting replica when one is configured. Staff only. Errors:
+    /// `BAD_USER_INPUT` (not `YYYY-MM`, or a month not begun).
+    #[graphql(guard = "access::STAFF_READ", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
+    async fn monthly_rollup(
+        &self,
+        ctx: &Context<'_>,
+        month: String,
+        class: Option<String>,
+        asset: Option<String>,
+    ) -> async_graphql::Result<super::reports::MonthlyRollupNode> {
+        let month = super::reports::parse_month(&month)?;
+        let report = super::reports::month_report(ctx, month).await?;
+        Ok(super::reports::MonthlyRollupNode { report, class, asset })
+    }
+
+    /// The months the rollup job has closed and stored, oldest first. Staff only.
+    #[graphql(guard = "access::STAFF_READ", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
+    async fn rollup_months(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<super::reports::RollupMonth>> {
+        let months = super::reports::reports(ctx)?.closed_months().await.or_coded()?;
+        Ok(months
+            .into_iter()
+            .map(|(m, through, at)| super::reports::RollupMonth {
+                month: m.to_string(),
+                through_sequence: through,
+                computed_at: at,
+            })
+            .collect())
+    }
+
+    /// Conversion rates between assets implied by `month`'s deals that
+    /// exchanged exactly two assets, per pair, with the number of deals and
+    /// the spread. Staff only. Errors: `BAD_USER_INPUT`.
+    #[graphql(guard = "access::STAFF_READ", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
+    async fn conversion_rates(
+        &self,
+        ctx: &Context<'_>,
+        month: String,
+    ) -> async_graphql::Result<Vec<super::reports::ConversionRateNode>> {
+        let month = super::reports::parse_month(&month)?;
+        let report = super::reports::month_report(ctx, month).await?;
+        Ok(report.figures.rates.iter().cloned().map(super::reports::ConversionRateNode).collect())
+    }
 }

@@ -1,0 +1,233 @@
+//! GraphQL types of the monthly rollup (staff only): see
+//! [`crate::domain::rollup`] for what each figure counts and
+//! [`crate::reports`] for when a month is computed and where it is read.
+//! Rates are decimal strings with [`crate::domain::rollup::RATE_DECIMALS`]
+//! places (`"0.750000"` is 75 %), null when there is nothing to divide by.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::error::{BAD_USER_INPUT, OrCoded, coded};
+use super::types::Money;
+use crate::domain::rollup::{self, ConversionRate, Month, RollupSums};
+use crate::reports::{MonthReport, Reports};
+
+/// Parses a `YYYY-MM` argument. Errors: `BAD_USER_INPUT`.
+pub fn parse_month(raw: &str) -> async_graphql::Result<Month> {
+    Month::parse(raw).map_err(|e| coded(BAD_USER_INPUT, e.to_string()))
+}
+
+/// The reports service from the schema data.
+pub fn reports<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Arc<Reports>> {
+    ctx.data::<Arc<Reports>>().map_err(|_| coded("INTERNAL_SERVER_ERROR", "internal server error"))
+}
+
+/// A month's rollup: per merchant class and asset.
+pub struct MonthlyRollupNode {
+    /// The report.
+    pub report: Arc<MonthReport>,
+    /// Only this class, when asked.
+    pub class: Option<String>,
+    /// Only this asset, when asked.
+    pub asset: Option<String>,
+}
+
+impl MonthlyRollupNode {
+    fn select(&self, adjustments: bool) -> Vec<RollupLineNode> {
+        let map = if adjustments { &self.report.figures.adjustments } else { &self.report.figures.lines };
+        map.iter()
+            .filter(|((c, a), _)| {
+                self.class.as_ref().is_none_or(|x| x == c) && self.asset.as_ref().is_none_or(|x| x == a)
+            })
+            .map(|((class, asset), sums)| RollupLineNode { class: class.clone(), asset: asset.clone(), sums: sums.clone() })
+            .collect()
+    }
+}
+
+#[Object(name = "MonthlyRollup")]
+impl MonthlyRollupNode {
+    /// The month, `YYYY-MM` (UTC).
+    async fn month(&self) -> String {
+        self.report.month.to_string()
+    }
+
+    /// True when the rollup job has stored it: the figures will not change.
+    /// False for the open month (computed now, cached for the report TTL).
+    async fn closed(&self) -> bool {
+        self.report.closed
+    }
+
+    /// The ledger sequence the figures read through.
+    async fn through_sequence(&self) -> i64 {
+        self.report.figures.through_seq
+    }
+
+    /// One line per merchant class and asset, from the month's own
+    /// transactions (by `effective_at`).
+    async fn lines(&self) -> Vec<RollupLineNode> {
+        self.select(false)
+    }
+
+    /// Postings dated in months already closed, committed after they were
+    /// closed, reported here instead of changing those months.
+    async fn adjustments(&self) -> Vec<RollupLineNode> {
+        self.select(true)
+    }
+}
+
+/// One class and asset of a month.
+pub struct RollupLineNode {
+    class: String,
+    asset: String,
+    sums: RollupSums,
+}
+
+fn rate(part: i128, whole: i128) -> Option<String> {
+    rollup::rate(part, whole).map(|r| format!("{r:.prec$}", prec = rollup::RATE_DECIMALS as usize))
+}
+
+#[Object(name = "RollupLine")]
+impl RollupLineNode {
+    /// Merchant class (`platform` for transactions of no merchant).
+    async fn class(&self) -> &str {
+        &self.class
+    }
+    /// Asset code.
+    async fn asset(&self) -> &str {
+        &self.asset
+    }
+    /// Captures and recorded payments.
+    async fn captured_count(&self) -> i64 {
+        self.sums.captured_count
+    }
+    /// Their gross.
+    async fn gross_volume(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, &self.asset, self.sums.captured_minor).await
+    }
+    /// Gross volume ÷ captured count, rounded half to even to the minor unit;
+    /// null with no captures.
+    async fn average_ticket(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Money>> {
+        match rollup::average(self.sums.captured_minor, self.sums.captured_count) {
+            Some(avg) => Ok(Some(Money::of(ctx, &self.asset, avg).await?)),
+            None => Ok(None),
+        }
+    }
+    /// Authorizations that ended this month (first capture, void or expiry).
+    async fn authorizations_ended(&self) -> i64 {
+        self.sums.authorizations_ended
+    }
+    /// Of those, the ones captured.
+    async fn authorizations_accepted(&self) -> i64 {
+        self.sums.authorizations_accepted
+    }
+    /// Accepted ÷ ended; voided and expired ones count as not accepted.
+    async fn acceptance_rate(&self) -> Option<String> {
+        rate(self.sums.authorizations_accepted.into(), self.sums.authorizations_ended.into())
+    }
+    /// Refunds.
+    async fn refund_count(&self) -> i64 {
+        self.sums.refund_count
+    }
+    /// Refunded amount.
+    async fn refund_volume(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, &self.asset, self.sums.refund_minor).await
+    }
+    /// Refunds ÷ captured count.
+    async fn refund_rate_by_count(&self) -> Option<String> {
+        rate(self.sums.refund_count.into(), self.sums.captured_count.into())
+    }
+    /// Refunded ÷ gross volume.
+    async fn refund_rate_by_amount(&self) -> Option<String> {
+        rate(self.sums.refund_minor, self.sums.captured_minor)
+    }
+    /// Chargebacks (disputes) opened.
+    async fn chargeback_count(&self) -> i64 {
+        self.sums.chargeback_count
+    }
+    /// Amount disputed.
+    async fn chargeback_volume(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, &self.asset, self.sums.chargeback_minor).await
+    }
+    /// Chargebacks ÷ captured count.
+    async fn chargeback_rate_by_count(&self) -> Option<String> {
+        rate(self.sums.chargeback_count.into(), self.sums.captured_count.into())
+    }
+    /// Disputed ÷ gross volume.
+    async fn chargeback_rate_by_amount(&self) -> Option<String> {
+        rate(self.sums.chargeback_minor, self.sums.captured_minor)
+    }
+    /// Net fees the platform earned.
+    async fn fees(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, &self.asset, self.sums.fees_minor).await
+    }
+    /// Payouts made.
+    async fn payout_count(&self) -> i64 {
+        self.sums.payout_count
+    }
+    /// Their amount.
+    async fn payout_volume(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, &self.asset, self.sums.payout_minor).await
+    }
+    /// Net posted movement of the class's merchant accounts (what the
+    /// platform owes them more, or less when negative).
+    async fn net_movement(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, &self.asset, self.sums.net_movement_minor).await
+    }
+}
+
+/// A closed month.
+#[derive(SimpleObject)]
+pub struct RollupMonth {
+    /// `YYYY-MM`.
+    pub month: String,
+    /// Ledger sequence it was computed through.
+    pub through_sequence: i64,
+    /// When the job stored it.
+    pub computed_at: DateTime<Utc>,
+}
+
+/// The rate between two assets implied by a month's deals.
+pub struct ConversionRateNode(pub ConversionRate);
+
+#[Object(name = "ConversionRate")]
+impl ConversionRateNode {
+    /// The alphabetically first asset code of the pair.
+    async fn base(&self) -> &str {
+        &self.0.base
+    }
+    /// The other asset code.
+    async fn quote(&self) -> &str {
+        &self.0.quote
+    }
+    /// Deals behind the rate.
+    async fn deals(&self) -> i64 {
+        self.0.deals
+    }
+    /// Mean of the deals' rates: `quote` units per one `base` unit (major units).
+    async fn rate(&self) -> String {
+        self.0.mean.to_string()
+    }
+    /// Lowest deal rate.
+    async fn low(&self) -> String {
+        self.0.low.to_string()
+    }
+    /// Highest deal rate.
+    async fn high(&self) -> String {
+        self.0.high.to_string()
+    }
+    /// Highest − lowest.
+    async fn spread(&self) -> String {
+        (self.0.high - self.0.low).to_string()
+    }
+}
+
+/// The report of `month` now. Errors: `BAD_USER_INPUT` for a month not begun.
+pub async fn month_report(ctx: &Context<'_>, month: Month) -> async_graphql::Result<Arc<MonthReport>> {
+    reports(ctx)?
+        .month(month, Utc::now())
+        .await
+        .or_coded()?
+        .ok_or_else(|| coded(BAD_USER_INPUT, format!("month {month} has not begun")))
+}

@@ -1,0 +1,167 @@
+//! Reports: the monthly rollup, kept off the write path.
+//!
+//! - A scheduled job ([`run`]) closes each month once: at its first run after
+//!   00:00 UTC on the first day of the next month it folds the month's
+//!   entries ([`crate::domain::rollup`]) and stores the result with the
+//!   ledger sequence it read through. A stored month is never recomputed.
+//!   Postings backdated into a closed month go in the *adjustment* line of
+//!   the next month the job closes.
+//! - The open month (and a closed month the job has not reached yet) is
+//!   computed on demand and cached in-process ([`moka`]) for
+//!   `--report-cache-ttl-secs`: a new posting shows within that TTL and no
+//!   later, and repeated report views cost one computation per TTL.
+//! - With `REPORTING_DATABASE_URL` (a PostgreSQL streaming replica), every
+//!   report read, the job's included, goes there; only the job's small insert
+//!   of a closed month goes to the primary.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+
+use crate::domain::auth::Tenant;
+use crate::domain::rollup::Month;
+use crate::store::{self, rollups};
+
+/// Default `--report-cache-ttl-secs`: a report of the open month is at most a
+/// minute old, and a busy reports page costs one computation a minute.
+pub const DEFAULT_REPORT_CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// Months of open-month reports cached at once: the open month and a few
+/// closed months the job has not stored yet.
+pub const REPORT_CACHE_MONTHS: u64 = 24;
+
+/// A month's report: stored (closed) or computed now (open).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MonthReport {
+    /// The month.
+    pub month: Month,
+    /// True when the job stored it: it will not change.
+    pub closed: bool,
+    /// Its figures.
+    pub figures: rollups::StoredMonth,
+}
+
+/// The reports service: where report reads go, and the open-month cache.
+pub struct Reports {
+    primary: DatabaseConnection,
+    reporting: DatabaseConnection,
+    cache: moka::future::Cache<Month, Arc<MonthReport>>,
+}
+
+impl Reports {
+    /// Report reads go to `reporting` when given (a replica), else to
+    /// `primary`. Open-month reports are cached for `ttl`.
+    pub fn new(primary: DatabaseConnection, reporting: Option<DatabaseConnection>, ttl: Duration) -> Self {
+        let cache = moka::future::Cache::builder().max_capacity(REPORT_CACHE_MONTHS).time_to_live(ttl).build();
+        Self { reporting: reporting.unwrap_or_else(|| primary.clone()), primary, cache }
+    }
+
+    /// The connection report reads use.
+    pub fn reads(&self) -> &DatabaseConnection {
+        &self.reporting
+    }
+
+    /// The months stored by the job, oldest first, with the sequence each was
+    /// computed through and when.
+    pub async fn closed_months(&self) -> Result<Vec<(Month, i64, DateTime<Utc>)>, DbErr> {
+        let txn = store::begin_read(&self.reporting, Tenant::All).await?;
+        let months = rollups::closed_months(&txn).await?;
+        txn.commit().await?;
+        Ok(months)
+    }
+
+    /// `month`'s report at `now`: the stored one when closed, else computed
+    /// (and cached for the TTL). None for a month that has not begun.
+    #[tracing::instrument(name = "reports.month", skip_all, fields(month = %month))]
+    pub async fn month(&self, month: Month, now: DateTime<Utc>) -> Result<Option<Arc<MonthReport>>, DbErr> {
+        if month.start() > now {
+            return Ok(None);
+        }
+        let txn = store::begin_read(&self.reporting, Tenant::All).await?;
+        let stored = rollups::load_month(&txn, month).await?;
+        txn.commit().await?;
+        if let Some(figures) = stored {
+            return Ok(Some(Arc::new(MonthReport { month, closed: true, figures })));
+        }
+        let computed = self
+            .cache
+            .try_get_with(month, async {
+                let txn = store::begin_read(&self.reporting, Tenant::All).await?;
+                let figures = compute(&txn, month).await?;
+                txn.commit().await?;
+                Ok::<_, DbErr>(Arc::new(MonthReport { month, closed: false, figures }))
+            })
+            .await
+            .map_err(|e: Arc<DbErr>| DbErr::Custom(e.to_string()))?;
+        Ok(Some(computed))
+    }
+
+    /// Closes every month that is over at `now` and not stored yet, oldest
+    /// first. Returns the months closed by this run.
+    #[tracing::instrument(name = "reports.close_months", skip_all)]
+    pub async fn close_due_months(&self, now: DateTime<Utc>) -> Result<Vec<Month>, DbErr> {
+        let mut closed = Vec::new();
+        loop {
+            let reads = store::begin_read(&self.reporting, Tenant::All).await?;
+            let stored = rollups::closed_months(&reads).await?;
+            let next = match stored.last() {
+                Some((m, _, _)) => Some(m.next()),
+                None => rollups::first_month(&reads).await?,
+            };
+            let Some(month) = next.filter(|m| m.is_closed_at(now)) else {
+                reads.commit().await?;
+                return Ok(closed);
+            };
+            let figures = compute(&reads, month).await?;
+            reads.commit().await?;
+            let write = self.primary.begin().await?;
+            store::set_tenant(&write, Tenant::All, true).await?;
+            match rollups::insert_month(&write, month, now, &figures).await {
+                Ok(()) => write.commit().await?,
+                // Another instance closed it first; its figures stand.
+                Err(e) if store::is_unique_violation(&e, "rollup_months") => {
+                    write.rollback().await?;
+                }
+                Err(e) => return Err(e),
+            }
+            self.cache.invalidate(&month).await;
+            tracing::info!(month = %month, through_seq = figures.through_seq, "month closed");
+            closed.push(month);
+        }
+    }
+}
+
+/// A month's figures through the ledger's last sequence: its own
+/// transactions, and as adjustments the backdated ones committed since the
+/// last stored month.
+async fn compute(
+    db: &(impl sea_orm::ConnectionTrait + sea_orm::StreamTrait),
+    month: Month,
+) -> Result<rollups::StoredMonth, DbErr> {
+    let through_seq = rollups::last_seq(db).await?;
+    let previous = rollups::closed_months(db).await?.into_iter().filter(|(m, _, _)| *m < month).last();
+    let window = rollups::Window { from: Some(month.start()), to: month.next().start(), after_seq: None, through_seq };
+    let (lines, rates) = rollups::fold(db, window).await?;
+    let adjustments = match previous {
+        Some((_, prev_through, _)) => {
+            let window = rollups::Window { from: None, to: month.start(), after_seq: Some(prev_through), through_seq };
+            rollups::fold(db, window).await?.0
+        }
+        None => Default::default(),
+    };
+    Ok(rollups::StoredMonth { lines, adjustments, rates, through_seq })
+}
+
+/// Runs the month-closing job every `interval` until the task is dropped.
+pub async fn run(reports: Arc<Reports>, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = reports.close_due_months(Utc::now()).await {
+            tracing::warn!(error = %e, "closing months failed; will retry");
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! Monthly rollups: known answers on a constructed month, deal conversion
+//! rates, closed months that stay closed with backdated postings reported as
+//! adjustments, the open month's cache, and bad input.
+
+use chrono::{Datelike, TimeZone, Utc};
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, code, spawn_app, spawn_app_with};
+
+const ROLLUP: &str = "query($m: String!, $c: String, $a: String) { monthlyRollup(month: $m, class: $c, asset: $a) { \
+    month closed throughSequence \
+    lines { class asset capturedCount grossVolume { amount } averageTicket { amount } authorizationsEnded \
+      authorizationsAccepted acceptanceRate refundCount refundVolume { amount } refundRateByCount refundRateByAmount \
+      chargebackCount chargebackVolume { amount } chargebackRateByCount chargebackRateByAmount fees { amount } \
+      payoutCount payoutVolume { amount } netMovement { amount } } \
+    adjustments { class asset capturedCount grossVolume { amount } } } }";
+
+fn this_month() -> String {
+    Utc::now().format("%Y-%m").to_string()
+}
+
+/// The month `back` months before this one, `YYYY-MM`.
+fn months_ago(back: u32) -> (i32, u32) {
+    let now = Utc::now();
+    let total = now.year() * 12 + now.month0() as i32 - back as i32;
+    (total.div_euclid(12), total.rem_euclid(12) as u32 + 1)
+}
+
+async fn merchant_of_class(app: &TestApp, name: &str, class: &str) -> String {
+    let data = app
+        .ok(
+            "mutation($i: CreateMerchantInput!) { createMerchant(input: $i) { merchant { id } } }",
+            json!({ "i": { "name": name, "class": class, "idempotencyKey": format!("m-{}", name.replace(' ', "_")) } }),
+        )
+        .await;
+    data["createMerchant"]["merchant"]["id"].as_str().expect("id").to_owned()
+}
+
+async fn rollup(app: &TestApp, month: &str, class: Option<&str>) -> Value {
+    app.ok(ROLLUP, json!({ "m": month, "c": class, "a": null })).await["monthlyRollup"].clone()
+}
+
+fn line<'a>(report: &'a Value, class: &str) -> &'a Value {
+    report["lines"].as_array().expect("lines").iter().find(|l| l["class"] == class).expect("a line of the class")
+}
+
+async fn authorize(app: &TestApp, merchant: &str, amount: &str, key: &str) -> String {
+    let data = app
+        .ok(
+            "mutation($i: AuthorizePaymentInput!) { authorizePayment(input: $i) { payment { id } } }",
+            json!({ "i": { "merchantId": merchant, "amount": { "amount": amount, "currency": "USD" }, "idempotencyKey": key } }),
+        )
+        .await;
+    data["authorizePayment"]["payment"]["id"].as_str().expect("payment").to_owned()
+}
+
+async fn step(app: &TestApp, mutation: &str, input: Value) {
+    let query = format!("mutation($i: {}Input!) {{ {mutation}(input: $i) {{ payment {{ id }} }} }}", {
+        let mut c = mutation.chars();
+        c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+    });
+    app.ok(&query, json!({ "i": input })).await;
+}
+
+#[tokio::test]
+async fn a_constructed_month_gives_known_acceptance_refund_and_chargeback_rates() {
+    let app = spawn_app().await;
+    let shop = merchant_of_class(&app, "ShirtyPuff", "apparel").await;
+    let toys = merchant_of_class(&app, "Toy Box", "toys").await;
+    let a: Vec<String> = futures::future::join_all((1..=4).map(|i| {
+        let (app, shop) = (&app, &shop);
+        async move { authorize(app, shop, "100.00", &format!("auth-{i}")).await }
+    }))
+    .await;
+    step(&app, "capturePayment", json!({ "paymentId": a[0], "idempotencyKey": "cap-1" })).await;
+    step(&app, "capturePayment", json!({ "paymentId": a[1], "idempotencyKey": "cap-2" })).await;
+    step(&app, "capturePayment", json!({ "paymentId": a[2], "amount": { "amount": "50.00", "currency": "USD" }, "idempotencyKey": "cap-3" })).await;
+    step(&app, "voidAuthorization", json!({ "paymentId": a[3], "idempotencyKey": "void-4" })).await;
+    // Voiding the rest of a part-captured authorization does not end it twice.
+    step(&app, "voidAuthorization", json!({ "paymentId": a[2], "idempotencyKey": "void-3" })).await;
+    step(&app, "refundPayment", json!({ "paymentId": a[0], "amount": { "amount": "25.00", "currency": "USD" }, "reason": "late", "idempotencyKey": "ref-1" })).await;
+    step(&app, "openDispute", json!({ "paymentId": a[1], "amount": { "amount": "40.00", "currency": "USD" }, "idempotencyKey": "dis-2" })).await;
+    let body = app.pay(&toys, "10.00", Some("1.00"), "USD", "toy-1").await;
+    assert!(body.get("errors").is_none(), "{body}");
+
+    let report = rollup(&app, &this_month(), None).await;
+    assert_eq!(report["closed"], false, "the open month is computed on demand");
+    let l = line(&report, "apparel");
+    assert_eq!(l["asset"], "USD");
+    assert_eq!((l["capturedCount"].as_i64(), l["grossVolume"]["amount"].as_str()), (Some(3), Some("250.00")));
+    assert_eq!(l["averageTicket"]["amount"], "83.33", "25000 / 3 minor units, half to even");
+    assert_eq!((l["authorizationsEnded"].as_i64(), l["authorizationsAccepted"].as_i64()), (Some(4), Some(3)));
+    assert_eq!(l["acceptanceRate"], "0.750000", "3 captured of 4 ended; the void counts as not accepted");
+    assert_eq!((l["refundCount"].as_i64(), l["refundVolume"]["amount"].as_str()), (Some(1), Some("25.00")));
+    assert_eq!((l["refundRateByCount"].as_str(), l["refundRateByAmount"].as_str()), (Some("0.333333"), Some("0.100000")));
+    assert_eq!((l["chargebackCount"].as_i64(), l["chargebackVolume"]["amount"].as_str()), (Some(1), Some("40.00")));
+    assert_eq!((l["chargebackRateByCount"].as_str(), l["chargebackRateByAmount"].as_str()), (Some("0.333333"), Some("0.160000")));
+    let t = line(&report, "toys");
+    assert_eq!((t["capturedCount"].as_i64(), t["grossVolume"]["amount"].as_str(), t["fees"]["amount"].as_str()), (Some(1), Some("10.00"), Some("1.00")));
+    assert_eq!(t["acceptanceRate"], Value::Null, "no authorization ended: no rate, not 0 %");
+    assert_eq!(t["netMovement"]["amount"], "9.00");
+
+    let only = rollup(&app, &this_month(), Some("toys")).await;
+    assert_eq!(only["lines"].as_array().map(Vec::len), Some(1), "the class filter");
+
+    // Bad input and callers.
+    for bad in ["2026-13", "26-01", "2999-01"] {
+        let body = app.gql(ROLLUP, json!({ "m": bad })).await;
+        assert_eq!(code(&body), "BAD_USER_INPUT", "{bad}: {body}");
+    }
+    let key = app.merchant_key(&shop).await;
+    let body = app.gql_as(Some(&key), ROLLUP, json!({ "m": this_month() })).await;
+    assert_eq!(code(&body), "FORBIDDEN", "a merchant key may not read reports: {body}");
+    let viewer = app.staff("vera", "VIEWER").await;
+    let body = app.gql_as(Some(&viewer), ROLLUP, json!({ "m": this_month() })).await;
+    assert!(body.get("errors").is_none(), "staff viewers read reports: {body}");
+}
+
+#[tokio::test]
+async fn staff_traded_against_swords_give_a_conversion_rate_with_its_deals_and_spread() {
+    let app = spawn_app().await;
+    for code in ["STAFF", "SWORD"] {
+        app.ok(
+            "mutation($i: RegisterAssetInput!) { registerAsset(input: $i) { asset { code } } }",
+            json!({ "i": { "code": code, "exponent": 0, "idempotencyKey": code } }),
+        )
+        .await;
+    }
+    let smith = app.merchant("Staff Smith").await;
+    let hero = app.merchant("Hero").await;
+    let stock = "mutation($i: PostTransactionInput!) { postTransaction(input: $i) { transaction { id } } }";
+    for (who, asset, amount) in [(&smith, "STAFF", "10"), (&hero, "SWORD", "20")] {
+        app.ok(
+            stock,
+            json!({ "i": { "merchantId": who, "idempotencyKey": format!("stock-{asset}"), "entries": [
+                { "accountCode": "goods_clearing", "platform": true, "direction": "DEBIT", "amount": { "amount": amount, "currency": asset } },
+                { "accountCode": "available", "direction": "CREDIT", "amount": { "amount": amount, "currency": asset } },
+            ] } }),
+        )
+        .await;
+    }
+    for (i, (staff, swords)) in [("1", "3"), ("2", "5"), ("1", "4")].iter().enumerate() {
+        app.ok(
+            "mutation($i: RecordDealInput!) { recordDeal(input: $i) { transaction { id } } }",
+            json!({ "i": { "sellerId": smith, "buyerId": hero, "idempotencyKey": format!("deal-{i}"),
+                "buyerGives": [{ "amount": swords, "currency": "SWORD" }],
+                "sellerGives": [{ "amount": staff, "currency": "STAFF" }] } }),
+        )
+        .await;
+    }
+    let rates = app
+        .ok(
+            "query($m: String!) { conversionRates(month: $m) { base quote deals rate low high spread } }",
+            json!({ "m": this_month() }),
+        )
+        .await;
+    assert_eq!(
+        rates["conversionRates"],
+        json!([{ "base": "STAFF", "quote": "SWORD", "deals": 3, "rate": "3.166667", "low": "2.5", "high": "4", "spread": "1.5" }]),
+        "1 STAFF traded for 3, 2.5 and 4 SWORD: on average 3.166667"
+    );
+    let body = app.gql("query { conversionRates(month: \"2026-1\") { base } }", json!({})).await;
+    assert_eq!(code(&body), "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn a_closed_month_stays_the_same_after_a_backdated_posting_which_shows_next_month_as_an_adjustment() {
+    let app = spawn_app().await;
+    let shop = merchant_of_class(&app, "Book Nook", "books").await;
+    let (y2, m2) = months_ago(2);
+    let (y1, m1) = months_ago(1);
+    let (two_ago, last) = (format!("{y2:04}-{m2:02}"), format!("{y1:04}-{m1:02}"));
+    let pay = |amount: &'static str, at: chrono::DateTime<Utc>, key: &'static str| {
+        let (app, shop) = (&app, &shop);
+        async move {
+            app.ok(
+                "mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { transaction { id } } }",
+                json!({ "i": { "merchantId": shop, "gross": { "amount": amount, "currency": "USD" }, "effectiveAt": at, "idempotencyKey": key } }),
+            )
+            .await;
+        }
+    };
+    pay("100.00", Utc.with_ymd_and_hms(y2, m2, 10, 12, 0, 0).unwrap(), "p1").await;
+    pay("50.00", Utc.with_ymd_and_hms(y1, m1, 5, 12, 0, 0).unwrap(), "p2").await;
+
+    // The job closes both past months, once.
+    let closed = app.reports.close_due_months(Utc::now()).await.expect("close");
+    assert_eq!(closed.iter().map(ToString::to_string).collect::<Vec<_>>(), vec![two_ago.clone(), last.clone()]);
+    assert!(app.reports.close_due_months(Utc::now()).await.expect("again").is_empty(), "never recomputed");
+    let months = app.ok("{ rollupMonths { month throughSequence } }", json!({})).await;
+    assert_eq!(months["rollupMonths"].as_array().map(Vec::len), Some(2));
+    let before = rollup(&app, &two_ago, None).await;
+    assert_eq!(before["closed"], true);
+    assert_eq!(line(&before, "books")["grossVolume"]["amount"], "100.00");
+
+    // A posting backdated into the closed month does not change it...
+    pay("7.00", Utc.with_ymd_and_hms(y2, m2, 20, 12, 0, 0).unwrap(), "late").await;
+    assert_eq!(rollup(&app, &two_ago, None).await, before, "a closed month stays the same");
+    // ...it is an adjustment of the next month reported: this one.
+    let open = rollup(&app, &this_month(), None).await;
+    assert_eq!(open["lines"], json!([]), "nothing dated this month");
+    assert_eq!(open["adjustments"], json!([{ "class": "books", "asset": "USD", "capturedCount": 1, "grossVolume": { "amount": "7.00" } }]));
+
+    // Closing this month (a clock at the next month's start) keeps the adjustment.
+    let next_start = {
+        let now = Utc::now();
+        let (y, m) = if now.month() == 12 { (now.year() + 1, 1) } else { (now.year(), now.month() + 1) };
+        Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0).unwrap()
+    };
+    app.reports.close_due_months(next_start).await.expect("close this month");
+    let stored = rollup(&app, &this_month(), None).await;
+    assert_eq!(stored["closed"], true);
+    assert_eq!(stored["adjustments"], open["adjustments"]);
+
+    // Stored rollups are append-only.
+    let refused = app.db.execute_unprepared("UPDATE rollup_lines SET captured_minor = 0").await;
+    assert!(refused.is_err(), "a stored month cannot be edited");
+}
+
+#[tokio::test]
+async fn the_open_months_cache_shows_a_new_posting_within_the_ttl() {
+    let app = spawn_app_with(&["--report-cache-ttl-secs", "2"]).await;
+    let shop = merchant_of_class(&app, "Cafe", "food").await;
+    app.pay(&shop, "5.00", None, "USD", "c1").await;
+    let count = |r: &Value| line(r, "food")["capturedCount"].as_i64();
+    assert_eq!(count(&rollup(&app, &this_month(), None).await), Some(1));
+    app.pay(&shop, "6.00", None, "USD", "c2").await;
+    assert_eq!(count(&rollup(&app, &this_month(), None).await), Some(1), "served from the cache within the TTL");
+    tokio::time::sleep(std::time::Duration::from_millis(2_300)).await;
+    assert_eq!(count(&rollup(&app, &this_month(), None).await), Some(2), "fresh once the TTL has passed");
+}
