@@ -104,6 +104,33 @@ async fn a_constructed_month_gives_known_acceptance_refund_and_chargeback_rates(
     let only = rollup(&app, &this_month(), Some("toys")).await;
     assert_eq!(only["lines"].as_array().map(Vec::len), Some(1), "the class filter");
 
+    // The CSV export: one row per class and asset, the same figures.
+    let csv_url = format!("{}/reports/monthly-rollup.csv?month={}", app.base, this_month());
+    let res = app.http.get(&csv_url).bearer_auth(&app.token).send().await.expect("csv");
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/csv; charset=utf-8");
+    let text = res.text().await.expect("body");
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = reader.headers().expect("header").iter().map(str::to_owned).collect();
+    assert_eq!(&header[..6], ["month", "line", "class", "asset", "capturedCount", "grossVolume"]);
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+    assert_eq!(rows.len(), 2, "apparel and toys");
+    let apparel = rows.iter().find(|r| &r[2] == "apparel").expect("apparel row");
+    let col = |name: &str| header.iter().position(|h| h == name).expect("column");
+    assert_eq!((&apparel[col("grossVolume")], &apparel[col("acceptanceRate")]), ("250.00", "0.750000"));
+    assert_eq!(&rows.iter().find(|r| &r[2] == "toys").expect("toys")[col("acceptanceRate")], "", "no rate is empty");
+    for (url, token, status) in [
+        (format!("{}/reports/monthly-rollup.csv?month=2026-13", app.base), Some(app.token.clone()), 400),
+        (format!("{}/reports/monthly-rollup.csv", app.base), Some(app.token.clone()), 400),
+        (csv_url.clone(), None, 401),
+    ] {
+        let mut req = app.http.get(&url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        assert_eq!(req.send().await.expect("csv").status(), status, "{url}");
+    }
+
     // Bad input and callers.
     for bad in ["2026-13", "26-01", "2999-01"] {
         let body = app.gql(ROLLUP, json!({ "m": bad })).await;
@@ -112,6 +139,8 @@ async fn a_constructed_month_gives_known_acceptance_refund_and_chargeback_rates(
     let key = app.merchant_key(&shop).await;
     let body = app.gql_as(Some(&key), ROLLUP, json!({ "m": this_month() })).await;
     assert_eq!(code(&body), "FORBIDDEN", "a merchant key may not read reports: {body}");
+    let res = app.http.get(&csv_url).bearer_auth(&key).send().await.expect("csv");
+    assert_eq!(res.status(), 403, "nor export them");
     let viewer = app.staff("vera", "VIEWER").await;
     let body = app.gql_as(Some(&viewer), ROLLUP, json!({ "m": this_month() })).await;
     assert!(body.get("errors").is_none(), "staff viewers read reports: {body}");

@@ -19,6 +19,7 @@
 //! support console's files at `/console` ([`console`]).
 
 pub mod console;
+pub mod reports;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -143,7 +144,10 @@ pub fn router(state: AppState) -> Router {
         .key_extractor(CallerKey)
         .finish();
     let mut api =
-        Router::new().route("/graphql", get(graphql_get).post(graphql_post)).route("/graphql/ws", get(ws::graphql_ws));
+        Router::new()
+            .route("/graphql", get(graphql_get).post(graphql_post))
+            .route("/graphql/ws", get(ws::graphql_ws))
+            .route(reports::CSV_PATH, get(reports::monthly_rollup_csv));
     if settings.mode == Mode::Development {
         api = api.route("/graphiql", get(graphiql));
     }
@@ -226,7 +230,7 @@ fn rate_limited(err: GovernorError) -> Response {
 }
 
 /// A GraphQL-shaped error response with `extensions.code`.
-fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+pub(crate) fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
     let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
     (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
@@ -339,24 +343,10 @@ fn is_mutation(req: &async_graphql::Request) -> bool {
 
 /// Authenticates the request, runs it with its context, and closes its reads.
 async fn execute(state: &AppState, headers: &HeaderMap, req: async_graphql::Request) -> Response {
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let caller = match state.auth.authenticate(authorization).await {
-        Ok(caller) => caller,
-        Err(AuthError::Internal(e)) => {
-            tracing::error!(error = %e, "authentication failed on a database error");
-            return error_response(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "internal server error");
-        }
-        Err(e) => {
-            let mut r = error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &e.to_string());
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return r;
-        }
+    let response = match run_graphql(state, headers, req).await {
+        Ok(response) => response,
+        Err(refused) => return refused,
     };
-    let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let context = RequestContext::new(caller, request_id, state.ledger.db().clone());
-    let loaders = crate::graphql::loaders::Loaders::new(&context);
-    let response = state.schema.execute(req.data(context.clone()).data(loaders)).await;
-    context.finish_reads().await;
     let graphql_media = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -375,6 +365,35 @@ async fn execute(state: &AppState, headers: &HeaderMap, req: async_graphql::Requ
             error_response(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "internal server error")
         }
     }
+}
+
+/// Authenticates the request and runs one GraphQL operation for the caller.
+/// Errors (as the HTTP response to send): 401 `UNAUTHENTICATED` for a bad
+/// token, 500 when authentication itself failed.
+pub(crate) async fn run_graphql(
+    state: &AppState,
+    headers: &HeaderMap,
+    req: async_graphql::Request,
+) -> Result<async_graphql::Response, Response> {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let caller = match state.auth.authenticate(authorization).await {
+        Ok(caller) => caller,
+        Err(AuthError::Internal(e)) => {
+            tracing::error!(error = %e, "authentication failed on a database error");
+            return Err(error_response(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "internal server error"));
+        }
+        Err(e) => {
+            let mut r = error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &e.to_string());
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return Err(r);
+        }
+    };
+    let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let context = RequestContext::new(caller, request_id, state.ledger.db().clone());
+    let loaders = crate::graphql::loaders::Loaders::new(&context);
+    let response = state.schema.execute(req.data(context.clone()).data(loaders)).await;
+    context.finish_reads().await;
+    Ok(response)
 }
 
 /// GraphiQL. Its JavaScript and CSS load from a CDN (unpkg), so it needs a
