@@ -23,6 +23,7 @@ mod payouts;
 mod posting;
 mod reads;
 mod replay;
+mod reporting;
 mod reversal;
 mod rollups;
 mod rls;
