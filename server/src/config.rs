@@ -118,6 +118,13 @@ pub struct Settings {
     /// posting shows in it within this time.
     #[arg(long, env = "LEDGER_REPORT_CACHE_TTL_SECS", default_value_t = crate::reports::DEFAULT_REPORT_CACHE_TTL.as_secs(), global = true)]
     pub report_cache_ttl_secs: u64,
+    /// Redis URL (`redis://host:port`): when set, open-month reports are
+    /// cached there, shared by every instance, instead of in-process.
+    #[arg(long, env = "REDIS_URL", global = true, hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Prefix of this ledger's Redis keys, so ledgers can share a Redis.
+    #[arg(long, env = "LEDGER_REDIS_KEY_PREFIX", default_value = "ledger", global = true)]
+    pub redis_key_prefix: String,
     /// How often the rollup job looks for months to close, in seconds.
     #[arg(long, env = "LEDGER_ROLLUP_INTERVAL_SECS", default_value_t = 3600, global = true)]
     pub rollup_interval_secs: u64,

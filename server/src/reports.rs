@@ -7,9 +7,13 @@
 //!   Postings backdated into a closed month go in the *adjustment* line of
 //!   the next month the job closes.
 //! - The open month (and a closed month the job has not reached yet) is
-//!   computed on demand and cached in-process ([`moka`]) for
-//!   `--report-cache-ttl-secs`: a new posting shows within that TTL and no
-//!   later, and repeated report views cost one computation per TTL.
+//!   computed on demand and cached for `--report-cache-ttl-secs`: a new
+//!   posting shows within that TTL and no later, and repeated report views
+//!   cost one computation per TTL. The cache is in-process ([`moka`]), or
+//!   Redis when `REDIS_URL` is set, so that several instances share one
+//!   computation (keys `<--redis-key-prefix>:rollup:<YYYY-MM>`, expiring by
+//!   `PSETEX`). A Redis failure is logged and the report computed anyway:
+//!   the cache can make a report faster, never make it fail.
 //! - With `REPORTING_DATABASE_URL` (a PostgreSQL streaming replica), every
 //!   report read, the job's included, goes there; only the job's small insert
 //!   of a closed month goes to the primary.
@@ -48,6 +52,85 @@ pub struct Reports {
     primary: DatabaseConnection,
     reporting: DatabaseConnection,
     cache: moka::future::Cache<Month, Arc<MonthReport>>,
+    shared: Option<SharedCache>,
+}
+
+/// The Redis cache of open-month reports, shared by every instance.
+#[derive(Clone)]
+pub struct SharedCache {
+    redis: redis::aio::ConnectionManager,
+    prefix: String,
+    ttl: Duration,
+}
+
+/// How long a Redis call may take before the report is computed without it.
+pub const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// A month's figures as stored in Redis (JSON; map keys become rows).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Wire {
+    lines: Vec<(String, String, crate::domain::rollup::RollupSums)>,
+    adjustments: Vec<(String, String, crate::domain::rollup::RollupSums)>,
+    rates: Vec<crate::domain::rollup::ConversionRate>,
+    through_seq: i64,
+}
+
+impl SharedCache {
+    /// Connects to Redis at `url`. Errors: a bad URL or an unreachable
+    /// server (a configured cache that does not work is a start-up error).
+    pub async fn connect(url: &str, prefix: &str, ttl: Duration) -> redis::RedisResult<Self> {
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(REDIS_TIMEOUT))
+            .set_response_timeout(Some(REDIS_TIMEOUT))
+            .set_number_of_retries(1);
+        let redis = redis::Client::open(url)?.get_connection_manager_with_config(config).await?;
+        Ok(Self { redis, prefix: prefix.to_owned(), ttl })
+    }
+
+    fn key(&self, month: Month) -> String {
+        format!("{}:rollup:{month}", self.prefix)
+    }
+
+    async fn get(&self, month: Month) -> Option<rollups::StoredMonth> {
+        let mut redis = self.redis.clone();
+        let raw: Option<String> = match redis::AsyncCommands::get(&mut redis, self.key(month)).await {
+            Ok(raw) => raw,
+            Err(e) => {
+                tracing::warn!(error = %e, "report cache (Redis) read failed; computing the report");
+                return None;
+            }
+        };
+        let wire: Wire = serde_json::from_str(&raw?).ok()?;
+        Some(rollups::StoredMonth {
+            lines: wire.lines.into_iter().map(|(c, a, s)| ((c, a), s)).collect(),
+            adjustments: wire.adjustments.into_iter().map(|(c, a, s)| ((c, a), s)).collect(),
+            rates: wire.rates,
+            through_seq: wire.through_seq,
+        })
+    }
+
+    async fn put(&self, month: Month, figures: &rollups::StoredMonth) {
+        let flat = |m: &std::collections::BTreeMap<(String, String), crate::domain::rollup::RollupSums>| {
+            m.iter().map(|((c, a), s)| (c.clone(), a.clone(), s.clone())).collect()
+        };
+        let wire = Wire {
+            lines: flat(&figures.lines),
+            adjustments: flat(&figures.adjustments),
+            rates: figures.rates.clone(),
+            through_seq: figures.through_seq,
+        };
+        let Ok(json) = serde_json::to_string(&wire) else { return };
+        let ms = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let mut redis = self.redis.clone();
+        if let Err(e) = redis::AsyncCommands::pset_ex::<_, _, ()>(&mut redis, self.key(month), json, ms).await {
+            tracing::warn!(error = %e, "report cache (Redis) write failed");
+        }
+    }
+
+    async fn forget(&self, month: Month) {
+        let mut redis = self.redis.clone();
+        let _: redis::RedisResult<()> = redis::AsyncCommands::del(&mut redis, self.key(month)).await;
+    }
 }
 
 impl Reports {
@@ -55,7 +138,13 @@ impl Reports {
     /// `primary`. Open-month reports are cached for `ttl`.
     pub fn new(primary: DatabaseConnection, reporting: Option<DatabaseConnection>, ttl: Duration) -> Self {
         let cache = moka::future::Cache::builder().max_capacity(REPORT_CACHE_MONTHS).time_to_live(ttl).build();
-        Self { reporting: reporting.unwrap_or_else(|| primary.clone()), primary, cache }
+        Self { reporting: reporting.unwrap_or_else(|| primary.clone()), primary, cache, shared: None }
+    }
+
+    /// Caches open-month reports in Redis instead of in-process.
+    pub fn with_shared_cache(mut self, shared: SharedCache) -> Self {
+        self.shared = Some(shared);
+        self
     }
 
     /// The connection report reads use.
@@ -84,6 +173,16 @@ impl Reports {
         txn.commit().await?;
         if let Some(figures) = stored {
             return Ok(Some(Arc::new(MonthReport { month, closed: true, figures })));
+        }
+        if let Some(shared) = &self.shared {
+            if let Some(figures) = shared.get(month).await {
+                return Ok(Some(Arc::new(MonthReport { month, closed: false, figures })));
+            }
+            let txn = store::begin_read(&self.reporting, Tenant::All).await?;
+            let figures = compute(&txn, month).await?;
+            txn.commit().await?;
+            shared.put(month, &figures).await;
+            return Ok(Some(Arc::new(MonthReport { month, closed: false, figures })));
         }
         let computed = self
             .cache
@@ -127,6 +226,9 @@ impl Reports {
                 Err(e) => return Err(e),
             }
             self.cache.invalidate(&month).await;
+            if let Some(shared) = &self.shared {
+                shared.forget(month).await;
+            }
             tracing::info!(month = %month, through_seq = figures.through_seq, "month closed");
             closed.push(month);
         }

@@ -76,7 +76,14 @@ impl Application {
             None => None,
         };
         let report_ttl = std::time::Duration::from_secs(settings.report_cache_ttl_secs.max(1));
-        let reports = Arc::new(crate::reports::Reports::new(db.clone(), reporting, report_ttl));
+        let mut reports = crate::reports::Reports::new(db.clone(), reporting, report_ttl);
+        if let Some(url) = &settings.redis_url {
+            let shared = crate::reports::SharedCache::connect(url, &settings.redis_key_prefix, report_ttl)
+                .await
+                .map_err(|e| anyhow::anyhow!("REDIS_URL: {e}"))?;
+            reports = reports.with_shared_cache(shared);
+        }
+        let reports = Arc::new(reports);
         let rollup_every = std::time::Duration::from_secs(settings.rollup_interval_secs.max(1));
         let listener = TcpListener::bind(settings.listen).await?;
         let production = settings.mode == Mode::Production;

@@ -259,3 +259,24 @@ async fn the_open_months_cache_shows_a_new_posting_within_the_ttl() {
     tokio::time::sleep(std::time::Duration::from_millis(2_300)).await;
     assert_eq!(count(&rollup(&app, &this_month(), None).await), Some(2), "fresh once the TTL has passed");
 }
+
+#[tokio::test]
+async fn with_redis_two_instances_share_the_open_months_cache_and_a_bad_redis_url_stops_start_up() {
+    let redis = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let prefix = format!("ledger-test-{}", uuid::Uuid::new_v4().simple());
+    let flags = ["--redis-url", redis.as_str(), "--redis-key-prefix", prefix.as_str(), "--report-cache-ttl-secs", "3"];
+    let a = spawn_app_with(&flags).await;
+    let b = crate::helpers::spawn_flags(Some(a.database_url.clone()), &flags).await;
+    let shop = merchant_of_class(&a, "Shared Cafe", "food").await;
+    a.pay(&shop, "5.00", None, "USD", "s1").await;
+    let count = |r: &Value| line(r, "food")["capturedCount"].as_i64();
+    assert_eq!(count(&rollup(&a, &this_month(), None).await), Some(1), "instance A computes and caches");
+    a.pay(&shop, "6.00", None, "USD", "s2").await;
+    assert_eq!(count(&rollup(&b, &this_month(), None).await), Some(1), "instance B is served A's cached figures");
+    tokio::time::sleep(std::time::Duration::from_millis(3_300)).await;
+    assert_eq!(count(&rollup(&b, &this_month(), None).await), Some(2), "fresh once the TTL has passed");
+
+    let settings = crate::helpers::settings_for(&a.database_url, &["--redis-url", "redis://127.0.0.1:1"]);
+    let refused = ledger_server::startup::Application::build(&settings).await;
+    assert!(refused.err().is_some_and(|e| e.to_string().contains("REDIS_URL")), "a configured cache that does not work stops start-up");
+}

@@ -132,7 +132,7 @@ pub struct EntryFact {
 
 /// Sums of one class and asset over a month (or its adjustment). Amounts in
 /// minor units of the asset; i128 so no month can overflow.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RollupSums {
     /// Captures and recorded payments.
     pub captured_count: i64,
@@ -179,7 +179,7 @@ impl RollupSums {
 }
 
 /// One asset pair's rates over a month's deals.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ConversionRate {
     /// The alphabetically first asset code.
     pub base: String,
