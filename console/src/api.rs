@@ -625,6 +625,64 @@ pub async fn refund(
     field(data.get("refundPayment").cloned().unwrap_or(Value::Null), "transaction")
 }
 
+/// One class and asset of a month's rollup (see `RollupLine` in the schema).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollupLine {
+    /// Merchant class.
+    pub class: String,
+    /// Asset code.
+    pub asset: String,
+    /// Captures and recorded payments.
+    pub captured_count: i64,
+    /// Their gross.
+    pub gross_volume: Money,
+    /// Gross ÷ count; None with no captures.
+    pub average_ticket: Option<Money>,
+    /// Authorizations ended this month.
+    pub authorizations_ended: i64,
+    /// Accepted ÷ ended, a decimal fraction; None when none ended.
+    pub acceptance_rate: Option<String>,
+    /// Refunds ÷ captures.
+    pub refund_rate_by_count: Option<String>,
+    /// Refunded ÷ gross.
+    pub refund_rate_by_amount: Option<String>,
+    /// Chargebacks ÷ captures.
+    pub chargeback_rate_by_count: Option<String>,
+    /// Fees earned.
+    pub fees: Money,
+    /// Payouts made.
+    pub payout_volume: Money,
+    /// Net movement of the class's merchant accounts.
+    pub net_movement: Money,
+}
+
+/// A month's rollup.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MonthlyRollup {
+    /// `YYYY-MM`.
+    pub month: String,
+    /// Stored by the job; will not change.
+    pub closed: bool,
+    /// Per class and asset.
+    pub lines: Vec<RollupLine>,
+    /// Backdated postings reported this month.
+    pub adjustments: Vec<RollupLine>,
+}
+
+/// A month's rollup (`monthlyRollup`). Errors: `BAD_USER_INPUT` for a
+/// malformed month or one not begun, `FORBIDDEN` for non-staff.
+pub async fn monthly_rollup(ctx: &Ctx, month: &str) -> ApiResult<MonthlyRollup> {
+    const LINE: &str = "class asset capturedCount grossVolume { amount currency } averageTicket { amount currency } \
+        authorizationsEnded acceptanceRate refundRateByCount refundRateByAmount chargebackRateByCount \
+        fees { amount currency } payoutVolume { amount currency } netMovement { amount currency }";
+    let query = format!(
+        "query($m: String!) {{ monthlyRollup(month: $m) {{ month closed lines {{ {LINE} }} adjustments {{ {LINE} }} }} }}"
+    );
+    field(ctx.call(&query, json!({ "m": month })).await?, "monthlyRollup")
+}
+
 /// Live balance updates of a merchant: the stream yields once per update
 /// (the first is a snapshot). See [`subscribe`].
 pub async fn balance_updates(

@@ -57,6 +57,7 @@ fn App() -> impl IntoView {
                     <Route path=path!("/merchants/:id") view=|| view! { <pages::RequireLogin><pages::merchant::MerchantPage /></pages::RequireLogin> } />
                     <Route path=path!("/transactions/:id") view=|| view! { <pages::RequireLogin><pages::transaction::TransactionPage /></pages::RequireLogin> } />
                     <Route path=path!("/payments/:id") view=|| view! { <pages::RequireLogin><pages::payment::PaymentPage /></pages::RequireLogin> } />
+                    <Route path=path!("/reports") view=|| view! { <pages::RequireLogin><pages::reports::ReportsPage /></pages::RequireLogin> } />
                     <Route path=path!("/audit") view=|| view! { <pages::RequireLogin><pages::audit::AuditPage /></pages::RequireLogin> } />
                 </Routes>
             </main>

@@ -168,6 +168,26 @@ try {
   await page.getByLabel("Staff member").press("Enter");
   await page.getByText("No staff actions match.").waitFor();
 
+  log("the reports page: this month's rollup, a chart, and a month picker in the URL");
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Reports" }).click();
+  const rollupRow = page.locator('[data-testid=Rollup] tr[data-class="default"][data-asset="USD"]');
+  await rollupRow.waitFor();
+  // Payments of 30, 45, 50 and 20 and a captured 35: five captures, $180.00.
+  expect(await rollupRow.locator("[data-field=gross]").innerText() === "$180.00", "gross volume $180.00");
+  expect(await rollupRow.locator("[data-field=acceptance]").innerText() === "100.0 %", "the one authorization was captured");
+  await page.getByTestId("chart").waitFor();
+  expect(await page.locator("[data-testid=chart] rect.bar").count() === 12, "twelve months charted");
+  await page.screenshot({ path: `${OUT}/reports-page.png`, fullPage: true });
+  const thisMonth = new Date().toISOString().slice(0, 7);
+  const lastMonth = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth() - 1, 1)).toISOString().slice(0, 7);
+  await page.getByLabel("Month (UTC)").fill(lastMonth);
+  await page.waitForURL(new RegExp(`/console/reports\\?month=${lastMonth}$`));
+  await page.getByText("No activity dated this month.").waitFor();
+  await page.goBack();
+  await rollupRow.waitFor();
+  await page.goto(`${BASE}/console/reports?month=${thisMonth}`);
+  await rollupRow.waitFor();
+
   log("refund part of a card payment; too much is refused in plain words");
   await page.goto(`${BASE}/console/merchants/${env("MERCHANT_ID")}`);
   await page.getByRole("table", { name: "Payments" }).getByRole("link").first().click();

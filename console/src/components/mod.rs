@@ -154,6 +154,7 @@ pub fn Header() -> impl IntoView {
                 <nav aria-label="Main">
                     <a href=href("/")>"Merchants"</a>
                     <a href=href("/audit")>"Audit log"</a>
+                    <a href=href("/reports")>"Reports"</a>
                 </nav>
                 <span class="who" data-testid="who">
                     {move || ctx.session.get().map(|s| format!("{} ({})", s.username, s.role.to_lowercase()))}

@@ -7,6 +7,7 @@ pub mod login;
 pub mod merchant;
 pub mod merchants;
 pub mod payment;
+pub mod reports;
 pub mod transaction;
 
 use leptos::prelude::*;
