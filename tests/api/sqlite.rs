@@ -60,3 +60,28 @@ async fn live_events_work_on_sqlite_too() {
     assert_eq!(feed["events"].as_array().map(Vec::len), Some(1), "the refused payment wrote no event: {feed}");
     assert_eq!(app.count("ledger_events").await, app.count("transactions").await);
 }
+
+#[tokio::test]
+async fn monthly_rollups_work_on_sqlite_too() {
+    use chrono::{Datelike, TimeZone, Utc};
+    let app = spawn_with(None).await;
+    let m = app.merchant("Corner Shop").await;
+    let now = Utc::now();
+    let (y, mo) = if now.month() == 1 { (now.year() - 1, 12) } else { (now.year(), now.month() - 1) };
+    let last = format!("{y:04}-{mo:02}");
+    app.ok(
+        "mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { transaction { id } } }",
+        json!({ "i": { "merchantId": m, "gross": { "amount": "40.00", "currency": "USD" }, "fee": { "amount": "4.00", "currency": "USD" },
+                "effectiveAt": Utc.with_ymd_and_hms(y, mo, 3, 9, 0, 0).unwrap(), "idempotencyKey": "last-month" } }),
+    )
+    .await;
+    let closed = app.reports.close_due_months(now).await.expect("close on SQLite");
+    assert_eq!(closed.iter().map(ToString::to_string).collect::<Vec<_>>(), vec![last.clone()]);
+    let q = "query($m: String!) { monthlyRollup(month: $m) { closed lines { class capturedCount grossVolume { amount } fees { amount } } } }";
+    let report = app.ok(q, json!({ "m": last })).await;
+    assert_eq!(
+        report["monthlyRollup"],
+        json!({ "closed": true, "lines": [{ "class": "default", "capturedCount": 1, "grossVolume": { "amount": "40.00" }, "fees": { "amount": "4.00" } }] })
+    );
+    assert_eq!(code(&app.gql(q, json!({ "m": "2026-00" })).await), "BAD_USER_INPUT");
+}
