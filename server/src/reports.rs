@@ -243,7 +243,7 @@ async fn compute(
     month: Month,
 ) -> Result<rollups::StoredMonth, DbErr> {
     let through_seq = rollups::last_seq(db).await?;
-    let previous = rollups::closed_months(db).await?.into_iter().filter(|(m, _, _)| *m < month).last();
+    let previous = rollups::closed_months(db).await?.into_iter().rev().find(|(m, _, _)| *m < month);
     let window = rollups::Window { from: Some(month.start()), to: month.next().start(), after_seq: None, through_seq };
     let (lines, rates) = rollups::fold(db, window).await?;
     let adjustments = match previous {
