@@ -83,6 +83,11 @@ async fn a_constructed_month_gives_known_acceptance_refund_and_chargeback_rates(
     step(&app, "openDispute", json!({ "paymentId": a[1], "amount": { "amount": "40.00", "currency": "USD" }, "idempotencyKey": "dis-2" })).await;
     let body = app.pay(&toys, "10.00", Some("1.00"), "USD", "toy-1").await;
     assert!(body.get("errors").is_none(), "{body}");
+    app.ok(
+        "mutation($i: RecordPayoutInput!) { recordPayout(input: $i) { transaction { id } } }",
+        json!({ "i": { "merchantId": toys, "amount": { "amount": "2.00", "currency": "USD" }, "idempotencyKey": "toy-out" } }),
+    )
+    .await;
 
     let report = rollup(&app, &this_month(), None).await;
     assert_eq!(report["closed"], false, "the open month is computed on demand");
@@ -99,7 +104,8 @@ async fn a_constructed_month_gives_known_acceptance_refund_and_chargeback_rates(
     let t = line(&report, "toys");
     assert_eq!((t["capturedCount"].as_i64(), t["grossVolume"]["amount"].as_str(), t["fees"]["amount"].as_str()), (Some(1), Some("10.00"), Some("1.00")));
     assert_eq!(t["acceptanceRate"], Value::Null, "no authorization ended: no rate, not 0 %");
-    assert_eq!(t["netMovement"]["amount"], "9.00");
+    assert_eq!((t["payoutCount"].as_i64(), t["payoutVolume"]["amount"].as_str()), (Some(1), Some("2.00")));
+    assert_eq!(t["netMovement"]["amount"], "7.00", "9.00 earned less 2.00 paid out");
 
     let only = rollup(&app, &this_month(), Some("toys")).await;
     assert_eq!(only["lines"].as_array().map(Vec::len), Some(1), "the class filter");
@@ -245,6 +251,31 @@ async fn a_closed_month_stays_the_same_after_a_backdated_posting_which_shows_nex
     // Stored rollups are append-only.
     let refused = app.db.execute_unprepared("UPDATE rollup_lines SET captured_minor = 0").await;
     assert!(refused.is_err(), "a stored month cannot be edited");
+}
+
+#[tokio::test]
+async fn the_scheduled_job_closes_last_month_by_itself() {
+    let app = spawn_app_with(&["--rollup-interval-secs", "1"]).await;
+    let shop = merchant_of_class(&app, "Late Shop", "late").await;
+    let (y, m) = months_ago(1);
+    app.ok(
+        "mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { transaction { id } } }",
+        json!({ "i": { "merchantId": shop, "gross": { "amount": "3.00", "currency": "USD" },
+                "effectiveAt": Utc.with_ymd_and_hms(y, m, 2, 0, 0, 0).unwrap(), "idempotencyKey": "late-1" } }),
+    )
+    .await;
+    let want = format!("{y:04}-{m:02}");
+    for _ in 0..50 {
+        let months = app.ok("{ rollupMonths { month } }", json!({})).await;
+        if months["rollupMonths"].as_array().is_some_and(|a| a.iter().any(|x| x["month"] == want.as_str())) {
+            let report = rollup(&app, &want, None).await;
+            assert_eq!(report["closed"], true);
+            assert_eq!(line(&report, "late")["grossVolume"]["amount"], "3.00");
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("the job did not close {want} within 10 s");
 }
 
 #[tokio::test]
