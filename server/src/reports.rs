@@ -178,18 +178,14 @@ impl Reports {
             if let Some(figures) = shared.get(month).await {
                 return Ok(Some(Arc::new(MonthReport { month, closed: false, figures })));
             }
-            let txn = store::begin_read(&self.reporting, Tenant::All).await?;
-            let figures = compute(&txn, month).await?;
-            txn.commit().await?;
+            let figures = self.compute_now(month).await?;
             shared.put(month, &figures).await;
             return Ok(Some(Arc::new(MonthReport { month, closed: false, figures })));
         }
         let computed = self
             .cache
             .try_get_with(month, async {
-                let txn = store::begin_read(&self.reporting, Tenant::All).await?;
-                let figures = compute(&txn, month).await?;
-                txn.commit().await?;
+                let figures = self.compute_now(month).await?;
                 Ok::<_, DbErr>(Arc::new(MonthReport { month, closed: false, figures }))
             })
             .await
@@ -197,31 +193,45 @@ impl Reports {
         Ok(Some(computed))
     }
 
+    /// A month not stored yet, computed from one snapshot of the reporting
+    /// database, its adjustments after the last stored month before it.
+    async fn compute_now(&self, month: Month) -> Result<rollups::StoredMonth, DbErr> {
+        let txn = store::begin_read(&self.reporting, Tenant::All).await?;
+        let previous = rollups::closed_months(&txn).await?.into_iter().rev().find(|(m, _, _)| *m < month);
+        let figures = compute(&txn, month, previous.map(|(_, through, _)| through)).await?;
+        txn.commit().await?;
+        Ok(figures)
+    }
+
     /// Closes every month that is over at `now` and not stored yet, oldest
     /// first. Returns the months closed by this run.
     #[tracing::instrument(name = "reports.close_months", skip_all)]
     pub async fn close_due_months(&self, now: DateTime<Utc>) -> Result<Vec<Month>, DbErr> {
+        let reads = store::begin_read(&self.reporting, Tenant::All).await?;
+        let stored = rollups::closed_months(&reads).await?;
+        let first = rollups::first_month(&reads).await?;
+        reads.commit().await?;
+        // Walk on from the last stored month with what this run stored: a
+        // replica may not show our own inserts yet, and the next month's
+        // adjustments must start right after this month's sequence.
+        let (mut next, mut previous_through) = match stored.last() {
+            Some((m, through, _)) => (Some(m.next()), Some(*through)),
+            None => (first, None),
+        };
         let mut closed = Vec::new();
-        loop {
+        while let Some(month) = next.filter(|m| m.is_closed_at(now)) {
             let reads = store::begin_read(&self.reporting, Tenant::All).await?;
-            let stored = rollups::closed_months(&reads).await?;
-            let next = match stored.last() {
-                Some((m, _, _)) => Some(m.next()),
-                None => rollups::first_month(&reads).await?,
-            };
-            let Some(month) = next.filter(|m| m.is_closed_at(now)) else {
-                reads.commit().await?;
-                return Ok(closed);
-            };
-            let figures = compute(&reads, month).await?;
+            let figures = compute(&reads, month, previous_through).await?;
             reads.commit().await?;
             let write = self.primary.begin().await?;
             store::set_tenant(&write, Tenant::All, true).await?;
             match rollups::insert_month(&write, month, now, &figures).await {
                 Ok(()) => write.commit().await?,
-                // Another instance closed it first; its figures stand.
+                // Another instance closed it first; its figures stand, and
+                // the next run goes on from them.
                 Err(e) if store::is_unique_violation(&e, "rollup_months") => {
                     write.rollback().await?;
+                    return Ok(closed);
                 }
                 Err(e) => return Err(e),
             }
@@ -231,24 +241,28 @@ impl Reports {
             }
             tracing::info!(month = %month, through_seq = figures.through_seq, "month closed");
             closed.push(month);
+            previous_through = Some(figures.through_seq);
+            next = Some(month.next());
         }
+        Ok(closed)
     }
 }
 
 /// A month's figures through the ledger's last sequence: its own
-/// transactions, and as adjustments the backdated ones committed since the
-/// last stored month.
+/// transactions, and as adjustments the backdated ones (dated before the
+/// month) committed after `previous_through`, the sequence the last stored
+/// month was computed through (none before the first stored month).
 async fn compute(
     db: &(impl sea_orm::ConnectionTrait + sea_orm::StreamTrait),
     month: Month,
+    previous_through: Option<i64>,
 ) -> Result<rollups::StoredMonth, DbErr> {
     let through_seq = rollups::last_seq(db).await?;
-    let previous = rollups::closed_months(db).await?.into_iter().rev().find(|(m, _, _)| *m < month);
     let window = rollups::Window { from: Some(month.start()), to: month.next().start(), after_seq: None, through_seq };
     let (lines, rates) = rollups::fold(db, window).await?;
-    let adjustments = match previous {
-        Some((_, prev_through, _)) => {
-            let window = rollups::Window { from: None, to: month.start(), after_seq: Some(prev_through), through_seq };
+    let adjustments = match previous_through {
+        Some(after) => {
+            let window = rollups::Window { from: None, to: month.start(), after_seq: Some(after), through_seq };
             rollups::fold(db, window).await?.0
         }
         None => Default::default(),

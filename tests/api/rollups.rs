@@ -279,6 +279,27 @@ async fn the_scheduled_job_closes_last_month_by_itself() {
 }
 
 #[tokio::test]
+async fn two_instances_closing_the_same_months_at_once_store_each_month_once() {
+    let a = spawn_app().await;
+    let b = crate::helpers::spawn_flags(Some(a.database_url.clone()), &[]).await;
+    let shop = merchant_of_class(&a, "Twin Shop", "twins").await;
+    let (y, m) = months_ago(2);
+    a.ok(
+        "mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { transaction { id } } }",
+        json!({ "i": { "merchantId": shop, "gross": { "amount": "8.00", "currency": "USD" },
+                "effectiveAt": Utc.with_ymd_and_hms(y, m, 2, 0, 0, 0).unwrap(), "idempotencyKey": "twin-1" } }),
+    )
+    .await;
+    let now = Utc::now();
+    let (ra, rb) = tokio::join!(a.reports.close_due_months(now), b.reports.close_due_months(now));
+    let (ra, rb) = (ra.expect("a closes"), rb.expect("b closes"));
+    assert!(ra.len() + rb.len() >= 2, "between them they closed both past months: {ra:?} {rb:?}");
+    assert_eq!(a.count("rollup_months").await, 2, "each month stored once");
+    let report = rollup(&b, &format!("{y:04}-{m:02}"), None).await;
+    assert_eq!(line(&report, "twins")["grossVolume"]["amount"], "8.00");
+}
+
+#[tokio::test]
 async fn the_open_months_cache_shows_a_new_posting_within_the_ttl() {
     let app = spawn_app_with(&["--report-cache-ttl-secs", "2"]).await;
     let shop = merchant_of_class(&app, "Cafe", "food").await;
