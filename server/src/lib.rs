@@ -15,7 +15,9 @@
 //! - [`auth`]: bearer tokens to callers, staff login (argon2), API keys, the
 //!   bootstrap admin; [`domain::auth`] holds the pure access rules.
 //! - [`http`]: axum router, GraphQL over HTTP, authentication, rate limits, CORS,
-//!   request ids, health probes, tower-http layers.
+//!   request ids, health probes, tower-http layers, the console's files, the CSV export.
+//! - [`reports`]: monthly rollups: the month-closing job, the open-month cache
+//!   (moka or Redis), reads on the reporting replica.
 //! - [`config`], [`telemetry`], [`startup`]: settings, logging, app lifecycle.
 //! - [`cli`]: the `verify`, `rebuild-balances` and `replay` subcommands.
 
