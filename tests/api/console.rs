@@ -103,8 +103,14 @@ async fn support_staff_reverse_a_defective_deal_in_the_browser_and_a_viewer_cann
     let index = app.http.get(format!("{}/console/merchants/{shirty}", app.base)).send().await.expect("index");
     assert_eq!(index.status(), 200);
     assert_eq!(index.headers()["cache-control"], "no-cache");
+    let csp = index.headers()["content-security-policy"].to_str().expect("ascii").to_owned();
+    assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(index.headers()["x-content-type-options"], "nosniff");
     let html = index.text().await.expect("html");
-    let wasm = html.split('"').find(|s| s.ends_with("_bg.wasm")).expect("index.html names the wasm").to_owned();
+    assert!(!html.contains("<script type=\"module\">"), "no inline script: the policy forbids it");
+    let boot = html.split('"').find(|s| s.contains("/boot-") && s.ends_with(".js")).expect("index.html names boot.js");
+    let boot = app.http.get(format!("{}{boot}", app.base)).send().await.expect("boot.js").text().await.expect("js");
+    let wasm = boot.split('"').find(|s| s.ends_with("_bg.wasm")).expect("boot.js names the wasm").to_owned();
     let file = app.http.get(format!("{}{wasm}", app.base)).send().await.expect("wasm");
     assert_eq!(file.headers()["content-type"], "application/wasm");
     assert_eq!(file.headers()["cache-control"], "public, max-age=31536000, immutable");

@@ -44,6 +44,8 @@ const context = await browser.newContext({ viewport: { width: 1280, height: 900 
 const page = await context.newPage();
 const consoleErrors = [];
 page.on("pageerror", (e) => consoleErrors.push(String(e)));
+// The server's Content-Security-Policy must not block anything the app does.
+page.on("console", (m) => { if (/Content Security Policy/i.test(m.text())) consoleErrors.push(m.text()); });
 
 async function login(user, password) {
   await page.getByLabel("Username").fill(user);

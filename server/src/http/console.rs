@@ -11,7 +11,8 @@
 //!   so it gets `index.html` with [`REVALIDATE`] caching, and the app's router
 //!   shows the page. That is what makes a pasted link and reload work.
 //!
-//! `/` redirects to `/console/`. The compression layer of the router gzips
+//! Every file carries [`CONTENT_SECURITY_POLICY`], `nosniff` and
+//! `no-referrer`. `/` redirects to `/console/`. The compression layer of the router gzips
 //! what the browser accepts. With no `index.html` in the folder, `/console`
 //! answers 404 with how to build it.
 
@@ -35,6 +36,14 @@ pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// `Cache-Control` of `index.html`: the browser must ask each time, so a new
 /// build is picked up at the next load.
 pub const REVALIDATE: &str = "no-cache";
+
+/// `Content-Security-Policy` of the console's pages: scripts, styles and
+/// connections (HTTP and WebSocket) from this origin only, no inline script,
+/// WebAssembly allowed to compile (`'wasm-unsafe-eval'`), no framing. The app
+/// needs nothing else; a script injected into the page could load nothing.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+    style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+    frame-ancestors 'none'; form-action 'self'";
 
 /// Where the console is mounted.
 pub const CONSOLE_PATH: &str = "/console";
@@ -68,7 +77,11 @@ async fn serve(dir: &PathBuf, req: Request) -> Response {
     };
     let mut response = response;
     if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED {
-        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+        headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     }
     response
 }
