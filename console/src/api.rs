@@ -683,6 +683,50 @@ pub async fn monthly_rollup(ctx: &Ctx, month: &str) -> ApiResult<MonthlyRollup> 
     field(ctx.call(&query, json!({ "m": month })).await?, "monthlyRollup")
 }
 
+/// One entry a planned refund would post (`PlannedEntry`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedEntry {
+    /// A platform account (else the merchant's).
+    pub platform: bool,
+    /// Account code.
+    pub account_code: String,
+    /// The account's normal balance.
+    pub normal_balance: Option<crate::preview::Direction>,
+    /// Debit or credit.
+    pub direction: crate::preview::Direction,
+    /// `POSTED`, `HOLD` or `RELEASE`.
+    pub layer: String,
+    /// Positive amount.
+    pub amount: Money,
+}
+
+/// What a refund would post (`refundPreview`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundPreview {
+    /// The amount the buyer gets back.
+    pub amount: Money,
+    /// The fee share the platform gives back.
+    pub fee_returned: Money,
+    /// The entries.
+    pub entries: Vec<PlannedEntry>,
+}
+
+/// The server's plan of a refund of `amount` (decimal string, major unit)
+/// of `currency`, without posting it. Errors: those of [`refund`].
+pub async fn refund_preview(ctx: &Ctx, payment: &str, amount: &str, currency: &str) -> ApiResult<RefundPreview> {
+    let data = ctx
+        .call(
+            "query($p: ID!, $a: MoneyInput) { refundPreview(paymentId: $p, amount: $a) { amount { amount currency } \
+             feeReturned { amount currency } entries { platform accountCode normalBalance direction layer \
+             amount { amount currency } } } }",
+            json!({ "p": payment, "a": { "amount": amount, "currency": currency } }),
+        )
+        .await?;
+    field(data, "refundPreview")
+}
+
 /// Live balance updates of a merchant: the stream yields once per update
 /// (the first is a snapshot). See [`subscribe`].
 pub async fn balance_updates(

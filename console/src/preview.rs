@@ -2,11 +2,10 @@
 //!
 //! A reversal posts the original transaction's entries with debit and credit
 //! swapped (the server's `reverseTransaction`), so its effect on each account
-//! is exactly the opposite of the original's. A refund of a captured payment
-//! debits the merchant's `available` and credits the platform's
-//! `processor_clearing` by the refunded amount (`server/src/domain/payment.rs`,
-//! `refund`); when the merchant's fee schedule returns fees, the platform's
-//! `fee_revenue` takes that share. Pure, unit-tested natively.
+//! is exactly the opposite of the original's, computed here. A refund's
+//! entries come from the server's `refundPreview` (the plan the refund itself
+//! runs). Either way this module turns entries into balance changes. Pure,
+//! unit-tested natively.
 
 use crate::money;
 
@@ -110,24 +109,6 @@ pub fn balance_changes(entries: &[PreviewEntry], exponent_of: impl Fn(&str) -> u
     )
 }
 
-/// The entries a refund of `amount` (decimal string, major unit) of a
-/// payment to `merchant` posts when no fee share goes back.
-pub fn refund_entries(merchant: &str, amount: &str, asset: &str) -> Vec<PreviewEntry> {
-    let entry = |owner: &str, account: &str, normal, direction| PreviewEntry {
-        owner: owner.to_owned(),
-        account: account.to_owned(),
-        normal,
-        direction,
-        layer: "POSTED".to_owned(),
-        amount: amount.to_owned(),
-        asset: asset.to_owned(),
-    };
-    vec![
-        entry(merchant, "available", Direction::Credit, Direction::Debit),
-        entry("Platform", "processor_clearing", Direction::Debit, Direction::Credit),
-    ]
-}
-
 #[cfg(test)]
 #[allow(clippy::expect_used)]
 mod tests {
@@ -166,16 +147,20 @@ mod tests {
     }
 
     #[test]
-    fn a_refund_lowers_the_merchants_available_by_the_amount() {
-        let changes = balance_changes(&refund_entries("ShirtyPuff", "40.00", "USD"), |_| 2).expect("decimals");
-        assert_eq!(changes[0].owner, "ShirtyPuff");
-        assert_eq!(changes[0].delta, "-40.00");
-        // The money leaves the platform's clearing account (debit-normal) for the buyer.
-        assert_eq!((changes[1].account.as_str(), changes[1].delta.as_str()), ("processor_clearing", "-40.00"));
+    fn a_refund_with_a_fee_share_moves_three_balances() {
+        let refund = vec![
+            entry("ShirtyPuff", "available", Direction::Credit, Direction::Debit, "38.35"),
+            entry("Platform", "fee_revenue", Direction::Credit, Direction::Debit, "1.65"),
+            entry("Platform", "processor_clearing", Direction::Debit, Direction::Credit, "40.00"),
+        ];
+        let changes = balance_changes(&refund, |_| 2).expect("decimals");
+        let deltas: Vec<_> = changes.iter().map(|c| (c.account.as_str(), c.delta.as_str())).collect();
+        assert_eq!(deltas, vec![("available", "-38.35"), ("fee_revenue", "-1.65"), ("processor_clearing", "-40.00")]);
     }
 
     #[test]
     fn an_amount_with_too_many_decimals_gives_no_preview() {
-        assert_eq!(balance_changes(&refund_entries("M", "1.005", "USD"), |_| 2), None);
+        let odd = vec![entry("M", "available", Direction::Credit, Direction::Debit, "1.005")];
+        assert_eq!(balance_changes(&odd, |_| 2), None);
     }
 }

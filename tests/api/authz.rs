@@ -37,6 +37,7 @@ const INVOKED: &[&str] = &[
     "staffUsers",
     "monthlyRollup",
     "rollupMonths",
+    "refundPreview",
     "conversionRates",
     // Mutations.
     "login",
@@ -281,6 +282,10 @@ async fn invocation(app: &TestApp, fx: &Fixtures, field: &str) -> Option<(String
         "staffUsers" => ("{ staffUsers { id username role } }", json!({})),
         "monthlyRollup" => ("query($m: String!) { monthlyRollup(month: $m) { month closed } }", json!({ "m": "2020-01" })),
         "rollupMonths" => ("{ rollupMonths { month } }", json!({})),
+        "refundPreview" => {
+            let p = captured(app, a, "2.00").await;
+            ("query($p: ID!) { refundPreview(paymentId: $p) { amount { amount } } }", json!({ "p": p }))
+        }
         "conversionRates" => ("query($m: String!) { conversionRates(month: $m) { base } }", json!({ "m": "2020-01" })),
         // Mutations.
         "login" => (

@@ -96,6 +96,14 @@ async fn support_staff_reverse_a_defective_deal_in_the_browser_and_a_viewer_cann
         .as_str()
         .expect("id")
         .to_owned();
+    // ShirtyPuff's card fees go back in proportion on a refund, so the
+    // refund dialog must show the ledger's own plan, fee share included.
+    app.ok(
+        "mutation($i: SetFeeScheduleInput!) { setFeeSchedule(input: $i) { percentBps } }",
+        json!({ "i": { "merchantId": shirty, "asset": "USD", "percentBps": 300, "fixed": "0.30",
+                "refundReturnsFee": true, "idempotencyKey": "seed-fees" } }),
+    )
+    .await;
     card_payment(&app, &shirty).await;
     let available_before = app.available(&shirty, "USD").await.expect("a USD balance");
 
@@ -169,10 +177,19 @@ async fn support_staff_reverse_a_defective_deal_in_the_browser_and_a_viewer_cann
     .await;
     assert_eq!(refunds, 1, "one refund succeeded; the one over what was left was refused");
     // The live 20.00 (less 0.60) went in; the defective 50.00 (less its
-    // 1.50 fee) came back out, and 10.00 was refunded: +19.40 − 48.50 − 10.00.
+    // 1.50 fee) came back out, and 10.00 was refunded, of which the platform
+    // gave back its fee share: +19.40 − 48.50 − (10.00 − share).
+    let share = one_value(
+        &app,
+        "SELECT CAST(COALESCE(SUM(e.amount), 0) AS BIGINT) FROM entries e JOIN accounts a ON a.id = e.account_id \
+         JOIN transactions t ON t.seq = e.transaction_seq WHERE t.kind = 'refund' AND a.code = 'fee_revenue'"
+            .to_owned(),
+    )
+    .await;
+    assert!(share > 0, "the schedule gave a fee share back");
     let before: rust_decimal::Decimal = available_before.parse().expect("decimal");
     let after: rust_decimal::Decimal = app.available(&shirty, "USD").await.expect("balance").parse().expect("decimal");
-    assert_eq!(after - before, rust_decimal::Decimal::new(-3910, 2));
+    assert_eq!(after - before, rust_decimal::Decimal::new(-3910 + share, 2));
     app.assert_books_consistent().await;
     for shot in ["merchant-page.png", "reversal-dialog.png"] {
         assert!(out.join(shot).is_file(), "screenshot {shot} saved");

@@ -438,3 +438,64 @@ async fn expired_holds_are_not_pending_anywhere_before_any_sweep() {
     assert_eq!(body["payment"]["state"], "EXPIRED");
     assert_eq!(body["payment"]["pending"]["amount"], "0.00");
 }
+
+const PREVIEW: &str = "query($p: ID!, $a: MoneyInput) { refundPreview(paymentId: $p, amount: $a) { \
+    amount { amount } feeReturned { amount } entries { platform accountCode direction layer amount { amount currency } } } }";
+
+#[tokio::test]
+async fn a_refund_preview_is_exactly_what_the_refund_then_posts_and_writes_nothing() {
+    let app = crate::helpers::spawn_app().await;
+    let m = app.merchant("Fee Back Shop").await;
+    app.ok(
+        "mutation($i: SetFeeScheduleInput!) { setFeeSchedule(input: $i) { percentBps } }",
+        json!({ "i": { "merchantId": m, "asset": "USD", "percentBps": 300, "fixed": "0.30", "refundReturnsFee": true, "idempotencyKey": "fees" } }),
+    )
+    .await;
+    let auth = app
+        .ok(
+            "mutation($i: AuthorizePaymentInput!) { authorizePayment(input: $i) { payment { id } } }",
+            json!({ "i": { "merchantId": m, "amount": { "amount": "100.00", "currency": "USD" }, "idempotencyKey": "a" } }),
+        )
+        .await;
+    let p = auth["authorizePayment"]["payment"]["id"].as_str().unwrap().to_owned();
+    app.ok(
+        "mutation($i: CapturePaymentInput!) { capturePayment(input: $i) { payment { id } } }",
+        json!({ "i": { "paymentId": p, "idempotencyKey": "c" } }),
+    )
+    .await;
+    let before = app.count("transactions").await;
+    let half = json!({ "amount": "50.00", "currency": "USD" });
+    let preview = app.ok(PREVIEW, json!({ "p": p, "a": half })).await["refundPreview"].clone();
+    assert_eq!(app.count("transactions").await, before, "a preview writes nothing");
+    assert_eq!(preview["amount"]["amount"], "50.00");
+    assert_eq!(preview["feeReturned"]["amount"], "1.65", "half of the 3.30 fee goes back under this schedule");
+
+    let refund = app
+        .ok(
+            "mutation($i: RefundPaymentInput!) { refundPayment(input: $i) { transaction { entries { direction layer \
+             amount { amount currency } account { code platform } } } } }",
+            json!({ "i": { "paymentId": p, "amount": half, "reason": "torn", "idempotencyKey": "r" } }),
+        )
+        .await;
+    let posted: Vec<Value> = refund["refundPayment"]["transaction"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| json!({ "platform": e["account"]["platform"], "accountCode": e["account"]["code"], "direction": e["direction"],
+                         "layer": e["layer"], "amount": e["amount"] }))
+        .collect();
+    let mut planned = preview["entries"].as_array().unwrap().clone();
+    let key = |v: &Value| v.to_string();
+    let mut posted = posted;
+    planned.sort_by_key(key);
+    posted.sort_by_key(key);
+    assert_eq!(planned, posted, "the refund posted exactly the previewed entries");
+
+    // What cannot be refunded is refused by the preview too, with the refund's codes.
+    let too_much = app.gql(PREVIEW, json!({ "p": p, "a": { "amount": "60.00", "currency": "USD" } })).await;
+    assert_eq!(code(&too_much), "REFUND_EXCEEDS_CAPTURED");
+    let other = app.merchant("Other").await;
+    let key_b = app.merchant_key(&other).await;
+    assert_eq!(code(&app.gql_as(Some(&key_b), PREVIEW, json!({ "p": p })).await), "NOT_FOUND");
+    assert_eq!(code(&app.gql(PREVIEW, json!({ "p": "nope" })).await), "BAD_USER_INPUT");
+}

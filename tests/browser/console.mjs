@@ -199,16 +199,27 @@ try {
   await refund.waitFor();
   expect(await refund.getByLabel(/Amount to refund/).inputValue() === "35.00", "the full captured amount offered");
   await refund.getByLabel(/Amount to refund/).fill("10.00");
-  await refund.getByTestId("balance-changes").filter({ hasText: "ShirtyPuff · available (posted): -$10.00" }).waitFor();
+  // The ledger's plan: $10.00 leaves clearing; the merchant and the fee
+  // revenue (its schedule returns fees) share it.
+  await refund.getByTestId("balance-changes").filter({ hasText: "Platform · fee_revenue (posted): -$" }).waitFor();
+  const planLines = await refund.getByTestId("balance-changes").locator("li").allInnerTexts();
+  const lineCents = (prefix) => cents(planLines.find((l) => l.startsWith(prefix)).split(": ").pop());
+  expect(lineCents("Platform · processor_clearing") === -1000, `clearing gives 10.00: ${planLines}`);
+  expect(lineCents("ShirtyPuff · available") + lineCents("Platform · fee_revenue") === -1000,
+    `merchant and fee share make 10.00: ${planLines}`);
   await refund.getByLabel("Reason (kept in the audit log)").fill("Wrong size, partial refund agreed");
   await refund.getByRole("button", { name: "Confirm refund" }).click();
   await page.getByRole("status").filter({ hasText: "REFUND" }).waitFor();
   await page.getByRole("heading", { name: /PARTIALLY_REFUNDED|REFUNDED/ }).waitFor();
   await page.getByRole("button", { name: "Refund…" }).click();
   await refund.getByLabel(/Amount to refund/).fill("30.00");
+  // The ledger's own plan refuses it before anything is sent…
+  await refund.getByRole("alert").filter({ hasText: "more than is left to refund" }).first().waitFor();
   await refund.getByLabel("Reason (kept in the audit log)").fill("Try too much");
+  // …and so does the refund itself.
   await refund.getByRole("button", { name: "Confirm refund" }).click();
-  await refund.getByRole("alert").filter({ hasText: "more than is left to refund" }).waitFor();
+  await page.waitForFunction(() => [...document.querySelectorAll("[role=dialog] [role=alert]")]
+    .filter((e) => e.textContent.includes("more than is left to refund")).length === 2);
   await refund.getByRole("button", { name: "Cancel" }).click();
   await refund.waitFor({ state: "detached" });
 

@@ -84,14 +84,39 @@ pub fn ActionDialog(action: Action, on_close: Callback<()>, on_done: Callback<Tx
         Action::Refund(p) => refundable(p, ctx.exponent(&p.captured.currency)),
     });
 
+    // A reversal's entries follow from the original's (debit and credit
+    // swapped). A refund's come from the server's own plan (`refundPreview`),
+    // the same code the refund runs, so the fee share a schedule returns is
+    // shown exactly; the plan is asked again when the amount changes.
     let action_for_preview = action.clone();
-    let entries = Memo::new(move |_| match &action_for_preview {
-        Action::Reverse(tx) => preview::reversal_entries(&preview_entries(tx)),
-        Action::Refund(p) => {
-            let merchant = p.merchant.as_ref().map_or_else(|| "Merchant".to_owned(), |m| m.name.clone());
-            preview::refund_entries(&merchant, amount.get().trim(), &p.captured.currency)
+    let planned = LocalResource::new(move || {
+        let action = action_for_preview.clone();
+        let amount = amount.get().trim().to_owned();
+        async move {
+            match action {
+                Action::Reverse(tx) => Ok(preview::reversal_entries(&preview_entries(&tx))),
+                Action::Refund(p) => {
+                    let merchant = p.merchant.as_ref().map_or_else(|| "Merchant".to_owned(), |m| m.name.clone());
+                    let plan = api::refund_preview(&ctx, &p.id, &amount, &p.captured.currency).await?;
+                    Ok(plan
+                        .entries
+                        .into_iter()
+                        .map(|e| PreviewEntry {
+                            owner: if e.platform { "Platform".to_owned() } else { merchant.clone() },
+                            account: e.account_code,
+                            normal: e.normal_balance.unwrap_or(preview::Direction::Credit),
+                            direction: e.direction,
+                            layer: e.layer,
+                            amount: e.amount.amount,
+                            asset: e.amount.currency,
+                        })
+                        .collect())
+                }
+            }
         }
     });
+    let entries = Memo::new(move |_| planned.get().and_then(Result::ok).unwrap_or_default());
+    let plan_error = Memo::new(move |_| planned.get().and_then(Result::err));
     let changes = Memo::new(move |_| entries.with(|e| preview::balance_changes(e, |a| ctx.exponent(a))));
 
     let action_for_submit = action.clone();
@@ -132,7 +157,7 @@ pub fn ActionDialog(action: Action, on_close: Callback<()>, on_done: Callback<Tx
             "A new REVERSAL transaction posts these entries, debit and credit swapped. The original stays, marked as reversed."
         }
         Action::Refund(_) => {
-            "A REFUND transaction posts these entries. When the merchant's fee schedule returns fees, the platform's fee_revenue gives back its share and the merchant gives back that much less."
+            "A REFUND transaction posts these entries, as the ledger plans them (with the fee share the merchant's schedule gives back, if any)."
         }
     };
 
@@ -169,6 +194,7 @@ pub fn ActionDialog(action: Action, on_close: Callback<()>, on_done: Callback<Tx
                         }).collect_view()}
                     </tbody>
                 </table>
+                {move || plan_error.get().map(|e| crate::components::error_line(&e))}
                 <h3>"Balance changes"</h3>
                 {move || match changes.get() {
                     None => view! { <p class="error" role="alert">"The amount is not valid for this currency."</p> }.into_any(),

@@ -12,6 +12,7 @@ pub mod events;
 pub mod extension;
 pub mod loaders;
 pub mod mutation;
+pub mod preview;
 pub mod query;
 pub mod reports;
 pub mod subscription;

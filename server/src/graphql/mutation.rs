@@ -895,7 +895,7 @@ impl LedgerMutation {
 
 /// Parses a money input against its asset. Errors: `UNKNOWN_ASSET` and the
 /// amount errors of [`Amount::parse`].
-async fn money(ctx: &Context<'_>, m: &MoneyInput) -> async_graphql::Result<(Asset, Amount)> {
+pub(crate) async fn money(ctx: &Context<'_>, m: &MoneyInput) -> async_graphql::Result<(Asset, Amount)> {
     // An asset missing from the cache is read through the pool: end this
     // request's reads first so it never holds a connection while taking another.
     request(ctx)?.finish_reads().await;

@@ -293,4 +293,30 @@ impl QueryRoot {
         let report = super::reports::month_report(ctx, month).await?;
         Ok(report.figures.rates.iter().cloned().map(super::reports::ConversionRateNode).collect())
     }
+
+    /// What `refundPayment` would post for `paymentId` and `amount` (all
+    /// that is left when absent), without posting anything: the amount, the
+    /// fee share given back, and the entries. The same callers as
+    /// `refundPayment`. Errors: `NOT_FOUND`, `REFUND_EXCEEDS_CAPTURED`,
+    /// `PAYMENT_NOT_CAPTURED`, `ASSET_MISMATCH`, `AMOUNT_PRECISION_EXCEEDED`.
+    #[graphql(guard = "access::REFUND", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
+    async fn refund_preview(
+        &self,
+        ctx: &Context<'_>,
+        payment_id: ID,
+        amount: Option<super::types::MoneyInput>,
+    ) -> async_graphql::Result<super::preview::RefundPreviewNode> {
+        let payment = super::types::parse_uuid(&payment_id, "payment id")?;
+        let amount = match &amount {
+            Some(m) => {
+                let (asset, amount) = super::mutation::money(ctx, m).await?;
+                Some((asset.code, amount))
+            }
+            None => None,
+        };
+        let tenant = caller(ctx)?.tenant();
+        let plan = crate::ledger::preview_refund(&*db(ctx).await?, tenant, payment, amount.as_ref()).await.or_coded()?;
+        let asset = plan.draft.entries.first().map(|e| e.asset.to_string()).unwrap_or_default();
+        Ok(super::preview::RefundPreviewNode(plan, asset))
+    }
 }

@@ -934,6 +934,50 @@ fn same_asset(p: &Payment, amount: Option<&(AssetCode, Amount)>) -> Result<(), L
     }
 }
 
+/// What a refund of a payment would post: the amount, the fee share going
+/// back, and the draft. Pure, so the refund and its preview cannot differ.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefundPlan {
+    /// Refunded amount, minor units of the payment's asset.
+    pub minor: i64,
+    /// Part of the platform's fee given back with it, minor units.
+    pub fee_back: i64,
+    /// The refund transaction as it would be posted.
+    pub draft: crate::domain::TransactionDraft,
+}
+
+/// Plans a refund of `amount` (all that is left when None) under `schedule`.
+/// Errors: `ASSET_MISMATCH`, `REFUND_EXCEEDS_CAPTURED`, `PAYMENT_NOT_CAPTURED`.
+pub fn refund_plan(
+    p: &Payment,
+    schedule: &crate::domain::fee::FeeSchedule,
+    amount: Option<&(AssetCode, Amount)>,
+) -> Result<RefundPlan, LedgerError> {
+    same_asset(p, amount)?;
+    let minor = p.facts.refund(amount.map(|(_, a)| *a)).map_err(DomainError::from)?;
+    let fee_back = if schedule.refund_returns_fee {
+        crate::domain::fee::fee_share_of_refund(p.fee_captured, p.facts.captured, p.facts.refunded, minor)
+    } else {
+        0
+    };
+    let draft = lifecycle_drafts::refund(p.merchant, &p.asset, Amount::from_minor(minor)?, fee_back, p.id)?;
+    Ok(RefundPlan { minor, fee_back, draft })
+}
+
+/// Plans a refund without posting it, for the caller's `tenant`: what the
+/// console shows before staff confirm. Reads only. Errors: `NOT_FOUND` (also
+/// for another merchant's payment), and those of [`refund_plan`].
+pub async fn preview_refund(
+    db: &impl ConnectionTrait,
+    tenant: crate::domain::auth::Tenant,
+    id: uuid::Uuid,
+    amount: Option<&(AssetCode, Amount)>,
+) -> Result<RefundPlan, LedgerError> {
+    let p = payments::find(db, id).await?.filter(|p| tenant.sees(p.merchant)).ok_or(LedgerError::PaymentNotFound)?;
+    let schedule = payments::fee_schedule(db, p.merchant, &p.asset).await?;
+    refund_plan(&p, &schedule, amount)
+}
+
 /// Refunds captured money; the fee share goes back too when the schedule says so.
 /// Errors: `NOT_FOUND`, `ASSET_MISMATCH`, `REFUND_EXCEEDS_CAPTURED`, `INSUFFICIENT_FUNDS`.
 async fn refund(
@@ -943,15 +987,9 @@ async fn refund(
     amount: Option<&(AssetCode, Amount)>,
 ) -> Result<Outcome, LedgerError> {
     let mut p = lock_payment(db, req, id).await?;
-    same_asset(&p, amount)?;
-    let minor = p.facts.refund(amount.map(|(_, a)| *a)).map_err(DomainError::from)?;
     let schedule = payments::fee_schedule(db, p.merchant, &p.asset).await?;
-    let fee_back = if schedule.refund_returns_fee {
-        crate::domain::fee::fee_share_of_refund(p.fee_captured, p.facts.captured, p.facts.refunded, minor)
-    } else {
-        0
-    };
-    let draft = lifecycle_drafts::refund(p.merchant, &p.asset, Amount::from_minor(minor)?, fee_back, p.id)?;
+    let plan = refund_plan(&p, &schedule, amount)?;
+    let (minor, draft) = (plan.minor, plan.draft);
     let transaction = post(db, req, &draft).await?;
     p.facts.refunded += minor;
     payments::save(db, &p).await?;
