@@ -48,9 +48,7 @@ impl ApiError {
             "INVALID_CREDENTIALS" => "That username and password do not match.",
             "FORBIDDEN" => "Your role does not allow this action. Nothing was changed.",
             "NOT_FOUND" => "Not found: it does not exist, or you may not see it.",
-            "INSUFFICIENT_FUNDS" => {
-                "The merchant's available balance is too low for this. Nothing was changed."
-            }
+            "INSUFFICIENT_FUNDS" => "The merchant's available balance is too low for this. Nothing was changed.",
             "ALREADY_REVERSED" => "This transaction has already been reversed. Nothing was changed.",
             "PAYMENT_STEP_NOT_REVERSIBLE" => {
                 "This is a step of a payment: refund the payment instead of reversing the step. Nothing was changed."
@@ -748,7 +746,8 @@ mod tests {
 
     #[test]
     fn errors_come_back_with_their_code_and_plain_words() {
-        let body = json!({ "data": null, "errors": [{ "message": "no", "extensions": { "code": "ALREADY_REVERSED" } }] });
+        let body =
+            json!({ "data": null, "errors": [{ "message": "no", "extensions": { "code": "ALREADY_REVERSED" } }] });
         let err = decode::<Value>(body).expect_err("an error");
         assert_eq!(err.code, "ALREADY_REVERSED");
         assert!(err.plain().contains("already been reversed"));

@@ -280,7 +280,9 @@ async fn invocation(app: &TestApp, fx: &Fixtures, field: &str) -> Option<(String
         ),
         "apiKeys" => ("query($m: ID!) { apiKeys(merchantId: $m) { id prefix } }", json!({ "m": a })),
         "staffUsers" => ("{ staffUsers { id username role } }", json!({})),
-        "monthlyRollup" => ("query($m: String!) { monthlyRollup(month: $m) { month closed } }", json!({ "m": "2020-01" })),
+        "monthlyRollup" => {
+            ("query($m: String!) { monthlyRollup(month: $m) { month closed } }", json!({ "m": "2020-01" }))
+        }
         "rollupMonths" => ("{ rollupMonths { month } }", json!({})),
         "refundPreview" => {
             let p = captured(app, a, "2.00").await;

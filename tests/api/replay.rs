@@ -71,7 +71,8 @@ async fn olist_replay_matches_totals_computed_from_the_csv() {
 
     // Monthly rollups equal an independent computation from the CSV, per
     // month and seller state: gross volume, count and average ticket.
-    let state_of: HashMap<&str, &str> = sellers.iter().map(|s| (s.seller_id.as_str(), s.seller_state.as_str())).collect();
+    let state_of: HashMap<&str, &str> =
+        sellers.iter().map(|s| (s.seller_id.as_str(), s.seller_state.as_str())).collect();
     let mut by_month: std::collections::BTreeMap<(String, String), (Decimal, i64)> = Default::default();
     for it in &items {
         // `M/D/YYYY H:MM`, taken as UTC.
@@ -100,8 +101,16 @@ async fn olist_replay_matches_totals_computed_from_the_csv() {
             let average = (*volume / Decimal::from(*count))
                 .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointNearestEven);
             assert_eq!(line["capturedCount"].as_i64(), Some(*count), "{month} {state} count");
-            assert_eq!(line["grossVolume"]["amount"].as_str().unwrap().parse::<Decimal>().unwrap(), *volume, "{month} {state} volume");
-            assert_eq!(line["averageTicket"]["amount"].as_str().unwrap().parse::<Decimal>().unwrap(), average, "{month} {state} average");
+            assert_eq!(
+                line["grossVolume"]["amount"].as_str().unwrap().parse::<Decimal>().unwrap(),
+                *volume,
+                "{month} {state} volume"
+            );
+            assert_eq!(
+                line["averageTicket"]["amount"].as_str().unwrap().parse::<Decimal>().unwrap(),
+                average,
+                "{month} {state} average"
+            );
             lines_seen += 1;
         }
     }

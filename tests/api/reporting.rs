@@ -42,7 +42,10 @@ async fn report_table_scans(db: &DatabaseConnection) -> i64 {
 
 async fn count_on(db: &DatabaseConnection, table: &str) -> i64 {
     let row = db
-        .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), format!("SELECT COUNT(*) FROM {table}")))
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT COUNT(*) FROM {table}"),
+        ))
         .await
         .expect("count")
         .expect("row");

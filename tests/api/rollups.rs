@@ -75,12 +75,22 @@ async fn a_constructed_month_gives_known_acceptance_refund_and_chargeback_rates(
     .await;
     step(&app, "capturePayment", json!({ "paymentId": a[0], "idempotencyKey": "cap-1" })).await;
     step(&app, "capturePayment", json!({ "paymentId": a[1], "idempotencyKey": "cap-2" })).await;
-    step(&app, "capturePayment", json!({ "paymentId": a[2], "amount": { "amount": "50.00", "currency": "USD" }, "idempotencyKey": "cap-3" })).await;
+    step(
+        &app,
+        "capturePayment",
+        json!({ "paymentId": a[2], "amount": { "amount": "50.00", "currency": "USD" }, "idempotencyKey": "cap-3" }),
+    )
+    .await;
     step(&app, "voidAuthorization", json!({ "paymentId": a[3], "idempotencyKey": "void-4" })).await;
     // Voiding the rest of a part-captured authorization does not end it twice.
     step(&app, "voidAuthorization", json!({ "paymentId": a[2], "idempotencyKey": "void-3" })).await;
     step(&app, "refundPayment", json!({ "paymentId": a[0], "amount": { "amount": "25.00", "currency": "USD" }, "reason": "late", "idempotencyKey": "ref-1" })).await;
-    step(&app, "openDispute", json!({ "paymentId": a[1], "amount": { "amount": "40.00", "currency": "USD" }, "idempotencyKey": "dis-2" })).await;
+    step(
+        &app,
+        "openDispute",
+        json!({ "paymentId": a[1], "amount": { "amount": "40.00", "currency": "USD" }, "idempotencyKey": "dis-2" }),
+    )
+    .await;
     let body = app.pay(&toys, "10.00", Some("1.00"), "USD", "toy-1").await;
     assert!(body.get("errors").is_none(), "{body}");
     app.ok(
@@ -98,11 +108,20 @@ async fn a_constructed_month_gives_known_acceptance_refund_and_chargeback_rates(
     assert_eq!((l["authorizationsEnded"].as_i64(), l["authorizationsAccepted"].as_i64()), (Some(4), Some(3)));
     assert_eq!(l["acceptanceRate"], "0.750000", "3 captured of 4 ended; the void counts as not accepted");
     assert_eq!((l["refundCount"].as_i64(), l["refundVolume"]["amount"].as_str()), (Some(1), Some("25.00")));
-    assert_eq!((l["refundRateByCount"].as_str(), l["refundRateByAmount"].as_str()), (Some("0.333333"), Some("0.100000")));
+    assert_eq!(
+        (l["refundRateByCount"].as_str(), l["refundRateByAmount"].as_str()),
+        (Some("0.333333"), Some("0.100000"))
+    );
     assert_eq!((l["chargebackCount"].as_i64(), l["chargebackVolume"]["amount"].as_str()), (Some(1), Some("40.00")));
-    assert_eq!((l["chargebackRateByCount"].as_str(), l["chargebackRateByAmount"].as_str()), (Some("0.333333"), Some("0.160000")));
+    assert_eq!(
+        (l["chargebackRateByCount"].as_str(), l["chargebackRateByAmount"].as_str()),
+        (Some("0.333333"), Some("0.160000"))
+    );
     let t = line(&report, "toys");
-    assert_eq!((t["capturedCount"].as_i64(), t["grossVolume"]["amount"].as_str(), t["fees"]["amount"].as_str()), (Some(1), Some("10.00"), Some("1.00")));
+    assert_eq!(
+        (t["capturedCount"].as_i64(), t["grossVolume"]["amount"].as_str(), t["fees"]["amount"].as_str()),
+        (Some(1), Some("10.00"), Some("1.00"))
+    );
     assert_eq!(t["acceptanceRate"], Value::Null, "no authorization ended: no rate, not 0 %");
     assert_eq!((t["payoutCount"].as_i64(), t["payoutVolume"]["amount"].as_str()), (Some(1), Some("2.00")));
     assert_eq!(t["netMovement"]["amount"], "7.00", "9.00 earned less 2.00 paid out");
@@ -235,7 +254,10 @@ async fn a_closed_month_stays_the_same_after_a_backdated_posting_which_shows_nex
     // ...it is an adjustment of the next month reported: this one.
     let open = rollup(&app, &this_month(), None).await;
     assert_eq!(open["lines"], json!([]), "nothing dated this month");
-    assert_eq!(open["adjustments"], json!([{ "class": "books", "asset": "USD", "capturedCount": 1, "grossVolume": { "amount": "7.00" } }]));
+    assert_eq!(
+        open["adjustments"],
+        json!([{ "class": "books", "asset": "USD", "capturedCount": 1, "grossVolume": { "amount": "7.00" } }])
+    );
 
     // Closing this month (a clock at the next month's start) keeps the adjustment.
     let next_start = {
@@ -330,5 +352,8 @@ async fn with_redis_two_instances_share_the_open_months_cache_and_a_bad_redis_ur
 
     let settings = crate::helpers::settings_for(&a.database_url, &["--redis-url", "redis://127.0.0.1:1"]);
     let refused = ledger_server::startup::Application::build(&settings).await;
-    assert!(refused.err().is_some_and(|e| e.to_string().contains("REDIS_URL")), "a configured cache that does not work stops start-up");
+    assert!(
+        refused.err().is_some_and(|e| e.to_string().contains("REDIS_URL")),
+        "a configured cache that does not work stops start-up"
+    );
 }

@@ -296,7 +296,8 @@ fn Payouts(merchant: String) -> impl IntoView {
 #[component]
 fn Entries(merchant: MerchantDetail) -> impl IntoView {
     let ctx = ctx();
-    let first = merchant.accounts.iter().find(|a| a.code == "available").or(merchant.accounts.first()).map(|a| a.id.clone());
+    let first =
+        merchant.accounts.iter().find(|a| a.code == "available").or(merchant.accounts.first()).map(|a| a.id.clone());
     let account = RwSignal::new(first.unwrap_or_default());
     let pager = Pager::new();
     let list = LocalResource::new(move || {

@@ -29,7 +29,9 @@ fn months_up_to(month: &str, back: i32) -> Vec<String> {
 
 /// A decimal fraction as a percentage with one decimal (`"0.750000"` → `75.0 %`).
 fn percent(rate: &Option<String>) -> String {
-    rate.as_deref().and_then(|r| r.parse::<f64>().ok()).map_or_else(|| "—".to_owned(), |r| format!("{:.1} %", r * 100.0))
+    rate.as_deref()
+        .and_then(|r| r.parse::<f64>().ok())
+        .map_or_else(|| "—".to_owned(), |r| format!("{:.1} %", r * 100.0))
 }
 
 fn rows(lines: &[RollupLine]) -> impl IntoView + use<> {
@@ -111,7 +113,14 @@ fn chart(points: Vec<Point>, asset: String) -> impl IntoView {
         .collect();
     let summary = points
         .iter()
-        .map(|p| format!("{}: {:.2} {asset}, acceptance {}", p.month, p.volume, p.acceptance.map_or("—".into(), |a| format!("{:.1} %", a * 100.0))))
+        .map(|p| {
+            format!(
+                "{}: {:.2} {asset}, acceptance {}",
+                p.month,
+                p.volume,
+                p.acceptance.map_or("—".into(), |a| format!("{:.1} %", a * 100.0))
+            )
+        })
         .collect::<Vec<_>>()
         .join("; ");
     view! {

@@ -47,7 +47,8 @@ fn TransactionBody(tx: Transaction, on_done: Callback<TxLink>) -> impl IntoView 
     let may_act = move || ctx.session.with(|s| s.as_ref().is_some_and(|s| s.may_act()));
     let reason = tx.metadata.get("reason").and_then(|r| r.as_str()).map(str::to_owned);
     let for_dialog = tx.clone();
-    let merchant_link = tx.merchant.clone().map(|m| view! { <a href=href(&format!("/merchants/{}", m.id))>{m.name}</a> });
+    let merchant_link =
+        tx.merchant.clone().map(|m| view! { <a href=href(&format!("/merchants/{}", m.id))>{m.name}</a> });
     view! {
         <h1>{format!("Transaction #{} · {}", tx.sequence, tx.kind)}</h1>
         <dl class="facts">

@@ -315,7 +315,8 @@ impl QueryRoot {
             None => None,
         };
         let tenant = caller(ctx)?.tenant();
-        let plan = crate::ledger::preview_refund(&*db(ctx).await?, tenant, payment, amount.as_ref()).await.or_coded()?;
+        let plan =
+            crate::ledger::preview_refund(&*db(ctx).await?, tenant, payment, amount.as_ref()).await.or_coded()?;
         let asset = plan.draft.entries.first().map(|e| e.asset.to_string()).unwrap_or_default();
         Ok(super::preview::RefundPreviewNode(plan, asset))
     }

@@ -41,7 +41,11 @@ impl MonthlyRollupNode {
             .filter(|((c, a), _)| {
                 self.class.as_ref().is_none_or(|x| x == c) && self.asset.as_ref().is_none_or(|x| x == a)
             })
-            .map(|((class, asset), sums)| RollupLineNode { class: class.clone(), asset: asset.clone(), sums: sums.clone() })
+            .map(|((class, asset), sums)| RollupLineNode {
+                class: class.clone(),
+                asset: asset.clone(),
+                sums: sums.clone(),
+            })
             .collect()
     }
 }

@@ -55,9 +55,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(dir: &Path) -> Router<S> {
         let dir = Arc::clone(&dir);
         async move { Ok::<_, Infallible>(serve(&dir, req).await) }
     });
-    Router::new()
-        .route("/", get(|| async { Redirect::temporary("/console/") }))
-        .nest_service(CONSOLE_PATH, files)
+    Router::new().route("/", get(|| async { Redirect::temporary("/console/") })).nest_service(CONSOLE_PATH, files)
 }
 
 /// One request under `/console` (the prefix already stripped).

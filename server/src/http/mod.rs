@@ -143,11 +143,10 @@ pub fn router(state: AppState) -> Router {
         .burst_size(settings.rate_limit_burst.max(1))
         .key_extractor(CallerKey)
         .finish();
-    let mut api =
-        Router::new()
-            .route("/graphql", get(graphql_get).post(graphql_post))
-            .route("/graphql/ws", get(ws::graphql_ws))
-            .route(reports::CSV_PATH, get(reports::monthly_rollup_csv));
+    let mut api = Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphql/ws", get(ws::graphql_ws))
+        .route(reports::CSV_PATH, get(reports::monthly_rollup_csv));
     if settings.mode == Mode::Development {
         api = api.route("/graphiql", get(graphiql));
     }
@@ -380,7 +379,11 @@ pub(crate) async fn run_graphql(
         Ok(caller) => caller,
         Err(AuthError::Internal(e)) => {
             tracing::error!(error = %e, "authentication failed on a database error");
-            return Err(error_response(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "internal server error"));
+            return Err(error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_SERVER_ERROR",
+                "internal server error",
+            ));
         }
         Err(e) => {
             let mut r = error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &e.to_string());

@@ -79,7 +79,8 @@ pub async fn monthly_rollup_csv(
     let query = format!(
         "query($m: String!) {{ monthlyRollup(month: $m) {{ month lines {{ {LINE_FIELDS} }} adjustments {{ {LINE_FIELDS} }} }} }}"
     );
-    let request = async_graphql::Request::new(query).variables(async_graphql::Variables::from_json(json!({ "m": month })));
+    let request =
+        async_graphql::Request::new(query).variables(async_graphql::Variables::from_json(json!({ "m": month })));
     let response = match run_graphql(&state, &headers, request).await {
         Ok(r) => r,
         Err(refused) => return refused,

@@ -199,7 +199,8 @@ pub async fn insert_month(
     );
     for (line, map) in [("month", &stored.lines), ("adjustment", &stored.adjustments)] {
         for ((class, asset), sums) in map {
-            let mut values: Vec<Value> = vec![m.clone().into(), line.into(), class.clone().into(), asset.clone().into()];
+            let mut values: Vec<Value> =
+                vec![m.clone().into(), line.into(), class.clone().into(), asset.clone().into()];
             values.extend(sums_values(sums)?);
             db.execute_raw(stmt(db, &sql, values)).await?;
         }
@@ -252,7 +253,11 @@ pub async fn load_month(db: &impl ConnectionTrait, month: Month) -> Result<Optio
         };
         let key = (r.try_get::<String>("", "class")?, r.try_get::<String>("", "asset")?);
         let line: String = r.try_get("", "line")?;
-        if line == "adjustment" { stored.adjustments.insert(key, sums) } else { stored.lines.insert(key, sums) };
+        if line == "adjustment" {
+            stored.adjustments.insert(key, sums)
+        } else {
+            stored.lines.insert(key, sums)
+        };
     }
     for r in db
         .query_all_raw(stmt(
