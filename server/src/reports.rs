@@ -168,6 +168,11 @@ impl Reports {
         if month.start() > now {
             return Ok(None);
         }
+        // A month computed within the TTL is served without a database read;
+        // closing a month drops it from this cache.
+        if let Some(hit) = self.cache.get(&month).await {
+            return Ok(Some(hit));
+        }
         let txn = store::begin_read(&self.reporting, Tenant::All).await?;
         let stored = rollups::load_month(&txn, month).await?;
         txn.commit().await?;
@@ -258,12 +263,13 @@ async fn compute(
     previous_through: Option<i64>,
 ) -> Result<rollups::StoredMonth, DbErr> {
     let through_seq = rollups::last_seq(db).await?;
+    let exponents = rollups::exponents(db).await?;
     let window = rollups::Window { from: Some(month.start()), to: month.next().start(), after_seq: None, through_seq };
-    let (lines, rates) = rollups::fold(db, window).await?;
+    let (lines, rates) = rollups::fold(db, window, &exponents).await?;
     let adjustments = match previous_through {
         Some(after) => {
             let window = rollups::Window { from: None, to: month.start(), after_seq: Some(after), through_seq };
-            rollups::fold(db, window).await?.0
+            rollups::fold(db, window, &exponents).await?.0
         }
         None => Default::default(),
     };

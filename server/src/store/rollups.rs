@@ -37,15 +37,19 @@ fn bad(e: impl std::fmt::Display) -> DbErr {
     DbErr::Custom(format!("rollup row: {e}"))
 }
 
+/// Every asset's exponent, by code (for deal rates in major units).
+pub async fn exponents(db: &impl ConnectionTrait) -> Result<HashMap<String, u32>, DbErr> {
+    Ok(super::assets::list(db).await?.into_iter().map(|(a, _)| (a.code.to_string(), a.exponent)).collect())
+}
+
 /// Folds every entry of the transactions in `window`, streaming them in
-/// transaction order. Errors: database errors, or a row with an unknown
+/// transaction order; `exponents` from [`exponents`]. Errors: database errors, or a row with an unknown
 /// kind, direction or layer (never for stored data).
 pub async fn fold(
     db: &(impl ConnectionTrait + StreamTrait),
     window: Window,
+    exponents: &HashMap<String, u32>,
 ) -> Result<(BTreeMap<(String, String), RollupSums>, Vec<ConversionRate>), DbErr> {
-    let exponents: HashMap<String, u32> =
-        super::assets::list(db).await?.into_iter().map(|(a, _)| (a.code.to_string(), a.exponent)).collect();
     let exponent_of = |code: &str| exponents.get(code).copied().unwrap_or(0);
     let mut values: Vec<Value> = vec![window.to.into(), window.through_seq.into()];
     let mut filter = String::from("t.effective_at < $1 AND t.seq <= $2");
