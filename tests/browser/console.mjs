@@ -79,14 +79,19 @@ try {
   await page.getByRole("link", { name: "Market Stall 00" }).waitFor();
   await page.getByLabel("Search by name, external id or id").fill("");
 
-  log("3. search for ShirtyPuff as you type, and open it");
+  log("3. search for ShirtyPuff as you type, and open it (keyboard only)");
   const search = page.getByLabel("Search by name, external id or id");
-  await search.pressSequentially("shirty", { delay: 40 });
+  await search.fill("");
+  // From the search box to the merchant page with the keyboard only: type, Tab to the result, Enter.
+  expect(await page.evaluate(() => document.activeElement?.id === "merchant-search"), "focus in the search box");
+  await page.keyboard.type("shirty", { delay: 40 });
   await page.waitForURL(/\?q=shirty/);
   const rows = page.getByRole("table", { name: "Merchants found" }).locator("tbody tr");
   await page.getByRole("link", { name: "ShirtyPuff" }).waitFor();
   expect((await rows.count()) === 1, "one merchant to match 'shirty'");
-  await page.getByRole("link", { name: "ShirtyPuff" }).click();
+  await page.keyboard.press("Tab");
+  expect(await page.evaluate(() => document.activeElement?.textContent === "ShirtyPuff"), "Tab reaches the result");
+  await page.keyboard.press("Enter");
   await page.getByRole("heading", { name: "ShirtyPuff" }).waitFor();
   await page.waitForURL(new RegExp(`/console/merchants/${env("MERCHANT_ID")}$`));
 
