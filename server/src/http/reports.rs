@@ -117,7 +117,10 @@ pub async fn monthly_rollup_csv(
             return error_response(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "internal server error");
         }
     }
-    let body = out.into_inner().unwrap_or_default();
+    let Ok(body) = out.into_inner() else {
+        tracing::error!("could not finish the CSV");
+        return error_response(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "internal server error");
+    };
     let disposition = format!("attachment; filename=\"monthly-rollup-{}.csv\"", cell(report, "month"));
     let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response();
     if let Ok(v) = HeaderValue::from_str(&disposition) {
