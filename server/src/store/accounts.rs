@@ -66,6 +66,24 @@ pub async fn find_many(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<Ac
     rows.into_iter().map(Account::try_from).collect()
 }
 
+/// Which of `ids` are accounts at all, whoever owns them and whatever the
+/// transaction's tenant may see. The batched write path asks only for ids it
+/// could not see, to tell staff "another merchant's account" rather than "no
+/// such account". On PostgreSQL it goes through `ledger_accounts_exist`
+/// (`SECURITY DEFINER`, migration `m20261201_000009`), which answers nothing
+/// but the ids; SQLite has no row-level security.
+pub async fn existing_ids(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<Uuid>, DbErr> {
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return Ok(find_many(db, ids).await?.into_iter().map(|a| a.id.0).collect());
+    }
+    // A PostgreSQL array literal of UUIDs (never caller text).
+    let list = format!("{{{}}}", ids.iter().map(Uuid::to_string).collect::<Vec<_>>().join(","));
+    let rows = db
+        .query_all_raw(stmt(db, "SELECT id FROM ledger_accounts_exist($1::uuid[]) AS e(id)", vec![list.into()]))
+        .await?;
+    rows.iter().map(|r| r.try_get::<Uuid>("", "id")).collect()
+}
+
 /// Finds the account `code` of `owner` in `asset`.
 pub async fn find_by_code(
     db: &impl ConnectionTrait,
@@ -197,20 +215,25 @@ pub async fn lock_balances(
 
 /// Writes an account's new totals, stamped with the transaction that produced them.
 pub async fn store_balance(db: &impl ConnectionTrait, id: AccountId, b: &Balance, seq: i64) -> Result<(), DbErr> {
-    db.execute_raw(stmt(
-        db,
-        "UPDATE balances SET debits_posted = $1, credits_posted = $2, debits_pending = $3, \
+    let updated = db
+        .execute_raw(stmt(
+            db,
+            "UPDATE balances SET debits_posted = $1, credits_posted = $2, debits_pending = $3, \
          credits_pending = $4, last_transaction_seq = $5 WHERE account_id = $6",
-        vec![
-            b.debits_posted.into(),
-            b.credits_posted.into(),
-            b.debits_pending.into(),
-            b.credits_pending.into(),
-            seq.into(),
-            id.0.into(),
-        ],
-    ))
-    .await?;
+            vec![
+                b.debits_posted.into(),
+                b.credits_posted.into(),
+                b.debits_pending.into(),
+                b.credits_pending.into(),
+                seq.into(),
+                id.0.into(),
+            ],
+        ))
+        .await?;
+    // See `store_balances`: a row this tenant cannot see is a bug above.
+    if updated.rows_affected() != 1 {
+        return Err(DbErr::RecordNotUpdated);
+    }
     Ok(())
 }
 
@@ -240,7 +263,12 @@ pub async fn store_balances(db: &impl ConnectionTrait, rows: &[(AccountId, Balan
                 ]
             })
             .collect();
-        db.execute_raw(stmt(db, &sql, values)).await?;
+        // A balance row the transaction cannot see (another tenant's, under
+        // row-level security) is silently not updated; that is a bug above,
+        // never something to commit.
+        if db.execute_raw(stmt(db, &sql, values)).await?.rows_affected() != chunk.len() as u64 {
+            return Err(DbErr::RecordNotUpdated);
+        }
     }
     Ok(())
 }

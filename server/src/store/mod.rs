@@ -40,6 +40,11 @@ pub const TENANT_SETTING: &str = "ledger.tenant";
 /// rows to a merchant tenant; only the write path sets it.
 pub const PLATFORM_ROWS_SETTING: &str = "ledger.platform_rows";
 
+/// The transaction-local setting that names a **set** of merchants whose rows
+/// the transaction may see and write, as a PostgreSQL array literal (`{a,b}`).
+/// Only the batched write path sets it (see [`set_batch_tenants`]).
+pub const TENANT_SET_SETTING: &str = "ledger.tenants";
+
 /// Default size of the PostgreSQL connection pool. Two cores serve well with a few
 /// connections per core; more only adds lock contention on hot balance rows.
 pub const DEFAULT_POOL_SIZE: u32 = 16;
@@ -117,6 +122,40 @@ pub async fn set_write_tenant(db: &impl ConnectionTrait, tenant: Tenant, instanc
             events::NOTIFY_CHANNEL
         ),
         vec![tenant.setting().into(), instance.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Limits the batched write path's open transaction to the rows of `merchants`
+/// (and the platform's own rows), and queues the `NOTIFY` as
+/// [`set_write_tenant`] does, in one statement.
+///
+/// A batch acts for several merchants at once, so it cannot name one tenant.
+/// Instead of the all-rows tenant `*` it names the set: the single-tenant
+/// setting is emptied, [`TENANT_SET_SETTING`] holds the merchants, and the
+/// `<table>_tenant_set` policies (migration `m20261201_000009`) show exactly
+/// their rows. A statement that touches another merchant's row then finds
+/// nothing, and an entry on another merchant's account is refused by
+/// PostgreSQL (SQLSTATE 42501). Merchant ids are UUIDs, never caller text.
+/// A no-op on SQLite, which has no row-level security.
+pub async fn set_batch_tenants(
+    db: &impl ConnectionTrait,
+    merchants: &[crate::domain::MerchantId],
+    instance: &str,
+) -> Result<(), DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    let set = format!("{{{}}}", merchants.iter().map(ToString::to_string).collect::<Vec<_>>().join(","));
+    db.execute_raw(stmt(
+        db,
+        &format!(
+            "SELECT set_config('{TENANT_SETTING}', '', true), set_config('{TENANT_SET_SETTING}', $1, true), \
+             set_config('{PLATFORM_ROWS_SETTING}', 'on', true), pg_notify('{}', $2)",
+            events::NOTIFY_CHANNEL
+        ),
+        vec![set.into(), instance.into()],
     ))
     .await?;
     Ok(())
