@@ -38,10 +38,17 @@
 //! transaction, so the second sees the first's key as the one-request path
 //! would.
 //!
-//! Row-level security: the batch acts for several merchants at once, so it
-//! runs with the all-rows tenant; the tenant of each request is enforced here
-//! in memory, with the same answers row-level security gives on the
-//! one-request path (another merchant's account is `NOT_FOUND`).
+//! Row-level security: the batch acts for several merchants at once, so its
+//! database transaction names the **set** of merchants its requests may act
+//! for ([`tenant_set`]: a merchant key's own merchant; for staff and services,
+//! the merchants their drafts name) together with the platform's rows. Rows of
+//! any other merchant are invisible to every statement of the batch, and
+//! PostgreSQL refuses an entry on an account outside the set (SQLSTATE 42501;
+//! migration `m20261201_000009`). The tenant of each request is also checked
+//! here in memory, with the same answers row-level security gives on the
+//! one-request path (another merchant's account is `NOT_FOUND`; to staff,
+//! who may know both merchants, `ACCOUNT_OF_ANOTHER_MERCHANT`). On SQLite the
+//! in-memory checks stand alone.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -81,6 +88,29 @@ impl From<DbErr> for Attempt {
 /// the one-request path.
 pub(super) fn groupable(req: &Request) -> bool {
     matches!(&req.command, Command::Post(d) if d.reverses.is_none() && d.payment.is_none() && d.payout.is_none())
+}
+
+/// The merchants whose rows a batch's database transaction may touch, sorted
+/// and without repeats: for a request of a merchant key, that merchant only
+/// (whatever its draft names: a draft for another merchant is refused in
+/// memory and would find nothing); for staff and the server's own callers,
+/// the merchant and counterparty their draft names. The platform's own rows
+/// are visible to every batch besides.
+pub(super) fn tenant_set(batch: &[Request]) -> Vec<MerchantId> {
+    let mut set = BTreeSet::new();
+    for req in batch {
+        match (req.tenant, &req.command) {
+            (Tenant::Merchant(m), _) => {
+                set.insert(m);
+            }
+            (Tenant::All, Command::Post(draft)) => {
+                set.insert(draft.merchant);
+                set.extend(draft.counterparty);
+            }
+            (Tenant::All, _) | (Tenant::Nobody, _) => {}
+        }
+    }
+    set.into_iter().collect()
 }
 
 /// One result per request, in order.
@@ -176,6 +206,8 @@ async fn post_round(
             Err(e) => results[index] = Some(Err(e)),
         }
     }
+    #[cfg(feature = "test-hooks")]
+    hooks::inject(&mut live);
 
     // 4. Locks, in one sorted statement.
     let existing: Vec<AccountId> = live
@@ -290,6 +322,8 @@ fn visible(tenant: Tenant, owner: Owner) -> bool {
 /// it would create (with ids chosen now, created only if used).
 struct AccountBook {
     by_id: HashMap<AccountId, Account>,
+    /// Accounts named by id that exist but lie outside the batch's tenant set.
+    foreign: HashSet<AccountId>,
     by_code: HashMap<(Owner, String, AssetCode), Account>,
     planned: BTreeMap<AccountId, Account>,
 }
@@ -316,6 +350,15 @@ impl AccountBook {
         let ids: Vec<uuid::Uuid> = ids.into_iter().collect();
         let codes: Vec<(Owner, AccountCode, AssetCode)> = codes.into_iter().collect();
         let by_id = if ids.is_empty() { Vec::new() } else { accounts::find_many(db, &ids).await? };
+        // Ids the batch's tenant cannot see: whether they exist at all decides
+        // what staff are told (see `resolve`). Only read when there are some.
+        let seen: HashSet<uuid::Uuid> = by_id.iter().map(|a| a.id.0).collect();
+        let unseen: Vec<uuid::Uuid> = ids.iter().copied().filter(|id| !seen.contains(id)).collect();
+        let foreign = if unseen.is_empty() {
+            HashSet::new()
+        } else {
+            accounts::existing_ids(db, &unseen).await?.into_iter().map(AccountId).collect()
+        };
         let found = if codes.is_empty() { Vec::new() } else { accounts::find_by_codes(db, &codes).await? };
         let mut by_code: HashMap<(Owner, String, AssetCode), Account> =
             found.into_iter().map(|a| ((a.owner, a.code.clone(), a.asset.clone()), a)).collect();
@@ -339,7 +382,7 @@ impl AccountBook {
                 by_code.insert(key, account);
             }
         }
-        Ok(Self { by_id: by_id.into_iter().map(|a| (a.id, a)).collect(), by_code, planned })
+        Ok(Self { by_id: by_id.into_iter().map(|a| (a.id, a)).collect(), foreign, by_code, planned })
     }
 
     /// The accounts of one draft, with the one-request path's checks and
@@ -354,6 +397,11 @@ impl AccountBook {
         let mut out = BTreeMap::new();
         for (reference, asset) in draft_refs(draft) {
             let account = match &reference {
+                // Staff may know both merchants: they are told the account is
+                // another merchant's, as the one-request path tells them.
+                AccountRef::Id(id) if req.tenant == Tenant::All && self.foreign.contains(id) => {
+                    return Err(LedgerError::AccountOfAnotherMerchant);
+                }
                 AccountRef::Id(id) => self.by_id.get(id).filter(|a| visible(req.tenant, a.owner)),
                 AccountRef::Code { owner, code } => {
                     // Past `check_draft`, the tenant sees the draft's merchant and
@@ -372,6 +420,45 @@ impl AccountBook {
             out.insert((reference, asset), account.clone());
         }
         Ok(out)
+    }
+}
+
+/// Test hooks below the application's own checks (cargo feature
+/// `test-hooks`, which only the integration tests turn on): they let a test
+/// show that the database itself refuses what the checks above would have
+/// stopped.
+#[cfg(feature = "test-hooks")]
+pub mod hooks {
+    use super::{Account, Live, Owner};
+    use crate::domain::AccountId;
+
+    /// Puts the first entry of the batched request whose idempotency key is
+    /// `key` on `account` instead, after every in-memory check has passed, as if
+    /// the account were one of the request's own merchant.
+    #[derive(Debug, Clone)]
+    pub struct ForeignEntry {
+        /// The idempotency key of the request to tamper with.
+        pub key: String,
+        /// The account (another merchant's) its first entry is moved to.
+        pub account: AccountId,
+    }
+
+    tokio::task_local! {
+        /// Set with `FOREIGN_ENTRY.scope(hook, ledger.submit(batch))`.
+        pub static FOREIGN_ENTRY: ForeignEntry;
+    }
+
+    /// Applies [`FOREIGN_ENTRY`] to the round's resolved requests, if it is set.
+    pub(super) fn inject(live: &mut [Live<'_>]) {
+        let Ok(hook) = FOREIGN_ENTRY.try_with(Clone::clone) else { return };
+        for l in live.iter_mut().filter(|l| l.req.key.as_ref().is_some_and(|k| k.as_str() == hook.key)) {
+            let Some(first) = l.draft.entries.first() else { continue };
+            let slot = (first.account.clone(), first.asset.clone());
+            if let Some(own) = l.accounts.get(&slot) {
+                let forged = Account { id: hook.account, owner: Owner::Merchant(l.draft.merchant), ..own.clone() };
+                l.accounts.insert(slot, forged);
+            }
+        }
     }
 }
 

@@ -20,6 +20,8 @@
 
 mod batch;
 pub mod error;
+#[cfg(feature = "test-hooks")]
+pub use batch::hooks;
 pub mod group;
 pub mod payout_job;
 pub mod sweeper;
@@ -598,9 +600,11 @@ impl Writer {
     ) -> Result<Vec<Result<Applied, LedgerError>>, batch::Attempt> {
         let txn = self.db.begin().await?;
         let results = if batch.iter().all(batch::groupable) {
-            // The batch acts for many merchants; each request's tenant is
-            // enforced by the batched path itself (see its module doc).
-            store::set_write_tenant(&txn, Tenant::All, &self.instance).await?;
+            // The batch acts for several merchants: its transaction sees the
+            // rows of exactly those merchants (and the platform's), and each
+            // request's own tenant is checked in memory as well (see the
+            // batched path's module doc).
+            store::set_batch_tenants(&txn, &batch::tenant_set(batch), &self.instance).await?;
             batch::post_batch(&txn, batch).await?
         } else {
             self.one_by_one(&txn, batch).await?
