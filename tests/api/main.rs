@@ -5,6 +5,7 @@
 mod helpers;
 
 mod authz;
+mod batch_tenancy;
 mod books;
 mod bulk;
 mod concurrency;
