@@ -276,6 +276,34 @@ impl TestApp {
     }
 }
 
+impl Drop for TestApp {
+    /// `verify` is clean after every test: when a test that did not fail drops
+    /// its app, the books are checked (each balance equals the sum of its
+    /// entries, each asset sums to zero, each transaction balances) over a
+    /// fresh owner connection, on a thread of its own because `drop` cannot
+    /// await. A test that breaks the books on purpose repairs them before it
+    /// ends (`books`, `reads`). Each check is one statement, so writes still
+    /// committing in the background cannot make it see half a transaction.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let url = self.database_url.clone();
+        let report = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async move {
+                let db = Database::connect(&url).await.expect("connect for the closing verify");
+                let report = ledger_server::store::books::verify(&db).await.expect("closing verify");
+                db.close().await.ok();
+                report
+            })
+        })
+        .join()
+        .expect("closing verify thread");
+        assert!(report.is_clean(), "verify after the test found breaches: {report:?}");
+    }
+}
+
 /// The `extensions.code` of the first error.
 pub fn code(body: &Value) -> String {
     body["errors"][0]["extensions"]["code"].as_str().unwrap_or("<no code>").to_owned()
