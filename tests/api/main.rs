@@ -15,6 +15,7 @@ mod group_commit;
 mod hardening;
 mod http;
 mod idempotency;
+mod limits;
 mod logs;
 mod nats;
 mod pagination;
