@@ -1199,17 +1199,19 @@ async fn post(
 
     let ids: Vec<AccountId> = resolved.values().map(|a| a.id).collect();
     let mut balances = accounts::lock_balances(db, &ids).await?;
+    // Under the locks, a racing reversal of the same original has committed:
+    // say so before the balances it moved make this one look like a breach.
+    if let Some(original) = draft.reverses
+        && transactions::reversal_of(db, original).await?.is_some()
+    {
+        return Err(DomainError::AlreadyReversed.into());
+    }
     // Read under the row locks: setBalanceLimit takes the same locks first.
     let touched: Vec<&accounts::Account> = resolved.values().collect();
     let limits = store::limits::for_accounts(db, &touched).await?;
     let forced_reversal = matches!(req.command, Command::Reverse { force: true, .. });
     let enforce = !forced_reversal && !limit::exempt(draft.kind);
     let (entries, changed) = apply_draft(draft, &resolved, &mut balances, &limits, enforce)?;
-    if let Some(original) = draft.reverses
-        && transactions::reversal_of(db, original).await?.is_some()
-    {
-        return Err(DomainError::AlreadyReversed.into());
-    }
 
     let entry_count = i64::try_from(entries.len())
         .map_err(|_| DomainError::TooManyEntries { max: crate::domain::transaction::MAX_ENTRIES_PER_TRANSACTION })?;
