@@ -236,7 +236,7 @@ mod tests {
         assert!(matches!(parse_signed_minor("-1.005", &usd()), Err(DomainError::AmountPrecisionExceeded { .. })));
         assert!(matches!(parse_signed_minor("-", &usd()), Err(DomainError::AmountMalformed(_))));
         assert!(matches!(parse_signed_minor("1e3", &usd()), Err(DomainError::AmountMalformed(_))));
-        assert_eq!(parse_signed_minor("-92233720368547758.08", &usd()), Err(DomainError::AmountOverflow));
+        assert_eq!(parse_signed_minor("-92233720368547758.09", &usd()), Err(DomainError::AmountOverflow));
     }
 
     #[test]
