@@ -33,8 +33,9 @@ use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 pub struct Migration;
 
 /// Tables under row-level security and the column naming their merchant (as in
-/// `m20261123_000003_create_access_control` and `m20261124_000004_create_outbox`).
-const TENANT_TABLES: [(&str, &str); 13] = [
+/// `m20261123_000003_create_access_control`, `m20261124_000004_create_outbox`
+/// and `m20261201_000008_create_balance_limits`).
+const TENANT_TABLES: [(&str, &str); 14] = [
     ("merchants", "id"),
     ("accounts", "merchant_id"),
     ("balances", "merchant_id"),
@@ -48,6 +49,7 @@ const TENANT_TABLES: [(&str, &str); 13] = [
     ("api_keys", "merchant_id"),
     ("audit_log", "merchant_id"),
     ("ledger_events", "merchant_id"),
+    ("balance_limits", "merchant_id"),
 ];
 
 const FUNCTIONS: &str = r#"

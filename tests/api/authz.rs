@@ -66,6 +66,7 @@ const INVOKED: &[&str] = &[
     "rotateApiKey",
     "revokeApiKey",
     "createStaffUser",
+    "setBalanceLimit",
 ];
 
 /// A column of the table: who calls.
@@ -393,6 +394,10 @@ async fn invocation(app: &TestApp, fx: &Fixtures, field: &str) -> Option<(String
         "registerAsset" => (
             "mutation($i: RegisterAssetInput!) { registerAsset(input: $i) { asset { code } } }",
             json!({ "i": { "code": format!("AZ{}", fresh()[..12].to_uppercase()), "exponent": 0, "idempotencyKey": key() } }),
+        ),
+        "setBalanceLimit" => (
+            "mutation($i: SetBalanceLimitInput!) { setBalanceLimit(input: $i) { limit { source } } }",
+            json!({ "i": { "accountCode": "authz_limit", "asset": "USD", "lowerBound": "0", "idempotencyKey": key() } }),
         ),
         "setFeeSchedule" => (
             "mutation($i: SetFeeScheduleInput!) { setFeeSchedule(input: $i) { percentBps } }",

@@ -27,7 +27,15 @@ async fn random_transfers_from_32_tasks_keep_the_books_exact() {
                 json!({ "i": { "merchantId": m, "code": format!("wallet_{i:02}"), "asset": "USD", "normalBalance": "CREDIT", "idempotencyKey": format!("open-{i}") } }),
             )
             .await;
-        accounts.push(data["openAccount"]["account"]["id"].as_str().unwrap().to_owned());
+        let id = data["openAccount"]["account"]["id"].as_str().unwrap().to_owned();
+        // The wallets start empty and trade freely: lift the built-in lower
+        // bound of 0 so every random transfer is valid (limits have their own tests).
+        app.ok(
+            "mutation($i: SetBalanceLimitInput!) { setBalanceLimit(input: $i) { limit { source } } }",
+            json!({ "i": { "accountId": id, "idempotencyKey": format!("unbounded-{i}") } }),
+        )
+        .await;
+        accounts.push(id);
     }
     // Opening the same code twice is refused.
     let dup = app

@@ -16,6 +16,7 @@ mod group_commit;
 mod hardening;
 mod http;
 mod idempotency;
+mod limits;
 mod logs;
 mod nats;
 mod pagination;

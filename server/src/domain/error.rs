@@ -103,15 +103,22 @@ pub enum DomainError {
     /// Gross and fee of one payment must be in the same asset.
     #[error("fee must be in the same asset as the gross amount")]
     FeeAssetMismatch,
-    /// The write would take an account's available balance below zero.
-    #[error("insufficient funds: available {available} < {required} minor units of {asset}")]
-    InsufficientFunds {
-        /// The asset.
-        asset: String,
-        /// Available balance in minor units before the write.
-        available: i64,
-        /// Minor units the write needs.
-        required: i64,
+    /// The write would take a guarded payer's available balance (the payer of a
+    /// payout, refund or deal) below its lower bound (0 unless an overdraft
+    /// limit is set).
+    #[error("insufficient funds: {0}")]
+    InsufficientFunds(Box<super::limit::LimitBreach>),
+    /// The write would take an account's balance past a bound of its limit
+    /// policy (see [`super::limit`]).
+    #[error("balance limit exceeded: {0}")]
+    BalanceLimitExceeded(Box<super::limit::LimitBreach>),
+    /// A limit policy whose lower bound is above its upper bound.
+    #[error("lower bound {lower} is above upper bound {upper} (minor units)")]
+    LimitBoundsInvalid {
+        /// The lower bound, minor units.
+        lower: i64,
+        /// The upper bound, minor units.
+        upper: i64,
     },
     /// A reversal of a transaction that is itself a reversal or already reversed.
     #[error("transaction is already reversed")]
@@ -138,6 +145,15 @@ pub enum DomainError {
 }
 
 impl DomainError {
+    /// The breach behind a limit refusal (`INSUFFICIENT_FUNDS`,
+    /// `BALANCE_LIMIT_EXCEEDED`), for its error extensions.
+    pub fn limit_breach(&self) -> Option<&super::limit::LimitBreach> {
+        match self {
+            DomainError::InsufficientFunds(b) | DomainError::BalanceLimitExceeded(b) => Some(b),
+            _ => None,
+        }
+    }
+
     /// The stable code sent to clients as GraphQL `extensions.code`.
     pub fn code(&self) -> &'static str {
         use DomainError::*;
@@ -156,7 +172,9 @@ impl DomainError {
             MerchantNameInvalid | ExternalIdInvalid | MerchantClassInvalid | MetadataInvalid { .. } => "BAD_USER_INPUT",
             IdempotencyKeyInvalid => "IDEMPOTENCY_KEY_INVALID",
             FeeExceedsGross | FeeAssetMismatch | FeeScheduleInvalid => "FEE_INVALID",
-            InsufficientFunds { .. } => "INSUFFICIENT_FUNDS",
+            InsufficientFunds(_) => "INSUFFICIENT_FUNDS",
+            BalanceLimitExceeded(_) => "BALANCE_LIMIT_EXCEEDED",
+            LimitBoundsInvalid { .. } => "LIMIT_BOUNDS_INVALID",
             AlreadyReversed => "ALREADY_REVERSED",
             ReasonRequired => "REASON_REQUIRED",
             PaymentStepNotReversible => "PAYMENT_STEP_NOT_REVERSIBLE",

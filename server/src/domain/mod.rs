@@ -12,6 +12,7 @@ pub mod event;
 pub mod fee;
 pub mod idempotency;
 pub mod lifecycle;
+pub mod limit;
 pub mod merchant;
 pub mod money;
 pub mod payment;

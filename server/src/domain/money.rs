@@ -147,6 +147,30 @@ impl Amount {
     }
 }
 
+/// Parses a signed decimal string (`"-50.00"`) in the asset's major unit into
+/// signed minor units, with [`Amount::parse`]'s rules otherwise: a balance
+/// bound may be zero or negative, an amount may not. Errors:
+/// [`DomainError::AmountMalformed`], [`DomainError::AmountPrecisionExceeded`],
+/// [`DomainError::AmountOverflow`].
+pub fn parse_signed_minor(raw: &str, asset: &Asset) -> Result<i64, DomainError> {
+    let trimmed = raw.trim();
+    if !is_plain_decimal(trimmed) {
+        return Err(DomainError::AmountMalformed(raw.to_owned()));
+    }
+    let value: Decimal = trimmed.parse().map_err(|_| DomainError::AmountOverflow)?;
+    let value = value.normalize();
+    if value.scale() > asset.exponent {
+        return Err(DomainError::AmountPrecisionExceeded {
+            asset: asset.code.to_string(),
+            allowed: asset.exponent,
+            given: value.scale(),
+        });
+    }
+    let factor = Decimal::from_i128_with_scale(10_i128.pow(asset.exponent), 0);
+    let minor = value.checked_mul(factor).ok_or(DomainError::AmountOverflow)?;
+    i64::try_from(minor.mantissa() / 10_i128.pow(minor.scale())).map_err(|_| DomainError::AmountOverflow)
+}
+
 /// True for `[+-]digits[.digits]` with at least one digit before or after the point.
 fn is_plain_decimal(s: &str) -> bool {
     let unsigned = s.strip_prefix(['-', '+']).unwrap_or(s);
@@ -202,6 +226,17 @@ mod tests {
         assert_eq!(Amount::parse("92233720368547758.08", &usd()), Err(DomainError::AmountOverflow));
         assert_eq!(Amount::parse("99999999999999999999999999999999", &usd()), Err(DomainError::AmountOverflow));
         assert_eq!(Amount::parse("92233720368547758.07", &usd()).map(Amount::minor), Ok(i64::MAX));
+    }
+
+    #[test]
+    fn signed_parse_allows_zero_and_negative_and_keeps_the_other_rules() {
+        assert_eq!(parse_signed_minor("-50.00", &usd()), Ok(-5000));
+        assert_eq!(parse_signed_minor("0", &usd()), Ok(0));
+        assert_eq!(parse_signed_minor("12.3", &usd()), Ok(1230));
+        assert!(matches!(parse_signed_minor("-1.005", &usd()), Err(DomainError::AmountPrecisionExceeded { .. })));
+        assert!(matches!(parse_signed_minor("-", &usd()), Err(DomainError::AmountMalformed(_))));
+        assert!(matches!(parse_signed_minor("1e3", &usd()), Err(DomainError::AmountMalformed(_))));
+        assert_eq!(parse_signed_minor("-92233720368547758.09", &usd()), Err(DomainError::AmountOverflow));
     }
 
     #[test]

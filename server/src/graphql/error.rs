@@ -28,9 +28,44 @@ pub fn to_graphql(err: LedgerError) -> async_graphql::Error {
                 tracing::error!(error = %cause, "internal error on request path");
                 coded("INTERNAL_SERVER_ERROR", "internal server error")
             }
+            LedgerError::Domain(e) if e.limit_breach().is_some() => {
+                let breach = e.limit_breach().map(limit_extensions);
+                let err = coded(e.code(), e.to_string());
+                match breach {
+                    Some(Ok(fields)) => err.extend_with(|_, ext| {
+                        for (name, value) in fields {
+                            ext.set(name, value);
+                        }
+                    }),
+                    _ => err,
+                }
+            }
             other => coded(other.code(), other.to_string()),
         }
     }
+}
+
+/// The extensions of a limit refusal (`BALANCE_LIMIT_EXCEEDED`,
+/// `INSUFFICIENT_FUNDS`): the account (`id`, `code`, `owner`, `asset`), the
+/// bound passed (`side` LOWER or UPPER, `minor`, `amount` as a decimal string)
+/// and the balance the posting would have reached (`minor`, `amount`).
+fn limit_extensions(
+    b: &crate::domain::limit::LimitBreach,
+) -> Result<[(&'static str, async_graphql::Value); 3], serde_json::Error> {
+    let value = async_graphql::Value::from_json;
+    Ok([
+        (
+            "account",
+            value(serde_json::json!({
+                "id": b.account.id.to_string(),
+                "code": b.account.code,
+                "owner": b.account.owner.to_string(),
+                "asset": b.account.asset.to_string(),
+            }))?,
+        ),
+        ("bound", value(serde_json::json!({ "side": b.side.as_str(), "minor": b.bound_minor, "amount": b.bound() }))?),
+        ("balance", value(serde_json::json!({ "minor": b.balance_minor, "amount": b.balance() }))?),
+    ])
 }
 
 /// Lets resolvers use `?` on domain results.

@@ -10,12 +10,14 @@ use serde::Serialize;
 use super::context::{caller, reason_for, request};
 use super::error::{BAD_USER_INPUT, OrCoded, coded};
 use super::types::{
-    AccountNode, AssetNode, DirectionType, MerchantNode, Money, MoneyInput, PaymentNode, PayoutNode,
-    PayoutScheduleType, TransactionNode, parse_merchant_id, parse_uuid,
+    AccountNode, AssetNode, BalanceLimitNode, DirectionType, LimitSourceType, MerchantNode, Money, MoneyInput,
+    PaymentNode, PayoutNode, PayoutScheduleType, TransactionNode, parse_merchant_id, parse_uuid,
 };
 use super::{access, ledger};
 use crate::domain::auth::Caller;
 use crate::domain::fee::FeeSchedule;
+use crate::domain::limit::LimitPolicy;
+use crate::domain::money::parse_signed_minor;
 use crate::domain::payment::{self, Annotations};
 use crate::domain::transaction::{MAX_ENTRIES_PER_TRANSACTION, MAX_REFERENCE_LEN};
 use crate::domain::{
@@ -23,6 +25,7 @@ use crate::domain::{
     Layer, MerchantClass, MerchantExternalId, MerchantName, Owner, TransactionDraft, TransactionId, TransactionKind,
 };
 use crate::ledger::{Applied, AuditDraft, Command, LedgerError, Outcome, Request};
+use crate::store::limits::LimitTarget;
 use crate::store::{accounts, merchants, transactions};
 
 /// The root mutation: the ledger's mutations and those of access control.
@@ -453,6 +456,41 @@ fn item_error(e: &async_graphql::Error) -> ItemError {
     ItemError { code, message: e.message.clone() }
 }
 
+/// Input of `setBalanceLimit`: the target is `accountId`, or `accountCode`
+/// with `asset` for the default of every such account.
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetBalanceLimitInput {
+    /// One account.
+    pub account_id: Option<ID>,
+    /// The account code of a default, e.g. `available`.
+    pub account_code: Option<String>,
+    /// The asset of a default.
+    pub asset: Option<String>,
+    /// Least `available` may be, a decimal in the asset ("0", "-50.00"); none if absent.
+    pub lower_bound: Option<String>,
+    /// Most posted plus pending inflow may be, a decimal in the asset; none if absent.
+    pub upper_bound: Option<String>,
+    /// Idempotency key.
+    #[serde(skip)]
+    pub idempotency_key: String,
+}
+
+/// Result of `setBalanceLimit`.
+#[derive(SimpleObject)]
+pub struct SetBalanceLimitPayload {
+    /// The account, for an account's own policy; null for a default.
+    pub account: Option<AccountNode>,
+    /// The account code the policy governs.
+    pub account_code: String,
+    /// The asset.
+    pub asset: String,
+    /// The policy as set, with the sequence it took effect after.
+    pub limit: BalanceLimitNode,
+    /// True on a replay.
+    pub replayed: bool,
+}
+
 /// Result of a mutation that posts a transaction.
 #[derive(SimpleObject)]
 pub struct TransactionPayload {
@@ -876,7 +914,11 @@ impl LedgerMutation {
 
     /// Reverses a posted transaction: appends a new transaction with every entry
     /// on the opposite side, linked by `reverses`. A transaction is reversed at
-    /// most once. Errors: `NOT_FOUND`, `ALREADY_REVERSED`, `REASON_REQUIRED`,
+    /// most once. A reversal that would take a balance past its limit is
+    /// refused; an admin may pass `force: true` to skip that check (audited as
+    /// `forceReverseTransaction`, and the reversal's metadata says `forced:
+    /// true`). Errors: `NOT_FOUND`, `ALREADY_REVERSED`, `REASON_REQUIRED`,
+    /// `BALANCE_LIMIT_EXCEEDED`, `FORBIDDEN` (`force` by anyone but an admin),
     /// `IDEMPOTENCY_KEY_REUSED`.
     #[graphql(guard = "access::SUPPORT", complexity = "super::MUTATION_COST + child_complexity")]
     async fn reverse_transaction(
@@ -885,11 +927,82 @@ impl LedgerMutation {
         transaction_id: ID,
         reason: String,
         idempotency_key: String,
+        #[graphql(default)] force: bool,
     ) -> async_graphql::Result<TransactionPayload> {
+        if force {
+            crate::domain::auth::Access::ADMIN.check(caller(ctx)?).map_err(super::context::refused)?;
+        }
         let id = TransactionId(parse_uuid(&transaction_id, "transaction id")?);
-        let input = serde_json::json!({ "transactionId": id.to_string(), "reason": reason });
-        let command = Command::Reverse { transaction: id, reason };
-        post(ctx, &idempotency_key, "reverseTransaction", &input, command).await
+        // `force` joins the fingerprint only when set, so unforced requests
+        // keep the fingerprint they had before the argument existed.
+        let (operation, input) = if force {
+            let input = serde_json::json!({ "transactionId": id.to_string(), "reason": reason, "force": true });
+            ("forceReverseTransaction", input)
+        } else {
+            ("reverseTransaction", serde_json::json!({ "transactionId": id.to_string(), "reason": reason }))
+        };
+        let command = Command::Reverse { transaction: id, reason, force };
+        post(ctx, &idempotency_key, operation, &input, command).await
+    }
+
+    /// Sets a balance limit policy (admin): on one account (`accountId`), or as
+    /// the default for every account with `accountCode` in `asset` that has no
+    /// policy of its own. Bounds are decimal strings in the asset's units; a
+    /// negative lower bound is an overdraft limit, an absent bound is none.
+    /// The balance rows it governs are locked before it is written, and the
+    /// answer says the ledger sequence it took effect after. Errors:
+    /// `BAD_USER_INPUT` (neither or both targets), `ACCOUNT_NOT_FOUND`,
+    /// `ACCOUNT_CODE_INVALID`, `UNKNOWN_ASSET`, `AMOUNT_MALFORMED`,
+    /// `AMOUNT_PRECISION_EXCEEDED`, `AMOUNT_OVERFLOW`, `LIMIT_BOUNDS_INVALID`
+    /// (lower above upper), `IDEMPOTENCY_KEY_REUSED`.
+    #[graphql(guard = "access::ADMIN", complexity = "super::MUTATION_COST + child_complexity")]
+    async fn set_balance_limit(
+        &self,
+        ctx: &Context<'_>,
+        input: SetBalanceLimitInput,
+    ) -> async_graphql::Result<SetBalanceLimitPayload> {
+        let (target, asset) = match (&input.account_id, &input.account_code, &input.asset) {
+            (Some(id), None, None) => {
+                let id = AccountId(parse_uuid(id, "account id")?);
+                let account = accounts::find(&*super::context::db(ctx).await?, id)
+                    .await
+                    .or_coded()?
+                    .ok_or(LedgerError::AccountNotFound)
+                    .or_coded()?;
+                (LimitTarget::Account(id), account.asset)
+            }
+            (None, Some(code), Some(asset)) => {
+                let code = AccountCode::parse(code).or_coded()?;
+                request(ctx)?.finish_reads().await;
+                let asset = ledger(ctx)?.asset(asset).await.or_coded()?.code;
+                (LimitTarget::Default { code, asset: asset.clone() }, asset)
+            }
+            _ => return Err(coded(BAD_USER_INPUT, "give accountId, or accountCode and asset")),
+        };
+        request(ctx)?.finish_reads().await;
+        let full = ledger(ctx)?.asset(asset.as_str()).await.or_coded()?;
+        let bound = |raw: &Option<String>| raw.as_deref().map(|r| parse_signed_minor(r, &full)).transpose();
+        let policy = LimitPolicy::new(bound(&input.lower_bound).or_coded()?, bound(&input.upper_bound).or_coded()?)
+            .or_coded()?;
+        let command = Command::SetBalanceLimit { target, policy };
+        let applied = submit(ctx, &input.idempotency_key, "setBalanceLimit", &input, command).await?;
+        let Outcome::BalanceLimit { account, code, asset, lower_minor, upper_minor, since_seq } = applied.outcome
+        else {
+            return Err(mismatch());
+        };
+        let source = if account.is_some() { LimitSourceType::Account } else { LimitSourceType::Default };
+        let stored = LimitPolicy { lower_minor, upper_minor };
+        let account = match account {
+            Some(id) => accounts::find(&*super::context::db(ctx).await?, id).await.or_coded()?.map(AccountNode),
+            None => None,
+        };
+        Ok(SetBalanceLimitPayload {
+            account,
+            account_code: code,
+            asset: asset.clone(),
+            limit: BalanceLimitNode::of(ctx, &asset, stored, source, Some(since_seq)).await?,
+            replayed: applied.replayed,
+        })
     }
 }
 

@@ -45,6 +45,75 @@ impl Money {
     }
 }
 
+/// Where the balance limit policy in force on an account comes from.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "LimitSource")]
+pub enum LimitSourceType {
+    /// Set on the account itself with `setBalanceLimit(accountId)`.
+    Account,
+    /// The default for the account's code and asset.
+    Default,
+    /// The built-in rule: a merchant's credit-normal account may not go below
+    /// 0, its debit-normal account not above 0.
+    BuiltIn,
+    /// No policy: a platform account, unbounded.
+    None,
+}
+
+impl From<domain::limit::LimitSource> for LimitSourceType {
+    fn from(s: domain::limit::LimitSource) -> Self {
+        use domain::limit::LimitSource;
+        match s {
+            LimitSource::Account => LimitSourceType::Account,
+            LimitSource::Default => LimitSourceType::Default,
+            LimitSource::BuiltIn => LimitSourceType::BuiltIn,
+            LimitSource::None => LimitSourceType::None,
+        }
+    }
+}
+
+/// A balance limit policy: the lower bound on `available` (posted less
+/// pending debits) and the upper bound on posted plus pending inflow, in the
+/// account's asset; null is unbounded on that side.
+#[derive(SimpleObject, Debug, Clone, PartialEq, Eq)]
+#[graphql(name = "BalanceLimit")]
+pub struct BalanceLimitNode {
+    /// Least `available` may be: 0 for no overdraft, negative for an overdraft limit.
+    pub lower_bound: Option<Money>,
+    /// Most posted plus pending inflow may be.
+    pub upper_bound: Option<Money>,
+    /// Where the policy comes from.
+    pub source: LimitSourceType,
+    /// The ledger sequence number it took effect after: every transaction
+    /// with a greater one was checked against it. Null for the built-in rule
+    /// and for none.
+    pub since_sequence: Option<i64>,
+}
+
+impl BalanceLimitNode {
+    /// The node of a policy on an account of `asset`. Errors: as [`Money::of`].
+    pub async fn of(
+        ctx: &Context<'_>,
+        asset: &str,
+        policy: domain::limit::LimitPolicy,
+        source: LimitSourceType,
+        since_sequence: Option<i64>,
+    ) -> async_graphql::Result<Self> {
+        let bound = |minor: Option<i64>| async move {
+            match minor {
+                Some(m) => Money::of(ctx, asset, m.into()).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        Ok(Self {
+            lower_bound: bound(policy.lower_minor).await?,
+            upper_bound: bound(policy.upper_minor).await?,
+            source,
+            since_sequence,
+        })
+    }
+}
+
 /// A merchant by id for a nested field: null when it does not exist or the
 /// caller may not see it (nothing of another merchant leaks through nesting).
 pub(crate) async fn merchant_node(ctx: &Context<'_>, id: MerchantId) -> async_graphql::Result<Option<MerchantNode>> {
@@ -388,6 +457,17 @@ impl AccountNode {
             b.credits_pending = (b.credits_pending - held).max(0);
         }
         Ok(BalanceNode { asset: self.0.asset.to_string(), normal: self.0.normal_balance, balance: b })
+    }
+    /// The balance limit policy in force and where it comes from (its own,
+    /// the default for its code and asset, the built-in rule, or none).
+    async fn limit(&self, ctx: &Context<'_>) -> async_graphql::Result<BalanceLimitNode> {
+        let txn = db(ctx).await?;
+        let limits = crate::store::limits::for_accounts(&*txn, &[&self.0]).await.or_coded()?;
+        let limit = limits
+            .get(&self.0.id)
+            .copied()
+            .unwrap_or_else(|| domain::limit::resolve(None, None, self.0.owner, self.0.normal_balance, 0));
+        BalanceLimitNode::of(ctx, self.0.asset.as_str(), limit.policy, limit.source.into(), limit.since_seq).await
     }
     /// Its entries in sequence order, a Relay connection with opaque cursors.
     #[graphql(complexity = "super::list_cost(first, child_complexity)")]

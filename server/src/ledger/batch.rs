@@ -19,8 +19,10 @@
 //! 4. **Locks**: one `SELECT … ORDER BY account_id FOR UPDATE` over every
 //!    existing balance row of the batch, so locks are taken in one sorted order.
 //! 5. **Apply**, in memory, in request order: each request's entries are added
-//!    to the running totals and its guards checked. A request that fails
-//!    (`INSUFFICIENT_FUNDS`, an overflow) is dropped from the batch, alone,
+//!    to the running totals, and its guards and every changed account's
+//!    balance limit (read once for the round, after the locks of step 4) are
+//!    checked against them. A request that fails (`INSUFFICIENT_FUNDS`,
+//!    `BALANCE_LIMIT_EXCEEDED`, an overflow) is dropped from the batch, alone,
 //!    and leaves the totals as they were; no savepoint is needed because
 //!    nothing of it was written.
 //! 6. **Write**: create the planned accounts, take the clock once for the
@@ -60,6 +62,7 @@ use super::{
     missing_account, outbox_event, replay, transaction_record,
 };
 use crate::domain::auth::Tenant;
+use crate::domain::limit;
 use crate::domain::{AccountCode, AccountId, AccountRef, AssetCode, MerchantId, Owner, TransactionDraft};
 use crate::store::accounts::{self, Account};
 use crate::store::{self, idempotency, merchants, transactions};
@@ -217,11 +220,17 @@ async fn post_round(
         .collect();
     let mut balances =
         if existing.is_empty() { BTreeMap::new() } else { accounts::lock_balances(db, &existing).await? };
+    // The limits of every account of the round (planned ones included), read
+    // under the locks just taken: setBalanceLimit takes the same locks first.
+    let mut touched: Vec<&Account> = live.iter().flat_map(|l| l.accounts.values()).collect();
+    touched.sort_by_key(|a| a.id);
+    touched.dedup_by_key(|a| a.id);
+    let limits = store::limits::for_accounts(db, &touched).await?;
 
     // 5. Apply in request order; a refusal drops only its own request.
     let mut applied = Vec::with_capacity(live.len());
     for l in live {
-        match apply_draft(l.draft, &l.accounts, &mut balances) {
+        match apply_draft(l.draft, &l.accounts, &mut balances, &limits, !limit::exempt(l.draft.kind)) {
             Ok((entries, changed)) => applied.push((l, entries, changed)),
             Err(e) => results[l.index] = Some(Err(e)),
         }

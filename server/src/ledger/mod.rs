@@ -8,7 +8,9 @@
 //! 2. resolve the accounts, creating standard ones on first use, in sorted
 //!    `(owner, code, asset)` order;
 //! 3. lock every balance row the request touches, in ascending account-id order;
-//! 4. check the rules that need balances (no overdraft where guarded, no overflow);
+//! 4. read the balance limits of those accounts (under the locks) and check the
+//!    rules that need balances: the draft's payer guards, every changed
+//!    account's limit (see [`crate::domain::limit`]), no overflow;
 //! 5. reserve gap-free sequence numbers, append the transaction and its entries,
 //!    write the new balances, the transaction's outbox event (see
 //!    [`crate::domain::event`]) and the idempotency result;
@@ -43,12 +45,14 @@ use crate::domain::event::{
 };
 use crate::domain::fee::FeeSchedule;
 use crate::domain::lifecycle::{PaymentFacts, Release};
+use crate::domain::limit::{self, LimitPolicy};
 use crate::domain::payment::{Annotations, lifecycle_drafts};
 use crate::domain::{
     AccountCode, AccountId, AccountRef, Asset, AssetCode, DomainError, Fingerprint, IdempotencyKey, MerchantClass,
     MerchantExternalId, MerchantId, MerchantName, NormalBalance, Owner, TransactionDraft, TransactionId,
 };
 use crate::domain::{Amount, TransactionKind};
+use crate::store::limits::LimitTarget;
 use crate::store::payments::{self, Payment};
 use crate::store::{self, access, accounts, idempotency, merchants, transactions};
 
@@ -75,6 +79,17 @@ pub enum Command {
         transaction: TransactionId,
         /// Why, 1 to 500 characters; kept in the reversal's metadata.
         reason: String,
+        /// Skip the balance limit check (an admin's forced reversal); the
+        /// reversal's metadata then says `forced: true`.
+        force: bool,
+    },
+    /// Set the balance limit policy of one account, or the default for a code
+    /// and asset (see [`crate::domain::limit`]).
+    SetBalanceLimit {
+        /// What it applies to.
+        target: LimitTarget,
+        /// The bounds.
+        policy: LimitPolicy,
     },
     /// Create a merchant.
     CreateMerchant {
@@ -228,6 +243,10 @@ impl Command {
             | Command::OpenDispute { payment, .. }
             | Command::ResolveDispute { payment, .. } => ("payment", Some(payment.to_string())),
             Command::SettlePayout { payout } | Command::FailPayout { payout } => ("payout", Some(payout.to_string())),
+            Command::SetBalanceLimit { target: LimitTarget::Account(id), .. } => ("account", Some(id.to_string())),
+            Command::SetBalanceLimit { target: LimitTarget::Default { code, asset }, .. } => {
+                ("balance_limit_default", Some(format!("{code}/{asset}")))
+            }
         }
     }
 }
@@ -332,6 +351,21 @@ pub enum Outcome {
         merchant: MerchantId,
         /// The asset.
         asset: String,
+    },
+    /// A balance limit policy set.
+    BalanceLimit {
+        /// The account, for an account's own policy; `None` for a default.
+        account: Option<AccountId>,
+        /// The account code it governs.
+        code: String,
+        /// The asset.
+        asset: String,
+        /// The lower bound, signed minor units; `None` for none.
+        lower_minor: Option<i64>,
+        /// The upper bound, signed minor units; `None` for none.
+        upper_minor: Option<i64>,
+        /// The ledger sequence number it took effect after.
+        since_seq: i64,
     },
 }
 
@@ -671,7 +705,10 @@ async fn apply(db: &impl ConnectionTrait, req: &Request, ttl: chrono::Duration) 
     }
     let outcome = match &req.command {
         Command::Post(draft) => Outcome::Transaction(post(db, req, draft).await?),
-        Command::Reverse { transaction, reason } => Outcome::Transaction(reverse(db, req, *transaction, reason).await?),
+        Command::Reverse { transaction, reason, force } => {
+            Outcome::Transaction(reverse(db, req, *transaction, reason, *force).await?)
+        }
+        Command::SetBalanceLimit { target, policy } => set_balance_limit(db, req, target, *policy).await?,
         Command::CreateMerchant { name, external_id, class } => {
             let id = MerchantId::new();
             merchants::insert(db, id, name, external_id.as_ref(), class).await.map_err(|e| {
@@ -772,6 +809,10 @@ async fn outcome_merchant(db: &impl ConnectionTrait, outcome: &Outcome) -> Resul
         Outcome::Payment { payment, .. } => payments::find(db, *payment).await?.map(|p| p.merchant),
         Outcome::Payout { payout, .. } => store::payouts::find(db, *payout).await?.map(|p| p.merchant),
         Outcome::PayoutSettings { merchant, .. } | Outcome::FeeSchedule { merchant, .. } => Some(*merchant),
+        Outcome::BalanceLimit { account: Some(id), .. } => {
+            accounts::find(db, *id).await?.map(|a| a.owner.merchant_id())
+        }
+        Outcome::BalanceLimit { account: None, .. } => None,
     })
 }
 
@@ -788,6 +829,7 @@ async fn target_merchant(
         "payment" => payments::find(db, id).await?.map(|p| p.merchant),
         "payout" => store::payouts::find(db, id).await?.map(|p| p.merchant),
         "merchant" => Some(MerchantId(id)),
+        "account" => accounts::find(db, AccountId(id)).await?.map(|a| a.owner.merchant_id()),
         _ => None,
     })
 }
@@ -859,9 +901,11 @@ async fn capture(
     Ok(Outcome::Payment { payment: id, transaction })
 }
 
-/// Creates a payout of the merchant's available balance less its reserve, for
-/// `period` when scheduled. Errors: `NOT_FOUND`, `NOTHING_TO_PAY_OUT`,
-/// `PAYOUT_ALREADY_MADE` (this period is paid).
+/// Creates a payout of the merchant's available balance above
+/// `max(lower bound, 0)` less its reserve, for `period` when scheduled.
+/// Errors: `NOT_FOUND`, `NOTHING_TO_PAY_OUT`, `PAYOUT_ALREADY_MADE` (this
+/// period is paid), `BALANCE_LIMIT_EXCEEDED` (available is below its lower
+/// bound, as after a chargeback).
 async fn create_payout(
     db: &impl ConnectionTrait,
     req: &Request,
@@ -882,8 +926,15 @@ async fn create_payout(
         .await?
         .ok_or(DomainError::Payout(PayoutError::NothingToPayOut { payable: 0 }))?;
     let balance = accounts::lock_balances(db, &[account.id]).await?.get(&account.id).copied().unwrap_or_default();
+    let limits = store::limits::for_accounts(db, &[&account]).await?;
+    let limit =
+        limits.get(&account.id).ok_or_else(|| sea_orm::DbErr::Custom("payout account limit not read".into()))?;
+    // Below its lower bound (a chargeback took it there) nothing is paid out;
+    // above it, only what is over max(lower, 0) and the reserve.
+    let headroom =
+        limit::payout_headroom(&limited(&account), limit, &balance).map_err(DomainError::BalanceLimitExceeded)?;
     let (reserve, _) = payouts::settings(db, merchant, asset).await?;
-    let amount = payable(balance.available(account.normal_balance), reserve).map_err(DomainError::from)?;
+    let amount = payable(headroom, reserve).map_err(DomainError::from)?;
     let id = uuid::Uuid::now_v7();
     let payout = Payout {
         id,
@@ -1062,13 +1113,16 @@ async fn release(
     Ok(Outcome::Payment { payment: id, transaction })
 }
 
-/// Reverses `id`. Errors: [`LedgerError::TransactionNotFound`],
-/// [`DomainError::AlreadyReversed`], [`DomainError::ReasonRequired`].
+/// Reverses `id`; `force` skips the balance limit check (see [`post`]) and
+/// marks the reversal's metadata `forced: true`. Errors:
+/// [`LedgerError::TransactionNotFound`], [`DomainError::AlreadyReversed`],
+/// [`DomainError::ReasonRequired`], `BALANCE_LIMIT_EXCEEDED` (without `force`).
 async fn reverse(
     db: &impl ConnectionTrait,
     req: &Request,
     id: TransactionId,
     reason: &str,
+    force: bool,
 ) -> Result<TransactionId, LedgerError> {
     let original = transactions::load_posted(db, id)
         .await?
@@ -1078,10 +1132,19 @@ async fn reverse(
         return Err(DomainError::AlreadyReversed.into());
     }
     if let Some(payment) = original.payment {
-        return reverse_payment_step(db, req, &original, payment, reason).await;
+        return reverse_payment_step(db, req, &original, payment, reason, force).await;
     }
-    let draft = TransactionDraft::reversal_of(&original, reason)?;
+    let draft = forced(TransactionDraft::reversal_of(&original, reason)?, force);
     post(db, req, &draft).await
+}
+
+/// A reversal draft marked `forced: true` in its metadata when `force` is set,
+/// so the books say which reversals skipped the limit check.
+fn forced(mut draft: TransactionDraft, force: bool) -> TransactionDraft {
+    if force && let Some(meta) = draft.metadata.as_object_mut() {
+        meta.insert("forced".to_owned(), serde_json::Value::Bool(true));
+    }
+    draft
 }
 
 /// Reverses one step of a payment and moves the payment's amounts back with it
@@ -1093,6 +1156,7 @@ async fn reverse_payment_step(
     original: &crate::domain::transaction::PostedTransaction,
     payment: uuid::Uuid,
     reason: &str,
+    force: bool,
 ) -> Result<TransactionId, LedgerError> {
     use crate::domain::lifecycle::{PaymentError, ReversibleStep};
     use crate::domain::{Direction, Layer};
@@ -1114,7 +1178,7 @@ async fn reverse_payment_step(
     let (step, code, layer, direction) = ReversibleStep::of(original.kind).ok_or_else(not_reversible)?;
     let amount = amount_on(code, layer, direction);
     let facts = p.facts.reverse_step(step, amount, Utc::now()).map_err(DomainError::from)?;
-    let draft = TransactionDraft::reversal_of_step(original, reason, step == ReversibleStep::Capture)?;
+    let draft = forced(TransactionDraft::reversal_of_step(original, reason, step == ReversibleStep::Capture)?, force);
     let transaction = post(db, req, &draft).await?;
     if step == ReversibleStep::Capture {
         p.fee_captured -= amount_on(AccountCode::FEE_REVENUE, Layer::Posted, Direction::Credit);
@@ -1139,12 +1203,19 @@ async fn post(
 
     let ids: Vec<AccountId> = resolved.values().map(|a| a.id).collect();
     let mut balances = accounts::lock_balances(db, &ids).await?;
-    let (entries, changed) = apply_draft(draft, &resolved, &mut balances)?;
+    // Under the locks, a racing reversal of the same original has committed:
+    // say so before the balances it moved make this one look like a breach.
     if let Some(original) = draft.reverses
         && transactions::reversal_of(db, original).await?.is_some()
     {
         return Err(DomainError::AlreadyReversed.into());
     }
+    // Read under the row locks: setBalanceLimit takes the same locks first.
+    let touched: Vec<&accounts::Account> = resolved.values().collect();
+    let limits = store::limits::for_accounts(db, &touched).await?;
+    let forced_reversal = matches!(req.command, Command::Reverse { force: true, .. });
+    let enforce = !forced_reversal && !limit::exempt(draft.kind);
+    let (entries, changed) = apply_draft(draft, &resolved, &mut balances, &limits, enforce)?;
 
     let entry_count = i64::try_from(entries.len())
         .map_err(|_| DomainError::TooManyEntries { max: crate::domain::transaction::MAX_ENTRIES_PER_TRANSACTION })?;
@@ -1176,18 +1247,22 @@ type AppliedDraft = (Vec<ResolvedEntry>, Vec<(AccountId, crate::domain::Balance)
 
 /// Applies a draft's entries to the running totals of its accounts
 /// (`balances`, locked by the caller; an account missing from it counts as
-/// zero), then checks its no-overdraft guards against the totals before and
-/// after. Pure: no database. Returns the entries resolved to accounts and the
-/// accounts whose totals changed, with their totals after this transaction.
-/// On error `balances` is unchanged.
+/// zero), then checks its no-overdraft guards and, when `enforce_limits`, every
+/// changed account's balance limit (`limits`, read under the same locks)
+/// against the totals before and after. Pure: no database. Returns the entries
+/// resolved to accounts and the accounts whose totals changed, with their
+/// totals after this transaction. On error `balances` is unchanged.
 ///
 /// Errors: [`DomainError::AmountOverflow`], [`DomainError::PendingUnderflow`],
-/// [`DomainError::InsufficientFunds`] (available would drop below zero and
-/// below where it was).
+/// [`DomainError::InsufficientFunds`] (a guarded payer's available would drop
+/// below its lower bound and below where it was),
+/// [`DomainError::BalanceLimitExceeded`] (any other account past a bound).
 fn apply_draft(
     draft: &TransactionDraft,
     resolved: &BTreeMap<(AccountRef, AssetCode), accounts::Account>,
     balances: &mut BTreeMap<AccountId, crate::domain::Balance>,
+    limits: &BTreeMap<AccountId, limit::AccountLimit>,
+    enforce_limits: bool,
 ) -> Result<AppliedDraft, LedgerError> {
     let unresolved = || sea_orm::DbErr::Custom("entry account was not resolved".into());
     let mut after: BTreeMap<AccountId, crate::domain::Balance> = BTreeMap::new();
@@ -1198,19 +1273,24 @@ fn apply_draft(
         total.apply(e.direction, e.layer, e.amount.minor())?;
         entries.push((account.id, e.asset.clone(), e.direction, e.amount, e.layer));
     }
+    let limit_of = |id: &AccountId| {
+        limits.get(id).ok_or_else(|| sea_orm::DbErr::Custom("limit of a posted account was not read".into()))
+    };
     for (guarded, asset) in &draft.no_overdraft {
         let account = resolved
             .get(&(guarded.clone(), asset.clone()))
             .ok_or_else(|| sea_orm::DbErr::Custom("guarded account not among the entries".into()))?;
-        let was = balances.get(&account.id).copied().unwrap_or_default().available(account.normal_balance);
-        let now = after.get(&account.id).copied().unwrap_or_default().available(account.normal_balance);
-        if now < 0 && now < was {
-            return Err(DomainError::InsufficientFunds {
-                asset: asset.to_string(),
-                available: i64::try_from(was).unwrap_or(i64::MIN),
-                required: i64::try_from(was - now).unwrap_or(i64::MAX),
-            }
-            .into());
+        let was = balances.get(&account.id).copied().unwrap_or_default();
+        let now = after.get(&account.id).copied().unwrap_or(was);
+        limit::check_guard(&limited(account), limit_of(&account.id)?, &was, &now)
+            .map_err(DomainError::InsufficientFunds)?;
+    }
+    if enforce_limits {
+        let by_id: HashMap<AccountId, &accounts::Account> = resolved.values().map(|a| (a.id, a)).collect();
+        for (id, now) in &after {
+            let was = balances.get(id).copied().unwrap_or_default();
+            let account = by_id.get(id).ok_or_else(unresolved)?;
+            limit::check(&limited(account), limit_of(id)?, &was, now).map_err(DomainError::BalanceLimitExceeded)?;
         }
     }
     let changed: Vec<(AccountId, crate::domain::Balance)> =
@@ -1219,6 +1299,55 @@ fn apply_draft(
         balances.insert(*id, *b);
     }
     Ok((entries, changed))
+}
+
+/// An account as a limit refusal names it.
+fn limited(account: &accounts::Account) -> limit::LimitedAccount {
+    limit::LimitedAccount {
+        id: account.id,
+        code: account.code.clone(),
+        owner: account.owner.merchant_id(),
+        asset: account.asset.clone(),
+        normal: account.normal_balance,
+    }
+}
+
+/// Sets a balance limit policy: locks the balance rows it governs (sorted,
+/// `FOR UPDATE`), reads the last committed sequence number, and writes the
+/// policy stamped with it, so every later posting to those rows reads it.
+/// Errors: `ACCOUNT_NOT_FOUND`, `UNKNOWN_ASSET`.
+async fn set_balance_limit(
+    db: &impl ConnectionTrait,
+    req: &Request,
+    target: &LimitTarget,
+    policy: LimitPolicy,
+) -> Result<Outcome, LedgerError> {
+    let (owner, account, code, asset) = match target {
+        LimitTarget::Account(id) => {
+            let a = accounts::find(db, *id)
+                .await?
+                .filter(|a| req.tenant.sees(a.owner.merchant_id()))
+                .ok_or(LedgerError::AccountNotFound)?;
+            (a.owner.merchant_id(), Some(a.id), a.code, a.asset.to_string())
+        }
+        LimitTarget::Default { code, asset } => {
+            store::assets::find(db, asset.as_str())
+                .await?
+                .ok_or_else(|| DomainError::UnknownAsset(asset.to_string()))?;
+            (MerchantId::PLATFORM, None, code.to_string(), asset.to_string())
+        }
+    };
+    store::limits::lock_governed(db, target).await?;
+    let since_seq = store::limits::last_sequence(db).await?;
+    store::limits::set(db, target, owner, policy, since_seq).await?;
+    Ok(Outcome::BalanceLimit {
+        account,
+        code,
+        asset,
+        lower_minor: policy.lower_minor,
+        upper_minor: policy.upper_minor,
+        since_seq,
+    })
 }
 
 /// The stored form of a draft posted by `req` with sequence number `seq` at `now`.

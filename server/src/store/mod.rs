@@ -11,6 +11,7 @@ pub mod assets;
 pub mod books;
 pub mod events;
 pub mod idempotency;
+pub mod limits;
 pub mod merchants;
 pub mod payments;
 pub mod payouts;
