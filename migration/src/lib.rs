@@ -15,6 +15,7 @@ mod m20261123_000003_create_access_control;
 mod m20261124_000004_create_outbox;
 mod m20261124_000005_create_key_lookup;
 mod m20261124_000006_create_rollups;
+mod m20261201_000007_create_service_keys;
 
 /// The ordered list of migrations, applied by the server at start-up and by the
 /// `migration` CLI.
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000004_create_outbox::Migration),
             Box::new(m20261124_000005_create_key_lookup::Migration),
             Box::new(m20261124_000006_create_rollups::Migration),
+            Box::new(m20261201_000007_create_service_keys::Migration),
         ]
     }
 }
