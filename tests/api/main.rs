@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod access_idempotency;
 mod authz;
 mod books;
 mod bulk;
@@ -27,6 +28,7 @@ mod reporting;
 mod reversal;
 mod rls;
 mod rollups;
+mod service_keys;
 mod sqlite;
 mod subscriptions;
 mod tenancy;
