@@ -15,6 +15,7 @@ mod m20261123_000003_create_access_control;
 mod m20261124_000004_create_outbox;
 mod m20261124_000005_create_key_lookup;
 mod m20261124_000006_create_rollups;
+mod m20261201_000007_create_service_keys;
 mod m20261201_000008_create_balance_limits;
 mod m20261201_000009_limit_batch_tenants;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000004_create_outbox::Migration),
             Box::new(m20261124_000005_create_key_lookup::Migration),
             Box::new(m20261124_000006_create_rollups::Migration),
+            Box::new(m20261201_000007_create_service_keys::Migration),
             Box::new(m20261201_000008_create_balance_limits::Migration),
             Box::new(m20261201_000009_limit_batch_tenants::Migration),
         ]

@@ -1,8 +1,9 @@
 //! Authentication: turning a bearer token into a [`Caller`], staff login and
 //! logout, API key issue, and the bootstrap admin.
 //!
-//! - API keys are `lk_<8 chars>_<43 chars>`: 256 random bits behind an 8-character
-//!   visible id. They are stored as the hex SHA-256 of the whole key. A slow hash
+//! - API keys are `lk_<8 chars>_<43 chars>` (a merchant's) or
+//!   `sk_<8 chars>_<43 chars>` (a platform service's): 256 random bits behind an
+//!   8-character visible id. They are stored as the hex SHA-256 of the whole key. A slow hash
 //!   is for low-entropy secrets such as passwords; a 256-bit key cannot be guessed,
 //!   and a fast hash keeps every request's lookup cheap.
 //! - Staff passwords are hashed with argon2id (the `argon2` crate's defaults,
@@ -27,7 +28,9 @@ use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use sha2::{Digest, Sha256};
 
 use crate::domain::MerchantId;
-use crate::domain::auth::{API_KEY_ID_LEN, API_KEY_PREFIX, Caller, Role, SESSION_TOKEN_PREFIX, Token};
+use crate::domain::auth::{
+    API_KEY_ID_LEN, API_KEY_PREFIX, Caller, Role, SERVICE_KEY_PREFIX, SESSION_TOKEN_PREFIX, Secret, Token,
+};
 use crate::store::access;
 
 /// Usernames remembered by the login limiter before stale ones are pruned, so
@@ -64,15 +67,17 @@ fn random_secret() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// A fresh API key: `(prefix, whole key)`. The id part is 8 of `[a-z0-9]`.
-pub fn new_api_key() -> (String, String) {
+/// A fresh API key: `(prefix, whole key)`, a service key (`sk_`) when
+/// `service` is true, else a merchant key (`lk_`). The id part is 8 of `[a-z0-9]`.
+pub fn new_api_key(service: bool) -> (String, String) {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
     let id: String =
         (0..API_KEY_ID_LEN).map(|_| ALPHABET[(rng.next_u32() as usize) % ALPHABET.len()] as char).collect();
     // The secret may contain '-' and '_' (base64url); the key splits at the first '_'
     // after the prefix, and the id part has none.
-    let prefix = format!("{API_KEY_PREFIX}{id}");
+    let kind = if service { SERVICE_KEY_PREFIX } else { API_KEY_PREFIX };
+    let prefix = format!("{kind}{id}");
     let full = format!("{prefix}_{}", random_secret());
     (prefix, full)
 }
@@ -159,8 +164,17 @@ impl Authenticator {
         // a function the request role may call (migration `create_key_lookup`).
         let caller = match &token {
             Token::ApiKey { prefix, full } => match access::api_key_for_auth(&self.pool, prefix).await? {
-                Some(k) if k.revoked_at.is_none() && k.key_hash == token_hash(full) => {
-                    Caller::Merchant { merchant: k.merchant, key_prefix: k.prefix }
+                // The prefix's kind and the stored kind agree by construction;
+                // checking it too means a stray row can never turn one into the other.
+                Some(k)
+                    if k.revoked_at.is_none()
+                        && k.key_hash == token_hash(full)
+                        && k.prefix.starts_with(SERVICE_KEY_PREFIX) == k.service.is_some() =>
+                {
+                    match k.service {
+                        Some(grant) => Caller::Service { name: grant.name, key_prefix: k.prefix, scopes: grant.scopes },
+                        None => Caller::Merchant { merchant: k.merchant, key_prefix: k.prefix },
+                    }
                 }
                 _ => return Err(AuthError::Unauthenticated),
             },
@@ -208,18 +222,24 @@ impl Authenticator {
         Ok(())
     }
 
-    /// Issues a new API key for `merchant`; returns the stored key and the
-    /// secret (shown once). Runs inside `db`, the caller's open transaction.
+    /// Issues a new API key: a merchant key for `merchant`, or, with `service`,
+    /// a service key (then `merchant` must be the platform). Returns the stored
+    /// key and the secret (shown once, never stored). Runs inside `db`, the
+    /// caller's open transaction.
+    ///
+    /// Errors: the database's (including a prefix collision, one in 2^41).
     pub async fn issue_api_key(
         db: &impl sea_orm::ConnectionTrait,
         merchant: MerchantId,
+        service: Option<access::ServiceGrant>,
         name: Option<String>,
         created_by: String,
-    ) -> Result<(access::ApiKey, String), AuthError> {
-        let (prefix, full) = new_api_key();
+    ) -> Result<(access::ApiKey, Secret), DbErr> {
+        let (prefix, full) = new_api_key(service.is_some());
         let key = access::ApiKey {
             id: uuid::Uuid::now_v7(),
             merchant,
+            service,
             prefix,
             key_hash: token_hash(&full),
             name,
@@ -228,7 +248,7 @@ impl Authenticator {
             revoked_at: None,
         };
         access::insert_api_key(db, &key).await?;
-        Ok((key, full))
+        Ok((key, Secret::new(full)))
     }
 
     /// On a database with no staff user, creates the admin: with `password` when

@@ -1,8 +1,10 @@
 //! Authorization: every root field answers every kind of caller as the README's
-//! table says, and unknown or missing tokens are refused before anything is written.
+//! table says (service keys with and without the field's scope included), and
+//! unknown or missing tokens are refused before anything is written.
 
 use std::collections::BTreeSet;
 
+use ledger_server::domain::auth::{Scope, ServiceAccess, field_access};
 use serde_json::{Value, json};
 
 use crate::helpers::{ADMIN_USERNAME, TestApp, code, spawn_app};
@@ -13,8 +15,14 @@ const OK: &str = "ok";
 /// The outcomes a README cell may hold.
 const OUTCOMES: [&str; 4] = [OK, "UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND"];
 
-/// The README's columns after `field`, in order.
-const COLUMNS: [&str; 6] = ["anonymous", "merchant A", "merchant B", "viewer", "support", "admin"];
+/// The README's caller columns, after `field` and `scope`, in order.
+const COLUMNS: [&str; 8] =
+    ["anonymous", "merchant A", "merchant B", "viewer", "support", "admin", "service, scoped", "service, other scopes"];
+
+/// The README's `scope` cell of a field no service key may call.
+const NO_SERVICE: &str = "—";
+/// The README's `scope` cell of a field every service key may call.
+const ANY_SERVICE: &str = "any";
 
 /// Every root field [`invocation`] knows how to call.
 const INVOKED: &[&str] = &[
@@ -34,6 +42,7 @@ const INVOKED: &[&str] = &[
     "trialBalance",
     "auditLog",
     "apiKeys",
+    "serviceKeys",
     "staffUsers",
     "monthlyRollup",
     "rollupMonths",
@@ -63,6 +72,7 @@ const INVOKED: &[&str] = &[
     "failPayout",
     "recordDeal",
     "createApiKey",
+    "createServiceKey",
     "rotateApiKey",
     "revokeApiKey",
     "createStaffUser",
@@ -78,10 +88,23 @@ enum Caller {
     Viewer,
     Support,
     Admin,
+    /// A service key holding exactly the field's scope (every scope when the
+    /// field names none).
+    ServiceScoped,
+    /// A service key holding every scope but the field's.
+    ServiceOther,
 }
 
-const CALLERS: [Caller; 6] =
-    [Caller::Anonymous, Caller::MerchantA, Caller::MerchantB, Caller::Viewer, Caller::Support, Caller::Admin];
+const CALLERS: [Caller; 8] = [
+    Caller::Anonymous,
+    Caller::MerchantA,
+    Caller::MerchantB,
+    Caller::Viewer,
+    Caller::Support,
+    Caller::Admin,
+    Caller::ServiceScoped,
+    Caller::ServiceOther,
+];
 
 impl Caller {
     /// The README column header.
@@ -93,6 +116,8 @@ impl Caller {
             Caller::Viewer => COLUMNS[3],
             Caller::Support => COLUMNS[4],
             Caller::Admin => COLUMNS[5],
+            Caller::ServiceScoped => COLUMNS[6],
+            Caller::ServiceOther => COLUMNS[7],
         }
     }
 
@@ -126,13 +151,27 @@ struct Fixtures {
     /// Usernames of the viewer and support callers (to log in again for `logout`).
     viewer_user: String,
     support_user: String,
-    /// Bearer token per caller, in [`CALLERS`] order.
+    /// Bearer token per caller kind, in [`CALLERS`] order, for the six
+    /// callers that are the same for every field.
     tokens: [Option<String>; 6],
+    /// Service keys: one holding exactly each scope, in [`Scope::ALL`] order.
+    only: Vec<String>,
+    /// Service keys: one holding every scope but one, in [`Scope::ALL`] order.
+    all_but: Vec<String>,
+    /// A service key holding every scope.
+    every_scope: String,
 }
 
 impl Fixtures {
-    fn token(&self, caller: Caller) -> Option<&str> {
-        self.tokens[caller.index()].as_deref()
+    /// The token `caller` sends when calling a field that needs `scope`.
+    fn token(&self, caller: Caller, scope: Option<Scope>) -> Option<&str> {
+        let at = |s: Scope| Scope::ALL.iter().position(|x| *x == s).expect("a scope");
+        match (caller, scope) {
+            (Caller::ServiceScoped, Some(s)) => Some(&self.only[at(s)]),
+            (Caller::ServiceOther, Some(s)) => Some(&self.all_but[at(s)]),
+            (Caller::ServiceScoped | Caller::ServiceOther, None) => Some(&self.every_scope),
+            _ => self.tokens[caller.index()].as_deref(),
+        }
     }
 }
 
@@ -208,7 +247,7 @@ async fn api_key(app: &TestApp, merchant: &str) -> (String, String) {
     let data = app
         .ok(
             "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { key apiKey { id } } }",
-            json!({ "i": { "merchantId": merchant, "name": "authz" } }),
+            json!({ "i": { "merchantId": merchant, "name": "authz", "idempotencyKey": key() } }),
         )
         .await;
     (
@@ -244,6 +283,8 @@ async fn fresh_token(app: &TestApp, fx: &Fixtures, caller: Caller) -> Option<Str
         Caller::Viewer => Some(app.login(&fx.viewer_user, &password_of(&fx.viewer_user)).await),
         Caller::Support => Some(app.login(&fx.support_user, &password_of(&fx.support_user)).await),
         Caller::Admin => Some(app.login(ADMIN_USERNAME, &app.admin_password).await),
+        // A service key cannot log out: its token is the same for every field.
+        Caller::ServiceScoped | Caller::ServiceOther => fx.token(caller, None).map(str::to_owned),
     }
 }
 
@@ -253,7 +294,7 @@ async fn invocation(app: &TestApp, fx: &Fixtures, field: &str) -> Option<(String
     let a = fx.a.as_str();
     let (q, vars): (&str, Value) = match field {
         // Queries.
-        "me" => ("{ me { kind merchantId username role keyPrefix } }", json!({})),
+        "me" => ("{ me { kind merchantId username role keyPrefix service scopes } }", json!({})),
         "assets" => ("{ assets { code } }", json!({})),
         "merchant" => ("query($id: ID!) { merchant(id: $id) { id name } }", json!({ "id": a })),
         "merchants" => {
@@ -280,6 +321,9 @@ async fn invocation(app: &TestApp, fx: &Fixtures, field: &str) -> Option<(String
             json!({}),
         ),
         "apiKeys" => ("query($m: ID!) { apiKeys(merchantId: $m) { id prefix } }", json!({ "m": a })),
+        "serviceKeys" => {
+            ("query($s: String) { serviceKeys(service: $s) { id prefix service scopes } }", json!({ "s": "authz" }))
+        }
         "staffUsers" => ("{ staffUsers { id username role } }", json!({})),
         "monthlyRollup" => {
             ("query($m: String!) { monthlyRollup(month: $m) { month closed } }", json!({ "m": "2020-01" }))
@@ -431,21 +475,31 @@ async fn invocation(app: &TestApp, fx: &Fixtures, field: &str) -> Option<(String
         }
         "createApiKey" => (
             "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { key apiKey { id } } }",
-            json!({ "i": { "merchantId": a, "name": "authz" } }),
+            json!({ "i": { "merchantId": a, "name": "authz", "idempotencyKey": key() } }),
+        ),
+        "createServiceKey" => (
+            "mutation($i: CreateServiceKeyInput!) { createServiceKey(input: $i) { key apiKey { id scopes } } }",
+            json!({ "i": { "service": "authz", "scopes": ["ledger:read"], "idempotencyKey": key() } }),
         ),
         "rotateApiKey" => {
             let (id, _) = api_key(app, a).await;
-            ("mutation($id: ID!) { rotateApiKey(id: $id) { key apiKey { id } } }", json!({ "id": id }))
+            (
+                "mutation($id: ID!, $k: String!) { rotateApiKey(id: $id, idempotencyKey: $k) { key apiKey { id } } }",
+                json!({ "id": id, "k": key() }),
+            )
         }
         "revokeApiKey" => {
             let (id, _) = api_key(app, a).await;
-            ("mutation($id: ID!) { revokeApiKey(id: $id) { id revokedAt } }", json!({ "id": id }))
+            (
+                "mutation($id: ID!, $k: String!) { revokeApiKey(id: $id, idempotencyKey: $k) { apiKey { id revokedAt } } }",
+                json!({ "id": id, "k": key() }),
+            )
         }
         "createStaffUser" => {
             let user = format!("authz_{}", &fresh()[..12]);
             (
-                "mutation($i: CreateStaffUserInput!) { createStaffUser(input: $i) { id username } }",
-                json!({ "i": { "username": user, "password": password_of(&user), "role": "VIEWER" } }),
+                "mutation($i: CreateStaffUserInput!) { createStaffUser(input: $i) { user { id username } } }",
+                json!({ "i": { "username": user, "password": password_of(&user), "role": "VIEWER", "idempotencyKey": key() } }),
             )
         }
         _ => return None,
@@ -453,8 +507,18 @@ async fn invocation(app: &TestApp, fx: &Fixtures, field: &str) -> Option<(String
     Some((q.to_owned(), vars))
 }
 
-/// The README's authorization table: field → outcome per column.
-fn readme_table() -> Vec<(String, [String; 6])> {
+/// One row of the README's authorization table.
+struct Row {
+    /// The root field.
+    field: String,
+    /// The `scope` cell: a scope name, [`NO_SERVICE`] or [`ANY_SERVICE`].
+    scope: String,
+    /// The outcome per caller, in [`CALLERS`] order.
+    outcomes: [String; 8],
+}
+
+/// The README's authorization table.
+fn readme_table() -> Vec<Row> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
     let readme = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
     let section = readme
@@ -462,31 +526,42 @@ fn readme_table() -> Vec<(String, [String; 6])> {
         .unwrap_or_else(|| panic!("README.md has no \"### The authorization table\" section"))
         .1;
     let section = section.split("\n#").next().unwrap_or_default();
-    let cells =
-        |line: &str| -> Vec<String> { line.trim().trim_matches('|').split('|').map(|c| c.trim().to_owned()).collect() };
+    let cells = |line: &str| -> Vec<String> {
+        line.trim().trim_matches('|').split('|').map(|c| c.trim().trim_matches('`').to_owned()).collect()
+    };
     let header = section
         .lines()
         .find(|l| l.trim_start().starts_with("| field"))
         .unwrap_or_else(|| panic!("the authorization table has no header row"));
-    let mut expected_header = vec!["field".to_owned()];
+    let mut expected_header = vec!["field".to_owned(), "scope".to_owned()];
     expected_header.extend(COLUMNS.iter().map(|c| (*c).to_owned()));
     assert_eq!(cells(header), expected_header, "the authorization table's columns changed");
     let mut rows = Vec::new();
     for line in section.lines().filter(|l| l.trim_start().starts_with("| `")) {
         let cells = cells(line);
-        assert_eq!(cells.len(), 7, "README row {line:?} should have a field and 6 outcomes");
-        let field = cells[0].trim_matches('`').to_owned();
-        let outcomes: [String; 6] = std::array::from_fn(|i| cells[i + 1].clone());
+        assert_eq!(cells.len(), 10, "README row {line:?} should have a field, a scope and 8 outcomes");
+        let outcomes: [String; 8] = std::array::from_fn(|i| cells[i + 2].clone());
         for o in &outcomes {
             assert!(
                 OUTCOMES.contains(&o.as_str()),
-                "README row `{field}`: unknown outcome {o:?} (want one of {OUTCOMES:?})"
+                "README row `{}`: unknown outcome {o:?} (want one of {OUTCOMES:?})",
+                cells[0]
             );
         }
-        rows.push((field, outcomes));
+        rows.push(Row { field: cells[0].clone(), scope: cells[1].clone(), outcomes });
     }
     assert!(!rows.is_empty(), "the authorization table has no rows");
     rows
+}
+
+/// The README's `scope` cell for the server's rule of `field` (its one place,
+/// `domain::auth::FIELD_ACCESS`); `None` when the server has no rule.
+fn scope_cell(field: &str) -> Option<String> {
+    Some(match field_access(field)?.service {
+        ServiceAccess::Denied => NO_SERVICE.to_owned(),
+        ServiceAccess::AnyKey => ANY_SERVICE.to_owned(),
+        ServiceAccess::Scope(scope) => scope.as_str().to_owned(),
+    })
 }
 
 /// Field names of type `name` in `sdl` (lines `name(` or `name:` at the top level
@@ -620,6 +695,14 @@ async fn fixtures(app: &TestApp) -> Fixtures {
     let viewer = app.staff(viewer_user, "VIEWER").await;
     let support = app.staff(support_user, "SUPPORT").await;
     app.staff(login_user, "VIEWER").await;
+    let mut only = Vec::new();
+    let mut all_but = Vec::new();
+    for scope in Scope::ALL {
+        only.push(app.service_key("authz", &[scope.as_str()]).await);
+        let others: Vec<&str> = Scope::ALL.iter().filter(|s| **s != scope).map(|s| s.as_str()).collect();
+        all_but.push(app.service_key("authz", &others).await);
+    }
+    let every_scope = app.service_key("authz", &Scope::ALL.map(Scope::as_str)).await;
     Fixtures {
         a,
         a_name,
@@ -634,6 +717,9 @@ async fn fixtures(app: &TestApp) -> Fixtures {
         viewer_user: viewer_user.to_owned(),
         support_user: support_user.to_owned(),
         tokens: [None, Some(key_a), Some(key_b), Some(viewer), Some(support), Some(app.token.clone())],
+        only,
+        all_but,
+        every_scope,
     }
 }
 
@@ -641,7 +727,7 @@ async fn fixtures(app: &TestApp) -> Fixtures {
 async fn every_root_field_follows_the_readme_table() {
     // Arrange: the table, the schema's root fields, and what this test can call.
     let table = readme_table();
-    let readme_fields: BTreeSet<String> = table.iter().map(|(f, _)| f.clone()).collect();
+    let readme_fields: BTreeSet<String> = table.iter().map(|r| r.field.clone()).collect();
     assert_eq!(readme_fields.len(), table.len(), "the README table lists a field twice");
     let (query_fields, mutation_fields) = schema_root_fields();
     assert!(!query_fields.is_empty() && !mutation_fields.is_empty(), "no root fields parsed from the SDL");
@@ -662,6 +748,17 @@ async fn every_root_field_follows_the_readme_table() {
     for f in missing(&invoked, &schema_fields) {
         coverage.push(format!("tests/api/authz.rs invokes `{f}`, which is not a root field of the schema"));
     }
+    // The README's scope column says what the server's one table says.
+    for row in &table {
+        match scope_cell(&row.field) {
+            None => coverage.push(format!("root field `{}` has no rule in domain::auth::FIELD_ACCESS", row.field)),
+            Some(cell) if cell != row.scope => coverage.push(format!(
+                "README.md gives `{}` the scope {:?}, domain::auth::FIELD_ACCESS {cell:?}",
+                row.field, row.scope
+            )),
+            Some(_) => {}
+        }
+    }
     assert!(coverage.is_empty(), "schema, README table and test disagree:\n{}", coverage.join("\n"));
 
     let app = spawn_app().await;
@@ -669,7 +766,9 @@ async fn every_root_field_follows_the_readme_table() {
 
     // Act: every field as every caller.
     let mut mismatches = Vec::new();
-    for (field, expected) in &table {
+    for row in &table {
+        let (field, expected) = (&row.field, &row.outcomes);
+        let scope = Scope::parse(&row.scope);
         for caller in CALLERS {
             let Some((query, vars)) = invocation(&app, &fx, field).await else {
                 mismatches.push(format!("{field} / {}: no invocation", caller.column()));
@@ -678,7 +777,7 @@ async fn every_root_field_follows_the_readme_table() {
             let token = if field == "logout" {
                 fresh_token(&app, &fx, caller).await
             } else {
-                fx.token(caller).map(str::to_owned)
+                fx.token(caller, scope).map(str::to_owned)
             };
             let body = app.gql_as(token.as_deref(), &query, vars).await;
             let got = outcome(&body);

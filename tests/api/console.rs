@@ -80,7 +80,8 @@ async fn support_staff_reverse_a_defective_deal_in_the_browser_and_a_viewer_cann
     for i in 0..22 {
         app.merchant(&format!("Market Stall {i:02}")).await;
     }
-    let key = app.merchant_key(&shirty).await;
+    // The card processing service records payments; a merchant key may not.
+    let key = app.service_key("card-processing", &["payments:write"]).await;
     for (i, gross) in ["30.00", "45.00"].iter().enumerate() {
         let body = app.pay(&shirty, gross, Some("0.90"), "USD", &format!("seed-{i}")).await;
         assert!(body.get("errors").is_none(), "{body}");
@@ -135,7 +136,7 @@ async fn support_staff_reverse_a_defective_deal_in_the_browser_and_a_viewer_cann
         .env("VIEWER_USER", "vic.viewer")
         .env("VIEWER_PASSWORD", "vic.viewer-password-1")
         .env("MERCHANT_ID", &shirty)
-        .env("MERCHANT_KEY", &key)
+        .env("PAYMENTS_KEY", &key)
         .env("DEFECTIVE_REF", "order-defective-shirt")
         .env("OUT_DIR", &out)
         .stdin(Stdio::null())

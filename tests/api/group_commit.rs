@@ -16,6 +16,7 @@ const WIDE_WINDOW: [&str; 2] = ["--group-commit-window-us", "300000"];
 const PAY: &str =
     "mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { replayed transaction { id sequence } } }";
 const PAYOUT: &str = "mutation($i: RecordPayoutInput!) { recordPayout(input: $i) { transaction { id } } }";
+const TRANSFER: &str = "mutation($i: PostTransactionInput!) { postTransaction(input: $i) { transaction { id } } }";
 
 fn payment(merchant: &str, gross: &str, key: &str) -> Value {
     json!({ "i": { "merchantId": merchant, "gross": { "amount": gross, "currency": "USD" },
@@ -32,12 +33,14 @@ async fn scalar(app: &TestApp, sql: &str) -> i64 {
     row.try_get_by_index::<i64>(0).expect("value")
 }
 
-/// Merchants with an API key each: `(merchant id, key)`.
+/// Merchants, each with a key of the card processing service that records
+/// its payments and payouts: `(merchant id, service key)`. (A merchant's own
+/// key may not record money coming in.)
 async fn merchants_with_keys(app: &TestApp, n: usize) -> Vec<(String, String)> {
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let m = app.merchant(&format!("Shop {i}")).await;
-        let key = app.merchant_key(&m).await;
+        let key = app.service_key(&format!("psp-{i}"), &["payments:write", "payouts:write"]).await;
         out.push((m, key));
     }
     out
@@ -126,10 +129,14 @@ async fn a_refused_request_fails_alone_and_keeps_no_key() {
     let batches_before = app.group_commits.batches.load(Ordering::Relaxed);
 
     // Sent together, so they share a batch: eight payments, a payout of more
-    // than A has (10.00 available), and a transfer naming B's account by code
-    // under A's key.
+    // than A has (10.00 available), and a transfer of B's money under A's own
+    // merchant key.
+    let a_own_key = app.merchant_key(&a).await;
     let payout = json!({ "i": { "merchantId": a, "amount": { "amount": "25.00", "currency": "USD" }, "idempotencyKey": "too-much" } });
-    let foreign = json!({ "i": { "merchantId": b, "gross": { "amount": "1.00", "currency": "USD" }, "idempotencyKey": "foreign" } });
+    let foreign = json!({ "i": { "merchantId": b, "idempotencyKey": "foreign", "entries": [
+        { "accountCode": "available", "direction": "DEBIT", "amount": { "amount": "1.00", "currency": "USD" } },
+        { "accountCode": "reserve", "direction": "CREDIT", "amount": { "amount": "1.00", "currency": "USD" } },
+    ] } });
     let mut calls = Vec::new();
     for n in 0..8 {
         let (app, key, b) = (app.clone(), key_b.clone(), b.clone());
@@ -142,8 +149,8 @@ async fn a_refused_request_fails_alone_and_keeps_no_key() {
         calls.push(tokio::spawn(async move { app.gql_as(Some(&key), PAYOUT, payout).await }));
     }
     {
-        let (app, key) = (app.clone(), key_a.clone());
-        calls.push(tokio::spawn(async move { app.gql_as(Some(&key), PAY, foreign).await }));
+        let app = app.clone();
+        calls.push(tokio::spawn(async move { app.gql_as(Some(&a_own_key), TRANSFER, foreign).await }));
     }
     let mut bodies = Vec::new();
     for c in calls {

@@ -46,7 +46,7 @@ async fn create_key(app: &TestApp, merchant: &str) -> (String, String, String) {
     let data = app
         .ok(
             "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { key apiKey { id merchantId prefix revokedAt } } }",
-            json!({ "i": { "merchantId": merchant, "name": "hardening" } }),
+            json!({ "i": { "merchantId": merchant, "name": "hardening", "idempotencyKey": format!("hardening-{}", uuid::Uuid::new_v4()) } }),
         )
         .await;
     let new = &data["createApiKey"];
@@ -251,8 +251,13 @@ async fn a_revoked_api_key_is_unauthenticated() {
     assert_eq!(me["me"]["kind"], "MERCHANT");
     assert_eq!(me["me"]["merchantId"], m.as_str());
     assert_eq!(me["me"]["keyPrefix"], prefix.as_str());
-    let revoked = app.ok("mutation($id: ID!) { revokeApiKey(id: $id) { id revokedAt } }", json!({ "id": id })).await;
-    assert!(!revoked["revokeApiKey"]["revokedAt"].is_null(), "{revoked}");
+    let revoked = app
+        .ok(
+            "mutation($id: ID!) { revokeApiKey(id: $id, idempotencyKey: \"revoke-1\") { apiKey { id revokedAt } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert!(!revoked["revokeApiKey"]["apiKey"]["revokedAt"].is_null(), "{revoked}");
     let after = app.gql_as(Some(&key), ME, json!({})).await;
     assert_eq!(code(&after), "UNAUTHENTICATED", "{after}");
     let write = app
@@ -278,7 +283,7 @@ async fn a_rotated_api_key_replaces_the_old_one() {
     assert_eq!(app.ok_as(Some(&old), ME, json!({})).await["me"]["merchantId"], m.as_str());
     let rotated = app
         .ok(
-            "mutation($id: ID!) { rotateApiKey(id: $id) { key apiKey { id merchantId prefix revokedAt } } }",
+            "mutation($id: ID!) { rotateApiKey(id: $id, idempotencyKey: \"rotate-1\") { key apiKey { id merchantId prefix revokedAt } } }",
             json!({ "id": id }),
         )
         .await;
@@ -308,8 +313,8 @@ async fn wrong_passwords_are_refused_and_after_five_even_the_right_one_is_rate_l
     assert_eq!(code(&unknown), "INVALID_CREDENTIALS", "{unknown}");
 
     app.ok(
-        "mutation($i: CreateStaffUserInput!) { createStaffUser(input: $i) { id } }",
-        json!({ "i": { "username": "carol", "password": "carol-password-1", "role": "SUPPORT" } }),
+        "mutation($i: CreateStaffUserInput!) { createStaffUser(input: $i) { user { id } } }",
+        json!({ "i": { "username": "carol", "password": "carol-password-1", "role": "SUPPORT", "idempotencyKey": "carol" } }),
     )
     .await;
     for attempt in 1..=5 {
@@ -433,12 +438,20 @@ const RECORD: &str = "mutation($i: RecordPaymentInput!) { recordPayment(input: $
 async fn a_transaction_records_its_actor_request_id_and_idempotency_key() {
     let app = spawn_app().await;
     let m = app.merchant("Traced").await;
-    let (key, _id, prefix) = create_key(&app, &m).await;
+    // Payments come from the card processing service's key (a merchant key may not record them).
+    let created = app
+        .ok(
+            "mutation($i: CreateServiceKeyInput!) { createServiceKey(input: $i) { key apiKey { prefix } } }",
+            json!({ "i": { "service": "card-processing", "scopes": ["payments:write"], "idempotencyKey": "trace-sk" } }),
+        )
+        .await;
+    let key = created["createServiceKey"]["key"].as_str().expect("service key").to_owned();
+    let prefix = created["createServiceKey"]["apiKey"]["prefix"].as_str().expect("prefix").to_owned();
     let input = |k: &str| json!({ "i": { "merchantId": m, "gross": { "amount": "4.00", "currency": "USD" }, "idempotencyKey": k } });
     let stored = "query($t: ID!) { transaction(id: $t) { actor requestId idempotencyKey } }";
 
     for (who, token, actor, idem) in [
-        ("merchant key", key.as_str(), format!("key:{prefix}"), "trace-key"),
+        ("service key", key.as_str(), format!("service:card-processing:{prefix}"), "trace-key"),
         ("admin", app.token.as_str(), "staff:admin".to_owned(), "trace-admin"),
     ] {
         let r = post(&app, Some(token), json!({ "query": RECORD, "variables": input(idem) })).await;

@@ -171,22 +171,39 @@ impl TestApp {
     pub async fn staff(&self, username: &str, role: &str) -> String {
         let password = format!("{username}-password-1");
         self.ok(
-            "mutation($i: CreateStaffUserInput!) { createStaffUser(input: $i) { id } }",
-            json!({ "i": { "username": username, "password": password, "role": role } }),
+            "mutation($i: CreateStaffUserInput!) { createStaffUser(input: $i) { user { id } } }",
+            json!({ "i": { "username": username, "password": password, "role": role,
+                "idempotencyKey": format!("staff:{username}:{}", uuid::Uuid::new_v4()) } }),
         )
         .await;
         self.login(username, &password).await
     }
 
     /// Creates an API key for `merchant` as the admin; returns the secret key.
+    /// A merchant key reads its books and moves its own money; it cannot
+    /// record payments (use [`TestApp::service_key`] or the admin for that).
     pub async fn merchant_key(&self, merchant: &str) -> String {
         let data = self
             .ok(
                 "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { key apiKey { id prefix } } }",
-                json!({ "i": { "merchantId": merchant, "name": "test" } }),
+                json!({ "i": { "merchantId": merchant, "name": "test",
+                    "idempotencyKey": format!("key:{merchant}:{}", uuid::Uuid::new_v4()) } }),
             )
             .await;
         data["createApiKey"]["key"].as_str().expect("api key").to_owned()
+    }
+
+    /// Creates a key for the platform service `service` holding `scopes`
+    /// (e.g. `["payments:write"]`) as the admin; returns the secret key.
+    pub async fn service_key(&self, service: &str, scopes: &[&str]) -> String {
+        let data = self
+            .ok(
+                "mutation($i: CreateServiceKeyInput!) { createServiceKey(input: $i) { key apiKey { id prefix } } }",
+                json!({ "i": { "service": service, "scopes": scopes, "name": "test",
+                    "idempotencyKey": format!("service:{service}:{}", uuid::Uuid::new_v4()) } }),
+            )
+            .await;
+        data["createServiceKey"]["key"].as_str().expect("service key").to_owned()
     }
 
     /// Like [`TestApp::gql`], but panics on errors and returns `data`.

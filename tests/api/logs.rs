@@ -40,14 +40,32 @@ async fn secrets_never_reach_the_logs() {
     let staff_password = "logwatcher-password-1";
     let m = app.merchant("LogShop").await;
     let key = app.merchant_key(&m).await;
+    let service_key = app.service_key("card-processing", &["payments:write"]).await;
     let paid = app
         .ok_as(
-            Some(&key),
+            Some(&service_key),
             "mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { transaction { actor } } }",
             json!({ "i": { "merchantId": m, "gross": { "amount": "5.00", "currency": "USD" }, "idempotencyKey": "log-1" } }),
         )
         .await;
-    assert!(paid["recordPayment"]["transaction"]["actor"].as_str().unwrap().starts_with("key:lk_"));
+    assert!(paid["recordPayment"]["transaction"]["actor"].as_str().unwrap().starts_with("service:card-processing:sk_"));
+    app.ok_as(
+        Some(&key),
+        "mutation($i: OpenAccountInput!) { openAccount(input: $i) { account { id } } }",
+        json!({ "i": { "merchantId": m, "code": "reserve", "asset": "USD", "normalBalance": "CREDIT", "idempotencyKey": "log-open" } }),
+    )
+    .await;
+    let moved = app
+        .ok_as(
+            Some(&key),
+            "mutation($i: PostTransactionInput!) { postTransaction(input: $i) { transaction { actor } } }",
+            json!({ "i": { "merchantId": m, "idempotencyKey": "log-2", "entries": [
+                { "accountCode": "available", "direction": "DEBIT", "amount": { "amount": "1.00", "currency": "USD" } },
+                { "accountCode": "reserve", "direction": "CREDIT", "amount": { "amount": "1.00", "currency": "USD" } },
+            ] } }),
+        )
+        .await;
+    assert!(moved["postTransaction"]["transaction"]["actor"].as_str().unwrap().starts_with("key:lk_"));
     // A refused password and a refused token are logged as events, never as values.
     let wrong = app
         .gql_as(
@@ -74,6 +92,7 @@ async fn secrets_never_reach_the_logs() {
         ("admin session token", app.token.as_str()),
         ("staff session token", staff_token.as_str()),
         ("API key secret", secret_of_key),
+        ("service key secret", service_key.rsplit_once('_').unwrap().1),
         ("refused API key", bogus.as_str()),
     ] {
         assert!(!logs.contains(secret), "the {what} appears in the logs");

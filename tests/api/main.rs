@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod access_idempotency;
 mod authz;
 mod batch_tenancy;
 mod books;
@@ -29,6 +30,7 @@ mod reporting;
 mod reversal;
 mod rls;
 mod rollups;
+mod service_keys;
 mod sqlite;
 mod subscriptions;
 mod tenancy;

@@ -62,8 +62,8 @@ async fn begin(pool: &DatabaseConnection, tenant: Option<&str>) -> DatabaseTrans
 }
 
 /// Two merchants, each with payments, a captured payment, a reversal by staff,
-/// a payout, a fee schedule, payout settings, an API key and a payment recorded
-/// with that key.
+/// a payout, a fee schedule, payout settings, an API key and a write made with
+/// that key.
 async fn populate(app: &TestApp) -> (String, String) {
     let a = app.merchant("Alpha").await;
     let b = app.merchant("Beta").await;
@@ -105,11 +105,13 @@ async fn populate(app: &TestApp) -> (String, String) {
         .await;
         // A write with the merchant's own key: idempotency records are scoped to
         // the caller, so this gives the merchant rows in `idempotency_keys`.
+        // (A merchant key records no payments; setting its payout reserve is
+        // one of its own writes.)
         let key = app.merchant_key(m).await;
         app.ok_as(
             Some(&key),
-            "mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { transaction { id } } }",
-            json!({ "i": { "merchantId": m, "gross": { "amount": "2.00", "currency": "USD" }, "idempotencyKey": format!("{tag}-own") } }),
+            "mutation($i: SetPayoutSettingsInput!) { setPayoutSettings(input: $i) { asset } }",
+            json!({ "i": { "merchantId": m, "asset": "USD", "reserve": "1.00", "idempotencyKey": format!("{tag}-own") } }),
         )
         .await;
     }

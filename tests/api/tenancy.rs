@@ -458,6 +458,9 @@ async fn merchant_key_cannot_write_to_another_merchant_and_nothing_is_written() 
     let accounts = app.count("accounts").await;
 
     let usd = |a: &str| json!({ "amount": a, "currency": "USD" });
+    // Whether A's key may call the field at all: the payment facts are
+    // FORBIDDEN to every merchant key (see the authorization table); the rest
+    // are A's to call, and B's ids answer NOT_FOUND.
     let writes: Vec<(&str, String, Value)> = vec![
         (
             "capturePayment",
@@ -497,7 +500,13 @@ async fn merchant_key_cannot_write_to_another_merchant_and_nothing_is_written() 
     ];
     for (field, q, input) in &writes {
         let body = app.gql_as(Some(&w.a_key), q, json!({ "i": input })).await;
-        assert_not_found(&body, field, &format!("{field} on B with A's key"));
+        let what = format!("{field} on B with A's key");
+        if ["capturePayment", "recordPayment", "voidAuthorization", "authorizePayment"].contains(field) {
+            assert_eq!(code(&body), "FORBIDDEN", "{what}: {body}");
+            assert!(body["data"][field].is_null(), "{what}: data.{field} must be null: {body}");
+        } else {
+            assert_not_found(&body, field, &what);
+        }
     }
 
     assert_eq!(app.count("transactions").await, txns, "no transaction was written");

@@ -76,14 +76,29 @@ impl Session {
 
     /// For each merchant: an API key, and one payment recorded for it (so that
     /// it has an `available` account and something to read). Returns what the
-    /// read-heavy clients need of each.
+    /// read-heavy clients need of each; they record payments with one key of
+    /// the card processing service (`payments:write`), because a merchant key
+    /// may not.
     pub async fn prepare_readers(&self, merchants: &[String]) -> anyhow::Result<Vec<Reader>> {
+        let body = self
+            .admin(
+                "mutation($i: CreateServiceKeyInput!) { createServiceKey(input: $i) { key } }",
+                json!({ "i": { "service": "card-processing", "scopes": ["payments:write"], "name": "bench",
+                    "idempotencyKey": format!("bench-psp-{}", uuid::Uuid::new_v4()) } }),
+            )
+            .await?;
+        let payer = body["data"]["createServiceKey"]["key"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("createServiceKey: {body}"))?
+            .to_owned();
+        let payer = &payer;
         futures::stream::iter(merchants.iter().enumerate())
             .map(|(i, merchant)| async move {
                 let body = self
                     .admin(
                         "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { key } }",
-                        json!({ "i": { "merchantId": merchant, "name": "bench" } }),
+                        json!({ "i": { "merchantId": merchant, "name": "bench",
+                            "idempotencyKey": format!("bench-key-{i}-{}", uuid::Uuid::new_v4()) } }),
                     )
                     .await?;
                 let key = body["data"]["createApiKey"]["key"]
@@ -105,7 +120,7 @@ impl Session {
                     .and_then(|e| e["account"]["id"].as_str())
                     .ok_or_else(|| anyhow::anyhow!("no available account in the seed payment: {body}"))?
                     .to_owned();
-                anyhow::Ok(Reader { merchant: merchant.clone(), key, account })
+                anyhow::Ok(Reader { merchant: merchant.clone(), key, payer: payer.clone(), account })
             })
             .buffered(SETUP_CONCURRENCY)
             .try_collect()
@@ -119,8 +134,10 @@ impl Session {
 pub struct Reader {
     /// Merchant id.
     pub merchant: String,
-    /// The merchant's API key (a bearer token).
+    /// The merchant's API key (a bearer token), for its reads.
     pub key: String,
+    /// A card processing service key (`payments:write`), for its payments.
+    pub payer: String,
     /// Its `available` account in USD.
     pub account: String,
 }

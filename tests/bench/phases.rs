@@ -198,9 +198,10 @@ pub async fn bulk(
     Ok(tally(name, clients, tallies, seconds, Some(TRANSFER_ENTRIES)))
 }
 
-/// The read-heavy mix: each client, as the merchant it is working for (with
-/// that merchant's API key), makes one `recordPayment` in every
-/// [`READ_HEAVY_CYCLE`] requests and the three [`READS`] in turn otherwise.
+/// The read-heavy mix: each client makes one `recordPayment` (with the card
+/// processing service's key) in every [`READ_HEAVY_CYCLE`] requests and,
+/// as the merchant it is working for (with that merchant's API key), the
+/// three [`READS`] in turn otherwise.
 /// Returns two phases: the reads and the writes.
 pub async fn read_heavy(
     session: &Session,
@@ -223,9 +224,9 @@ pub async fn read_heavy(
                 }
                 let r = &readers[(c * CLIENT_STRIDE + i * REQUEST_STRIDE) % readers.len()];
                 let step = i % READ_HEAVY_CYCLE;
-                let (query, variables, tally) = if step == 0 {
+                let (query, variables, token, tally) = if step == 0 {
                     let input = json!({ "merchantId": r.merchant, "gross": { "amount": "10.00", "currency": "USD" }, "fee": { "amount": "0.30", "currency": "USD" }, "idempotencyKey": format!("{run_id}-{c}-{i}") });
-                    (RECORD_PAYMENT, json!({ "i": input }), &mut writes)
+                    (RECORD_PAYMENT, json!({ "i": input }), &r.payer, &mut writes)
                 } else {
                     let read = (step - 1) % READS.len();
                     let variables = match read {
@@ -233,9 +234,9 @@ pub async fn read_heavy(
                         1 => json!({ "m": r.merchant, "f": READ_PAGE }),
                         _ => json!({ "a": r.account, "f": READ_PAGE }),
                     };
-                    (READS[read], variables, &mut reads)
+                    (READS[read], variables, &r.key, &mut reads)
                 };
-                let body = gql(&session.http, &session.base, Some(&r.key), query, variables).await;
+                let body = gql(&session.http, &session.base, Some(token), query, variables).await;
                 let took = now.elapsed();
                 if now >= warm_until {
                     if succeeded(&body) {

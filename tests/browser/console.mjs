@@ -2,7 +2,8 @@
 // by playwright-core. tests/api/console.rs starts the server on a fresh
 // database, seeds it and runs this script with:
 //   BASE_URL, SUPPORT_USER/SUPPORT_PASSWORD, VIEWER_USER/VIEWER_PASSWORD,
-//   MERCHANT_ID, MERCHANT_KEY (ShirtyPuff's API key), DEFECTIVE_REF (the
+//   MERCHANT_ID, PAYMENTS_KEY (the card processing service's key, which
+//   records ShirtyPuff's payments), DEFECTIVE_REF (the
 //   external ref of the defective deal), OUT_DIR (screenshots), CHROMIUM.
 // It clicks what a person would click. Any failed expectation throws, and
 // the process exits non-zero with the step that failed.
@@ -103,7 +104,7 @@ try {
 
   log("5. a payment posted through the API shows on the page without a reload");
   await page.evaluate(() => { window.__noReload = true; });
-  const paid = await gql(env("MERCHANT_KEY"),
+  const paid = await gql(env("PAYMENTS_KEY"),
     `mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { transaction { id } } }`,
     { i: { merchantId: env("MERCHANT_ID"), gross: { amount: "20.00", currency: "USD" }, fee: { amount: "0.60", currency: "USD" },
       externalRef: "order-live-1", idempotencyKey: `live-${Date.now()}` } });

@@ -1,10 +1,13 @@
-//! Who is calling and what they may do: callers, staff roles, the access rule of
-//! each API field, the tenant a caller's database work runs under, and the shape
-//! of API keys and session tokens.
+//! Who is calling and what they may do: callers, staff roles, service scopes,
+//! the access rule of each API field ([`FIELD_ACCESS`], the one place where a
+//! field names who may call it and the scope a service key needs), the tenant a
+//! caller's database work runs under, and the shape of API keys and session
+//! tokens.
 //!
 //! Pure rules only: hashing, storage and HTTP live in `crate::auth`,
 //! `crate::store::access` and `crate::http`.
 
+use std::collections::BTreeSet;
 use std::fmt;
 
 use super::MerchantId;
@@ -41,6 +44,157 @@ impl Role {
     }
 }
 
+/// What a service key may do. Each scope is one kind of fact a platform
+/// service reports to the ledger (the card processing service reports
+/// payments, the bank service payouts), as Stripe's restricted keys and Blnk's
+/// scoped keys grant one resource at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    /// Card payments: record, authorize, capture, void and refund them.
+    PaymentsWrite,
+    /// Chargebacks: open and resolve disputes.
+    DisputesWrite,
+    /// Payouts: create, record, settle and fail them, and their settings.
+    PayoutsWrite,
+    /// General postings (including on platform accounts), accounts and deals.
+    TransactionsWrite,
+    /// Reads of every merchant's books.
+    LedgerRead,
+}
+
+impl Scope {
+    /// Every scope, in the order the API lists them.
+    pub const ALL: [Scope; 5] =
+        [Scope::PaymentsWrite, Scope::DisputesWrite, Scope::PayoutsWrite, Scope::TransactionsWrite, Scope::LedgerRead];
+
+    /// The name on the wire and in storage: `payments:write`, ….
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::PaymentsWrite => "payments:write",
+            Scope::DisputesWrite => "disputes:write",
+            Scope::PayoutsWrite => "payouts:write",
+            Scope::TransactionsWrite => "transactions:write",
+            Scope::LedgerRead => "ledger:read",
+        }
+    }
+
+    /// Parses a scope name; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|scope| scope.as_str() == s)
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The scopes of one service key: at least one, each once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Scopes(BTreeSet<Scope>);
+
+impl Scopes {
+    /// Parses scope names as a client sends them. Errors: a message naming an
+    /// unknown scope, or saying that none was given (a key that may do nothing
+    /// is a mistake, not a key).
+    pub fn parse<S: AsRef<str>>(names: &[S]) -> Result<Scopes, String> {
+        let mut set = BTreeSet::new();
+        for name in names {
+            let name = name.as_ref();
+            let scope = Scope::parse(name.trim()).ok_or_else(|| {
+                let known: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
+                format!("unknown scope {name:?}; scopes are {}", known.join(", "))
+            })?;
+            set.insert(scope);
+        }
+        if set.is_empty() {
+            return Err("give at least one scope".to_owned());
+        }
+        Ok(Scopes(set))
+    }
+
+    /// The stored form: the names, sorted, separated by single spaces.
+    pub fn stored(&self) -> String {
+        self.iter().map(Scope::as_str).collect::<Vec<_>>().join(" ")
+    }
+
+    /// Reads the stored form; `None` when it names an unknown scope or none.
+    pub fn from_stored(s: &str) -> Option<Scopes> {
+        let names: Vec<&str> = s.split_whitespace().collect();
+        Scopes::parse(&names).ok()
+    }
+
+    /// True when `scope` is one of them.
+    pub fn contains(&self, scope: Scope) -> bool {
+        self.0.contains(&scope)
+    }
+
+    /// The scopes in [`Scope`] order.
+    pub fn iter(&self) -> impl Iterator<Item = Scope> + '_ {
+        self.0.iter().copied()
+    }
+}
+
+/// The name of a platform service that holds keys, e.g. `card-processing`:
+/// 1 to 64 of `a-z 0-9 . _ -`, starting with a letter. It is recorded in every
+/// actor the service's keys write (`service:<name>:<prefix>`), so it may not
+/// contain `:`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ServiceName(String);
+
+/// Longest service name, in characters.
+pub const MAX_SERVICE_NAME_LEN: usize = 64;
+
+impl ServiceName {
+    /// Errors: a message saying what a service name looks like.
+    pub fn parse(raw: &str) -> Result<ServiceName, String> {
+        let ok = raw.len() <= MAX_SERVICE_NAME_LEN
+            && raw.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+            && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+        if ok {
+            Ok(ServiceName(raw.to_owned()))
+        } else {
+            Err(format!("service must be 1 to {MAX_SERVICE_NAME_LEN} of a-z 0-9 . _ -, starting with a letter"))
+        }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ServiceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A freshly issued API key or token, shown to its owner once. Its `Debug`
+/// never prints it, so it cannot reach a log by accident; it is never
+/// serialized (nothing stores it: only its SHA-256 is kept).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a freshly made secret.
+    pub fn new(secret: String) -> Secret {
+        Secret(secret)
+    }
+
+    /// The secret itself, to hand to its owner.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
 /// The authenticated (or not) caller of one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
@@ -52,6 +206,15 @@ pub enum Caller {
         merchant: MerchantId,
         /// The key's visible prefix, e.g. `lk_a1b2c3d4`.
         key_prefix: String,
+    },
+    /// A platform service's key: acts for every merchant, within its scopes.
+    Service {
+        /// The service's name.
+        name: ServiceName,
+        /// The key's visible prefix, e.g. `sk_a1b2c3d4`.
+        key_prefix: String,
+        /// What the key may do.
+        scopes: Scopes,
     },
     /// A logged-in staff member.
     Staff {
@@ -68,22 +231,25 @@ pub enum Caller {
 
 impl Caller {
     /// How the caller is recorded as a transaction's actor: `key:<prefix>`,
-    /// `staff:<username>`, or `anonymous`.
+    /// `service:<name>:<prefix>`, `staff:<username>`, or `anonymous`.
     pub fn actor(&self) -> String {
         match self {
             Caller::Anonymous => "anonymous".to_owned(),
             Caller::Merchant { key_prefix, .. } => format!("key:{key_prefix}"),
+            Caller::Service { name, key_prefix, .. } => format!("service:{name}:{key_prefix}"),
             Caller::Staff { username, .. } => format!("staff:{username}"),
         }
     }
 
     /// The tenant this caller's database work runs under: its own merchant for a
-    /// key, everything for staff, nothing for anonymous callers.
+    /// merchant key, everything for staff and service keys (a service acts for
+    /// every merchant; its scopes bound what it may do), nothing for anonymous
+    /// callers.
     pub fn tenant(&self) -> Tenant {
         match self {
             Caller::Anonymous => Tenant::Nobody,
             Caller::Merchant { merchant, .. } => Tenant::Merchant(*merchant),
-            Caller::Staff { .. } => Tenant::All,
+            Caller::Service { .. } | Caller::Staff { .. } => Tenant::All,
         }
     }
 
@@ -139,7 +305,19 @@ pub enum AccessError {
     Forbidden,
 }
 
-/// Who may call one API field. Checked once per field by the GraphQL guard.
+/// Which service keys may call a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceAccess {
+    /// None: the field is the platform staff's (or a merchant's) alone.
+    Denied,
+    /// Every service key, whatever its scopes (`me`, `assets`, `login`).
+    AnyKey,
+    /// Keys holding this scope.
+    Scope(Scope),
+}
+
+/// Who may call one API field. Checked once per field by the GraphQL guard,
+/// which finds the field's rule in [`FIELD_ACCESS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Access {
     /// Anonymous callers too (only `login`).
@@ -148,42 +326,149 @@ pub struct Access {
     pub merchant: bool,
     /// The lowest staff role allowed; `None` for no staff.
     pub staff: Option<Role>,
+    /// The service keys allowed.
+    pub service: ServiceAccess,
 }
 
 impl Access {
     /// Everyone, signed in or not: `login`.
-    pub const ANYONE: Access = Access { anonymous: true, merchant: true, staff: Some(Role::Viewer) };
-    /// Any authenticated caller; merchants see their own data only.
-    pub const READ: Access = Access { anonymous: false, merchant: true, staff: Some(Role::Viewer) };
-    /// Staff only, any role: platform-wide reads.
-    pub const STAFF_READ: Access = Access { anonymous: false, merchant: false, staff: Some(Role::Viewer) };
-    /// A merchant's own writes, and admins on anyone's behalf.
-    pub const MERCHANT_WRITE: Access = Access { anonymous: false, merchant: true, staff: Some(Role::Admin) };
-    /// A merchant's own refunds, and support staff.
-    pub const REFUND: Access = Access { anonymous: false, merchant: true, staff: Some(Role::Support) };
-    /// Support staff and above: reversals and dispute outcomes.
-    pub const SUPPORT: Access = Access { anonymous: false, merchant: false, staff: Some(Role::Support) };
-    /// Admins only: staff, merchants, keys and platform-side money movements.
-    pub const ADMIN: Access = Access { anonymous: false, merchant: false, staff: Some(Role::Admin) };
+    pub const ANYONE: Access =
+        Access { anonymous: true, merchant: true, staff: Some(Role::Viewer), service: ServiceAccess::AnyKey };
+
+    /// Staff of `role` and above; nobody else (add others with the methods below).
+    pub const fn staff(role: Role) -> Access {
+        Access { anonymous: false, merchant: false, staff: Some(role), service: ServiceAccess::Denied }
+    }
+
+    /// Also merchant keys, for their own merchant only.
+    pub const fn and_merchant(self) -> Access {
+        Access { merchant: true, ..self }
+    }
+
+    /// Also service keys that hold `scope`.
+    pub const fn and_scope(self, scope: Scope) -> Access {
+        Access { service: ServiceAccess::Scope(scope), ..self }
+    }
+
+    /// Also every service key.
+    pub const fn and_any_service(self) -> Access {
+        Access { service: ServiceAccess::AnyKey, ..self }
+    }
+
+    /// The scope a service key needs, when one does.
+    pub fn scope(&self) -> Option<Scope> {
+        match self.service {
+            ServiceAccess::Scope(scope) => Some(scope),
+            ServiceAccess::Denied | ServiceAccess::AnyKey => None,
+        }
+    }
 
     /// Checks `caller` against the rule. Errors: [`AccessError::Unauthenticated`]
     /// for anonymous callers of a non-anonymous field, [`AccessError::Forbidden`]
-    /// for a kind or role the rule does not allow.
+    /// for a kind, role or scope the rule does not allow.
     pub fn check(&self, caller: &Caller) -> Result<(), AccessError> {
         let allowed = match caller {
             Caller::Anonymous => return if self.anonymous { Ok(()) } else { Err(AccessError::Unauthenticated) },
             Caller::Merchant { .. } => self.merchant,
+            Caller::Service { scopes, .. } => match self.service {
+                ServiceAccess::Denied => false,
+                ServiceAccess::AnyKey => true,
+                ServiceAccess::Scope(scope) => scopes.contains(scope),
+            },
             Caller::Staff { role, .. } => self.staff.is_some_and(|min| *role >= min),
         };
         if allowed { Ok(()) } else { Err(AccessError::Forbidden) }
     }
 }
 
+/// Every root field of the API (queries, mutations, subscriptions) and who may
+/// call it: the one place a field names the scope it needs. The README's
+/// authorization table says the same in prose columns, and the `authz`
+/// integration test runs that table against the server and checks its scope
+/// column against this one. A field missing here is refused to everyone.
+///
+/// Why these lines: a merchant key reads its own books, moves money between
+/// its own accounts, refunds its own payments (money going back never raises
+/// its balance) and asks for payouts of what is available; it never declares
+/// that money arrived (`recordPayment`, `authorizePayment`, `capturePayment`,
+/// `voidAuthorization`) or left (`recordPayout`), because those are the card
+/// network's and the bank's word, which only the platform's own services
+/// (service keys) and admins report.
+pub const FIELD_ACCESS: &[(&str, Access)] = {
+    use Role::{Admin, Support, Viewer};
+    use Scope::{DisputesWrite, LedgerRead, PaymentsWrite, PayoutsWrite, TransactionsWrite};
+    &[
+        // Queries.
+        ("me", Access::staff(Viewer).and_merchant().and_any_service()),
+        ("assets", Access::staff(Viewer).and_merchant().and_any_service()),
+        ("merchant", Access::staff(Viewer).and_merchant().and_scope(LedgerRead)),
+        ("merchants", Access::staff(Viewer).and_merchant().and_scope(LedgerRead)),
+        ("account", Access::staff(Viewer).and_merchant().and_scope(LedgerRead)),
+        ("transaction", Access::staff(Viewer).and_merchant().and_scope(LedgerRead)),
+        ("entries", Access::staff(Viewer).and_merchant().and_scope(LedgerRead)),
+        ("payment", Access::staff(Viewer).and_merchant().and_scope(LedgerRead)),
+        ("payments", Access::staff(Viewer).and_merchant().and_scope(LedgerRead)),
+        ("payout", Access::staff(Viewer).and_merchant().and_scope(LedgerRead)),
+        ("payouts", Access::staff(Viewer).and_merchant().and_scope(LedgerRead)),
+        ("events", Access::staff(Viewer).and_merchant().and_scope(LedgerRead)),
+        ("trialBalance", Access::staff(Viewer)),
+        ("auditLog", Access::staff(Viewer)),
+        ("apiKeys", Access::staff(Viewer)),
+        ("serviceKeys", Access::staff(Viewer)),
+        ("staffUsers", Access::staff(Viewer)),
+        ("monthlyRollup", Access::staff(Viewer)),
+        ("rollupMonths", Access::staff(Viewer)),
+        ("conversionRates", Access::staff(Viewer)),
+        ("refundPreview", Access::staff(Support).and_merchant().and_scope(PaymentsWrite)),
+        // Subscriptions.
+        ("balanceUpdated", Access::staff(Viewer).and_merchant().and_scope(LedgerRead)),
+        ("transactionPosted", Access::staff(Viewer).and_merchant().and_scope(LedgerRead)),
+        // Mutations.
+        ("login", Access::ANYONE),
+        ("logout", Access::staff(Viewer)),
+        ("openAccount", Access::staff(Admin).and_merchant().and_scope(TransactionsWrite)),
+        ("postTransaction", Access::staff(Admin).and_merchant().and_scope(TransactionsWrite)),
+        ("postTransactions", Access::staff(Admin).and_merchant().and_scope(TransactionsWrite)),
+        ("recordPayment", Access::staff(Admin).and_scope(PaymentsWrite)),
+        ("recordPayout", Access::staff(Admin).and_scope(PayoutsWrite)),
+        ("authorizePayment", Access::staff(Admin).and_scope(PaymentsWrite)),
+        ("capturePayment", Access::staff(Admin).and_scope(PaymentsWrite)),
+        ("voidAuthorization", Access::staff(Admin).and_scope(PaymentsWrite)),
+        ("createPayout", Access::staff(Admin).and_merchant().and_scope(PayoutsWrite)),
+        ("setPayoutSettings", Access::staff(Admin).and_merchant().and_scope(PayoutsWrite)),
+        ("refundPayment", Access::staff(Support).and_merchant().and_scope(PaymentsWrite)),
+        ("reverseTransaction", Access::staff(Support)),
+        ("resolveDispute", Access::staff(Support).and_scope(DisputesWrite)),
+        ("createMerchant", Access::staff(Admin)),
+        ("registerAsset", Access::staff(Admin)),
+        ("setFeeSchedule", Access::staff(Admin)),
+        ("openDispute", Access::staff(Admin).and_scope(DisputesWrite)),
+        ("settlePayout", Access::staff(Admin).and_scope(PayoutsWrite)),
+        ("failPayout", Access::staff(Admin).and_scope(PayoutsWrite)),
+        ("recordDeal", Access::staff(Admin).and_scope(TransactionsWrite)),
+        ("createApiKey", Access::staff(Admin)),
+        ("createServiceKey", Access::staff(Admin)),
+        ("rotateApiKey", Access::staff(Admin)),
+        ("revokeApiKey", Access::staff(Admin)),
+        ("createStaffUser", Access::staff(Admin)),
+        ("setBalanceLimit", Access::staff(Admin)),
+    ]
+};
+
+/// The access rule of the root field `field` (its GraphQL name), from
+/// [`FIELD_ACCESS`]; `None` for a field that has none.
+pub fn field_access(field: &str) -> Option<Access> {
+    FIELD_ACCESS.iter().find(|(name, _)| *name == field).map(|(_, access)| *access)
+}
+
 /// Prefix of every merchant API key.
 pub const API_KEY_PREFIX: &str = "lk_";
+/// Prefix of every service key: distinct from a merchant key's, so a leaked
+/// token says at a glance that it can act for every merchant.
+pub const SERVICE_KEY_PREFIX: &str = "sk_";
 /// Prefix of every staff session token.
 pub const SESSION_TOKEN_PREFIX: &str = "ls_";
-/// Length of an API key's visible id, after `lk_`: 8 characters of `[a-z0-9]`.
+/// Length of an API key's visible id, after `lk_` or `sk_`: 8 characters of `[a-z0-9]`.
 pub const API_KEY_ID_LEN: usize = 8;
 /// Longest bearer token accepted; longer ones are refused before any lookup.
 pub const MAX_TOKEN_LEN: usize = 128;
@@ -191,9 +476,11 @@ pub const MAX_TOKEN_LEN: usize = 128;
 /// A bearer token, parsed by shape only (whether it is valid is the store's word).
 #[derive(Clone, PartialEq, Eq)]
 pub enum Token {
-    /// `lk_<id>_<secret>`: a merchant API key; `prefix` is `lk_<id>`.
+    /// `lk_<id>_<secret>` (a merchant key) or `sk_<id>_<secret>` (a service
+    /// key); `prefix` is `lk_<id>` or `sk_<id>`. Which of the two a key is, is
+    /// the stored key's word.
     ApiKey {
-        /// The visible prefix, `lk_<id>`, stored in clear to find the key.
+        /// The visible prefix, `lk_<id>` or `sk_<id>`, stored in clear to find the key.
         prefix: String,
         /// The whole key, to hash.
         full: String,
@@ -220,12 +507,14 @@ impl Token {
         if raw.len() > MAX_TOKEN_LEN || !raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
             return Err(AccessError::Unauthenticated);
         }
-        if let Some(rest) = raw.strip_prefix(API_KEY_PREFIX) {
-            let (id, secret) = rest.split_once('_').ok_or(AccessError::Unauthenticated)?;
-            if id.len() != API_KEY_ID_LEN || secret.len() < 16 {
-                return Err(AccessError::Unauthenticated);
+        for key_prefix in [API_KEY_PREFIX, SERVICE_KEY_PREFIX] {
+            if let Some(rest) = raw.strip_prefix(key_prefix) {
+                let (id, secret) = rest.split_once('_').ok_or(AccessError::Unauthenticated)?;
+                if id.len() != API_KEY_ID_LEN || secret.len() < 16 {
+                    return Err(AccessError::Unauthenticated);
+                }
+                return Ok(Token::ApiKey { prefix: format!("{key_prefix}{id}"), full: raw.to_owned() });
             }
-            return Ok(Token::ApiKey { prefix: format!("{API_KEY_PREFIX}{id}"), full: raw.to_owned() });
         }
         match raw.strip_prefix(SESSION_TOKEN_PREFIX) {
             Some(secret) if secret.len() >= 16 => Ok(Token::Session(raw.to_owned())),
@@ -264,15 +553,82 @@ mod tests {
         Caller::Staff { id: uuid::Uuid::nil(), username: "s".into(), role, session: uuid::Uuid::nil() }
     }
 
+    fn service(scopes: &[&str]) -> Caller {
+        Caller::Service {
+            name: ServiceName::parse("card-processing").unwrap_or_else(|e| unreachable!("{e}")),
+            key_prefix: "sk_x".into(),
+            scopes: Scopes::parse(scopes).unwrap_or_else(|e| unreachable!("{e}")),
+        }
+    }
+
+    fn rule(field: &str) -> Access {
+        field_access(field).unwrap_or_else(|| unreachable!("{field} has a rule"))
+    }
+
     #[test]
     fn roles_include_the_ones_below_them() {
-        assert!(Access::SUPPORT.check(&staff(Role::Admin)).is_ok());
-        assert!(Access::SUPPORT.check(&staff(Role::Support)).is_ok());
-        assert_eq!(Access::SUPPORT.check(&staff(Role::Viewer)), Err(AccessError::Forbidden));
-        assert_eq!(Access::ADMIN.check(&Caller::Anonymous), Err(AccessError::Unauthenticated));
+        let support = Access::staff(Role::Support);
+        assert!(support.check(&staff(Role::Admin)).is_ok());
+        assert!(support.check(&staff(Role::Support)).is_ok());
+        assert_eq!(support.check(&staff(Role::Viewer)), Err(AccessError::Forbidden));
+        assert_eq!(Access::staff(Role::Admin).check(&Caller::Anonymous), Err(AccessError::Unauthenticated));
         let key = Caller::Merchant { merchant: MerchantId::PLATFORM, key_prefix: "lk_x".into() };
-        assert_eq!(Access::STAFF_READ.check(&key), Err(AccessError::Forbidden));
+        assert_eq!(Access::staff(Role::Viewer).check(&key), Err(AccessError::Forbidden));
         assert!(Access::ANYONE.check(&Caller::Anonymous).is_ok());
+    }
+
+    #[test]
+    fn a_merchant_key_cannot_declare_that_money_arrived_or_left() {
+        let key = Caller::Merchant { merchant: MerchantId::PLATFORM, key_prefix: "lk_x".into() };
+        for field in ["recordPayment", "authorizePayment", "capturePayment", "voidAuthorization", "recordPayout"] {
+            assert_eq!(rule(field).check(&key), Err(AccessError::Forbidden), "{field}");
+        }
+        for field in
+            ["postTransaction", "refundPayment", "createPayout", "setPayoutSettings", "openAccount", "payments"]
+        {
+            assert!(rule(field).check(&key).is_ok(), "{field}");
+        }
+    }
+
+    #[test]
+    fn a_service_key_needs_the_scope_its_field_names() {
+        let payments = service(&["payments:write"]);
+        let all_but_payments = service(&["disputes:write", "payouts:write", "transactions:write", "ledger:read"]);
+        assert!(rule("recordPayment").check(&payments).is_ok());
+        assert_eq!(rule("recordPayment").check(&all_but_payments), Err(AccessError::Forbidden));
+        assert_eq!(rule("payments").check(&payments), Err(AccessError::Forbidden), "reads need ledger:read");
+        assert!(rule("payments").check(&all_but_payments).is_ok());
+        // Staff-only fields are no service's, whatever it holds; `me` is every service's.
+        let every = service(&Scope::ALL.map(Scope::as_str));
+        for field in ["createApiKey", "reverseTransaction", "trialBalance", "logout", "createMerchant"] {
+            assert_eq!(rule(field).check(&every), Err(AccessError::Forbidden), "{field}");
+        }
+        assert!(rule("me").check(&payments).is_ok());
+    }
+
+    #[test]
+    fn every_field_is_listed_once() {
+        let mut names: Vec<&str> = FIELD_ACCESS.iter().map(|(n, _)| *n).collect();
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(names.len(), before, "a field is listed twice in FIELD_ACCESS");
+        assert!(field_access("noSuchField").is_none());
+    }
+
+    #[test]
+    fn scopes_parse_store_and_refuse_unknown_names() {
+        let s = Scopes::parse(&["payouts:write", "payments:write", "payments:write"])
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(s.stored(), "payments:write payouts:write");
+        assert_eq!(Scopes::from_stored(&s.stored()), Some(s));
+        assert!(Scopes::parse(&["payments:read"]).is_err());
+        assert!(Scopes::parse::<&str>(&[]).is_err());
+        assert!(ServiceName::parse("card-processing").is_ok());
+        for bad in ["", "Card", "1bank", "bank:eu", &"b".repeat(65)] {
+            assert!(ServiceName::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(format!("{:?}", Secret::new("sk_abcd1234_secret".into())), "Secret(…)");
     }
 
     #[test]
@@ -281,6 +637,9 @@ mod tests {
             .unwrap_or_else(|_| unreachable!("a well-formed API key token"));
         assert_eq!(format!("{t:?}"), "ApiKey(lk_abcd1234_…)");
         assert!(matches!(Token::parse("ls_0123456789abcdefghij"), Ok(Token::Session(_))));
+        let service = Token::parse("sk_abcd1234_0123456789abcdefghij")
+            .unwrap_or_else(|_| unreachable!("a well-formed service key token"));
+        assert!(matches!(service, Token::ApiKey { ref prefix, .. } if prefix == "sk_abcd1234"));
         for bad in ["", "lk_short_x", "lk_abcd1234", "nope", "ls_x", "lk_abcd1234_0123456789abcdef\u{0}"] {
             assert_eq!(Token::parse(bad), Err(AccessError::Unauthenticated), "{bad:?}");
         }

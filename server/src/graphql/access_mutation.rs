@@ -1,20 +1,31 @@
-//! Mutations of who may do what: staff login and logout, merchant API keys and
-//! staff users. Every one of them is a staff action (login and logout included)
-//! and is written to the audit log; where the action writes, its audit record
-//! commits in the same database transaction.
+//! Mutations of who may do what: staff login and logout, API keys (merchant
+//! keys and service keys) and staff users. Every one of them is a staff action
+//! (login and logout included) and is written to the audit log; where the
+//! action writes, its audit record commits in the same database transaction.
+//!
+//! The key and staff mutations take a required `idempotencyKey` and go through
+//! the ledger's write path (`ledger::keys`), with the money mutations' rules:
+//! the same key and input replay the first result (`replayed: true`), other
+//! input under the key is `IDEMPOTENCY_KEY_REUSED`, a refusal writes nothing
+//! and leaves the key free. A replay of a mutation that issued a key answers
+//! with the same key record and `key: null`: the secret is shown once and
+//! stored nowhere, not even in the idempotency record.
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
+use serde::Serialize;
 
 use super::access;
-use super::context::{caller, not_found, refused, request};
+use super::context::{caller, db, refused, request};
 use super::error::{BAD_USER_INPUT, OrCoded, coded};
+use super::mutation::{mismatch, submit};
 use super::types::{ApiKeyNode, StaffRoleType, StaffUserNode, parse_merchant_id, parse_uuid};
 use crate::auth::{AuthError, Authenticator};
-use crate::domain::auth::{AccessError, Caller, Tenant, check_new_staff};
+use crate::domain::auth::{AccessError, Caller, Scopes, ServiceName, Tenant, check_new_staff};
 use crate::domain::{MerchantId, MerchantName};
-use crate::store::{self, access as access_store, merchants};
+use crate::ledger::{AccessCommand, Applied, Command, Outcome};
+use crate::store::{self, access as access_store};
 
 /// The mutations of access control, merged into the root mutation.
 #[derive(Default)]
@@ -32,38 +43,80 @@ pub struct SessionPayload {
 }
 
 /// Input of `createApiKey`.
-#[derive(InputObject)]
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CreateApiKeyInput {
     /// The merchant the key acts for.
     pub merchant_id: ID,
     /// A label, up to 200 characters.
     pub name: Option<String>,
+    /// Idempotency key, 1 to 255 visible ASCII characters.
+    #[serde(skip)]
+    pub idempotency_key: String,
 }
 
-/// A newly issued API key.
+/// Input of `createServiceKey`.
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateServiceKeyInput {
+    /// The service it belongs to, e.g. `card-processing`: 1 to 64 of
+    /// `a-z 0-9 . _ -`, starting with a letter.
+    pub service: String,
+    /// What it may do, at least one of `payments:write`, `disputes:write`,
+    /// `payouts:write`, `transactions:write`, `ledger:read`.
+    pub scopes: Vec<String>,
+    /// A label, up to 200 characters.
+    pub name: Option<String>,
+    /// Idempotency key, 1 to 255 visible ASCII characters.
+    #[serde(skip)]
+    pub idempotency_key: String,
+}
+
+/// A newly issued API key (merchant or service key).
 #[derive(SimpleObject)]
 pub struct NewApiKeyPayload {
-    /// The whole key, `lk_<8 chars>_<secret>`. Shown only here, once: only its
-    /// hash is stored.
-    pub key: String,
+    /// The whole key, `lk_<8 chars>_<secret>` or `sk_<8 chars>_<secret>`.
+    /// Shown only here, once: only its hash is stored. Null on a replay.
+    pub key: Option<String>,
     /// The key as listed from now on (prefix only).
     pub api_key: ApiKeyNode,
+    /// True when this answer replays an earlier request with the same key.
+    pub replayed: bool,
+}
+
+/// Result of `revokeApiKey`.
+#[derive(SimpleObject)]
+pub struct ApiKeyPayload {
+    /// The key after the change.
+    pub api_key: ApiKeyNode,
+    /// True when this answer replays an earlier request with the same key.
+    pub replayed: bool,
 }
 
 /// Input of `createStaffUser`.
-#[derive(InputObject)]
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CreateStaffUserInput {
     /// 1 to 64 of `a-z 0-9 . _ -`; unique.
     pub username: String,
-    /// 12 to 128 characters; stored only as an argon2id hash.
+    /// 12 to 128 characters; stored only as an argon2id hash. Not part of the
+    /// request's fingerprint: a retry is recognised by username and role.
+    #[serde(skip)]
     pub password: String,
     /// The role.
     pub role: StaffRoleType,
+    /// Idempotency key, 1 to 255 visible ASCII characters.
+    #[serde(skip)]
+    pub idempotency_key: String,
 }
 
-/// The staff username of the caller (the guard has admitted only staff).
-fn staff_name(ctx: &Context<'_>) -> async_graphql::Result<String> {
-    caller(ctx)?.staff_username().map(str::to_owned).ok_or_else(|| refused(AccessError::Forbidden))
+/// Result of `createStaffUser`.
+#[derive(SimpleObject)]
+pub struct StaffUserPayload {
+    /// The staff user.
+    pub user: StaffUserNode,
+    /// True when this answer replays an earlier request with the same key.
+    pub replayed: bool,
 }
 
 /// Appends the audit record of an access action in `db`.
@@ -114,7 +167,7 @@ impl AccessMutation {
     /// server's session TTL. Callable without credentials. Errors:
     /// `INVALID_CREDENTIALS` (never says whether the username exists),
     /// `RATE_LIMITED` after too many attempts for the username in a minute.
-    #[graphql(guard = "access::ANYONE", complexity = "super::MUTATION_COST + child_complexity")]
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
     async fn login(
         &self,
         ctx: &Context<'_>,
@@ -138,7 +191,7 @@ impl AccessMutation {
     }
 
     /// Revokes the caller's session: its token stops working at once.
-    #[graphql(guard = "access::STAFF_READ", complexity = "super::MUTATION_COST + child_complexity")]
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
     async fn logout(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
         let Caller::Staff { username, session, .. } = caller(ctx)? else {
             return Err(refused(AccessError::Forbidden));
@@ -151,90 +204,125 @@ impl AccessMutation {
     }
 
     /// Issues an API key for a merchant. The key is returned once and never
-    /// again. Errors: `NOT_FOUND` (merchant), `BAD_USER_INPUT` (`name` empty or over 200 characters).
-    #[graphql(guard = "access::ADMIN", complexity = "super::MUTATION_COST + child_complexity")]
+    /// again (a replay answers `key: null`). Errors: `NOT_FOUND` (merchant),
+    /// `BAD_USER_INPUT` (`name` empty or over 200 characters),
+    /// `IDEMPOTENCY_KEY_REUSED`, `IDEMPOTENCY_KEY_INVALID`.
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
     async fn create_api_key(
         &self,
         ctx: &Context<'_>,
         input: CreateApiKeyInput,
     ) -> async_graphql::Result<NewApiKeyPayload> {
-        let merchant = parse_merchant_id(&input.merchant_id)?;
-        let name = match input.name {
-            Some(n) => Some(MerchantName::parse(&n).or_coded()?.as_str().to_owned()),
-            None => None,
+        let command = AccessCommand::CreateApiKey {
+            merchant: parse_merchant_id(&input.merchant_id)?,
+            service: None,
+            name: label(input.name.as_deref())?,
         };
-        let actor = staff_name(ctx)?;
-        let txn = begin(ctx).await?;
-        if merchant == MerchantId::PLATFORM || merchants::find(&txn, merchant).await.or_coded()?.is_none() {
-            return Err(not_found());
-        }
-        let (key, secret) =
-            Authenticator::issue_api_key(&txn, merchant, name, format!("staff:{actor}")).await.map_err(auth_error)?;
-        audit(ctx, &txn, &actor, "createApiKey", ("api_key", Some(key.id.to_string())), Some(merchant), "ok").await?;
-        txn.commit().await.or_coded()?;
-        Ok(NewApiKeyPayload { key: secret, api_key: ApiKeyNode(key) })
+        let applied = submit(ctx, &input.idempotency_key, "createApiKey", &input, Command::Access(command)).await?;
+        new_key(ctx, applied).await
     }
 
-    /// Replaces a key: revokes it and issues a new one for the same merchant and
-    /// name, returned once. Errors: `NOT_FOUND`.
-    #[graphql(guard = "access::ADMIN", complexity = "super::MUTATION_COST + child_complexity")]
-    async fn rotate_api_key(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<NewApiKeyPayload> {
-        let id = parse_uuid(&id, "api key id")?;
-        let actor = staff_name(ctx)?;
-        let txn = begin(ctx).await?;
-        let old = access_store::api_key(&txn, id).await.or_coded()?.ok_or_else(not_found)?;
-        access_store::revoke_api_key(&txn, id, Utc::now()).await.or_coded()?;
-        let (key, secret) =
-            Authenticator::issue_api_key(&txn, old.merchant, old.name.clone(), format!("staff:{actor}"))
-                .await
-                .map_err(auth_error)?;
-        audit(ctx, &txn, &actor, "rotateApiKey", ("api_key", Some(id.to_string())), Some(old.merchant), "ok").await?;
-        txn.commit().await.or_coded()?;
-        Ok(NewApiKeyPayload { key: secret, api_key: ApiKeyNode(key) })
+    /// Issues a key for one of the platform's own services (the card
+    /// processing service, the bank service), limited to `scopes`; see the
+    /// README's authorization table for the scope each field needs. The key,
+    /// `sk_<8 chars>_<secret>`, acts for every merchant and is returned once
+    /// (a replay answers `key: null`). Errors: `BAD_USER_INPUT` (service name,
+    /// unknown or no scopes, `name`), `IDEMPOTENCY_KEY_REUSED`,
+    /// `IDEMPOTENCY_KEY_INVALID`.
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
+    async fn create_service_key(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateServiceKeyInput,
+    ) -> async_graphql::Result<NewApiKeyPayload> {
+        let grant = access_store::ServiceGrant {
+            name: ServiceName::parse(&input.service).map_err(|m| coded(BAD_USER_INPUT, m))?,
+            scopes: Scopes::parse(&input.scopes).map_err(|m| coded(BAD_USER_INPUT, m))?,
+        };
+        let command = AccessCommand::CreateApiKey {
+            merchant: MerchantId::PLATFORM,
+            service: Some(grant),
+            name: label(input.name.as_deref())?,
+        };
+        let applied = submit(ctx, &input.idempotency_key, "createServiceKey", &input, Command::Access(command)).await?;
+        new_key(ctx, applied).await
     }
 
-    /// Revokes a key: it stops working at once. Revoking a revoked key is a
-    /// no-op. Errors: `NOT_FOUND`.
-    #[graphql(guard = "access::ADMIN", complexity = "super::MUTATION_COST + child_complexity")]
-    async fn revoke_api_key(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ApiKeyNode> {
-        let id = parse_uuid(&id, "api key id")?;
-        let actor = staff_name(ctx)?;
-        let txn = begin(ctx).await?;
-        let mut key = access_store::api_key(&txn, id).await.or_coded()?.ok_or_else(not_found)?;
-        let now = Utc::now();
-        if access_store::revoke_api_key(&txn, id, now).await.or_coded()? {
-            key.revoked_at = Some(now);
-        }
-        audit(ctx, &txn, &actor, "revokeApiKey", ("api_key", Some(id.to_string())), Some(key.merchant), "ok").await?;
-        txn.commit().await.or_coded()?;
-        Ok(ApiKeyNode(key))
+    /// Replaces a key: revokes it and issues a new one for the same merchant
+    /// (or the same service and scopes) and name, returned once (a replay
+    /// answers `key: null`). Errors: `NOT_FOUND`, `IDEMPOTENCY_KEY_REUSED`,
+    /// `IDEMPOTENCY_KEY_INVALID`.
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
+    async fn rotate_api_key(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        idempotency_key: String,
+    ) -> async_graphql::Result<NewApiKeyPayload> {
+        let key = parse_uuid(&id, "api key id")?;
+        let input = serde_json::json!({ "id": key.to_string() });
+        let command = Command::Access(AccessCommand::RotateApiKey { key });
+        let applied = submit(ctx, &idempotency_key, "rotateApiKey", &input, command).await?;
+        new_key(ctx, applied).await
     }
 
-    /// Creates a staff user. Errors: `BAD_USER_INPUT` (username shape, password
-    /// length), `USERNAME_TAKEN`.
-    #[graphql(guard = "access::ADMIN", complexity = "super::MUTATION_COST + child_complexity")]
+    /// Revokes a key (merchant or service key): it stops working at once.
+    /// Revoking a revoked key changes nothing. Errors: `NOT_FOUND`,
+    /// `IDEMPOTENCY_KEY_REUSED`, `IDEMPOTENCY_KEY_INVALID`.
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
+    async fn revoke_api_key(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        idempotency_key: String,
+    ) -> async_graphql::Result<ApiKeyPayload> {
+        let key = parse_uuid(&id, "api key id")?;
+        let input = serde_json::json!({ "id": key.to_string() });
+        let command = Command::Access(AccessCommand::RevokeApiKey { key });
+        let applied = submit(ctx, &idempotency_key, "revokeApiKey", &input, command).await?;
+        let Outcome::ApiKey(id) = applied.outcome else { return Err(mismatch()) };
+        let key = access_store::api_key(&*db(ctx).await?, id).await.or_coded()?.ok_or_else(mismatch)?;
+        Ok(ApiKeyPayload { api_key: ApiKeyNode(key), replayed: applied.replayed })
+    }
+
+    /// Creates a staff user. The password is not part of the request's
+    /// fingerprint (nothing derived from it is kept but its argon2id hash), so
+    /// a retry with the same key, username and role replays the first answer
+    /// whatever password it carries. Errors: `BAD_USER_INPUT` (username shape,
+    /// password length), `USERNAME_TAKEN`, `IDEMPOTENCY_KEY_REUSED`,
+    /// `IDEMPOTENCY_KEY_INVALID`.
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
     async fn create_staff_user(
         &self,
         ctx: &Context<'_>,
         input: CreateStaffUserInput,
-    ) -> async_graphql::Result<StaffUserNode> {
+    ) -> async_graphql::Result<StaffUserPayload> {
         check_new_staff(&input.username, &input.password).map_err(|m| coded(BAD_USER_INPUT, m))?;
-        let actor = staff_name(ctx)?;
-        let user = access_store::StaffUser {
-            id: uuid::Uuid::now_v7(),
-            username: input.username.clone(),
-            password_hash: crate::auth::hash_password(&input.password).await.map_err(auth_error)?,
-            role: input.role.into(),
-            created_at: Utc::now(),
-        };
-        let txn = begin(ctx).await?;
-        let created = access_store::insert_staff(&txn, &user).await.or_coded()?;
-        let result = if created { "ok" } else { "USERNAME_TAKEN" };
-        audit(ctx, &txn, &actor, "createStaffUser", ("staff_user", Some(user.username.clone())), None, result).await?;
-        txn.commit().await.or_coded()?;
-        if !created {
-            return Err(coded("USERNAME_TAKEN", "a staff user with this username exists"));
-        }
-        Ok(StaffUserNode(user))
+        // argon2id takes tens of milliseconds: hashed before the write path, so
+        // no database transaction waits for it.
+        let password_hash = crate::auth::hash_password(&input.password).await.map_err(auth_error)?;
+        let command =
+            AccessCommand::CreateStaffUser { username: input.username.clone(), password_hash, role: input.role.into() };
+        let applied = submit(ctx, &input.idempotency_key, "createStaffUser", &input, Command::Access(command)).await?;
+        let Outcome::StaffUser(id) = applied.outcome else { return Err(mismatch()) };
+        let user = access_store::staff_user(&*db(ctx).await?, id).await.or_coded()?.ok_or_else(mismatch)?;
+        Ok(StaffUserPayload { user: StaffUserNode(user), replayed: applied.replayed })
     }
+}
+
+/// A key's label: 1 to 200 characters when given. Errors: `BAD_USER_INPUT`.
+fn label(name: Option<&str>) -> async_graphql::Result<Option<String>> {
+    name.map(|n| MerchantName::parse(n).map(|n| n.as_str().to_owned()).or_coded()).transpose()
+}
+
+/// The answer of a mutation that issued a key: the key record as stored, and
+/// its secret when this request issued it (none on a replay).
+async fn new_key(ctx: &Context<'_>, applied: Applied) -> async_graphql::Result<NewApiKeyPayload> {
+    let Outcome::ApiKey(id) = applied.outcome else { return Err(mismatch()) };
+    let key = access_store::api_key(&*db(ctx).await?, id).await.or_coded()?.ok_or_else(mismatch)?;
+    Ok(NewApiKeyPayload {
+        key: applied.secret.map(|s| s.expose().to_owned()),
+        api_key: ApiKeyNode(key),
+        replayed: applied.replayed,
+    })
 }

@@ -531,7 +531,7 @@ pub struct AccountPayload {
 impl LedgerMutation {
     /// Creates a merchant. Errors: `BAD_USER_INPUT`, `EXTERNAL_ID_TAKEN`,
     /// `IDEMPOTENCY_KEY_REUSED`.
-    #[graphql(guard = "access::ADMIN", complexity = "super::MUTATION_COST + child_complexity")]
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
     async fn create_merchant(
         &self,
         ctx: &Context<'_>,
@@ -550,7 +550,7 @@ impl LedgerMutation {
 
     /// Registers a custom asset such as `SWORD` (exponent 0). Errors:
     /// `ASSET_INVALID`, `ASSET_ALREADY_EXISTS`, `IDEMPOTENCY_KEY_REUSED`.
-    #[graphql(guard = "access::ADMIN", complexity = "super::MUTATION_COST + child_complexity")]
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
     async fn register_asset(
         &self,
         ctx: &Context<'_>,
@@ -566,9 +566,10 @@ impl LedgerMutation {
     }
 
     /// Opens an account outside the standard chart, e.g. a merchant's `reserve`.
-    /// Errors: `ACCOUNT_CODE_INVALID`, `UNKNOWN_ASSET`, `NOT_FOUND`,
-    /// `ACCOUNT_ALREADY_EXISTS`, `IDEMPOTENCY_KEY_REUSED`.
-    #[graphql(guard = "access::MERCHANT_WRITE", complexity = "super::MUTATION_COST + child_complexity")]
+    /// A merchant key opens credit-normal accounts only. Errors:
+    /// `ACCOUNT_CODE_INVALID`, `UNKNOWN_ASSET`, `NOT_FOUND`,
+    /// `ACCOUNT_ALREADY_EXISTS`, `DEBIT_ACCOUNT_NOT_ALLOWED`, `IDEMPOTENCY_KEY_REUSED`.
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
     async fn open_account(&self, ctx: &Context<'_>, input: OpenAccountInput) -> async_graphql::Result<AccountPayload> {
         let owner = match &input.merchant_id {
             None => Owner::Platform,
@@ -593,7 +594,7 @@ impl LedgerMutation {
     /// `TRANSACTION_UNBALANCED`, `ENTRY_COUNT_INVALID`, `ASSET_MISMATCH`,
     /// `ACCOUNT_NOT_FOUND`, `ACCOUNT_OF_ANOTHER_MERCHANT`, `NOT_FOUND`,
     /// `IDEMPOTENCY_KEY_REUSED`.
-    #[graphql(guard = "access::MERCHANT_WRITE", complexity = "super::MUTATION_COST + child_complexity")]
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
     async fn post_transaction(
         &self,
         ctx: &Context<'_>,
@@ -608,7 +609,7 @@ impl LedgerMutation {
     /// own result; with `atomic: true`, one refusal writes nothing. Errors (the
     /// whole call): `BATCH_SIZE_INVALID` for 0 or more than 500 transactions;
     /// per transaction, the errors of `postTransaction` and `BATCH_ROLLED_BACK`.
-    #[graphql(guard = "access::MERCHANT_WRITE", complexity = "super::MUTATION_COST * 4 + child_complexity")]
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST * 4 + child_complexity")]
     async fn post_transactions(
         &self,
         ctx: &Context<'_>,
@@ -665,8 +666,10 @@ impl LedgerMutation {
 
     /// Records money received for a merchant: debits `processor_clearing` by the
     /// gross, credits the merchant's `available` by gross − fee and `fee_revenue`
-    /// by the fee. Errors: as `postTransaction`, plus `FEE_INVALID`.
-    #[graphql(guard = "access::MERCHANT_WRITE", complexity = "super::MUTATION_COST + child_complexity")]
+    /// by the fee. The card network's word: a service key with `payments:write`
+    /// or an admin, never a merchant key (`FORBIDDEN`). Errors: as
+    /// `postTransaction`, plus `FEE_INVALID`.
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
     async fn record_payment(
         &self,
         ctx: &Context<'_>,
@@ -689,9 +692,10 @@ impl LedgerMutation {
     }
 
     /// Records money sent to a merchant: debits its `available`, credits the
-    /// platform's `bank`. Errors: as `postTransaction`, plus `INSUFFICIENT_FUNDS`
-    /// when it would take `available` below zero.
-    #[graphql(guard = "access::MERCHANT_WRITE", complexity = "super::MUTATION_COST + child_complexity")]
+    /// platform's `bank`. The bank's word: a service key with `payouts:write` or
+    /// an admin, never a merchant key. Errors: as `postTransaction`, plus
+    /// `INSUFFICIENT_FUNDS` when it would take `available` below zero.
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
     async fn record_payout(
         &self,
         ctx: &Context<'_>,
@@ -708,7 +712,7 @@ impl LedgerMutation {
     /// `expiresAt`. Raises the merchant's pending balance; available is unchanged.
     /// Errors: the amount errors, `NOT_FOUND`, `AUTHORIZATION_EXPIRED` (an
     /// `expiresAt` in the past), `IDEMPOTENCY_KEY_REUSED`.
-    #[graphql(guard = "access::MERCHANT_WRITE", complexity = "super::MUTATION_COST + child_complexity")]
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
     async fn authorize_payment(
         &self,
         ctx: &Context<'_>,
@@ -725,7 +729,7 @@ impl LedgerMutation {
     /// splitting off the merchant's fee. Errors: `NOT_FOUND`,
     /// `CAPTURE_EXCEEDS_AUTHORIZATION`, `AUTHORIZATION_EXPIRED`,
     /// `AUTHORIZATION_VOIDED`, `ASSET_MISMATCH`, `IDEMPOTENCY_KEY_REUSED`.
-    #[graphql(guard = "access::MERCHANT_WRITE", complexity = "super::MUTATION_COST + child_complexity")]
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
     async fn capture_payment(
         &self,
         ctx: &Context<'_>,
@@ -744,7 +748,7 @@ impl LedgerMutation {
 
     /// Releases what an authorization still holds. Errors: `NOT_FOUND`,
     /// `ALREADY_VOIDED`, `NOTHING_TO_VOID`, `IDEMPOTENCY_KEY_REUSED`.
-    #[graphql(guard = "access::MERCHANT_WRITE", complexity = "super::MUTATION_COST + child_complexity")]
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
     async fn void_authorization(
         &self,
         ctx: &Context<'_>,
@@ -757,7 +761,7 @@ impl LedgerMutation {
     /// Refunds part (`amount`) or all of the payment's refundable money. It may
     /// be repeated. Errors: `NOT_FOUND`, `REFUND_EXCEEDS_CAPTURED`,
     /// `INSUFFICIENT_FUNDS`, `ASSET_MISMATCH`, `IDEMPOTENCY_KEY_REUSED`.
-    #[graphql(guard = "access::REFUND", complexity = "super::MUTATION_COST + child_complexity")]
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
     async fn refund_payment(
         &self,
         ctx: &Context<'_>,
@@ -773,7 +777,7 @@ impl LedgerMutation {
     /// balance (which may go negative) for the platform's `disputes` account.
     /// Errors: `NOT_FOUND`, `PAYMENT_NOT_CAPTURED`, `DISPUTE_ALREADY_OPEN`,
     /// `DISPUTE_EXCEEDS_CAPTURED`, `IDEMPOTENCY_KEY_REUSED`.
-    #[graphql(guard = "access::ADMIN", complexity = "super::MUTATION_COST + child_complexity")]
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
     async fn open_dispute(&self, ctx: &Context<'_>, input: OpenDisputeInput) -> async_graphql::Result<PaymentPayload> {
         let payment = parse_uuid(&input.payment_id, "payment id")?;
         let amount = optional_money(ctx, input.amount.as_ref()).await?;
@@ -783,7 +787,7 @@ impl LedgerMutation {
     /// Resolves the open chargeback: WON returns the money to the merchant; LOST
     /// makes it final and may charge a dispute fee. Errors: `NOT_FOUND`,
     /// `NO_OPEN_DISPUTE`, `IDEMPOTENCY_KEY_REUSED`.
-    #[graphql(guard = "access::SUPPORT", complexity = "super::MUTATION_COST + child_complexity")]
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
     async fn resolve_dispute(
         &self,
         ctx: &Context<'_>,
@@ -800,7 +804,7 @@ impl LedgerMutation {
     /// reserve, into `payouts_in_transit`, recording which transactions it
     /// covers. Errors: `NOT_FOUND`, `UNKNOWN_ASSET`, `NOTHING_TO_PAY_OUT`,
     /// `IDEMPOTENCY_KEY_REUSED`.
-    #[graphql(guard = "access::MERCHANT_WRITE", complexity = "super::MUTATION_COST + child_complexity")]
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
     async fn create_payout(&self, ctx: &Context<'_>, input: CreatePayoutInput) -> async_graphql::Result<PayoutPayload> {
         let merchant = parse_merchant_id(&input.merchant_id)?;
         let asset = ledger(ctx)?.asset(&input.asset).await.or_coded()?;
@@ -810,7 +814,7 @@ impl LedgerMutation {
 
     /// Marks a payout in transit as arrived: the money leaves the platform's bank.
     /// Errors: `NOT_FOUND`, `PAYOUT_NOT_IN_TRANSIT`, `IDEMPOTENCY_KEY_REUSED`.
-    #[graphql(guard = "access::ADMIN", complexity = "super::MUTATION_COST + child_complexity")]
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
     async fn settle_payout(&self, ctx: &Context<'_>, input: PayoutStepInput) -> async_graphql::Result<PayoutPayload> {
         let payout = parse_uuid(&input.payout_id, "payout id")?;
         payout_step(ctx, &input.idempotency_key, "settlePayout", &input, Command::SettlePayout { payout }).await
@@ -819,7 +823,7 @@ impl LedgerMutation {
     /// Marks a payout in transit as bounced: the money returns to the merchant's
     /// available balance. Errors: `NOT_FOUND`, `PAYOUT_NOT_IN_TRANSIT`,
     /// `IDEMPOTENCY_KEY_REUSED`.
-    #[graphql(guard = "access::ADMIN", complexity = "super::MUTATION_COST + child_complexity")]
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
     async fn fail_payout(&self, ctx: &Context<'_>, input: PayoutStepInput) -> async_graphql::Result<PayoutPayload> {
         let payout = parse_uuid(&input.payout_id, "payout id")?;
         payout_step(ctx, &input.idempotency_key, "failPayout", &input, Command::FailPayout { payout }).await
@@ -827,7 +831,7 @@ impl LedgerMutation {
 
     /// Sets a merchant's payout reserve and schedule for an asset. Errors:
     /// `NOT_FOUND`, `UNKNOWN_ASSET`, the amount errors, `IDEMPOTENCY_KEY_REUSED`.
-    #[graphql(guard = "access::MERCHANT_WRITE", complexity = "super::MUTATION_COST + child_complexity")]
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
     async fn set_payout_settings(
         &self,
         ctx: &Context<'_>,
@@ -857,7 +861,7 @@ impl LedgerMutation {
     /// Sets a merchant's fee schedule for one asset: percent (basis points) plus
     /// fixed, applied to later captures, rounded half-to-even to the minor unit.
     /// Errors: `FEE_INVALID`, `UNKNOWN_ASSET`, `NOT_FOUND`, `IDEMPOTENCY_KEY_REUSED`.
-    #[graphql(guard = "access::ADMIN", complexity = "super::MUTATION_COST + child_complexity")]
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
     async fn set_fee_schedule(
         &self,
         ctx: &Context<'_>,
@@ -889,7 +893,7 @@ impl LedgerMutation {
     /// defective deal with `reverseTransaction`. Errors: the amount errors,
     /// `INSUFFICIENT_FUNDS`, `NOT_FOUND`, `ENTRY_COUNT_INVALID`, `BAD_USER_INPUT`
     /// (a merchant dealing with itself), `IDEMPOTENCY_KEY_REUSED`.
-    #[graphql(guard = "access::ADMIN", complexity = "super::MUTATION_COST + child_complexity")]
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
     async fn record_deal(
         &self,
         ctx: &Context<'_>,
@@ -920,7 +924,7 @@ impl LedgerMutation {
     /// true`). Errors: `NOT_FOUND`, `ALREADY_REVERSED`, `REASON_REQUIRED`,
     /// `BALANCE_LIMIT_EXCEEDED`, `FORBIDDEN` (`force` by anyone but an admin),
     /// `IDEMPOTENCY_KEY_REUSED`.
-    #[graphql(guard = "access::SUPPORT", complexity = "super::MUTATION_COST + child_complexity")]
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
     async fn reverse_transaction(
         &self,
         ctx: &Context<'_>,
@@ -930,7 +934,9 @@ impl LedgerMutation {
         #[graphql(default)] force: bool,
     ) -> async_graphql::Result<TransactionPayload> {
         if force {
-            crate::domain::auth::Access::ADMIN.check(caller(ctx)?).map_err(super::context::refused)?;
+            crate::domain::auth::Access::staff(crate::domain::auth::Role::Admin)
+                .check(caller(ctx)?)
+                .map_err(super::context::refused)?;
         }
         let id = TransactionId(parse_uuid(&transaction_id, "transaction id")?);
         // `force` joins the fingerprint only when set, so unforced requests
@@ -955,7 +961,7 @@ impl LedgerMutation {
     /// `ACCOUNT_CODE_INVALID`, `UNKNOWN_ASSET`, `AMOUNT_MALFORMED`,
     /// `AMOUNT_PRECISION_EXCEEDED`, `AMOUNT_OVERFLOW`, `LIMIT_BOUNDS_INVALID`
     /// (lower above upper), `IDEMPOTENCY_KEY_REUSED`.
-    #[graphql(guard = "access::ADMIN", complexity = "super::MUTATION_COST + child_complexity")]
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
     async fn set_balance_limit(
         &self,
         ctx: &Context<'_>,
@@ -1098,11 +1104,12 @@ async fn transfer_draft(ctx: &Context<'_>, input: &PostTransactionInput) -> asyn
 
 /// Submits a command under an idempotency key, fingerprinting the input as sent.
 ///
-/// The key lives in the caller's key space (its merchant for an API key, the
-/// platform for staff), the write runs under the caller's tenant, and it records
-/// the caller as actor with the request id. A staff caller's request carries its
+/// The key lives in the caller's key space (its merchant for a merchant key;
+/// for staff and service keys, the merchant the command names, or the
+/// platform), the write runs under the caller's tenant, and it records the
+/// caller as actor with the request id. A staff caller's request carries its
 /// audit record; the reason is the input's `reason`, when it has one.
-async fn submit(
+pub(super) async fn submit(
     ctx: &Context<'_>,
     key: &str,
     operation: &'static str,
@@ -1174,7 +1181,7 @@ async fn post(
 
 /// A stored idempotency result of the wrong kind; only possible if two
 /// operations shared a fingerprint, which SHA-256 over the operation name rules out.
-fn mismatch() -> async_graphql::Error {
+pub(super) fn mismatch() -> async_graphql::Error {
     super::error::to_graphql(LedgerError::Database(sea_orm::DbErr::Custom("idempotency result of another kind".into())))
 }
 

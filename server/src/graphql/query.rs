@@ -19,7 +19,7 @@ use super::types::{
     payouts_connection,
 };
 use super::{list_cost, page_size};
-use crate::domain::auth::Caller;
+use crate::domain::auth::{Caller, ServiceName};
 use crate::domain::{AccountId, TransactionId};
 use crate::store::{access as access_store, accounts, assets, books, events, merchants, transactions};
 
@@ -36,7 +36,7 @@ impl QueryRoot {
     /// merchant key always gets its own merchant's, with its own balances only.
     /// Errors: `BAD_USER_INPUT` (negative `after`, `first` over the page limit),
     /// `NOT_FOUND` (another merchant's id).
-    #[graphql(guard = "access::READ", complexity = "list_cost(first, child_complexity)")]
+    #[graphql(guard = "access::FIELD", complexity = "list_cost(first, child_complexity)")]
     async fn events(
         &self,
         ctx: &Context<'_>,
@@ -64,16 +64,16 @@ impl QueryRoot {
         Ok(rows.into_iter().filter_map(|e| e.visible_to(tenant)).map(|e| LedgerEventNode(Arc::new(e))).collect())
     }
 
-    /// Who is calling: a merchant key (its merchant and prefix) or a staff member
-    /// (username and role).
-    #[graphql(guard = "access::READ")]
+    /// Who is calling: a merchant key (its merchant and prefix), a service key
+    /// (its service, prefix and scopes) or a staff member (username and role).
+    #[graphql(guard = "access::FIELD")]
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<CallerNode> {
         CallerNode::of(caller(ctx)?).ok_or_else(not_found)
     }
 
     /// A merchant by id. Errors: `NOT_FOUND` when it does not exist or is not the
     /// caller's.
-    #[graphql(guard = "access::READ")]
+    #[graphql(guard = "access::FIELD")]
     async fn merchant(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<MerchantNode>> {
         let id = parse_merchant_id(&id)?;
         visible(ctx, id)?;
@@ -84,7 +84,7 @@ impl QueryRoot {
     /// Merchants in creation order, a Relay connection. `search` matches a
     /// substring of the name (case-insensitive), or the external id or id exactly.
     /// A merchant key sees only its own merchant.
-    #[graphql(guard = "access::READ", complexity = "list_cost(first, child_complexity)")]
+    #[graphql(guard = "access::FIELD", complexity = "list_cost(first, child_complexity)")]
     async fn merchants(
         &self,
         ctx: &Context<'_>,
@@ -103,7 +103,7 @@ impl QueryRoot {
 
     /// An account by id. Errors: `NOT_FOUND` (also for another merchant's or,
     /// for a merchant key, the platform's accounts).
-    #[graphql(guard = "access::READ")]
+    #[graphql(guard = "access::FIELD")]
     async fn account(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<AccountNode>> {
         let id = AccountId(parse_uuid(&id, "account id")?);
         let found = accounts::find(&*db(ctx).await?, id).await.or_coded()?.ok_or_else(not_found)?;
@@ -113,7 +113,7 @@ impl QueryRoot {
 
     /// A transaction by id, with its entries. Errors: `NOT_FOUND` (also when it
     /// is neither the caller merchant's nor a deal it is party to).
-    #[graphql(guard = "access::READ")]
+    #[graphql(guard = "access::FIELD")]
     async fn transaction(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<TransactionNode>> {
         let id = TransactionId(parse_uuid(&id, "transaction id")?);
         let found = transactions::find(&*db(ctx).await?, id).await.or_coded()?.ok_or_else(not_found)?;
@@ -126,7 +126,7 @@ impl QueryRoot {
     /// An account's entries in sequence order, a Relay connection with opaque
     /// cursors (Relay Cursor Connections spec). Errors: `NOT_FOUND` for an
     /// account the caller may not see.
-    #[graphql(guard = "access::READ", complexity = "list_cost(first, child_complexity)")]
+    #[graphql(guard = "access::FIELD", complexity = "list_cost(first, child_complexity)")]
     async fn entries(
         &self,
         ctx: &Context<'_>,
@@ -141,7 +141,7 @@ impl QueryRoot {
     }
 
     /// A payment by id, with its state, amounts and transactions. Errors: `NOT_FOUND`.
-    #[graphql(guard = "access::READ")]
+    #[graphql(guard = "access::FIELD")]
     async fn payment(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<PaymentNode>> {
         let id = parse_uuid(&id, "payment id")?;
         let found = crate::store::payments::find(&*db(ctx).await?, id).await.or_coded()?.ok_or_else(not_found)?;
@@ -151,7 +151,7 @@ impl QueryRoot {
 
     /// A merchant's payments, newest first, optionally in one state; a Relay
     /// connection. Errors: `NOT_FOUND` for a merchant the caller may not see.
-    #[graphql(guard = "access::READ", complexity = "list_cost(first, child_complexity)")]
+    #[graphql(guard = "access::FIELD", complexity = "list_cost(first, child_complexity)")]
     async fn payments(
         &self,
         ctx: &Context<'_>,
@@ -166,7 +166,7 @@ impl QueryRoot {
     }
 
     /// A payout by id. Errors: `NOT_FOUND`.
-    #[graphql(guard = "access::READ")]
+    #[graphql(guard = "access::FIELD")]
     async fn payout(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<PayoutNode>> {
         let id = parse_uuid(&id, "payout id")?;
         let found = crate::store::payouts::find(&*db(ctx).await?, id).await.or_coded()?.ok_or_else(not_found)?;
@@ -176,7 +176,7 @@ impl QueryRoot {
 
     /// A merchant's payouts, newest first; a Relay connection. Errors: `NOT_FOUND`
     /// for a merchant the caller may not see.
-    #[graphql(guard = "access::READ", complexity = "list_cost(first, child_complexity)")]
+    #[graphql(guard = "access::FIELD", complexity = "list_cost(first, child_complexity)")]
     async fn payouts(
         &self,
         ctx: &Context<'_>,
@@ -190,7 +190,7 @@ impl QueryRoot {
     }
 
     /// Every asset: ISO 4217 currencies and registered ones, by code.
-    #[graphql(guard = "access::READ")]
+    #[graphql(guard = "access::FIELD")]
     async fn assets(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AssetNode>> {
         let rows = assets::list(&*db(ctx).await?).await.or_coded()?;
         Ok(rows
@@ -201,7 +201,7 @@ impl QueryRoot {
 
     /// The trial balance: posted totals per account code, asset and owner kind
     /// (platform, or all merchants together). Debits equal credits per asset. Staff only.
-    #[graphql(guard = "access::STAFF_READ", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
+    #[graphql(guard = "access::FIELD", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
     async fn trial_balance(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TrialBalanceLineNode>> {
         let lines = books::trial_balance(&*db(ctx).await?).await.or_coded()?;
         let mut out = Vec::with_capacity(lines.len());
@@ -214,7 +214,7 @@ impl QueryRoot {
     /// The audit log of staff actions, newest first; a Relay connection. `actor`
     /// is a staff username; `target` matches the target's id or its merchant's id.
     /// Staff only.
-    #[graphql(guard = "access::STAFF_READ", complexity = "list_cost(first, child_complexity)")]
+    #[graphql(guard = "access::FIELD", complexity = "list_cost(first, child_complexity)")]
     async fn audit_log(
         &self,
         ctx: &Context<'_>,
@@ -232,16 +232,30 @@ impl QueryRoot {
     }
 
     /// A merchant's API keys, newest first, by prefix only (the secret is never
-    /// shown again). Staff only.
-    #[graphql(guard = "access::STAFF_READ", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
+    /// shown again); service keys are listed by `serviceKeys`. Staff only.
+    #[graphql(guard = "access::FIELD", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
     async fn api_keys(&self, ctx: &Context<'_>, merchant_id: ID) -> async_graphql::Result<Vec<ApiKeyNode>> {
         let merchant = parse_merchant_id(&merchant_id)?;
         let rows = access_store::api_keys_of(&*db(ctx).await?, merchant).await.or_coded()?;
         Ok(rows.into_iter().map(ApiKeyNode).collect())
     }
 
+    /// Service keys (the platform's own services' keys), newest first, of
+    /// one `service` when given: prefix, service and scopes, never the secret.
+    /// Staff only. Errors: `BAD_USER_INPUT` (not a service name).
+    #[graphql(guard = "access::FIELD", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
+    async fn service_keys(&self, ctx: &Context<'_>, service: Option<String>) -> async_graphql::Result<Vec<ApiKeyNode>> {
+        let service = service
+            .as_deref()
+            .map(ServiceName::parse)
+            .transpose()
+            .map_err(|m| super::error::coded(super::error::BAD_USER_INPUT, m))?;
+        let rows = access_store::service_keys(&*db(ctx).await?, service.as_ref()).await.or_coded()?;
+        Ok(rows.into_iter().map(ApiKeyNode).collect())
+    }
+
     /// Every staff user, by username. Staff only.
-    #[graphql(guard = "access::STAFF_READ", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
+    #[graphql(guard = "access::FIELD", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
     async fn staff_users(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<StaffUserNode>> {
         let rows = access_store::list_staff(&*db(ctx).await?).await.or_coded()?;
         Ok(rows.into_iter().map(StaffUserNode).collect())
@@ -253,7 +267,7 @@ impl QueryRoot {
     /// demand and cached (see the README's "Monthly rollups"). Read from the
     /// reporting replica when one is configured. Staff only. Errors:
     /// `BAD_USER_INPUT` (not `YYYY-MM`, or a month not begun).
-    #[graphql(guard = "access::STAFF_READ", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
+    #[graphql(guard = "access::FIELD", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
     async fn monthly_rollup(
         &self,
         ctx: &Context<'_>,
@@ -267,7 +281,7 @@ impl QueryRoot {
     }
 
     /// The months the rollup job has closed and stored, oldest first. Staff only.
-    #[graphql(guard = "access::STAFF_READ", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
+    #[graphql(guard = "access::FIELD", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
     async fn rollup_months(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<super::reports::RollupMonth>> {
         let months = super::reports::reports(ctx)?.closed_months().await.or_coded()?;
         Ok(months
@@ -283,7 +297,7 @@ impl QueryRoot {
     /// Conversion rates between assets implied by `month`'s deals that
     /// exchanged exactly two assets, per pair, with the number of deals and
     /// the spread. Staff only. Errors: `BAD_USER_INPUT`.
-    #[graphql(guard = "access::STAFF_READ", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
+    #[graphql(guard = "access::FIELD", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
     async fn conversion_rates(
         &self,
         ctx: &Context<'_>,
@@ -299,7 +313,7 @@ impl QueryRoot {
     /// fee share given back, and the entries. The same callers as
     /// `refundPayment`. Errors: `NOT_FOUND`, `REFUND_EXCEEDS_CAPTURED`,
     /// `PAYMENT_NOT_CAPTURED`, `ASSET_MISMATCH`, `AMOUNT_PRECISION_EXCEEDED`.
-    #[graphql(guard = "access::REFUND", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
+    #[graphql(guard = "access::FIELD", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
     async fn refund_preview(
         &self,
         ctx: &Context<'_>,

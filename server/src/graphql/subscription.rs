@@ -138,7 +138,7 @@ impl SubscriptionRoot {
     /// `asset` keeps one asset only. A merchant key may subscribe to its own
     /// merchant only. Errors: `NOT_FOUND`, `BAD_USER_INPUT`,
     /// `TOO_MANY_SUBSCRIPTIONS`; mid-stream `SUBSCRIPTION_LAGGED`.
-    #[graphql(guard = "access::READ")]
+    #[graphql(guard = "access::FIELD")]
     async fn balance_updated(
         &self,
         ctx: &Context<'_>,
@@ -186,7 +186,7 @@ impl SubscriptionRoot {
     /// `afterSequence`, first every one after that sequence. A merchant key may
     /// subscribe to its own merchant only. Errors: `NOT_FOUND`,
     /// `BAD_USER_INPUT`, `TOO_MANY_SUBSCRIPTIONS`; mid-stream `SUBSCRIPTION_LAGGED`.
-    #[graphql(guard = "access::READ")]
+    #[graphql(guard = "access::FIELD")]
     async fn transaction_posted(
         &self,
         ctx: &Context<'_>,

@@ -1016,9 +1016,10 @@ pub async fn payouts_connection(
     Ok(page_of(rows, limit, before.is_some(), |p| OpaqueCursor(p.id.to_string()), PayoutNode))
 }
 
-/// A staff role.
+/// A staff role. Serialized (for a request's fingerprint) as on the wire: `SUPPORT`.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Serialize)]
 #[graphql(name = "StaffRole")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum StaffRoleType {
     /// Reads everything.
     Viewer,
@@ -1053,6 +1054,8 @@ impl From<StaffRoleType> for Role {
 pub enum CallerKind {
     /// A merchant API key.
     Merchant,
+    /// A platform service's key, limited to its scopes.
+    Service,
     /// A logged-in staff member.
     Staff,
 }
@@ -1061,12 +1064,16 @@ pub enum CallerKind {
 #[derive(SimpleObject, Debug, Clone)]
 #[graphql(name = "Caller")]
 pub struct CallerNode {
-    /// Merchant key or staff.
+    /// Merchant key, service key or staff.
     pub kind: CallerKind,
-    /// The key's merchant.
+    /// The key's merchant (merchant keys only).
     pub merchant_id: Option<ID>,
-    /// The key's visible prefix.
+    /// The key's visible prefix (merchant and service keys).
     pub key_prefix: Option<String>,
+    /// The service's name (service keys only).
+    pub service: Option<String>,
+    /// What the key may do, e.g. `payments:write` (service keys only).
+    pub scopes: Option<Vec<String>>,
     /// The staff username.
     pub username: Option<String>,
     /// The staff role.
@@ -1082,6 +1089,17 @@ impl CallerNode {
                 kind: CallerKind::Merchant,
                 merchant_id: Some(ID(merchant.to_string())),
                 key_prefix: Some(key_prefix.clone()),
+                service: None,
+                scopes: None,
+                username: None,
+                role: None,
+            }),
+            Caller::Service { name, key_prefix, scopes } => Some(CallerNode {
+                kind: CallerKind::Service,
+                merchant_id: None,
+                key_prefix: Some(key_prefix.clone()),
+                service: Some(name.to_string()),
+                scopes: Some(scopes.iter().map(|s| s.as_str().to_owned()).collect()),
                 username: None,
                 role: None,
             }),
@@ -1089,6 +1107,8 @@ impl CallerNode {
                 kind: CallerKind::Staff,
                 merchant_id: None,
                 key_prefix: None,
+                service: None,
+                scopes: None,
                 username: Some(username.clone()),
                 role: Some((*role).into()),
             }),
@@ -1119,7 +1139,17 @@ impl StaffUserNode {
     }
 }
 
-/// A merchant API key, by prefix only: its secret is shown once, at creation.
+/// Whose an API key is.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ApiKeyKind {
+    /// A merchant's key: acts for that merchant only.
+    Merchant,
+    /// A platform service's key: acts for every merchant, within its scopes.
+    Service,
+}
+
+/// An API key (a merchant's or a service's), by prefix only: its secret is
+/// shown once, when it is issued.
 pub struct ApiKeyNode(pub ApiKey);
 
 #[Object(name = "ApiKey")]
@@ -1128,11 +1158,24 @@ impl ApiKeyNode {
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
-    /// The merchant it acts for.
+    /// Merchant key or service key.
+    async fn kind(&self) -> ApiKeyKind {
+        if self.0.service.is_some() { ApiKeyKind::Service } else { ApiKeyKind::Merchant }
+    }
+    /// The merchant it acts for; for a service key, the platform's id (the nil UUID).
     async fn merchant_id(&self) -> ID {
         ID(self.0.merchant.to_string())
     }
-    /// The visible prefix, `lk_<8 chars>`, recorded as the actor of what it posts.
+    /// The service a service key belongs to; null for a merchant key.
+    async fn service(&self) -> Option<&str> {
+        self.0.service.as_ref().map(|s| s.name.as_str())
+    }
+    /// What a service key may do, e.g. `payments:write`; empty for a merchant key.
+    async fn scopes(&self) -> Vec<&'static str> {
+        self.0.service.as_ref().map(|s| s.scopes.iter().map(|scope| scope.as_str()).collect()).unwrap_or_default()
+    }
+    /// The visible prefix, `lk_<8 chars>` (merchant) or `sk_<8 chars>`
+    /// (service), recorded in the actor of what it posts.
     async fn prefix(&self) -> &str {
         &self.0.prefix
     }

@@ -288,7 +288,8 @@ async fn post_round(
                 result: serde_json::to_value(&outcome).map_err(|e| DbErr::Custom(e.to_string()))?,
             });
         }
-        results[l.index] = Some(Ok(Applied { outcome, replayed: false, written: Some(Box::new(record.clone())) }));
+        results[l.index] =
+            Some(Ok(Applied { outcome, replayed: false, written: Some(Box::new(record.clone())), secret: None }));
         written.push((record, rows));
     }
     let refs: Vec<(&transactions::TransactionRecord, &[transactions::EntryRecord])> =

@@ -49,6 +49,20 @@ pub enum LedgerError {
     /// The account already exists for this owner, code and asset.
     #[error("account already exists")]
     AccountAlreadyExists,
+    /// A merchant key asked for a debit-normal account of its merchant. Such an
+    /// account could be debited to credit the merchant's `available` with money
+    /// that never arrived, so only staff (or a service key) open one.
+    #[error(
+        "a merchant key may open only credit-normal accounts: a debit-normal account would let it raise its own \
+         balance with money that never arrived; ask an admin"
+    )]
+    DebitAccountNotAllowed,
+    /// No API key has this id.
+    #[error("api key not found")]
+    ApiKeyNotFound,
+    /// A staff user with this username exists.
+    #[error("a staff user with this username exists")]
+    UsernameTaken,
     /// The request would have succeeded, but it was part of an all-or-nothing
     /// batch in which another request failed, so nothing of the batch was written.
     #[error("not written: another item of this all-or-nothing batch failed")]
@@ -68,6 +82,7 @@ impl LedgerError {
         match self {
             LedgerError::Domain(e) => e.code(),
             LedgerError::MerchantNotFound
+            | LedgerError::ApiKeyNotFound
             | LedgerError::TransactionNotFound
             | LedgerError::PaymentNotFound
             | LedgerError::PayoutNotFound => "NOT_FOUND",
@@ -78,6 +93,8 @@ impl LedgerError {
             LedgerError::ExternalIdTaken => "EXTERNAL_ID_TAKEN",
             LedgerError::AssetAlreadyExists => "ASSET_ALREADY_EXISTS",
             LedgerError::AccountAlreadyExists => "ACCOUNT_ALREADY_EXISTS",
+            LedgerError::DebitAccountNotAllowed => "DEBIT_ACCOUNT_NOT_ALLOWED",
+            LedgerError::UsernameTaken => "USERNAME_TAKEN",
             LedgerError::BatchRolledBack => "BATCH_ROLLED_BACK",
             LedgerError::Contention => "TRY_AGAIN",
             LedgerError::Database(_) => "INTERNAL_SERVER_ERROR",

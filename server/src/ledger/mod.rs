@@ -25,6 +25,7 @@ pub mod error;
 #[cfg(feature = "test-hooks")]
 pub use batch::hooks;
 pub mod group;
+mod keys;
 pub mod payout_job;
 pub mod sweeper;
 
@@ -38,8 +39,9 @@ use serde::{Deserialize, Serialize};
 
 pub use error::LedgerError;
 pub use group::{GroupCommit, GroupStats};
+pub use keys::AccessCommand;
 
-use crate::domain::auth::Tenant;
+use crate::domain::auth::{Secret, Tenant};
 use crate::domain::event::{
     EVENT_SCHEMA_VERSION, EventBalance, EventEntry, EventTransaction, LedgerEvent, TRANSACTION_POSTED,
 };
@@ -196,6 +198,8 @@ pub enum Command {
         /// Automatic payouts, if any.
         schedule: Option<crate::domain::payout::PayoutSchedule>,
     },
+    /// Change who may do what: API keys and staff users (see [`keys`]).
+    Access(AccessCommand),
     /// Set a merchant's fee schedule for an asset (applies to later captures).
     SetFeeSchedule {
         /// The merchant.
@@ -247,6 +251,7 @@ impl Command {
             Command::SetBalanceLimit { target: LimitTarget::Default { code, asset }, .. } => {
                 ("balance_limit_default", Some(format!("{code}/{asset}")))
             }
+            Command::Access(command) => command.audit_target(),
         }
     }
 }
@@ -266,12 +271,12 @@ pub struct Request {
     pub fingerprint: Fingerprint,
     /// The change.
     pub command: Command,
-    /// Whose rows the write may touch: the caller's merchant for an API key,
-    /// everything for staff and the server's jobs. Checked here and, on
+    /// Whose rows the write may touch: the caller's merchant for a merchant
+    /// key, everything for staff, service keys and the server's jobs. Checked here and, on
     /// PostgreSQL, enforced by row-level security as well.
     pub tenant: Tenant,
     /// Who asks, recorded on every transaction it posts: `key:<prefix>`,
-    /// `staff:<username>` or `system:<job>`.
+    /// `service:<name>:<prefix>`, `staff:<username>` or `system:<job>`.
     pub actor: String,
     /// The HTTP request id, recorded on every transaction it posts.
     pub request_id: Option<String>,
@@ -367,6 +372,11 @@ pub enum Outcome {
         /// The ledger sequence number it took effect after.
         since_seq: i64,
     },
+    /// An API key issued (by a create or a rotation: the new key) or revoked.
+    /// Never its secret: this is what the idempotency record stores.
+    ApiKey(uuid::Uuid),
+    /// A staff user created.
+    StaffUser(uuid::Uuid),
 }
 
 impl Outcome {
@@ -391,6 +401,9 @@ pub struct Applied {
     /// The transaction as written, when the batched write path posted it (so
     /// the response needs no read of it); `None` for replays and other paths.
     pub written: Option<Box<transactions::TransactionRecord>>,
+    /// The secret of an API key this request issued, to show its caller once.
+    /// Held in memory only: `None` on a replay, because nothing stores it.
+    pub secret: Option<Secret>,
 }
 
 /// The ledger service: the write path and the asset catalogue.
@@ -703,6 +716,7 @@ async fn apply(db: &impl ConnectionTrait, req: &Request, ttl: chrono::Duration) 
         idempotency::Claim::Claimed => {}
         idempotency::Claim::Used { fingerprint, result } => return replay(req, &fingerprint, result),
     }
+    let mut secret = None;
     let outcome = match &req.command {
         Command::Post(draft) => Outcome::Transaction(post(db, req, draft).await?),
         Command::Reverse { transaction, reason, force } => {
@@ -729,6 +743,11 @@ async fn apply(db: &impl ConnectionTrait, req: &Request, ttl: chrono::Duration) 
                 Owner::Platform => {}
             }
             let normal = code.standard_normal_balance(*owner).unwrap_or(*normal_balance);
+            // A merchant key's own debit-normal account could be debited to
+            // credit its `available`: money from nowhere. Only credit-normal.
+            if matches!(req.tenant, Tenant::Merchant(_)) && normal == crate::domain::Direction::Debit {
+                return Err(LedgerError::DebitAccountNotAllowed);
+            }
             let id =
                 accounts::insert(db, *owner, code, asset, normal).await?.ok_or(LedgerError::AccountAlreadyExists)?;
             Outcome::Account(id)
@@ -758,6 +777,11 @@ async fn apply(db: &impl ConnectionTrait, req: &Request, ttl: chrono::Duration) 
             payments::set_fee_schedule(db, *merchant, asset, schedule).await?;
             Outcome::FeeSchedule { merchant: *merchant, asset: asset.to_string() }
         }
+        Command::Access(command) => {
+            let (outcome, issued) = keys::apply(db, req, command).await?;
+            secret = issued;
+            outcome
+        }
     };
     let stored = serde_json::to_value(&outcome).map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?;
     if let Some(key) = &req.key {
@@ -765,9 +789,14 @@ async fn apply(db: &impl ConnectionTrait, req: &Request, ttl: chrono::Duration) 
     }
     if let Some(audit) = &req.audit {
         let merchant = outcome_merchant(db, &outcome).await?;
-        access::append_audit(db, &audit_record(req, audit, merchant, "ok")).await?;
+        let mut record = audit_record(req, audit, merchant, "ok");
+        // A created key had no id when the request was made: record the new one.
+        if let (None, Outcome::ApiKey(id)) = (&record.target_id, &outcome) {
+            record.target_id = Some(id.to_string());
+        }
+        access::append_audit(db, &record).await?;
     }
-    Ok(Applied { outcome, replayed: false, written: None })
+    Ok(Applied { outcome, replayed: false, written: None, secret })
 }
 
 /// The answer to a request whose key was used before: the stored result when
@@ -780,7 +809,7 @@ fn replay(req: &Request, fingerprint: &Fingerprint, result: Option<serde_json::V
     let outcome = result
         .and_then(|r| serde_json::from_value(r).ok())
         .ok_or_else(|| sea_orm::DbErr::Custom("idempotency record without result".into()))?;
-    Ok(Applied { outcome, replayed: true, written: None })
+    Ok(Applied { outcome, replayed: true, written: None, secret: None })
 }
 
 /// The audit record of a staff action with its result (`ok` or an error code).
@@ -813,6 +842,11 @@ async fn outcome_merchant(db: &impl ConnectionTrait, outcome: &Outcome) -> Resul
             accounts::find(db, *id).await?.map(|a| a.owner.merchant_id())
         }
         Outcome::BalanceLimit { account: None, .. } => None,
+        // A service key's merchant is the platform: no merchant to file it under.
+        Outcome::ApiKey(id) => {
+            access::api_key(db, *id).await?.map(|k| k.merchant).filter(|m| *m != MerchantId::PLATFORM)
+        }
+        Outcome::StaffUser(_) => None,
     })
 }
 
@@ -830,6 +864,7 @@ async fn target_merchant(
         "payout" => store::payouts::find(db, id).await?.map(|p| p.merchant),
         "merchant" => Some(MerchantId(id)),
         "account" => accounts::find(db, AccountId(id)).await?.map(|a| a.owner.merchant_id()),
+        "api_key" => access::api_key(db, id).await?.map(|k| k.merchant).filter(|m| *m != MerchantId::PLATFORM),
         _ => None,
     })
 }

@@ -1,4 +1,5 @@
-//! Staff users, their sessions, merchant API keys and the audit log.
+//! Staff users, their sessions, API keys (merchant keys and service keys) and
+//! the audit log.
 //!
 //! Secrets are never stored: a password is stored as its argon2 PHC string, an
 //! API key and a session token as the hex SHA-256 of the whole token. Lookups go
@@ -10,7 +11,7 @@ use uuid::Uuid;
 
 use super::stmt;
 use crate::domain::MerchantId;
-use crate::domain::auth::Role;
+use crate::domain::auth::{Role, Scopes, ServiceName};
 
 /// A staff user as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +75,14 @@ pub async fn staff_by_username(db: &impl ConnectionTrait, username: &str) -> Res
         .transpose()
 }
 
+/// A staff user by id.
+pub async fn staff_user(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<StaffUser>, DbErr> {
+    db.query_one_raw(stmt(db, "SELECT * FROM staff_users WHERE id = $1", vec![id.into()]))
+        .await?
+        .map(|r| staff_of(&r, ""))
+        .transpose()
+}
+
 /// Every staff user, by username.
 pub async fn list_staff(db: &impl ConnectionTrait) -> Result<Vec<StaffUser>, DbErr> {
     let rows = db.query_all_raw(stmt(db, "SELECT * FROM staff_users ORDER BY username", vec![])).await?;
@@ -130,14 +139,26 @@ pub async fn revoke_session(db: &impl ConnectionTrait, id: Uuid) -> Result<(), D
     Ok(())
 }
 
-/// A merchant API key as stored (its hash is never shown).
+/// The service a service key belongs to, and what it may do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceGrant {
+    /// The service's name.
+    pub name: ServiceName,
+    /// Its scopes.
+    pub scopes: Scopes,
+}
+
+/// An API key as stored (its hash is never shown): a merchant key, or a
+/// service key (`service` set, `merchant` the platform).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiKey {
     /// Its id.
     pub id: Uuid,
-    /// The merchant it acts for.
+    /// The merchant it acts for; the platform for a service key.
     pub merchant: MerchantId,
-    /// The visible prefix, `lk_<8 chars>`.
+    /// For a service key: its service and scopes.
+    pub service: Option<ServiceGrant>,
+    /// The visible prefix, `lk_<8 chars>` or `sk_<8 chars>`.
     pub prefix: String,
     /// Hex SHA-256 of the whole key.
     pub key_hash: String,
@@ -152,9 +173,20 @@ pub struct ApiKey {
 }
 
 fn key_of(r: &QueryResult) -> Result<ApiKey, DbErr> {
+    let service: Option<String> = r.try_get("", "service")?;
+    let scopes: Option<String> = r.try_get("", "scopes")?;
+    let service = match (service, scopes) {
+        (None, None) => None,
+        (Some(name), Some(scopes)) => Some(ServiceGrant {
+            name: ServiceName::parse(&name).map_err(|_| DbErr::Custom(format!("stored service name `{name}`")))?,
+            scopes: Scopes::from_stored(&scopes).ok_or_else(|| DbErr::Custom(format!("stored scopes `{scopes}`")))?,
+        }),
+        _ => return Err(DbErr::Custom("stored api key has a service without scopes, or scopes without one".into())),
+    };
     Ok(ApiKey {
         id: r.try_get("", "id")?,
         merchant: MerchantId(r.try_get("", "merchant_id")?),
+        service,
         prefix: r.try_get("", "prefix")?,
         key_hash: r.try_get("", "key_hash")?,
         name: r.try_get("", "name")?,
@@ -169,8 +201,8 @@ fn key_of(r: &QueryResult) -> Result<ApiKey, DbErr> {
 pub async fn insert_api_key(db: &impl ConnectionTrait, key: &ApiKey) -> Result<(), DbErr> {
     db.execute_raw(stmt(
         db,
-        "INSERT INTO api_keys (id, merchant_id, prefix, key_hash, name, created_by, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO api_keys (id, merchant_id, prefix, key_hash, name, created_by, created_at, service, scopes) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         vec![
             key.id.into(),
             key.merchant.0.into(),
@@ -179,6 +211,8 @@ pub async fn insert_api_key(db: &impl ConnectionTrait, key: &ApiKey) -> Result<(
             key.name.clone().into(),
             key.created_by.clone().into(),
             key.created_at.into(),
+            key.service.as_ref().map(|s| s.name.as_str().to_owned()).into(),
+            key.service.as_ref().map(|s| s.scopes.stored()).into(),
         ],
     ))
     .await?;
@@ -213,15 +247,27 @@ pub async fn api_key(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<ApiKe
         .transpose()
 }
 
-/// A merchant's keys, newest first.
+/// A merchant's keys, newest first (never service keys).
 pub async fn api_keys_of(db: &impl ConnectionTrait, merchant: MerchantId) -> Result<Vec<ApiKey>, DbErr> {
     let rows = db
         .query_all_raw(stmt(
             db,
-            "SELECT * FROM api_keys WHERE merchant_id = $1 ORDER BY created_at DESC, id DESC",
+            "SELECT * FROM api_keys WHERE merchant_id = $1 AND service IS NULL ORDER BY created_at DESC, id DESC",
             vec![merchant.0.into()],
         ))
         .await?;
+    rows.iter().map(key_of).collect()
+}
+
+/// Service keys, of one service when `service` is given, newest first.
+pub async fn service_keys(db: &impl ConnectionTrait, service: Option<&ServiceName>) -> Result<Vec<ApiKey>, DbErr> {
+    let (sql, values): (&str, Vec<Value>) = match service {
+        Some(name) => {
+            ("SELECT * FROM api_keys WHERE service = $1 ORDER BY created_at DESC, id DESC", vec![name.as_str().into()])
+        }
+        None => ("SELECT * FROM api_keys WHERE service IS NOT NULL ORDER BY created_at DESC, id DESC", vec![]),
+    };
+    let rows = db.query_all_raw(stmt(db, sql, values)).await?;
     rows.iter().map(key_of).collect()
 }
 
