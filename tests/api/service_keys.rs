@@ -235,3 +235,45 @@ async fn a_merchant_key_opens_only_credit_normal_accounts() {
     let by_service = app.ok_as(Some(&ops), open, other).await;
     assert_eq!(by_service["openAccount"]["account"]["normalBalance"], "DEBIT", "{by_service}");
 }
+
+#[tokio::test]
+async fn a_merchant_key_cannot_mint_by_overdrawing_its_own_account_and_paying_that_out() {
+    // Arrange: a merchant key and an empty account of its own. Before balance
+    // limits, debiting `reserve` below zero to credit `available` and then asking
+    // for a payout was a second way to mint money.
+    let app = spawn_app().await;
+    let m = app.merchant("Overdraw Attempt").await;
+    let key = app.merchant_key(&m).await;
+    app.ok_as(
+        Some(&key),
+        "mutation($i: OpenAccountInput!) { openAccount(input: $i) { account { id } } }",
+        json!({ "i": { "merchantId": m, "code": "reserve", "asset": "USD", "normalBalance": "CREDIT", "idempotencyKey": "open-reserve" } }),
+    )
+    .await;
+    let before = written(&app).await;
+
+    // Act: move 500,000.00 out of the empty reserve into available, then ask for a payout.
+    let moved = app
+        .gql_as(
+            Some(&key),
+            "mutation($i: PostTransactionInput!) { postTransaction(input: $i) { transaction { id } } }",
+            json!({ "i": { "merchantId": m, "idempotencyKey": "overdraw", "entries": [
+                { "accountCode": "reserve", "direction": "DEBIT", "amount": { "amount": "500000.00", "currency": "USD" } },
+                { "accountCode": "available", "direction": "CREDIT", "amount": { "amount": "500000.00", "currency": "USD" } },
+            ] } }),
+        )
+        .await;
+    let paid_out = app
+        .gql_as(
+            Some(&key),
+            PAYOUT,
+            json!({ "i": { "merchantId": m, "asset": "USD", "idempotencyKey": "overdraw-payout" } }),
+        )
+        .await;
+
+    // Assert: the merchant's own accounts default to a lower bound of zero.
+    assert_eq!(code(&moved), "BALANCE_LIMIT_EXCEEDED", "{moved}");
+    assert_eq!(moved["errors"][0]["extensions"]["account"]["code"], "reserve", "{moved}");
+    assert_eq!(code(&paid_out), "NOTHING_TO_PAY_OUT", "{paid_out}");
+    assert_eq!(written(&app).await, before, "a refused call wrote rows");
+}
