@@ -112,28 +112,8 @@ impl Amount {
     /// [`DomainError::AmountNotPositive`], [`DomainError::AmountPrecisionExceeded`],
     /// [`DomainError::AmountOverflow`].
     pub fn parse(raw: &str, asset: &Asset) -> Result<Self, DomainError> {
-        let trimmed = raw.trim();
-        if !is_plain_decimal(trimmed) {
-            return Err(DomainError::AmountMalformed(raw.to_owned()));
-        }
-        // A plain decimal that rust_decimal cannot hold (over 28 digits) is too big.
-        let value: Decimal = trimmed.parse().map_err(|_| DomainError::AmountOverflow)?;
-        if value <= Decimal::ZERO {
-            return Err(DomainError::AmountNotPositive);
-        }
-        let value = value.normalize();
-        if value.scale() > asset.exponent {
-            return Err(DomainError::AmountPrecisionExceeded {
-                asset: asset.code.to_string(),
-                allowed: asset.exponent,
-                given: value.scale(),
-            });
-        }
-        let factor = Decimal::from_i128_with_scale(10_i128.pow(asset.exponent), 0);
-        let minor = value.checked_mul(factor).ok_or(DomainError::AmountOverflow)?;
-        let minor =
-            i64::try_from(minor.mantissa() / 10_i128.pow(minor.scale())).map_err(|_| DomainError::AmountOverflow)?;
-        Self::from_minor(minor)
+        // One parse for amounts and balance bounds; an amount must also be positive.
+        Self::from_minor(parse_signed_minor(raw, asset)?)
     }
 
     /// The amount in minor units, always > 0.
