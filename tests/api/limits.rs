@@ -137,46 +137,89 @@ async fn racing_transfers_one_transaction_each_never_pass_the_overdraft_limit() 
 
 #[tokio::test]
 async fn a_limit_changed_while_writes_are_in_flight_governs_every_entry_after_its_sequence() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     let app = Arc::new(spawn_app().await);
     let (m, available, _) = funded(&app, "Moving", "100.00").await;
-    // 8 writers, 12 transfers of 5.00 each, one after another.
+    // 8 writers move 5.00 at a time out of `available` until told to stop.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (posted, refused) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let writers: Vec<_> = (0..8)
         .map(|w| {
-            let (app, m) = (app.clone(), m.clone());
+            let (app, m, stop) = (app.clone(), m.clone(), stop.clone());
+            let (posted, refused) = (posted.clone(), refused.clone());
             tokio::spawn(async move {
-                for i in 0..12 {
+                for i in 0..2_000 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
                     let body = app.gql(POST, json!({ "i": transfer(&m, "5.00", &format!("w{w}-{i}")) })).await;
                     if body.get("errors").is_some() {
                         assert_eq!(code(&body), "BALANCE_LIMIT_EXCEEDED", "{body}");
+                        refused.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    } else {
+                        posted.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             })
         })
         .collect();
-    // Lowered (an overdraft of 100.00 allowed), then raised again to -20.00.
+    // The built-in bound 0 holds until the writers reach it; then it is lowered
+    // (an overdraft of 100.00) while they keep writing; once they reach that, it
+    // is raised to -20.00 above where they stand.
+    let available_minor = |app: Arc<TestApp>, account: String| async move {
+        entries_of(&app, &account).await.iter().map(|(_, signed)| signed).sum::<i64>()
+    };
+    let wait_until_at_most = |minor: i64| {
+        let (app, account) = (app.clone(), available.clone());
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while available_minor(app.clone(), account.clone()).await > minor {
+                assert!(std::time::Instant::now() < deadline, "the writers never took available to {minor}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    };
     let mut changes = vec![(0_i64, 0_i64)];
-    for (key, bound, minor) in [("lower", "-100.00", -10_000), ("raise", "-20.00", -2_000)] {
-        tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    for (key, bound, minor, reached) in [("lower", "-100.00", -10_000, 0), ("raise", "-20.00", -2_000, -9_500)] {
+        wait_until_at_most(reached).await;
         let set = set_limit(&app, json!({ "accountId": available, "lowerBound": bound, "idempotencyKey": key })).await;
         let since =
             set["data"]["setBalanceLimit"]["limit"]["sinceSequence"].as_i64().unwrap_or_else(|| panic!("{set}"));
         changes.push((since, minor));
     }
+    // Let the writers try on against the raised bound, then stop them.
+    let refused_at_raise = refused.load(Ordering::Relaxed);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
     for w in writers {
         w.await.unwrap();
     }
+
+    // Replay the entries against the bound in force at each sequence.
     let bound_at = |seq: i64| changes.iter().rev().find(|(since, _)| seq > *since).map_or(0, |c| c.1);
-    let mut balance = 0;
-    let mut after_each = vec![0; changes.len()];
+    let era_of = |seq: i64| changes.iter().rposition(|(since, _)| seq > *since).unwrap_or(0);
+    let (mut balance, mut lowest) = (0, [0_i64; 3]);
+    let mut debits = [0; 3];
     for (seq, signed) in entries_of(&app, &available).await {
         balance += signed;
         if signed < 0 {
             assert!(balance >= bound_at(seq), "entry at {seq} took available to {balance}, past {}", bound_at(seq));
+            debits[era_of(seq)] += 1;
+            lowest[era_of(seq)] = lowest[era_of(seq)].min(balance);
         }
-        let era = changes.iter().rposition(|(since, _)| seq > *since).unwrap_or(0);
-        after_each[era] += 1;
     }
-    println!("limit changes (sinceSequence, bound): {changes:?}; entries per era: {after_each:?}; final {balance}");
+    println!(
+        "limit changes (sinceSequence, bound): {changes:?}; debits per era {debits:?}; lowest per era {lowest:?}; \
+         final {balance}; posted {}, refused {}",
+        posted.load(Ordering::Relaxed),
+        refused.load(Ordering::Relaxed)
+    );
+    assert_eq!(lowest[0], 0, "under the built-in bound available reached exactly 0");
+    assert!(lowest[1] < 0 && lowest[1] >= -10_000, "the lowered bound let available below zero: {lowest:?}");
+    assert_eq!(debits[2], 0, "nothing may leave an account below its raised bound");
+    assert!(refused.load(Ordering::Relaxed) > refused_at_raise, "the writers kept trying after the raise");
+    assert_eq!(balance, available_minor(app.clone(), available.clone()).await);
     app.assert_books_consistent().await;
 }
 
