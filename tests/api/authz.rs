@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use ledger_server::domain::auth::{Scope, ServiceAccess, field_access};
+use ledger_server::core::access::rules::{Scope, ServiceAccess, field_access};
 use serde_json::{Value, json};
 
 use crate::helpers::{ADMIN_USERNAME, TestApp, code, spawn_app};

@@ -12,14 +12,14 @@
 //! job: it is enforced by every data access (and, on PostgreSQL, by row-level
 //! security).
 //!
-//! [`FIELD_ACCESS`]: crate::domain::auth::FIELD_ACCESS
+//! [`FIELD_ACCESS`]: crate::core::access::rules::FIELD_ACCESS
 
 use async_graphql::{Context, Guard};
 
 use super::context::{caller, refused};
-use crate::domain::auth::{AccessError, field_access};
+use crate::core::access::rules::{AccessError, field_access};
 
-/// The guard that admits the callers the field's [`crate::domain::auth::Access`] rule allows.
+/// The guard that admits the callers the field's [`crate::core::access::rules::Access`] rule allows.
 pub struct FieldRule;
 
 impl Guard for FieldRule {

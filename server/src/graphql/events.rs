@@ -12,8 +12,9 @@ use chrono::{DateTime, Utc};
 
 use super::error::coded;
 use super::types::{BalanceNode, DirectionType, LayerType, Money, TransactionKindType};
+use crate::core::accounts::{Adjustments, BalanceView};
+use crate::domain::TransactionKind;
 use crate::domain::event::{EventBalance, EventEntry, LedgerEvent};
-use crate::domain::{Direction, Layer, TransactionKind};
 
 /// The error for an event whose stored payload does not parse (never for
 /// events this server wrote).
@@ -47,8 +48,8 @@ impl LedgerEventNode {
         self.0.version
     }
     /// What the transaction records.
-    async fn kind(&self) -> async_graphql::Result<TransactionKindType> {
-        self.0.transaction_kind().map(Into::into).ok_or_else(|| corrupt("kind"))
+    async fn kind(&self) -> TransactionKindType {
+        self.0.kind.into()
     }
     /// The transaction's merchant.
     async fn merchant_id(&self) -> ID {
@@ -97,7 +98,8 @@ impl LedgerEventNode {
     /// The balances the transaction changed that the caller may see, as they
     /// stood right after it.
     async fn balances(&self) -> Vec<BalanceUpdateNode> {
-        self.0.balances.iter().map(|b| BalanceUpdateNode::after(&self.0, b.clone())).collect()
+        let journaled = Adjustments::default();
+        self.0.balances.iter().map(|b| BalanceUpdateNode::after(&self.0, b.clone(), &journaled)).collect()
     }
     /// The event's versioned JSON, exactly as the broker publishes it (less
     /// what the caller may not see); see the README's "Event feed".
@@ -124,12 +126,12 @@ impl EventEntryNode {
         self.0.owner_id == crate::domain::MerchantId::PLATFORM
     }
     /// Debit or credit.
-    async fn direction(&self) -> async_graphql::Result<DirectionType> {
-        Direction::parse(&self.0.direction).map(Into::into).ok_or_else(|| corrupt("direction"))
+    async fn direction(&self) -> DirectionType {
+        self.0.direction.into()
     }
     /// Posted, hold or release.
-    async fn layer(&self) -> async_graphql::Result<LayerType> {
-        Layer::parse(&self.0.layer).map(Into::into).ok_or_else(|| corrupt("layer"))
+    async fn layer(&self) -> LayerType {
+        self.0.layer.into()
     }
     /// The amount (positive).
     async fn amount(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
@@ -139,30 +141,41 @@ impl EventEntryNode {
 
 /// One account's balance at a point of the ledger: right after a transaction,
 /// or (`snapshot`) the current balance a `balanceUpdated` subscription starts
-/// with. Totals are the account's as the journal has them at `sequence`
-/// (`available` = posted less pending outflows; the payout reserve and holds
-/// that expired but are not yet swept are applied only by `Merchant.balances`).
+/// with. Posted, pending and available come from the one balance view
+/// (`core::accounts::view`): in `balanceUpdated`, with the merchant's payout
+/// reserve and expired holds as they are when the update is sent, so they
+/// match `Merchant.balances`; in an event's own `balances` (a record of the
+/// past), as the journal has them.
 pub struct BalanceUpdateNode {
     sequence: i64,
     snapshot: bool,
-    transaction: Option<(uuid::Uuid, String)>,
+    transaction: Option<(uuid::Uuid, TransactionKind)>,
     balance: EventBalance,
+    view: BalanceView,
 }
 
 impl BalanceUpdateNode {
-    /// The balance `b` as `event` left it.
-    pub fn after(event: &LedgerEvent, b: EventBalance) -> Self {
+    /// The balance `b` as `event` left it, seen through `adjustments`.
+    pub fn after(event: &LedgerEvent, b: EventBalance, adjustments: &Adjustments) -> Self {
+        let view = Self::view_of(&b, adjustments);
         Self {
             sequence: event.sequence,
             snapshot: false,
-            transaction: Some((event.transaction.id, event.kind.clone())),
+            transaction: Some((event.transaction.id, event.kind)),
             balance: b,
+            view,
         }
     }
 
-    /// The current balance `b`, read when the ledger's last sequence was `sequence`.
-    pub fn current(sequence: i64, b: EventBalance) -> Self {
-        Self { sequence, snapshot: true, transaction: None, balance: b }
+    /// The current balance `b` (its view `view`), read when the ledger's last
+    /// sequence was `sequence`.
+    pub fn current(sequence: i64, b: EventBalance, view: BalanceView) -> Self {
+        Self { sequence, snapshot: true, transaction: None, balance: b, view }
+    }
+
+    fn view_of(b: &EventBalance, adjustments: &Adjustments) -> BalanceView {
+        let owner = crate::domain::Owner::from_merchant_id(b.owner_id);
+        adjustments.view(owner, &b.code, b.normal(), &b.asset, b.totals())
     }
 }
 
@@ -183,11 +196,8 @@ impl BalanceUpdateNode {
         self.transaction.as_ref().map(|(id, _)| ID(id.to_string()))
     }
     /// What that transaction records; null for a snapshot.
-    async fn kind(&self) -> async_graphql::Result<Option<TransactionKindType>> {
-        match &self.transaction {
-            None => Ok(None),
-            Some((_, kind)) => TransactionKind::parse(kind).map(|k| Some(k.into())).ok_or_else(|| corrupt("kind")),
-        }
+    async fn kind(&self) -> Option<TransactionKindType> {
+        self.transaction.as_ref().map(|(_, kind)| (*kind).into())
     }
     /// The account's owner; null for a platform account.
     async fn merchant_id(&self) -> Option<ID> {
@@ -206,8 +216,7 @@ impl BalanceUpdateNode {
         &self.balance.asset
     }
     /// The four totals and the posted, pending and available balances.
-    async fn balance(&self) -> async_graphql::Result<BalanceNode> {
-        let normal = self.balance.normal().ok_or_else(|| corrupt("normal balance"))?;
-        Ok(BalanceNode::new(self.balance.asset.clone(), normal, self.balance.totals()))
+    async fn balance(&self) -> BalanceNode {
+        BalanceNode::new(self.balance.asset.clone(), self.view)
     }
 }

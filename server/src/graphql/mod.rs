@@ -1,7 +1,7 @@
 //! The GraphQL API: schema, root query and mutation, error codes and limits.
 //!
 //! Resolvers parse their inputs into domain types once (`parse at the edge`),
-//! hand writes to [`crate::ledger::Ledger::submit`], and build output types from
+//! hand writes to [`crate::core::posting::Ledger::submit`], and build output types from
 //! domain/store types. Every error carries a stable `extensions.code`.
 
 pub mod access;
@@ -22,9 +22,9 @@ use std::sync::Arc;
 
 use async_graphql::{Context, Schema};
 
-use crate::auth::Authenticator;
+use crate::core::access::auth::Authenticator;
+use crate::core::posting::Ledger;
 use crate::events::EventHub;
-use crate::ledger::Ledger;
 
 /// Deepest query accepted. The deepest useful query (merchant → transactions →
 /// edges → node → entries → account → balance → available → amount) is 10 levels.
@@ -69,7 +69,7 @@ pub fn build_schema(
     ledger: Arc<Ledger>,
     auth: Arc<Authenticator>,
     hub: Arc<EventHub>,
-    reports: Arc<crate::reports::Reports>,
+    reports: Arc<crate::core::reports::Reports>,
     production: bool,
 ) -> LedgerSchema {
     let mut builder =

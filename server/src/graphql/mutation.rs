@@ -14,19 +14,20 @@ use super::types::{
     PaymentNode, PayoutNode, PayoutScheduleType, TransactionNode, parse_merchant_id, parse_uuid,
 };
 use super::{access, ledger};
-use crate::domain::auth::Caller;
-use crate::domain::fee::FeeSchedule;
-use crate::domain::limit::LimitPolicy;
+use crate::core::LedgerError;
+use crate::core::accounts::limit::LimitPolicy;
+use crate::core::accounts::{self, LimitTarget};
+use crate::core::payments::PaymentStep;
+use crate::core::payments::fee::FeeSchedule;
+use crate::core::payments::payment::{self, Annotations};
+use crate::core::payouts::PayoutStep;
+use crate::core::posting::{Call, Posted};
 use crate::domain::money::parse_signed_minor;
-use crate::domain::payment::{self, Annotations};
 use crate::domain::transaction::{MAX_ENTRIES_PER_TRANSACTION, MAX_REFERENCE_LEN};
 use crate::domain::{
-    AccountCode, AccountId, AccountRef, Amount, Asset, AssetCode, DomainError, EntryDraft, Fingerprint, IdempotencyKey,
-    Layer, MerchantClass, MerchantExternalId, MerchantName, Owner, TransactionDraft, TransactionId, TransactionKind,
+    AccountCode, AccountId, AccountRef, Amount, Asset, AssetCode, DomainError, EntryDraft, Layer, MerchantClass,
+    MerchantExternalId, MerchantName, Owner, TransactionDraft, TransactionId, TransactionKind,
 };
-use crate::ledger::{Applied, AuditDraft, Command, LedgerError, Outcome, Request};
-use crate::store::limits::LimitTarget;
-use crate::store::{accounts, merchants, transactions};
 
 /// The root mutation: the ledger's mutations and those of access control.
 #[derive(async_graphql::MergedObject, Default)]
@@ -537,15 +538,12 @@ impl LedgerMutation {
         ctx: &Context<'_>,
         input: CreateMerchantInput,
     ) -> async_graphql::Result<MerchantPayload> {
-        let command = Command::CreateMerchant {
-            name: MerchantName::parse(&input.name).or_coded()?,
-            external_id: input.external_id.as_deref().map(MerchantExternalId::parse).transpose().or_coded()?,
-            class: MerchantClass::parse(input.class.as_deref().unwrap_or(MerchantClass::DEFAULT)).or_coded()?,
-        };
-        let applied = submit(ctx, &input.idempotency_key, "createMerchant", &input, command).await?;
-        let Outcome::Merchant(id) = applied.outcome else { return Err(mismatch()) };
-        let merchant = merchants::find(&*super::context::db(ctx).await?, id).await.or_coded()?.ok_or_else(mismatch)?;
-        Ok(MerchantPayload { merchant: MerchantNode(merchant), replayed: applied.replayed })
+        let name = MerchantName::parse(&input.name).or_coded()?;
+        let external_id = input.external_id.as_deref().map(MerchantExternalId::parse).transpose().or_coded()?;
+        let class = MerchantClass::parse(input.class.as_deref().unwrap_or(MerchantClass::DEFAULT)).or_coded()?;
+        let call = call(ctx, &input.idempotency_key, "createMerchant", &input).await?;
+        let (merchant, replayed) = ledger(ctx)?.merchants().create(call, name, external_id, class).await.or_coded()?;
+        Ok(MerchantPayload { merchant: MerchantNode(merchant), replayed })
     }
 
     /// Registers a custom asset such as `SWORD` (exponent 0). Errors:
@@ -557,12 +555,10 @@ impl LedgerMutation {
         input: RegisterAssetInput,
     ) -> async_graphql::Result<AssetPayload> {
         let asset = Asset::custom(&input.code, i64::from(input.exponent)).or_coded()?;
-        let applied =
-            submit(ctx, &input.idempotency_key, "registerAsset", &input, Command::RegisterAsset(asset.clone())).await?;
-        Ok(AssetPayload {
-            asset: AssetNode { code: asset.code.to_string(), exponent: input.exponent, iso4217: false },
-            replayed: applied.replayed,
-        })
+        let code = asset.code.to_string();
+        let call = call(ctx, &input.idempotency_key, "registerAsset", &input).await?;
+        let replayed = ledger(ctx)?.accounts().register_asset(call, asset).await.or_coded()?;
+        Ok(AssetPayload { asset: AssetNode { code, exponent: input.exponent, iso4217: false }, replayed })
     }
 
     /// Opens an account outside the standard chart, e.g. a merchant's `reserve`.
@@ -576,16 +572,14 @@ impl LedgerMutation {
             Some(id) => Owner::Merchant(parse_merchant_id(id)?),
         };
         let asset = ledger(ctx)?.asset(&input.asset).await.or_coded()?;
-        let command = Command::OpenAccount {
-            owner,
-            code: AccountCode::parse(&input.code).or_coded()?,
-            asset: asset.code,
-            normal_balance: input.normal_balance.into(),
-        };
-        let applied = submit(ctx, &input.idempotency_key, "openAccount", &input, command).await?;
-        let Outcome::Account(id) = applied.outcome else { return Err(mismatch()) };
-        let account = accounts::find(&*super::context::db(ctx).await?, id).await.or_coded()?.ok_or_else(mismatch)?;
-        Ok(AccountPayload { account: AccountNode(account), replayed: applied.replayed })
+        let code = AccountCode::parse(&input.code).or_coded()?;
+        let call = call(ctx, &input.idempotency_key, "openAccount", &input).await?;
+        let (account, replayed) = ledger(ctx)?
+            .accounts()
+            .open(call, owner, code, asset.code, input.normal_balance.into())
+            .await
+            .or_coded()?;
+        Ok(AccountPayload { account: AccountNode(account), replayed })
     }
 
     /// Posts any balanced set of entries on accounts of one merchant and the
@@ -601,7 +595,7 @@ impl LedgerMutation {
         input: PostTransactionInput,
     ) -> async_graphql::Result<TransactionPayload> {
         let draft = transfer_draft(ctx, &input).await?;
-        post(ctx, &input.idempotency_key, "postTransaction", &input, Command::Post(draft)).await
+        post(ctx, &input.idempotency_key, "postTransaction", &input, draft).await
     }
 
     /// Posts up to 500 transactions (each as `postTransaction` takes it) in one
@@ -626,7 +620,7 @@ impl LedgerMutation {
         let (mut requests, mut positions) = (Vec::with_capacity(n), Vec::with_capacity(n));
         for (i, item) in input.transactions.iter().enumerate() {
             let parsed = match transfer_draft(ctx, item).await {
-                Ok(draft) => write_request(ctx, &item.idempotency_key, "postTransaction", item, Command::Post(draft)),
+                Ok(draft) => call(ctx, &item.idempotency_key, "postTransaction", item).await.map(|c| (c, draft)),
                 Err(e) => Err(e),
             };
             match parsed {
@@ -640,11 +634,13 @@ impl LedgerMutation {
         let refused_at_edge = results.iter().any(Option::is_some);
         let applied = if input.atomic && refused_at_edge {
             // Nothing reaches the ledger: the refusals above stand, the rest roll back.
-            positions.iter().map(|_| Err(LedgerError::BatchRolledBack)).collect()
+            positions
+                .iter()
+                .map(|_| Err(LedgerError::Posting(crate::core::posting::PostingError::BatchRolledBack)))
+                .collect()
         } else {
             super::context::request(ctx)?.finish_reads().await;
-            let ledger = ledger(ctx)?;
-            if input.atomic { ledger.submit_atomic(requests).await } else { ledger.submit(requests).await }
+            ledger(ctx)?.posting().post_batch(requests, input.atomic).await
         };
         let mut posted = 0;
         for (i, outcome) in positions.into_iter().zip(applied) {
@@ -653,7 +649,7 @@ impl LedgerMutation {
                     posted += 1;
                     BulkItemResult {
                         index: i32::try_from(i).unwrap_or(i32::MAX),
-                        transaction_id: a.outcome.transaction().map(|t| ID(t.to_string())),
+                        transaction_id: a.transaction.map(|t| ID(t.to_string())),
                         replayed: a.replayed,
                         error: None,
                     }
@@ -688,7 +684,7 @@ impl LedgerMutation {
         };
         let notes = annotations(input.external_ref.clone(), input.metadata.clone(), input.effective_at)?;
         let draft = payment::record_payment(merchant, &asset.code, gross, fee, notes).or_coded()?;
-        post(ctx, &input.idempotency_key, "recordPayment", &input, Command::Post(draft)).await
+        post(ctx, &input.idempotency_key, "recordPayment", &input, draft).await
     }
 
     /// Records money sent to a merchant: debits its `available`, credits the
@@ -705,7 +701,7 @@ impl LedgerMutation {
         let (asset, amount) = money(ctx, &input.amount).await?;
         let notes = annotations(input.external_ref.clone(), input.metadata.clone(), input.effective_at)?;
         let draft = payment::record_payout(merchant, &asset.code, amount, notes).or_coded()?;
-        post(ctx, &input.idempotency_key, "recordPayout", &input, Command::Post(draft)).await
+        post(ctx, &input.idempotency_key, "recordPayout", &input, draft).await
     }
 
     /// Authorizes a payment: holds `amount` pending for the merchant until
@@ -721,8 +717,9 @@ impl LedgerMutation {
         let merchant = parse_merchant_id(&input.merchant_id)?;
         let (asset, amount) = money(ctx, &input.amount).await?;
         let notes = annotations(input.external_ref.clone(), input.metadata.clone(), None)?;
-        let command = Command::Authorize { merchant, asset: asset.code, amount, expires_at: input.expires_at, notes };
-        payment_step(ctx, &input.idempotency_key, "authorizePayment", &input, command).await
+        let call = call(ctx, &input.idempotency_key, "authorizePayment", &input).await?;
+        let step = ledger(ctx)?.payments().authorize(call, merchant, asset.code, amount, input.expires_at, notes).await;
+        payment_payload(step)
     }
 
     /// Captures part (`amount`) or all of what an authorization still holds,
@@ -743,7 +740,8 @@ impl LedgerMutation {
                 Some((asset.code, amount))
             }
         };
-        payment_step(ctx, &input.idempotency_key, "capturePayment", &input, Command::Capture { payment, amount }).await
+        let call = call(ctx, &input.idempotency_key, "capturePayment", &input).await?;
+        payment_payload(ledger(ctx)?.payments().capture(call, payment, amount).await)
     }
 
     /// Releases what an authorization still holds. Errors: `NOT_FOUND`,
@@ -755,7 +753,8 @@ impl LedgerMutation {
         input: VoidAuthorizationInput,
     ) -> async_graphql::Result<PaymentPayload> {
         let payment = parse_uuid(&input.payment_id, "payment id")?;
-        payment_step(ctx, &input.idempotency_key, "voidAuthorization", &input, Command::Void { payment }).await
+        let call = call(ctx, &input.idempotency_key, "voidAuthorization", &input).await?;
+        payment_payload(ledger(ctx)?.payments().void(call, payment).await)
     }
 
     /// Refunds part (`amount`) or all of the payment's refundable money. It may
@@ -770,7 +769,8 @@ impl LedgerMutation {
         let payment = parse_uuid(&input.payment_id, "payment id")?;
         reason_for(ctx, input.reason.as_deref())?;
         let amount = optional_money(ctx, input.amount.as_ref()).await?;
-        payment_step(ctx, &input.idempotency_key, "refundPayment", &input, Command::Refund { payment, amount }).await
+        let call = call(ctx, &input.idempotency_key, "refundPayment", &input).await?;
+        payment_payload(ledger(ctx)?.payments().refund(call, payment, amount).await)
     }
 
     /// Opens a chargeback: the disputed amount leaves the merchant's available
@@ -781,7 +781,8 @@ impl LedgerMutation {
     async fn open_dispute(&self, ctx: &Context<'_>, input: OpenDisputeInput) -> async_graphql::Result<PaymentPayload> {
         let payment = parse_uuid(&input.payment_id, "payment id")?;
         let amount = optional_money(ctx, input.amount.as_ref()).await?;
-        payment_step(ctx, &input.idempotency_key, "openDispute", &input, Command::OpenDispute { payment, amount }).await
+        let call = call(ctx, &input.idempotency_key, "openDispute", &input).await?;
+        payment_payload(ledger(ctx)?.payments().open_dispute(call, payment, amount).await)
     }
 
     /// Resolves the open chargeback: WON returns the money to the merchant; LOST
@@ -796,8 +797,9 @@ impl LedgerMutation {
         let payment = parse_uuid(&input.payment_id, "payment id")?;
         reason_for(ctx, input.reason.as_deref())?;
         let fee = optional_money(ctx, input.dispute_fee.as_ref()).await?;
-        let command = Command::ResolveDispute { payment, won: input.outcome == DisputeOutcomeType::Won, fee };
-        payment_step(ctx, &input.idempotency_key, "resolveDispute", &input, command).await
+        let won = input.outcome == DisputeOutcomeType::Won;
+        let call = call(ctx, &input.idempotency_key, "resolveDispute", &input).await?;
+        payment_payload(ledger(ctx)?.payments().resolve_dispute(call, payment, won, fee).await)
     }
 
     /// Pays out the merchant's whole available balance in `asset`, less its
@@ -808,8 +810,8 @@ impl LedgerMutation {
     async fn create_payout(&self, ctx: &Context<'_>, input: CreatePayoutInput) -> async_graphql::Result<PayoutPayload> {
         let merchant = parse_merchant_id(&input.merchant_id)?;
         let asset = ledger(ctx)?.asset(&input.asset).await.or_coded()?;
-        let command = Command::CreatePayout { merchant, asset: asset.code, period: None };
-        payout_step(ctx, &input.idempotency_key, "createPayout", &input, command).await
+        let call = call(ctx, &input.idempotency_key, "createPayout", &input).await?;
+        payout_payload(ledger(ctx)?.payouts().create(call, merchant, asset.code).await)
     }
 
     /// Marks a payout in transit as arrived: the money leaves the platform's bank.
@@ -817,7 +819,8 @@ impl LedgerMutation {
     #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
     async fn settle_payout(&self, ctx: &Context<'_>, input: PayoutStepInput) -> async_graphql::Result<PayoutPayload> {
         let payout = parse_uuid(&input.payout_id, "payout id")?;
-        payout_step(ctx, &input.idempotency_key, "settlePayout", &input, Command::SettlePayout { payout }).await
+        let call = call(ctx, &input.idempotency_key, "settlePayout", &input).await?;
+        payout_payload(ledger(ctx)?.payouts().settle(call, payout).await)
     }
 
     /// Marks a payout in transit as bounced: the money returns to the merchant's
@@ -826,7 +829,8 @@ impl LedgerMutation {
     #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
     async fn fail_payout(&self, ctx: &Context<'_>, input: PayoutStepInput) -> async_graphql::Result<PayoutPayload> {
         let payout = parse_uuid(&input.payout_id, "payout id")?;
-        payout_step(ctx, &input.idempotency_key, "failPayout", &input, Command::FailPayout { payout }).await
+        let call = call(ctx, &input.idempotency_key, "failPayout", &input).await?;
+        payout_payload(ledger(ctx)?.payouts().fail(call, payout).await)
     }
 
     /// Sets a merchant's payout reserve and schedule for an asset. Errors:
@@ -843,18 +847,18 @@ impl LedgerMutation {
             None | Some("0") | Some("") => 0,
             Some(raw) => Amount::parse(raw, &asset).or_coded()?.minor(),
         };
-        let command = Command::SetPayoutSettings {
-            merchant,
-            asset: asset.code.clone(),
-            reserve_minor,
-            schedule: input.schedule.map(Into::into),
-        };
-        let applied = submit(ctx, &input.idempotency_key, "setPayoutSettings", &input, command).await?;
+        let call = call(ctx, &input.idempotency_key, "setPayoutSettings", &input).await?;
+        let schedule = input.schedule.map(Into::into);
+        let replayed = ledger(ctx)?
+            .payouts()
+            .set_settings(call, merchant, asset.code.clone(), reserve_minor, schedule)
+            .await
+            .or_coded()?;
         Ok(PayoutSettingsPayload {
             asset: asset.code.to_string(),
             reserve: Money::of(ctx, asset.code.as_str(), reserve_minor.into()).await?,
             schedule: input.schedule,
-            replayed: applied.replayed,
+            replayed,
         })
     }
 
@@ -875,14 +879,15 @@ impl LedgerMutation {
         };
         let schedule =
             FeeSchedule::new(i64::from(input.percent_bps), fixed_minor, input.refund_returns_fee).or_coded()?;
-        let command = Command::SetFeeSchedule { merchant, asset: asset.code.clone(), schedule };
-        let applied = submit(ctx, &input.idempotency_key, "setFeeSchedule", &input, command).await?;
+        let call = call(ctx, &input.idempotency_key, "setFeeSchedule", &input).await?;
+        let replayed =
+            ledger(ctx)?.payments().set_fee_schedule(call, merchant, asset.code.clone(), schedule).await.or_coded()?;
         Ok(FeeSchedulePayload {
             asset: asset.code.to_string(),
             percent_bps: input.percent_bps,
             fixed: super::types::Money::of(ctx, asset.code.as_str(), fixed_minor.into()).await?,
             refund_returns_fee: input.refund_returns_fee,
-            replayed: applied.replayed,
+            replayed,
         })
     }
 
@@ -913,7 +918,7 @@ impl LedgerMutation {
         }
         let notes = annotations(input.external_ref.clone(), input.metadata.clone(), input.effective_at)?;
         let draft = payment::record_deal(seller, buyer, &legs[0], &legs[1], notes).or_coded()?;
-        post(ctx, &input.idempotency_key, "recordDeal", &input, Command::Post(draft)).await
+        post(ctx, &input.idempotency_key, "recordDeal", &input, draft).await
     }
 
     /// Reverses a posted transaction: appends a new transaction with every entry
@@ -934,7 +939,7 @@ impl LedgerMutation {
         #[graphql(default)] force: bool,
     ) -> async_graphql::Result<TransactionPayload> {
         if force {
-            crate::domain::auth::Access::staff(crate::domain::auth::Role::Admin)
+            crate::core::access::rules::Access::staff(crate::core::access::rules::Role::Admin)
                 .check(caller(ctx)?)
                 .map_err(super::context::refused)?;
         }
@@ -947,8 +952,8 @@ impl LedgerMutation {
         } else {
             ("reverseTransaction", serde_json::json!({ "transactionId": id.to_string(), "reason": reason }))
         };
-        let command = Command::Reverse { transaction: id, reason, force };
-        post(ctx, &idempotency_key, operation, &input, command).await
+        let call = call(ctx, &idempotency_key, operation, &input).await?;
+        posted(ledger(ctx)?.posting().reverse(call, id, reason, force).await)
     }
 
     /// Sets a balance limit policy (admin): on one account (`accountId`), or as
@@ -970,10 +975,10 @@ impl LedgerMutation {
         let (target, asset) = match (&input.account_id, &input.account_code, &input.asset) {
             (Some(id), None, None) => {
                 let id = AccountId(parse_uuid(id, "account id")?);
-                let account = accounts::find(&*super::context::db(ctx).await?, id)
+                let account = accounts::find(&super::context::reads(ctx).await?, id)
                     .await
                     .or_coded()?
-                    .ok_or(LedgerError::AccountNotFound)
+                    .ok_or(LedgerError::Account(crate::core::accounts::AccountError::NotFound))
                     .or_coded()?;
                 (LimitTarget::Account(id), account.asset)
             }
@@ -990,24 +995,18 @@ impl LedgerMutation {
         let bound = |raw: &Option<String>| raw.as_deref().map(|r| parse_signed_minor(r, &full)).transpose();
         let policy = LimitPolicy::new(bound(&input.lower_bound).or_coded()?, bound(&input.upper_bound).or_coded()?)
             .or_coded()?;
-        let command = Command::SetBalanceLimit { target, policy };
-        let applied = submit(ctx, &input.idempotency_key, "setBalanceLimit", &input, command).await?;
-        let Outcome::BalanceLimit { account, code, asset, lower_minor, upper_minor, since_seq } = applied.outcome
-        else {
-            return Err(mismatch());
+        let source = match target {
+            LimitTarget::Account(_) => LimitSourceType::Account,
+            LimitTarget::Default { .. } => LimitSourceType::Default,
         };
-        let source = if account.is_some() { LimitSourceType::Account } else { LimitSourceType::Default };
-        let stored = LimitPolicy { lower_minor, upper_minor };
-        let account = match account {
-            Some(id) => accounts::find(&*super::context::db(ctx).await?, id).await.or_coded()?.map(AccountNode),
-            None => None,
-        };
+        let call = call(ctx, &input.idempotency_key, "setBalanceLimit", &input).await?;
+        let set = ledger(ctx)?.accounts().set_limit(call, target, policy).await.or_coded()?;
         Ok(SetBalanceLimitPayload {
-            account,
-            account_code: code,
-            asset: asset.clone(),
-            limit: BalanceLimitNode::of(ctx, &asset, stored, source, Some(since_seq)).await?,
-            replayed: applied.replayed,
+            account: set.account.map(AccountNode),
+            account_code: set.code,
+            asset: set.asset.clone(),
+            limit: BalanceLimitNode::of(ctx, &set.asset, set.policy, source, Some(set.since_seq)).await?,
+            replayed: set.replayed,
         })
     }
 }
@@ -1102,125 +1101,53 @@ async fn transfer_draft(ctx: &Context<'_>, input: &PostTransactionInput) -> asyn
     Ok(draft)
 }
 
-/// Submits a command under an idempotency key, fingerprinting the input as sent.
-///
-/// The key lives in the caller's key space (its merchant for a merchant key;
-/// for staff and service keys, the merchant the command names, or the
-/// platform), the write runs under the caller's tenant, and it records the
-/// caller as actor with the request id. A staff caller's request carries its
-/// audit record; the reason is the input's `reason`, when it has one.
-pub(super) async fn submit(
+/// The [`Call`] of this request's caller for mutation `operation` under
+/// idempotency key `key`, fingerprinting `input` as sent. Ends the request's
+/// reads first: the write takes its own connection, and a request must never
+/// hold one while waiting for another. Errors: `IDEMPOTENCY_KEY_INVALID`.
+pub(super) async fn call(
     ctx: &Context<'_>,
     key: &str,
     operation: &'static str,
     input: &impl Serialize,
-    command: Command,
-) -> async_graphql::Result<Applied> {
-    let request = write_request(ctx, key, operation, input, command)?;
-    // This request's reads end before it writes: the write takes its own
-    // connection, and a request must never hold one while waiting for another.
-    super::context::request(ctx)?.finish_reads().await;
-    ledger(ctx)?.submit_one(request).await.or_coded()
-}
-
-/// Builds the write-path request of a command under an idempotency key (see
-/// [`submit`]). Errors: `IDEMPOTENCY_KEY_INVALID`.
-fn write_request(
-    ctx: &Context<'_>,
-    key: &str,
-    operation: &'static str,
-    input: &impl Serialize,
-    command: Command,
-) -> async_graphql::Result<Request> {
-    let key = IdempotencyKey::parse(key).or_coded()?;
-    let input = serde_json::to_value(input).map_err(|e| sea_orm::DbErr::Custom(e.to_string())).or_coded()?;
+) -> async_graphql::Result<Call> {
     let rc = request(ctx)?;
-    let caller = caller(ctx)?;
-    let scope = match caller {
-        Caller::Merchant { merchant, .. } => *merchant,
-        _ => command.key_scope(),
-    };
-    let audit = caller.staff_username().map(|username| {
-        let (target_type, target_id) = command.audit_target();
-        AuditDraft {
-            actor: username.to_owned(),
-            target_type,
-            target_id,
-            reason: input.get("reason").and_then(|r| r.as_str()).map(str::to_owned),
-        }
-    });
-    Ok(Request {
-        scope,
-        key: Some(key),
-        operation,
-        fingerprint: Fingerprint::of(operation, &input),
-        command,
-        tenant: caller.tenant(),
-        actor: caller.actor(),
-        request_id: rc.request_id.clone(),
-        audit,
-    })
+    let call = Call::new(&rc.caller, rc.request_id.clone(), key, operation, input).or_coded()?;
+    rc.finish_reads().await;
+    Ok(call)
 }
 
+/// Posts `draft` under idempotency key `key` (see [`call`]).
 async fn post(
     ctx: &Context<'_>,
     key: &str,
     operation: &'static str,
     input: &impl Serialize,
-    command: Command,
+    draft: TransactionDraft,
 ) -> async_graphql::Result<TransactionPayload> {
-    let applied = submit(ctx, key, operation, input, command).await?;
-    let Outcome::Transaction(id) = applied.outcome else { return Err(mismatch()) };
-    // A fresh posting comes back as written; only a replay reads it.
-    let txn = match applied.written {
-        Some(record) if record.id == id => *record,
-        _ => transactions::find(&*super::context::db(ctx).await?, id).await.or_coded()?.ok_or_else(mismatch)?,
-    };
-    Ok(TransactionPayload { transaction: TransactionNode(txn), replayed: applied.replayed })
+    let call = call(ctx, key, operation, input).await?;
+    posted(ledger(ctx)?.posting().post(call, draft).await)
 }
 
-/// A stored idempotency result of the wrong kind; only possible if two
-/// operations shared a fingerprint, which SHA-256 over the operation name rules out.
-pub(super) fn mismatch() -> async_graphql::Error {
-    super::error::to_graphql(LedgerError::Database(sea_orm::DbErr::Custom("idempotency result of another kind".into())))
+fn posted(result: Result<Posted, LedgerError>) -> async_graphql::Result<TransactionPayload> {
+    let posted = result.or_coded()?;
+    Ok(TransactionPayload { transaction: TransactionNode(posted.transaction), replayed: posted.replayed })
 }
 
-async fn payment_step(
-    ctx: &Context<'_>,
-    key: &str,
-    operation: &'static str,
-    input: &impl Serialize,
-    command: Command,
-) -> async_graphql::Result<PaymentPayload> {
-    let applied = submit(ctx, key, operation, input, command).await?;
-    let Outcome::Payment { payment, transaction } = applied.outcome else { return Err(mismatch()) };
-    let txn = super::context::db(ctx).await?;
-    let db = &*txn;
-    let payment = crate::store::payments::find(db, payment).await.or_coded()?.ok_or_else(mismatch)?;
-    let transaction = transactions::find(db, transaction).await.or_coded()?.ok_or_else(mismatch)?;
+fn payment_payload(result: Result<PaymentStep, LedgerError>) -> async_graphql::Result<PaymentPayload> {
+    let step = result.or_coded()?;
     Ok(PaymentPayload {
-        payment: PaymentNode(payment),
-        transaction: TransactionNode(transaction),
-        replayed: applied.replayed,
+        payment: PaymentNode(step.payment),
+        transaction: TransactionNode(step.transaction),
+        replayed: step.replayed,
     })
 }
 
-async fn payout_step(
-    ctx: &Context<'_>,
-    key: &str,
-    operation: &'static str,
-    input: &impl Serialize,
-    command: Command,
-) -> async_graphql::Result<PayoutPayload> {
-    let applied = submit(ctx, key, operation, input, command).await?;
-    let Outcome::Payout { payout, transaction } = applied.outcome else { return Err(mismatch()) };
-    let txn = super::context::db(ctx).await?;
-    let db = &*txn;
-    let payout = crate::store::payouts::find(db, payout).await.or_coded()?.ok_or_else(mismatch)?;
-    let transaction = transactions::find(db, transaction).await.or_coded()?.ok_or_else(mismatch)?;
+fn payout_payload(result: Result<PayoutStep, LedgerError>) -> async_graphql::Result<PayoutPayload> {
+    let step = result.or_coded()?;
     Ok(PayoutPayload {
-        payout: PayoutNode(payout),
-        transaction: TransactionNode(transaction),
-        replayed: applied.replayed,
+        payout: PayoutNode(step.payout),
+        transaction: TransactionNode(step.transaction),
+        replayed: step.replayed,
     })
 }

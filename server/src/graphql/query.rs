@@ -9,7 +9,7 @@ use async_graphql::connection::{Connection, OpaqueCursor};
 use async_graphql::{Context, ID, Object};
 
 use super::access;
-use super::context::{caller, db, not_found, visible};
+use super::context::{caller, not_found, reads, visible};
 use super::error::OrCoded;
 use super::events::LedgerEventNode;
 use super::types::{
@@ -19,9 +19,9 @@ use super::types::{
     payouts_connection,
 };
 use super::{list_cost, page_size};
-use crate::domain::auth::{Caller, ServiceName};
+use crate::core::access::rules::{Caller, ServiceName};
+use crate::core::{accounts, merchants, posting};
 use crate::domain::{AccountId, TransactionId};
-use crate::store::{access as access_store, accounts, assets, books, events, merchants, transactions};
 
 /// The root query.
 pub struct QueryRoot;
@@ -59,7 +59,7 @@ impl QueryRoot {
             (None, Caller::Merchant { merchant, .. }) => Some(*merchant),
             (None, _) => None,
         };
-        let rows = events::page(&*db(ctx).await?, after, merchant, limit).await.or_coded()?;
+        let rows = crate::core::outbox::page(&reads(ctx).await?, after, merchant, limit).await.or_coded()?;
         let tenant = who.tenant();
         Ok(rows.into_iter().filter_map(|e| e.visible_to(tenant)).map(|e| LedgerEventNode(Arc::new(e))).collect())
     }
@@ -77,7 +77,7 @@ impl QueryRoot {
     async fn merchant(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<MerchantNode>> {
         let id = parse_merchant_id(&id)?;
         visible(ctx, id)?;
-        let found = merchants::find(&*db(ctx).await?, id).await.or_coded()?;
+        let found = merchants::find(&reads(ctx).await?, id).await.or_coded()?;
         found.map(MerchantNode).map(Some).ok_or_else(not_found)
     }
 
@@ -94,7 +94,7 @@ impl QueryRoot {
     ) -> async_graphql::Result<Connection<OpaqueCursor<String>, MerchantNode>> {
         let limit = page_size(first)?;
         let after = decode_id_cursor(after)?;
-        let mut rows = merchants::search(&*db(ctx).await?, search.as_deref(), after, limit + 1).await.or_coded()?;
+        let mut rows = merchants::search(&reads(ctx).await?, search.as_deref(), after, limit + 1).await.or_coded()?;
         if let Caller::Merchant { merchant, .. } = caller(ctx)? {
             rows.retain(|m| m.id == *merchant);
         }
@@ -106,7 +106,7 @@ impl QueryRoot {
     #[graphql(guard = "access::FIELD")]
     async fn account(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<AccountNode>> {
         let id = AccountId(parse_uuid(&id, "account id")?);
-        let found = accounts::find(&*db(ctx).await?, id).await.or_coded()?.ok_or_else(not_found)?;
+        let found = accounts::find(&reads(ctx).await?, id).await.or_coded()?.ok_or_else(not_found)?;
         visible(ctx, found.owner.merchant_id())?;
         Ok(Some(AccountNode(found)))
     }
@@ -116,7 +116,7 @@ impl QueryRoot {
     #[graphql(guard = "access::FIELD")]
     async fn transaction(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<TransactionNode>> {
         let id = TransactionId(parse_uuid(&id, "transaction id")?);
-        let found = transactions::find(&*db(ctx).await?, id).await.or_coded()?.ok_or_else(not_found)?;
+        let found = posting::find(&reads(ctx).await?, id).await.or_coded()?.ok_or_else(not_found)?;
         if visible(ctx, found.merchant).is_err() && found.counterparty.is_none_or(|c| visible(ctx, c).is_err()) {
             return Err(not_found());
         }
@@ -135,7 +135,7 @@ impl QueryRoot {
         after: Option<String>,
     ) -> async_graphql::Result<Connection<OpaqueCursor<i64>, EntryNode>> {
         let id = AccountId(parse_uuid(&account_id, "account id")?);
-        let account = accounts::find(&*db(ctx).await?, id).await.or_coded()?.ok_or_else(not_found)?;
+        let account = accounts::find(&reads(ctx).await?, id).await.or_coded()?.ok_or_else(not_found)?;
         visible(ctx, account.owner.merchant_id())?;
         entries_connection(ctx, id, first, after).await
     }
@@ -144,7 +144,7 @@ impl QueryRoot {
     #[graphql(guard = "access::FIELD")]
     async fn payment(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<PaymentNode>> {
         let id = parse_uuid(&id, "payment id")?;
-        let found = crate::store::payments::find(&*db(ctx).await?, id).await.or_coded()?.ok_or_else(not_found)?;
+        let found = crate::core::payments::find(&reads(ctx).await?, id).await.or_coded()?.ok_or_else(not_found)?;
         visible(ctx, found.merchant)?;
         Ok(Some(PaymentNode(found)))
     }
@@ -169,7 +169,7 @@ impl QueryRoot {
     #[graphql(guard = "access::FIELD")]
     async fn payout(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<PayoutNode>> {
         let id = parse_uuid(&id, "payout id")?;
-        let found = crate::store::payouts::find(&*db(ctx).await?, id).await.or_coded()?.ok_or_else(not_found)?;
+        let found = crate::core::payouts::find(&reads(ctx).await?, id).await.or_coded()?.ok_or_else(not_found)?;
         visible(ctx, found.merchant)?;
         Ok(Some(PayoutNode(found)))
     }
@@ -192,7 +192,7 @@ impl QueryRoot {
     /// Every asset: ISO 4217 currencies and registered ones, by code.
     #[graphql(guard = "access::FIELD")]
     async fn assets(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AssetNode>> {
-        let rows = assets::list(&*db(ctx).await?).await.or_coded()?;
+        let rows = crate::core::accounts::assets(&reads(ctx).await?).await.or_coded()?;
         Ok(rows
             .into_iter()
             .map(|(a, iso)| AssetNode { code: a.code.to_string(), exponent: a.exponent as i32, iso4217: iso })
@@ -203,7 +203,7 @@ impl QueryRoot {
     /// (platform, or all merchants together). Debits equal credits per asset. Staff only.
     #[graphql(guard = "access::FIELD", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
     async fn trial_balance(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TrialBalanceLineNode>> {
-        let lines = books::trial_balance(&*db(ctx).await?).await.or_coded()?;
+        let lines = crate::core::reports::trial_balance(&reads(ctx).await?).await.or_coded()?;
         let mut out = Vec::with_capacity(lines.len());
         for l in lines {
             out.push(TrialBalanceLineNode::of(ctx, l).await?);
@@ -225,9 +225,10 @@ impl QueryRoot {
     ) -> async_graphql::Result<Connection<OpaqueCursor<i64>, AuditEntryNode>> {
         let limit = page_size(first)?;
         let before = after.as_deref().map(decode_cursor).transpose()?;
-        let rows = access_store::audit_page(&*db(ctx).await?, actor.as_deref(), target.as_deref(), before, limit + 1)
-            .await
-            .or_coded()?;
+        let rows =
+            crate::core::access::audit_page(&reads(ctx).await?, actor.as_deref(), target.as_deref(), before, limit + 1)
+                .await
+                .or_coded()?;
         Ok(page_of(rows, limit, before.is_some(), |r| OpaqueCursor(r.seq), AuditEntryNode))
     }
 
@@ -236,7 +237,7 @@ impl QueryRoot {
     #[graphql(guard = "access::FIELD", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
     async fn api_keys(&self, ctx: &Context<'_>, merchant_id: ID) -> async_graphql::Result<Vec<ApiKeyNode>> {
         let merchant = parse_merchant_id(&merchant_id)?;
-        let rows = access_store::api_keys_of(&*db(ctx).await?, merchant).await.or_coded()?;
+        let rows = crate::core::access::keys_of(&reads(ctx).await?, merchant).await.or_coded()?;
         Ok(rows.into_iter().map(ApiKeyNode).collect())
     }
 
@@ -250,14 +251,14 @@ impl QueryRoot {
             .map(ServiceName::parse)
             .transpose()
             .map_err(|m| super::error::coded(super::error::BAD_USER_INPUT, m))?;
-        let rows = access_store::service_keys(&*db(ctx).await?, service.as_ref()).await.or_coded()?;
+        let rows = crate::core::access::service_keys(&reads(ctx).await?, service.as_ref()).await.or_coded()?;
         Ok(rows.into_iter().map(ApiKeyNode).collect())
     }
 
     /// Every staff user, by username. Staff only.
     #[graphql(guard = "access::FIELD", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
     async fn staff_users(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<StaffUserNode>> {
-        let rows = access_store::list_staff(&*db(ctx).await?).await.or_coded()?;
+        let rows = crate::core::access::staff(&reads(ctx).await?).await.or_coded()?;
         Ok(rows.into_iter().map(StaffUserNode).collect())
     }
 
@@ -328,10 +329,25 @@ impl QueryRoot {
             }
             None => None,
         };
-        let tenant = caller(ctx)?.tenant();
         let plan =
-            crate::ledger::preview_refund(&*db(ctx).await?, tenant, payment, amount.as_ref()).await.or_coded()?;
+            crate::core::payments::preview_refund(&reads(ctx).await?, payment, amount.as_ref()).await.or_coded()?;
         let asset = plan.draft.entries.first().map(|e| e.asset.to_string()).unwrap_or_default();
         Ok(super::preview::RefundPreviewNode(plan, asset))
+    }
+
+    /// What `reverseTransaction` would post for `transactionId`, computed by
+    /// the same code, writing nothing: a payment step's holds become
+    /// releases, and only a capture's posted entries are reversed. The same
+    /// callers as `reverseTransaction`. Errors: `NOT_FOUND`,
+    /// `ALREADY_REVERSED`, `PAYMENT_STEP_NOT_REVERSIBLE`.
+    #[graphql(guard = "access::FIELD", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
+    async fn reversal_preview(
+        &self,
+        ctx: &Context<'_>,
+        transaction_id: ID,
+    ) -> async_graphql::Result<super::preview::ReversalPreviewNode> {
+        let id = TransactionId(super::types::parse_uuid(&transaction_id, "transaction id")?);
+        let entries = posting::preview_reversal(&reads(ctx).await?, id).await.or_coded()?;
+        Ok(super::preview::ReversalPreviewNode { transaction: id, entries })
     }
 }

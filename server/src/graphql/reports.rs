@@ -1,7 +1,7 @@
 //! GraphQL types of the monthly rollup (staff only): see
-//! [`crate::domain::rollup`] for what each figure counts and
-//! [`crate::reports`] for when a month is computed and where it is read.
-//! Rates are decimal strings with [`crate::domain::rollup::RATE_DECIMALS`]
+//! [`crate::core::reports::rollup`] for what each figure counts and
+//! [`crate::core::reports`] for when a month is computed and where it is read.
+//! Rates are decimal strings with [`crate::core::reports::rollup::RATE_DECIMALS`]
 //! places (`"0.750000"` is 75 %), null when there is nothing to divide by.
 
 use std::sync::Arc;
@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 
 use super::error::{BAD_USER_INPUT, OrCoded, coded};
 use super::types::Money;
-use crate::domain::rollup::{self, ConversionRate, Month, RollupSums};
-use crate::reports::{MonthReport, Reports};
+use crate::core::reports::rollup::{self, ConversionRate, Month, RollupSums};
+use crate::core::reports::{MonthReport, Reports};
 
 /// Parses a `YYYY-MM` argument. Errors: `BAD_USER_INPUT`.
 pub fn parse_month(raw: &str) -> async_graphql::Result<Month> {

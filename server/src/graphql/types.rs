@@ -4,25 +4,22 @@
 //! exactly the asset's number of decimals (`"12.34"` USD, `"5"` SWORD), never a
 //! float, so no client loses a cent to binary rounding.
 
-use std::collections::BTreeMap;
-
 use async_graphql::connection::{Connection, Edge, OpaqueCursor};
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, OneofObject, SimpleObject};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::context::{db, sees};
+use super::context::{reads, sees};
 use super::error::{OrCoded, coded};
 use super::{ledger, page_size};
-use crate::domain::auth::{Caller, Role};
+use crate::core::access::rules::{Caller, Role};
+use crate::core::access::{ApiKey, AuditRecord, StaffUser};
+use crate::core::accounts::{self, Account, BalanceView};
+use crate::core::merchants::Merchant;
+use crate::core::posting::{self, EntryRecord, TransactionRecord};
+use crate::core::reports::{AsOf, TrialBalanceLine};
 use crate::domain::money::format_minor;
-use crate::domain::{self, AccountId, Balance, MerchantId, NormalBalance, Owner};
-use crate::store::access::{ApiKey, AuditRecord, StaffUser};
-use crate::store::accounts::Account;
-use crate::store::books::{self, AsOf, TrialBalanceLine};
-use crate::store::merchants::Merchant;
-use crate::store::transactions::{EntryRecord, TransactionRecord};
-use crate::store::{accounts, transactions};
+use crate::domain::{self, AccountId, MerchantId, Owner};
 
 /// An amount of one asset: `amount` is a decimal string in the asset's major
 /// unit with exactly its exponent's decimals; `currency` is the ISO 4217 or
@@ -47,7 +44,7 @@ impl Money {
 
 /// Where the balance limit policy in force on an account comes from.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-#[graphql(name = "LimitSource")]
+#[graphql(name = "LimitSource", remote = "crate::core::accounts::limit::LimitSource")]
 pub enum LimitSourceType {
     /// Set on the account itself with `setBalanceLimit(accountId)`.
     Account,
@@ -58,18 +55,6 @@ pub enum LimitSourceType {
     BuiltIn,
     /// No policy: a platform account, unbounded.
     None,
-}
-
-impl From<domain::limit::LimitSource> for LimitSourceType {
-    fn from(s: domain::limit::LimitSource) -> Self {
-        use domain::limit::LimitSource;
-        match s {
-            LimitSource::Account => LimitSourceType::Account,
-            LimitSource::Default => LimitSourceType::Default,
-            LimitSource::BuiltIn => LimitSourceType::BuiltIn,
-            LimitSource::None => LimitSourceType::None,
-        }
-    }
 }
 
 /// A balance limit policy: the lower bound on `available` (posted less
@@ -95,7 +80,7 @@ impl BalanceLimitNode {
     pub async fn of(
         ctx: &Context<'_>,
         asset: &str,
-        policy: domain::limit::LimitPolicy,
+        policy: crate::core::accounts::limit::LimitPolicy,
         source: LimitSourceType,
         since_sequence: Option<i64>,
     ) -> async_graphql::Result<Self> {
@@ -137,6 +122,7 @@ pub struct MoneyInput {
 
 /// Side of an entry, or the normal balance of an account.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[graphql(remote = "domain::Direction")]
 pub enum DirectionType {
     /// Debit (left) side.
     Debit,
@@ -144,26 +130,9 @@ pub enum DirectionType {
     Credit,
 }
 
-impl From<domain::Direction> for DirectionType {
-    fn from(d: domain::Direction) -> Self {
-        match d {
-            domain::Direction::Debit => DirectionType::Debit,
-            domain::Direction::Credit => DirectionType::Credit,
-        }
-    }
-}
-
-impl From<DirectionType> for domain::Direction {
-    fn from(d: DirectionType) -> Self {
-        match d {
-            DirectionType::Debit => domain::Direction::Debit,
-            DirectionType::Credit => domain::Direction::Credit,
-        }
-    }
-}
-
 /// Which totals an entry moves: posted, or a pending hold or release.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "domain::Layer")]
 pub enum LayerType {
     /// Settled money: moves the posted totals.
     Posted,
@@ -173,18 +142,9 @@ pub enum LayerType {
     Release,
 }
 
-impl From<domain::Layer> for LayerType {
-    fn from(l: domain::Layer) -> Self {
-        match l {
-            domain::Layer::Posted => LayerType::Posted,
-            domain::Layer::Hold => LayerType::Hold,
-            domain::Layer::Release => LayerType::Release,
-        }
-    }
-}
-
 /// What a transaction records.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "domain::TransactionKind")]
 pub enum TransactionKindType {
     /// A general balanced transaction (`postTransaction`).
     Transfer,
@@ -220,29 +180,6 @@ pub enum TransactionKindType {
     PayoutFailed,
 }
 
-impl From<domain::TransactionKind> for TransactionKindType {
-    fn from(k: domain::TransactionKind) -> Self {
-        match k {
-            domain::TransactionKind::Transfer => TransactionKindType::Transfer,
-            domain::TransactionKind::Payment => TransactionKindType::Payment,
-            domain::TransactionKind::Payout => TransactionKindType::Payout,
-            domain::TransactionKind::Reversal => TransactionKindType::Reversal,
-            domain::TransactionKind::Authorization => TransactionKindType::Authorization,
-            domain::TransactionKind::Capture => TransactionKindType::Capture,
-            domain::TransactionKind::Void => TransactionKindType::Void,
-            domain::TransactionKind::Expiry => TransactionKindType::Expiry,
-            domain::TransactionKind::Refund => TransactionKindType::Refund,
-            domain::TransactionKind::DisputeOpened => TransactionKindType::DisputeOpened,
-            domain::TransactionKind::DisputeWon => TransactionKindType::DisputeWon,
-            domain::TransactionKind::DisputeLost => TransactionKindType::DisputeLost,
-            domain::TransactionKind::Deal => TransactionKindType::Deal,
-            domain::TransactionKind::PayoutCreated => TransactionKindType::PayoutCreated,
-            domain::TransactionKind::PayoutSettled => TransactionKindType::PayoutSettled,
-            domain::TransactionKind::PayoutFailed => TransactionKindType::PayoutFailed,
-        }
-    }
-}
-
 /// A point in the ledger's history: exactly one of a transaction sequence
 /// number or a time (by transactions' `effectiveAt`).
 #[derive(OneofObject, Debug, Clone, Copy)]
@@ -268,18 +205,12 @@ pub struct AssetBalance {
     pub available: Money,
 }
 
-async fn asset_balance(
-    ctx: &Context<'_>,
-    asset: &str,
-    normal: NormalBalance,
-    b: &Balance,
-    reserve_minor: i64,
-) -> async_graphql::Result<AssetBalance> {
+async fn asset_balance(ctx: &Context<'_>, asset: &str, view: &BalanceView) -> async_graphql::Result<AssetBalance> {
     Ok(AssetBalance {
         asset: asset.to_owned(),
-        posted: Money::of(ctx, asset, b.posted(normal)).await?,
-        pending: Money::of(ctx, asset, b.pending(normal)).await?,
-        available: Money::of(ctx, asset, b.available(normal) - i128::from(reserve_minor)).await?,
+        posted: Money::of(ctx, asset, view.posted()).await?,
+        pending: Money::of(ctx, asset, view.pending()).await?,
+        available: Money::of(ctx, asset, view.available()).await?,
     })
 }
 
@@ -317,57 +248,39 @@ impl MerchantNode {
         ctx: &Context<'_>,
         as_of: Option<BalanceAsOf>,
     ) -> async_graphql::Result<Vec<AssetBalance>> {
-        let txn = db(ctx).await?;
-        let db = &*txn;
+        let reads = reads(ctx).await?;
         let code = domain::AccountCode::standard(domain::AccountCode::AVAILABLE);
-        let lines: Vec<(String, NormalBalance, Balance, i64)> = match as_of {
-            None => {
-                // Expired holds stop counting as pending before the sweeper releases them.
-                let expired: BTreeMap<String, i64> = crate::store::payments::expired_holds(db, self.0.id, Utc::now())
-                    .await
-                    .or_coded()?
-                    .into_iter()
-                    .collect();
-                // Available excludes the payout reserve.
-                let reserves: BTreeMap<String, i64> =
-                    crate::store::payouts::reserves(db, self.0.id).await.or_coded()?.into_iter().collect();
-                accounts::list_with_balances(db, Owner::Merchant(self.0.id))
-                    .await
-                    .or_coded()?
-                    .into_iter()
-                    .filter(|a| a.account.code == code.as_str())
-                    .map(|a| {
-                        let mut b = a.balance;
-                        let held = expired.get(a.account.asset.as_str()).copied().unwrap_or(0);
-                        b.credits_pending = (b.credits_pending - held).max(0);
-                        let reserve = reserves.get(a.account.asset.as_str()).copied().unwrap_or(0);
-                        (a.account.asset.to_string(), a.account.normal_balance, b, reserve)
-                    })
-                    .collect()
-            }
+        let views: Vec<(String, BalanceView)> = match as_of {
+            None => accounts::balances_of(&reads, Owner::Merchant(self.0.id))
+                .await
+                .or_coded()?
+                .into_iter()
+                .filter(|(a, _)| a.code == code.as_str())
+                .map(|(a, view)| (a.asset.to_string(), view))
+                .collect(),
             Some(point) => {
                 let point = match point {
                     BalanceAsOf::Sequence(s) => AsOf::Sequence(s),
                     BalanceAsOf::Time(t) => AsOf::Time(t),
                 };
-                books::balances_as_of(db, self.0.id, &code, point)
+                crate::core::reports::balances_as_of(&reads, self.0.id, &code, point)
                     .await
                     .or_coded()?
                     .into_iter()
-                    .map(|(a, n, b)| (a.to_string(), n, b, 0))
+                    .map(|(a, n, b)| (a.to_string(), BalanceView::past(n, b)))
                     .collect()
             }
         };
-        let mut out = Vec::with_capacity(lines.len());
-        for (asset, normal, b, reserve) in &lines {
-            out.push(asset_balance(ctx, asset, *normal, b, *reserve).await?);
+        let mut out = Vec::with_capacity(views.len());
+        for (asset, view) in &views {
+            out.push(asset_balance(ctx, asset, view).await?);
         }
         Ok(out)
     }
     /// All its accounts with their balances.
     async fn accounts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AccountNode>> {
-        let rows = accounts::list_with_balances(&*db(ctx).await?, Owner::Merchant(self.0.id)).await.or_coded()?;
-        Ok(rows.into_iter().map(|r| AccountNode(r.account)).collect())
+        let rows = accounts::of_owner(&reads(ctx).await?, Owner::Merchant(self.0.id)).await.or_coded()?;
+        Ok(rows.into_iter().map(AccountNode).collect())
     }
     /// Its payments, newest first, optionally in one state; a Relay connection.
     #[graphql(complexity = "super::list_cost(first, child_complexity)")]
@@ -400,7 +313,7 @@ impl MerchantNode {
     ) -> async_graphql::Result<Connection<OpaqueCursor<i64>, TransactionNode>> {
         let limit = page_size(first)?;
         let before = after.as_deref().map(decode_cursor).transpose()?;
-        let rows = transactions::page_for_merchant(&*db(ctx).await?, self.0.id, before, limit + 1).await.or_coded()?;
+        let rows = posting::page_for_merchant(&reads(ctx).await?, self.0.id, before, limit + 1).await.or_coded()?;
         Ok(page_of(rows, limit, before.is_some(), |t| OpaqueCursor(t.seq), TransactionNode))
     }
 }
@@ -439,34 +352,13 @@ impl AccountNode {
     }
     /// Its current balance.
     async fn balance(&self, ctx: &Context<'_>) -> async_graphql::Result<BalanceNode> {
-        let txn = db(ctx).await?;
-        let db = &*txn;
-        let mut b = accounts::balance_of(db, self.0.id).await.or_coded()?;
-        // A merchant's `available` account holds its authorizations: expired ones
-        // stop counting as pending before the sweeper releases them.
-        if let Owner::Merchant(m) = self.0.owner
-            && self.0.code == domain::AccountCode::AVAILABLE
-        {
-            let held: i64 = crate::store::payments::expired_holds(db, m, Utc::now())
-                .await
-                .or_coded()?
-                .into_iter()
-                .filter(|(asset, _)| asset == self.0.asset.as_str())
-                .map(|(_, held)| held)
-                .sum();
-            b.credits_pending = (b.credits_pending - held).max(0);
-        }
-        Ok(BalanceNode { asset: self.0.asset.to_string(), normal: self.0.normal_balance, balance: b })
+        let view = accounts::balance(&reads(ctx).await?, &self.0).await.or_coded()?;
+        Ok(BalanceNode::new(self.0.asset.to_string(), view))
     }
     /// The balance limit policy in force and where it comes from (its own,
     /// the default for its code and asset, the built-in rule, or none).
     async fn limit(&self, ctx: &Context<'_>) -> async_graphql::Result<BalanceLimitNode> {
-        let txn = db(ctx).await?;
-        let limits = crate::store::limits::for_accounts(&*txn, &[&self.0]).await.or_coded()?;
-        let limit = limits
-            .get(&self.0.id)
-            .copied()
-            .unwrap_or_else(|| domain::limit::resolve(None, None, self.0.owner, self.0.normal_balance, 0));
+        let limit = accounts::limit_of(&reads(ctx).await?, &self.0).await.or_coded()?;
         BalanceLimitNode::of(ctx, self.0.asset.as_str(), limit.policy, limit.source.into(), limit.since_seq).await
     }
     /// Its entries in sequence order, a Relay connection with opaque cursors.
@@ -485,14 +377,13 @@ impl AccountNode {
 /// the account's asset.
 pub struct BalanceNode {
     asset: String,
-    normal: NormalBalance,
-    balance: Balance,
+    view: BalanceView,
 }
 
 impl BalanceNode {
-    /// The totals `balance` of an account in `asset` with normal balance `normal`.
-    pub fn new(asset: String, normal: NormalBalance, balance: Balance) -> Self {
-        Self { asset, normal, balance }
+    /// The balance `view` of an account in `asset`.
+    pub fn new(asset: String, view: BalanceView) -> Self {
+        Self { asset, view }
     }
 }
 
@@ -500,31 +391,32 @@ impl BalanceNode {
 impl BalanceNode {
     /// Sum of posted debits.
     async fn debits_posted(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
-        Money::of(ctx, &self.asset, self.balance.debits_posted.into()).await
+        Money::of(ctx, &self.asset, self.view.totals.debits_posted.into()).await
     }
     /// Sum of posted credits.
     async fn credits_posted(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
-        Money::of(ctx, &self.asset, self.balance.credits_posted.into()).await
+        Money::of(ctx, &self.asset, self.view.totals.credits_posted.into()).await
     }
     /// Sum of pending debits.
     async fn debits_pending(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
-        Money::of(ctx, &self.asset, self.balance.debits_pending.into()).await
+        Money::of(ctx, &self.asset, self.view.totals.debits_pending.into()).await
     }
-    /// Sum of pending credits.
+    /// Sum of pending credits (holds of expired authorizations not counted).
     async fn credits_pending(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
-        Money::of(ctx, &self.asset, self.balance.credits_pending.into()).await
+        Money::of(ctx, &self.asset, self.view.totals.credits_pending.into()).await
     }
     /// Posted balance, signed by the normal balance.
     async fn posted(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
-        Money::of(ctx, &self.asset, self.balance.posted(self.normal)).await
+        Money::of(ctx, &self.asset, self.view.posted()).await
     }
     /// Posted plus pending.
     async fn pending(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
-        Money::of(ctx, &self.asset, self.balance.pending(self.normal)).await
+        Money::of(ctx, &self.asset, self.view.pending()).await
     }
-    /// Posted less pending outflows.
+    /// Posted less pending outflows, less the payout reserve on a merchant's
+    /// `available` account.
     async fn available(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
-        Money::of(ctx, &self.asset, self.balance.available(self.normal)).await
+        Money::of(ctx, &self.asset, self.view.available()).await
     }
 }
 
@@ -581,11 +473,11 @@ impl TransactionNode {
     /// The transaction this one reverses.
     async fn reverses(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TransactionNode>> {
         let Some(id) = self.0.reverses else { return Ok(None) };
-        Ok(transactions::find(&*db(ctx).await?, id).await.or_coded()?.map(TransactionNode))
+        Ok(posting::find(&reads(ctx).await?, id).await.or_coded()?.map(TransactionNode))
     }
     /// The transaction that reversed this one, if any.
     async fn reversed_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TransactionNode>> {
-        Ok(transactions::reversal_of(&*db(ctx).await?, self.0.id).await.or_coded()?.map(TransactionNode))
+        Ok(posting::reversal_of(&reads(ctx).await?, self.0.id).await.or_coded()?.map(TransactionNode))
     }
     /// The other merchant of a deal.
     async fn counterparty(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<MerchantNode>> {
@@ -595,7 +487,7 @@ impl TransactionNode {
     /// The payment this transaction is a step of.
     async fn payment(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<PaymentNode>> {
         let Some(id) = self.0.payment else { return Ok(None) };
-        Ok(crate::store::payments::find(&*db(ctx).await?, id).await.or_coded()?.map(PaymentNode))
+        Ok(crate::core::payments::find(&reads(ctx).await?, id).await.or_coded()?.map(PaymentNode))
     }
     /// Its entries, in sequence order.
     async fn entries(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<EntryNode>> {
@@ -646,7 +538,7 @@ impl EntryNode {
     }
     /// Its transaction.
     async fn transaction(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TransactionNode>> {
-        Ok(transactions::find(&*db(ctx).await?, self.0.transaction_id).await.or_coded()?.map(TransactionNode))
+        Ok(posting::find(&reads(ctx).await?, self.0.transaction_id).await.or_coded()?.map(TransactionNode))
     }
 }
 
@@ -751,7 +643,7 @@ pub async fn entries_connection(
 ) -> async_graphql::Result<Connection<OpaqueCursor<i64>, EntryNode>> {
     let limit = page_size(first)?;
     let after = after.as_deref().map(decode_cursor).transpose()?;
-    let rows = transactions::entries_page(&*db(ctx).await?, account, after, limit + 1).await.or_coded()?;
+    let rows = posting::entries_page(&reads(ctx).await?, account, after, limit + 1).await.or_coded()?;
     Ok(page_of(rows, limit, after.is_some(), |e| OpaqueCursor(e.seq), EntryNode))
 }
 
@@ -767,6 +659,7 @@ pub fn parse_merchant_id(id: &ID) -> async_graphql::Result<MerchantId> {
 
 /// A payment's life-cycle state, derived from its amounts at read time.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "crate::core::payments::lifecycle::PaymentState")]
 pub enum PaymentStateType {
     /// Held, nothing captured, not expired.
     Authorized,
@@ -788,43 +681,9 @@ pub enum PaymentStateType {
     ChargedBack,
 }
 
-impl From<PaymentStateType> for domain::lifecycle::PaymentState {
-    fn from(s: PaymentStateType) -> Self {
-        use domain::lifecycle::PaymentState as S;
-        match s {
-            PaymentStateType::Authorized => S::Authorized,
-            PaymentStateType::PartiallyCaptured => S::PartiallyCaptured,
-            PaymentStateType::Captured => S::Captured,
-            PaymentStateType::Voided => S::Voided,
-            PaymentStateType::Expired => S::Expired,
-            PaymentStateType::PartiallyRefunded => S::PartiallyRefunded,
-            PaymentStateType::Refunded => S::Refunded,
-            PaymentStateType::Disputed => S::Disputed,
-            PaymentStateType::ChargedBack => S::ChargedBack,
-        }
-    }
-}
-
-impl From<domain::lifecycle::PaymentState> for PaymentStateType {
-    fn from(s: domain::lifecycle::PaymentState) -> Self {
-        use domain::lifecycle::PaymentState as S;
-        match s {
-            S::Authorized => PaymentStateType::Authorized,
-            S::PartiallyCaptured => PaymentStateType::PartiallyCaptured,
-            S::Captured => PaymentStateType::Captured,
-            S::Voided => PaymentStateType::Voided,
-            S::Expired => PaymentStateType::Expired,
-            S::PartiallyRefunded => PaymentStateType::PartiallyRefunded,
-            S::Refunded => PaymentStateType::Refunded,
-            S::Disputed => PaymentStateType::Disputed,
-            S::ChargedBack => PaymentStateType::ChargedBack,
-        }
-    }
-}
-
 /// A payment: an authorization and everything that happened to it. All amounts
 /// are Money in the payment's one asset.
-pub struct PaymentNode(pub crate::store::payments::Payment);
+pub struct PaymentNode(pub crate::core::payments::Payment);
 
 #[Object(name = "Payment")]
 impl PaymentNode {
@@ -883,7 +742,7 @@ impl PaymentNode {
     }
     /// Every ledger transaction it made, in sequence order.
     async fn transactions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TransactionNode>> {
-        let rows = transactions::linked(&*db(ctx).await?, transactions::Link::Payment(self.0.id)).await.or_coded()?;
+        let rows = posting::of_payment(&reads(ctx).await?, self.0.id).await.or_coded()?;
         Ok(rows.into_iter().map(TransactionNode).collect())
     }
 }
@@ -898,7 +757,7 @@ pub async fn payments_connection(
 ) -> async_graphql::Result<Connection<OpaqueCursor<String>, PaymentNode>> {
     let limit = page_size(first)?;
     let before = decode_id_cursor(after)?;
-    let rows = crate::store::payments::page(&*db(ctx).await?, merchant, state.map(Into::into), before, limit + 1)
+    let rows = crate::core::payments::page(&reads(ctx).await?, merchant, state.map(Into::into), before, limit + 1)
         .await
         .or_coded()?;
     Ok(page_of(rows, limit, before.is_some(), |p| OpaqueCursor(p.id.to_string()), PaymentNode))
@@ -906,6 +765,7 @@ pub async fn payments_connection(
 
 /// A payout's state.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "crate::core::payouts::payout::PayoutState")]
 pub enum PayoutStateType {
     /// Sent, not yet confirmed.
     InTransit,
@@ -917,6 +777,7 @@ pub enum PayoutStateType {
 
 /// How often a merchant is paid out automatically.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[graphql(remote = "crate::core::payouts::payout::PayoutSchedule")]
 pub enum PayoutScheduleType {
     /// Once per UTC day.
     Daily,
@@ -926,18 +787,8 @@ pub enum PayoutScheduleType {
     Monthly,
 }
 
-impl From<PayoutScheduleType> for domain::payout::PayoutSchedule {
-    fn from(s: PayoutScheduleType) -> Self {
-        match s {
-            PayoutScheduleType::Daily => Self::Daily,
-            PayoutScheduleType::Weekly => Self::Weekly,
-            PayoutScheduleType::Monthly => Self::Monthly,
-        }
-    }
-}
-
 /// A payout: money moved from a merchant's available balance toward its bank.
-pub struct PayoutNode(pub crate::store::payouts::Payout);
+pub struct PayoutNode(pub crate::core::payouts::Payout);
 
 #[Object(name = "Payout")]
 impl PayoutNode {
@@ -947,11 +798,7 @@ impl PayoutNode {
     }
     /// In transit, settled or failed.
     async fn state(&self) -> PayoutStateType {
-        match self.0.state {
-            domain::payout::PayoutState::InTransit => PayoutStateType::InTransit,
-            domain::payout::PayoutState::Settled => PayoutStateType::Settled,
-            domain::payout::PayoutState::Failed => PayoutStateType::Failed,
-        }
+        self.0.state.into()
     }
     /// The amount paid out.
     async fn amount(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
@@ -981,8 +828,8 @@ impl PayoutNode {
         first: Option<i32>,
     ) -> async_graphql::Result<Vec<TransactionNode>> {
         let limit = page_size(first)?;
-        let rows = crate::store::payouts::covered(
-            &*db(ctx).await?,
+        let rows = crate::core::payouts::covered(
+            &reads(ctx).await?,
             self.0.merchant,
             self.0.covers_from_seq,
             self.0.covers_to_seq,
@@ -994,7 +841,7 @@ impl PayoutNode {
     }
     /// Its own transactions (created, then settled or failed), in order.
     async fn transactions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TransactionNode>> {
-        let rows = transactions::linked(&*db(ctx).await?, transactions::Link::Payout(self.0.id)).await.or_coded()?;
+        let rows = posting::of_payout(&reads(ctx).await?, self.0.id).await.or_coded()?;
         Ok(rows.into_iter().map(TransactionNode).collect())
     }
     /// When it was created.
@@ -1012,13 +859,13 @@ pub async fn payouts_connection(
 ) -> async_graphql::Result<Connection<OpaqueCursor<String>, PayoutNode>> {
     let limit = page_size(first)?;
     let before = decode_id_cursor(after)?;
-    let rows = crate::store::payouts::page(&*db(ctx).await?, merchant, before, limit + 1).await.or_coded()?;
+    let rows = crate::core::payouts::page(&reads(ctx).await?, merchant, before, limit + 1).await.or_coded()?;
     Ok(page_of(rows, limit, before.is_some(), |p| OpaqueCursor(p.id.to_string()), PayoutNode))
 }
 
 /// A staff role. Serialized (for a request's fingerprint) as on the wire: `SUPPORT`.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Serialize)]
-#[graphql(name = "StaffRole")]
+#[graphql(name = "StaffRole", remote = "Role")]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum StaffRoleType {
     /// Reads everything.
@@ -1027,26 +874,6 @@ pub enum StaffRoleType {
     Support,
     /// Also manages staff, merchants and keys.
     Admin,
-}
-
-impl From<Role> for StaffRoleType {
-    fn from(r: Role) -> Self {
-        match r {
-            Role::Viewer => StaffRoleType::Viewer,
-            Role::Support => StaffRoleType::Support,
-            Role::Admin => StaffRoleType::Admin,
-        }
-    }
-}
-
-impl From<StaffRoleType> for Role {
-    fn from(r: StaffRoleType) -> Self {
-        match r {
-            StaffRoleType::Viewer => Role::Viewer,
-            StaffRoleType::Support => Role::Support,
-            StaffRoleType::Admin => Role::Admin,
-        }
-    }
 }
 
 /// The kind of an authenticated caller.
