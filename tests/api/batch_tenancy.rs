@@ -89,7 +89,7 @@ fn transfer(merchant: MerchantId, tenant: Tenant, key: &str, minor: i64) -> Requ
         fingerprint: Fingerprint::of("postTransaction", &json!({ "key": key, "minor": minor })),
         command: Command::Post(draft),
         tenant,
-        actor: "test:batch-tenancy".to_owned(),
+        actor: ledger_server::core::access::rules::Actor::System { job: "batch-tenancy-test".to_owned() },
         request_id: None,
         audit: None,
     }

@@ -19,7 +19,7 @@ use sea_orm::ConnectionTrait;
 
 use crate::core::LedgerError;
 use crate::core::access::auth::Authenticator;
-use crate::core::access::rules::{Role, Secret};
+use crate::core::access::rules::{AuditTarget, Role, Secret};
 use crate::core::access::store as access;
 use crate::core::merchants::store as merchants;
 use crate::core::posting::{Outcome, Request};
@@ -50,7 +50,7 @@ pub enum AccessCommand {
     },
     /// Create a staff user.
     CreateStaffUser {
-        /// Unique username (checked by `domain::auth::check_new_staff`).
+        /// Unique username (checked by `rules::check_new_staff`).
         username: String,
         /// The argon2id PHC string of the password (hashed before the write path).
         password_hash: String,
@@ -62,21 +62,21 @@ pub enum AccessCommand {
 impl AccessCommand {
     /// What the audit log records it acts on: `(target type, target id)`. A
     /// key being created has no id yet; the audit record takes the new one.
-    pub fn audit_target(&self) -> (&'static str, Option<String>) {
+    pub fn audit_target(&self) -> (AuditTarget, Option<String>) {
         match self {
-            AccessCommand::CreateApiKey { .. } => ("api_key", None),
+            AccessCommand::CreateApiKey { .. } => (AuditTarget::ApiKey, None),
             AccessCommand::RotateApiKey { key } | AccessCommand::RevokeApiKey { key } => {
-                ("api_key", Some(key.to_string()))
+                (AuditTarget::ApiKey, Some(key.to_string()))
             }
-            AccessCommand::CreateStaffUser { username, .. } => ("staff_user", Some(username.clone())),
+            AccessCommand::CreateStaffUser { username, .. } => (AuditTarget::StaffUser, Some(username.clone())),
         }
     }
 }
 
 /// Applies `command` (the command of `req`) inside `db`: the outcome, and
-/// the secret of a key it issued. Errors: [`LedgerError::Merchant(crate::core::merchants::MerchantError::NotFound)`]
+/// the secret of a key it issued. Errors: [`crate::core::merchants::MerchantError::NotFound`]
 /// (no such merchant, or the platform asked for a merchant key),
-/// [`LedgerError::Access(crate::core::access::AccessError::ApiKeyNotFound)`], [`LedgerError::Access(crate::core::access::AccessError::UsernameTaken)`],
+/// [`crate::core::access::AccessError::ApiKeyNotFound`], [`crate::core::access::AccessError::UsernameTaken`],
 /// [`LedgerError::Database`].
 pub(in crate::core) async fn apply(
     db: &impl ConnectionTrait,
@@ -99,7 +99,8 @@ pub(in crate::core) async fn apply(
                 }
             }
             let (key, secret) =
-                Authenticator::issue_api_key(db, *merchant, service.clone(), name.clone(), req.actor.clone()).await?;
+                Authenticator::issue_api_key(db, *merchant, service.clone(), name.clone(), req.actor.to_string())
+                    .await?;
             Ok((Outcome::ApiKey(key.id), Some(secret)))
         }
         AccessCommand::RotateApiKey { key } => {
@@ -110,7 +111,7 @@ pub(in crate::core) async fn apply(
             // The new key keeps what the old one was: its merchant, or its
             // service and scopes, and its name.
             let (new, secret) =
-                Authenticator::issue_api_key(db, old.merchant, old.service, old.name, req.actor.clone()).await?;
+                Authenticator::issue_api_key(db, old.merchant, old.service, old.name, req.actor.to_string()).await?;
             Ok((Outcome::ApiKey(new.id), Some(secret)))
         }
         AccessCommand::RevokeApiKey { key } => {

@@ -100,7 +100,7 @@ impl Access<'_> {
         request_id: Option<String>,
     ) -> Result<(), LedgerError> {
         let txn = super::db::begin_write(self.0.db(), Tenant::All, true).await?;
-        let target = ("session", session.map(|s| s.to_string()));
+        let target = (rules::AuditTarget::Session, session.map(|s| s.to_string()));
         store::append_audit(&txn, &audit(username, "login", target, result, request_id)).await?;
         Ok(txn.commit().await?)
     }
@@ -115,7 +115,8 @@ impl Access<'_> {
     ) -> Result<(), LedgerError> {
         let txn = super::db::begin_write(self.0.db(), Tenant::All, true).await?;
         store::revoke_session(&txn, session).await?;
-        let record = audit(username, "logout", ("session", Some(session.to_string())), "ok", request_id);
+        let record =
+            audit(username, "logout", (rules::AuditTarget::Session, Some(session.to_string())), "ok", request_id);
         store::append_audit(&txn, &record).await?;
         Ok(txn.commit().await?)
     }
@@ -145,7 +146,7 @@ impl Access<'_> {
 fn audit(
     actor: &str,
     action: &str,
-    target: (&str, Option<String>),
+    target: (rules::AuditTarget, Option<String>),
     result: &str,
     request_id: Option<String>,
 ) -> AuditRecord {
@@ -154,7 +155,7 @@ fn audit(
         at: Utc::now(),
         actor: actor.to_owned(),
         action: action.to_owned(),
-        target_type: target.0.to_owned(),
+        target_type: target.0.as_str().to_owned(),
         target_id: target.1,
         merchant: None,
         reason: None,

@@ -225,15 +225,60 @@ pub enum Caller {
     },
 }
 
-impl Caller {
-    /// How the caller is recorded as a transaction's actor: `key:<prefix>`,
-    /// `service:<name>:<prefix>`, `staff:<username>`, or `anonymous`.
-    pub fn actor(&self) -> String {
+/// Who does something, as the books record it on every transaction it posts
+/// and every key it issues. Its text form (`Display`) is what is stored:
+/// `key:<prefix>`, `service:<name>:<prefix>`, `staff:<username>`,
+/// `system:<job>` or `anonymous`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// No credentials (never writes: every mutation needs a caller).
+    Anonymous,
+    /// A merchant's API key, by its visible prefix.
+    Key {
+        /// The key's prefix, e.g. `lk_a1b2c3d4`.
+        prefix: String,
+    },
+    /// A platform service's key.
+    Service {
+        /// The service.
+        name: ServiceName,
+        /// The key's prefix, e.g. `sk_a1b2c3d4`.
+        prefix: String,
+    },
+    /// A staff member.
+    Staff {
+        /// The username.
+        username: String,
+    },
+    /// One of the server's own jobs (`sweeper`, `payouts`).
+    System {
+        /// The job's name.
+        job: String,
+    },
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Caller::Anonymous => "anonymous".to_owned(),
-            Caller::Merchant { key_prefix, .. } => format!("key:{key_prefix}"),
-            Caller::Service { name, key_prefix, .. } => format!("service:{name}:{key_prefix}"),
-            Caller::Staff { username, .. } => format!("staff:{username}"),
+            Actor::Anonymous => f.write_str("anonymous"),
+            Actor::Key { prefix } => write!(f, "key:{prefix}"),
+            Actor::Service { name, prefix } => write!(f, "service:{name}:{prefix}"),
+            Actor::Staff { username } => write!(f, "staff:{username}"),
+            Actor::System { job } => write!(f, "system:{job}"),
+        }
+    }
+}
+
+impl Caller {
+    /// How the caller is recorded as an actor.
+    pub fn actor(&self) -> Actor {
+        match self {
+            Caller::Anonymous => Actor::Anonymous,
+            Caller::Merchant { key_prefix, .. } => Actor::Key { prefix: key_prefix.clone() },
+            Caller::Service { name, key_prefix, .. } => {
+                Actor::Service { name: name.clone(), prefix: key_prefix.clone() }
+            }
+            Caller::Staff { username, .. } => Actor::Staff { username: username.clone() },
         }
     }
 
@@ -287,6 +332,39 @@ impl Tenant {
             Tenant::Merchant(m) => m.to_string(),
             Tenant::All => "*".to_owned(),
         }
+    }
+}
+
+/// What an audited action acts on: the audit log's `target_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
+pub enum AuditTarget {
+    /// A transaction (a reversal).
+    Transaction,
+    /// A payment (a life-cycle step).
+    Payment,
+    /// A payout.
+    Payout,
+    /// A merchant (postings, accounts, settings for it).
+    Merchant,
+    /// A registered asset.
+    Asset,
+    /// One account (its balance limit).
+    Account,
+    /// The default balance limit of an account code and asset.
+    BalanceLimitDefault,
+    /// An API key.
+    ApiKey,
+    /// A staff user.
+    StaffUser,
+    /// A staff session (login, logout).
+    Session,
+}
+
+impl AuditTarget {
+    /// The stored form, e.g. `balance_limit_default`.
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 }
 
@@ -643,5 +721,22 @@ mod tests {
         assert!(Tenant::All.sees(b));
         assert!(!Tenant::Nobody.sees(a));
         assert_eq!(Tenant::All.setting(), "*");
+    }
+
+    #[test]
+    fn actors_are_stored_in_the_forms_the_books_already_hold() {
+        let name = ServiceName::parse("card-processor").unwrap_or_else(|_| unreachable!());
+        let forms = [
+            (Actor::Key { prefix: "lk_a1b2c3d4".into() }, "key:lk_a1b2c3d4"),
+            (Actor::Service { name, prefix: "sk_a1b2c3d4".into() }, "service:card-processor:sk_a1b2c3d4"),
+            (Actor::Staff { username: "alice".into() }, "staff:alice"),
+            (Actor::System { job: "sweeper".into() }, "system:sweeper"),
+            (Actor::Anonymous, "anonymous"),
+        ];
+        for (actor, stored) in forms {
+            assert_eq!(actor.to_string(), stored);
+        }
+        assert_eq!(AuditTarget::BalanceLimitDefault.as_str(), "balance_limit_default");
+        assert_eq!(AuditTarget::ApiKey.as_str(), "api_key");
     }
 }

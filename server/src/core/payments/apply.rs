@@ -60,7 +60,7 @@ pub(in crate::core) async fn authorize(
 }
 
 /// Captures part or all of an authorization, applying the merchant's fee schedule.
-/// Errors: [`LedgerError::Domain(crate::domain::DomainError::Payment(crate::core::payments::PaymentError::NotFound))`], `ASSET_MISMATCH`, and the life-cycle
+/// Errors: [`crate::domain::DomainError::Payment`], `ASSET_MISMATCH`, and the life-cycle
 /// rules of [`PaymentFacts::capture`].
 pub(in crate::core) async fn capture(
     db: &impl ConnectionTrait,

@@ -1,7 +1,7 @@
 //! The expiry sweeper: voids what expired authorizations still hold.
 //!
 //! Balances already ignore expired holds before the sweep (see
-//! `store::payments::expired_holds`); the sweeper writes the release entries that
+//! `payments::store::expired_holds`); the sweeper writes the release entries that
 //! make the books say so too. It is safe on several server instances at once:
 //! each expiry runs under the payment's row lock and re-checks the payment's
 //! state there, so a payment expires exactly once (a second sweeper gets

@@ -3,7 +3,7 @@
 //! Safe on several server instances at once: a scheduled payout stores its
 //! period under a unique key (merchant, asset, period), and it is created under
 //! the merchant's balance lock, so two runs make one payout. Runs carry no
-//! idempotency key (see [`super::Request::key`]).
+//! idempotency key (see `Request::key` in `core::posting`).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,6 +5,7 @@
 use chrono::Utc;
 use sea_orm::ConnectionTrait;
 
+use crate::core::access::rules::AuditTarget;
 use crate::core::access::rules::Tenant;
 use crate::core::access::store as access;
 use crate::core::accounts::apply::*;
@@ -128,7 +129,7 @@ pub(in crate::core) async fn apply(
 
 /// The answer to a request whose key was used before: the stored result when
 /// the request is the same (same fingerprint). Errors:
-/// [`LedgerError::Posting(crate::core::posting::PostingError::IdempotencyKeyReused)`] for a different request.
+/// [`crate::core::posting::PostingError::IdempotencyKeyReused`] for a different request.
 pub(in crate::core) fn replay(
     req: &Request,
     fingerprint: &Fingerprint,
@@ -155,7 +156,7 @@ pub(in crate::core) fn audit_record(
         at: Utc::now(),
         actor: audit.actor.clone(),
         action: req.operation.to_owned(),
-        target_type: audit.target_type.to_owned(),
+        target_type: audit.target_type.as_str().to_owned(),
         target_id: audit.target_id.clone(),
         merchant,
         reason: audit.reason.clone(),
@@ -193,23 +194,25 @@ pub(in crate::core) async fn outcome_merchant(
 /// record of a refused action).
 pub(in crate::core) async fn target_merchant(
     db: &impl ConnectionTrait,
-    target_type: &str,
+    target_type: AuditTarget,
     target_id: Option<&str>,
 ) -> Result<Option<MerchantId>, sea_orm::DbErr> {
     let Some(id) = target_id.and_then(|t| uuid::Uuid::parse_str(t).ok()) else { return Ok(None) };
     Ok(match target_type {
-        "transaction" => transactions::find(db, TransactionId(id)).await?.map(|t| t.merchant),
-        "payment" => payments::find(db, id).await?.map(|p| p.merchant),
-        "payout" => crate::core::payouts::store::find(db, id).await?.map(|p| p.merchant),
-        "merchant" => Some(MerchantId(id)),
-        "account" => accounts::find(db, AccountId(id)).await?.map(|a| a.owner.merchant_id()),
-        "api_key" => access::api_key(db, id).await?.map(|k| k.merchant).filter(|m| *m != MerchantId::PLATFORM),
-        _ => None,
+        AuditTarget::Transaction => transactions::find(db, TransactionId(id)).await?.map(|t| t.merchant),
+        AuditTarget::Payment => payments::find(db, id).await?.map(|p| p.merchant),
+        AuditTarget::Payout => crate::core::payouts::store::find(db, id).await?.map(|p| p.merchant),
+        AuditTarget::Merchant => Some(MerchantId(id)),
+        AuditTarget::Account => accounts::find(db, AccountId(id)).await?.map(|a| a.owner.merchant_id()),
+        AuditTarget::ApiKey => {
+            access::api_key(db, id).await?.map(|k| k.merchant).filter(|m| *m != MerchantId::PLATFORM)
+        }
+        AuditTarget::Asset | AuditTarget::BalanceLimitDefault | AuditTarget::StaffUser | AuditTarget::Session => None,
     })
 }
 
 /// Checks that `merchant` exists and that the request's tenant may act for it.
-/// Errors: [`LedgerError::Merchant(crate::core::merchants::MerchantError::NotFound)`] for both, so another merchant's id
+/// Errors: [`crate::core::merchants::MerchantError::NotFound`] for both, so another merchant's id
 /// looks exactly like one that does not exist.
 pub(in crate::core) async fn merchant_of(
     db: &impl ConnectionTrait,

@@ -318,7 +318,7 @@ async fn post_round(
 
 /// The draft's own rules and the tenant's right to act for its merchants.
 /// Errors: the draft's [`TransactionDraft::validate`] errors,
-/// [`LedgerError::Merchant(crate::core::merchants::MerchantError::NotFound)`] (another merchant looks like no merchant).
+/// [`crate::core::merchants::MerchantError::NotFound`] (another merchant looks like no merchant).
 fn check_draft(req: &Request, draft: &TransactionDraft) -> Result<(), LedgerError> {
     draft.validate()?;
     if !req.tenant.sees(draft.merchant) || draft.counterparty.is_some_and(|c| !req.tenant.sees(c)) {
@@ -494,7 +494,7 @@ mod tests {
             fingerprint: Fingerprint::of("postTransaction", &serde_json::json!({})),
             command: Command::Post(draft),
             tenant: Tenant::Merchant(scope),
-            actor: "key:test".into(),
+            actor: crate::core::access::rules::Actor::Key { prefix: "test".into() },
             request_id: None,
             audit: None,
         }
@@ -512,7 +512,7 @@ mod tests {
         let mut staff = post(m, "c");
         staff.audit = Some(super::super::AuditDraft {
             actor: "alice".into(),
-            target_type: "merchant",
+            target_type: crate::core::access::rules::AuditTarget::Merchant,
             target_id: None,
             reason: None,
         });

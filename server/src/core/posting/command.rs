@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::core::access::keys::AccessCommand;
-use crate::core::access::rules::{Secret, Tenant};
+use crate::core::access::rules::{Actor, AuditTarget, Secret, Tenant};
 use crate::core::accounts::limit::LimitPolicy;
 use crate::core::accounts::store::limits::LimitTarget;
 use crate::core::payments::fee::FeeSchedule;
@@ -179,27 +179,31 @@ impl Command {
 
     /// What a staff action on this command acts on, for the audit log:
     /// `(target type, target id)`.
-    pub fn audit_target(&self) -> (&'static str, Option<String>) {
+    pub fn audit_target(&self) -> (AuditTarget, Option<String>) {
         match self {
-            Command::Post(draft) => ("merchant", Some(draft.merchant.to_string())),
-            Command::Reverse { transaction, .. } => ("transaction", Some(transaction.to_string())),
-            Command::CreateMerchant { .. } => ("merchant", None),
-            Command::RegisterAsset(asset) => ("asset", Some(asset.code.to_string())),
-            Command::OpenAccount { owner, .. } => ("merchant", Some(owner.merchant_id().to_string())),
+            Command::Post(draft) => (AuditTarget::Merchant, Some(draft.merchant.to_string())),
+            Command::Reverse { transaction, .. } => (AuditTarget::Transaction, Some(transaction.to_string())),
+            Command::CreateMerchant { .. } => (AuditTarget::Merchant, None),
+            Command::RegisterAsset(asset) => (AuditTarget::Asset, Some(asset.code.to_string())),
+            Command::OpenAccount { owner, .. } => (AuditTarget::Merchant, Some(owner.merchant_id().to_string())),
             Command::Authorize { merchant, .. }
             | Command::CreatePayout { merchant, .. }
             | Command::SetPayoutSettings { merchant, .. }
-            | Command::SetFeeSchedule { merchant, .. } => ("merchant", Some(merchant.to_string())),
+            | Command::SetFeeSchedule { merchant, .. } => (AuditTarget::Merchant, Some(merchant.to_string())),
             Command::Capture { payment, .. }
             | Command::Void { payment }
             | Command::Expire { payment }
             | Command::Refund { payment, .. }
             | Command::OpenDispute { payment, .. }
-            | Command::ResolveDispute { payment, .. } => ("payment", Some(payment.to_string())),
-            Command::SettlePayout { payout } | Command::FailPayout { payout } => ("payout", Some(payout.to_string())),
-            Command::SetBalanceLimit { target: LimitTarget::Account(id), .. } => ("account", Some(id.to_string())),
+            | Command::ResolveDispute { payment, .. } => (AuditTarget::Payment, Some(payment.to_string())),
+            Command::SettlePayout { payout } | Command::FailPayout { payout } => {
+                (AuditTarget::Payout, Some(payout.to_string()))
+            }
+            Command::SetBalanceLimit { target: LimitTarget::Account(id), .. } => {
+                (AuditTarget::Account, Some(id.to_string()))
+            }
             Command::SetBalanceLimit { target: LimitTarget::Default { code, asset }, .. } => {
-                ("balance_limit_default", Some(format!("{code}/{asset}")))
+                (AuditTarget::BalanceLimitDefault, Some(format!("{code}/{asset}")))
             }
             Command::Access(command) => command.audit_target(),
         }
@@ -227,7 +231,7 @@ pub struct Request {
     pub tenant: Tenant,
     /// Who asks, recorded on every transaction it posts: `key:<prefix>`,
     /// `service:<name>:<prefix>`, `staff:<username>` or `system:<job>`.
-    pub actor: String,
+    pub actor: Actor,
     /// The HTTP request id, recorded on every transaction it posts.
     pub request_id: Option<String>,
     /// For a staff action: what the audit log records about it. The record
@@ -241,7 +245,7 @@ pub struct AuditDraft {
     /// The staff username.
     pub actor: String,
     /// What it acts on: `transaction`, `payment`, `payout`, `merchant`, `asset`, `account`.
-    pub target_type: &'static str,
+    pub target_type: AuditTarget,
     /// The target's id, when the request names one.
     pub target_id: Option<String>,
     /// The reason given.
@@ -259,7 +263,7 @@ impl Request {
             fingerprint: Fingerprint::of(operation, input),
             command,
             tenant: Tenant::All,
-            actor: format!("system:{job}"),
+            actor: Actor::System { job: job.to_owned() },
             request_id: None,
             audit: None,
         }

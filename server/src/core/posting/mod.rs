@@ -235,7 +235,7 @@ impl Ledger {
 
     /// Like [`Ledger::submit`], but all or nothing: when any request fails, the
     /// whole database transaction rolls back, the failed requests keep their own
-    /// errors and every other gets [`LedgerError::Posting(crate::core::posting::PostingError::BatchRolledBack)`].
+    /// errors and every other gets [`crate::core::posting::PostingError::BatchRolledBack`].
     #[tracing::instrument(name = "ledger.submit_atomic", skip_all, fields(batch = batch.len()))]
     pub(in crate::core) async fn submit_atomic(&self, batch: Vec<Request>) -> Vec<Result<Applied, LedgerError>> {
         self.submit_batch(batch, true).await

@@ -27,7 +27,7 @@ use crate::domain::{
 use crate::domain::{Amount, TransactionKind};
 
 /// The transaction `id` as `tenant` may see it, if it may still be reversed.
-/// Errors: [`LedgerError::Posting(crate::core::posting::PostingError::TransactionNotFound)`] (also for another merchant's),
+/// Errors: [`crate::core::posting::PostingError::TransactionNotFound`] (also for another merchant's),
 /// [`DomainError::AlreadyReversed`].
 async fn reversible(
     db: &impl ConnectionTrait,
@@ -46,7 +46,7 @@ async fn reversible(
 
 /// Reverses `id`; `force` skips the balance limit check (see [`post`]) and
 /// marks the reversal's metadata `forced: true`. Errors:
-/// [`LedgerError::Posting(crate::core::posting::PostingError::TransactionNotFound)`], [`DomainError::AlreadyReversed`],
+/// [`crate::core::posting::PostingError::TransactionNotFound`], [`DomainError::AlreadyReversed`],
 /// [`DomainError::ReasonRequired`], `BALANCE_LIMIT_EXCEEDED` (without `force`).
 pub(in crate::core) async fn reverse(
     db: &impl ConnectionTrait,
@@ -256,7 +256,7 @@ pub(in crate::core) fn transaction_record(
         payment: draft.payment,
         counterparty: draft.counterparty,
         payout: draft.payout,
-        actor: req.actor.clone(),
+        actor: req.actor.to_string(),
         request_id: req.request_id.clone(),
         idempotency_key: req.key.as_ref().map(|k| k.as_str().to_owned()),
     }
@@ -349,7 +349,7 @@ pub(in crate::core) fn missing_account(owner: Owner, code: &AccountCode) -> Ledg
 }
 
 /// Checks that a draft may post to `account` in `asset`. Errors:
-/// [`LedgerError::Account(crate::core::accounts::AccountError::OfAnotherMerchant)`] (not the draft's merchant, its
+/// [`crate::core::accounts::AccountError::OfAnotherMerchant`] (not the draft's merchant, its
 /// counterparty or the platform; or the platform's account in a merchant's own
 /// transfer), `ASSET_MISMATCH`.
 pub(in crate::core) fn check_account(
