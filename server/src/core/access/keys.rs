@@ -14,6 +14,8 @@
 //! arrives already hashed (argon2id, off the write path) and is neither in
 //! the fingerprint nor in the result.
 
+use crate::core::access::AccessError;
+use crate::core::merchants::MerchantError;
 use chrono::Utc;
 use sea_orm::ConnectionTrait;
 
@@ -74,9 +76,9 @@ impl AccessCommand {
 }
 
 /// Applies `command` (the command of `req`) inside `db`: the outcome, and
-/// the secret of a key it issued. Errors: [`crate::core::merchants::MerchantError::NotFound`]
+/// the secret of a key it issued. Errors: [`MerchantError::NotFound`]
 /// (no such merchant, or the platform asked for a merchant key),
-/// [`crate::core::access::AccessError::ApiKeyNotFound`], [`crate::core::access::AccessError::UsernameTaken`],
+/// [`AccessError::ApiKeyNotFound`], [`AccessError::UsernameTaken`],
 /// [`LedgerError::Database`].
 pub(in crate::core) async fn apply(
     db: &impl ConnectionTrait,
@@ -88,14 +90,12 @@ pub(in crate::core) async fn apply(
             match service {
                 // A service key belongs to the platform, whose row always exists.
                 Some(_) if *merchant == MerchantId::PLATFORM => {}
-                Some(_) => return Err(LedgerError::Merchant(crate::core::merchants::MerchantError::NotFound)),
+                Some(_) => return Err(LedgerError::Merchant(MerchantError::NotFound)),
                 None if *merchant == MerchantId::PLATFORM => {
-                    return Err(LedgerError::Merchant(crate::core::merchants::MerchantError::NotFound));
+                    return Err(LedgerError::Merchant(MerchantError::NotFound));
                 }
                 None => {
-                    merchants::find(db, *merchant)
-                        .await?
-                        .ok_or(LedgerError::Merchant(crate::core::merchants::MerchantError::NotFound))?;
+                    merchants::find(db, *merchant).await?.ok_or(LedgerError::Merchant(MerchantError::NotFound))?;
                 }
             }
             let (key, secret) =
@@ -104,9 +104,7 @@ pub(in crate::core) async fn apply(
             Ok((Outcome::ApiKey(key.id), Some(secret)))
         }
         AccessCommand::RotateApiKey { key } => {
-            let old = access::api_key(db, *key)
-                .await?
-                .ok_or(LedgerError::Access(crate::core::access::AccessError::ApiKeyNotFound))?;
+            let old = access::api_key(db, *key).await?.ok_or(LedgerError::Access(AccessError::ApiKeyNotFound))?;
             access::revoke_api_key(db, old.id, Utc::now()).await?;
             // The new key keeps what the old one was: its merchant, or its
             // service and scopes, and its name.
@@ -115,9 +113,7 @@ pub(in crate::core) async fn apply(
             Ok((Outcome::ApiKey(new.id), Some(secret)))
         }
         AccessCommand::RevokeApiKey { key } => {
-            access::api_key(db, *key)
-                .await?
-                .ok_or(LedgerError::Access(crate::core::access::AccessError::ApiKeyNotFound))?;
+            access::api_key(db, *key).await?.ok_or(LedgerError::Access(AccessError::ApiKeyNotFound))?;
             // Revoking a revoked key changes nothing and is not an error.
             access::revoke_api_key(db, *key, Utc::now()).await?;
             Ok((Outcome::ApiKey(*key), None))
@@ -131,7 +127,7 @@ pub(in crate::core) async fn apply(
                 created_at: Utc::now(),
             };
             if !access::insert_staff(db, &user).await? {
-                return Err(LedgerError::Access(crate::core::access::AccessError::UsernameTaken));
+                return Err(LedgerError::Access(AccessError::UsernameTaken));
             }
             Ok((Outcome::StaffUser(user.id), None))
         }

@@ -1,12 +1,13 @@
 //! The balance limit command as the write path applies it.
 
+use crate::core::accounts::AccountError;
 use sea_orm::ConnectionTrait;
 
+use crate::core::LedgerError;
 use crate::core::accounts::limit::LimitPolicy;
 use crate::core::accounts::store as accounts;
 use crate::core::accounts::store::limits::LimitTarget;
-use crate::core::posting::command::*;
-use crate::core::posting::*;
+use crate::core::posting::command::{Outcome, Request};
 use crate::domain::{DomainError, MerchantId};
 
 /// Sets a balance limit policy: locks the balance rows it governs (sorted,
@@ -24,7 +25,7 @@ pub(in crate::core) async fn set_balance_limit(
             let a = accounts::find(db, *id)
                 .await?
                 .filter(|a| req.tenant.sees(a.owner.merchant_id()))
-                .ok_or(LedgerError::Account(crate::core::accounts::AccountError::NotFound))?;
+                .ok_or(LedgerError::Account(AccountError::NotFound))?;
             (a.owner.merchant_id(), Some(a.id), a.code, a.asset.to_string())
         }
         LimitTarget::Default { code, asset } => {

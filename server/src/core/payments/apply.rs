@@ -7,14 +7,14 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 
+use crate::core::LedgerError;
 use crate::core::accounts::store as accounts;
 use crate::core::payments::lifecycle::{PaymentFacts, Release};
 use crate::core::payments::payment::{Annotations, lifecycle_drafts};
 use crate::core::payments::store::{self as payments, Payment};
-use crate::core::posting::apply::*;
-use crate::core::posting::command::*;
-use crate::core::posting::post::*;
-use crate::core::posting::*;
+use crate::core::posting::apply::merchant_of;
+use crate::core::posting::command::{Outcome, Request};
+use crate::core::posting::post::{forced, post};
 use crate::domain::{AccountCode, AccountId, AssetCode, DomainError, MerchantId, TransactionDraft, TransactionId};
 use crate::domain::{Amount, TransactionKind};
 
@@ -27,7 +27,7 @@ pub(in crate::core) async fn lock_payment(
     payments::lock(db, id)
         .await?
         .filter(|p| req.tenant.sees(p.merchant))
-        .ok_or(LedgerError::Domain(crate::domain::DomainError::Payment(crate::core::payments::PaymentError::NotFound)))
+        .ok_or(LedgerError::from(crate::core::payments::PaymentError::NotFound))
 }
 
 /// Authorizes a payment: a payment row and a hold transaction.

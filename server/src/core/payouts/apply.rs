@@ -3,13 +3,13 @@
 use chrono::Utc;
 use sea_orm::ConnectionTrait;
 
+use crate::core::LedgerError;
 use crate::core::accounts::limit::{self};
 use crate::core::accounts::store as accounts;
 use crate::core::db as store;
-use crate::core::posting::apply::*;
-use crate::core::posting::command::*;
-use crate::core::posting::post::*;
-use crate::core::posting::*;
+use crate::core::posting::apply::merchant_of;
+use crate::core::posting::command::{Outcome, Request};
+use crate::core::posting::post::{limited, post};
 use crate::domain::{AccountCode, AssetCode, DomainError, MerchantId, Owner};
 use crate::domain::{Amount, TransactionKind};
 
@@ -63,7 +63,7 @@ pub(in crate::core) async fn create_payout(
     };
     payouts::insert(db, &payout).await.map_err(|e| {
         if store::is_unique_violation(&e, crate::core::db::UniqueKey::PayoutPeriod) {
-            LedgerError::Domain(crate::domain::DomainError::Payout(crate::core::payouts::PayoutError::AlreadyMade))
+            LedgerError::from(crate::core::payouts::PayoutError::AlreadyMade)
         } else {
             e.into()
         }
@@ -85,7 +85,7 @@ pub(in crate::core) async fn finish_payout(
     let p = payouts::lock(db, id)
         .await?
         .filter(|p| req.tenant.sees(p.merchant))
-        .ok_or(LedgerError::Domain(crate::domain::DomainError::Payout(crate::core::payouts::PayoutError::NotFound)))?;
+        .ok_or(LedgerError::from(crate::core::payouts::PayoutError::NotFound))?;
     if p.state != PayoutState::InTransit {
         return Err(DomainError::Payout(PayoutError::PayoutNotInTransit).into());
     }

@@ -2,25 +2,28 @@
 //! claim its idempotency key, dispatch its command to the aggregate that owns
 //! it, store the result and the audit record.
 
+use crate::core::accounts::AccountError;
+use crate::core::merchants::MerchantError;
+use crate::core::posting::PostingError;
 use chrono::Utc;
 use sea_orm::ConnectionTrait;
 
+use crate::core::LedgerError;
 use crate::core::access::rules::AuditTarget;
 use crate::core::access::rules::Tenant;
 use crate::core::access::store as access;
-use crate::core::accounts::apply::*;
+use crate::core::accounts::apply::set_balance_limit;
 use crate::core::accounts::store as accounts;
 use crate::core::db as store;
 use crate::core::merchants::store as merchants;
-use crate::core::payments::apply::*;
+use crate::core::payments::apply::{authorize, capture, open_dispute, refund, release, resolve_dispute};
 use crate::core::payments::lifecycle::Release;
 use crate::core::payments::store::{self as payments};
-use crate::core::payouts::apply::*;
-use crate::core::posting::command::*;
-use crate::core::posting::post::*;
+use crate::core::payouts::apply::{create_payout, finish_payout};
+use crate::core::posting::command::{Applied, AuditDraft, Command, Outcome, Request};
+use crate::core::posting::post::{post, reverse};
 use crate::core::posting::store as transactions;
 use crate::core::posting::store::idempotency;
-use crate::core::posting::*;
 use crate::domain::{AccountId, Asset, Fingerprint, MerchantId, Owner, TransactionId};
 
 /// Applies one request inside the open transaction `db`.
@@ -48,7 +51,7 @@ pub(in crate::core) async fn apply(
             let id = MerchantId::new();
             merchants::insert(db, id, name, external_id.as_ref(), class).await.map_err(|e| {
                 if store::is_unique_violation(&e, crate::core::db::UniqueKey::MerchantExternalId) {
-                    LedgerError::Merchant(crate::core::merchants::MerchantError::ExternalIdTaken)
+                    LedgerError::Merchant(MerchantError::ExternalIdTaken)
                 } else {
                     e.into()
                 }
@@ -57,7 +60,7 @@ pub(in crate::core) async fn apply(
         }
         Command::RegisterAsset(asset) => {
             if Asset::iso4217(asset.code.as_str()).is_some() || !accounts::assets::insert_custom(db, asset).await? {
-                return Err(LedgerError::Account(crate::core::accounts::AccountError::AssetAlreadyExists));
+                return Err(LedgerError::Account(AccountError::AssetAlreadyExists));
             }
             Outcome::Asset(asset.code.to_string())
         }
@@ -65,7 +68,7 @@ pub(in crate::core) async fn apply(
             match owner {
                 Owner::Merchant(m) => merchant_of(db, req, *m).await?,
                 Owner::Platform if req.tenant != Tenant::All => {
-                    return Err(LedgerError::Account(crate::core::accounts::AccountError::OfAnotherMerchant));
+                    return Err(LedgerError::Account(AccountError::OfAnotherMerchant));
                 }
                 Owner::Platform => {}
             }
@@ -73,11 +76,11 @@ pub(in crate::core) async fn apply(
             // A merchant key's own debit-normal account could be debited to
             // credit its `available`: money from nowhere. Only credit-normal.
             if matches!(req.tenant, Tenant::Merchant(_)) && normal == crate::domain::Direction::Debit {
-                return Err(LedgerError::Account(crate::core::accounts::AccountError::DebitAccountNotAllowed));
+                return Err(LedgerError::Account(AccountError::DebitAccountNotAllowed));
             }
             let id = accounts::insert(db, *owner, code, asset, normal)
                 .await?
-                .ok_or(LedgerError::Account(crate::core::accounts::AccountError::AlreadyExists))?;
+                .ok_or(LedgerError::Account(AccountError::AlreadyExists))?;
             Outcome::Account(id)
         }
         Command::Authorize { merchant, asset, amount, expires_at, notes } => {
@@ -129,14 +132,14 @@ pub(in crate::core) async fn apply(
 
 /// The answer to a request whose key was used before: the stored result when
 /// the request is the same (same fingerprint). Errors:
-/// [`crate::core::posting::PostingError::IdempotencyKeyReused`] for a different request.
+/// [`PostingError::IdempotencyKeyReused`] for a different request.
 pub(in crate::core) fn replay(
     req: &Request,
     fingerprint: &Fingerprint,
     result: Option<serde_json::Value>,
 ) -> Result<Applied, LedgerError> {
     if *fingerprint != req.fingerprint {
-        return Err(LedgerError::Posting(crate::core::posting::PostingError::IdempotencyKeyReused));
+        return Err(LedgerError::Posting(PostingError::IdempotencyKeyReused));
     }
     let outcome = result
         .and_then(|r| serde_json::from_value(r).ok())
@@ -212,7 +215,7 @@ pub(in crate::core) async fn target_merchant(
 }
 
 /// Checks that `merchant` exists and that the request's tenant may act for it.
-/// Errors: [`crate::core::merchants::MerchantError::NotFound`] for both, so another merchant's id
+/// Errors: [`MerchantError::NotFound`] for both, so another merchant's id
 /// looks exactly like one that does not exist.
 pub(in crate::core) async fn merchant_of(
     db: &impl ConnectionTrait,
@@ -220,10 +223,8 @@ pub(in crate::core) async fn merchant_of(
     merchant: MerchantId,
 ) -> Result<(), LedgerError> {
     if !req.tenant.sees(merchant) {
-        return Err(LedgerError::Merchant(crate::core::merchants::MerchantError::NotFound));
+        return Err(LedgerError::Merchant(MerchantError::NotFound));
     }
-    merchants::find(db, merchant)
-        .await?
-        .ok_or(LedgerError::Merchant(crate::core::merchants::MerchantError::NotFound))?;
+    merchants::find(db, merchant).await?.ok_or(LedgerError::Merchant(MerchantError::NotFound))?;
     Ok(())
 }

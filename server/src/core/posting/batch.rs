@@ -52,6 +52,8 @@
 //! who may know both merchants, `ACCOUNT_OF_ANOTHER_MERCHANT`). On SQLite the
 //! in-memory checks stand alone.
 
+use crate::core::accounts::AccountError;
+use crate::core::merchants::MerchantError;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::Utc;
@@ -204,7 +206,7 @@ async fn post_round(
     let mut live = Vec::with_capacity(checked.len());
     for (index, req, draft) in checked {
         if !known.contains(&draft.merchant) || draft.counterparty.is_some_and(|c| !known.contains(&c)) {
-            results[index] = Some(Err(LedgerError::Merchant(crate::core::merchants::MerchantError::NotFound)));
+            results[index] = Some(Err(LedgerError::Merchant(MerchantError::NotFound)));
             continue;
         }
         match book.resolve(req, draft) {
@@ -318,11 +320,11 @@ async fn post_round(
 
 /// The draft's own rules and the tenant's right to act for its merchants.
 /// Errors: the draft's [`TransactionDraft::validate`] errors,
-/// [`crate::core::merchants::MerchantError::NotFound`] (another merchant looks like no merchant).
+/// [`MerchantError::NotFound`] (another merchant looks like no merchant).
 fn check_draft(req: &Request, draft: &TransactionDraft) -> Result<(), LedgerError> {
     draft.validate()?;
     if !req.tenant.sees(draft.merchant) || draft.counterparty.is_some_and(|c| !req.tenant.sees(c)) {
-        return Err(LedgerError::Merchant(crate::core::merchants::MerchantError::NotFound));
+        return Err(LedgerError::Merchant(MerchantError::NotFound));
     }
     Ok(())
 }
@@ -418,14 +420,14 @@ impl AccountBook {
                 // Staff may know both merchants: they are told the account is
                 // another merchant's, as the one-request path tells them.
                 AccountRef::Id(id) if req.tenant == Tenant::All && self.foreign.contains(id) => {
-                    return Err(LedgerError::Account(crate::core::accounts::AccountError::OfAnotherMerchant));
+                    return Err(LedgerError::Account(AccountError::OfAnotherMerchant));
                 }
                 AccountRef::Id(id) => self.by_id.get(id).filter(|a| visible(req.tenant, a.owner)),
                 AccountRef::Code { owner, code } => {
                     // Past `check_draft`, the tenant sees the draft's merchant and
                     // counterparty, so every code the draft may post to is visible.
                     if !may_post_to(draft, *owner) {
-                        return Err(LedgerError::Account(crate::core::accounts::AccountError::OfAnotherMerchant));
+                        return Err(LedgerError::Account(AccountError::OfAnotherMerchant));
                     }
                     match self.by_code.get(&(*owner, code.as_str().to_owned(), asset.clone())) {
                         Some(a) => Some(a),
@@ -433,7 +435,7 @@ impl AccountBook {
                     }
                 }
             }
-            .ok_or(LedgerError::Account(crate::core::accounts::AccountError::NotFound))?;
+            .ok_or(LedgerError::Account(AccountError::NotFound))?;
             check_account(req, draft, account, &asset)?;
             out.insert((reference, asset), account.clone());
         }
@@ -552,9 +554,6 @@ mod tests {
         let Command::Post(draft) = &req.command else { unreachable!() };
         assert!(check_draft(&req, draft).is_ok());
         let foreign = Request { tenant: Tenant::Merchant(a), ..req.clone() };
-        assert!(matches!(
-            check_draft(&foreign, draft),
-            Err(LedgerError::Merchant(crate::core::merchants::MerchantError::NotFound))
-        ));
+        assert!(matches!(check_draft(&foreign, draft), Err(LedgerError::Merchant(MerchantError::NotFound))));
     }
 }

@@ -211,19 +211,14 @@ impl Ledger {
                     // A committer that vanished without answering may or may not
                     // have committed; TRY_AGAIN with the same key is safe either way.
                     Ok(()) => {
-                        return answer
-                            .await
-                            .unwrap_or(Err(LedgerError::Posting(crate::core::posting::PostingError::Contention)));
+                        return answer.await.unwrap_or(Err(LedgerError::Posting(PostingError::Contention)));
                     }
                     Err(tokio::sync::mpsc::error::SendError(p)) => p.request,
                 }
             }
             _ => request,
         };
-        self.submit(vec![request])
-            .await
-            .pop()
-            .unwrap_or(Err(LedgerError::Posting(crate::core::posting::PostingError::Contention)))
+        self.submit(vec![request]).await.pop().unwrap_or(Err(LedgerError::Posting(PostingError::Contention)))
     }
 
     /// Applies a batch of requests in one database transaction and returns one
@@ -235,7 +230,7 @@ impl Ledger {
 
     /// Like [`Ledger::submit`], but all or nothing: when any request fails, the
     /// whole database transaction rolls back, the failed requests keep their own
-    /// errors and every other gets [`crate::core::posting::PostingError::BatchRolledBack`].
+    /// errors and every other gets [`PostingError::BatchRolledBack`].
     #[tracing::instrument(name = "ledger.submit_atomic", skip_all, fields(batch = batch.len()))]
     pub(in crate::core) async fn submit_atomic(&self, batch: Vec<Request>) -> Vec<Result<Applied, LedgerError>> {
         self.submit_batch(batch, true).await
@@ -320,17 +315,14 @@ impl Writer {
                 let mut results = Vec::with_capacity(batch.len());
                 for request in batch {
                     let one = self.with_retries(std::slice::from_ref(request), false).await;
-                    results.push(one.and_then(|mut r| {
-                        r.pop().unwrap_or(Err(LedgerError::Posting(crate::core::posting::PostingError::Contention)))
-                    }));
+                    results.push(
+                        one.and_then(|mut r| r.pop().unwrap_or(Err(LedgerError::Posting(PostingError::Contention)))),
+                    );
                 }
                 results
             }
             Err(LedgerError::Database(err)) => batch.iter().map(|_| Err(LedgerError::Database(err.clone()))).collect(),
-            Err(_) => batch
-                .iter()
-                .map(|_| Err(LedgerError::Posting(crate::core::posting::PostingError::Contention)))
-                .collect(),
+            Err(_) => batch.iter().map(|_| Err(LedgerError::Posting(PostingError::Contention))).collect(),
         }
     }
 
@@ -354,7 +346,7 @@ impl Writer {
             };
             if !retryable {
                 let batch::Attempt::Db(e) = err else {
-                    return Err(LedgerError::Posting(crate::core::posting::PostingError::Contention));
+                    return Err(LedgerError::Posting(PostingError::Contention));
                 };
                 tracing::error!(error = %e, "ledger transaction failed");
                 return Err(LedgerError::Database(e));
@@ -367,7 +359,7 @@ impl Writer {
             tokio::time::sleep(backoff).await;
             backoff *= 2;
         }
-        Err(LedgerError::Posting(crate::core::posting::PostingError::Contention))
+        Err(LedgerError::Posting(PostingError::Contention))
     }
 
     /// One attempt at a batch. `Err` means the whole database transaction failed
@@ -398,7 +390,7 @@ impl Writer {
             txn.rollback().await?;
             return Ok(results
                 .into_iter()
-                .map(|r| r.and(Err(LedgerError::Posting(crate::core::posting::PostingError::BatchRolledBack))))
+                .map(|r| r.and(Err(LedgerError::Posting(PostingError::BatchRolledBack))))
                 .collect());
         }
         let posted = results.iter().any(|r| matches!(r, Ok(a) if !a.replayed && a.outcome.transaction().is_some()));

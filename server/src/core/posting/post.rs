@@ -3,21 +3,23 @@
 //! and its entries, store the balances and the outbox event. Reversals build
 //! their draft here too.
 
+use crate::core::accounts::AccountError;
+use crate::core::posting::PostingError;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 
+use crate::core::LedgerError;
 use crate::core::access::rules::Tenant;
 use crate::core::accounts::limit::{self};
 use crate::core::accounts::store as accounts;
 use crate::core::db as store;
-use crate::core::payments::apply::*;
+use crate::core::payments::apply::{plan_step_reversal, reverse_payment_step};
 use crate::core::payments::store::{self as payments};
-use crate::core::posting::apply::*;
-use crate::core::posting::command::*;
+use crate::core::posting::apply::merchant_of;
+use crate::core::posting::command::{Command, Request};
 use crate::core::posting::store as transactions;
-use crate::core::posting::*;
 use crate::domain::event::{
     EVENT_SCHEMA_VERSION, EventBalance, EventEntry, EventTransaction, LedgerEvent, TRANSACTION_POSTED,
 };
@@ -27,7 +29,7 @@ use crate::domain::{
 use crate::domain::{Amount, TransactionKind};
 
 /// The transaction `id` as `tenant` may see it, if it may still be reversed.
-/// Errors: [`crate::core::posting::PostingError::TransactionNotFound`] (also for another merchant's),
+/// Errors: [`PostingError::TransactionNotFound`] (also for another merchant's),
 /// [`DomainError::AlreadyReversed`].
 async fn reversible(
     db: &impl ConnectionTrait,
@@ -37,7 +39,7 @@ async fn reversible(
     let original = transactions::load_posted(db, id)
         .await?
         .filter(|t| tenant.sees(t.merchant))
-        .ok_or(LedgerError::Posting(crate::core::posting::PostingError::TransactionNotFound))?;
+        .ok_or(LedgerError::Posting(PostingError::TransactionNotFound))?;
     if transactions::reversal_of(db, id).await?.is_some() || original.kind == TransactionKind::Reversal {
         return Err(DomainError::AlreadyReversed.into());
     }
@@ -46,7 +48,7 @@ async fn reversible(
 
 /// Reverses `id`; `force` skips the balance limit check (see [`post`]) and
 /// marks the reversal's metadata `forced: true`. Errors:
-/// [`crate::core::posting::PostingError::TransactionNotFound`], [`DomainError::AlreadyReversed`],
+/// [`PostingError::TransactionNotFound`], [`DomainError::AlreadyReversed`],
 /// [`DomainError::ReasonRequired`], `BALANCE_LIMIT_EXCEEDED` (without `force`).
 pub(in crate::core) async fn reverse(
     db: &impl ConnectionTrait,
@@ -77,9 +79,10 @@ pub(in crate::core) async fn plan_reversal(
     let original = reversible(db, tenant, id).await?;
     match original.payment {
         Some(payment) => {
-            let p = payments::find(db, payment).await?.filter(|p| tenant.sees(p.merchant)).ok_or(
-                LedgerError::Domain(crate::domain::DomainError::Payment(crate::core::payments::PaymentError::NotFound)),
-            )?;
+            let p = payments::find(db, payment)
+                .await?
+                .filter(|p| tenant.sees(p.merchant))
+                .ok_or(LedgerError::from(crate::core::payments::PaymentError::NotFound))?;
             Ok(plan_step_reversal(db, &p, &original, PREVIEW_REASON, false).await?.draft)
         }
         None => Ok(TransactionDraft::reversal_of(&original, PREVIEW_REASON)?),
@@ -344,12 +347,12 @@ pub(in crate::core) fn may_post_to(draft: &TransactionDraft, owner: Owner) -> bo
 pub(in crate::core) fn missing_account(owner: Owner, code: &AccountCode) -> LedgerError {
     match owner {
         Owner::Platform => LedgerError::Domain(DomainError::UnknownPlatformAccount(code.to_string())),
-        Owner::Merchant(_) => LedgerError::Account(crate::core::accounts::AccountError::NotFound),
+        Owner::Merchant(_) => LedgerError::Account(AccountError::NotFound),
     }
 }
 
 /// Checks that a draft may post to `account` in `asset`. Errors:
-/// [`crate::core::accounts::AccountError::OfAnotherMerchant`] (not the draft's merchant, its
+/// [`AccountError::OfAnotherMerchant`] (not the draft's merchant, its
 /// counterparty or the platform; or the platform's account in a merchant's own
 /// transfer), `ASSET_MISMATCH`.
 pub(in crate::core) fn check_account(
@@ -359,7 +362,7 @@ pub(in crate::core) fn check_account(
     asset: &AssetCode,
 ) -> Result<(), LedgerError> {
     if !may_post_to(draft, account.owner) {
-        return Err(LedgerError::Account(crate::core::accounts::AccountError::OfAnotherMerchant));
+        return Err(LedgerError::Account(AccountError::OfAnotherMerchant));
     }
     // A merchant's own general transfer touches only its own accounts; the
     // typed operations (payments, payouts) are what post to the platform's.
@@ -367,7 +370,7 @@ pub(in crate::core) fn check_account(
         && draft.kind == TransactionKind::Transfer
         && matches!(req.tenant, Tenant::Merchant(_))
     {
-        return Err(LedgerError::Account(crate::core::accounts::AccountError::OfAnotherMerchant));
+        return Err(LedgerError::Account(AccountError::OfAnotherMerchant));
     }
     if account.asset != *asset {
         return Err(DomainError::AssetMismatch { entry: asset.to_string(), account: account.asset.to_string() }.into());
@@ -395,12 +398,10 @@ pub(in crate::core) async fn resolve_accounts(
     let mut out = BTreeMap::new();
     for (reference, asset) in draft_refs(draft) {
         let account = match &reference {
-            AccountRef::Id(id) => accounts::find(db, *id)
-                .await?
-                .ok_or(LedgerError::Account(crate::core::accounts::AccountError::NotFound))?,
+            AccountRef::Id(id) => accounts::find(db, *id).await?.ok_or(LedgerError::Account(AccountError::NotFound))?,
             AccountRef::Code { owner, code } => {
                 if !may_post_to(draft, *owner) {
-                    return Err(LedgerError::Account(crate::core::accounts::AccountError::OfAnotherMerchant));
+                    return Err(LedgerError::Account(AccountError::OfAnotherMerchant));
                 }
                 match accounts::find_by_code(db, *owner, code, &asset).await? {
                     Some(a) => a,
@@ -410,7 +411,7 @@ pub(in crate::core) async fn resolve_accounts(
                         accounts::insert(db, *owner, code, &asset, normal).await?;
                         accounts::find_by_code(db, *owner, code, &asset)
                             .await?
-                            .ok_or(LedgerError::Account(crate::core::accounts::AccountError::NotFound))?
+                            .ok_or(LedgerError::Account(AccountError::NotFound))?
                     }
                 }
             }
