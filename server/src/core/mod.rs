@@ -17,21 +17,21 @@
 //! use ledger_server::core::db::begin_read;
 //! ```
 //!
-//! - [`posting`]: transactions, entries and reversals; the write path (one
+//! - [`posting`] — transactions, entries and reversals; the write path (one
 //!   database transaction per batch, idempotency, sorted locking, retries)
 //!   and the group committer.
-//! - [`accounts`]: accounts, balances, balance limits, the asset catalogue, and
+//! - [`accounts`] — accounts, balances, balance limits, the asset catalogue, and
 //!   the one balance view (posted, pending, available).
-//! - [`merchants`]: merchants.
-//! - [`payments`]: the payment life cycle (authorize, capture, void, expire,
+//! - [`merchants`] — merchants.
+//! - [`payments`] — the payment life cycle (authorize, capture, void, expire,
 //!   refund, chargeback), fee schedules, the expiry sweeper.
-//! - [`payouts`]: payouts, reserves and schedules, the payout job.
-//! - [`access`]: callers and access rules, staff, sessions, API keys, the audit log.
-//! - [`reports`]: monthly rollups, the trial balance, balances as of a time,
+//! - [`payouts`] — payouts, reserves and schedules, the payout job.
+//! - [`access`] — callers and access rules, staff, sessions, API keys, the audit log.
+//! - [`reports`] — monthly rollups, the trial balance, balances as of a time,
 //!   and the whole-book checks (verify, rebuild).
-//! - [`outbox`]: the committed events, read by subscriptions, the event feed
+//! - [`outbox`] — the committed events, read by subscriptions, the event feed
 //!   and the NATS relay.
-//! - [`error`]: [`LedgerError`], the closed error enum every service returns.
+//! - [`error`] — [`LedgerError`], the closed error enum every service returns.
 
 pub mod access;
 pub mod accounts;
@@ -50,6 +50,7 @@ pub use error::LedgerError;
 pub use session::{Pool, Reads};
 
 #[cfg(test)]
+#[allow(clippy::panic)]
 mod tests {
     /// The boundary, as text: no file of the transport (or the event feed)
     /// names a store or the database plumbing. The compiler already refuses

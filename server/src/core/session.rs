@@ -53,6 +53,21 @@ impl Reads {
         }
     }
 
+    /// Reads back what a write just committed, in a read transaction of its
+    /// own as `tenant`. A row the write committed that cannot be read back is
+    /// a broken invariant: [`LedgerError::Internal`] naming `what`.
+    pub(in crate::core) async fn back<T>(
+        pool: &Pool,
+        tenant: Tenant,
+        what: &str,
+        read: impl AsyncFnOnce(&Reads) -> Result<Option<T>, LedgerError>,
+    ) -> Result<T, LedgerError> {
+        let reads = Reads::begin(pool, tenant).await?;
+        let found = read(&reads).await;
+        reads.finish().await;
+        found?.ok_or_else(|| LedgerError::internal(format!("{what} just written is missing")))
+    }
+
     /// The transaction, for the stores.
     pub(in crate::core) fn db(&self) -> &DatabaseTransaction {
         &self.txn

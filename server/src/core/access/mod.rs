@@ -83,10 +83,8 @@ impl Access<'_> {
         let Outcome::StaffUser(id) = applied.outcome else {
             return Err(LedgerError::mismatch("staffUser", &applied.outcome));
         };
-        let reads = Reads::begin(self.0.db(), tenant).await?;
-        let user = store::staff_user(reads.db(), id).await?;
-        reads.finish().await;
-        Ok((user.ok_or_else(|| LedgerError::internal("a staff user just written is missing"))?, applied.replayed))
+        let user = Reads::back(self.0.db(), tenant, "a staff user", async |r| Ok(store::staff_user(r.db(), id).await?));
+        Ok((user.await?, applied.replayed))
     }
 
     /// Writes the audit record of a staff login attempt: `result` is `ok` or
@@ -135,10 +133,7 @@ impl Access<'_> {
     }
 
     async fn key_record(&self, tenant: Tenant, id: uuid::Uuid) -> Result<ApiKey, LedgerError> {
-        let reads = Reads::begin(self.0.db(), tenant).await?;
-        let key = store::api_key(reads.db(), id).await?;
-        reads.finish().await;
-        key.ok_or_else(|| LedgerError::internal("an api key just written is missing"))
+        Reads::back(self.0.db(), tenant, "an api key", async |r| Ok(store::api_key(r.db(), id).await?)).await
     }
 }
 

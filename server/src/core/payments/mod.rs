@@ -136,12 +136,11 @@ impl Payments<'_> {
         let Outcome::Payment { payment, transaction } = applied.outcome else {
             return Err(LedgerError::mismatch("payment", &applied.outcome));
         };
-        let reads = Reads::begin(self.0.db(), tenant).await?;
-        let found = store::find(reads.db(), payment).await?;
-        let posted = super::posting::store::find(reads.db(), transaction).await?;
-        reads.finish().await;
-        let payment = found.ok_or_else(|| LedgerError::internal("a payment just written is missing"))?;
-        let transaction = posted.ok_or_else(|| LedgerError::internal("a transaction just written is missing"))?;
+        let (payment, transaction) = Reads::back(self.0.db(), tenant, "a payment step", async |r| {
+            let payment = store::find(r.db(), payment).await?;
+            Ok(payment.zip(super::posting::store::find(r.db(), transaction).await?))
+        })
+        .await?;
         Ok(PaymentStep { payment, transaction, replayed: applied.replayed })
     }
 }

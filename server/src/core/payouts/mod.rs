@@ -75,12 +75,11 @@ impl Payouts<'_> {
         let Outcome::Payout { payout, transaction } = applied.outcome else {
             return Err(LedgerError::mismatch("payout", &applied.outcome));
         };
-        let reads = Reads::begin(self.0.db(), tenant).await?;
-        let found = store::find(reads.db(), payout).await?;
-        let posted = super::posting::store::find(reads.db(), transaction).await?;
-        reads.finish().await;
-        let payout = found.ok_or_else(|| LedgerError::internal("a payout just written is missing"))?;
-        let transaction = posted.ok_or_else(|| LedgerError::internal("a transaction just written is missing"))?;
+        let (payout, transaction) = Reads::back(self.0.db(), tenant, "a payout step", async |r| {
+            let payout = store::find(r.db(), payout).await?;
+            Ok(payout.zip(super::posting::store::find(r.db(), transaction).await?))
+        })
+        .await?;
         Ok(PayoutStep { payout, transaction, replayed: applied.replayed })
     }
 }

@@ -84,10 +84,8 @@ impl Posting<'_> {
         let transaction = match applied.written {
             Some(record) if record.id == id => *record,
             _ => {
-                let reads = Reads::begin(self.0.db(), tenant).await?;
-                let found = super::store::find(reads.db(), id).await;
-                reads.finish().await;
-                found?.ok_or_else(|| LedgerError::internal("a transaction just written is missing"))?
+                Reads::back(self.0.db(), tenant, "a transaction", async |r| Ok(super::store::find(r.db(), id).await?))
+                    .await?
             }
         };
         Ok(Posted { transaction, replayed: applied.replayed })
@@ -113,10 +111,8 @@ impl Merchants<'_> {
         let Outcome::Merchant(id) = applied.outcome else {
             return Err(LedgerError::mismatch("merchant", &applied.outcome));
         };
-        let reads = Reads::begin(self.0.db(), tenant).await?;
-        let found = merchants::find(&reads, id).await;
-        reads.finish().await;
-        Ok((found?.ok_or_else(|| LedgerError::internal("a merchant just written is missing"))?, applied.replayed))
+        let merchant = Reads::back(self.0.db(), tenant, "a merchant", async |r| merchants::find(r, id).await).await?;
+        Ok((merchant, applied.replayed))
     }
 }
 
@@ -159,10 +155,8 @@ impl Accounts<'_> {
         let Outcome::Account(id) = applied.outcome else {
             return Err(LedgerError::mismatch("account", &applied.outcome));
         };
-        let reads = Reads::begin(self.0.db(), tenant).await?;
-        let found = accounts::find(&reads, id).await;
-        reads.finish().await;
-        Ok((found?.ok_or_else(|| LedgerError::internal("an account just written is missing"))?, applied.replayed))
+        let account = Reads::back(self.0.db(), tenant, "an account", async |r| accounts::find(r, id).await).await?;
+        Ok((account, applied.replayed))
     }
 
     /// Registers a custom asset. Returns true on a replay. Errors:
@@ -192,10 +186,7 @@ impl Accounts<'_> {
         let account = match account {
             None => None,
             Some(id) => {
-                let reads = Reads::begin(self.0.db(), tenant).await?;
-                let found = accounts::find(&reads, id).await;
-                reads.finish().await;
-                found?
+                Some(Reads::back(self.0.db(), tenant, "an account", async |r| accounts::find(r, id).await).await?)
             }
         };
         Ok(LimitSet {
