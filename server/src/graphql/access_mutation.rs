@@ -15,10 +15,10 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::access::{ApiKeyNode, StaffRoleType, StaffUserNode};
+use super::common::{call, parse_merchant_id, parse_uuid};
 use super::context::{caller, refused, request};
 use super::error::{BAD_USER_INPUT, OrCoded, coded};
-use super::mutation::call;
-use super::types::{ApiKeyNode, StaffRoleType, StaffUserNode, parse_merchant_id, parse_uuid};
 use super::{access, ledger};
 use crate::core::LedgerError;
 use crate::core::access::IssuedKey;

@@ -1,5 +1,5 @@
-//! GraphQL types of the event feed: a ledger event as the caller may see it,
-//! its entries, and the balance updates built from it.
+//! GraphQL of the event feed: the `events` query, and a ledger event as the
+//! caller may see it, its entries, and the balance updates built from it.
 //!
 //! Every field resolves from the event itself (the outbox payload), never from
 //! the database, so the same types serve the `events` query and the
@@ -10,8 +10,12 @@ use std::sync::Arc;
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
-use super::error::coded;
-use super::types::{BalanceNode, DirectionType, LayerType, Money, TransactionKindType};
+use super::accounts::BalanceNode;
+use super::common::{DirectionType, LayerType, Money, TransactionKindType, parse_merchant_id};
+use super::context::{caller, reads, visible};
+use super::error::{OrCoded, coded};
+use super::{access, list_cost, page_size};
+use crate::core::access::rules::Caller;
 use crate::core::accounts::{Adjustments, BalanceView};
 use crate::domain::TransactionKind;
 use crate::domain::event::{EventBalance, EventEntry, LedgerEvent};
@@ -218,5 +222,48 @@ impl BalanceUpdateNode {
     /// The four totals and the posted, pending and available balances.
     async fn balance(&self) -> BalanceNode {
         BalanceNode::new(self.balance.asset.clone(), self.view)
+    }
+}
+
+/// The event feed's root query, merged into [`super::QueryRoot`].
+#[derive(Default)]
+pub struct EventsQuery;
+
+#[Object]
+impl EventsQuery {
+    /// The event feed: one ledger event per committed transaction, in sequence
+    /// order, after sequence `after` (0: from the start of the feed), at most
+    /// `first`. Page by passing the last `sequence` received as `after`; the
+    /// feed is gap-free, so a consumer can rebuild a read model from it. Only
+    /// events of `merchantId` (its transactions and its deals) when given; a
+    /// merchant key always gets its own merchant's, with its own balances only.
+    /// Errors: `BAD_USER_INPUT` (negative `after`, `first` over the page limit),
+    /// `NOT_FOUND` (another merchant's id).
+    #[graphql(guard = "access::FIELD", complexity = "list_cost(first, child_complexity)")]
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<i64>,
+        merchant_id: Option<ID>,
+        first: Option<i32>,
+    ) -> async_graphql::Result<Vec<LedgerEventNode>> {
+        let limit = page_size(first)?;
+        let after = after.unwrap_or(0);
+        if after < 0 {
+            return Err(super::error::coded(super::error::BAD_USER_INPUT, "after must be 0 or more"));
+        }
+        let who = caller(ctx)?;
+        let merchant = match (merchant_id, who) {
+            (Some(id), _) => {
+                let m = parse_merchant_id(&id)?;
+                visible(ctx, m)?;
+                Some(m)
+            }
+            (None, Caller::Merchant { merchant, .. }) => Some(*merchant),
+            (None, _) => None,
+        };
+        let rows = crate::core::outbox::page(&reads(ctx).await?, after, merchant, limit).await.or_coded()?;
+        let tenant = who.tenant();
+        Ok(rows.into_iter().filter_map(|e| e.visible_to(tenant)).map(|e| LedgerEventNode(Arc::new(e))).collect())
     }
 }

@@ -6,7 +6,7 @@
 
 use async_graphql::{Context, ID, Object};
 
-use super::types::{DirectionType, LayerType, Money};
+use super::common::{DirectionType, LayerType, Money};
 use crate::core::payments::RefundPlan;
 use crate::core::posting::PlannedEntry;
 use crate::domain::AccountRef;

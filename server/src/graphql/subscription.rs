@@ -15,11 +15,11 @@ use async_graphql::{Context, ErrorExtensions, ID, Subscription};
 use futures::{Stream, StreamExt};
 
 use super::access;
+use super::common::parse_merchant_id;
 use super::context::{caller, not_found, visible};
 use super::error::{OrCoded, coded};
 use super::events::{BalanceUpdateNode, LedgerEventNode};
 use super::ledger;
-use super::types::parse_merchant_id;
 use crate::core::access::rules::Tenant;
 use crate::core::accounts::{Adjustments, BalanceView};
 use crate::core::{Reads, accounts, merchants, outbox};
