@@ -433,6 +433,54 @@ pub async fn successes(tasks: Vec<tokio::task::JoinHandle<Value>>, refused: &str
     ok
 }
 
+/// Fields that hold an id (a UUID, or a request id), redacted in snapshots.
+const SNAPSHOT_ID_FIELDS: [&str; 7] =
+    ["id", "merchantId", "accountId", "transactionId", "paymentId", "payoutId", "requestId"];
+
+/// Fields that hold a time, redacted in snapshots.
+const SNAPSHOT_TIME_FIELDS: [&str; 5] = ["at", "createdAt", "postedAt", "expiresAt", "capturedAt"];
+
+/// Settings for an `insta` snapshot of a GraphQL response: what changes from
+/// run to run is redacted (ids, in their fields and inside error messages;
+/// sequences, which count every database's writes; times), and what is left
+/// is the shape of the answer, its states, codes and amounts. Use as
+/// `snapshot_settings().bind(|| insta::assert_json_snapshot!(name, value))`.
+pub fn snapshot_settings() -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    for field in SNAPSHOT_ID_FIELDS {
+        settings.add_redaction(&format!(".**.{field}"), "[id]");
+    }
+    for field in SNAPSHOT_TIME_FIELDS {
+        settings.add_redaction(&format!(".**.{field}"), "[time]");
+    }
+    settings.add_redaction(".**.sequence", "[sequence]");
+    settings.add_dynamic_redaction(".**.message", |message, _| message.as_str().map(redact_uuids).unwrap_or_default());
+    settings
+}
+
+/// `text` with every UUID in it replaced by `[id]`.
+fn redact_uuids(text: &str) -> String {
+    const UUID_LEN: usize = 36;
+    let is_uuid = |s: &str| {
+        s.len() == UUID_LEN
+            && s.char_indices()
+                .all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() })
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        if rest.get(..UUID_LEN).is_some_and(is_uuid) {
+            out.push_str("[id]");
+            rest = &rest[UUID_LEN..];
+        } else {
+            let c = rest.chars().next().unwrap_or_default();
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
+}
+
 /// Who is calling, as staff, merchant keys and service keys all may ask.
 pub const ME: &str = "{ me { kind merchantId username role keyPrefix } }";
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, code, spawn_app, spawn_app_with, successes};
+use crate::helpers::{TestApp, code, snapshot_settings, spawn_app, spawn_app_with, successes};
 
 const PAYMENT_FIELDS: &str = "payment { id state authorized { amount } captured { amount } fee { amount } pending { amount } voided { amount } transactions { kind } } transaction { kind entries { layer direction amount { amount } account { code } } }";
 
@@ -61,6 +61,10 @@ async fn authorize_raises_pending_and_partial_captures_post_it() {
     assert_eq!(code(&capture(&app, &p, None, "c4").await), "CAPTURE_EXCEEDS_AUTHORIZATION");
     assert_eq!(code(&void(&app, &p, "v1").await), "NOTHING_TO_VOID");
     app.assert_books_consistent().await;
+    // The life cycle as the API answers each step: states, amounts, and the
+    // entries each step posts on which layer.
+    let steps = json!({ "1 authorize 10.00": auth, "2 capture 4.00": c1, "3 capture 6.01 more": over, "4 capture the rest": c2 });
+    snapshot_settings().bind(|| insta::assert_json_snapshot!("authorize_10_then_capture_4_and_the_rest", steps));
 }
 
 #[tokio::test]
