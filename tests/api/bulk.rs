@@ -3,17 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, code, spawn_app};
+use crate::helpers::{TestApp, code, spawn_app, transfer};
 
 const BULK: &str = "mutation($i: PostTransactionsInput!) { postTransactions(input: $i) { posted results { index transactionId replayed error { code message } } } }";
-
-/// A transfer of `amount` USD from A's `available` to its `reserve` account.
-fn transfer(merchant: &str, amount: &str, key: &str) -> Value {
-    json!({ "merchantId": merchant, "idempotencyKey": key, "entries": [
-        { "accountCode": "available", "direction": "DEBIT", "amount": { "amount": amount, "currency": "USD" } },
-        { "accountCode": "reserve", "direction": "CREDIT", "amount": { "amount": amount, "currency": "USD" } },
-    ] })
-}
 
 /// A merchant with 100.00 USD available and a `reserve` account.
 async fn funded(app: &TestApp, name: &str) -> String {

@@ -103,17 +103,7 @@ async fn random_transfers_from_32_tasks_keep_the_books_exact() {
     // Each balance equals the sum of its entries; each asset sums to zero; each transaction balances.
     app.assert_books_consistent().await;
     // Sequence numbers are gap-free.
-    let gaps = app
-        .db
-        .query_one_raw(sea_orm::Statement::from_string(
-            app.db.get_database_backend(),
-            "SELECT CAST(MAX(seq) - COUNT(*) AS BIGINT) FROM transactions",
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index::<i64>(0)
-        .unwrap();
+    let gaps = app.scalar("SELECT CAST(MAX(seq) - COUNT(*) AS BIGINT) FROM transactions").await;
     assert_eq!(gaps, 0, "transaction sequence has gaps");
     eprintln!("concurrency: {} transfers acknowledged by {TASKS} tasks in {RUN_FOR:?}", acked.len());
 }

@@ -6,18 +6,6 @@ use crate::helpers::{TestApp, code, spawn_app};
 
 const DEAL: &str = "mutation($i: RecordDealInput!) { recordDeal(input: $i) { transaction { id kind counterparty { name } entries { direction amount { amount currency } } } } }";
 
-async fn stock(app: &TestApp, merchant: &str, amount: &str, asset: &str, key: &str) {
-    let post = "mutation($i: PostTransactionInput!) { postTransaction(input: $i) { transaction { id } } }";
-    app.ok(
-        post,
-        json!({ "i": { "merchantId": merchant, "idempotencyKey": key, "entries": [
-            { "accountCode": "goods_clearing", "platform": true, "direction": "DEBIT", "amount": { "amount": amount, "currency": asset } },
-            { "accountCode": "available", "direction": "CREDIT", "amount": { "amount": amount, "currency": asset } },
-        ] } }),
-    )
-    .await;
-}
-
 fn holding(balances: &[(String, String, String, String)], asset: &str) -> String {
     balances.iter().find(|b| b.0 == asset).map(|b| b.1.clone()).unwrap_or_else(|| "none".into())
 }
@@ -42,7 +30,7 @@ async fn a_defective_staff_deal_is_reversed_and_money_and_item_return() {
     .await;
     let smith = app.merchant("Staff Smith").await;
     let hero = app.merchant("Hero").await;
-    stock(&app, &smith, "3", "STAFF", "stock").await;
+    app.stock(&smith, "3", "STAFF", "stock").await;
     app.pay(&hero, "50.00", None, "USD", "hero-cash").await;
     let (smith_before, hero_before) = (app.balances(&smith).await, app.balances(&hero).await);
 
@@ -80,7 +68,7 @@ async fn deals_cannot_give_what_a_side_does_not_hold() {
     .await;
     let smith = app.merchant("Smith").await;
     let hero = app.merchant("Hero").await;
-    stock(&app, &smith, "1", "STAFF", "stock").await;
+    app.stock(&smith, "1", "STAFF", "stock").await;
     app.pay(&hero, "10.00", None, "USD", "cash").await;
     let txns = app.count("transactions").await;
     assert_eq!(code(&deal(&app, &smith, &hero, "30.00", "1", "broke").await), "INSUFFICIENT_FUNDS");

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, code, spawn_app, spawn_app_with};
@@ -21,16 +20,6 @@ const TRANSFER: &str = "mutation($i: PostTransactionInput!) { postTransaction(in
 fn payment(merchant: &str, gross: &str, key: &str) -> Value {
     json!({ "i": { "merchantId": merchant, "gross": { "amount": gross, "currency": "USD" },
                     "fee": { "amount": "0.10", "currency": "USD" }, "idempotencyKey": key } })
-}
-
-async fn scalar(app: &TestApp, sql: &str) -> i64 {
-    let row = app
-        .db
-        .query_one_raw(sea_orm::Statement::from_string(app.db.get_database_backend(), sql.to_owned()))
-        .await
-        .expect("query")
-        .expect("row");
-    row.try_get_by_index::<i64>(0).expect("value")
 }
 
 /// Merchants, each with a key of the card processing service that records
@@ -87,21 +76,18 @@ async fn concurrent_payments_share_commits_and_each_acknowledged_one_is_written_
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), TASKS * PER_TASK, "two acknowledgements named one transaction");
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM transactions WHERE kind = 'payment'").await, (TASKS * PER_TASK) as i64);
     assert_eq!(
-        scalar(&app, "SELECT COUNT(*) FROM transactions WHERE kind = 'payment'").await,
+        app.scalar("SELECT COUNT(DISTINCT idempotency_key) FROM transactions WHERE kind = 'payment'").await,
         (TASKS * PER_TASK) as i64
     );
     assert_eq!(
-        scalar(&app, "SELECT COUNT(DISTINCT idempotency_key) FROM transactions WHERE kind = 'payment'").await,
-        (TASKS * PER_TASK) as i64
+        app.scalar("SELECT COUNT(*) FROM transactions").await,
+        app.scalar("SELECT MAX(seq) FROM transactions").await
     );
     assert_eq!(
-        scalar(&app, "SELECT COUNT(*) FROM transactions").await,
-        scalar(&app, "SELECT MAX(seq) FROM transactions").await
-    );
-    assert_eq!(
-        scalar(&app, "SELECT COUNT(*) FROM ledger_events").await,
-        scalar(&app, "SELECT COUNT(*) FROM transactions").await
+        app.scalar("SELECT COUNT(*) FROM ledger_events").await,
+        app.scalar("SELECT COUNT(*) FROM transactions").await
     );
     // Balances equal the sums of their entries and every asset sums to zero.
     app.assert_books_consistent().await;
@@ -110,12 +96,12 @@ async fn concurrent_payments_share_commits_and_each_acknowledged_one_is_written_
     assert_eq!(app.available(&shops[0].0, "USD").await, Some(format!("{:.2}", hot as f64 * 0.90)));
     // The platform's fee account took one update per batch, not per payment,
     // yet holds every fee.
-    let fees = scalar(
-        &app,
-        "SELECT b.credits_posted FROM balances b JOIN accounts a ON a.id = b.account_id \
+    let fees = app
+        .scalar(
+            "SELECT b.credits_posted FROM balances b JOIN accounts a ON a.id = b.account_id \
          WHERE a.code = 'fee_revenue' AND a.asset = 'USD'",
-    )
-    .await;
+        )
+        .await;
     assert_eq!(fees, 10 * (TASKS * PER_TASK) as i64);
 }
 
@@ -165,7 +151,7 @@ async fn a_refused_request_fails_alone_and_keeps_no_key() {
     assert_eq!(code(&bodies[9]), "NOT_FOUND", "{}", bodies[9]);
     assert_eq!(app.available(&b, "USD").await.as_deref(), Some("15.20"));
     assert_eq!(app.available(&a, "USD").await.as_deref(), Some("10.00"));
-    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM transactions WHERE kind = 'payout'").await, 0);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM transactions WHERE kind = 'payout'").await, 0);
 
     // The refused payout kept no key: once A has the money, the same key works.
     let body = app.gql_as(Some(&key_a), PAY, payment(&a, "20.10", "seed-2")).await;
@@ -192,7 +178,7 @@ async fn one_key_sent_many_times_at_once_writes_once() {
     for c in calls {
         bodies.push(c.await.expect("call"));
     }
-    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM transactions WHERE idempotency_key = 'dup'").await, 1);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM transactions WHERE idempotency_key = 'dup'").await, 1);
     let written = bodies.iter().filter(|b| b["data"]["recordPayment"]["replayed"] == false).count();
     assert_eq!(written, 1, "exactly one request wrote: {bodies:?}");
     let ids: std::collections::BTreeSet<&str> =
@@ -252,6 +238,6 @@ async fn text_the_database_cannot_store_is_refused_at_the_edge_and_its_batch_goe
             _ => assert_eq!(body["data"]["recordPayment"]["replayed"], false, "{body}"),
         }
     }
-    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM transactions WHERE kind = 'payment'").await, 4);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM transactions WHERE kind = 'payment'").await, 4);
     assert_eq!(app.available(&m, "USD").await.as_deref(), Some("7.60"));
 }

@@ -147,6 +147,16 @@ impl TestApp {
             .expect("json body")
     }
 
+    /// POSTs any JSON body (a GraphQL request, a batch, anything) to /graphql
+    /// with an optional bearer token; returns status, headers and body.
+    pub async fn post_raw(&self, token: Option<&str>, body: Value) -> Raw {
+        let mut req = self.http.post(format!("{}/graphql", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        Raw::read(req.json(&body).send().await.expect("send")).await
+    }
+
     /// Like [`TestApp::gql_as`], but panics on errors and returns `data`.
     pub async fn ok_as(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         let body = self.gql_as(token, query, variables).await;
@@ -241,6 +251,64 @@ impl TestApp {
         .await
     }
 
+    /// Authorizes a USD card payment of `merchant` as the admin (a hold on
+    /// `pending`); returns the payment id. Panics when refused.
+    pub async fn authorize(&self, merchant: &str, amount: &str, key: &str) -> String {
+        let data = self
+            .ok(
+                "mutation($i: AuthorizePaymentInput!) { authorizePayment(input: $i) { payment { id } } }",
+                json!({ "i": { "merchantId": merchant, "amount": { "amount": amount, "currency": "USD" }, "idempotencyKey": key } }),
+            )
+            .await;
+        data["authorizePayment"]["payment"]["id"].as_str().expect("payment id").to_owned()
+    }
+
+    /// Captures `amount` USD of `payment` (all that is left when `None`) as
+    /// the admin; returns the capture's transaction id. Panics when refused.
+    pub async fn capture(&self, payment: &str, amount: Option<&str>, key: &str) -> String {
+        let amount = amount.map(|a| json!({ "amount": a, "currency": "USD" }));
+        let data = self
+            .ok(
+                "mutation($i: CapturePaymentInput!) { capturePayment(input: $i) { transaction { id } } }",
+                json!({ "i": { "paymentId": payment, "amount": amount, "idempotencyKey": key } }),
+            )
+            .await;
+        data["capturePayment"]["transaction"]["id"].as_str().expect("capture transaction id").to_owned()
+    }
+
+    /// A fully captured USD payment of `merchant` (idempotency keys `{key}-a`
+    /// and `{key}-c`); returns the payment id.
+    pub async fn captured_payment(&self, merchant: &str, amount: &str, key: &str) -> String {
+        let payment = self.authorize(merchant, amount, &format!("{key}-a")).await;
+        self.capture(&payment, None, &format!("{key}-c")).await;
+        payment
+    }
+
+    /// Creates a payout of all of `merchant`'s available USD as the admin;
+    /// returns the payout id. Panics when refused.
+    pub async fn create_payout(&self, merchant: &str, key: &str) -> String {
+        let data = self
+            .ok(
+                "mutation($i: CreatePayoutInput!) { createPayout(input: $i) { payout { id } } }",
+                json!({ "i": { "merchantId": merchant, "asset": "USD", "idempotencyKey": key } }),
+            )
+            .await;
+        data["createPayout"]["payout"]["id"].as_str().expect("payout id").to_owned()
+    }
+
+    /// Puts `amount` of `asset` into `merchant`'s `available`, from the
+    /// platform's `goods_clearing`, as the admin (goods to sell in deals).
+    pub async fn stock(&self, merchant: &str, amount: &str, asset: &str, key: &str) {
+        self.ok(
+            "mutation($i: PostTransactionInput!) { postTransaction(input: $i) { transaction { id } } }",
+            json!({ "i": { "merchantId": merchant, "idempotencyKey": key, "entries": [
+                { "accountCode": "goods_clearing", "platform": true, "direction": "DEBIT", "amount": { "amount": amount, "currency": asset } },
+                { "accountCode": "available", "direction": "CREDIT", "amount": { "amount": amount, "currency": asset } },
+            ] } }),
+        )
+        .await;
+    }
+
     /// The merchant's balances per asset, as (asset, posted, pending, available).
     pub async fn balances(&self, merchant: &str) -> Vec<(String, String, String, String)> {
         let data = self
@@ -271,16 +339,18 @@ impl TestApp {
 
     /// Counts rows of a table.
     pub async fn count(&self, table: &str) -> i64 {
+        self.scalar(&format!("SELECT COUNT(*) FROM {table}")).await
+    }
+
+    /// The one BIGINT that `sql` selects, read over the direct connection.
+    pub async fn scalar(&self, sql: &str) -> i64 {
         let row = self
             .db
-            .query_one_raw(sea_orm::Statement::from_string(
-                self.db.get_database_backend(),
-                format!("SELECT COUNT(*) FROM {table}"),
-            ))
+            .query_one_raw(sea_orm::Statement::from_string(self.db.get_database_backend(), sql.to_owned()))
             .await
-            .expect("count")
-            .expect("row");
-        row.try_get_by_index::<i64>(0).expect("count value")
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .unwrap_or_else(|| panic!("{sql}: no row"));
+        row.try_get_by_index::<i64>(0).unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
     /// Runs the books check and asserts it is clean.
@@ -324,6 +394,118 @@ impl Drop for TestApp {
 /// The `extensions.code` of the first error.
 pub fn code(body: &Value) -> String {
     body["errors"][0]["extensions"]["code"].as_str().unwrap_or("<no code>").to_owned()
+}
+
+/// Every error message of a response, one a line (empty when there is none).
+pub fn messages(body: &Value) -> String {
+    body["errors"]
+        .as_array()
+        .map(|e| e.iter().map(|e| e["message"].to_string()).collect::<Vec<_>>().join("\n"))
+        .unwrap_or_default()
+}
+
+/// A fresh unique suffix (lowercase hex), for names and idempotency keys.
+pub fn fresh() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// A `postTransaction` input moving `amount` USD of `merchant` from its
+/// `available` account to its `reserve` account (which the test must open).
+pub fn transfer(merchant: &str, amount: &str, key: &str) -> Value {
+    json!({ "merchantId": merchant, "idempotencyKey": key, "entries": [
+        { "accountCode": "available", "direction": "DEBIT", "amount": { "amount": amount, "currency": "USD" } },
+        { "accountCode": "reserve", "direction": "CREDIT", "amount": { "amount": amount, "currency": "USD" } },
+    ] })
+}
+
+/// Awaits racing requests and returns how many succeeded; every other one
+/// must have been refused with the error code `refused`.
+pub async fn successes(tasks: Vec<tokio::task::JoinHandle<Value>>, refused: &str) -> usize {
+    let mut ok = 0;
+    for task in tasks {
+        let body = task.await.expect("request task");
+        if body.get("errors").is_none() {
+            ok += 1;
+        } else {
+            assert_eq!(code(&body), refused, "{body}");
+        }
+    }
+    ok
+}
+
+/// Fields that hold an id (a UUID, or a request id), redacted in snapshots.
+const SNAPSHOT_ID_FIELDS: [&str; 7] =
+    ["id", "merchantId", "accountId", "transactionId", "paymentId", "payoutId", "requestId"];
+
+/// Fields that hold a time, redacted in snapshots.
+const SNAPSHOT_TIME_FIELDS: [&str; 5] = ["at", "createdAt", "postedAt", "expiresAt", "capturedAt"];
+
+/// Settings for an `insta` snapshot of a GraphQL response: what changes from
+/// run to run is redacted (ids, in their fields and inside error messages;
+/// sequences, which count every database's writes; times), and what is left
+/// is the shape of the answer, its states, codes and amounts. Use as
+/// `snapshot_settings().bind(|| insta::assert_json_snapshot!(name, value))`.
+pub fn snapshot_settings() -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    for field in SNAPSHOT_ID_FIELDS {
+        settings.add_redaction(&format!(".**.{field}"), "[id]");
+    }
+    for field in SNAPSHOT_TIME_FIELDS {
+        settings.add_redaction(&format!(".**.{field}"), "[time]");
+    }
+    settings.add_redaction(".**.sequence", "[sequence]");
+    settings.add_dynamic_redaction(".**.message", |message, _| message.as_str().map(redact_uuids).unwrap_or_default());
+    settings
+}
+
+/// `text` with every UUID in it replaced by `[id]`.
+fn redact_uuids(text: &str) -> String {
+    const UUID_LEN: usize = 36;
+    let is_uuid = |s: &str| {
+        s.len() == UUID_LEN
+            && s.char_indices()
+                .all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() })
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        if rest.get(..UUID_LEN).is_some_and(is_uuid) {
+            out.push_str("[id]");
+            rest = &rest[UUID_LEN..];
+        } else {
+            let c = rest.chars().next().unwrap_or_default();
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
+}
+
+/// Who is calling, as staff, merchant keys and service keys all may ask.
+pub const ME: &str = "{ me { kind merchantId username role keyPrefix } }";
+
+/// A response as it came over HTTP: status and headers as well as the body
+/// (a JSON value, or the text as a string when it is not JSON).
+pub struct Raw {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Raw {
+    /// Reads a whole response.
+    pub async fn read(resp: reqwest::Response) -> Raw {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Raw { status, headers, body }
+    }
+
+    /// The `x-request-id` header, when there is one.
+    pub fn request_id(&self) -> Option<String> {
+        self.headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned)
+    }
 }
 
 /// A WebSocket connection (tokio-tungstenite) adapted to the

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, code, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, code, spawn_app, spawn_app_with, transfer};
 
 const SET_LIMIT: &str = "mutation($i: SetBalanceLimitInput!) { setBalanceLimit(input: $i) { replayed accountCode asset \
     account { id } limit { lowerBound { amount currency } upperBound { amount } source sinceSequence } } }";
@@ -46,14 +46,6 @@ async fn funded(app: &TestApp, name: &str, amount: &str) -> (String, String, Str
         .unwrap()
         .to_owned();
     (m, available, reserve)
-}
-
-/// A transfer of `amount` USD from `available` to `reserve` of `merchant`.
-fn transfer(merchant: &str, amount: &str, key: &str) -> Value {
-    json!({ "merchantId": merchant, "idempotencyKey": key, "entries": [
-        { "accountCode": "available", "direction": "DEBIT", "amount": { "amount": amount, "currency": "USD" } },
-        { "accountCode": "reserve", "direction": "CREDIT", "amount": { "amount": amount, "currency": "USD" } },
-    ] })
 }
 
 async fn set_limit(app: &TestApp, input: Value) -> Value {

@@ -5,7 +5,9 @@
 mod helpers;
 
 mod access_idempotency;
-mod authz;
+mod access_rules;
+mod audit;
+mod authentication;
 mod batch_tenancy;
 mod books;
 mod bulk;
@@ -14,7 +16,6 @@ mod console;
 mod deals;
 mod events;
 mod group_commit;
-mod hardening;
 mod http;
 mod idempotency;
 mod limits;
@@ -24,6 +25,7 @@ mod pagination;
 mod payments;
 mod payouts;
 mod posting;
+mod query_limits;
 mod reads;
 mod replay;
 mod reporting;

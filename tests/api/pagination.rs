@@ -1,4 +1,5 @@
-//! Relay connections: stable pages while entries arrive, opaque cursors, search.
+//! Relay connections: stable pages while entries arrive, opaque cursors, pages
+//! of at most 100, search.
 
 use serde_json::json;
 
@@ -93,4 +94,16 @@ async fn merchants_are_searchable_by_name_external_id_and_id() {
     let taken =
         app.gql(create, json!({ "i": { "name": "Copy", "externalId": "ext-0", "idempotencyKey": "copy" } })).await;
     assert_eq!(code(&taken), "EXTERNAL_ID_TAKEN");
+}
+
+#[tokio::test]
+async fn a_page_of_more_than_one_hundred_is_refused_with_bad_user_input() {
+    let app = spawn_app().await;
+    let q = |n: u32| format!("{{ merchants(first: {n}) {{ edges {{ node {{ id }} }} }} }}");
+    let huge = app.gql(&q(1_000_000), json!({})).await;
+    assert_eq!(code(&huge), "BAD_USER_INPUT", "{huge}");
+    let just_over = app.gql(&q(101), json!({})).await;
+    assert_eq!(code(&just_over), "BAD_USER_INPUT", "{just_over}");
+    let max = app.gql(&q(100), json!({})).await;
+    assert!(max.get("errors").is_none(), "a page of 100 is allowed: {max}");
 }

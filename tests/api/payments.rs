@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, code, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, code, snapshot_settings, spawn_app, spawn_app_with, successes};
 
 const PAYMENT_FIELDS: &str = "payment { id state authorized { amount } captured { amount } fee { amount } pending { amount } voided { amount } transactions { kind } } transaction { kind entries { layer direction amount { amount } account { code } } }";
 
@@ -61,6 +61,10 @@ async fn authorize_raises_pending_and_partial_captures_post_it() {
     assert_eq!(code(&capture(&app, &p, None, "c4").await), "CAPTURE_EXCEEDS_AUTHORIZATION");
     assert_eq!(code(&void(&app, &p, "v1").await), "NOTHING_TO_VOID");
     app.assert_books_consistent().await;
+    // The life cycle as the API answers each step: states, amounts, and the
+    // entries each step posts on which layer.
+    let steps = json!({ "1 authorize 10.00": auth, "2 capture 4.00": c1, "3 capture 6.01 more": over, "4 capture the rest": c2 });
+    snapshot_settings().bind(|| insta::assert_json_snapshot!("authorize_10_then_capture_4_and_the_rest", steps));
 }
 
 #[tokio::test]
@@ -135,16 +139,7 @@ async fn racing_captures_never_exceed_the_authorization() {
             tokio::spawn(async move { capture(&app, &p, Some("1.00"), &format!("c{i}")).await })
         })
         .collect();
-    let mut ok = 0;
-    for t in tasks {
-        let body = t.await.unwrap();
-        if body.get("errors").is_none() {
-            ok += 1;
-        } else {
-            assert_eq!(code(&body), "CAPTURE_EXCEEDS_AUTHORIZATION", "{body}");
-        }
-    }
-    assert_eq!(ok, 10);
+    assert_eq!(successes(tasks, "CAPTURE_EXCEEDS_AUTHORIZATION").await, 10);
     let pay = app.ok("query($id: ID!) { payment(id: $id) { captured { amount } state } }", json!({ "id": p })).await;
     assert_eq!(pay["payment"]["captured"]["amount"], "10.00");
     assert_eq!(app.balances(&m).await, vec![("USD".into(), "10.00".into(), "10.00".into(), "10.00".into())]);
@@ -266,7 +261,7 @@ async fn refunds_are_partial_repeatable_and_bounded_by_the_capture() {
     let set = "mutation($i: SetFeeScheduleInput!) { setFeeSchedule(input: $i) { percentBps } }";
     app.ok(set, json!({ "i": { "merchantId": m, "asset": "USD", "percentBps": 1000, "refundReturnsFee": true, "idempotencyKey": "f" } }))
         .await;
-    let p = captured_payment(&app, &m, "10.00", "p").await;
+    let p = app.captured_payment(&m, "10.00", "p").await;
     assert_eq!(app.available(&m, "USD").await.as_deref(), Some("9.00"));
     let refund = |amount: Option<&str>, key: &str| {
         let amount = amount.map(|a| json!({ "amount": a, "currency": "USD" }));
@@ -293,7 +288,7 @@ async fn refunds_are_partial_repeatable_and_bounded_by_the_capture() {
 async fn refund_cannot_overdraw_available() {
     let app = spawn_app().await;
     let m = app.merchant("PaidOut").await;
-    let p = captured_payment(&app, &m, "10.00", "p").await;
+    let p = app.captured_payment(&m, "10.00", "p").await;
     let payout = "mutation($i: RecordPayoutInput!) { recordPayout(input: $i) { transaction { id } } }";
     app.ok(
         payout,
@@ -322,7 +317,7 @@ async fn disputes_withdraw_money_and_resolve_won_or_lost() {
     let uncaptured = payment_id(&authorize(&app, &m, "5.00", "u", None).await);
     assert_eq!(code(&open(&uncaptured, "d0").await), "PAYMENT_NOT_CAPTURED");
 
-    let p = captured_payment(&app, &m, "10.00", "p").await;
+    let p = app.captured_payment(&m, "10.00", "p").await;
     let payout = "mutation($i: RecordPayoutInput!) { recordPayout(input: $i) { transaction { id } } }";
     app.ok(
         payout,
@@ -357,7 +352,7 @@ async fn disputes_withdraw_money_and_resolve_won_or_lost() {
 async fn refunds_racing_a_chargeback_never_take_more_than_was_captured() {
     let app = Arc::new(spawn_app().await);
     let m = app.merchant("Contested").await;
-    let p = captured_payment(&app, &m, "10.00", "p").await;
+    let p = app.captured_payment(&m, "10.00", "p").await;
     let mut tasks = Vec::new();
     for i in 0..12 {
         let (app, p) = (app.clone(), p.clone());
@@ -401,33 +396,15 @@ async fn step(app: &TestApp, mutation: &str, input_type: &str, input: Value) -> 
     app.gql(&q, json!({ "i": input })).await
 }
 
-async fn captured_payment(app: &TestApp, merchant: &str, amount: &str, key: &str) -> String {
-    let p = payment_id(&authorize(app, merchant, amount, &format!("{key}-a"), None).await);
-    let c = capture(app, &p, None, &format!("{key}-c")).await;
-    assert!(c.get("errors").is_none(), "{c}");
-    p
-}
-
 #[tokio::test]
 async fn expired_holds_are_not_pending_anywhere_before_any_sweep() {
-    use sea_orm::ConnectionTrait;
     // The sweeper runs once at start-up, then not again during the test.
     let app = spawn_app_with(&["--sweep-interval-secs", "3600"]).await;
     let m = app.merchant("Unswept").await;
     let expires = (chrono::Utc::now() + chrono::Duration::seconds(3)).to_rfc3339();
     let p = payment_id(&authorize(&app, &m, "8.00", "a", Some(&expires)).await);
     tokio::time::sleep(Duration::from_millis(3300)).await;
-    let stored_pending = app
-        .db
-        .query_one_raw(sea_orm::Statement::from_string(
-            app.db.get_database_backend(),
-            "SELECT CAST(SUM(credits_pending) AS BIGINT) FROM balances",
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index::<i64>(0)
-        .unwrap();
+    let stored_pending = app.scalar("SELECT CAST(SUM(credits_pending) AS BIGINT) FROM balances").await;
     assert_eq!(stored_pending, 800, "the hold is still in the books: no sweep has run");
     assert_eq!(app.balances(&m).await[0].2, "0.00");
     let q = "query($m: ID!, $p: ID!) { merchant(id: $m) { accounts { code balance { pending { amount } } } } payment(id: $p) { state pending { amount } } }";

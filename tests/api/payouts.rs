@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, code, spawn_app, spawn_app_with, spawn_flags};
+use crate::helpers::{TestApp, code, spawn_app, spawn_app_with, spawn_flags, successes};
 
 const FIELDS: &str = "payout { id state amount { amount } coversFromSequence coversToSequence coveredTransactions { kind } transactions { kind } } transaction { kind }";
 
@@ -86,16 +86,7 @@ async fn concurrent_payout_requests_make_one_payout() {
             tokio::spawn(async move { create(&app, &m, &format!("po{i}")).await })
         })
         .collect();
-    let mut made = 0;
-    for t in tasks {
-        let body = t.await.unwrap();
-        if body.get("errors").is_none() {
-            made += 1;
-        } else {
-            assert_eq!(code(&body), "NOTHING_TO_PAY_OUT", "{body}");
-        }
-    }
-    assert_eq!(made, 1);
+    assert_eq!(successes(tasks, "NOTHING_TO_PAY_OUT").await, 1);
     assert_eq!(app.available(&m, "USD").await.as_deref(), Some("0.00"));
     app.assert_books_consistent().await;
 }

@@ -3,7 +3,7 @@
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, code, spawn_app};
+use crate::helpers::{TestApp, code, snapshot_settings, spawn_app};
 
 const POST: &str = "mutation($i: PostTransactionInput!) { postTransaction(input: $i) { transaction { id sequence entries { direction amount { amount currency } } } } }";
 
@@ -29,6 +29,9 @@ async fn payment_credits_merchant_net_and_platform_fee() {
     assert_eq!(entries[0]["amount"]["amount"], "12.34");
     assert_eq!(app.balances(&m).await, vec![("USD".into(), "12.00".into(), "12.00".into(), "12.00".into())]);
     app.assert_books_consistent().await;
+    // The whole transaction as the API answers it: which account each entry
+    // hits, on which side, for how much.
+    snapshot_settings().bind(|| insta::assert_json_snapshot!("payment_of_12_34_with_a_fee_of_0_34", body));
 }
 
 #[tokio::test]
@@ -149,6 +152,10 @@ async fn each_bad_input_gets_its_own_code_and_writes_nothing() {
     }
     assert_eq!(ledger_counts(&app).await, before, "a refused request wrote something");
     assert_eq!(app.available(&b, "USD").await.as_deref(), Some("5.00"));
+    // The error shape a client sees for each bad input: code, message, path.
+    let responses: Vec<Value> =
+        cases.iter().map(|(expected, body)| json!({ "case": expected, "response": body })).collect();
+    snapshot_settings().bind(|| insta::assert_json_snapshot!("bad_input_errors", responses));
 }
 
 #[tokio::test]

@@ -217,17 +217,7 @@ async fn olist_lifecycle_replay_authorizes_captures_voids_and_pays_out_weekly() 
     let amount = |v: &serde_json::Value| to_minor(v["amount"].as_str().unwrap().parse::<Decimal>().unwrap());
     assert_eq!(amount(&line("fee_revenue")["creditsPosted"]), fees);
     assert_eq!(amount(&line("payouts_in_transit")["creditsPosted"]), net_by_seller.values().sum::<i64>());
-    let pending = app
-        .db
-        .query_one_raw(sea_orm::Statement::from_string(
-            app.db.get_database_backend(),
-            "SELECT CAST(SUM(debits_pending + credits_pending) AS BIGINT) FROM balances",
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index::<i64>(0)
-        .unwrap();
+    let pending = app.scalar("SELECT CAST(SUM(debits_pending + credits_pending) AS BIGINT) FROM balances").await;
     assert_eq!(pending, 0, "every authorization was captured or voided");
     app.assert_books_consistent().await;
 }

@@ -45,16 +45,6 @@ fn line<'a>(report: &'a Value, class: &str) -> &'a Value {
     report["lines"].as_array().expect("lines").iter().find(|l| l["class"] == class).expect("a line of the class")
 }
 
-async fn authorize(app: &TestApp, merchant: &str, amount: &str, key: &str) -> String {
-    let data = app
-        .ok(
-            "mutation($i: AuthorizePaymentInput!) { authorizePayment(input: $i) { payment { id } } }",
-            json!({ "i": { "merchantId": merchant, "amount": { "amount": amount, "currency": "USD" }, "idempotencyKey": key } }),
-        )
-        .await;
-    data["authorizePayment"]["payment"]["id"].as_str().expect("payment").to_owned()
-}
-
 async fn step(app: &TestApp, mutation: &str, input: Value) {
     let query = format!("mutation($i: {}Input!) {{ {mutation}(input: $i) {{ payment {{ id }} }} }}", {
         let mut c = mutation.chars();
@@ -70,7 +60,7 @@ async fn a_constructed_month_gives_known_acceptance_refund_and_chargeback_rates(
     let toys = merchant_of_class(&app, "Toy Box", "toys").await;
     let a: Vec<String> = futures::future::join_all((1..=4).map(|i| {
         let (app, shop) = (&app, &shop);
-        async move { authorize(app, shop, "100.00", &format!("auth-{i}")).await }
+        async move { app.authorize(shop, "100.00", &format!("auth-{i}")).await }
     }))
     .await;
     step(&app, "capturePayment", json!({ "paymentId": a[0], "idempotencyKey": "cap-1" })).await;

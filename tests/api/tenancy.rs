@@ -53,27 +53,6 @@ async fn record_payment(app: &TestApp, merchant: &str, gross: &str, currency: &s
     s(&body["data"]["recordPayment"]["transaction"]["id"])
 }
 
-async fn authorize(app: &TestApp, merchant: &str, amount: &str, key: &str) -> String {
-    let data = app
-        .ok(
-            "mutation($i: AuthorizePaymentInput!) { authorizePayment(input: $i) { payment { id } } }",
-            json!({ "i": { "merchantId": merchant, "amount": { "amount": amount, "currency": "USD" }, "idempotencyKey": key } }),
-        )
-        .await;
-    s(&data["authorizePayment"]["payment"]["id"])
-}
-
-async fn capture(app: &TestApp, payment: &str, amount: Option<&str>, key: &str) -> String {
-    let amount = amount.map(|a| json!({ "amount": a, "currency": "USD" }));
-    let data = app
-        .ok(
-            "mutation($i: CapturePaymentInput!) { capturePayment(input: $i) { transaction { id } } }",
-            json!({ "i": { "paymentId": payment, "amount": amount, "idempotencyKey": key } }),
-        )
-        .await;
-    s(&data["capturePayment"]["transaction"]["id"])
-}
-
 async fn available_account(app: &TestApp, merchant: &str) -> String {
     let data =
         app.ok("query($m: ID!) { merchant(id: $m) { accounts { id code asset } } }", json!({ "m": merchant })).await;
@@ -90,8 +69,8 @@ async fn available_account(app: &TestApp, merchant: &str) -> String {
 async fn furnish(app: &TestApp, name: &str, tag: &str) -> Books {
     let id = app.merchant(name).await;
     let payment_txn = record_payment(app, &id, "10.00", "USD", &format!("{tag}-pay")).await;
-    let payment = authorize(app, &id, "8.00", &format!("{tag}-auth")).await;
-    let capture_txn = capture(app, &payment, None, &format!("{tag}-cap")).await;
+    let payment = app.authorize(&id, "8.00", &format!("{tag}-auth")).await;
+    let capture_txn = app.capture(&payment, None, &format!("{tag}-cap")).await;
     let opened = app
         .ok(
             "mutation($i: OpenAccountInput!) { openAccount(input: $i) { account { id } } }",
@@ -112,16 +91,6 @@ async fn furnish(app: &TestApp, name: &str, tag: &str) -> Books {
     }
 }
 
-async fn create_payout(app: &TestApp, merchant: &str, key: &str) -> String {
-    let data = app
-        .ok(
-            "mutation($i: CreatePayoutInput!) { createPayout(input: $i) { payout { id } } }",
-            json!({ "i": { "merchantId": merchant, "asset": "USD", "idempotencyKey": key } }),
-        )
-        .await;
-    s(&data["createPayout"]["payout"]["id"])
-}
-
 async fn world() -> World {
     let app = spawn_app().await;
     let mut a = furnish(&app, "Alpha Shop", "a").await;
@@ -140,10 +109,10 @@ async fn world() -> World {
         .await;
     assert_eq!(deal["recordDeal"]["transaction"]["kind"], "DEAL", "{deal}");
     let deal_txn = s(&deal["recordDeal"]["transaction"]["id"]);
-    a.payout = create_payout(&app, &a.id, "a-payout").await;
-    b.payout = create_payout(&app, &b.id, "b-payout").await;
-    let b_held_payment = authorize(&app, &b.id, "10.00", "b-auth-2").await;
-    capture(&app, &b_held_payment, Some("4.00"), "b-cap-2").await;
+    a.payout = app.create_payout(&a.id, "a-payout").await;
+    b.payout = app.create_payout(&b.id, "b-payout").await;
+    let b_held_payment = app.authorize(&b.id, "10.00", "b-auth-2").await;
+    app.capture(&b_held_payment, Some("4.00"), "b-cap-2").await;
     let a_key = app.merchant_key(&a.id).await;
     World { app, a, b, c, deal_txn, b_held_payment, a_key }
 }

@@ -1,13 +1,14 @@
-//! Authorization: every root field answers every kind of caller as the README's
-//! table says (service keys with and without the field's scope included), and
-//! unknown or missing tokens are refused before anything is written.
+//! Access rules: every root field answers every kind of caller as the README's
+//! authorization table says (service keys with and without the field's scope
+//! included). One table, one test: a field missing from the README, the
+//! schema, the server's rules or this file's invocations fails it.
 
 use std::collections::BTreeSet;
 
 use ledger_server::core::access::rules::{Scope, ServiceAccess, field_access};
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_USERNAME, TestApp, code, spawn_app};
+use crate::helpers::{ADMIN_USERNAME, TestApp, code, fresh, spawn_app};
 
 /// The README's outcome for a call that the guard lets through.
 const OK: &str = "ok";
@@ -176,11 +177,6 @@ impl Fixtures {
     }
 }
 
-/// A fresh unique suffix (lowercase hex).
-fn fresh() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
-}
-
 /// A fresh idempotency key.
 fn key() -> String {
     format!("authz-{}", fresh())
@@ -197,31 +193,9 @@ async fn fund(app: &TestApp, merchant: &str, amount: &str) -> String {
     body["data"]["recordPayment"]["transaction"]["id"].as_str().expect("transaction id").to_owned()
 }
 
-/// A fresh authorized payment of `merchant`, as the admin.
-async fn authorized(app: &TestApp, merchant: &str, amount: &str) -> String {
-    let data = app
-        .ok(
-            "mutation($i: AuthorizePaymentInput!) { authorizePayment(input: $i) { payment { id } } }",
-            json!({ "i": { "merchantId": merchant, "amount": { "amount": amount, "currency": "USD" }, "idempotencyKey": key() } }),
-        )
-        .await;
-    data["authorizePayment"]["payment"]["id"].as_str().expect("payment id").to_owned()
-}
-
-/// A fresh fully captured payment of `merchant`, as the admin.
-async fn captured(app: &TestApp, merchant: &str, amount: &str) -> String {
-    let p = authorized(app, merchant, amount).await;
-    app.ok(
-        "mutation($i: CapturePaymentInput!) { capturePayment(input: $i) { payment { id } } }",
-        json!({ "i": { "paymentId": p, "idempotencyKey": key() } }),
-    )
-    .await;
-    p
-}
-
 /// A fresh captured payment of `merchant` with an open dispute, as the admin.
 async fn disputed(app: &TestApp, merchant: &str, amount: &str) -> String {
-    let p = captured(app, merchant, amount).await;
+    let p = app.captured_payment(merchant, amount, &key()).await;
     app.ok(
         "mutation($i: OpenDisputeInput!) { openDispute(input: $i) { payment { id } } }",
         json!({ "i": { "paymentId": p, "idempotencyKey": key() } }),
@@ -255,19 +229,6 @@ async fn api_key(app: &TestApp, merchant: &str) -> (String, String) {
         data["createApiKey"]["apiKey"]["id"].as_str().expect("api key id").to_owned(),
         data["createApiKey"]["key"].as_str().expect("api key secret").to_owned(),
     )
-}
-
-/// Puts `amount` of `asset` into `merchant`'s `available`, from the platform's
-/// `goods_clearing`, as the admin.
-async fn stock(app: &TestApp, merchant: &str, amount: &str, asset: &str) {
-    app.ok(
-        "mutation($i: PostTransactionInput!) { postTransaction(input: $i) { transaction { id } } }",
-        json!({ "i": { "merchantId": merchant, "idempotencyKey": key(), "entries": [
-            { "accountCode": "goods_clearing", "platform": true, "direction": "DEBIT", "amount": { "amount": amount, "currency": asset } },
-            { "accountCode": "available", "direction": "CREDIT", "amount": { "amount": amount, "currency": asset } },
-        ] } }),
-    )
-    .await;
 }
 
 /// Password of a staff user made by [`TestApp::staff`].
@@ -331,7 +292,7 @@ async fn invocation(app: &TestApp, fx: &Fixtures, field: &str) -> Option<(String
         }
         "rollupMonths" => ("{ rollupMonths { month } }", json!({})),
         "refundPreview" => {
-            let p = captured(app, a, "2.00").await;
+            let p = app.captured_payment(a, "2.00", &key()).await;
             ("query($p: ID!) { refundPreview(paymentId: $p) { amount { amount } } }", json!({ "p": p }))
         }
         "conversionRates" => ("query($m: String!) { conversionRates(month: $m) { base } }", json!({ "m": "2020-01" })),
@@ -384,14 +345,14 @@ async fn invocation(app: &TestApp, fx: &Fixtures, field: &str) -> Option<(String
             json!({ "i": { "merchantId": a, "amount": { "amount": "1.00", "currency": "USD" }, "idempotencyKey": key() } }),
         ),
         "capturePayment" => {
-            let p = authorized(app, a, "2.00").await;
+            let p = app.authorize(a, "2.00", &key()).await;
             (
                 "mutation($i: CapturePaymentInput!) { capturePayment(input: $i) { payment { id state } } }",
                 json!({ "i": { "paymentId": p, "idempotencyKey": key() } }),
             )
         }
         "voidAuthorization" => {
-            let p = authorized(app, a, "2.00").await;
+            let p = app.authorize(a, "2.00", &key()).await;
             (
                 "mutation($i: VoidAuthorizationInput!) { voidAuthorization(input: $i) { payment { id state } } }",
                 json!({ "i": { "paymentId": p, "idempotencyKey": key() } }),
@@ -411,7 +372,7 @@ async fn invocation(app: &TestApp, fx: &Fixtures, field: &str) -> Option<(String
         "refundPayment" => {
             // Funds first, so an earlier payout or dispute cannot leave too little to refund.
             fund(app, a, "5.00").await;
-            let p = captured(app, a, "2.00").await;
+            let p = app.captured_payment(a, "2.00", &key()).await;
             (
                 "mutation($i: RefundPaymentInput!) { refundPayment(input: $i) { payment { id state } } }",
                 json!({ "i": { "paymentId": p, "reason": REASON, "idempotencyKey": key() } }),
@@ -457,7 +418,7 @@ async fn invocation(app: &TestApp, fx: &Fixtures, field: &str) -> Option<(String
             json!({ "i": { "merchantId": a, "asset": "USD", "percentBps": 0, "idempotencyKey": key() } }),
         ),
         "openDispute" => {
-            let p = captured(app, a, "2.00").await;
+            let p = app.captured_payment(a, "2.00", &key()).await;
             (
                 "mutation($i: OpenDisputeInput!) { openDispute(input: $i) { payment { id state } } }",
                 json!({ "i": { "paymentId": p, "idempotencyKey": key() } }),
@@ -473,7 +434,7 @@ async fn invocation(app: &TestApp, fx: &Fixtures, field: &str) -> Option<(String
             (q, json!({ "i": { "payoutId": p, "idempotencyKey": key() } }))
         }
         "recordDeal" => {
-            stock(app, a, "1", &fx.goods).await;
+            app.stock(a, "1", &fx.goods, &key()).await;
             fund(app, &fx.c, "5.00").await;
             (
                 "mutation($i: RecordDealInput!) { recordDeal(input: $i) { transaction { id kind } } }",
@@ -685,7 +646,7 @@ async fn fixtures(app: &TestApp) -> Fixtures {
     )
     .await;
     let transaction_a = fund(app, &a, "100.00").await;
-    let payment_a = captured(app, &a, "5.00").await;
+    let payment_a = app.captured_payment(&a, "5.00", &key()).await;
     let payout_a = in_transit(app, &a).await;
     let accounts =
         app.ok("query($id: ID!) { merchant(id: $id) { accounts { id code asset } } }", json!({ "id": a })).await;
@@ -752,10 +713,10 @@ async fn every_root_field_follows_the_readme_table() {
         ));
     }
     for f in missing(&schema_fields, &invoked) {
-        coverage.push(format!("root field `{f}` has no invocation in tests/api/authz.rs"));
+        coverage.push(format!("root field `{f}` has no invocation in tests/api/access_rules.rs"));
     }
     for f in missing(&invoked, &schema_fields) {
-        coverage.push(format!("tests/api/authz.rs invokes `{f}`, which is not a root field of the schema"));
+        coverage.push(format!("tests/api/access_rules.rs invokes `{f}`, which is not a root field of the schema"));
     }
     // The README's scope column says what the server's one table says.
     for row in &table {
@@ -809,37 +770,4 @@ async fn every_root_field_follows_the_readme_table() {
         table.len() * CALLERS.len(),
         mismatches.join("\n")
     );
-}
-
-#[tokio::test]
-async fn anonymous_and_unknown_tokens_are_unauthenticated() {
-    // Arrange: a merchant with a real key, whose prefix we reuse with a wrong secret.
-    let app = spawn_app().await;
-    let m = app.merchant("Authz Target").await;
-    let real = app.merchant_key(&m).await;
-    // `lk_` and the visible 8-character prefix.
-    let prefix = real.get(..11).filter(|p| p.starts_with("lk_")).unwrap_or_else(|| panic!("key format: {real}"));
-    let callers: Vec<(&str, Option<String>)> = vec![
-        ("no token", None),
-        ("made-up api key", Some(format!("lk_zq8w3lk5_{}", fresh() + &fresh()))),
-        ("real key prefix, wrong secret", Some(format!("{prefix}_{}", fresh() + &fresh()))),
-        ("made-up session token", Some(format!("ls_{}", fresh() + &fresh()))),
-    ];
-    let txns = app.count("transactions").await;
-
-    // Act and assert
-    for (who, token) in &callers {
-        let me = app.gql_as(token.as_deref(), "{ me { kind merchantId username } }", json!({})).await;
-        assert_eq!(code(&me), "UNAUTHENTICATED", "{who}: me answered {me}");
-        assert!(me["data"].is_null() || me["data"]["me"].is_null(), "{who}: me returned data: {me}");
-        let pay = app
-            .gql_as(
-                token.as_deref(),
-                "mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { transaction { id } } }",
-                json!({ "i": { "merchantId": m, "gross": { "amount": "10.00", "currency": "USD" }, "idempotencyKey": format!("anon-{}", fresh()) } }),
-            )
-            .await;
-        assert_eq!(code(&pay), "UNAUTHENTICATED", "{who}: recordPayment answered {pay}");
-    }
-    assert_eq!(app.count("transactions").await, txns, "a refused caller wrote a transaction");
 }
