@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, code, spawn_app};
+use crate::helpers::{code, spawn_app};
 
 const PREVIEW: &str = "query($id: ID!) { reversalPreview(transactionId: $id) { transactionId entries { accountId accountCode platform normalBalance direction layer amount { amount currency } } } }";
 const REVERSE: &str = "mutation($id: ID!, $k: String!) { reverseTransaction(transactionId: $id, reason: \"defective\", idempotencyKey: $k) { transaction { id entries { account { id code platform } direction layer amount { amount currency } } } } }";
@@ -29,29 +29,13 @@ fn planned(entries: &Value) -> Vec<(String, String, String, String, String)> {
         .collect()
 }
 
-async fn authorize_and_capture(app: &TestApp, merchant: &str) -> (String, String) {
-    let auth = app
-        .ok(
-            "mutation($i: AuthorizePaymentInput!) { authorizePayment(input: $i) { payment { id } } }",
-            json!({ "i": { "merchantId": merchant, "amount": { "amount": "30.00", "currency": "USD" }, "idempotencyKey": "auth" } }),
-        )
-        .await;
-    let payment = auth["authorizePayment"]["payment"]["id"].as_str().expect("payment").to_owned();
-    let capture = app
-        .ok(
-            "mutation($i: CapturePaymentInput!) { capturePayment(input: $i) { transaction { id } } }",
-            json!({ "i": { "paymentId": payment, "amount": { "amount": "20.00", "currency": "USD" }, "idempotencyKey": "cap" } }),
-        )
-        .await;
-    (payment, capture["capturePayment"]["transaction"]["id"].as_str().expect("capture").to_owned())
-}
-
 #[tokio::test]
 async fn the_preview_of_a_capture_is_exactly_what_its_reversal_posts() {
     // Arrange: a capture holds a release (the hold it consumed) and posted entries.
     let app = spawn_app().await;
     let m = app.merchant("Previewed").await;
-    let (_, capture) = authorize_and_capture(&app, &m).await;
+    let payment = app.authorize(&m, "30.00", "auth").await;
+    let capture = app.capture(&payment, Some("20.00"), "cap").await;
     let txns = app.count("transactions").await;
 
     // Act
@@ -82,13 +66,9 @@ async fn the_preview_of_a_capture_is_exactly_what_its_reversal_posts() {
 async fn the_preview_of_an_authorization_releases_its_hold() {
     let app = spawn_app().await;
     let m = app.merchant("Held").await;
-    let auth = app
-        .ok(
-            "mutation($i: AuthorizePaymentInput!) { authorizePayment(input: $i) { transaction { id } } }",
-            json!({ "i": { "merchantId": m, "amount": { "amount": "9.00", "currency": "USD" }, "idempotencyKey": "a" } }),
-        )
-        .await;
-    let id = auth["authorizePayment"]["transaction"]["id"].as_str().unwrap().to_owned();
+    let payment = app.authorize(&m, "9.00", "a").await;
+    let steps = app.ok("query($p: ID!) { payment(id: $p) { transactions { id } } }", json!({ "p": payment })).await;
+    let id = steps["payment"]["transactions"][0]["id"].as_str().unwrap().to_owned();
 
     let preview = app.ok(PREVIEW, json!({ "id": id })).await;
     let reversal = app.ok(REVERSE, json!({ "id": id, "k": "rev" })).await;
