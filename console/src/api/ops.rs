@@ -46,7 +46,7 @@ operation!(/** `merchant(id:) { transactions }`. */ MerchantTransactions, "graph
 operation!(/** `payments(merchantId:)`. */ MerchantPayments, "graphql/merchants.graphql");
 operation!(/** `payouts(merchantId:)`. */ MerchantPayouts, "graphql/merchants.graphql");
 operation!(/** `entries(accountId:)`. */ AccountEntries, "graphql/merchants.graphql");
-operation!(/** `balanceUpdated(merchantId:)`. */ BalanceUpdated, "graphql/merchants.graphql");
+operation!(/** `balanceUpdated(merchantId:)`. */ BalanceUpdated, "graphql/subscriptions.graphql");
 operation!(/** `transaction(id:)`. */ Transaction, "graphql/transactions.graphql");
 operation!(/** `reverseTransaction`. */ ReverseTransaction, "graphql/transactions.graphql");
 operation!(/** `payment(id:)`. */ Payment, "graphql/payments.graphql");
