@@ -2,11 +2,9 @@
 
 use std::process::ExitCode;
 
-use sea_orm::TransactionTrait;
-
 use crate::config::{Cli, Command};
+use crate::core::reports::{self, VerifyReport};
 use crate::startup::{Application, shutdown_signal};
-use crate::store::{self, books};
 
 /// The whole `ledger-server` program: parses the command line, sets up
 /// logging and runs the command. The `ledger-server` binary is this; the test
@@ -34,16 +32,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify => {
-            let db = store::connect_and_migrate(&settings.database_url(), 2).await?;
-            let report = books::verify(&db).await?;
+            let db = crate::core::connect_and_migrate(&settings.database_url(), 2).await?;
+            let report = reports::verify(&db).await?;
             print_report(&report);
             Ok(if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::RebuildBalances => {
-            let db = store::connect_and_migrate(&settings.database_url(), 2).await?;
-            let txn = db.begin().await?;
-            let changed = books::rebuild_balances(&txn).await?;
-            txn.commit().await?;
+            let db = crate::core::connect_and_migrate(&settings.database_url(), 2).await?;
+            let changed = reports::rebuild_balances(&db).await?;
             println!("rebuilt balances: {changed} account(s) corrected");
             Ok(ExitCode::SUCCESS)
         }
@@ -56,7 +52,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// Prints a verify report in a form a person can read.
-pub fn print_report(r: &books::VerifyReport) {
+pub fn print_report(r: &VerifyReport) {
     println!("checked {} accounts, {} transactions, {} entries", r.accounts, r.transactions, r.entries);
     let sections = [
         ("balances that differ from the sum of their entries", &r.balance_mismatches),

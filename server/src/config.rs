@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::store::DEFAULT_POOL_SIZE;
+use crate::core::DEFAULT_POOL_SIZE;
 
 /// The SQLite file used when `DATABASE_URL` is unset, in the working directory.
 pub const DEFAULT_SQLITE_FILE: &str = "ledger.sqlite";
@@ -95,15 +95,15 @@ pub struct Settings {
     /// Group commit: how long, in microseconds, the committer waits for more
     /// posting requests once it has some and the batch is not full. 0 takes
     /// only what is already queued.
-    #[arg(long, env = "LEDGER_GROUP_COMMIT_WINDOW_US", default_value_t = crate::ledger::group::DEFAULT_GROUP_COMMIT_WINDOW.as_micros() as u64, global = true)]
+    #[arg(long, env = "LEDGER_GROUP_COMMIT_WINDOW_US", default_value_t = crate::core::posting::group::DEFAULT_GROUP_COMMIT_WINDOW.as_micros() as u64, global = true)]
     pub group_commit_window_us: u64,
     /// Group commit: most posting requests in one database transaction.
     /// 0 turns group commit off (one database transaction per request).
-    #[arg(long, env = "LEDGER_GROUP_COMMIT_MAX_BATCH", default_value_t = crate::ledger::group::DEFAULT_GROUP_COMMIT_MAX_BATCH, global = true)]
+    #[arg(long, env = "LEDGER_GROUP_COMMIT_MAX_BATCH", default_value_t = crate::core::posting::group::DEFAULT_GROUP_COMMIT_MAX_BATCH, global = true)]
     pub group_commit_max_batch: usize,
     /// Group commit: committers working at once (one gathers while another
     /// commits).
-    #[arg(long, env = "LEDGER_GROUP_COMMIT_LANES", default_value_t = crate::ledger::group::DEFAULT_GROUP_COMMIT_LANES as u64, value_parser = clap::value_parser!(u64).range(1..=crate::ledger::group::MAX_GROUP_COMMIT_LANES), global = true)]
+    #[arg(long, env = "LEDGER_GROUP_COMMIT_LANES", default_value_t = crate::core::posting::group::DEFAULT_GROUP_COMMIT_LANES as u64, value_parser = clap::value_parser!(u64).range(1..=crate::core::posting::group::MAX_GROUP_COMMIT_LANES), global = true)]
     pub group_commit_lanes: u64,
     /// How many events a live subscriber may fall behind before it is told to
     /// resume from its last sequence.
@@ -116,7 +116,7 @@ pub struct Settings {
     pub reporting_database_url: Option<String>,
     /// How long a report of the open month is cached, in seconds: a new
     /// posting shows in it within this time.
-    #[arg(long, env = "LEDGER_REPORT_CACHE_TTL_SECS", default_value_t = crate::reports::DEFAULT_REPORT_CACHE_TTL.as_secs(), global = true)]
+    #[arg(long, env = "LEDGER_REPORT_CACHE_TTL_SECS", default_value_t = crate::core::reports::DEFAULT_REPORT_CACHE_TTL.as_secs(), global = true)]
     pub report_cache_ttl_secs: u64,
     /// Redis URL (`redis://host:port`): when set, open-month reports are
     /// cached there, shared by every instance, instead of in-process.
@@ -151,20 +151,29 @@ pub enum Mode {
     Production,
 }
 
-/// A secret setting: its `Debug` never shows the value, so it cannot reach a log.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub String);
+/// A secret setting (a password, a token): a `secrecy::SecretString`, so its
+/// `Debug` never shows the value, it cannot reach a log by accident, reading it
+/// takes an explicit [`Secret::expose`], and its memory is zeroed on drop.
+#[derive(Clone, Debug)]
+pub struct Secret(secrecy::SecretString);
 
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(…)")
+impl Secret {
+    /// The value, where it is used (never to log).
+    pub fn expose(&self) -> &str {
+        secrecy::ExposeSecret::expose_secret(&self.0)
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Secret(s.into())
     }
 }
 
 impl std::str::FromStr for Secret {
     type Err = std::convert::Infallible;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Secret(s.to_owned()))
+        Ok(Secret(s.into()))
     }
 }
 

@@ -223,7 +223,7 @@ pub async fn run(args: &ReplayArgs) -> anyhow::Result<Summary> {
     let client = Arc::new(Client {
         http: reqwest::Client::new(),
         url: args.url.clone(),
-        token: args.token.as_ref().map(|t| t.0.clone()),
+        token: args.token.as_ref().map(|t| t.expose().to_owned()),
     });
     let concurrency = args.concurrency.max(1);
 

@@ -8,15 +8,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::net::TcpListener;
 
-use crate::auth::Authenticator;
 use crate::config::{Mode, Settings};
+use crate::core::access::auth::Authenticator;
+use crate::core::posting::Ledger;
 use crate::events::EventHub;
 use crate::events::relay::{self, RelaySettings};
 use crate::graphql::build_schema;
 use crate::http::ws::ConnectionLimits;
 use crate::http::{AppState, HttpSettings, router};
-use crate::ledger::Ledger;
-use crate::store;
 
 /// Connections to the reporting replica: reports are few and heavy; four
 /// let the job and a few report views run at once without crowding it.
@@ -33,7 +32,7 @@ pub struct Application {
     relay: Option<RelaySettings>,
     sweep_every: std::time::Duration,
     payout_every: std::time::Duration,
-    reports: Arc<crate::reports::Reports>,
+    reports: Arc<crate::core::reports::Reports>,
     rollup_every: std::time::Duration,
 }
 
@@ -46,18 +45,18 @@ impl Application {
         tracing::info!(database = %settings.database_label(), mode = ?settings.mode, "ledger starting");
         let url = settings.database_url();
         // Migrations run as the database URL's own user; requests never do.
-        store::connect_and_migrate(&url, 1).await?.close().await?;
-        let mut db = store::connect_app(&url, settings.pool_size).await?;
+        crate::core::connect_and_migrate(&url, 1).await?.close().await?;
+        let mut db = crate::core::connect_app(&url, settings.pool_size).await?;
         let queries = Arc::new(AtomicU64::new(0));
         count_statements(&mut db, &queries);
         let ttl = chrono::Duration::seconds(i64::from(settings.authorization_ttl_secs));
-        let group_commit = crate::ledger::GroupCommit {
+        let group_commit = crate::core::posting::GroupCommit {
             window: std::time::Duration::from_micros(settings.group_commit_window_us),
             max_batch: settings.group_commit_max_batch,
             lanes: usize::try_from(settings.group_commit_lanes).unwrap_or(1),
         };
         let group_pool = if url.starts_with("postgres") {
-            let mut pool = store::connect_app(&url, group_commit.lanes as u32 + 1).await?;
+            let mut pool = crate::core::connect_app(&url, group_commit.lanes as u32 + 1).await?;
             count_statements(&mut pool, &queries);
             Some(pool)
         } else {
@@ -68,17 +67,17 @@ impl Application {
         ledger.load_assets().await?;
         let session_ttl = chrono::Duration::seconds(i64::from(settings.session_ttl_secs.max(1)));
         let auth = Authenticator::new(db.clone(), session_ttl, settings.login_attempts_per_minute);
-        let admin_password = settings.admin_password.as_ref().map(|s| s.0.as_str());
+        let admin_password = settings.admin_password.as_ref().map(|s| s.expose());
         auth.bootstrap_admin(&settings.admin_username, admin_password).await?;
         // Report reads go to the reporting replica when one is configured.
         let reporting = match &settings.reporting_database_url {
-            Some(url) => Some(store::connect_app(url, settings.pool_size.min(REPORTING_POOL_SIZE)).await?),
+            Some(url) => Some(crate::core::connect_app(url, settings.pool_size.min(REPORTING_POOL_SIZE)).await?),
             None => None,
         };
         let report_ttl = std::time::Duration::from_secs(settings.report_cache_ttl_secs.max(1));
-        let mut reports = crate::reports::Reports::new(db.clone(), reporting, report_ttl);
+        let mut reports = crate::core::reports::Reports::new(db.clone(), reporting, report_ttl);
         if let Some(url) = &settings.redis_url {
-            let shared = crate::reports::SharedCache::connect(url, &settings.redis_key_prefix, report_ttl)
+            let shared = crate::core::reports::SharedCache::connect(url, &settings.redis_key_prefix, report_ttl)
                 .await
                 .map_err(|e| anyhow::anyhow!("REDIS_URL: {e}"))?;
             reports = reports.with_shared_cache(shared);
@@ -137,14 +136,14 @@ impl Application {
     }
 
     /// Batches and requests the group committer has run (see
-    /// [`crate::ledger::group`]); the tests use it to show that concurrent
+    /// [`crate::core::posting::group`]); the tests use it to show that concurrent
     /// requests share commits.
-    pub fn group_commit_stats(&self) -> Arc<crate::ledger::GroupStats> {
+    pub fn group_commit_stats(&self) -> Arc<crate::core::posting::GroupStats> {
         self.state.ledger.group_stats()
     }
 
     /// The reports service (the tests close months with their own clock).
-    pub fn reports(&self) -> Arc<crate::reports::Reports> {
+    pub fn reports(&self) -> Arc<crate::core::reports::Reports> {
         self.reports.clone()
     }
 
@@ -156,9 +155,9 @@ impl Application {
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         tracing::info!(addr = %self.listener.local_addr()?, "listening: GraphQL at /graphql, the support console at /console");
-        let sweeper = tokio::spawn(crate::ledger::sweeper::run(self.state.ledger.clone(), self.sweep_every));
-        let payouts = tokio::spawn(crate::ledger::payout_job::run(self.state.ledger.clone(), self.payout_every));
-        let rollups = tokio::spawn(crate::reports::run(self.reports.clone(), self.rollup_every));
+        let sweeper = tokio::spawn(crate::core::payments::sweeper::run(self.state.ledger.clone(), self.sweep_every));
+        let payouts = tokio::spawn(crate::core::payouts::job::run(self.state.ledger.clone(), self.payout_every));
+        let rollups = tokio::spawn(crate::core::reports::run(self.reports.clone(), self.rollup_every));
         let hub = tokio::spawn(self.hub.clone().run(self.listen_url));
         let relay = self.relay.map(|settings| {
             tracing::info!(stream = %settings.stream, prefix = %settings.subject_prefix, "publishing events to NATS");

@@ -83,7 +83,7 @@ async fn a_retried_create_api_key_makes_one_key_and_replays_it_without_the_secre
     assert_eq!(app.ok_as(Some(&secret), "{ me { merchantId } }", json!({})).await["me"]["merchantId"], m.as_str());
     let (operation, fingerprint, result) = record(&app, "key-1").await;
     assert_eq!(operation, "createApiKey");
-    let hash = ledger_server::auth::token_hash(&secret);
+    let hash = ledger_server::core::access::auth::token_hash(&secret);
     let secret_part = secret.rsplit_once('_').map(|(_, s)| s).unwrap_or(&secret);
     for stored in [&fingerprint, &result] {
         assert!(!stored.contains(secret_part) && !stored.contains(&hash), "a secret in the record: {stored}");

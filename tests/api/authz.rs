@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use ledger_server::domain::auth::{Scope, ServiceAccess, field_access};
+use ledger_server::core::access::rules::{Scope, ServiceAccess, field_access};
 use serde_json::{Value, json};
 
 use crate::helpers::{ADMIN_USERNAME, TestApp, code, spawn_app};
@@ -47,6 +47,7 @@ const INVOKED: &[&str] = &[
     "monthlyRollup",
     "rollupMonths",
     "refundPreview",
+    "reversalPreview",
     "conversionRates",
     // Mutations.
     "login",
@@ -414,6 +415,14 @@ async fn invocation(app: &TestApp, fx: &Fixtures, field: &str) -> Option<(String
             (
                 "mutation($i: RefundPaymentInput!) { refundPayment(input: $i) { payment { id state } } }",
                 json!({ "i": { "paymentId": p, "reason": REASON, "idempotencyKey": key() } }),
+            )
+        }
+        "reversalPreview" => {
+            fund(app, a, "5.00").await;
+            let t = fund(app, a, "1.00").await;
+            (
+                "query($id: ID!) { reversalPreview(transactionId: $id) { transactionId entries { accountId direction } } }",
+                json!({ "id": t }),
             )
         }
         "reverseTransaction" => {

@@ -8,13 +8,15 @@
 //! after its accounts were resolved and checked, its first entry is moved to
 //! another merchant's account. PostgreSQL itself must refuse the write.
 
-use ledger_server::domain::auth::Tenant;
+use ledger_server::core::LedgerError;
+use ledger_server::core::access::rules::Tenant;
+use ledger_server::core::posting::Ledger;
+use ledger_server::core::posting::testing::{Command, Request, submit};
+use ledger_server::core::posting::testing::{FOREIGN_ENTRY, ForeignEntry};
 use ledger_server::domain::{
     AccountCode, AccountId, AccountRef, Amount, AssetCode, Direction, EntryDraft, Fingerprint, IdempotencyKey, Layer,
     MerchantId, Owner, TransactionDraft, TransactionKind,
 };
-use ledger_server::ledger::hooks::{FOREIGN_ENTRY, ForeignEntry};
-use ledger_server::ledger::{Command, Ledger, LedgerError, Request};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 use serde_json::json;
 
@@ -87,7 +89,7 @@ fn transfer(merchant: MerchantId, tenant: Tenant, key: &str, minor: i64) -> Requ
         fingerprint: Fingerprint::of("postTransaction", &json!({ "key": key, "minor": minor })),
         command: Command::Post(draft),
         tenant,
-        actor: "test:batch-tenancy".to_owned(),
+        actor: ledger_server::core::access::rules::Actor::System { job: "batch-tenancy-test".to_owned() },
         request_id: None,
         audit: None,
     }
@@ -117,7 +119,7 @@ async fn postgres_refuses_a_batched_entry_on_another_merchants_account_that_got_
     let app = spawn_app().await;
     let (a, b) = two_funded_merchants(&app).await;
     let b_available = account_id(&app, &b, "available").await;
-    let ledger = Ledger::new(ledger_server::store::connect_app(&app.database_url, 2).await.expect("app pool"));
+    let ledger = Ledger::new(ledger_server::core::connect_app(&app.database_url, 2).await.expect("app pool"));
     ledger.load_assets().await.expect("assets");
     let before_b = footprint(&app, &b_available).await;
     let before_txns = app.count("transactions").await;
@@ -132,19 +134,22 @@ async fn postgres_refuses_a_batched_entry_on_another_merchants_account_that_got_
     let by_key = FOREIGN_ENTRY
         .scope(
             hook("probe-key"),
-            ledger.submit(vec![
-                transfer(ma, Tenant::Merchant(ma), "probe-key", 100),
-                transfer(ma, Tenant::Merchant(ma), "fine-key", 50),
-            ]),
+            submit(
+                &ledger,
+                vec![
+                    transfer(ma, Tenant::Merchant(ma), "probe-key", 100),
+                    transfer(ma, Tenant::Merchant(ma), "fine-key", 50),
+                ],
+            ),
         )
         .await;
     let by_staff = FOREIGN_ENTRY
         .scope(
             hook("probe-staff"),
-            ledger.submit(vec![
-                transfer(ma, Tenant::All, "probe-staff", 100),
-                transfer(ma, Tenant::All, "fine-staff", 50),
-            ]),
+            submit(
+                &ledger,
+                vec![transfer(ma, Tenant::All, "probe-staff", 100), transfer(ma, Tenant::All, "fine-staff", 50)],
+            ),
         )
         .await;
 
@@ -174,12 +179,14 @@ async fn with_a_tenant_set_only_those_merchants_and_the_platform_are_visible() {
     let app = spawn_app().await;
     let (a, b) = two_funded_merchants(&app).await;
     let b_available = account_id(&app, &b, "available").await;
-    let pool = ledger_server::store::connect_app(&app.database_url, 1).await.expect("app pool");
+    let pool = ledger_server::core::connect_app(&app.database_url, 1).await.expect("app pool");
     let platform_accounts = app.count("accounts WHERE merchant_id = '00000000-0000-0000-0000-000000000000'").await;
 
     // Act: a transaction limited to {A}, as the batched write path sets it.
     let txn = pool.begin().await.expect("begin");
-    ledger_server::store::set_batch_tenants(&txn, &[merchant_id(&a)], "test").await.expect("set tenants");
+    ledger_server::core::posting::testing::set_batch_tenants(&txn, &[merchant_id(&a)], "test")
+        .await
+        .expect("set tenants");
     let mut seen = Vec::new();
     for sql in [
         "SELECT COUNT(DISTINCT merchant_id) FROM accounts WHERE merchant_id <> '00000000-0000-0000-0000-000000000000'",

@@ -28,7 +28,7 @@ async fn verify_catches_a_corrupted_balance_and_rebuild_repairs_it() {
         .execute_unprepared("UPDATE balances SET credits_posted = credits_posted + 1 WHERE credits_posted > 0")
         .await
         .unwrap();
-    let report = ledger_server::store::books::verify(&app.db).await.unwrap();
+    let report = ledger_server::core::reports::verify(&app.db).await.unwrap();
     assert!(!report.is_clean());
     assert!(!report.balance_mismatches.is_empty(), "{report:?}");
     assert!(!report.unbalanced_assets.is_empty(), "{report:?}");

@@ -32,9 +32,9 @@ pub struct TestApp {
     /// SQL statements the server's request pool has run (see `Application::queries_executed`).
     pub queries: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Batches and requests the server's group committer has run.
-    pub group_commits: std::sync::Arc<ledger_server::ledger::GroupStats>,
+    pub group_commits: std::sync::Arc<ledger_server::core::posting::GroupStats>,
     /// The reports service, to close months with a chosen clock.
-    pub reports: std::sync::Arc<ledger_server::reports::Reports>,
+    pub reports: std::sync::Arc<ledger_server::core::reports::Reports>,
 }
 
 /// Username of the admin the server bootstraps on first start.
@@ -285,9 +285,9 @@ impl TestApp {
 
     /// Runs the books check and asserts it is clean.
     pub async fn assert_books_consistent(&self) {
-        let report = ledger_server::store::books::verify(&self.db).await.expect("verify");
+        let report = ledger_server::core::reports::verify(&self.db).await.expect("verify");
         assert!(report.is_clean(), "books breached: {report:?}");
-        for (asset, net) in ledger_server::store::books::asset_totals(&self.db).await.expect("totals") {
+        for (asset, net) in ledger_server::core::reports::asset_totals(&self.db).await.expect("totals") {
             assert_eq!(net, 0, "asset {asset} does not sum to zero");
         }
     }
@@ -310,7 +310,7 @@ impl Drop for TestApp {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             runtime.block_on(async move {
                 let db = Database::connect(&url).await.expect("connect for the closing verify");
-                let report = ledger_server::store::books::verify(&db).await.expect("closing verify");
+                let report = ledger_server::core::reports::verify(&db).await.expect("closing verify");
                 db.close().await.ok();
                 report
             })

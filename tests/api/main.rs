@@ -28,6 +28,7 @@ mod reads;
 mod replay;
 mod reporting;
 mod reversal;
+mod reversal_preview;
 mod rls;
 mod rollups;
 mod service_keys;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use ledger_server::store::events;
+use ledger_server::core::outbox as events;
 use serde_json::Value;
 
 use crate::helpers::{ServerProcess, TestApp, spawn_app};

@@ -81,9 +81,9 @@ async fn balance_reads_take_no_lock_and_read_the_balance_row_not_the_entries() {
     app.db.execute_unprepared(bump).await.expect("bump");
     assert_eq!(app.available(&m, "USD").await.as_deref(), Some("10.00"));
     // verify sees the difference, and rebuilding from the entries restores it.
-    let report = ledger_server::store::books::verify(&app.db).await.expect("verify");
+    let report = ledger_server::core::reports::verify(&app.db).await.expect("verify");
     assert!(!report.is_clean(), "verify missed a balance row that disagrees with its entries");
-    ledger_server::store::books::rebuild_balances(&app.db).await.expect("rebuild");
+    ledger_server::core::reports::rebuild_balances(&app.db).await.expect("rebuild");
     assert_eq!(app.available(&m, "USD").await.as_deref(), Some("9.00"));
     app.assert_books_consistent().await;
 }

@@ -23,7 +23,7 @@ async fn olist_replay_matches_totals_computed_from_the_csv() {
         concurrency: 8,
         quiet: true,
         lifecycle: false,
-        token: Some(ledger_server::config::Secret(app.token.clone())),
+        token: Some(ledger_server::config::Secret::from(app.token.clone())),
     };
     let summary = ledger_server::replay::run(&args).await.expect("replay");
 
@@ -135,7 +135,7 @@ async fn replay_fails_cleanly_on_a_missing_data_folder() {
         concurrency: 2,
         quiet: true,
         lifecycle: false,
-        token: Some(ledger_server::config::Secret(app.token.clone())),
+        token: Some(ledger_server::config::Secret::from(app.token.clone())),
     };
     let err = ledger_server::replay::run(&args).await.expect_err("must fail");
     assert!(format!("{err:#}").contains("olist_sellers_dataset.csv"));
@@ -156,7 +156,7 @@ async fn olist_lifecycle_replay_authorizes_captures_voids_and_pays_out_weekly() 
         concurrency: 8,
         quiet: true,
         lifecycle: true,
-        token: Some(ledger_server::config::Secret(app.token.clone())),
+        token: Some(ledger_server::config::Secret::from(app.token.clone())),
     };
     let summary = ledger_server::replay::run(&args).await.expect("lifecycle replay");
 

@@ -49,7 +49,7 @@ async fn scalar_text(conn: &impl ConnectionTrait, sql: &str) -> Option<String> {
 /// A pool of ONE connection acting as the application role, so consecutive
 /// transactions run on the same server connection.
 async fn app_pool(app: &TestApp) -> DatabaseConnection {
-    ledger_server::store::connect_app(&app.database_url, 1).await.expect("connect as the application role")
+    ledger_server::core::connect_app(&app.database_url, 1).await.expect("connect as the application role")
 }
 
 /// Starts a transaction; with `tenant`, sets `ledger.tenant` for it.
@@ -222,7 +222,7 @@ async fn history(app: &TestApp) -> (i64, i64, i64, i64) {
 async fn the_app_role_owns_no_table_and_cannot_rewrite_history() {
     let app = spawn_app().await;
     let (a, _b) = populate(&app).await;
-    let role = ledger_server::store::APP_ROLE;
+    let role = ledger_server::core::APP_ROLE;
     assert_eq!(role, "ledger_app");
 
     // It exists, owns nothing, and cannot bypass row-level security.

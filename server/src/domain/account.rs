@@ -53,7 +53,9 @@ impl Owner {
 }
 
 /// Which side of an account an entry is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumString)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Direction {
     /// Left side: increases debit-normal accounts (assets, expenses).
     Debit,
@@ -72,19 +74,12 @@ impl Direction {
 
     /// Storage form: `"debit"` or `"credit"`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::Debit => "debit",
-            Direction::Credit => "credit",
-        }
+        self.into()
     }
 
     /// Parses the storage form.
     pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "debit" => Some(Direction::Debit),
-            "credit" => Some(Direction::Credit),
-            _ => None,
-        }
+        raw.parse().ok()
     }
 }
 

@@ -107,11 +107,11 @@ pub enum DomainError {
     /// payout, refund or deal) below its lower bound (0 unless an overdraft
     /// limit is set).
     #[error("insufficient funds: {0}")]
-    InsufficientFunds(Box<super::limit::LimitBreach>),
+    InsufficientFunds(Box<crate::core::accounts::limit::LimitBreach>),
     /// The write would take an account's balance past a bound of its limit
-    /// policy (see [`super::limit`]).
+    /// policy (see [`crate::core::accounts::limit`]).
     #[error("balance limit exceeded: {0}")]
-    BalanceLimitExceeded(Box<super::limit::LimitBreach>),
+    BalanceLimitExceeded(Box<crate::core::accounts::limit::LimitBreach>),
     /// A limit policy whose lower bound is above its upper bound.
     #[error("lower bound {lower} is above upper bound {upper} (minor units)")]
     LimitBoundsInvalid {
@@ -132,10 +132,10 @@ pub enum DomainError {
     PendingUnderflow,
     /// A payment life-cycle rule.
     #[error(transparent)]
-    Payment(#[from] super::lifecycle::PaymentError),
+    Payment(#[from] crate::core::payments::lifecycle::PaymentError),
     /// A payout rule.
     #[error(transparent)]
-    Payout(#[from] super::payout::PayoutError),
+    Payout(#[from] crate::core::payouts::payout::PayoutError),
     /// A deal needs two different merchants.
     #[error("a deal needs two different merchants")]
     DealWithItself,
@@ -147,7 +147,7 @@ pub enum DomainError {
 impl DomainError {
     /// The breach behind a limit refusal (`INSUFFICIENT_FUNDS`,
     /// `BALANCE_LIMIT_EXCEEDED`), for its error extensions.
-    pub fn limit_breach(&self) -> Option<&super::limit::LimitBreach> {
+    pub fn limit_breach(&self) -> Option<&crate::core::accounts::limit::LimitBreach> {
         match self {
             DomainError::InsufficientFunds(b) | DomainError::BalanceLimitExceeded(b) => Some(b),
             _ => None,

@@ -16,8 +16,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::auth::Tenant;
-use super::{Balance, MerchantId, NormalBalance, TransactionKind};
+use super::{Balance, Direction, Layer, MerchantId, NormalBalance, TransactionKind};
+use crate::core::access::rules::Tenant;
 
 /// Version of the event JSON. Consumers should ignore fields they do not know
 /// and refuse a version they do not know.
@@ -41,7 +41,7 @@ pub struct LedgerEvent {
     #[serde(rename = "type")]
     pub event_type: String,
     /// The transaction's kind (`payment`, `capture`, `reversal`, …).
-    pub kind: String,
+    pub kind: TransactionKind,
     /// The merchant the transaction belongs to (the nil UUID for the platform's own).
     pub merchant_id: MerchantId,
     /// The other merchant of a deal, who sees the event too.
@@ -61,7 +61,7 @@ pub struct EventTransaction {
     /// Its id.
     pub id: Uuid,
     /// Its kind, as in the event.
-    pub kind: String,
+    pub kind: TransactionKind,
     /// The caller's reference.
     pub external_ref: Option<String>,
     /// The caller's metadata (a JSON object).
@@ -93,9 +93,9 @@ pub struct EventEntry {
     /// The asset code.
     pub asset: String,
     /// `debit` or `credit`.
-    pub direction: String,
+    pub direction: Direction,
     /// `posted`, `hold` or `release`.
-    pub layer: String,
+    pub layer: Layer,
     /// Positive integer minor units of `asset`.
     pub amount_minor: i64,
 }
@@ -113,7 +113,7 @@ pub struct EventBalance {
     /// The asset code.
     pub asset: String,
     /// `debit` or `credit`: the side that increases the account.
-    pub normal_balance: String,
+    pub normal_balance: NormalBalance,
     /// Sum of posted debits.
     pub debits_posted: i64,
     /// Sum of posted credits.
@@ -135,18 +135,13 @@ impl EventBalance {
         }
     }
 
-    /// The normal balance; `None` only for a corrupt stored value.
-    pub fn normal(&self) -> Option<NormalBalance> {
-        super::Direction::parse(&self.normal_balance)
+    /// The normal balance.
+    pub fn normal(&self) -> NormalBalance {
+        self.normal_balance
     }
 }
 
 impl LedgerEvent {
-    /// The event's kind as a domain value; `None` only for a corrupt stored value.
-    pub fn transaction_kind(&self) -> Option<TransactionKind> {
-        TransactionKind::parse(&self.kind)
-    }
-
     /// True when the event belongs to `merchant`: its own transaction, or a deal
     /// it is the counterparty of.
     pub fn concerns(&self, merchant: MerchantId) -> bool {
@@ -176,7 +171,7 @@ impl LedgerEvent {
     /// merchant and kind, so a consumer can filter with NATS wildcards
     /// (`<prefix>.<merchant>.>` or `<prefix>.*.refund`).
     pub fn subject(&self, prefix: &str) -> String {
-        format!("{prefix}.{}.{}", self.merchant_id, self.kind)
+        format!("{prefix}.{}.{}", self.merchant_id, self.kind.as_str())
     }
 }
 
@@ -191,7 +186,7 @@ mod tests {
             owner_id: owner,
             code: code.to_owned(),
             asset: "USD".to_owned(),
-            normal_balance: "credit".to_owned(),
+            normal_balance: Direction::Credit,
             debits_posted: 0,
             credits_posted: 2250,
             debits_pending: 0,
@@ -206,13 +201,13 @@ mod tests {
             id: Uuid::now_v7(),
             sequence: 7,
             event_type: TRANSACTION_POSTED.to_owned(),
-            kind: "payment".to_owned(),
+            kind: TransactionKind::Payment,
             merchant_id: merchant,
             counterparty_id: counterparty,
             occurred_at: Utc::now(),
             transaction: EventTransaction {
                 id: Uuid::now_v7(),
-                kind: "payment".to_owned(),
+                kind: TransactionKind::Payment,
                 external_ref: None,
                 metadata: serde_json::json!({}),
                 effective_at: Utc::now(),
@@ -249,6 +244,12 @@ mod tests {
         assert_eq!(json["version"], 1);
         assert_eq!(json["type"], "transaction.posted");
         assert!(json["merchantId"].is_string() && json["balances"][0]["creditsPosted"] == 2250, "{json}");
+        // Typed in Rust, the same strings on the wire as the stored events have.
+        assert_eq!(
+            (&json["kind"], &json["transaction"]["kind"]),
+            (&serde_json::json!("payment"), &serde_json::json!("payment"))
+        );
+        assert_eq!(json["balances"][0]["normalBalance"], "credit");
         let back: LedgerEvent = serde_json::from_value(json).expect("round-trips");
         assert_eq!(back, e);
         assert_eq!(e.subject("ledger.events"), format!("ledger.events.{}.payment", e.merchant_id));

@@ -6,18 +6,11 @@
 //! (the GraphQL resolvers), and are trusted from then on.
 
 pub mod account;
-pub mod auth;
 pub mod error;
 pub mod event;
-pub mod fee;
 pub mod idempotency;
-pub mod lifecycle;
-pub mod limit;
 pub mod merchant;
 pub mod money;
-pub mod payment;
-pub mod payout;
-pub mod rollup;
 pub mod transaction;
 
 pub use account::{AccountCode, AccountId, Balance, Direction, NormalBalance, Owner};

@@ -61,7 +61,22 @@ impl fmt::Display for TransactionId {
 /// it (a capture moving it to posted, a void, an expiry), as TigerBeetle's
 /// pending, post-pending and void-pending transfers do. Every transaction
 /// balances per asset within each layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Layer {
     /// Settled money.
     Posted,
@@ -74,26 +89,19 @@ pub enum Layer {
 impl Layer {
     /// Storage form.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Layer::Posted => "posted",
-            Layer::Hold => "hold",
-            Layer::Release => "release",
-        }
+        self.into()
     }
 
     /// Parses the storage form.
     pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "posted" => Some(Layer::Posted),
-            "hold" => Some(Layer::Hold),
-            "release" => Some(Layer::Release),
-            _ => None,
-        }
+        raw.parse().ok()
     }
 }
 
 /// What a transaction records. Stored as its snake_case name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumString)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum TransactionKind {
     /// A general balanced set of entries (`postTransaction`).
     Transfer,
@@ -132,47 +140,12 @@ pub enum TransactionKind {
 impl TransactionKind {
     /// Storage form.
     pub fn as_str(self) -> &'static str {
-        match self {
-            TransactionKind::Transfer => "transfer",
-            TransactionKind::Payment => "payment",
-            TransactionKind::Payout => "payout",
-            TransactionKind::Reversal => "reversal",
-            TransactionKind::Authorization => "authorization",
-            TransactionKind::Capture => "capture",
-            TransactionKind::Void => "void",
-            TransactionKind::Expiry => "expiry",
-            TransactionKind::Refund => "refund",
-            TransactionKind::DisputeOpened => "dispute_opened",
-            TransactionKind::DisputeWon => "dispute_won",
-            TransactionKind::DisputeLost => "dispute_lost",
-            TransactionKind::Deal => "deal",
-            TransactionKind::PayoutCreated => "payout_created",
-            TransactionKind::PayoutSettled => "payout_settled",
-            TransactionKind::PayoutFailed => "payout_failed",
-        }
+        self.into()
     }
 
     /// Parses the storage form.
     pub fn parse(raw: &str) -> Option<Self> {
-        Some(match raw {
-            "transfer" => TransactionKind::Transfer,
-            "payment" => TransactionKind::Payment,
-            "payout" => TransactionKind::Payout,
-            "reversal" => TransactionKind::Reversal,
-            "authorization" => TransactionKind::Authorization,
-            "capture" => TransactionKind::Capture,
-            "void" => TransactionKind::Void,
-            "expiry" => TransactionKind::Expiry,
-            "refund" => TransactionKind::Refund,
-            "dispute_opened" => TransactionKind::DisputeOpened,
-            "dispute_won" => TransactionKind::DisputeWon,
-            "dispute_lost" => TransactionKind::DisputeLost,
-            "deal" => TransactionKind::Deal,
-            "payout_created" => TransactionKind::PayoutCreated,
-            "payout_settled" => TransactionKind::PayoutSettled,
-            "payout_failed" => TransactionKind::PayoutFailed,
-            _ => return None,
-        })
+        raw.parse().ok()
     }
 }
 

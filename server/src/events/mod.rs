@@ -30,10 +30,10 @@ use futures::Stream;
 use sea_orm::DatabaseConnection;
 use tokio::sync::{Notify, broadcast, watch};
 
+use crate::core::access::rules::Tenant;
+use crate::core::outbox;
 use crate::domain::MerchantId;
-use crate::domain::auth::Tenant;
 use crate::domain::event::LedgerEvent;
-use crate::store::{self, events};
 
 /// How often the hub reads the outbox even without a wake-up: the longest a lost
 /// notification can delay an event on another instance. Half a second keeps
@@ -84,8 +84,8 @@ pub struct EventHub {
 
 impl EventHub {
     /// A hub over the request pool for the ledger whose instance id is
-    /// `instance` ([`crate::ledger::Ledger::instance`]). `wake` is that ledger's
-    /// commit signal ([`crate::ledger::Ledger::committed_events`]); `buffer` is
+    /// `instance` ([`crate::core::posting::Ledger::instance`]). `wake` is that ledger's
+    /// commit signal ([`crate::core::posting::Ledger::committed_events`]); `buffer` is
     /// the broadcast capacity in events (at least 1).
     pub fn new(pool: DatabaseConnection, instance: String, wake: Arc<Notify>, buffer: usize) -> Arc<Self> {
         let (sender, _) = broadcast::channel(buffer.max(1));
@@ -132,10 +132,7 @@ impl EventHub {
     }
 
     async fn read_head(&self) -> Result<i64, sea_orm::DbErr> {
-        let txn = store::begin_read(&self.pool, Tenant::All).await?;
-        let head = events::head(&txn).await?;
-        txn.commit().await?;
-        Ok(head)
+        outbox::head_now(&self.pool).await
     }
 
     /// Sends every event after `last`; returns the new last sequence.
@@ -151,9 +148,7 @@ impl EventHub {
             return Ok(head);
         }
         loop {
-            let txn = store::begin_read(&self.pool, Tenant::All).await?;
-            let page = events::page(&txn, last, None, HUB_PAGE).await?;
-            txn.commit().await?;
+            let page = outbox::page_as(&self.pool, Tenant::All, last, None, HUB_PAGE).await?;
             let full = page.len() as u64 == HUB_PAGE;
             for event in page {
                 last = event.sequence;
@@ -188,9 +183,7 @@ impl EventHub {
             let mut live = hub.sender.subscribe();
             let mut last = after;
             loop {
-                let txn = store::begin_read(&hub.pool, tenant).await?;
-                let page = events::page(&txn, last, Some(merchant), CATCH_UP_PAGE).await?;
-                txn.commit().await?;
+                let page = outbox::page_as(&hub.pool, tenant, last, Some(merchant), CATCH_UP_PAGE).await?;
                 let full = page.len() as u64 == CATCH_UP_PAGE;
                 for event in page {
                     last = event.sequence;
@@ -243,7 +236,7 @@ async fn listen(url: String, instance: String, wake: Arc<Notify>) {
                 continue;
             }
         };
-        if let Err(e) = listener.listen(events::NOTIFY_CHANNEL).await {
+        if let Err(e) = listener.listen(outbox::NOTIFY_CHANNEL).await {
             tracing::warn!(error = %e, "event listener cannot LISTEN; retrying");
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_RETRY_BACKOFF);

@@ -24,8 +24,7 @@ use async_nats::jetstream::{self, message::PublishMessage, stream};
 use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 
-use crate::domain::auth::Tenant;
-use crate::store::{self, events};
+use crate::core::outbox::{self, RelayTurn};
 
 /// Events published per round (one database transaction, one wait for acks).
 /// Large enough to keep up with the ledger's peak rate, small enough that a
@@ -126,9 +125,7 @@ async fn publish_rounds(
     head: &mut watch::Receiver<i64>,
 ) -> Result<(), RelayError> {
     let name = settings.relay_name();
-    let txn = store::begin_write(pool, Tenant::All, false).await?;
-    events::ensure_relay(&txn, &name, 0).await?;
-    txn.commit().await?;
+    outbox::ensure_relay(pool, &name, 0).await?;
     loop {
         let published = publish_round(pool, js, settings, &name).await?;
         if published < RELAY_BATCH {
@@ -148,14 +145,12 @@ async fn publish_round(
     settings: &RelaySettings,
     name: &str,
 ) -> Result<u64, RelayError> {
-    let txn = store::begin_write(pool, Tenant::All, false).await?;
-    let Some(last) = events::claim_relay(&txn, name).await? else {
-        txn.commit().await?;
+    let Some(turn) = RelayTurn::claim(pool, name).await? else {
         return Ok(0);
     };
-    let batch = events::page(&txn, last, None, RELAY_BATCH).await?;
+    let batch = turn.batch(RELAY_BATCH).await?;
     let Some(newest) = batch.last().map(|e| e.sequence) else {
-        txn.commit().await?;
+        turn.release().await?;
         return Ok(0);
     };
     let mut acks = Vec::with_capacity(batch.len());
@@ -170,7 +165,6 @@ async fn publish_round(
     for ack in acks {
         tokio::time::timeout(ACK_TIMEOUT, ack).await.map_err(broker)?.map_err(broker)?;
     }
-    events::advance_relay(&txn, name, newest).await?;
-    txn.commit().await?;
+    turn.advance(newest).await?;
     Ok(batch.len() as u64)
 }

@@ -13,19 +13,18 @@
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use serde::Serialize;
 
-use super::access;
-use super::context::{caller, db, refused, request};
+use super::access::{ApiKeyNode, StaffRoleType, StaffUserNode};
+use super::common::{call, parse_merchant_id, parse_uuid};
+use super::context::{caller, refused, request};
 use super::error::{BAD_USER_INPUT, OrCoded, coded};
-use super::mutation::{mismatch, submit};
-use super::types::{ApiKeyNode, StaffRoleType, StaffUserNode, parse_merchant_id, parse_uuid};
-use crate::auth::{AuthError, Authenticator};
-use crate::domain::auth::{AccessError, Caller, Scopes, ServiceName, Tenant, check_new_staff};
+use super::{access, ledger};
+use crate::core::LedgerError;
+use crate::core::access::IssuedKey;
+use crate::core::access::auth::{AuthError, Authenticator};
+use crate::core::access::rules::{AccessError, Caller, Scopes, ServiceName, check_new_staff};
 use crate::domain::{MerchantId, MerchantName};
-use crate::ledger::{AccessCommand, Applied, Command, Outcome};
-use crate::store::{self, access as access_store};
 
 /// The mutations of access control, merged into the root mutation.
 #[derive(Default)]
@@ -119,45 +118,12 @@ pub struct StaffUserPayload {
     pub replayed: bool,
 }
 
-/// Appends the audit record of an access action in `db`.
-async fn audit(
-    ctx: &Context<'_>,
-    db: &impl ConnectionTrait,
-    actor: &str,
-    action: &str,
-    target: (&str, Option<String>),
-    merchant: Option<MerchantId>,
-    result: &str,
-) -> async_graphql::Result<()> {
-    let record = access_store::AuditRecord {
-        seq: 0,
-        at: Utc::now(),
-        actor: actor.to_owned(),
-        action: action.to_owned(),
-        target_type: target.0.to_owned(),
-        target_id: target.1,
-        merchant,
-        reason: None,
-        result: result.to_owned(),
-        request_id: request(ctx)?.request_id.clone(),
-    };
-    access_store::append_audit(db, &record).await.or_coded()
-}
-
-/// A write transaction as the server itself (staff actions span tenants).
-async fn begin(ctx: &Context<'_>) -> async_graphql::Result<DatabaseTransaction> {
-    let rc = request(ctx)?;
-    // The request's reads end first, so this request never holds two connections.
-    rc.finish_reads().await;
-    store::begin_write(super::ledger(ctx)?.db(), Tenant::All, true).await.or_coded()
-}
-
 fn auth_error(e: AuthError) -> async_graphql::Error {
     match e {
         AuthError::Unauthenticated => coded("UNAUTHENTICATED", e.to_string()),
         AuthError::InvalidCredentials => coded("INVALID_CREDENTIALS", e.to_string()),
         AuthError::RateLimited => coded("RATE_LIMITED", e.to_string()),
-        AuthError::Internal(cause) => super::error::to_graphql(crate::ledger::LedgerError::Database(cause)),
+        AuthError::Internal(cause) => super::error::to_graphql(LedgerError::Database(cause)),
     }
 }
 
@@ -182,10 +148,11 @@ impl AccessMutation {
             Err(AuthError::RateLimited) => "RATE_LIMITED",
             Err(_) => "INTERNAL_SERVER_ERROR",
         };
-        let txn = begin(ctx).await?;
-        let target = result.as_ref().ok().map(|s| s.user.id.to_string());
-        audit(ctx, &txn, &username, "login", ("session", target), None, code).await?;
-        txn.commit().await.or_coded()?;
+        let rc = request(ctx)?;
+        // The request's reads end first, so this request never holds two connections.
+        rc.finish_reads().await;
+        let session = result.as_ref().ok().map(|s| s.user.id);
+        ledger(ctx)?.access().audit_login(&username, session, code, rc.request_id.clone()).await.or_coded()?;
         let session = result.map_err(auth_error)?;
         Ok(SessionPayload { token: session.token, expires_at: session.expires_at, user: StaffUserNode(session.user) })
     }
@@ -196,10 +163,9 @@ impl AccessMutation {
         let Caller::Staff { username, session, .. } = caller(ctx)? else {
             return Err(refused(AccessError::Forbidden));
         };
-        let txn = begin(ctx).await?;
-        access_store::revoke_session(&txn, *session).await.or_coded()?;
-        audit(ctx, &txn, username, "logout", ("session", Some(session.to_string())), None, "ok").await?;
-        txn.commit().await.or_coded()?;
+        let rc = request(ctx)?;
+        rc.finish_reads().await;
+        ledger(ctx)?.access().logout(username, *session, rc.request_id.clone()).await.or_coded()?;
         Ok(true)
     }
 
@@ -213,13 +179,10 @@ impl AccessMutation {
         ctx: &Context<'_>,
         input: CreateApiKeyInput,
     ) -> async_graphql::Result<NewApiKeyPayload> {
-        let command = AccessCommand::CreateApiKey {
-            merchant: parse_merchant_id(&input.merchant_id)?,
-            service: None,
-            name: label(input.name.as_deref())?,
-        };
-        let applied = submit(ctx, &input.idempotency_key, "createApiKey", &input, Command::Access(command)).await?;
-        new_key(ctx, applied).await
+        let merchant = parse_merchant_id(&input.merchant_id)?;
+        let name = label(input.name.as_deref())?;
+        let call = call(ctx, &input.idempotency_key, "createApiKey", &input).await?;
+        new_key(ledger(ctx)?.access().create_key(call, merchant, None, name).await)
     }
 
     /// Issues a key for one of the platform's own services (the card
@@ -235,17 +198,13 @@ impl AccessMutation {
         ctx: &Context<'_>,
         input: CreateServiceKeyInput,
     ) -> async_graphql::Result<NewApiKeyPayload> {
-        let grant = access_store::ServiceGrant {
+        let grant = crate::core::access::ServiceGrant {
             name: ServiceName::parse(&input.service).map_err(|m| coded(BAD_USER_INPUT, m))?,
             scopes: Scopes::parse(&input.scopes).map_err(|m| coded(BAD_USER_INPUT, m))?,
         };
-        let command = AccessCommand::CreateApiKey {
-            merchant: MerchantId::PLATFORM,
-            service: Some(grant),
-            name: label(input.name.as_deref())?,
-        };
-        let applied = submit(ctx, &input.idempotency_key, "createServiceKey", &input, Command::Access(command)).await?;
-        new_key(ctx, applied).await
+        let name = label(input.name.as_deref())?;
+        let call = call(ctx, &input.idempotency_key, "createServiceKey", &input).await?;
+        new_key(ledger(ctx)?.access().create_key(call, MerchantId::PLATFORM, Some(grant), name).await)
     }
 
     /// Replaces a key: revokes it and issues a new one for the same merchant
@@ -261,9 +220,8 @@ impl AccessMutation {
     ) -> async_graphql::Result<NewApiKeyPayload> {
         let key = parse_uuid(&id, "api key id")?;
         let input = serde_json::json!({ "id": key.to_string() });
-        let command = Command::Access(AccessCommand::RotateApiKey { key });
-        let applied = submit(ctx, &idempotency_key, "rotateApiKey", &input, command).await?;
-        new_key(ctx, applied).await
+        let call = call(ctx, &idempotency_key, "rotateApiKey", &input).await?;
+        new_key(ledger(ctx)?.access().rotate_key(call, key).await)
     }
 
     /// Revokes a key (merchant or service key): it stops working at once.
@@ -278,11 +236,9 @@ impl AccessMutation {
     ) -> async_graphql::Result<ApiKeyPayload> {
         let key = parse_uuid(&id, "api key id")?;
         let input = serde_json::json!({ "id": key.to_string() });
-        let command = Command::Access(AccessCommand::RevokeApiKey { key });
-        let applied = submit(ctx, &idempotency_key, "revokeApiKey", &input, command).await?;
-        let Outcome::ApiKey(id) = applied.outcome else { return Err(mismatch()) };
-        let key = access_store::api_key(&*db(ctx).await?, id).await.or_coded()?.ok_or_else(mismatch)?;
-        Ok(ApiKeyPayload { api_key: ApiKeyNode(key), replayed: applied.replayed })
+        let call = call(ctx, &idempotency_key, "revokeApiKey", &input).await?;
+        let (key, replayed) = ledger(ctx)?.access().revoke_key(call, key).await.or_coded()?;
+        Ok(ApiKeyPayload { api_key: ApiKeyNode(key), replayed })
     }
 
     /// Creates a staff user. The password is not part of the request's
@@ -300,13 +256,14 @@ impl AccessMutation {
         check_new_staff(&input.username, &input.password).map_err(|m| coded(BAD_USER_INPUT, m))?;
         // argon2id takes tens of milliseconds: hashed before the write path, so
         // no database transaction waits for it.
-        let password_hash = crate::auth::hash_password(&input.password).await.map_err(auth_error)?;
-        let command =
-            AccessCommand::CreateStaffUser { username: input.username.clone(), password_hash, role: input.role.into() };
-        let applied = submit(ctx, &input.idempotency_key, "createStaffUser", &input, Command::Access(command)).await?;
-        let Outcome::StaffUser(id) = applied.outcome else { return Err(mismatch()) };
-        let user = access_store::staff_user(&*db(ctx).await?, id).await.or_coded()?.ok_or_else(mismatch)?;
-        Ok(StaffUserPayload { user: StaffUserNode(user), replayed: applied.replayed })
+        let password_hash = crate::core::access::auth::hash_password(&input.password).await.map_err(auth_error)?;
+        let call = call(ctx, &input.idempotency_key, "createStaffUser", &input).await?;
+        let (user, replayed) = ledger(ctx)?
+            .access()
+            .create_staff_user(call, input.username.clone(), password_hash, input.role.into())
+            .await
+            .or_coded()?;
+        Ok(StaffUserPayload { user: StaffUserNode(user), replayed })
     }
 }
 
@@ -317,12 +274,7 @@ fn label(name: Option<&str>) -> async_graphql::Result<Option<String>> {
 
 /// The answer of a mutation that issued a key: the key record as stored, and
 /// its secret when this request issued it (none on a replay).
-async fn new_key(ctx: &Context<'_>, applied: Applied) -> async_graphql::Result<NewApiKeyPayload> {
-    let Outcome::ApiKey(id) = applied.outcome else { return Err(mismatch()) };
-    let key = access_store::api_key(&*db(ctx).await?, id).await.or_coded()?.ok_or_else(mismatch)?;
-    Ok(NewApiKeyPayload {
-        key: applied.secret.map(|s| s.expose().to_owned()),
-        api_key: ApiKeyNode(key),
-        replayed: applied.replayed,
-    })
+fn new_key(issued: Result<IssuedKey, LedgerError>) -> async_graphql::Result<NewApiKeyPayload> {
+    let issued = issued.or_coded()?;
+    Ok(NewApiKeyPayload { key: issued.secret, api_key: ApiKeyNode(issued.api_key), replayed: issued.replayed })
 }

@@ -11,12 +11,11 @@
 use std::sync::Arc;
 
 use async_graphql::Context;
-use sea_orm::{DatabaseConnection, DatabaseTransaction};
 
 use super::error::OrCoded;
-use crate::domain::auth::{AccessError, Caller};
+use crate::core::access::rules::{AccessError, Caller};
+use crate::core::{Pool, Reads};
 use crate::domain::{DomainError, MerchantId};
-use crate::store;
 
 /// What the HTTP layer knows about one request, handed to every resolver.
 pub struct RequestContext {
@@ -24,35 +23,33 @@ pub struct RequestContext {
     pub caller: Caller,
     /// The request's id (`x-request-id`).
     pub request_id: Option<String>,
-    pool: DatabaseConnection,
-    reads: tokio::sync::Mutex<Option<Arc<DatabaseTransaction>>>,
+    pool: Pool,
+    reads: tokio::sync::Mutex<Option<Reads>>,
 }
 
 impl RequestContext {
     /// A context for `caller` over the request pool.
-    pub fn new(caller: Caller, request_id: Option<String>, pool: DatabaseConnection) -> Arc<Self> {
+    pub fn new(caller: Caller, request_id: Option<String>, pool: Pool) -> Arc<Self> {
         Arc::new(Self { caller, request_id, pool, reads: tokio::sync::Mutex::new(None) })
     }
 
     /// The read transaction, opened on first use with the caller's tenant.
-    pub async fn reads(&self) -> Result<Arc<DatabaseTransaction>, sea_orm::DbErr> {
+    pub async fn reads(&self) -> Result<Reads, crate::core::LedgerError> {
         let mut slot = self.reads.lock().await;
-        if let Some(txn) = slot.as_ref() {
-            return Ok(txn.clone());
+        if let Some(reads) = slot.as_ref() {
+            return Ok(reads.clone());
         }
-        let txn = Arc::new(store::begin_read(&self.pool, self.caller.tenant()).await?);
-        *slot = Some(txn.clone());
-        Ok(txn)
+        let reads = Reads::begin(&self.pool, self.caller.tenant()).await?;
+        *slot = Some(reads.clone());
+        Ok(reads)
     }
 
     /// Ends the read transaction, if one is open. Called before a write and
     /// once the response is built.
     pub async fn finish_reads(&self) {
-        let txn = self.reads.lock().await.take();
-        if let Some(txn) = txn.and_then(Arc::into_inner)
-            && let Err(e) = txn.commit().await
-        {
-            tracing::warn!(error = %e, "closing a read transaction failed");
+        let reads = self.reads.lock().await.take();
+        if let Some(reads) = reads {
+            reads.finish().await;
         }
     }
 }
@@ -68,8 +65,9 @@ pub(crate) fn caller<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Caller>
     Ok(&request(ctx)?.caller)
 }
 
-/// The request's read transaction (tenant set). Use as `&*db(ctx).await?`.
-pub(crate) async fn db(ctx: &Context<'_>) -> async_graphql::Result<Arc<DatabaseTransaction>> {
+/// The request's reads (one read transaction, tenant set), for the services'
+/// read calls: `accounts::find(&reads(ctx).await?, id)`.
+pub(crate) async fn reads(ctx: &Context<'_>) -> async_graphql::Result<Reads> {
     request(ctx)?.reads().await.or_coded()
 }
 
@@ -92,11 +90,7 @@ pub(crate) fn not_found() -> async_graphql::Error {
 
 /// The error for an access refusal.
 pub(crate) fn refused(e: AccessError) -> async_graphql::Error {
-    let code = match e {
-        AccessError::Unauthenticated => "UNAUTHENTICATED",
-        AccessError::Forbidden => "FORBIDDEN",
-    };
-    super::error::coded(code, e.to_string())
+    super::error::coded(e.code(), e.to_string())
 }
 
 /// A reason, required from staff (audited) and optional for merchant keys.

@@ -6,8 +6,8 @@
 
 use async_graphql::ErrorExtensions;
 
+use crate::core::LedgerError;
 use crate::domain::DomainError;
-use crate::ledger::LedgerError;
 
 /// Code for an input that failed a shape check at the edge (bad id, bad cursor,
 /// page size over the limit).
@@ -26,6 +26,10 @@ pub fn to_graphql(err: LedgerError) -> async_graphql::Error {
         match &err {
             LedgerError::Database(cause) => {
                 tracing::error!(error = %cause, "internal error on request path");
+                coded("INTERNAL_SERVER_ERROR", "internal server error")
+            }
+            LedgerError::Internal(cause) => {
+                tracing::error!(error = %cause, "broken invariant on request path");
                 coded("INTERNAL_SERVER_ERROR", "internal server error")
             }
             LedgerError::Domain(e) if e.limit_breach().is_some() => {
@@ -50,7 +54,7 @@ pub fn to_graphql(err: LedgerError) -> async_graphql::Error {
 /// bound passed (`side` LOWER or UPPER, `minor`, `amount` as a decimal string)
 /// and the balance the posting would have reached (`minor`, `amount`).
 fn limit_extensions(
-    b: &crate::domain::limit::LimitBreach,
+    b: &crate::core::accounts::limit::LimitBreach,
 ) -> Result<[(&'static str, async_graphql::Value); 3], serde_json::Error> {
     let value = async_graphql::Value::from_json;
     Ok([
@@ -109,7 +113,7 @@ mod tests {
             assert!(!err.message.contains(leak) && !ext.contains(leak), "{leak} leaked: {ext}");
         }
         // A caller's own mistake keeps its code and a message that says what to fix.
-        let refused = to_graphql(LedgerError::TransactionNotFound);
+        let refused = to_graphql(LedgerError::Posting(crate::core::posting::PostingError::TransactionNotFound));
         assert!(format!("{:?}", refused.extensions).contains("NOT_FOUND"));
     }
 }

@@ -1,5 +1,5 @@
-//! GraphQL types of the event feed: a ledger event as the caller may see it,
-//! its entries, and the balance updates built from it.
+//! GraphQL of the event feed: the `events` query, and a ledger event as the
+//! caller may see it, its entries, and the balance updates built from it.
 //!
 //! Every field resolves from the event itself (the outbox payload), never from
 //! the database, so the same types serve the `events` query and the
@@ -10,10 +10,15 @@ use std::sync::Arc;
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
-use super::error::coded;
-use super::types::{BalanceNode, DirectionType, LayerType, Money, TransactionKindType};
+use super::accounts::BalanceNode;
+use super::common::{DirectionType, LayerType, Money, TransactionKindType, parse_merchant_id};
+use super::context::{caller, reads, visible};
+use super::error::{OrCoded, coded};
+use super::{access, list_cost, page_size};
+use crate::core::access::rules::Caller;
+use crate::core::accounts::{Adjustments, BalanceView};
+use crate::domain::TransactionKind;
 use crate::domain::event::{EventBalance, EventEntry, LedgerEvent};
-use crate::domain::{Direction, Layer, TransactionKind};
 
 /// The error for an event whose stored payload does not parse (never for
 /// events this server wrote).
@@ -47,8 +52,8 @@ impl LedgerEventNode {
         self.0.version
     }
     /// What the transaction records.
-    async fn kind(&self) -> async_graphql::Result<TransactionKindType> {
-        self.0.transaction_kind().map(Into::into).ok_or_else(|| corrupt("kind"))
+    async fn kind(&self) -> TransactionKindType {
+        self.0.kind.into()
     }
     /// The transaction's merchant.
     async fn merchant_id(&self) -> ID {
@@ -97,7 +102,8 @@ impl LedgerEventNode {
     /// The balances the transaction changed that the caller may see, as they
     /// stood right after it.
     async fn balances(&self) -> Vec<BalanceUpdateNode> {
-        self.0.balances.iter().map(|b| BalanceUpdateNode::after(&self.0, b.clone())).collect()
+        let journaled = Adjustments::default();
+        self.0.balances.iter().map(|b| BalanceUpdateNode::after(&self.0, b.clone(), &journaled)).collect()
     }
     /// The event's versioned JSON, exactly as the broker publishes it (less
     /// what the caller may not see); see the README's "Event feed".
@@ -124,12 +130,12 @@ impl EventEntryNode {
         self.0.owner_id == crate::domain::MerchantId::PLATFORM
     }
     /// Debit or credit.
-    async fn direction(&self) -> async_graphql::Result<DirectionType> {
-        Direction::parse(&self.0.direction).map(Into::into).ok_or_else(|| corrupt("direction"))
+    async fn direction(&self) -> DirectionType {
+        self.0.direction.into()
     }
     /// Posted, hold or release.
-    async fn layer(&self) -> async_graphql::Result<LayerType> {
-        Layer::parse(&self.0.layer).map(Into::into).ok_or_else(|| corrupt("layer"))
+    async fn layer(&self) -> LayerType {
+        self.0.layer.into()
     }
     /// The amount (positive).
     async fn amount(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
@@ -139,30 +145,41 @@ impl EventEntryNode {
 
 /// One account's balance at a point of the ledger: right after a transaction,
 /// or (`snapshot`) the current balance a `balanceUpdated` subscription starts
-/// with. Totals are the account's as the journal has them at `sequence`
-/// (`available` = posted less pending outflows; the payout reserve and holds
-/// that expired but are not yet swept are applied only by `Merchant.balances`).
+/// with. Posted, pending and available come from the one balance view
+/// (`core::accounts::view`): in `balanceUpdated`, with the merchant's payout
+/// reserve and expired holds as they are when the update is sent, so they
+/// match `Merchant.balances`; in an event's own `balances` (a record of the
+/// past), as the journal has them.
 pub struct BalanceUpdateNode {
     sequence: i64,
     snapshot: bool,
-    transaction: Option<(uuid::Uuid, String)>,
+    transaction: Option<(uuid::Uuid, TransactionKind)>,
     balance: EventBalance,
+    view: BalanceView,
 }
 
 impl BalanceUpdateNode {
-    /// The balance `b` as `event` left it.
-    pub fn after(event: &LedgerEvent, b: EventBalance) -> Self {
+    /// The balance `b` as `event` left it, seen through `adjustments`.
+    pub fn after(event: &LedgerEvent, b: EventBalance, adjustments: &Adjustments) -> Self {
+        let view = Self::view_of(&b, adjustments);
         Self {
             sequence: event.sequence,
             snapshot: false,
-            transaction: Some((event.transaction.id, event.kind.clone())),
+            transaction: Some((event.transaction.id, event.kind)),
             balance: b,
+            view,
         }
     }
 
-    /// The current balance `b`, read when the ledger's last sequence was `sequence`.
-    pub fn current(sequence: i64, b: EventBalance) -> Self {
-        Self { sequence, snapshot: true, transaction: None, balance: b }
+    /// The current balance `b` (its view `view`), read when the ledger's last
+    /// sequence was `sequence`.
+    pub fn current(sequence: i64, b: EventBalance, view: BalanceView) -> Self {
+        Self { sequence, snapshot: true, transaction: None, balance: b, view }
+    }
+
+    fn view_of(b: &EventBalance, adjustments: &Adjustments) -> BalanceView {
+        let owner = crate::domain::Owner::from_merchant_id(b.owner_id);
+        adjustments.view(owner, &b.code, b.normal(), &b.asset, b.totals())
     }
 }
 
@@ -183,11 +200,8 @@ impl BalanceUpdateNode {
         self.transaction.as_ref().map(|(id, _)| ID(id.to_string()))
     }
     /// What that transaction records; null for a snapshot.
-    async fn kind(&self) -> async_graphql::Result<Option<TransactionKindType>> {
-        match &self.transaction {
-            None => Ok(None),
-            Some((_, kind)) => TransactionKind::parse(kind).map(|k| Some(k.into())).ok_or_else(|| corrupt("kind")),
-        }
+    async fn kind(&self) -> Option<TransactionKindType> {
+        self.transaction.as_ref().map(|(_, kind)| (*kind).into())
     }
     /// The account's owner; null for a platform account.
     async fn merchant_id(&self) -> Option<ID> {
@@ -206,8 +220,50 @@ impl BalanceUpdateNode {
         &self.balance.asset
     }
     /// The four totals and the posted, pending and available balances.
-    async fn balance(&self) -> async_graphql::Result<BalanceNode> {
-        let normal = self.balance.normal().ok_or_else(|| corrupt("normal balance"))?;
-        Ok(BalanceNode::new(self.balance.asset.clone(), normal, self.balance.totals()))
+    async fn balance(&self) -> BalanceNode {
+        BalanceNode::new(self.balance.asset.clone(), self.view)
+    }
+}
+
+/// The event feed's root query, merged into [`super::QueryRoot`].
+#[derive(Default)]
+pub struct EventsQuery;
+
+#[Object]
+impl EventsQuery {
+    /// The event feed: one ledger event per committed transaction, in sequence
+    /// order, after sequence `after` (0: from the start of the feed), at most
+    /// `first`. Page by passing the last `sequence` received as `after`; the
+    /// feed is gap-free, so a consumer can rebuild a read model from it. Only
+    /// events of `merchantId` (its transactions and its deals) when given; a
+    /// merchant key always gets its own merchant's, with its own balances only.
+    /// Errors: `BAD_USER_INPUT` (negative `after`, `first` over the page limit),
+    /// `NOT_FOUND` (another merchant's id).
+    #[graphql(guard = "access::FIELD", complexity = "list_cost(first, child_complexity)")]
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<i64>,
+        merchant_id: Option<ID>,
+        first: Option<i32>,
+    ) -> async_graphql::Result<Vec<LedgerEventNode>> {
+        let limit = page_size(first)?;
+        let after = after.unwrap_or(0);
+        if after < 0 {
+            return Err(super::error::coded(super::error::BAD_USER_INPUT, "after must be 0 or more"));
+        }
+        let who = caller(ctx)?;
+        let merchant = match (merchant_id, who) {
+            (Some(id), _) => {
+                let m = parse_merchant_id(&id)?;
+                visible(ctx, m)?;
+                Some(m)
+            }
+            (None, Caller::Merchant { merchant, .. }) => Some(*merchant),
+            (None, _) => None,
+        };
+        let rows = crate::core::outbox::page(&reads(ctx).await?, after, merchant, limit).await.or_coded()?;
+        let tenant = who.tenant();
+        Ok(rows.into_iter().filter_map(|e| e.visible_to(tenant)).map(|e| LedgerEventNode(Arc::new(e))).collect())
     }
 }

@@ -14,10 +14,10 @@ use std::sync::Arc;
 use async_graphql::dataloader::{DataLoader, Loader};
 
 use super::context::RequestContext;
+use crate::core::accounts::{self, Account};
+use crate::core::merchants::{self, Merchant};
+use crate::core::posting::{self, EntryRecord};
 use crate::domain::{AccountId, MerchantId, TransactionId};
-use crate::store::accounts::{self, Account};
-use crate::store::merchants::{self, Merchant};
-use crate::store::transactions::{self, EntryRecord};
 
 /// The loaders of one request.
 pub struct Loaders {
@@ -45,12 +45,12 @@ pub struct AccountLoader(Arc<RequestContext>);
 
 impl Loader<AccountId> for AccountLoader {
     type Value = Account;
-    type Error = Arc<sea_orm::DbErr>;
+    type Error = Arc<crate::core::LedgerError>;
 
     async fn load(&self, keys: &[AccountId]) -> Result<HashMap<AccountId, Account>, Self::Error> {
-        let txn = self.0.reads().await.map_err(Arc::new)?;
+        let reads = self.0.reads().await.map_err(Arc::new)?;
         let ids: Vec<uuid::Uuid> = keys.iter().map(|k| k.0).collect();
-        Ok(accounts::find_many(&*txn, &ids).await.map_err(Arc::new)?.into_iter().map(|a| (a.id, a)).collect())
+        Ok(accounts::find_many(&reads, &ids).await.map_err(Arc::new)?.into_iter().map(|a| (a.id, a)).collect())
     }
 }
 
@@ -59,12 +59,12 @@ pub struct EntriesLoader(Arc<RequestContext>);
 
 impl Loader<TransactionId> for EntriesLoader {
     type Value = Vec<EntryRecord>;
-    type Error = Arc<sea_orm::DbErr>;
+    type Error = Arc<crate::core::LedgerError>;
 
     async fn load(&self, keys: &[TransactionId]) -> Result<HashMap<TransactionId, Vec<EntryRecord>>, Self::Error> {
-        let txn = self.0.reads().await.map_err(Arc::new)?;
+        let reads = self.0.reads().await.map_err(Arc::new)?;
         let mut out: HashMap<TransactionId, Vec<EntryRecord>> = keys.iter().map(|k| (*k, Vec::new())).collect();
-        for e in transactions::entries_of_many(&*txn, keys).await.map_err(Arc::new)? {
+        for e in posting::entries_of_many(&reads, keys).await.map_err(Arc::new)? {
             out.entry(e.transaction_id).or_default().push(e);
         }
         Ok(out)
@@ -76,12 +76,12 @@ pub struct MerchantLoader(Arc<RequestContext>);
 
 impl Loader<MerchantId> for MerchantLoader {
     type Value = Merchant;
-    type Error = Arc<sea_orm::DbErr>;
+    type Error = Arc<crate::core::LedgerError>;
 
     async fn load(&self, keys: &[MerchantId]) -> Result<HashMap<MerchantId, Merchant>, Self::Error> {
-        let txn = self.0.reads().await.map_err(Arc::new)?;
+        let reads = self.0.reads().await.map_err(Arc::new)?;
         let ids: Vec<uuid::Uuid> = keys.iter().map(|k| k.0).collect();
-        Ok(merchants::find_many(&*txn, &ids).await.map_err(Arc::new)?.into_iter().map(|m| (m.id, m)).collect())
+        Ok(merchants::find_many(&reads, &ids).await.map_err(Arc::new)?.into_iter().map(|m| (m.id, m)).collect())
     }
 }
 
@@ -92,6 +92,7 @@ pub(crate) fn loaders<'a>(ctx: &async_graphql::Context<'a>) -> async_graphql::Re
 }
 
 /// Converts a loader's error into a coded GraphQL error (logged, opaque).
-pub(crate) fn load_error(e: Arc<sea_orm::DbErr>) -> async_graphql::Error {
-    super::error::to_graphql(crate::ledger::LedgerError::Database(sea_orm::DbErr::Custom(e.to_string())))
+pub(crate) fn load_error(e: Arc<crate::core::LedgerError>) -> async_graphql::Error {
+    tracing::error!(error = %e, "internal error in a loader");
+    super::error::coded("INTERNAL_SERVER_ERROR", "internal server error")
 }

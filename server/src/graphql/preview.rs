@@ -1,13 +1,15 @@
-//! `refundPreview`: what a refund would post, without posting it. The
-//! console shows it in the refund dialog before staff confirm; it comes from
-//! the same [`crate::ledger::refund_plan`] the refund itself runs, so the two
-//! cannot differ (the fee share a merchant's schedule gives back included).
+//! `refundPreview` and `reversalPreview`: what a refund or a reversal would
+//! post, without posting it. The console shows them in its dialogs before
+//! staff confirm; each comes from the same core code the write itself runs
+//! (`core::payments::preview_refund`, `core::posting::preview_reversal`), so a
+//! preview and the posting cannot differ.
 
-use async_graphql::{Context, Object};
+use async_graphql::{Context, ID, Object};
 
-use super::types::{DirectionType, LayerType, Money};
+use super::common::{DirectionType, LayerType, Money};
+use crate::core::payments::RefundPlan;
+use crate::core::posting::PlannedEntry;
 use crate::domain::AccountRef;
-use crate::ledger::RefundPlan;
 
 /// A planned refund.
 pub struct RefundPreviewNode(pub RefundPlan, pub String);
@@ -27,44 +29,85 @@ impl RefundPreviewNode {
 
     /// The entries the refund would post, in order.
     async fn entries(&self) -> Vec<PlannedEntryNode> {
-        self.0.draft.entries.iter().map(|e| PlannedEntryNode(e.clone())).collect()
+        self.0
+            .draft
+            .entries
+            .iter()
+            .map(|e| PlannedEntryNode(PlannedEntry { entry: e.clone(), account: None }))
+            .collect()
+    }
+}
+
+/// A planned reversal.
+pub struct ReversalPreviewNode {
+    /// The transaction it would reverse.
+    pub transaction: crate::domain::TransactionId,
+    /// The entries it would post.
+    pub entries: Vec<PlannedEntry>,
+}
+
+/// What `reverseTransaction` would post for a transaction, computed by the
+/// same code, writing nothing.
+#[Object(name = "ReversalPreview")]
+impl ReversalPreviewNode {
+    /// The transaction it would reverse.
+    async fn transaction_id(&self) -> ID {
+        ID(self.transaction.to_string())
+    }
+    /// The entries the reversal would post, in order.
+    async fn entries(&self) -> Vec<PlannedEntryNode> {
+        self.entries.iter().cloned().map(PlannedEntryNode).collect()
     }
 }
 
 /// One entry of a planned transaction.
-pub struct PlannedEntryNode(crate::domain::EntryDraft);
+pub struct PlannedEntryNode(PlannedEntry);
 
 #[Object(name = "PlannedEntry")]
 impl PlannedEntryNode {
+    /// The account, when the plan names one (always for a reversal).
+    async fn account_id(&self) -> Option<ID> {
+        match (&self.0.account, &self.0.entry.account) {
+            (Some(a), _) => Some(ID(a.id.to_string())),
+            (None, AccountRef::Id(id)) => Some(ID(id.to_string())),
+            (None, AccountRef::Code { .. }) => None,
+        }
+    }
     /// True for a platform account, false for the merchant's.
     async fn platform(&self) -> bool {
-        matches!(&self.0.account, AccountRef::Code { owner: crate::domain::Owner::Platform, .. })
+        match (&self.0.account, &self.0.entry.account) {
+            (Some(a), _) => a.owner == crate::domain::Owner::Platform,
+            (None, r) => matches!(r, AccountRef::Code { owner: crate::domain::Owner::Platform, .. }),
+        }
     }
     /// The account code (`available`, `processor_clearing`, `fee_revenue`, …).
     async fn account_code(&self) -> String {
-        match &self.0.account {
-            AccountRef::Code { code, .. } => code.as_str().to_owned(),
-            AccountRef::Id(id) => id.to_string(),
+        match (&self.0.account, &self.0.entry.account) {
+            (Some(a), _) => a.code.clone(),
+            (None, AccountRef::Code { code, .. }) => code.as_str().to_owned(),
+            (None, AccountRef::Id(id)) => id.to_string(),
         }
     }
     /// The account's normal balance (debit or credit), so a client can say
-    /// which way the balance moves; null for an account given by id.
+    /// which way the balance moves; null for an account given by an id the
+    /// caller may not see.
     async fn normal_balance(&self) -> Option<DirectionType> {
-        match &self.0.account {
-            AccountRef::Code { owner, code } => code.standard_normal_balance(*owner).map(Into::into),
-            AccountRef::Id(_) => None,
+        match (&self.0.account, &self.0.entry.account) {
+            (Some(a), _) => Some(a.normal_balance.into()),
+            (None, AccountRef::Code { owner, code }) => code.standard_normal_balance(*owner).map(Into::into),
+            (None, AccountRef::Id(_)) => None,
         }
     }
     /// Debit or credit.
     async fn direction(&self) -> DirectionType {
-        self.0.direction.into()
+        self.0.entry.direction.into()
     }
     /// Posted, hold or release.
     async fn layer(&self) -> LayerType {
-        self.0.layer.into()
+        self.0.entry.layer.into()
     }
     /// Positive amount.
     async fn amount(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
-        Money::of(ctx, self.0.asset.as_str(), self.0.amount.minor().into()).await
+        Money::of(ctx, self.0.entry.asset.as_str(), self.0.entry.amount.minor().into()).await
     }
 }

@@ -1,7 +1,9 @@
-//! GraphQL types of the monthly rollup (staff only): see
-//! [`crate::domain::rollup`] for what each figure counts and
-//! [`crate::reports`] for when a month is computed and where it is read.
-//! Rates are decimal strings with [`crate::domain::rollup::RATE_DECIMALS`]
+//! GraphQL of the reports (staff only): the trial balance, and the monthly
+//! rollup with its conversion rates and the months it has closed.
+//!
+//! See [`crate::core::reports::rollup`] for what each figure counts and
+//! [`crate::core::reports`] for when a month is computed and where it is read.
+//! Rates are decimal strings with [`crate::core::reports::rollup::RATE_DECIMALS`]
 //! places (`"0.750000"` is 75 %), null when there is nothing to divide by.
 
 use std::sync::Arc;
@@ -9,10 +11,12 @@ use std::sync::Arc;
 use async_graphql::{Context, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
+use super::access;
+use super::common::Money;
+use super::context::reads;
 use super::error::{BAD_USER_INPUT, OrCoded, coded};
-use super::types::Money;
-use crate::domain::rollup::{self, ConversionRate, Month, RollupSums};
-use crate::reports::{MonthReport, Reports};
+use crate::core::reports::rollup::{self, ConversionRate, Month, RollupSums};
+use crate::core::reports::{MonthReport, Reports, TrialBalanceLine};
 
 /// Parses a `YYYY-MM` argument. Errors: `BAD_USER_INPUT`.
 pub fn parse_month(raw: &str) -> async_graphql::Result<Month> {
@@ -234,4 +238,99 @@ pub async fn month_report(ctx: &Context<'_>, month: Month) -> async_graphql::Res
         .await
         .or_coded()?
         .ok_or_else(|| coded(BAD_USER_INPUT, format!("month {month} has not begun")))
+}
+
+/// One line of the trial balance (all accounts with one code, asset and owner kind).
+#[derive(SimpleObject, Debug, Clone)]
+#[graphql(name = "TrialBalanceLine")]
+pub struct TrialBalanceLineNode {
+    /// Account code.
+    pub code: String,
+    /// Asset.
+    pub asset: String,
+    /// True for platform accounts; false for the sum over all merchants.
+    pub platform: bool,
+    /// How many accounts the line sums.
+    pub accounts: i64,
+    /// Sum of posted debits.
+    pub debits_posted: Money,
+    /// Sum of posted credits.
+    pub credits_posted: Money,
+}
+
+impl TrialBalanceLineNode {
+    /// Builds a line from the store's totals.
+    pub async fn of(ctx: &Context<'_>, l: TrialBalanceLine) -> async_graphql::Result<Self> {
+        let asset = l.asset.to_string();
+        Ok(Self {
+            debits_posted: Money::of(ctx, &asset, l.balance.debits_posted.into()).await?,
+            credits_posted: Money::of(ctx, &asset, l.balance.credits_posted.into()).await?,
+            code: l.code,
+            asset,
+            platform: l.platform,
+            accounts: l.accounts,
+        })
+    }
+}
+
+/// The reports' root queries, merged into [`super::QueryRoot`].
+#[derive(Default)]
+pub struct ReportsQuery;
+
+#[Object]
+impl ReportsQuery {
+    /// The trial balance: posted totals per account code, asset and owner kind
+    /// (platform, or all merchants together). Debits equal credits per asset. Staff only.
+    #[graphql(guard = "access::FIELD", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
+    async fn trial_balance(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TrialBalanceLineNode>> {
+        let lines = crate::core::reports::trial_balance(&reads(ctx).await?).await.or_coded()?;
+        let mut out = Vec::with_capacity(lines.len());
+        for l in lines {
+            out.push(TrialBalanceLineNode::of(ctx, l).await?);
+        }
+        Ok(out)
+    }
+
+    /// The monthly rollup of `month` (`YYYY-MM`, UTC), per merchant class and
+    /// asset, optionally of one `class` and/or `asset`. A closed month comes
+    /// from the rollup table and never changes; the open month is computed on
+    /// demand and cached (see the README's "Monthly rollups"). Read from the
+    /// reporting replica when one is configured. Staff only. Errors:
+    /// `BAD_USER_INPUT` (not `YYYY-MM`, or a month not begun).
+    #[graphql(guard = "access::FIELD", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
+    async fn monthly_rollup(
+        &self,
+        ctx: &Context<'_>,
+        month: String,
+        class: Option<String>,
+        asset: Option<String>,
+    ) -> async_graphql::Result<MonthlyRollupNode> {
+        let month = parse_month(&month)?;
+        let report = month_report(ctx, month).await?;
+        Ok(MonthlyRollupNode { report, class, asset })
+    }
+
+    /// The months the rollup job has closed and stored, oldest first. Staff only.
+    #[graphql(guard = "access::FIELD", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
+    async fn rollup_months(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RollupMonth>> {
+        let months = reports(ctx)?.closed_months().await.or_coded()?;
+        Ok(months
+            .into_iter()
+            .map(|(m, through, at)| RollupMonth { month: m.to_string(), through_sequence: through, computed_at: at })
+            .collect())
+    }
+
+    /// Conversion rates between assets implied by `month`'s deals that
+    /// exchanged exactly two assets, per pair, with the number of deals and
+    /// the spread. Staff only. Errors: `BAD_USER_INPUT`.
+    #[graphql(guard = "access::FIELD", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
+    async fn conversion_rates(
+        &self,
+        ctx: &Context<'_>,
+        month: String,
+    ) -> async_graphql::Result<Vec<ConversionRateNode>> {
+        let month = parse_month(&month)?;
+        let report = month_report(ctx, month).await?;
+        Ok(report.figures.rates.iter().cloned().map(ConversionRateNode).collect())
+    }
 }

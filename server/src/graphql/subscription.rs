@@ -15,16 +15,17 @@ use async_graphql::{Context, ErrorExtensions, ID, Subscription};
 use futures::{Stream, StreamExt};
 
 use super::access;
+use super::common::parse_merchant_id;
 use super::context::{caller, not_found, visible};
 use super::error::{OrCoded, coded};
 use super::events::{BalanceUpdateNode, LedgerEventNode};
 use super::ledger;
-use super::types::parse_merchant_id;
-use crate::domain::auth::Tenant;
+use crate::core::access::rules::Tenant;
+use crate::core::accounts::{Adjustments, BalanceView};
+use crate::core::{Reads, accounts, merchants, outbox};
 use crate::domain::event::EventBalance;
 use crate::domain::{AssetCode, MerchantId, Owner};
 use crate::events::{EventHub, FollowError};
-use crate::store::{self, accounts, events, merchants};
 
 /// The root subscription.
 pub struct SubscriptionRoot;
@@ -77,11 +78,10 @@ async fn start(
         return Err(coded(super::error::BAD_USER_INPUT, "afterSequence must be 0 or more"));
     }
     let tenant = caller(ctx)?.tenant();
-    let pool = ledger(ctx)?.db();
-    let txn = store::begin_read(pool, tenant).await.or_coded()?;
-    let found = merchants::find(&txn, merchant).await.or_coded()?;
-    txn.commit().await.or_coded()?;
-    found.ok_or_else(not_found)?;
+    let reads = Reads::begin(ledger(ctx)?.db(), tenant).await.or_coded()?;
+    let found = merchants::find(&reads, merchant).await;
+    reads.finish().await;
+    found.or_coded()?.ok_or_else(not_found)?;
     let slots = ctx
         .data_opt::<SubscriptionSlots>()
         .ok_or_else(|| coded("BAD_REQUEST", "subscriptions are served over WebSocket at /graphql/ws"))?;
@@ -94,35 +94,40 @@ fn feed_error(e: FollowError) -> async_graphql::Error {
     match e {
         FollowError::Lagged { resume_after } => coded("SUBSCRIPTION_LAGGED", e.to_string())
             .extend_with(|_, ext| ext.set("resumeAfterSequence", resume_after)),
-        FollowError::Database(db) => super::error::to_graphql(crate::ledger::LedgerError::Database(db)),
+        FollowError::Database(db) => super::error::to_graphql(crate::core::LedgerError::Database(db)),
     }
 }
 
-/// The merchant's current balances (all its accounts, or those in `asset`) and
-/// the ledger sequence they are exact at, read in one snapshot.
+/// The merchant's current balances (all its accounts, or those in `asset`)
+/// through the one balance view, and the ledger sequence they are exact at,
+/// read in one snapshot.
 async fn current_balances(
-    pool: &sea_orm::DatabaseConnection,
+    pool: &crate::core::Pool,
     tenant: Tenant,
     merchant: MerchantId,
     asset: Option<&AssetCode>,
-) -> Result<(i64, Vec<EventBalance>), sea_orm::DbErr> {
-    let txn = store::begin_read(pool, tenant).await?;
-    let head = events::head(&txn).await?;
-    let rows = accounts::list_with_balances(&txn, Owner::Merchant(merchant)).await?;
-    txn.commit().await?;
+) -> Result<(i64, Vec<(EventBalance, BalanceView)>), crate::core::LedgerError> {
+    let reads = Reads::begin(pool, tenant).await?;
+    let head = outbox::head(&reads).await;
+    let rows = accounts::balances_of(&reads, Owner::Merchant(merchant)).await;
+    reads.finish().await;
+    let (head, rows) = (head?, rows?);
     let balances = rows
         .into_iter()
-        .filter(|r| asset.is_none_or(|a| r.account.asset == *a))
-        .map(|r| EventBalance {
-            account_id: r.account.id.0,
-            owner_id: merchant,
-            code: r.account.code,
-            asset: r.account.asset.to_string(),
-            normal_balance: r.account.normal_balance.as_str().to_owned(),
-            debits_posted: r.balance.debits_posted,
-            credits_posted: r.balance.credits_posted,
-            debits_pending: r.balance.debits_pending,
-            credits_pending: r.balance.credits_pending,
+        .filter(|(account, _)| asset.is_none_or(|a| account.asset == *a))
+        .map(|(account, view)| {
+            let b = EventBalance {
+                account_id: account.id.0,
+                owner_id: merchant,
+                code: account.code,
+                asset: account.asset.to_string(),
+                normal_balance: account.normal_balance,
+                debits_posted: view.totals.debits_posted,
+                credits_posted: view.totals.credits_posted,
+                debits_pending: view.totals.debits_pending,
+                credits_pending: view.totals.credits_pending,
+            };
+            (b, view)
         })
         .collect();
     Ok((head, balances))
@@ -153,9 +158,10 @@ impl SubscriptionRoot {
             None => {
                 let (head, balances) =
                     current_balances(ledger(ctx)?.db(), tenant, merchant, asset.as_ref()).await.or_coded()?;
-                (head, balances.into_iter().map(|b| BalanceUpdateNode::current(head, b)).collect())
+                (head, balances.into_iter().map(|(b, view)| BalanceUpdateNode::current(head, b, view)).collect())
             }
         };
+        let pool = ledger(ctx)?.db().clone();
         Ok(async_stream::stream! {
             let _slot = slot;
             for update in snapshot {
@@ -166,9 +172,18 @@ impl SubscriptionRoot {
             while let Some(next) = feed.next().await {
                 match next {
                     Ok(event) => {
+                        // The reserve and expired holds as they are now, so an
+                        // update means what `Merchant.balances` means.
+                        let adjustments = match Adjustments::now(&pool, tenant, merchant).await {
+                            Ok(a) => a,
+                            Err(e) => {
+                                yield Err(super::error::to_graphql(e));
+                                break;
+                            }
+                        };
                         for b in event.balances.iter().filter(|b| b.owner_id == merchant) {
                             if asset.as_ref().is_none_or(|a| a.as_str() == b.asset) {
-                                yield Ok(BalanceUpdateNode::after(&event, b.clone()));
+                                yield Ok(BalanceUpdateNode::after(&event, b.clone(), &adjustments));
                             }
                         }
                     }
@@ -197,10 +212,10 @@ impl SubscriptionRoot {
         let from = match after_sequence {
             Some(after) => after,
             None => {
-                let txn = store::begin_read(ledger(ctx)?.db(), tenant).await.or_coded()?;
-                let head = events::head(&txn).await.or_coded()?;
-                txn.commit().await.or_coded()?;
-                head
+                let reads = Reads::begin(ledger(ctx)?.db(), tenant).await.or_coded()?;
+                let head = outbox::head(&reads).await;
+                reads.finish().await;
+                head.or_coded()?
             }
         };
         Ok(async_stream::stream! {

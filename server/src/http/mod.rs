@@ -45,11 +45,11 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::{AuthError, Authenticator};
 use crate::config::{Mode, Settings};
+use crate::core::access::auth::{AuthError, Authenticator};
+use crate::core::posting::Ledger;
 use crate::graphql::LedgerSchema;
 use crate::graphql::context::RequestContext;
-use crate::ledger::Ledger;
 
 /// Longest client-sent `x-request-id` kept; a longer or non-printable one is
 /// replaced by a fresh UUID, since it is stored with every transaction.
@@ -123,7 +123,7 @@ impl KeyExtractor for CallerKey {
     fn extract<T>(&self, req: &axum::http::Request<T>) -> Result<String, GovernorError> {
         if let Some(token) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
             // Only a token's hash is kept in memory, never the token itself.
-            return Ok(crate::auth::token_hash(token));
+            return Ok(crate::core::access::auth::token_hash(token));
         }
         req.extensions()
             .get::<ConnectInfo<SocketAddr>>()

@@ -27,7 +27,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::Response;
 
 use super::AppState;
-use crate::domain::auth::Caller;
+use crate::core::access::rules::Caller;
 use crate::graphql::context::RequestContext;
 use crate::graphql::error::coded;
 use crate::graphql::subscription::SubscriptionSlots;
@@ -159,7 +159,7 @@ async fn connection_init(
         Ok(Caller::Anonymous) | Err(_) => return Err(unauthenticated()),
         Ok(caller) => caller,
     };
-    let key = crate::auth::token_hash(token.as_deref().unwrap_or_default());
+    let key = crate::core::access::auth::token_hash(token.as_deref().unwrap_or_default());
     let slot = state.ws_limits.acquire(key).ok_or_else(|| {
         coded(
             "TOO_MANY_CONNECTIONS",

@@ -1,0 +1,310 @@
+//! What every aggregate's private store shares: connecting (and migrating),
+//! the tenant settings that row-level security reads, read and write
+//! transactions, statement helpers, and the classification of database errors
+//! by SQLSTATE.
+//!
+//! Each aggregate's SQL lives in its own private `store` module (for example
+//! `core::payments::store`); this module holds only what they have in common.
+//! Backend-specific SQL (row locks, which PostgreSQL has and SQLite does not
+//! need) is chosen here. Every function that writes takes the open database
+//! transaction, so a caller composes several writes into one commit.
+
+use std::time::Duration;
+
+use migration::MigratorTrait;
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement,
+    TransactionTrait, Value,
+};
+
+use crate::core::access::rules::Tenant;
+
+/// The PostgreSQL role the server's pool acts as. It owns no table, so the
+/// row-level security policies apply to it (an owner or superuser would bypass
+/// them). Created by the migrations, which run as the database URL's own user.
+pub const APP_ROLE: &str = "ledger_app";
+
+/// The transaction-local setting that names the tenant: a merchant id, `*` for
+/// every row, or unset for none.
+pub const TENANT_SETTING: &str = "ledger.tenant";
+
+/// The transaction-local setting that, when `on`, also shows the platform's own
+/// rows to a merchant tenant; only the write path sets it.
+pub const PLATFORM_ROWS_SETTING: &str = "ledger.platform_rows";
+
+/// The transaction-local setting that names a **set** of merchants whose rows
+/// the transaction may see and write, as a PostgreSQL array literal (`{a,b}`).
+/// Only the batched write path sets it (see [`set_batch_tenants`]).
+pub const TENANT_SET_SETTING: &str = "ledger.tenants";
+
+/// Default size of the PostgreSQL connection pool. Two cores serve well with a few
+/// connections per core; more only adds lock contention on hot balance rows.
+pub const DEFAULT_POOL_SIZE: u32 = 16;
+
+/// How long a request waits for a pooled connection before failing.
+pub const POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// SQLite allows one writer at a time; a pool of one connection makes the
+/// embedded default serialize its writes instead of failing them with `SQLITE_BUSY`.
+pub const SQLITE_POOL_SIZE: u32 = 1;
+
+/// Connects to `url` (a `postgres://` or `sqlite://` URL) as its own user (the
+/// tables' owner) and runs the migrations. This connection bypasses row-level
+/// security: it is for migrations and the `verify` and `rebuild-balances`
+/// commands, never for requests (see [`connect_app`]).
+///
+/// Errors: any connection or migration failure, as [`DbErr`].
+pub async fn connect_and_migrate(url: &str, pool_size: u32) -> Result<DatabaseConnection, DbErr> {
+    let db = connect(url.to_owned(), pool_size).await?;
+    migration::Migrator::up(&db, None).await?;
+    crate::core::accounts::store::assets::seed_iso4217(&db).await?;
+    Ok(db)
+}
+
+/// Connects the request pool. On PostgreSQL every connection acts as
+/// [`APP_ROLE`] (the startup option `-c role=ledger_app`), so every query is
+/// subject to row-level security and sees no merchant's rows until
+/// [`set_tenant`] names one. SQLite has no roles; there the pool is plain.
+///
+/// Errors: any connection failure, as [`DbErr`].
+pub async fn connect_app(url: &str, pool_size: u32) -> Result<DatabaseConnection, DbErr> {
+    if url.starts_with("sqlite:") {
+        return connect(url.to_owned(), pool_size).await;
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    connect(format!("{url}{sep}options=-c%20role%3D{APP_ROLE}"), pool_size).await
+}
+
+/// Names the tenant of the open database transaction `db` for the rest of that
+/// transaction only (`set_config(…, true)`), so a pooled connection never carries
+/// it into its next transaction. `platform_rows` also shows the platform's own
+/// rows (the write path needs them: every payment posts to platform accounts).
+/// A no-op on SQLite, which has no row-level security.
+pub async fn set_tenant(db: &impl ConnectionTrait, tenant: Tenant, platform_rows: bool) -> Result<(), DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    let platform = if platform_rows { "on" } else { "off" };
+    db.execute_raw(stmt(
+        db,
+        &format!("SELECT set_config('{TENANT_SETTING}', $1, true), set_config('{PLATFORM_ROWS_SETTING}', $2, true)"),
+        vec![tenant.setting().into(), platform.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Names the tenant of the write path's open transaction (as [`set_tenant`]
+/// with the platform's rows visible) and, on PostgreSQL, queues `NOTIFY` on
+/// [`crate::core::outbox::store::NOTIFY_CHANNEL`] with payload `instance`, in the same statement.
+/// PostgreSQL delivers the notification only if the transaction commits, so
+/// every instance's event hub wakes up for committed events; folding it into
+/// this statement costs the write path no extra round trip. A commit that
+/// posted nothing (a refusal, a replay) wakes the hubs for nothing, which is
+/// harmless. SQLite: the tenant is a no-op and there is no NOTIFY.
+pub async fn set_write_tenant(db: &impl ConnectionTrait, tenant: Tenant, instance: &str) -> Result<(), DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    db.execute_raw(stmt(
+        db,
+        &format!(
+            "SELECT set_config('{TENANT_SETTING}', $1, true), set_config('{PLATFORM_ROWS_SETTING}', 'on', true), \
+             pg_notify('{}', $2)",
+            crate::core::outbox::store::NOTIFY_CHANNEL
+        ),
+        vec![tenant.setting().into(), instance.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Limits the batched write path's open transaction to the rows of `merchants`
+/// (and the platform's own rows), and queues the `NOTIFY` as
+/// [`set_write_tenant`] does, in one statement.
+///
+/// A batch acts for several merchants at once, so it cannot name one tenant.
+/// Instead of the all-rows tenant `*` it names the set: the single-tenant
+/// setting is emptied, [`TENANT_SET_SETTING`] holds the merchants, and the
+/// `<table>_tenant_set` policies (migration `m20261201_000009`) show exactly
+/// their rows. A statement that touches another merchant's row then finds
+/// nothing, and an entry on another merchant's account is refused by
+/// PostgreSQL (SQLSTATE 42501). Merchant ids are UUIDs, never caller text.
+/// A no-op on SQLite, which has no row-level security.
+pub async fn set_batch_tenants(
+    db: &impl ConnectionTrait,
+    merchants: &[crate::domain::MerchantId],
+    instance: &str,
+) -> Result<(), DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    let set = format!("{{{}}}", merchants.iter().map(ToString::to_string).collect::<Vec<_>>().join(","));
+    db.execute_raw(stmt(
+        db,
+        &format!(
+            "SELECT set_config('{TENANT_SETTING}', '', true), set_config('{TENANT_SET_SETTING}', $1, true), \
+             set_config('{PLATFORM_ROWS_SETTING}', 'on', true), pg_notify('{}', $2)",
+            crate::core::outbox::store::NOTIFY_CHANNEL
+        ),
+        vec![set.into(), instance.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Begins a read-only database transaction for one request's reads, with the
+/// caller's tenant set. On PostgreSQL it is `REPEATABLE READ`, so every field of
+/// one GraphQL response comes from the same snapshot of the books.
+pub async fn begin_read(pool: &DatabaseConnection, tenant: Tenant) -> Result<DatabaseTransaction, DbErr> {
+    if pool.get_database_backend() != DbBackend::Postgres {
+        return pool.begin().await;
+    }
+    // One round trip after BEGIN for the isolation level, the access mode and
+    // the tenant (what `begin_with_config` and `set_tenant` take two for). The
+    // tenant setting is a UUID, `*` or empty, never caller text.
+    let txn = pool.begin().await?;
+    txn.execute_unprepared(&format!(
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
+         SELECT set_config('{TENANT_SETTING}', '{}', true), set_config('{PLATFORM_ROWS_SETTING}', 'off', true)",
+        tenant.setting()
+    ))
+    .await?;
+    Ok(txn)
+}
+
+/// Begins a read-write database transaction with `tenant` set (and the
+/// platform's rows visible when `platform_rows`).
+pub async fn begin_write(
+    pool: &DatabaseConnection,
+    tenant: Tenant,
+    platform_rows: bool,
+) -> Result<DatabaseTransaction, DbErr> {
+    let txn = pool.begin().await?;
+    set_tenant(&txn, tenant, platform_rows).await?;
+    Ok(txn)
+}
+
+/// Opens a pool on `url`.
+async fn connect(url: String, pool_size: u32) -> Result<DatabaseConnection, DbErr> {
+    let sqlite = url.starts_with("sqlite:");
+    let mut opts = ConnectOptions::new(url);
+    opts.max_connections(if sqlite { SQLITE_POOL_SIZE } else { pool_size })
+        .min_connections(1)
+        .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
+        .sqlx_logging(false);
+    let db = Database::connect(opts).await?;
+    if sqlite {
+        // WAL lets readers proceed while the single writer commits.
+        db.execute_unprepared("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;").await?;
+    }
+    Ok(db)
+}
+
+/// Most bind parameters one statement carries. SQLite's default limit is 32,766
+/// and PostgreSQL's 65,535; the write path's multi-row statements are split into
+/// chunks of at most this many values.
+pub const MAX_BIND_PARAMS: usize = 30_000;
+
+/// Placeholders for `rows` rows of `cols` values each, numbered from `$1`:
+/// `($1, $2), ($3, $4)`. For multi-row `VALUES` lists.
+pub(crate) fn placeholder_rows(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let row: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
+            format!("({})", row.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// How many rows of `cols` values fit in one statement (see [`MAX_BIND_PARAMS`]).
+pub(crate) fn rows_per_statement(cols: usize) -> usize {
+    (MAX_BIND_PARAMS / cols.max(1)).max(1)
+}
+
+/// Builds a raw statement for the connection's backend. Placeholders are `$1`,
+/// `$2`, … in order of first appearance, which both PostgreSQL and SQLite accept.
+pub(crate) fn stmt(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Statement {
+    Statement::from_sql_and_values(db.get_database_backend(), sql, values)
+}
+
+/// The row-lock suffix for `SELECT … FOR UPDATE`: PostgreSQL locks the rows;
+/// SQLite already holds the database write lock for the whole transaction.
+pub(crate) fn for_update(db: &impl ConnectionTrait) -> &'static str {
+    match db.get_database_backend() {
+        DbBackend::Postgres => " FOR UPDATE",
+        _ => "",
+    }
+}
+
+/// The database-level error code (SQLSTATE on PostgreSQL, result code on SQLite).
+fn db_code(err: &DbErr) -> Option<String> {
+    use sea_orm::RuntimeErr;
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            e.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned())
+        }
+        _ => None,
+    }
+}
+
+/// True for failures that a retry of the whole database transaction can cure:
+/// serialization failures and deadlocks on PostgreSQL (SQLSTATE 40001, 40P01),
+/// busy or locked databases on SQLite (result codes 5 and 6 and their extended forms).
+pub fn is_retryable(err: &DbErr) -> bool {
+    match db_code(err).as_deref() {
+        Some("40001" | "40P01" | "5" | "6" | "261" | "262" | "517") => true,
+        _ => matches!(err, DbErr::ConnectionAcquire(_)),
+    }
+}
+
+/// A stored value that does not parse into its domain type (a corrupt row):
+/// sea-orm's `DbErr::Type`, shown to callers as an opaque internal error.
+pub fn corrupt(what: impl Into<String>) -> DbErr {
+    DbErr::Type(what.into())
+}
+
+/// The unique keys whose violation means something to a caller, by the name
+/// PostgreSQL gives them (`<table>_<columns>_key`, `<table>_pkey`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UniqueKey {
+    /// `merchants (external_id)`: `EXTERNAL_ID_TAKEN`.
+    MerchantExternalId,
+    /// `transactions (reverses)`: a transaction is reversed at most once.
+    Reverses,
+    /// `payouts (merchant_id, asset, period)`: one scheduled payout per period.
+    PayoutPeriod,
+    /// `rollup_months (month)`: a month is closed once.
+    RollupMonth,
+}
+
+impl UniqueKey {
+    /// The constraint's name on PostgreSQL.
+    pub fn constraint(self) -> &'static str {
+        match self {
+            UniqueKey::MerchantExternalId => "merchants_external_id_key",
+            UniqueKey::Reverses => "transactions_reverses_key",
+            UniqueKey::PayoutPeriod => "payouts_merchant_id_asset_period_key",
+            UniqueKey::RollupMonth => "rollup_months_pkey",
+        }
+    }
+}
+
+/// True when `err` violates the unique key `key`: SQLSTATE 23505 naming that
+/// constraint on PostgreSQL; on SQLite, which names no constraint, the
+/// extended result codes 2067 (`SQLITE_CONSTRAINT_UNIQUE`) and 1555
+/// (`SQLITE_CONSTRAINT_PRIMARYKEY`), each caller asking only about the one
+/// unique key its statement can break. Never by the message's text.
+pub fn is_unique_violation(err: &DbErr, key: UniqueKey) -> bool {
+    use sea_orm::RuntimeErr;
+    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = err else {
+        return false;
+    };
+    let Some(d) = e.as_database_error() else { return false };
+    match d.code().as_deref() {
+        Some("23505") => d.constraint() == Some(key.constraint()),
+        Some("2067" | "1555") => true,
+        _ => false,
+    }
+}

@@ -1,0 +1,238 @@
+//! Payouts and per-merchant payout settings (reserve and schedule).
+
+use chrono::{DateTime, Utc};
+use entity::{payout, payout_setting};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use crate::core::db::{for_update, stmt};
+use crate::core::payouts::payout::{PayoutSchedule, PayoutState};
+use crate::domain::{AssetCode, MerchantId};
+
+/// A payout as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Payout {
+    /// Its id.
+    pub id: Uuid,
+    /// Its merchant.
+    pub merchant: MerchantId,
+    /// Its asset.
+    pub asset: AssetCode,
+    /// Minor units paid out.
+    pub amount: i64,
+    /// In transit, settled or failed.
+    pub state: PayoutState,
+    /// The schedule period it was made for; `None` for a manual payout.
+    pub period: Option<String>,
+    /// First merchant transaction sequence it covers.
+    pub covers_from_seq: i64,
+    /// Last merchant transaction sequence it covers.
+    pub covers_to_seq: i64,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+impl TryFrom<payout::Model> for Payout {
+    type Error = DbErr;
+    fn try_from(m: payout::Model) -> Result<Self, DbErr> {
+        Ok(Self {
+            id: m.id,
+            merchant: MerchantId(m.merchant_id),
+            asset: AssetCode::parse(&m.asset).map_err(|e| crate::core::db::corrupt(e.to_string()))?,
+            amount: m.amount,
+            state: PayoutState::parse(&m.state)
+                .ok_or_else(|| crate::core::db::corrupt(format!("stored payout state `{}`", m.state)))?,
+            period: m.period,
+            covers_from_seq: m.covers_from_seq,
+            covers_to_seq: m.covers_to_seq,
+            created_at: m.created_at,
+        })
+    }
+}
+
+/// Inserts a payout. Errors: a unique violation on `period` when the merchant
+/// was already paid out for that asset and period.
+pub async fn insert(db: &impl ConnectionTrait, p: &Payout) -> Result<(), DbErr> {
+    payout::Entity::insert(payout::ActiveModel {
+        id: Set(p.id),
+        merchant_id: Set(p.merchant.0),
+        asset: Set(p.asset.to_string()),
+        amount: Set(p.amount),
+        state: Set(p.state.as_str().to_owned()),
+        period: Set(p.period.clone()),
+        covers_from_seq: Set(p.covers_from_seq),
+        covers_to_seq: Set(p.covers_to_seq),
+        created_at: Set(p.created_at),
+        updated_at: Set(p.created_at),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// Finds a payout.
+pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Payout>, DbErr> {
+    payout::Entity::find_by_id(id).one(db).await?.map(Payout::try_from).transpose()
+}
+
+/// Locks a payout row for the rest of the transaction and returns it.
+pub async fn lock(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Payout>, DbErr> {
+    let sql = format!("SELECT id FROM payouts WHERE id = $1{}", for_update(db));
+    if db.query_one_raw(stmt(db, &sql, vec![id.into()])).await?.is_none() {
+        return Ok(None);
+    }
+    find(db, id).await
+}
+
+/// Sets a payout's state.
+pub async fn set_state(db: &impl ConnectionTrait, id: Uuid, state: PayoutState) -> Result<(), DbErr> {
+    payout::Entity::update_many()
+        .col_expr(payout::Column::State, state.as_str().into())
+        .col_expr(payout::Column::UpdatedAt, Utc::now().into())
+        .filter(payout::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// True when a payout exists for this merchant, asset and period.
+pub async fn exists_for_period(
+    db: &impl ConnectionTrait,
+    merchant: MerchantId,
+    asset: &AssetCode,
+    period: &str,
+) -> Result<bool, DbErr> {
+    Ok(payout::Entity::find()
+        .filter(payout::Column::MerchantId.eq(merchant.0))
+        .filter(payout::Column::Asset.eq(asset.as_str()))
+        .filter(payout::Column::Period.eq(period))
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// The last transaction sequence covered by the merchant's payouts in an asset (0 if none).
+pub async fn last_covered_seq(
+    db: &impl ConnectionTrait,
+    merchant: MerchantId,
+    asset: &AssetCode,
+) -> Result<i64, DbErr> {
+    let row = db
+        .query_one_raw(stmt(
+            db,
+            "SELECT CAST(COALESCE(MAX(covers_to_seq), 0) AS BIGINT) AS s FROM payouts WHERE merchant_id = $1 AND asset = $2",
+            vec![merchant.0.into(), asset.as_str().into()],
+        ))
+        .await?;
+    row.map_or(Ok(0), |r| r.try_get("", "s"))
+}
+
+/// The latest transaction sequence of the merchant (as merchant or counterparty), 0 if none.
+pub async fn merchant_last_seq(db: &impl ConnectionTrait, merchant: MerchantId) -> Result<i64, DbErr> {
+    let row = db
+        .query_one_raw(stmt(
+            db,
+            "SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) AS s FROM transactions WHERE merchant_id = $1 OR counterparty_id = $1",
+            vec![merchant.0.into()],
+        ))
+        .await?;
+    row.map_or(Ok(0), |r| r.try_get("", "s"))
+}
+
+/// A merchant's payouts, newest first, before the cursor id.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    merchant: MerchantId,
+    before: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<Payout>, DbErr> {
+    let mut q = payout::Entity::find().filter(payout::Column::MerchantId.eq(merchant.0));
+    if let Some(b) = before {
+        q = q.filter(payout::Column::Id.lt(b));
+    }
+    q.order_by_desc(payout::Column::Id).limit(limit).all(db).await?.into_iter().map(Payout::try_from).collect()
+}
+
+/// A merchant's reserve (minor units) and schedule for an asset; no reserve and
+/// no schedule when unset.
+pub async fn settings(
+    db: &impl ConnectionTrait,
+    merchant: MerchantId,
+    asset: &AssetCode,
+) -> Result<(i64, Option<PayoutSchedule>), DbErr> {
+    let row = payout_setting::Entity::find_by_id((merchant.0, asset.to_string())).one(db).await?;
+    Ok(row.map_or((0, None), |r| (r.reserve_minor, r.schedule.as_deref().and_then(PayoutSchedule::parse))))
+}
+
+/// Reserves per asset of one merchant, for balance reads.
+pub async fn reserves(db: &impl ConnectionTrait, merchant: MerchantId) -> Result<Vec<(String, i64)>, DbErr> {
+    let rows = payout_setting::Entity::find().filter(payout_setting::Column::MerchantId.eq(merchant.0)).all(db).await?;
+    Ok(rows.into_iter().map(|r| (r.asset, r.reserve_minor)).collect())
+}
+
+/// Sets a merchant's reserve and schedule for an asset.
+pub async fn set_settings(
+    db: &impl ConnectionTrait,
+    merchant: MerchantId,
+    asset: &AssetCode,
+    reserve_minor: i64,
+    schedule: Option<PayoutSchedule>,
+) -> Result<(), DbErr> {
+    payout_setting::Entity::insert(payout_setting::ActiveModel {
+        merchant_id: Set(merchant.0),
+        asset: Set(asset.to_string()),
+        reserve_minor: Set(reserve_minor),
+        schedule: Set(schedule.map(|s| s.as_str().to_owned())),
+        updated_at: Set(Utc::now()),
+    })
+    .on_conflict(
+        OnConflict::columns([payout_setting::Column::MerchantId, payout_setting::Column::Asset])
+            .update_columns([
+                payout_setting::Column::ReserveMinor,
+                payout_setting::Column::Schedule,
+                payout_setting::Column::UpdatedAt,
+            ])
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// Every (merchant, asset, schedule) with automatic payouts.
+pub async fn scheduled(db: &impl ConnectionTrait) -> Result<Vec<(MerchantId, AssetCode, PayoutSchedule)>, DbErr> {
+    let rows = payout_setting::Entity::find().filter(payout_setting::Column::Schedule.is_not_null()).all(db).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            let schedule = r.schedule.as_deref().and_then(PayoutSchedule::parse)?;
+            Some((MerchantId(r.merchant_id), AssetCode::parse(&r.asset).ok()?, schedule))
+        })
+        .collect())
+}
+
+/// The merchant's transactions with sequence in `from..=to`, oldest first, at most `limit`.
+pub async fn covered(
+    db: &impl ConnectionTrait,
+    merchant: MerchantId,
+    from: i64,
+    to: i64,
+    limit: u64,
+) -> Result<Vec<crate::core::posting::TransactionRecord>, DbErr> {
+    use entity::transaction::Column as C;
+    use sea_orm::Condition;
+    entity::transaction::Entity::find()
+        .filter(Condition::any().add(C::MerchantId.eq(merchant.0)).add(C::CounterpartyId.eq(merchant.0)))
+        .filter(C::Seq.gte(from))
+        .filter(C::Seq.lte(to))
+        .order_by_asc(C::Seq)
+        .limit(limit)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(TryInto::try_into)
+        .collect()
+}

@@ -1,0 +1,244 @@
+//! Whole-book queries: balances at a past point, the trial balance, and the
+//! audit checks behind `verify` and `rebuild-balances`.
+//!
+//! Sums are computed in SQL as `CAST(SUM(..) AS BIGINT)`: PostgreSQL sums BIGINT
+//! into NUMERIC and the cast raises an error rather than wrapping, and SQLite's
+//! integer SUM raises "integer overflow" likewise.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DbErr, Value};
+
+use crate::core::db::stmt;
+use crate::domain::{AccountCode, AssetCode, Balance, MerchantId, NormalBalance};
+
+/// A point in the ledger's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsOf {
+    /// After the transaction with this sequence number committed.
+    Sequence(i64),
+    /// Counting every entry whose transaction is effective at or before this time
+    /// (so backdated transactions count from their effective time).
+    Time(DateTime<Utc>),
+}
+
+/// The posted balance of each of `merchant`'s accounts with `code`, per asset, at
+/// `as_of`, summed from the entries. Pending totals are zero in the past, since
+/// entries record posted movements.
+pub async fn balances_as_of(
+    db: &impl ConnectionTrait,
+    merchant: MerchantId,
+    code: &AccountCode,
+    as_of: AsOf,
+) -> Result<Vec<(AssetCode, NormalBalance, Balance)>, DbErr> {
+    let (cond, bound): (&str, Value) = match as_of {
+        AsOf::Sequence(seq) => ("e.layer = 'posted' AND e.transaction_seq <= $3", seq.into()),
+        AsOf::Time(t) => ("e.layer = 'posted' AND e.effective_at <= $3", t.into()),
+    };
+    let sql = format!(
+        "SELECT a.asset AS asset, a.normal_balance AS normal_balance, \
+           CAST(COALESCE(SUM(CASE WHEN e.direction = 'debit' THEN e.amount ELSE 0 END), 0) AS BIGINT) AS debits, \
+           CAST(COALESCE(SUM(CASE WHEN e.direction = 'credit' THEN e.amount ELSE 0 END), 0) AS BIGINT) AS credits \
+         FROM accounts a LEFT JOIN entries e ON e.account_id = a.id AND {cond} \
+         WHERE a.merchant_id = $1 AND a.code = $2 GROUP BY a.asset, a.normal_balance ORDER BY a.asset"
+    );
+    let rows = db.query_all_raw(stmt(db, &sql, vec![merchant.0.into(), code.as_str().into(), bound])).await?;
+    rows.into_iter()
+        .map(|r| {
+            let asset: String = r.try_get("", "asset")?;
+            let normal: String = r.try_get("", "normal_balance")?;
+            Ok((
+                AssetCode::parse(&asset).map_err(|e| crate::core::db::corrupt(e.to_string()))?,
+                crate::domain::Direction::parse(&normal).ok_or_else(|| crate::core::db::corrupt(normal.clone()))?,
+                Balance {
+                    debits_posted: r.try_get("", "debits")?,
+                    credits_posted: r.try_get("", "credits")?,
+                    ..Balance::default()
+                },
+            ))
+        })
+        .collect()
+}
+
+/// One line of the trial balance: the totals of all accounts with one code, one
+/// asset and one kind of owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrialBalanceLine {
+    /// The account code.
+    pub code: String,
+    /// The asset.
+    pub asset: AssetCode,
+    /// True for the platform's accounts, false for the sum over all merchants.
+    pub platform: bool,
+    /// How many accounts the line sums.
+    pub accounts: i64,
+    /// Sum of their totals, minor units.
+    pub balance: Balance,
+}
+
+/// The trial balance from the balance rows (no entry is summed): per code, asset
+/// and owner kind. Debits and credits of each asset sum to the same total.
+pub async fn trial_balance(db: &impl ConnectionTrait) -> Result<Vec<TrialBalanceLine>, DbErr> {
+    let platform: Value = MerchantId::PLATFORM.0.into();
+    let rows = db
+        .query_all_raw(stmt(
+            db,
+            "SELECT a.code AS code, a.asset AS asset, CASE WHEN a.merchant_id = $1 THEN 1 ELSE 0 END AS platform, \
+               COUNT(*) AS accounts, \
+               CAST(SUM(b.debits_posted) AS BIGINT) AS dp, CAST(SUM(b.credits_posted) AS BIGINT) AS cp, \
+               CAST(SUM(b.debits_pending) AS BIGINT) AS dq, CAST(SUM(b.credits_pending) AS BIGINT) AS cq \
+             FROM accounts a JOIN balances b ON b.account_id = a.id \
+             GROUP BY a.code, a.asset, CASE WHEN a.merchant_id = $1 THEN 1 ELSE 0 END \
+             ORDER BY a.asset, a.code, platform",
+            vec![platform],
+        ))
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            let asset: String = r.try_get("", "asset")?;
+            let platform: i32 = r.try_get("", "platform")?;
+            Ok(TrialBalanceLine {
+                code: r.try_get("", "code")?,
+                asset: AssetCode::parse(&asset).map_err(|e| crate::core::db::corrupt(e.to_string()))?,
+                platform: platform == 1,
+                accounts: r.try_get("", "accounts")?,
+                balance: Balance {
+                    debits_posted: r.try_get("", "dp")?,
+                    credits_posted: r.try_get("", "cp")?,
+                    debits_pending: r.try_get("", "dq")?,
+                    credits_pending: r.try_get("", "cq")?,
+                },
+            })
+        })
+        .collect()
+}
+
+/// What `verify` found. Every list is empty in healthy books.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Accounts checked.
+    pub accounts: i64,
+    /// Transactions checked.
+    pub transactions: i64,
+    /// Entries checked.
+    pub entries: i64,
+    /// Accounts whose stored posted totals differ from the sum of their entries.
+    pub balance_mismatches: Vec<String>,
+    /// Assets whose entries do not sum to zero (debits − credits) over all accounts.
+    pub unbalanced_assets: Vec<String>,
+    /// Transactions whose entries do not balance in some asset.
+    pub unbalanced_transactions: Vec<String>,
+}
+
+impl VerifyReport {
+    /// True when no breach was found.
+    pub fn is_clean(&self) -> bool {
+        self.balance_mismatches.is_empty()
+            && self.unbalanced_assets.is_empty()
+            && self.unbalanced_transactions.is_empty()
+    }
+}
+
+/// How many examples of each breach a report lists.
+const MAX_REPORTED_BREACHES: i64 = 20;
+
+/// Checks the books: every balance equals the sum of its entries, each asset sums
+/// to zero over all accounts (in entries and in balance rows), and every
+/// transaction balances per asset.
+pub async fn verify(db: &impl ConnectionTrait) -> Result<VerifyReport, DbErr> {
+    let count = |sql: &'static str| async move {
+        let row = db.query_one_raw(stmt(db, sql, vec![])).await?.ok_or_else(|| DbErr::RecordNotFound(sql.into()))?;
+        row.try_get_by_index::<i64>(0)
+    };
+    let mut report = VerifyReport {
+        accounts: count("SELECT COUNT(*) FROM accounts").await?,
+        transactions: count("SELECT COUNT(*) FROM transactions").await?,
+        entries: count("SELECT COUNT(*) FROM entries").await?,
+        ..VerifyReport::default()
+    };
+    let limit = MAX_REPORTED_BREACHES;
+    let lines = |sql: String| async move {
+        let rows = db.query_all_raw(stmt(db, &sql, vec![])).await?;
+        rows.into_iter().map(|r| r.try_get_by_index::<String>(0)).collect::<Result<Vec<_>, DbErr>>()
+    };
+    // Per account: posted totals, and pending totals as holds minus releases.
+    let sums = "SELECT account_id, \
+          CAST(SUM(CASE WHEN layer = 'posted' AND direction = 'debit' THEN amount ELSE 0 END) AS BIGINT) AS d, \
+          CAST(SUM(CASE WHEN layer = 'posted' AND direction = 'credit' THEN amount ELSE 0 END) AS BIGINT) AS c, \
+          CAST(SUM(CASE WHEN layer <> 'posted' AND direction = 'debit' THEN (CASE WHEN layer = 'hold' THEN amount ELSE -amount END) ELSE 0 END) AS BIGINT) AS dp, \
+          CAST(SUM(CASE WHEN layer <> 'posted' AND direction = 'credit' THEN (CASE WHEN layer = 'hold' THEN amount ELSE -amount END) ELSE 0 END) AS BIGINT) AS cp \
+        FROM entries GROUP BY account_id";
+    report.balance_mismatches = lines(format!(
+        "SELECT 'account ' || a.code || '/' || a.asset || ': stored ' || CAST(b.debits_posted AS TEXT) || ' dr / ' \
+           || CAST(b.credits_posted AS TEXT) || ' cr (pending ' || CAST(b.debits_pending AS TEXT) || ' dr / ' \
+           || CAST(b.credits_pending AS TEXT) || ' cr), entries ' || CAST(COALESCE(s.d, 0) AS TEXT) || ' dr / ' \
+           || CAST(COALESCE(s.c, 0) AS TEXT) || ' cr (pending ' || CAST(COALESCE(s.dp, 0) AS TEXT) || ' dr / ' \
+           || CAST(COALESCE(s.cp, 0) AS TEXT) || ' cr)' \
+         FROM balances b JOIN accounts a ON a.id = b.account_id LEFT JOIN ({sums}) s ON s.account_id = b.account_id \
+         WHERE b.debits_posted <> COALESCE(s.d, 0) OR b.credits_posted <> COALESCE(s.c, 0) \
+            OR b.debits_pending <> COALESCE(s.dp, 0) OR b.credits_pending <> COALESCE(s.cp, 0) LIMIT {limit}"
+    ))
+    .await?;
+    let mut assets = lines(format!(
+        "SELECT layer || ' entries in ' || asset || ' sum to ' || CAST(CAST(SUM(CASE WHEN direction = 'debit' THEN amount ELSE -amount END) AS BIGINT) AS TEXT) \
+         FROM entries GROUP BY asset, layer HAVING SUM(CASE WHEN direction = 'debit' THEN amount ELSE -amount END) <> 0 LIMIT {limit}"
+    ))
+    .await?;
+    assets.extend(
+        lines(format!(
+            "SELECT 'balances in ' || asset || ' sum to ' || CAST(CAST(SUM(debits_posted - credits_posted) AS BIGINT) AS TEXT) \
+             FROM balances GROUP BY asset HAVING SUM(debits_posted - credits_posted) <> 0 \
+               OR SUM(debits_pending - credits_pending) <> 0 LIMIT {limit}"
+        ))
+        .await?,
+    );
+    report.unbalanced_assets = assets;
+    report.unbalanced_transactions = lines(format!(
+        "SELECT 'transaction seq ' || CAST(transaction_seq AS TEXT) || ' in ' || asset || ' (' || layer || ')' FROM entries \
+         GROUP BY transaction_seq, asset, layer HAVING SUM(CASE WHEN direction = 'debit' THEN amount ELSE -amount END) <> 0 \
+         LIMIT {limit}"
+    ))
+    .await?;
+    Ok(report)
+}
+
+/// Recomputes every account's four totals from its entries (posted sums, and
+/// holds minus releases for pending), inside the open transaction. Returns how
+/// many balance rows changed.
+pub async fn rebuild_balances(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    let total = |direction: &str, posted: bool| {
+        let (cond, value) = if posted {
+            ("e.layer = 'posted'", "e.amount")
+        } else {
+            ("e.layer <> 'posted'", "CASE WHEN e.layer = 'hold' THEN e.amount ELSE -e.amount END")
+        };
+        format!(
+            "COALESCE((SELECT SUM({value}) FROM entries e WHERE e.account_id = balances.account_id \
+             AND e.direction = '{direction}' AND {cond}), 0)"
+        )
+    };
+    let columns = [
+        ("debits_posted", total("debit", true)),
+        ("credits_posted", total("credit", true)),
+        ("debits_pending", total("debit", false)),
+        ("credits_pending", total("credit", false)),
+    ];
+    let set: Vec<String> = columns.iter().map(|(c, v)| format!("{c} = {v}")).collect();
+    let differs: Vec<String> = columns.iter().map(|(c, v)| format!("{c} <> {v}")).collect();
+    let sql = format!("UPDATE balances SET {} WHERE {}", set.join(", "), differs.join(" OR "));
+    let res = db.execute_raw(stmt(db, &sql, vec![])).await?;
+    Ok(res.rows_affected())
+}
+
+/// Per-asset totals of stored balances, for tests and tools: asset → (debits − credits).
+pub async fn asset_totals(db: &impl ConnectionTrait) -> Result<BTreeMap<String, i64>, DbErr> {
+    let rows = db
+        .query_all_raw(stmt(
+            db,
+            "SELECT asset, CAST(SUM(debits_posted - credits_posted) AS BIGINT) AS net FROM balances GROUP BY asset",
+            vec![],
+        ))
+        .await?;
+    rows.into_iter().map(|r| Ok((r.try_get("", "asset")?, r.try_get("", "net")?))).collect()
+}

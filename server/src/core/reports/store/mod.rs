@@ -1,0 +1,291 @@
+//! Monthly rollups in the database: the entry facts a month's rollup folds
+//! (see [`crate::core::reports::rollup`]), and the stored closed months.
+//!
+//! Reads here are report queries: the caller runs them on the reporting
+//! connection when one is configured, so they never load the primary.
+
+pub mod books;
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use rust_decimal::Decimal;
+use sea_orm::{ConnectionTrait, DbErr, StreamTrait, Value};
+
+use crate::core::db::stmt;
+use crate::core::reports::rollup::{ConversionRate, EntryFact, Fold, Month, RollupSums};
+use crate::domain::{Direction, Layer, MerchantId, TransactionKind};
+
+/// Which transactions a rollup reads: those dated in `[from, to)` and, when
+/// `after_seq` is set, committed after that ledger sequence; always at most
+/// `through_seq`.
+#[derive(Clone, Copy, Debug)]
+pub struct Window {
+    /// Earliest `effective_at` (inclusive); None: from the start.
+    pub from: Option<DateTime<Utc>>,
+    /// Latest `effective_at` (exclusive).
+    pub to: DateTime<Utc>,
+    /// Only transactions with a sequence above this.
+    pub after_seq: Option<i64>,
+    /// Only transactions with a sequence up to this.
+    pub through_seq: i64,
+}
+
+/// Class given to transactions of no merchant (platform-only transfers).
+pub const PLATFORM_CLASS: &str = "platform";
+
+fn bad(e: impl std::fmt::Display) -> DbErr {
+    crate::core::db::corrupt(format!("rollup row: {e}"))
+}
+
+/// Every asset's exponent, by code (for deal rates in major units).
+pub async fn exponents(db: &impl ConnectionTrait) -> Result<HashMap<String, u32>, DbErr> {
+    Ok(crate::core::accounts::store::assets::list(db)
+        .await?
+        .into_iter()
+        .map(|(a, _)| (a.code.to_string(), a.exponent))
+        .collect())
+}
+
+/// Folds every entry of the transactions in `window`, streaming them in
+/// transaction order; `exponents` from [`exponents`]. Errors: database errors, or a row with an unknown
+/// kind, direction or layer (never for stored data).
+pub async fn fold(
+    db: &(impl ConnectionTrait + StreamTrait),
+    window: Window,
+    exponents: &HashMap<String, u32>,
+) -> Result<(BTreeMap<(String, String), RollupSums>, Vec<ConversionRate>), DbErr> {
+    let exponent_of = |code: &str| exponents.get(code).copied().unwrap_or(0);
+    let mut values: Vec<Value> = vec![window.to.into(), window.through_seq.into()];
+    let mut filter = String::from("t.effective_at < $1 AND t.seq <= $2");
+    if let Some(from) = window.from {
+        values.push(from.into());
+        filter.push_str(&format!(" AND t.effective_at >= ${}", values.len()));
+    }
+    if let Some(after) = window.after_seq {
+        values.push(after.into());
+        filter.push_str(&format!(" AND t.seq > ${}", values.len()));
+    }
+    // An authorization ends at the first capture, void or expiry of its payment.
+    let sql = format!(
+        "SELECT t.seq AS seq, t.kind AS kind, m.class AS class, \
+           CASE WHEN t.kind IN ('capture', 'void', 'expiry') AND t.seq = (SELECT MIN(t2.seq) FROM transactions t2 \
+             WHERE t2.payment_id = t.payment_id AND t2.kind IN ('capture', 'void', 'expiry')) THEN 1 ELSE 0 END AS ends, \
+           e.asset AS asset, a.merchant_id AS owner, a.code AS code, a.normal_balance AS normal, \
+           e.direction AS direction, e.layer AS layer, e.amount AS amount \
+         FROM transactions t \
+         LEFT JOIN merchants m ON m.id = t.merchant_id \
+         JOIN entries e ON e.transaction_seq = t.seq \
+         JOIN accounts a ON a.id = e.account_id \
+         WHERE {filter} ORDER BY t.seq, e.seq"
+    );
+    let rows = db.stream_raw(stmt(db, &sql, values)).await?;
+    let mut rows = std::pin::pin!(rows);
+    let mut fold = Fold::new();
+    while let Some(r) = rows.try_next().await? {
+        let kind: String = r.try_get("", "kind")?;
+        let owner: uuid::Uuid = r.try_get("", "owner")?;
+        let normal: String = r.try_get("", "normal")?;
+        let direction: String = r.try_get("", "direction")?;
+        let layer: String = r.try_get("", "layer")?;
+        let ends: i32 = r.try_get("", "ends")?;
+        fold.push(
+            EntryFact {
+                transaction_seq: r.try_get("", "seq")?,
+                kind: TransactionKind::parse(&kind).ok_or_else(|| bad(&kind))?,
+                class: r.try_get::<Option<String>>("", "class")?.unwrap_or_else(|| PLATFORM_CLASS.to_owned()),
+                ends_authorization: ends == 1,
+                asset: r.try_get("", "asset")?,
+                platform: owner == MerchantId::PLATFORM.0,
+                code: r.try_get("", "code")?,
+                normal: Direction::parse(&normal).ok_or_else(|| bad(&normal))?,
+                direction: Direction::parse(&direction).ok_or_else(|| bad(&direction))?,
+                layer: Layer::parse(&layer).ok_or_else(|| bad(&layer))?,
+                amount_minor: r.try_get("", "amount")?,
+            },
+            &exponent_of,
+        );
+    }
+    Ok(fold.finish(&exponent_of))
+}
+
+/// The ledger's last sequence (0 when empty).
+pub async fn last_seq(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
+    let row = db.query_one_raw(stmt(db, "SELECT COALESCE(MAX(seq), 0) AS s FROM transactions", vec![])).await?;
+    row.map_or(Ok(0), |r| r.try_get("", "s"))
+}
+
+/// The month of the earliest `effective_at`, if there is any transaction.
+pub async fn first_month(db: &impl ConnectionTrait) -> Result<Option<Month>, DbErr> {
+    let row = db.query_one_raw(stmt(db, "SELECT MIN(effective_at) AS e FROM transactions", vec![])).await?;
+    let first: Option<DateTime<Utc>> = match row {
+        Some(r) => r.try_get("", "e")?,
+        None => None,
+    };
+    Ok(first.map(Month::of))
+}
+
+/// Closed months with the sequence each was computed through, oldest first.
+pub async fn closed_months(db: &impl ConnectionTrait) -> Result<Vec<(Month, i64, DateTime<Utc>)>, DbErr> {
+    let rows = db
+        .query_all_raw(stmt(db, "SELECT month, through_seq, computed_at FROM rollup_months ORDER BY month", vec![]))
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            let month: String = r.try_get("", "month")?;
+            Ok((Month::parse(&month).map_err(bad)?, r.try_get("", "through_seq")?, r.try_get("", "computed_at")?))
+        })
+        .collect()
+}
+
+/// A stored month: its lines (`month` and `adjustment`, per class and asset)
+/// and rates.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoredMonth {
+    /// Sums of the month's own transactions, per (class, asset).
+    pub lines: BTreeMap<(String, String), RollupSums>,
+    /// Sums of backdated transactions reported in this month.
+    pub adjustments: BTreeMap<(String, String), RollupSums>,
+    /// Deal rates.
+    pub rates: Vec<ConversionRate>,
+    /// Sequence computed through.
+    pub through_seq: i64,
+}
+
+const SUM_COLUMNS: [&str; 12] = [
+    "captured_count",
+    "captured_minor",
+    "authorizations_ended",
+    "authorizations_accepted",
+    "refund_count",
+    "refund_minor",
+    "chargeback_count",
+    "chargeback_minor",
+    "fees_minor",
+    "payout_count",
+    "payout_minor",
+    "net_movement_minor",
+];
+
+fn sums_values(s: &RollupSums) -> Result<Vec<Value>, DbErr> {
+    let big = |v: i128| i64::try_from(v).map(Value::from).map_err(|_| bad("a monthly total beyond i64"));
+    Ok(vec![
+        s.captured_count.into(),
+        big(s.captured_minor)?,
+        s.authorizations_ended.into(),
+        s.authorizations_accepted.into(),
+        s.refund_count.into(),
+        big(s.refund_minor)?,
+        s.chargeback_count.into(),
+        big(s.chargeback_minor)?,
+        big(s.fees_minor)?,
+        s.payout_count.into(),
+        big(s.payout_minor)?,
+        big(s.net_movement_minor)?,
+    ])
+}
+
+/// Stores a closed month, its lines and rates, in the caller's transaction.
+/// Errors: the month is already stored (unique violation on `rollup_months`).
+pub async fn insert_month(
+    db: &impl ConnectionTrait,
+    month: Month,
+    computed_at: DateTime<Utc>,
+    stored: &StoredMonth,
+) -> Result<(), DbErr> {
+    let m = month.to_string();
+    db.execute_raw(stmt(
+        db,
+        "INSERT INTO rollup_months (month, through_seq, computed_at) VALUES ($1, $2, $3)",
+        vec![m.clone().into(), stored.through_seq.into(), computed_at.into()],
+    ))
+    .await?;
+    let columns = SUM_COLUMNS.join(", ");
+    let marks: Vec<String> = (5..5 + SUM_COLUMNS.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "INSERT INTO rollup_lines (month, line, class, asset, {columns}) VALUES ($1, $2, $3, $4, {})",
+        marks.join(", ")
+    );
+    for (line, map) in [("month", &stored.lines), ("adjustment", &stored.adjustments)] {
+        for ((class, asset), sums) in map {
+            let mut values: Vec<Value> =
+                vec![m.clone().into(), line.into(), class.clone().into(), asset.clone().into()];
+            values.extend(sums_values(sums)?);
+            db.execute_raw(stmt(db, &sql, values)).await?;
+        }
+    }
+    for r in &stored.rates {
+        db.execute_raw(stmt(
+            db,
+            "INSERT INTO rollup_rates (month, base, quote, deals, mean, low, high) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            vec![
+                m.clone().into(),
+                r.base.clone().into(),
+                r.quote.clone().into(),
+                r.deals.into(),
+                r.mean.to_string().into(),
+                r.low.to_string().into(),
+                r.high.to_string().into(),
+            ],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// A stored month, or None when it is not closed yet.
+pub async fn load_month(db: &impl ConnectionTrait, month: Month) -> Result<Option<StoredMonth>, DbErr> {
+    let m = month.to_string();
+    let Some(head) = db
+        .query_one_raw(stmt(db, "SELECT through_seq FROM rollup_months WHERE month = $1", vec![m.clone().into()]))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let mut stored = StoredMonth { through_seq: head.try_get("", "through_seq")?, ..StoredMonth::default() };
+    let sql = format!("SELECT line, class, asset, {} FROM rollup_lines WHERE month = $1", SUM_COLUMNS.join(", "));
+    for r in db.query_all_raw(stmt(db, &sql, vec![m.clone().into()])).await? {
+        let get = |c: &str| r.try_get::<i64>("", c);
+        let sums = RollupSums {
+            captured_count: get("captured_count")?,
+            captured_minor: get("captured_minor")?.into(),
+            authorizations_ended: get("authorizations_ended")?,
+            authorizations_accepted: get("authorizations_accepted")?,
+            refund_count: get("refund_count")?,
+            refund_minor: get("refund_minor")?.into(),
+            chargeback_count: get("chargeback_count")?,
+            chargeback_minor: get("chargeback_minor")?.into(),
+            fees_minor: get("fees_minor")?.into(),
+            payout_count: get("payout_count")?,
+            payout_minor: get("payout_minor")?.into(),
+            net_movement_minor: get("net_movement_minor")?.into(),
+        };
+        let key = (r.try_get::<String>("", "class")?, r.try_get::<String>("", "asset")?);
+        let line: String = r.try_get("", "line")?;
+        if line == "adjustment" {
+            stored.adjustments.insert(key, sums)
+        } else {
+            stored.lines.insert(key, sums)
+        };
+    }
+    for r in db
+        .query_all_raw(stmt(
+            db,
+            "SELECT base, quote, deals, mean, low, high FROM rollup_rates WHERE month = $1 ORDER BY base, quote",
+            vec![m.into()],
+        ))
+        .await?
+    {
+        let dec = |c: &str| -> Result<Decimal, DbErr> { r.try_get::<String>("", c)?.parse().map_err(bad) };
+        stored.rates.push(ConversionRate {
+            base: r.try_get("", "base")?,
+            quote: r.try_get("", "quote")?,
+            deals: r.try_get("", "deals")?,
+            mean: dec("mean")?,
+            low: dec("low")?,
+            high: dec("high")?,
+        });
+    }
+    Ok(Some(stored))
+}

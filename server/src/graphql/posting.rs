@@ -1,0 +1,549 @@
+//! GraphQL of the posting aggregate: transactions and their entries, the
+//! `transaction` query and `reversalPreview`, and the mutations that post a
+//! transaction (`postTransaction`, `postTransactions`, `recordDeal`) or
+//! reverse one (`reverseTransaction`).
+
+use async_graphql::connection::{Connection, OpaqueCursor};
+use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::accounts::AccountNode;
+use super::common::{
+    DirectionType, LayerType, Money, MoneyInput, TransactionKindType, annotations, call, decode_cursor, money, page_of,
+    parse_merchant_id, parse_uuid, reference,
+};
+use super::context::{caller, not_found, reads, sees, visible};
+use super::error::{BAD_USER_INPUT, OrCoded, coded};
+use super::merchants::{MerchantNode, merchant_node};
+use super::payments::PaymentNode;
+use super::{access, ledger, page_size};
+use crate::core::LedgerError;
+use crate::core::payments::payment;
+use crate::core::posting::{self, EntryRecord, Posted, TransactionRecord};
+use crate::domain::transaction::MAX_ENTRIES_PER_TRANSACTION;
+use crate::domain::{
+    AccountCode, AccountId, AccountRef, Amount, AssetCode, DomainError, EntryDraft, Layer, Owner, TransactionDraft,
+    TransactionId, TransactionKind,
+};
+
+/// A transaction: a balanced set of entries, append-only.
+pub struct TransactionNode(pub TransactionRecord);
+
+#[Object(name = "Transaction")]
+impl TransactionNode {
+    /// Its id (UUID).
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Gap-free, commit-ordered sequence number; order by this, not by time.
+    async fn sequence(&self) -> i64 {
+        self.0.seq
+    }
+    /// What it records.
+    async fn kind(&self) -> TransactionKindType {
+        self.0.kind.into()
+    }
+    /// Its merchant.
+    async fn merchant(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<MerchantNode>> {
+        merchant_node(ctx, self.0.merchant).await
+    }
+    /// The caller's reference.
+    async fn external_ref(&self) -> Option<&str> {
+        self.0.external_ref.as_deref()
+    }
+    /// The caller's metadata, a JSON object.
+    async fn metadata(&self) -> async_graphql::Json<serde_json::Value> {
+        async_graphql::Json(self.0.metadata.clone())
+    }
+    /// When the movement happened (may be backdated).
+    async fn effective_at(&self) -> DateTime<Utc> {
+        self.0.effective_at
+    }
+    /// When it was committed.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// Who posted it: `key:<prefix>` (a merchant API key), `staff:<username>`,
+    /// `system:<job>` (the server's own jobs), or `unrecorded` (before actors were kept).
+    async fn actor(&self) -> &str {
+        &self.0.actor
+    }
+    /// The id of the HTTP request that posted it (its `x-request-id`).
+    async fn request_id(&self) -> Option<&str> {
+        self.0.request_id.as_deref()
+    }
+    /// The idempotency key it was posted under; none for the server's own jobs.
+    async fn idempotency_key(&self) -> Option<&str> {
+        self.0.idempotency_key.as_deref()
+    }
+    /// The transaction this one reverses.
+    async fn reverses(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TransactionNode>> {
+        let Some(id) = self.0.reverses else { return Ok(None) };
+        Ok(posting::find(&reads(ctx).await?, id).await.or_coded()?.map(TransactionNode))
+    }
+    /// The transaction that reversed this one, if any.
+    async fn reversed_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TransactionNode>> {
+        Ok(posting::reversal_of(&reads(ctx).await?, self.0.id).await.or_coded()?.map(TransactionNode))
+    }
+    /// The other merchant of a deal.
+    async fn counterparty(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<MerchantNode>> {
+        let Some(id) = self.0.counterparty else { return Ok(None) };
+        merchant_node(ctx, id).await
+    }
+    /// The payment this transaction is a step of.
+    async fn payment(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<PaymentNode>> {
+        let Some(id) = self.0.payment else { return Ok(None) };
+        Ok(crate::core::payments::find(&reads(ctx).await?, id).await.or_coded()?.map(PaymentNode))
+    }
+    /// Its entries, in sequence order.
+    async fn entries(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<EntryNode>> {
+        let entries =
+            super::loaders::loaders(ctx)?.entries.load_one(self.0.id).await.map_err(super::loaders::load_error)?;
+        Ok(entries.unwrap_or_default().into_iter().map(EntryNode).collect())
+    }
+}
+
+/// One posting: an amount on the debit or credit side of one account.
+pub struct EntryNode(pub EntryRecord);
+
+#[Object(name = "Entry")]
+impl EntryNode {
+    /// Its sequence number (gap-free across the ledger), as an id.
+    async fn id(&self) -> ID {
+        ID(self.0.seq.to_string())
+    }
+    /// Its sequence number.
+    async fn sequence(&self) -> i64 {
+        self.0.seq
+    }
+    /// Its transaction's sequence number.
+    async fn transaction_sequence(&self) -> i64 {
+        self.0.transaction_seq
+    }
+    /// Debit or credit.
+    async fn direction(&self) -> DirectionType {
+        self.0.direction.into()
+    }
+    /// Posted, or a pending hold or release.
+    async fn layer(&self) -> LayerType {
+        self.0.layer.into()
+    }
+    /// Positive amount.
+    async fn amount(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, self.0.asset.as_str(), self.0.amount.minor().into()).await
+    }
+    /// The account posted to.
+    async fn account(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<AccountNode>> {
+        let account = super::loaders::loaders(ctx)?
+            .accounts
+            .load_one(self.0.account)
+            .await
+            .map_err(super::loaders::load_error)?;
+        // A merchant key sees its own accounts only, never the platform's.
+        Ok(account.filter(|a| sees(ctx, a.owner.merchant_id())).map(AccountNode))
+    }
+    /// Its transaction.
+    async fn transaction(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TransactionNode>> {
+        Ok(posting::find(&reads(ctx).await?, self.0.transaction_id).await.or_coded()?.map(TransactionNode))
+    }
+}
+
+/// An account's entries as a Relay connection ordered by sequence (ascending),
+/// so pages never shift as new entries arrive.
+pub async fn entries_connection(
+    ctx: &Context<'_>,
+    account: AccountId,
+    first: Option<i32>,
+    after: Option<String>,
+) -> async_graphql::Result<Connection<OpaqueCursor<i64>, EntryNode>> {
+    let limit = page_size(first)?;
+    let after = after.as_deref().map(decode_cursor).transpose()?;
+    let rows = posting::entries_page(&reads(ctx).await?, account, after, limit + 1).await.or_coded()?;
+    Ok(page_of(rows, limit, after.is_some(), |e| OpaqueCursor(e.seq), EntryNode))
+}
+
+/// The posting aggregate's root queries, merged into [`super::QueryRoot`].
+#[derive(Default)]
+pub struct PostingQuery;
+
+#[Object]
+impl PostingQuery {
+    /// A transaction by id, with its entries. Errors: `NOT_FOUND` (also when it
+    /// is neither the caller merchant's nor a deal it is party to).
+    #[graphql(guard = "access::FIELD")]
+    async fn transaction(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<TransactionNode>> {
+        let id = TransactionId(parse_uuid(&id, "transaction id")?);
+        let found = posting::find(&reads(ctx).await?, id).await.or_coded()?.ok_or_else(not_found)?;
+        if visible(ctx, found.merchant).is_err() && found.counterparty.is_none_or(|c| visible(ctx, c).is_err()) {
+            return Err(not_found());
+        }
+        Ok(Some(TransactionNode(found)))
+    }
+
+    /// What `reverseTransaction` would post for `transactionId`, computed by
+    /// the same code, writing nothing: a payment step's holds become
+    /// releases, and only a capture's posted entries are reversed. The same
+    /// callers as `reverseTransaction`. Errors: `NOT_FOUND`,
+    /// `ALREADY_REVERSED`, `PAYMENT_STEP_NOT_REVERSIBLE`.
+    #[graphql(guard = "access::FIELD", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
+    async fn reversal_preview(
+        &self,
+        ctx: &Context<'_>,
+        transaction_id: ID,
+    ) -> async_graphql::Result<super::preview::ReversalPreviewNode> {
+        let id = TransactionId(super::common::parse_uuid(&transaction_id, "transaction id")?);
+        let entries = posting::preview_reversal(&reads(ctx).await?, id).await.or_coded()?;
+        Ok(super::preview::ReversalPreviewNode { transaction: id, entries })
+    }
+}
+
+/// One entry of `postTransaction`. Name the account by `accountId`, or by
+/// `accountCode` (of the transaction's merchant, or of the platform when
+/// `platform` is true); standard codes are created on first use.
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntryInput {
+    /// An existing account of this merchant or the platform.
+    pub account_id: Option<ID>,
+    /// An account code, instead of `accountId`.
+    pub account_code: Option<String>,
+    /// With `accountCode`: true for a platform account.
+    #[graphql(default)]
+    pub platform: bool,
+    /// Debit or credit.
+    pub direction: DirectionType,
+    /// Positive amount; its currency must be the account's asset.
+    pub amount: MoneyInput,
+}
+
+/// Input of `postTransaction`.
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PostTransactionInput {
+    /// The merchant it belongs to.
+    pub merchant_id: ID,
+    /// 2 to 64 entries that balance per asset.
+    pub entries: Vec<EntryInput>,
+    /// Your reference, up to 500 characters.
+    pub external_ref: Option<String>,
+    /// A JSON object, at most 4096 bytes, with no NUL character (PostgreSQL cannot store one).
+    pub metadata: Option<Json<serde_json::Value>>,
+    /// When it happened; now if absent. May be in the past.
+    pub effective_at: Option<DateTime<Utc>>,
+    /// Idempotency key.
+    #[serde(skip)]
+    pub idempotency_key: String,
+}
+
+/// Most transactions one `postTransactions` call carries. Each may have up to
+/// 64 entries; 500 typical transactions fit well within the 1 MiB body limit,
+/// and one database transaction of 500 stays short enough not to hold its
+/// balance locks for long.
+pub const MAX_BULK_TRANSACTIONS: usize = 500;
+
+/// Input of `postTransactions`.
+#[derive(InputObject)]
+pub struct PostTransactionsInput {
+    /// 1 to 500 transactions, each with its own idempotency key, exactly as
+    /// `postTransaction` takes them (the same key and input sent alone or in a
+    /// batch is the same request: the second is a replay).
+    pub transactions: Vec<PostTransactionInput>,
+    /// All or nothing: when any transaction is refused, none is written (the
+    /// others answer `BATCH_ROLLED_BACK`). Default false: each transaction is
+    /// posted or refused on its own.
+    #[graphql(default)]
+    pub atomic: bool,
+}
+
+/// Why one transaction of a batch was refused.
+#[derive(SimpleObject)]
+pub struct ItemError {
+    /// The stable error code, as `extensions.code` would carry it.
+    pub code: String,
+    /// What to fix.
+    pub message: String,
+}
+
+/// One transaction's result in a `postTransactions` call.
+#[derive(SimpleObject)]
+pub struct BulkItemResult {
+    /// Its position in the input, from 0.
+    pub index: i32,
+    /// The transaction posted (on a replay, the one posted the first time);
+    /// null when refused.
+    pub transaction_id: Option<ID>,
+    /// True when this answer replays an earlier request with the same key.
+    pub replayed: bool,
+    /// Why it was refused; null when posted.
+    pub error: Option<ItemError>,
+}
+
+/// Result of `postTransactions`.
+#[derive(SimpleObject)]
+pub struct PostTransactionsPayload {
+    /// One result per input transaction, in input order.
+    pub results: Vec<BulkItemResult>,
+    /// How many transactions were written or replayed (0 for a refused atomic batch).
+    pub posted: i32,
+}
+
+/// The code and message of a coded GraphQL error, as a batch item's error.
+fn item_error(e: &async_graphql::Error) -> ItemError {
+    let code = e
+        .extensions
+        .as_ref()
+        .and_then(|x| x.get("code"))
+        .and_then(|c| match c {
+            async_graphql::Value::String(s) => Some(s.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| BAD_USER_INPUT.to_owned());
+    ItemError { code, message: e.message.clone() }
+}
+
+/// Input of `recordDeal`.
+#[derive(InputObject, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordDealInput {
+    /// The merchant selling (the transaction's merchant).
+    pub seller_id: ID,
+    /// The merchant buying.
+    pub buyer_id: ID,
+    /// What the buyer hands over (e.g. 30.00 USD); at least one.
+    pub buyer_gives: Vec<MoneyInput>,
+    /// What the seller hands over (e.g. 1 STAFF); at least one.
+    pub seller_gives: Vec<MoneyInput>,
+    /// Your reference.
+    pub external_ref: Option<String>,
+    /// A JSON object, at most 4096 bytes, with no NUL character (PostgreSQL cannot store one).
+    pub metadata: Option<Json<serde_json::Value>>,
+    /// When it happened; now if absent.
+    pub effective_at: Option<DateTime<Utc>>,
+    /// Idempotency key.
+    #[serde(skip)]
+    pub idempotency_key: String,
+}
+
+/// Result of a mutation that posts a transaction.
+#[derive(SimpleObject)]
+pub struct TransactionPayload {
+    /// The transaction posted (or, on a replay, posted the first time).
+    pub transaction: TransactionNode,
+    /// True when this answer replays an earlier request with the same key.
+    pub replayed: bool,
+}
+
+/// The posting aggregate's mutations, merged into [`super::MutationRoot`].
+#[derive(Default)]
+pub struct PostingMutation;
+
+#[Object]
+impl PostingMutation {
+    /// Posts any balanced set of entries on accounts of one merchant and the
+    /// platform. Errors: `AMOUNT_NOT_POSITIVE`, `AMOUNT_PRECISION_EXCEEDED`,
+    /// `AMOUNT_MALFORMED`, `AMOUNT_OVERFLOW`, `UNKNOWN_ASSET`,
+    /// `TRANSACTION_UNBALANCED`, `ENTRY_COUNT_INVALID`, `ASSET_MISMATCH`,
+    /// `ACCOUNT_NOT_FOUND`, `ACCOUNT_OF_ANOTHER_MERCHANT`, `NOT_FOUND`,
+    /// `IDEMPOTENCY_KEY_REUSED`.
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
+    async fn post_transaction(
+        &self,
+        ctx: &Context<'_>,
+        input: PostTransactionInput,
+    ) -> async_graphql::Result<TransactionPayload> {
+        let draft = transfer_draft(ctx, &input).await?;
+        post(ctx, &input.idempotency_key, "postTransaction", &input, draft).await
+    }
+
+    /// Posts up to 500 transactions (each as `postTransaction` takes it) in one
+    /// database transaction. Each is posted or refused on its own, with its
+    /// own result; with `atomic: true`, one refusal writes nothing. Errors (the
+    /// whole call): `BATCH_SIZE_INVALID` for 0 or more than 500 transactions;
+    /// per transaction, the errors of `postTransaction` and `BATCH_ROLLED_BACK`.
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST * 4 + child_complexity")]
+    async fn post_transactions(
+        &self,
+        ctx: &Context<'_>,
+        input: PostTransactionsInput,
+    ) -> async_graphql::Result<PostTransactionsPayload> {
+        let n = input.transactions.len();
+        if n == 0 || n > MAX_BULK_TRANSACTIONS {
+            return Err(coded(
+                "BATCH_SIZE_INVALID",
+                format!("give 1 to {MAX_BULK_TRANSACTIONS} transactions; got {n}"),
+            ));
+        }
+        let mut results: Vec<Option<BulkItemResult>> = (0..n).map(|_| None).collect();
+        let (mut requests, mut positions) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for (i, item) in input.transactions.iter().enumerate() {
+            let parsed = match transfer_draft(ctx, item).await {
+                Ok(draft) => call(ctx, &item.idempotency_key, "postTransaction", item).await.map(|c| (c, draft)),
+                Err(e) => Err(e),
+            };
+            match parsed {
+                Ok(r) => {
+                    requests.push(r);
+                    positions.push(i);
+                }
+                Err(e) => results[i] = Some(refused_item(i, item_error(&e))),
+            }
+        }
+        let refused_at_edge = results.iter().any(Option::is_some);
+        let applied = if input.atomic && refused_at_edge {
+            // Nothing reaches the ledger: the refusals above stand, the rest roll back.
+            positions
+                .iter()
+                .map(|_| Err(LedgerError::Posting(crate::core::posting::PostingError::BatchRolledBack)))
+                .collect()
+        } else {
+            super::context::request(ctx)?.finish_reads().await;
+            ledger(ctx)?.posting().post_batch(requests, input.atomic).await
+        };
+        let mut posted = 0;
+        for (i, outcome) in positions.into_iter().zip(applied) {
+            results[i] = Some(match outcome {
+                Ok(a) => {
+                    posted += 1;
+                    BulkItemResult {
+                        index: i32::try_from(i).unwrap_or(i32::MAX),
+                        transaction_id: a.transaction.map(|t| ID(t.to_string())),
+                        replayed: a.replayed,
+                        error: None,
+                    }
+                }
+                Err(e) => refused_item(i, item_error(&super::error::to_graphql(e))),
+            });
+        }
+        Ok(PostTransactionsPayload { results: results.into_iter().flatten().collect(), posted })
+    }
+
+    /// Records a deal between two merchants in one atomic transaction, possibly
+    /// of several assets: the buyer's `buyerGives` go to the seller and the
+    /// seller's `sellerGives` (goods such as `STAFF`) go to the buyer, between
+    /// their `available` accounts. Neither may give more than it holds. Reverse a
+    /// defective deal with `reverseTransaction`. Errors: the amount errors,
+    /// `INSUFFICIENT_FUNDS`, `NOT_FOUND`, `ENTRY_COUNT_INVALID`, `BAD_USER_INPUT`
+    /// (a merchant dealing with itself), `IDEMPOTENCY_KEY_REUSED`.
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
+    async fn record_deal(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordDealInput,
+    ) -> async_graphql::Result<TransactionPayload> {
+        let seller = parse_merchant_id(&input.seller_id)?;
+        let buyer = parse_merchant_id(&input.buyer_id)?;
+        if input.buyer_gives.len() + input.seller_gives.len() > MAX_ENTRIES_PER_TRANSACTION / 2 {
+            return Err(DomainError::TooManyEntries { max: MAX_ENTRIES_PER_TRANSACTION }).or_coded();
+        }
+        let mut legs: [Vec<(AssetCode, Amount)>; 2] = [Vec::new(), Vec::new()];
+        for (side, gives) in [&input.buyer_gives, &input.seller_gives].into_iter().enumerate() {
+            for m in gives {
+                let (asset, amount) = money(ctx, m).await?;
+                legs[side].push((asset.code, amount));
+            }
+        }
+        let notes = annotations(input.external_ref.clone(), input.metadata.clone(), input.effective_at)?;
+        let draft = payment::record_deal(seller, buyer, &legs[0], &legs[1], notes).or_coded()?;
+        post(ctx, &input.idempotency_key, "recordDeal", &input, draft).await
+    }
+
+    /// Reverses a posted transaction: appends a new transaction with every entry
+    /// on the opposite side, linked by `reverses`. A transaction is reversed at
+    /// most once. A reversal that would take a balance past its limit is
+    /// refused; an admin may pass `force: true` to skip that check (audited as
+    /// `forceReverseTransaction`, and the reversal's metadata says `forced:
+    /// true`). Errors: `NOT_FOUND`, `ALREADY_REVERSED`, `REASON_REQUIRED`,
+    /// `BALANCE_LIMIT_EXCEEDED`, `FORBIDDEN` (`force` by anyone but an admin),
+    /// `IDEMPOTENCY_KEY_REUSED`.
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
+    async fn reverse_transaction(
+        &self,
+        ctx: &Context<'_>,
+        transaction_id: ID,
+        reason: String,
+        idempotency_key: String,
+        #[graphql(default)] force: bool,
+    ) -> async_graphql::Result<TransactionPayload> {
+        if force {
+            crate::core::access::rules::Access::staff(crate::core::access::rules::Role::Admin)
+                .check(caller(ctx)?)
+                .map_err(super::context::refused)?;
+        }
+        let id = TransactionId(parse_uuid(&transaction_id, "transaction id")?);
+        // `force` joins the fingerprint only when set, so unforced requests
+        // keep the fingerprint they had before the argument existed.
+        let (operation, input) = if force {
+            let input = serde_json::json!({ "transactionId": id.to_string(), "reason": reason, "force": true });
+            ("forceReverseTransaction", input)
+        } else {
+            ("reverseTransaction", serde_json::json!({ "transactionId": id.to_string(), "reason": reason }))
+        };
+        let call = call(ctx, &idempotency_key, operation, &input).await?;
+        posted(ledger(ctx)?.posting().reverse(call, id, reason, force).await)
+    }
+}
+
+/// A refused item of a batch.
+fn refused_item(index: usize, error: ItemError) -> BulkItemResult {
+    BulkItemResult {
+        index: i32::try_from(index).unwrap_or(i32::MAX),
+        transaction_id: None,
+        replayed: false,
+        error: Some(error),
+    }
+}
+
+/// Parses a `postTransaction` input into a validated transfer draft. Errors: the
+/// shape and amount errors of `postTransaction`, and `TRANSACTION_UNBALANCED`,
+/// `ENTRY_COUNT_INVALID`.
+async fn transfer_draft(ctx: &Context<'_>, input: &PostTransactionInput) -> async_graphql::Result<TransactionDraft> {
+    let merchant = parse_merchant_id(&input.merchant_id)?;
+    if input.entries.len() > MAX_ENTRIES_PER_TRANSACTION {
+        return Err(DomainError::TooManyEntries { max: MAX_ENTRIES_PER_TRANSACTION }).or_coded();
+    }
+    let mut entries = Vec::with_capacity(input.entries.len());
+    for e in &input.entries {
+        let account = match (&e.account_id, &e.account_code) {
+            (Some(id), None) => AccountRef::Id(AccountId(parse_uuid(id, "account id")?)),
+            (None, Some(code)) => AccountRef::Code {
+                owner: if e.platform { Owner::Platform } else { Owner::Merchant(merchant) },
+                code: AccountCode::parse(code).or_coded()?,
+            },
+            _ => return Err(coded(BAD_USER_INPUT, "give exactly one of accountId and accountCode")),
+        };
+        let (asset, amount) = money(ctx, &e.amount).await?;
+        entries.push(EntryDraft {
+            account,
+            asset: asset.code,
+            direction: e.direction.into(),
+            amount,
+            layer: Layer::Posted,
+        });
+    }
+    let draft = TransactionDraft {
+        external_ref: reference(input.external_ref.clone())?,
+        metadata: input.metadata.clone().map_or_else(|| serde_json::json!({}), |j| j.0),
+        effective_at: input.effective_at,
+        ..TransactionDraft::new(merchant, TransactionKind::Transfer, entries)
+    };
+    draft.validate().or_coded()?;
+    Ok(draft)
+}
+
+/// Posts `draft` under idempotency key `key` (see [`call`]).
+pub(super) async fn post(
+    ctx: &Context<'_>,
+    key: &str,
+    operation: &'static str,
+    input: &impl Serialize,
+    draft: TransactionDraft,
+) -> async_graphql::Result<TransactionPayload> {
+    let call = call(ctx, key, operation, input).await?;
+    posted(ledger(ctx)?.posting().post(call, draft).await)
+}
+
+fn posted(result: Result<Posted, LedgerError>) -> async_graphql::Result<TransactionPayload> {
+    let posted = result.or_coded()?;
+    Ok(TransactionPayload { transaction: TransactionNode(posted.transaction), replayed: posted.replayed })
+}
