@@ -49,12 +49,6 @@ pub struct BalanceChange {
     pub delta: String,
 }
 
-/// The entries a reversal of `original` posts: the same accounts and
-/// amounts, debit and credit swapped.
-pub fn reversal_entries(original: &[PreviewEntry]) -> Vec<PreviewEntry> {
-    original.iter().map(|e| PreviewEntry { direction: e.direction.opposite(), ..e.clone() }).collect()
-}
-
 /// The balance changes `entries` make, one line per account, asset and
 /// balance (posted or pending), in first-seen order. An entry on the
 /// account's normal side raises it, one on the other side lowers it. None
@@ -102,26 +96,6 @@ mod tests {
             amount: amount.into(),
             asset: "USD".into(),
         }
-    }
-
-    fn payment() -> Vec<PreviewEntry> {
-        vec![
-            entry("Platform", "processor_clearing", Direction::Debit, Direction::Debit, "100.00"),
-            entry("ShirtyPuff", "available", Direction::Credit, Direction::Credit, "97.00"),
-            entry("Platform", "fee_revenue", Direction::Credit, Direction::Credit, "3.00"),
-        ]
-    }
-
-    #[test]
-    fn a_reversal_swaps_sides_and_undoes_every_balance_change() {
-        let reversal = reversal_entries(&payment());
-        assert_eq!(reversal[0].direction, Direction::Credit);
-        assert_eq!(reversal[1].direction, Direction::Debit);
-        let changes = balance_changes(&reversal, |_| 2).expect("decimals");
-        let deltas: Vec<_> = changes.iter().map(|c| (c.account.as_str(), c.delta.as_str())).collect();
-        assert_eq!(deltas, vec![("processor_clearing", "-100.00"), ("available", "-97.00"), ("fee_revenue", "-3.00")]);
-        let original = balance_changes(&payment(), |_| 2).expect("decimals");
-        assert_eq!(original[1].delta, "97.00");
     }
 
     #[test]

@@ -145,14 +145,6 @@ schema_enum!(
 );
 
 impl Direction {
-    /// The other side.
-    pub fn opposite(self) -> Self {
-        match self {
-            Direction::Debit => Direction::Credit,
-            Direction::Credit => Direction::Debit,
-        }
-    }
-
     /// "Debit" or "Credit", for people.
     pub fn label(self) -> &'static str {
         match self {

@@ -187,33 +187,37 @@ pub fn account_label(entry: &TransactionEntry) -> String {
     })
 }
 
-/// The original's entries in preview form.
-fn entries_of(tx: &TransactionDetail) -> ApiResult<Vec<PreviewEntry>> {
-    tx.entries
-        .iter()
+/// What a reversal of `tx` would post, as the server plans it
+/// (`reversalPreview`: the same code as `reverseTransaction`, writing
+/// nothing), as preview entries. The plan names each account by id; the
+/// original's entries, which touch the same accounts, say whose it is and
+/// its normal side. Errors: `NOT_FOUND`, `ALREADY_REVERSED`,
+/// `PAYMENT_STEP_NOT_REVERSIBLE`; `BAD_RESPONSE` for an account the
+/// original does not name and the plan gives no normal side for.
+pub async fn reversal_preview(ctx: &Ctx, tx: &TransactionDetail) -> ApiResult<Vec<PreviewEntry>> {
+    let vars = ops::reversal_preview::Variables { transaction_id: tx.id.clone() };
+    let plan = ctx.call::<ops::ReversalPreview>(vars).await?.reversal_preview;
+    let accounts: Vec<_> = tx.entries.iter().filter_map(|e| e.account.as_ref()).collect();
+    plan.entries
+        .into_iter()
         .map(|e| {
-            let account = e
-                .account
-                .as_ref()
-                .ok_or_else(|| ApiError::new(ErrorCode::BadResponse, "an entry without its account"))?;
+            let known = e.account_id.as_deref().and_then(|id| accounts.iter().find(|a| a.id == id));
+            let normal = e.normal_balance.or(known.map(|a| a.normal_balance)).ok_or_else(|| {
+                ApiError::new(ErrorCode::BadResponse, format!("no normal balance for account {}", e.account_code))
+            })?;
+            let merchant = known.and_then(|a| a.merchant.as_ref()).map(|m| m.name.as_str());
             Ok(PreviewEntry {
-                owner: owner(account.platform, account.merchant.as_ref().map(|m| m.name.as_str())),
-                account: account.code.clone(),
-                account_id: Some(account.id.clone()),
-                normal: account.normal_balance,
+                owner: owner(e.platform, merchant),
+                account: e.account_code,
+                account_id: e.account_id,
+                normal,
                 direction: e.direction,
                 layer: e.layer,
-                amount: e.amount.amount.clone(),
-                asset: e.amount.currency.clone(),
+                amount: e.amount.amount,
+                asset: e.amount.currency,
             })
         })
         .collect()
-}
-
-/// What a reversal of `tx` would post. Until the server's
-/// `reversalPreview` lands, the original's entries with sides swapped.
-pub async fn reversal_preview(_ctx: &Ctx, tx: &TransactionDetail) -> ApiResult<Vec<PreviewEntry>> {
-    Ok(crate::preview::reversal_entries(&entries_of(tx)?))
 }
 
 /// A payment with its transactions; None when it does not exist.

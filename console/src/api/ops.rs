@@ -49,6 +49,7 @@ operation!(/** `entries(accountId:)`. */ AccountEntries, "graphql/merchants.grap
 operation!(/** `balanceUpdated(merchantId:)`. */ BalanceUpdated, "graphql/subscriptions.graphql");
 operation!(/** `transaction(id:)`. */ Transaction, "graphql/transactions.graphql");
 operation!(/** `reverseTransaction`. */ ReverseTransaction, "graphql/transactions.graphql");
+operation!(/** `reversalPreview`. */ ReversalPreview, "graphql/transactions.graphql");
 operation!(/** `payment(id:)`. */ Payment, "graphql/payments.graphql");
 operation!(/** `refundPreview`. */ RefundPreview, "graphql/payments.graphql");
 operation!(/** `refundPayment`. */ RefundPayment, "graphql/payments.graphql");

@@ -61,10 +61,11 @@ pub fn ActionDialog(action: Action, on_close: Callback<()>, on_done: Callback<Po
         Action::Refund(p) => refundable(p, ctx.exponent(&p.captured.currency)),
     });
 
-    // A refund's plan comes from the server (`refundPreview`), the same code
-    // the refund runs, so the fee share a schedule returns is shown exactly;
-    // it is asked again when the amount changes. A reversal's is still
-    // computed by `api::reversal_preview` until the server's lands.
+    // Both plans come from the server, computed by the same code the action
+    // runs (`reversalPreview`, `refundPreview`), so what is shown is what will
+    // be posted: a capture's posted entries reversed, a hold turned into a
+    // release, the fee share a schedule gives back. The refund's plan is
+    // asked again when the amount changes.
     let action_for_preview = action.clone();
     let planned = LocalResource::new(move || {
         let action = action_for_preview.clone();
@@ -118,7 +119,7 @@ pub fn ActionDialog(action: Action, on_close: Callback<()>, on_done: Callback<Po
     let is_refund = matches!(action, Action::Refund(_));
     let note = match &action {
         Action::Reverse(_) => {
-            "A new REVERSAL transaction posts these entries, debit and credit swapped. The original stays, marked as reversed."
+            "A new REVERSAL transaction posts these entries, as the ledger plans them. The original stays, marked as reversed."
         }
         Action::Refund(_) => {
             "A REFUND transaction posts these entries, as the ledger plans them (with the fee share the merchant's schedule gives back, if any)."
