@@ -7,7 +7,7 @@
 //! Pure: no browser, no Leptos, unit-tested natively.
 
 /// An asset as `assets { code exponent symbol }` returns it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AssetInfo {
     /// ISO 4217 code (`USD`) or a registered code (`SWORD`).
     pub code: String,

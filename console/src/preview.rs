@@ -1,41 +1,16 @@
 //! What a reversal or a refund will do, shown before staff confirm it.
 //!
-//! A reversal posts the original transaction's entries with debit and credit
-//! swapped (the server's `reverseTransaction`), so its effect on each account
-//! is exactly the opposite of the original's, computed here. A refund's
-//! entries come from the server's `refundPreview` (the plan the refund itself
-//! runs). Either way this module turns entries into balance changes. Pure,
-//! unit-tested natively.
+//! The entries always come from the server: `reversalPreview` and
+//! `refundPreview` run the same code as `reverseTransaction` and
+//! `refundPayment`, writing nothing. The console computes no ledger rule of
+//! its own (a reversal of a payment step is not simply the original with
+//! sides swapped: holds become releases, and a capture's posted entries alone
+//! are reversed). This module only sums the planned entries per account into
+//! the balance changes a person reads: an entry on the account's normal side
+//! raises it, one on the other side lowers it. Pure, unit-tested natively.
 
 use crate::money;
-
-/// Debit or credit, as the API names them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Direction {
-    /// Left side.
-    Debit,
-    /// Right side.
-    Credit,
-}
-
-impl Direction {
-    /// The other side.
-    pub fn opposite(self) -> Self {
-        match self {
-            Direction::Debit => Direction::Credit,
-            Direction::Credit => Direction::Debit,
-        }
-    }
-
-    /// "Debit" or "Credit".
-    pub fn label(self) -> &'static str {
-        match self {
-            Direction::Debit => "Debit",
-            Direction::Credit => "Credit",
-        }
-    }
-}
+use crate::schema::{Direction, Layer};
 
 /// One entry of a transaction, as far as a preview needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,12 +19,14 @@ pub struct PreviewEntry {
     pub owner: String,
     /// Account code (`available`, `fee_revenue`, …).
     pub account: String,
+    /// The account's id, when the plan names one (always for a reversal).
+    pub account_id: Option<String>,
     /// The account's normal balance.
     pub normal: Direction,
     /// Debit or credit.
     pub direction: Direction,
-    /// `POSTED`, `HOLD` or `RELEASE`.
-    pub layer: String,
+    /// The balance layer it moves.
+    pub layer: Layer,
     /// Decimal string in the major unit, positive.
     pub amount: String,
     /// Asset code.
@@ -72,12 +49,6 @@ pub struct BalanceChange {
     pub delta: String,
 }
 
-/// The entries a reversal of `original` posts: the same accounts and
-/// amounts, debit and credit swapped.
-pub fn reversal_entries(original: &[PreviewEntry]) -> Vec<PreviewEntry> {
-    original.iter().map(|e| PreviewEntry { direction: e.direction.opposite(), ..e.clone() }).collect()
-}
-
 /// The balance changes `entries` make, one line per account, asset and
 /// balance (posted or pending), in first-seen order. An entry on the
 /// account's normal side raises it, one on the other side lowers it. None
@@ -88,7 +59,7 @@ pub fn balance_changes(entries: &[PreviewEntry], exponent_of: impl Fn(&str) -> u
         let exponent = exponent_of(&e.asset);
         let minor = money::to_minor(&e.amount, exponent)?;
         let signed = if e.direction == e.normal { minor } else { -minor };
-        let which = if e.layer == "POSTED" { "posted" } else { "pending" };
+        let which = if e.layer == Layer::Posted { "posted" } else { "pending" };
         match lines.iter_mut().find(|l| l.0 == e.owner && l.1 == e.account && l.2 == e.asset && l.3 == which) {
             Some(line) => line.4 = line.4.checked_add(signed)?,
             None => lines.push((e.owner.clone(), e.account.clone(), e.asset.clone(), which, signed)),
@@ -118,32 +89,13 @@ mod tests {
         PreviewEntry {
             owner: owner.into(),
             account: account.into(),
+            account_id: None,
             normal,
             direction,
-            layer: "POSTED".into(),
+            layer: Layer::Posted,
             amount: amount.into(),
             asset: "USD".into(),
         }
-    }
-
-    fn payment() -> Vec<PreviewEntry> {
-        vec![
-            entry("Platform", "processor_clearing", Direction::Debit, Direction::Debit, "100.00"),
-            entry("ShirtyPuff", "available", Direction::Credit, Direction::Credit, "97.00"),
-            entry("Platform", "fee_revenue", Direction::Credit, Direction::Credit, "3.00"),
-        ]
-    }
-
-    #[test]
-    fn a_reversal_swaps_sides_and_undoes_every_balance_change() {
-        let reversal = reversal_entries(&payment());
-        assert_eq!(reversal[0].direction, Direction::Credit);
-        assert_eq!(reversal[1].direction, Direction::Debit);
-        let changes = balance_changes(&reversal, |_| 2).expect("decimals");
-        let deltas: Vec<_> = changes.iter().map(|c| (c.account.as_str(), c.delta.as_str())).collect();
-        assert_eq!(deltas, vec![("processor_clearing", "-100.00"), ("available", "-97.00"), ("fee_revenue", "-3.00")]);
-        let original = balance_changes(&payment(), |_| 2).expect("decimals");
-        assert_eq!(original[1].delta, "97.00");
     }
 
     #[test]

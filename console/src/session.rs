@@ -1,6 +1,10 @@
 //! The console's state shared by every page: the staff session, the asset
 //! list, and whether the server is reachable.
 //!
+//! It sits between the transport ([`crate::transport`], which knows no
+//! session) and the typed calls ([`crate::api`], which know no token): it
+//! adds the token to each operation and owns login state and storage.
+//!
 //! The session (token, username, role) is kept in `localStorage`, so a pasted
 //! link opens in a new tab without logging in again; logging out removes it
 //! and revokes the token on the server. Reads and writes go through
@@ -8,12 +12,12 @@
 //! reached and retries until it can: safe for reads, and safe for writes
 //! because every write carries an idempotency key.
 
+use graphql_client::GraphQLQuery;
 use leptos::prelude::*;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
 
-use crate::api::{self, ApiResult};
 use crate::money::AssetInfo;
+use crate::schema::StaffRole;
+use crate::transport::{self, ApiResult, ErrorCode};
 
 /// `localStorage` key of the saved session.
 const STORAGE_KEY: &str = "ledger.console.session";
@@ -25,15 +29,15 @@ pub struct Session {
     pub token: String,
     /// Staff username.
     pub username: String,
-    /// `VIEWER`, `SUPPORT` or `ADMIN`.
-    pub role: String,
+    /// Viewer, support or admin.
+    pub role: StaffRole,
 }
 
 impl Session {
     /// Support and admin staff may reverse and refund (the server enforces
     /// this too: a viewer gets `FORBIDDEN`).
     pub fn may_act(&self) -> bool {
-        matches!(self.role.as_str(), "SUPPORT" | "ADMIN")
+        matches!(self.role, StaffRole::Support | StaffRole::Admin)
     }
 }
 
@@ -88,23 +92,25 @@ impl Ctx {
         self.assets.with(|assets| assets.iter().find(|a| a.code == code).map_or(2, |a| a.exponent))
     }
 
-    /// Sends one operation with the session, retrying while the server is
-    /// unreachable (backing off to [`api::MAX_RECONNECT_DELAY`]) and marking
-    /// the console offline meanwhile. `UNAUTHENTICATED` ends the session.
-    /// Errors: the server's answer.
-    pub async fn call<T: DeserializeOwned>(&self, query: &str, variables: Value) -> ApiResult<T> {
+    /// Sends operation `Q` with the session's token, retrying while the
+    /// server is unreachable (backing off to [`transport::MAX_RECONNECT_DELAY`])
+    /// and marking the console offline meanwhile. The same body is sent on
+    /// every attempt, so a write's idempotency key makes a retry safe.
+    /// `UNAUTHENTICATED` ends the session. Errors: the server's answer.
+    pub async fn call<Q: GraphQLQuery>(&self, variables: Q::Variables) -> ApiResult<Q::ResponseData> {
+        let body = transport::body::<Q>(variables)?;
         let mut attempt = 0;
         loop {
             let session = self.session.get_untracked();
-            match api::gql::<T>(session.as_ref(), query, variables.clone()).await {
+            match transport::post::<Q::ResponseData>(session.as_ref().map(|s| s.token.as_str()), &body).await {
                 Err(e) if e.is_offline() => {
                     self.online.set(false);
-                    gloo_timers::future::sleep(api::reconnect_delay(attempt)).await;
+                    gloo_timers::future::sleep(transport::reconnect_delay(attempt)).await;
                     attempt += 1;
                 }
                 Err(e) => {
                     self.online.set(true);
-                    if e.code == "UNAUTHENTICATED" && session.is_some() {
+                    if e.code == ErrorCode::Unauthenticated && session.is_some() {
                         self.sign_out();
                     }
                     return Err(e);

@@ -7,7 +7,9 @@
 //! payment arrive live, reverse the defective deal with a reason, see the
 //! balance return, the reversal and the audit line, refund part of a card
 //! payment (and see too much refused in plain words), lose the connection
-//! and recover, and as a viewer see no reverse or refund button. Afterwards the database is checked: one
+//! and recover, reverse a card capture of another merchant and see that the
+//! entries the dialog previewed (the server's `reversalPreview`) are exactly
+//! those the reversal posted, and as a viewer see no reverse or refund button. Afterwards the database is checked: one
 //! reversal only (the double click did not act twice), the audit record
 //! with its reason, and books that still balance. `scripts/test` installs
 //! chromium and playwright-core and builds the console before the suite.
@@ -67,6 +69,28 @@ async fn card_payment(app: &TestApp, merchant: &str) -> String {
     id
 }
 
+/// A card payment of `merchant` in euros, authorized and captured in full;
+/// returns the capture transaction's id. Euros, so the USD figures the run
+/// checks (balances, the month's rollup) stay as they were.
+async fn captured_in_euros(app: &TestApp, merchant: &str) -> String {
+    let data = app
+        .ok(
+            "mutation($i: AuthorizePaymentInput!) { authorizePayment(input: $i) { payment { id } } }",
+            json!({ "i": { "merchantId": merchant, "amount": { "amount": "25.00", "currency": "EUR" },
+                    "externalRef": "card-order-eur-1", "idempotencyKey": "seed-auth-eur-1" } }),
+        )
+        .await;
+    let id = data["authorizePayment"]["payment"]["id"].as_str().expect("payment id").to_owned();
+    let data = app
+        .ok(
+            "mutation($i: CapturePaymentInput!) { capturePayment(input: $i) { transaction { id kind } } }",
+            json!({ "i": { "paymentId": id, "idempotencyKey": "seed-capture-eur-1" } }),
+        )
+        .await;
+    assert_eq!(data["capturePayment"]["transaction"]["kind"], "CAPTURE");
+    data["capturePayment"]["transaction"]["id"].as_str().expect("capture id").to_owned()
+}
+
 #[tokio::test]
 async fn support_staff_reverse_a_defective_deal_in_the_browser_and_a_viewer_cannot() {
     // Arrange: the console, two staff members, ShirtyPuff with sales.
@@ -75,7 +99,7 @@ async fn support_staff_reverse_a_defective_deal_in_the_browser_and_a_viewer_cann
     app.staff("sam.support", "SUPPORT").await;
     app.staff("vic.viewer", "VIEWER").await;
     let shirty = app.merchant("ShirtyPuff").await;
-    app.merchant("Other Shop").await;
+    let other = app.merchant("Other Shop").await;
     // More stalls than fit on one page of search results (20).
     for i in 0..22 {
         app.merchant(&format!("Market Stall {i:02}")).await;
@@ -105,6 +129,7 @@ async fn support_staff_reverse_a_defective_deal_in_the_browser_and_a_viewer_cann
                 "refundReturnsFee": true, "idempotencyKey": "seed-fees" } }),
     )
     .await;
+    let capture = captured_in_euros(&app, &other).await;
     card_payment(&app, &shirty).await;
     let available_before = app.available(&shirty, "USD").await.expect("a USD balance");
 
@@ -138,6 +163,8 @@ async fn support_staff_reverse_a_defective_deal_in_the_browser_and_a_viewer_cann
         .env("MERCHANT_ID", &shirty)
         .env("PAYMENTS_KEY", &key)
         .env("DEFECTIVE_REF", "order-defective-shirt")
+        .env("CAPTURE_MERCHANT", "Other Shop")
+        .env("CAPTURE_TX", &capture)
         .env("OUT_DIR", &out)
         .stdin(Stdio::null())
         .spawn()
@@ -191,8 +218,22 @@ async fn support_staff_reverse_a_defective_deal_in_the_browser_and_a_viewer_cann
     let before: rust_decimal::Decimal = available_before.parse().expect("decimal");
     let after: rust_decimal::Decimal = app.available(&shirty, "USD").await.expect("balance").parse().expect("decimal");
     assert_eq!(after - before, rust_decimal::Decimal::new(-3910 + share, 2));
+    // The capture was reversed once, through the console, with its reason;
+    // the script compared the previewed entries with the posted ones.
+    let capture_reversals =
+        one_value(&app, format!("SELECT COUNT(*) FROM transactions WHERE reverses = '{capture}'")).await;
+    assert_eq!(capture_reversals, 1, "the capture was reversed once");
+    let capture_audited = one_value(
+        &app,
+        format!(
+            "SELECT COUNT(*) FROM audit_log WHERE actor = 'sam.support' AND action = 'reverseTransaction' \
+             AND target_id = '{capture}' AND reason LIKE '%never shipped%' AND result = 'ok'"
+        ),
+    )
+    .await;
+    assert_eq!(capture_audited, 1, "the capture's reversal is audited with its reason");
     app.assert_books_consistent().await;
-    for shot in ["merchant-page.png", "reversal-dialog.png"] {
+    for shot in ["merchant-page.png", "reversal-dialog.png", "capture-reversal-dialog.png"] {
         assert!(out.join(shot).is_file(), "screenshot {shot} saved");
     }
 }

@@ -4,7 +4,9 @@
 //   BASE_URL, SUPPORT_USER/SUPPORT_PASSWORD, VIEWER_USER/VIEWER_PASSWORD,
 //   MERCHANT_ID, PAYMENTS_KEY (the card processing service's key, which
 //   records ShirtyPuff's payments), DEFECTIVE_REF (the
-//   external ref of the defective deal), OUT_DIR (screenshots), CHROMIUM.
+//   external ref of the defective deal), CAPTURE_MERCHANT and CAPTURE_TX (a
+//   merchant with a captured card payment, and the capture's id),
+//   OUT_DIR (screenshots), CHROMIUM.
 // It clicks what a person would click. Any failed expectation throws, and
 // the process exits non-zero with the step that failed.
 import { chromium } from "playwright-core";
@@ -133,6 +135,8 @@ try {
   await dialog.waitFor({ state: "detached" });
   await page.getByRole("button", { name: "Reverse…" }).click();
   await dialog.waitFor();
+  // The plan is the server's (reversalPreview): wait for it to arrive.
+  await dialog.getByTestId("balance-changes").filter({ hasText: "ShirtyPuff · available (posted)" }).waitFor();
   const changes = await dialog.getByTestId("balance-changes").innerText();
   expect(changes.includes("ShirtyPuff · available (posted): -$48.50"), `the preview to show the merchant losing $48.50, got: ${changes}`);
   await dialog.getByRole("button", { name: "Confirm reversal" }).click();
@@ -228,6 +232,48 @@ try {
     .filter((e) => e.textContent.includes("more than is left to refund")).length === 2);
   await refund.getByRole("button", { name: "Cancel" }).click();
   await refund.waitFor({ state: "detached" });
+
+  log("reverse a card capture: the dialog shows the ledger's plan, and exactly that is posted");
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Merchants" }).click();
+  await page.getByLabel("Search by name, external id or id").fill(env("CAPTURE_MERCHANT"));
+  await page.getByRole("link", { name: env("CAPTURE_MERCHANT") }).click();
+  await page.getByRole("heading", { name: env("CAPTURE_MERCHANT") }).waitFor();
+  await page.getByRole("table", { name: "Payments" }).getByRole("link").first().click();
+  await page.getByRole("heading", { name: /Payment .* · CAPTURED/ }).waitFor();
+  await page.getByRole("list", { name: "Life cycle" }).getByRole("link", { name: /CAPTURE/ }).click();
+  await page.getByRole("heading", { name: /Transaction #\d+ · CAPTURE/ }).waitFor();
+  expect(page.url().endsWith(`/console/transactions/${env("CAPTURE_TX")}`), `the capture's page: ${page.url()}`);
+  await page.getByRole("button", { name: "Reverse…" }).click();
+  const reverseCapture = page.getByRole("dialog", { name: /Reverse transaction/ });
+  await reverseCapture.waitFor();
+  const planned = reverseCapture.getByRole("table", { name: "Entries to be posted" }).locator("tbody tr");
+  await planned.first().waitFor();
+  const shown = await planned.evaluateAll((rows) => rows.map((r) => ({
+    account: r.dataset.account, direction: r.dataset.direction, layer: r.dataset.layer,
+    amount: r.dataset.amount, text: r.innerText,
+  })));
+  expect(shown.length > 0 && shown.every((e) => e.account && e.direction && e.layer && e.amount),
+    `every planned entry names its account, side, layer and amount: ${JSON.stringify(shown)}`);
+  // What a person reads is the same plan: the side and the amount in euros.
+  for (const e of shown) {
+    expect(e.text.includes(e.direction === "DEBIT" ? "Debit" : "Credit") && e.text.includes(e.amount),
+      `the row to say ${e.direction} ${e.amount}: ${e.text}`);
+  }
+  await reverseCapture.getByLabel("Reason (kept in the audit log)").fill("Goods never shipped (ticket 4712)");
+  await page.screenshot({ path: `${OUT}/capture-reversal-dialog.png` });
+  await reverseCapture.getByRole("button", { name: "Confirm reversal" }).click();
+  await page.getByTestId("reversed-by").waitFor();
+  const supportToken = await page.evaluate(() => JSON.parse(localStorage.getItem("ledger.console.session")).token);
+  const reversed = await gql(supportToken,
+    `query($id: ID!) { transaction(id: $id) { reversedBy { kind entries { direction layer amount { amount } account { id } } } } }`,
+    { id: env("CAPTURE_TX") });
+  expect(!reversed.errors, `the reversal to be readable: ${JSON.stringify(reversed.errors)}`);
+  const posted = reversed.data.transaction.reversedBy.entries.map((e) => ({
+    account: e.account.id, direction: e.direction, layer: e.layer, amount: e.amount.amount,
+  }));
+  const previewed = shown.map(({ account, direction, layer, amount }) => ({ account, direction, layer, amount }));
+  expect(JSON.stringify(previewed) === JSON.stringify(posted),
+    `the previewed entries to be the posted ones:\n previewed ${JSON.stringify(previewed)}\n posted    ${JSON.stringify(posted)}`);
 
   log("a lost connection is shown and recovers by itself");
   await context.setOffline(true);

@@ -1,7 +1,8 @@
 //! The confirm dialog of a reversal or a refund.
 //!
 //! It shows what will happen before anything does: the entries the server
-//! will post and how each balance moves (see [`crate::preview`]). It asks for
+//! will post, as the server plans them, and how each balance moves (see
+//! [`crate::preview`]). It asks for
 //! the reason, which goes in the audit log. The idempotency key is made when
 //! the dialog opens and sent with every attempt, so a double click, a retry
 //! after an error, or the automatic retry after a lost connection can never
@@ -9,47 +10,23 @@
 
 use leptos::prelude::*;
 
-use crate::api::{self, ApiError, Payment, Transaction, TxLink};
+use crate::api::{self, ApiError, ErrorCode, PaymentDetail, Posted, TransactionDetail};
 use crate::components::money;
-use crate::preview::{self, PreviewEntry};
+use crate::preview;
 use crate::session::ctx;
 
 /// What the dialog does.
 #[derive(Clone, Debug)]
 pub enum Action {
     /// Reverse this transaction (`reverseTransaction`).
-    Reverse(Box<Transaction>),
+    Reverse(Box<TransactionDetail>),
     /// Refund part or all of this payment (`refundPayment`).
-    Refund(Box<Payment>),
-}
-
-fn owner_of(account: Option<&api::AccountRef>) -> String {
-    match account {
-        Some(a) if a.platform => "Platform".to_owned(),
-        Some(a) => a.merchant.as_ref().map_or_else(|| "Merchant".to_owned(), |m| m.name.clone()),
-        None => "?".to_owned(),
-    }
-}
-
-/// The original's entries in preview form.
-pub fn preview_entries(tx: &Transaction) -> Vec<PreviewEntry> {
-    tx.entries
-        .iter()
-        .map(|e| PreviewEntry {
-            owner: owner_of(e.account.as_ref()),
-            account: e.account.as_ref().map_or_else(String::new, |a| a.code.clone()),
-            normal: e.account.as_ref().map_or(preview::Direction::Credit, |a| a.normal_balance),
-            direction: e.direction,
-            layer: e.layer.clone(),
-            amount: e.amount.amount.clone(),
-            asset: e.amount.currency.clone(),
-        })
-        .collect()
+    Refund(Box<PaymentDetail>),
 }
 
 /// What is left to refund of a payment: captured less refunded, as a
 /// decimal string in the major unit.
-fn refundable(p: &Payment, exponent: u32) -> String {
+fn refundable(p: &PaymentDetail, exponent: u32) -> String {
     let captured = crate::money::to_minor(&p.captured.amount, exponent).unwrap_or(0);
     let refunded = crate::money::to_minor(&p.refunded.amount, exponent).unwrap_or(0);
     crate::money::from_minor((captured - refunded).max(0), exponent)
@@ -58,7 +35,7 @@ fn refundable(p: &Payment, exponent: u32) -> String {
 /// The dialog. `on_close` runs on Cancel or Escape; `on_done` with the new
 /// transaction once the server has written it.
 #[component]
-pub fn ActionDialog(action: Action, on_close: Callback<()>, on_done: Callback<TxLink>) -> impl IntoView {
+pub fn ActionDialog(action: Action, on_close: Callback<()>, on_done: Callback<Posted>) -> impl IntoView {
     let ctx = ctx();
     let key = StoredValue::new(api::new_idempotency_key());
     let reason = RwSignal::new(String::new());
@@ -84,33 +61,21 @@ pub fn ActionDialog(action: Action, on_close: Callback<()>, on_done: Callback<Tx
         Action::Refund(p) => refundable(p, ctx.exponent(&p.captured.currency)),
     });
 
-    // A reversal's entries follow from the original's (debit and credit
-    // swapped). A refund's come from the server's own plan (`refundPreview`),
-    // the same code the refund runs, so the fee share a schedule returns is
-    // shown exactly; the plan is asked again when the amount changes.
+    // Both plans come from the server, computed by the same code the action
+    // runs (`reversalPreview`, `refundPreview`), so what is shown is what will
+    // be posted: a capture's posted entries reversed, a hold turned into a
+    // release, the fee share a schedule gives back. The refund's plan is
+    // asked again when the amount changes.
     let action_for_preview = action.clone();
     let planned = LocalResource::new(move || {
         let action = action_for_preview.clone();
         let amount = amount.get().trim().to_owned();
         async move {
             match action {
-                Action::Reverse(tx) => Ok(preview::reversal_entries(&preview_entries(&tx))),
+                Action::Reverse(tx) => api::reversal_preview(&ctx, &tx).await,
                 Action::Refund(p) => {
-                    let merchant = p.merchant.as_ref().map_or_else(|| "Merchant".to_owned(), |m| m.name.clone());
-                    let plan = api::refund_preview(&ctx, &p.id, &amount, &p.captured.currency).await?;
-                    Ok(plan
-                        .entries
-                        .into_iter()
-                        .map(|e| PreviewEntry {
-                            owner: if e.platform { "Platform".to_owned() } else { merchant.clone() },
-                            account: e.account_code,
-                            normal: e.normal_balance.unwrap_or(preview::Direction::Credit),
-                            direction: e.direction,
-                            layer: e.layer,
-                            amount: e.amount.amount,
-                            asset: e.amount.currency,
-                        })
-                        .collect())
+                    let merchant = p.merchant.as_ref().map_or("Merchant", |m| m.name.as_str());
+                    api::refund_preview(&ctx, &p.id, merchant, &amount, &p.captured.currency).await
                 }
             }
         }
@@ -127,7 +92,7 @@ pub fn ActionDialog(action: Action, on_close: Callback<()>, on_done: Callback<Tx
         }
         let why = reason.get_untracked().trim().to_owned();
         if why.is_empty() {
-            error.set(Some(ApiError { code: "REASON_REQUIRED".into(), message: String::new() }));
+            error.set(Some(ApiError::new(ErrorCode::ReasonRequired, "")));
             return;
         }
         let action = action_for_submit.clone();
@@ -139,7 +104,7 @@ pub fn ActionDialog(action: Action, on_close: Callback<()>, on_done: Callback<Tx
             let key = key.get_value();
             let result = match &action {
                 Action::Reverse(tx) => api::reverse(&ctx, &tx.id, &why, &key).await,
-                Action::Refund(p) => api::refund(&ctx, &p.id, Some((&amount, &currency)), &why, &key).await,
+                Action::Refund(p) => api::refund(&ctx, &p.id, &amount, &currency, &why, &key).await,
             };
             let _ = pending.try_set(false);
             match result {
@@ -154,7 +119,7 @@ pub fn ActionDialog(action: Action, on_close: Callback<()>, on_done: Callback<Tx
     let is_refund = matches!(action, Action::Refund(_));
     let note = match &action {
         Action::Reverse(_) => {
-            "A new REVERSAL transaction posts these entries, debit and credit swapped. The original stays, marked as reversed."
+            "A new REVERSAL transaction posts these entries, as the ledger plans them. The original stays, marked as reversed."
         }
         Action::Refund(_) => {
             "A REFUND transaction posts these entries, as the ledger plans them (with the fee share the merchant's schedule gives back, if any)."
@@ -186,7 +151,7 @@ pub fn ActionDialog(action: Action, on_close: Callback<()>, on_done: Callback<Tx
                     <thead><tr><th scope="col">"Side"</th><th scope="col">"Account"</th><th scope="col" class="num">"Amount"</th></tr></thead>
                     <tbody>
                         {move || entries.get().into_iter().map(|e| view! {
-                            <tr>
+                            <tr data-account=e.account_id.clone().unwrap_or_default() data-direction=e.direction.as_str() data-layer=e.layer.as_str() data-amount=e.amount.clone()>
                                 <td>{e.direction.label()}</td>
                                 <td>{format!("{} · {}", e.owner, e.account)}</td>
                                 <td class="num">{money(&e.amount, &e.asset)}</td>
@@ -216,7 +181,7 @@ pub fn ActionDialog(action: Action, on_close: Callback<()>, on_done: Callback<Tx
                     prop:value=move || reason.get()
                     on:input=move |ev| {
                         reason.set(event_target_value(&ev));
-                        if error.with_untracked(|e| e.as_ref().is_some_and(|e| e.code == "REASON_REQUIRED")) {
+                        if error.with_untracked(|e| e.as_ref().is_some_and(|e| e.code == ErrorCode::ReasonRequired)) {
                             error.set(None);
                         }
                     }

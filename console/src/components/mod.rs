@@ -6,7 +6,7 @@ pub mod action_dialog;
 
 use leptos::prelude::*;
 
-use crate::api::{ApiError, PageInfo};
+use crate::api::ApiError;
 use crate::session::ctx;
 
 /// Prefixes a console path with the console's base (`/console`), for links.
@@ -22,18 +22,18 @@ pub fn loading(what: &'static str) -> impl IntoView {
 /// An error in plain words, announced to screen readers.
 pub fn error_line(error: &ApiError) -> impl IntoView + use<> {
     let plain = error.plain();
-    let code = error.code.clone();
+    let code = error.code.as_str().to_owned();
     view! { <p class="error" role="alert" data-code=code>{plain}</p> }
 }
 
 /// "Done: REVERSAL #7 was posted." after a reversal or refund, with a link
 /// to the new transaction; announced to screen readers.
-pub fn done_notice(done: RwSignal<Option<crate::api::TxLink>>) -> impl IntoView {
+pub fn done_notice(done: RwSignal<Option<crate::api::Posted>>) -> impl IntoView {
     move || {
         done.get().map(|link| {
             view! {
                 <p class="success" role="status">
-                    "Done: " <a href=href(&format!("/transactions/{}", link.id))>{format!("{} #{}", link.kind, link.sequence)}</a> " was posted."
+                    "Done: " <a href=href(&format!("/transactions/{}", link.id))>{format!("{} #{}", link.kind.as_str(), link.sequence)}</a> " was posted."
                 </p>
             }
         })
@@ -84,9 +84,9 @@ impl Pager {
         self.cursors.set(vec![None]);
     }
 
-    /// Previous and next buttons for a list whose current page ends at `info`.
-    pub fn controls(self, label: &'static str, info: &PageInfo) -> impl IntoView {
-        let next = info.end_cursor.clone().filter(|_| info.has_next_page);
+    /// Previous and next buttons for a list whose next page starts after
+    /// `next` (None on the last page).
+    pub fn controls(self, label: &'static str, next: Option<String>) -> impl IntoView {
         let has_next = next.is_some();
         let number = self.cursors.with_untracked(|c| c.len());
         view! {
@@ -157,7 +157,7 @@ pub fn Header() -> impl IntoView {
                     <a href=href("/reports")>"Reports"</a>
                 </nav>
                 <span class="who" data-testid="who">
-                    {move || ctx.session.get().map(|s| format!("{} ({})", s.username, s.role.to_lowercase()))}
+                    {move || ctx.session.get().map(|s| format!("{} ({})", s.username, s.role.as_str().to_lowercase()))}
                 </span>
                 <button type="button" class="logout" on:click=log_out.clone()>"Log out"</button>
             </Show>

@@ -96,7 +96,7 @@ pub fn AuditPage() -> impl IntoView {
                 None => loading("the audit log").into_any(),
                 Some(Err(e)) => error_line(&e).into_any(),
                 Some(Ok(page)) if page.nodes.is_empty() => empty("No staff actions match.").into_any(),
-                Some(Ok(page)) => view! { {table(&page.nodes)} {pager.controls("Audit log", &page.page_info)} }.into_any(),
+                Some(Ok(page)) => view! { {table(&page.nodes)} {pager.controls("Audit log", page.next.clone())} }.into_any(),
             }}
         </section>
     }

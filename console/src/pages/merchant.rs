@@ -13,8 +13,9 @@ use futures::future::{AbortHandle, Abortable};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::{self, MerchantDetail, Transaction};
+use crate::api::{self, MerchantDetail, TransactionRow};
 use crate::components::{Pager, empty, error_line, href, loading, money, short, when};
+use crate::schema::Layer;
 use crate::session::{Ctx, ctx};
 
 /// Keeps a `balanceUpdated` subscription for `merchant` open, bumping
@@ -44,15 +45,15 @@ async fn follow_balances(ctx: Ctx, merchant: String, tick: RwSignal<u64>, live: 
 }
 
 /// What a transaction did to this merchant's accounts, in one line.
-fn effect_on(tx: &Transaction, merchant: &str) -> String {
+fn effect_on(tx: &TransactionRow, merchant: &str) -> String {
     tx.entries
         .iter()
         .filter(|e| e.account.as_ref().and_then(|a| a.merchant.as_ref()).is_some_and(|m| m.id == merchant))
         .map(|e| {
             let code = e.account.as_ref().map_or("", |a| a.code.as_str());
-            let layer = match e.layer.as_str() {
-                "POSTED" => String::new(),
-                other => format!(" ({})", other.to_lowercase()),
+            let layer = match e.layer {
+                Layer::Posted => String::new(),
+                other => format!(" ({})", other.as_str().to_lowercase()),
             };
             format!("{} {code} {}{layer}", e.direction.label(), money(&e.amount.amount, &e.amount.currency))
         })
@@ -199,9 +200,9 @@ fn Transactions(merchant: String, tick: RwSignal<u64>) -> impl IntoView {
                                 _ => view! { <span>"Posted"</span> }.into_any(),
                             };
                             view! {
-                                <tr data-kind=t.kind.clone() data-ref=t.external_ref.clone().unwrap_or_default()>
+                                <tr data-kind=t.kind.as_str() data-ref=t.external_ref.clone().unwrap_or_default()>
                                     <td>{t.sequence}</td>
-                                    <td><a href=href(&format!("/transactions/{}", t.id))>{t.kind.clone()}</a></td>
+                                    <td><a href=href(&format!("/transactions/{}", t.id))>{t.kind.as_str()}</a></td>
                                     <td>{when(&t.created_at)}</td>
                                     <td>{t.external_ref.clone().unwrap_or_default()}</td>
                                     <td>{effect_on(t, &merchant)}</td>
@@ -211,7 +212,7 @@ fn Transactions(merchant: String, tick: RwSignal<u64>) -> impl IntoView {
                         }).collect_view()}
                     </tbody>
                 </table>
-                {pager.controls("Transactions", &page.page_info)}
+                {pager.controls("Transactions", page.next.clone())}
             }.into_any(),
         }}
     }
@@ -241,7 +242,7 @@ fn Payments(merchant: String) -> impl IntoView {
                         {page.nodes.iter().map(|p| view! {
                             <tr>
                                 <td><a href=href(&format!("/payments/{}", p.id))>{short(&p.id)}</a></td>
-                                <td>{p.state.clone()}</td>
+                                <td>{p.state.as_str()}</td>
                                 <td class="num">{money(&p.captured.amount, &p.captured.currency)}</td>
                                 <td class="num">{money(&p.refunded.amount, &p.refunded.currency)}</td>
                                 <td>{when(&p.created_at)}</td>
@@ -249,7 +250,7 @@ fn Payments(merchant: String) -> impl IntoView {
                         }).collect_view()}
                     </tbody>
                 </table>
-                {pager.controls("Payments", &page.page_info)}
+                {pager.controls("Payments", page.next.clone())}
             }.into_any(),
         }}
     }
@@ -279,7 +280,7 @@ fn Payouts(merchant: String) -> impl IntoView {
                         {page.nodes.iter().map(|p| view! {
                             <tr>
                                 <td><code>{short(&p.id)}</code></td>
-                                <td>{p.state.clone()}</td>
+                                <td>{p.state.as_str()}</td>
                                 <td class="num">{money(&p.amount.amount, &p.amount.currency)}</td>
                                 <td>{p.period.clone().unwrap_or_default()}</td>
                                 <td>{when(&p.created_at)}</td>
@@ -287,7 +288,7 @@ fn Payouts(merchant: String) -> impl IntoView {
                         }).collect_view()}
                     </tbody>
                 </table>
-                {pager.controls("Payouts", &page.page_info)}
+                {pager.controls("Payouts", page.next.clone())}
             }.into_any(),
         }}
     }
@@ -335,16 +336,16 @@ fn Entries(merchant: MerchantDetail) -> impl IntoView {
                             <tr>
                                 <td>{e.sequence}</td>
                                 <td>{e.direction.label()}</td>
-                                <td>{e.layer.to_lowercase()}</td>
+                                <td>{e.layer.as_str().to_lowercase()}</td>
                                 <td class="num">{money(&e.amount.amount, &e.amount.currency)}</td>
                                 <td>{e.transaction.clone().map(|t| view! {
-                                    <a href=href(&format!("/transactions/{}", t.id))>{format!("#{} {}", t.sequence, t.kind)}</a>
+                                    <a href=href(&format!("/transactions/{}", t.id))>{format!("#{} {}", t.sequence, t.kind.as_str())}</a>
                                 })}</td>
                             </tr>
                         }).collect_view()}
                     </tbody>
                 </table>
-                {pager.controls("Entries", &page.page_info)}
+                {pager.controls("Entries", page.next.clone())}
             }.into_any(),
         }}
     }

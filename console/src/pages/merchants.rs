@@ -66,7 +66,7 @@ pub fn MerchantSearch() -> impl IntoView {
                             }).collect_view()}
                         </tbody>
                     </table>
-                    {pager.controls("Merchants", &page.page_info)}
+                    {pager.controls("Merchants", page.next.clone())}
                 }.into_any(),
             }}
         </section>

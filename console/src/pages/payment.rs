@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::{self, Payment, TxLink};
+use crate::api::{self, PaymentDetail, PaymentMoney, Posted};
 use crate::components::action_dialog::{Action, ActionDialog};
 use crate::components::{empty, error_line, href, loading, money, short, when};
 use crate::pages::audit::AuditTrail;
@@ -23,7 +23,7 @@ pub fn PaymentPage() -> impl IntoView {
         let id = id.get();
         async move { api::payment(&ctx, &id).await }
     });
-    let done = RwSignal::new(None::<TxLink>);
+    let done = RwSignal::new(None::<Posted>);
     view! {
         <section class="payment">
             {crate::components::done_notice(done)}
@@ -40,7 +40,7 @@ pub fn PaymentPage() -> impl IntoView {
 }
 
 #[component]
-fn PaymentBody(payment: Payment, on_done: Callback<TxLink>) -> impl IntoView {
+fn PaymentBody(payment: PaymentDetail, on_done: Callback<Posted>) -> impl IntoView {
     let ctx = ctx();
     let open = RwSignal::new(false);
     let exponent = ctx.exponent(&payment.captured.currency);
@@ -49,9 +49,10 @@ fn PaymentBody(payment: Payment, on_done: Callback<TxLink>) -> impl IntoView {
     let refundable = captured > refunded;
     let may_act = move || ctx.session.with(|s| s.as_ref().is_some_and(|s| s.may_act()));
     let for_dialog = payment.clone();
-    let row = |label: &'static str, m: &api::Money| view! { <dt>{label}</dt><dd>{money(&m.amount, &m.currency)}</dd> };
+    let row =
+        |label: &'static str, m: &PaymentMoney| view! { <dt>{label}</dt><dd>{money(&m.amount, &m.currency)}</dd> };
     view! {
-        <h1>{format!("Payment {} · {}", short(&payment.id), payment.state)}</h1>
+        <h1>{format!("Payment {} · {}", short(&payment.id), payment.state.as_str())}</h1>
         <dl class="facts">
             <dt>"Merchant"</dt><dd>{payment.merchant.clone().map(|m| view! { <a href=href(&format!("/merchants/{}", m.id))>{m.name}</a> })}</dd>
             <dt>"Reference"</dt><dd>{payment.external_ref.clone().unwrap_or_else(|| "—".into())}</dd>
@@ -67,7 +68,7 @@ fn PaymentBody(payment: Payment, on_done: Callback<TxLink>) -> impl IntoView {
         <h2 id="life-cycle">"Life cycle"</h2>
         <ol aria-labelledby="life-cycle">
             {payment.transactions.iter().map(|t| view! {
-                <li><a href=href(&format!("/transactions/{}", t.id))>{format!("#{} {}", t.sequence, t.kind)}</a></li>
+                <li><a href=href(&format!("/transactions/{}", t.id))>{format!("#{} {}", t.sequence, t.kind.as_str())}</a></li>
             }).collect_view()}
         </ol>
         <Show when=move || refundable && may_act()>

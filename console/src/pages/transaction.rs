@@ -5,10 +5,11 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::{self, Transaction, TxLink};
+use crate::api::{self, Posted, TransactionDetail};
 use crate::components::action_dialog::{Action, ActionDialog};
 use crate::components::{empty, error_line, href, loading, money, when};
 use crate::pages::audit::AuditTrail;
+use crate::schema::{Direction, TransactionKind};
 use crate::session::ctx;
 
 /// The transaction page, at `/transactions/:id`.
@@ -23,7 +24,7 @@ pub fn TransactionPage() -> impl IntoView {
         let id = id.get();
         async move { api::transaction(&ctx, &id).await }
     });
-    let done = RwSignal::new(None::<TxLink>);
+    let done = RwSignal::new(None::<Posted>);
     view! {
         <section class="transaction">
             {crate::components::done_notice(done)}
@@ -40,17 +41,17 @@ pub fn TransactionPage() -> impl IntoView {
 }
 
 #[component]
-fn TransactionBody(tx: Transaction, on_done: Callback<TxLink>) -> impl IntoView {
+fn TransactionBody(tx: TransactionDetail, on_done: Callback<Posted>) -> impl IntoView {
     let ctx = ctx();
     let open = RwSignal::new(false);
-    let reversible = tx.reversed_by.is_none() && tx.kind != "REVERSAL";
+    let reversible = tx.reversed_by.is_none() && tx.kind != TransactionKind::Reversal;
     let may_act = move || ctx.session.with(|s| s.as_ref().is_some_and(|s| s.may_act()));
-    let reason = tx.metadata.get("reason").and_then(|r| r.as_str()).map(str::to_owned);
+    let reason = api::reason_of(&tx);
     let for_dialog = tx.clone();
     let merchant_link =
         tx.merchant.clone().map(|m| view! { <a href=href(&format!("/merchants/{}", m.id))>{m.name}</a> });
     view! {
-        <h1>{format!("Transaction #{} · {}", tx.sequence, tx.kind)}</h1>
+        <h1>{format!("Transaction #{} · {}", tx.sequence, tx.kind.as_str())}</h1>
         <dl class="facts">
             <dt>"Merchant"</dt><dd>{merchant_link}</dd>
             <dt>"Id"</dt><dd><code>{tx.id.clone()}</code></dd>
@@ -60,13 +61,13 @@ fn TransactionBody(tx: Transaction, on_done: Callback<TxLink>) -> impl IntoView 
             <dt>"Reference"</dt><dd>{tx.external_ref.clone().unwrap_or_else(|| "—".into())}</dd>
             {reason.map(|r| view! { <dt>"Reason"</dt><dd>{r}</dd> })}
             {tx.payment.clone().map(|p| view! {
-                <dt>"Payment"</dt><dd><a href=href(&format!("/payments/{}", p.id))>{format!("{} ({})", crate::components::short(&p.id), p.state)}</a></dd>
+                <dt>"Payment"</dt><dd><a href=href(&format!("/payments/{}", p.id))>{format!("{} ({})", crate::components::short(&p.id), p.state.as_str())}</a></dd>
             })}
             {tx.reverses.clone().map(|r| view! {
-                <dt>"Reverses"</dt><dd><a href=href(&format!("/transactions/{}", r.id))>{format!("#{} {}", r.sequence, r.kind)}</a></dd>
+                <dt>"Reverses"</dt><dd><a href=href(&format!("/transactions/{}", r.id))>{format!("#{} {}", r.sequence, r.kind.as_str())}</a></dd>
             })}
             {tx.reversed_by.clone().map(|r| view! {
-                <dt>"Reversed by"</dt><dd data-testid="reversed-by"><a href=href(&format!("/transactions/{}", r.id))>{format!("#{} {}", r.sequence, r.kind)}</a></dd>
+                <dt>"Reversed by"</dt><dd data-testid="reversed-by"><a href=href(&format!("/transactions/{}", r.id))>{format!("#{} {}", r.sequence, r.kind.as_str())}</a></dd>
             })}
         </dl>
         <h2 id="tx-entries">"Entries"</h2>
@@ -79,15 +80,12 @@ fn TransactionBody(tx: Transaction, on_done: Callback<TxLink>) -> impl IntoView 
                 {tx.entries.iter().map(|e| {
                     let amount = money(&e.amount.amount, &e.amount.currency);
                     let (debit, credit) = match e.direction {
-                        crate::preview::Direction::Debit => (amount, String::new()),
-                        crate::preview::Direction::Credit => (String::new(), amount),
+                        Direction::Debit => (amount, String::new()),
+                        Direction::Credit => (String::new(), amount),
                     };
-                    let account = e.account.as_ref().map_or_else(String::new, |a| {
-                        let owner = if a.platform { "Platform".to_owned() } else { a.merchant.as_ref().map_or_else(String::new, |m| m.name.clone()) };
-                        format!("{owner} · {}", a.code)
-                    });
+                    let account = api::account_label(e);
                     view! {
-                        <tr><td>{account}</td><td>{e.layer.to_lowercase()}</td><td class="num">{debit}</td><td class="num">{credit}</td></tr>
+                        <tr><td>{account}</td><td>{e.layer.as_str().to_lowercase()}</td><td class="num">{debit}</td><td class="num">{credit}</td></tr>
                     }
                 }).collect_view()}
             </tbody>

@@ -1,0 +1,328 @@
+//! The typed calls: one function per operation of the Ledger API, each
+//! returning the operation's typed result or an [`ApiError`] with its stable
+//! [`ErrorCode`]. Pages call these and nothing below them: they never build a
+//! query or read JSON.
+//!
+//! Layers, each using only those before it:
+//! [`crate::transport`] (HTTP, websocket, backoff, offline) ←
+//! [`crate::session`] (token, login state, storage, retries) ← this module
+//! (the operations of [`ops`], generated from `console/graphql/*.graphql`
+//! and `server/schema.graphql`) ← pages and components.
+//!
+//! Result types are the generated ones, named here once (`TransactionDetail`,
+//! `PaymentRow`, …); a list comes back as a [`Page`].
+
+mod ops;
+
+use futures::Stream;
+
+use crate::money::AssetInfo;
+use crate::preview::PreviewEntry;
+use crate::schema::TransactionKind;
+use crate::session::{Ctx, Session};
+pub use crate::transport::{ApiError, ApiResult, ErrorCode, new_idempotency_key, reconnect_delay};
+
+/// Items per page in every list of the console: a screenful.
+pub const PAGE_SIZE: i64 = 20;
+
+/// One page of a Relay connection (Relay Cursor Connections spec), forward
+/// paging only.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    /// The items.
+    pub nodes: Vec<T>,
+    /// The `after` cursor of the next page; None on the last page.
+    pub next: Option<String>,
+}
+
+impl<T> Page<T> {
+    fn new(nodes: Vec<T>, has_next_page: bool, end_cursor: Option<String>) -> Self {
+        Self { nodes, next: end_cursor.filter(|_| has_next_page) }
+    }
+}
+
+/// The transaction a reversal or a refund posted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Posted {
+    /// UUID.
+    pub id: String,
+    /// `REVERSAL` or `REFUND`.
+    pub kind: TransactionKind,
+    /// Ledger sequence.
+    pub sequence: i64,
+}
+
+/// A merchant in search results.
+pub type MerchantSummary = ops::search_merchants::SearchMerchantsMerchantsNodes;
+/// A merchant's header and accounts.
+pub type MerchantDetail = ops::merchant::MerchantMerchant;
+/// One asset's balances of a merchant (posted, pending, available).
+pub type AssetBalance = ops::merchant_balances::MerchantBalancesMerchantBalances;
+/// A transaction in a merchant's list, with its entries.
+pub type TransactionRow = ops::merchant_transactions::MerchantTransactionsMerchantTransactionsNodes;
+/// A payment in a merchant's list.
+pub type PaymentRow = ops::merchant_payments::MerchantPaymentsPaymentsNodes;
+/// A payout in a merchant's list.
+pub type PayoutRow = ops::merchant_payouts::MerchantPayoutsPayoutsNodes;
+/// An entry of an account, with its transaction.
+pub type EntryRow = ops::account_entries::AccountEntriesEntriesNodes;
+/// A transaction with its entries, accounts and links.
+pub type TransactionDetail = ops::transaction::TransactionTransaction;
+/// An entry of a [`TransactionDetail`].
+pub type TransactionEntry = ops::transaction::TransactionTransactionEntries;
+/// A payment with its amounts and life cycle.
+pub type PaymentDetail = ops::payment::PaymentPayment;
+/// Money as a payment shows it (decimal string in the major unit, asset code).
+pub type PaymentMoney = ops::payment::MoneyFields;
+/// One line of the audit log.
+pub type AuditRow = ops::audit_log::AuditLogAuditLogNodes;
+/// A month's rollup.
+pub type MonthlyRollup = ops::monthly_rollup::MonthlyRollupMonthlyRollup;
+/// One class and asset of a month's rollup.
+pub type RollupLine = ops::monthly_rollup::RollupLineFields;
+
+/// Logs in. Errors: `INVALID_CREDENTIALS`, `RATE_LIMITED`.
+pub async fn login(ctx: &Ctx, username: &str, password: &str) -> ApiResult<Session> {
+    let vars = ops::login::Variables { username: username.to_owned(), password: password.to_owned() };
+    let login = ctx.call::<ops::Login>(vars).await?.login;
+    Ok(Session { token: login.token, username: login.user.username, role: login.user.role })
+}
+
+/// Revokes the session on the server.
+pub async fn logout(ctx: &Ctx) -> ApiResult<()> {
+    ctx.call::<ops::Logout>(ops::logout::Variables).await.map(|_| ())
+}
+
+/// Every asset, for formatting. Errors: `BAD_RESPONSE` for an exponent that
+/// is not a small non-negative number.
+pub async fn assets(ctx: &Ctx) -> ApiResult<Vec<AssetInfo>> {
+    ctx.call::<ops::Assets>(ops::assets::Variables)
+        .await?
+        .assets
+        .into_iter()
+        .map(|a| {
+            let exponent = u32::try_from(a.exponent)
+                .map_err(|_| ApiError::new(ErrorCode::BadResponse, format!("exponent {} of {}", a.exponent, a.code)))?;
+            Ok(AssetInfo { code: a.code, exponent, symbol: a.symbol })
+        })
+        .collect()
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    Some(s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+/// Merchants matching `search` (name substring, external id or id).
+pub async fn search_merchants(ctx: &Ctx, search: &str, after: Option<String>) -> ApiResult<Page<MerchantSummary>> {
+    let vars = ops::search_merchants::Variables { search: non_empty(search), first: Some(PAGE_SIZE), after };
+    let list = ctx.call::<ops::SearchMerchants>(vars).await?.merchants;
+    Ok(Page::new(list.nodes, list.page_info.has_next_page, list.page_info.end_cursor))
+}
+
+/// A merchant with its accounts; None when it does not exist.
+pub async fn merchant(ctx: &Ctx, id: &str) -> ApiResult<Option<MerchantDetail>> {
+    Ok(ctx.call::<ops::Merchant>(ops::merchant::Variables { id: id.to_owned() }).await?.merchant)
+}
+
+/// A merchant's balances per asset (for live refresh); empty when the
+/// merchant does not exist.
+pub async fn balances(ctx: &Ctx, id: &str) -> ApiResult<Vec<AssetBalance>> {
+    let data = ctx.call::<ops::MerchantBalances>(ops::merchant_balances::Variables { id: id.to_owned() }).await?;
+    Ok(data.merchant.map(|m| m.balances).unwrap_or_default())
+}
+
+/// A page of a merchant's transactions, newest first.
+pub async fn merchant_transactions(ctx: &Ctx, id: &str, after: Option<String>) -> ApiResult<Page<TransactionRow>> {
+    let vars = ops::merchant_transactions::Variables { id: id.to_owned(), first: Some(PAGE_SIZE), after };
+    let data = ctx.call::<ops::MerchantTransactions>(vars).await?;
+    let list = data.merchant.ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such merchant"))?.transactions;
+    Ok(Page::new(list.nodes, list.page_info.has_next_page, list.page_info.end_cursor))
+}
+
+/// A page of a merchant's payments, newest first.
+pub async fn merchant_payments(ctx: &Ctx, id: &str, after: Option<String>) -> ApiResult<Page<PaymentRow>> {
+    let vars = ops::merchant_payments::Variables { id: id.to_owned(), first: Some(PAGE_SIZE), after };
+    let list = ctx.call::<ops::MerchantPayments>(vars).await?.payments;
+    Ok(Page::new(list.nodes, list.page_info.has_next_page, list.page_info.end_cursor))
+}
+
+/// A page of a merchant's payouts, newest first.
+pub async fn merchant_payouts(ctx: &Ctx, id: &str, after: Option<String>) -> ApiResult<Page<PayoutRow>> {
+    let vars = ops::merchant_payouts::Variables { id: id.to_owned(), first: Some(PAGE_SIZE), after };
+    let list = ctx.call::<ops::MerchantPayouts>(vars).await?.payouts;
+    Ok(Page::new(list.nodes, list.page_info.has_next_page, list.page_info.end_cursor))
+}
+
+/// A page of an account's entries, in sequence order.
+pub async fn account_entries(ctx: &Ctx, account: &str, after: Option<String>) -> ApiResult<Page<EntryRow>> {
+    let vars = ops::account_entries::Variables { id: account.to_owned(), first: Some(PAGE_SIZE), after };
+    let list = ctx.call::<ops::AccountEntries>(vars).await?.entries;
+    Ok(Page::new(list.nodes, list.page_info.has_next_page, list.page_info.end_cursor))
+}
+
+/// A transaction; None when it does not exist.
+pub async fn transaction(ctx: &Ctx, id: &str) -> ApiResult<Option<TransactionDetail>> {
+    Ok(ctx.call::<ops::Transaction>(ops::transaction::Variables { id: id.to_owned() }).await?.transaction)
+}
+
+/// The reason a reversal gave (kept in its metadata under `reason`).
+pub fn reason_of(tx: &TransactionDetail) -> Option<String> {
+    tx.metadata.get("reason").and_then(|r| r.as_str()).map(str::to_owned)
+}
+
+/// Who holds an account, for people: "Platform" or the merchant's name.
+fn owner(platform: bool, merchant: Option<&str>) -> String {
+    match (platform, merchant) {
+        (true, _) => "Platform".to_owned(),
+        (false, Some(name)) => name.to_owned(),
+        (false, None) => "Merchant".to_owned(),
+    }
+}
+
+/// "Platform · fee_revenue" or "ShirtyPuff · available", for an entry of a
+/// transaction.
+pub fn account_label(entry: &TransactionEntry) -> String {
+    entry.account.as_ref().map_or_else(String::new, |a| {
+        format!("{} · {}", owner(a.platform, a.merchant.as_ref().map(|m| m.name.as_str())), a.code)
+    })
+}
+
+/// What a reversal of `tx` would post, as the server plans it
+/// (`reversalPreview`: the same code as `reverseTransaction`, writing
+/// nothing), as preview entries. The plan names each account by id; the
+/// original's entries, which touch the same accounts, say whose it is and
+/// its normal side. Errors: `NOT_FOUND`, `ALREADY_REVERSED`,
+/// `PAYMENT_STEP_NOT_REVERSIBLE`; `BAD_RESPONSE` for an account the
+/// original does not name and the plan gives no normal side for.
+pub async fn reversal_preview(ctx: &Ctx, tx: &TransactionDetail) -> ApiResult<Vec<PreviewEntry>> {
+    let vars = ops::reversal_preview::Variables { transaction_id: tx.id.clone() };
+    let plan = ctx.call::<ops::ReversalPreview>(vars).await?.reversal_preview;
+    let accounts: Vec<_> = tx.entries.iter().filter_map(|e| e.account.as_ref()).collect();
+    plan.entries
+        .into_iter()
+        .map(|e| {
+            let known = e.account_id.as_deref().and_then(|id| accounts.iter().find(|a| a.id == id));
+            let normal = e.normal_balance.or(known.map(|a| a.normal_balance)).ok_or_else(|| {
+                ApiError::new(ErrorCode::BadResponse, format!("no normal balance for account {}", e.account_code))
+            })?;
+            let merchant = known.and_then(|a| a.merchant.as_ref()).map(|m| m.name.as_str());
+            Ok(PreviewEntry {
+                owner: owner(e.platform, merchant),
+                account: e.account_code,
+                account_id: e.account_id,
+                normal,
+                direction: e.direction,
+                layer: e.layer,
+                amount: e.amount.amount,
+                asset: e.amount.currency,
+            })
+        })
+        .collect()
+}
+
+/// A payment with its transactions; None when it does not exist.
+pub async fn payment(ctx: &Ctx, id: &str) -> ApiResult<Option<PaymentDetail>> {
+    Ok(ctx.call::<ops::Payment>(ops::payment::Variables { id: id.to_owned() }).await?.payment)
+}
+
+/// A page of the audit log, newest first, by staff member and/or target
+/// (an id, or a merchant's id for everything about it).
+pub async fn audit_log(ctx: &Ctx, actor: &str, target: &str, after: Option<String>) -> ApiResult<Page<AuditRow>> {
+    let vars =
+        ops::audit_log::Variables { first: Some(PAGE_SIZE), after, actor: non_empty(actor), target: non_empty(target) };
+    let list = ctx.call::<ops::AuditLog>(vars).await?.audit_log;
+    Ok(Page::new(list.nodes, list.page_info.has_next_page, list.page_info.end_cursor))
+}
+
+/// Reverses a transaction with a reason, under `key`. Errors:
+/// `ALREADY_REVERSED`, `INSUFFICIENT_FUNDS`, `PAYMENT_STEP_NOT_REVERSIBLE`,
+/// `REASON_REQUIRED`, `FORBIDDEN`, `IDEMPOTENCY_KEY_REUSED`.
+pub async fn reverse(ctx: &Ctx, id: &str, reason: &str, key: &str) -> ApiResult<Posted> {
+    let vars = ops::reverse_transaction::Variables {
+        id: id.to_owned(),
+        reason: reason.to_owned(),
+        idempotency_key: key.to_owned(),
+    };
+    let t = ctx.call::<ops::ReverseTransaction>(vars).await?.reverse_transaction.transaction;
+    Ok(Posted { id: t.id, kind: t.kind, sequence: t.sequence })
+}
+
+/// Refunds `amount` (decimal string, major unit) of `currency` of a payment.
+/// Errors: `REFUND_EXCEEDS_CAPTURED`, `INSUFFICIENT_FUNDS`,
+/// `AMOUNT_PRECISION_EXCEEDED`, `REASON_REQUIRED`, `FORBIDDEN`,
+/// `IDEMPOTENCY_KEY_REUSED`.
+pub async fn refund(
+    ctx: &Ctx,
+    payment: &str,
+    amount: &str,
+    currency: &str,
+    reason: &str,
+    key: &str,
+) -> ApiResult<Posted> {
+    use ops::refund_payment::{MoneyInput, RefundPaymentInput, Variables};
+    let vars = Variables {
+        input: RefundPaymentInput {
+            payment_id: payment.to_owned(),
+            amount: Some(MoneyInput { amount: amount.to_owned(), currency: currency.to_owned() }),
+            reason: Some(reason.to_owned()),
+            idempotency_key: key.to_owned(),
+        },
+    };
+    let t = ctx.call::<ops::RefundPayment>(vars).await?.refund_payment.transaction;
+    Ok(Posted { id: t.id, kind: t.kind, sequence: t.sequence })
+}
+
+/// The server's plan of a refund of `amount` (decimal string, major unit) of
+/// `currency` of `payment`, without posting it, as preview entries (the
+/// merchant's accounts named `merchant`). Errors: those of [`refund`].
+pub async fn refund_preview(
+    ctx: &Ctx,
+    payment: &str,
+    merchant: &str,
+    amount: &str,
+    currency: &str,
+) -> ApiResult<Vec<PreviewEntry>> {
+    use ops::refund_preview::{MoneyInput, Variables};
+    let vars = Variables {
+        payment_id: payment.to_owned(),
+        amount: Some(MoneyInput { amount: amount.to_owned(), currency: currency.to_owned() }),
+    };
+    let plan = ctx.call::<ops::RefundPreview>(vars).await?.refund_preview;
+    plan.entries
+        .into_iter()
+        .map(|e| {
+            Ok(PreviewEntry {
+                owner: owner(e.platform, Some(merchant)),
+                account: e.account_code,
+                account_id: None,
+                normal: e.normal_balance.ok_or_else(|| {
+                    ApiError::new(ErrorCode::BadResponse, "a refund plan entry without its normal balance")
+                })?,
+                direction: e.direction,
+                layer: e.layer,
+                amount: e.amount.amount,
+                asset: e.amount.currency,
+            })
+        })
+        .collect()
+}
+
+/// A month's rollup (`monthlyRollup`). Errors: `BAD_USER_INPUT` for a
+/// malformed month or one not begun, `FORBIDDEN` for non-staff.
+pub async fn monthly_rollup(ctx: &Ctx, month: &str) -> ApiResult<MonthlyRollup> {
+    let vars = ops::monthly_rollup::Variables { month: month.to_owned() };
+    Ok(ctx.call::<ops::MonthlyRollup>(vars).await?.monthly_rollup)
+}
+
+/// Live balance updates of a merchant: the stream yields once per update
+/// (the first is a snapshot) and ends when the connection drops. Errors: the
+/// connection or the subscription was refused.
+pub async fn balance_updates(
+    session: &Session,
+    merchant: &str,
+) -> ApiResult<impl Stream<Item = ApiResult<()>> + use<>> {
+    use futures::StreamExt;
+    let vars = ops::balance_updated::Variables { merchant_id: merchant.to_owned() };
+    let stream = crate::transport::subscribe::<ops::BalanceUpdated>(&session.token, vars).await?;
+    Ok(stream.map(|event| event.map(|_| ())))
+}

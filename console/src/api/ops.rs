@@ -1,0 +1,57 @@
+//! The console's GraphQL operations, typed by `graphql_client` from the
+//! committed `server/schema.graphql` and the documents in
+//! `console/graphql/*.graphql`: a document that asks for a field the schema
+//! lacks, or passes a variable of the wrong type, does not compile. Each
+//! struct's module (`transaction::ResponseData`, …) holds its typed
+//! variables and response.
+//!
+//! The schema's enums are the console's own ([`crate::schema`], checked
+//! against the schema by a test), so every operation shares one `Direction`,
+//! one `TransactionKind`, and so on.
+
+use graphql_client::GraphQLQuery;
+
+// Names the generated code looks up for the schema's scalars and enums.
+#[allow(clippy::upper_case_acronyms)]
+type JSON = crate::schema::Json;
+use crate::schema::{
+    DateTime, Direction as DirectionType, Layer as LayerType, PaymentState as PaymentStateType,
+    PayoutState as PayoutStateType, StaffRole, TransactionKind as TransactionKindType,
+};
+
+/// Declares one operation of a document in `console/graphql/`.
+macro_rules! operation {
+    ($(#[$doc:meta])* $name:ident, $file:tt) => {
+        $(#[$doc])*
+        #[derive(GraphQLQuery)]
+        #[graphql(
+            schema_path = "../server/schema.graphql",
+            query_path = $file,
+            response_derives = "Clone, Debug, PartialEq",
+            variables_derives = "Clone, Debug",
+            extern_enums("DirectionType", "LayerType", "PaymentStateType", "PayoutStateType", "StaffRole", "TransactionKindType"),
+            skip_serializing_none
+        )]
+        pub struct $name;
+    };
+}
+
+operation!(/** `login`. */ Login, "graphql/session.graphql");
+operation!(/** `logout`. */ Logout, "graphql/session.graphql");
+operation!(/** `assets`. */ Assets, "graphql/session.graphql");
+operation!(/** `merchants(search:)`. */ SearchMerchants, "graphql/merchants.graphql");
+operation!(/** `merchant(id:)`: header and accounts. */ Merchant, "graphql/merchants.graphql");
+operation!(/** `merchant(id:) { balances }`. */ MerchantBalances, "graphql/merchants.graphql");
+operation!(/** `merchant(id:) { transactions }`. */ MerchantTransactions, "graphql/merchants.graphql");
+operation!(/** `payments(merchantId:)`. */ MerchantPayments, "graphql/merchants.graphql");
+operation!(/** `payouts(merchantId:)`. */ MerchantPayouts, "graphql/merchants.graphql");
+operation!(/** `entries(accountId:)`. */ AccountEntries, "graphql/merchants.graphql");
+operation!(/** `balanceUpdated(merchantId:)`. */ BalanceUpdated, "graphql/subscriptions.graphql");
+operation!(/** `transaction(id:)`. */ Transaction, "graphql/transactions.graphql");
+operation!(/** `reverseTransaction`. */ ReverseTransaction, "graphql/transactions.graphql");
+operation!(/** `reversalPreview`. */ ReversalPreview, "graphql/transactions.graphql");
+operation!(/** `payment(id:)`. */ Payment, "graphql/payments.graphql");
+operation!(/** `refundPreview`. */ RefundPreview, "graphql/payments.graphql");
+operation!(/** `refundPayment`. */ RefundPayment, "graphql/payments.graphql");
+operation!(/** `auditLog`. */ AuditLog, "graphql/audit.graphql");
+operation!(/** `monthlyRollup`. */ MonthlyRollup, "graphql/reports.graphql");
