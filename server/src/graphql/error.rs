@@ -90,6 +90,16 @@ impl<T> OrCoded<T> for Result<T, DomainError> {
     }
 }
 
+impl<T> OrCoded<T> for Result<T, crate::core::reports::ReportError> {
+    fn or_coded(self) -> async_graphql::Result<T> {
+        use crate::core::reports::ReportError;
+        self.map_err(|e| match e {
+            ReportError::Database(cause) => to_graphql(LedgerError::Database(cause)),
+            refused => coded(refused.code(), refused.to_string()),
+        })
+    }
+}
+
 impl<T> OrCoded<T> for Result<T, sea_orm::DbErr> {
     fn or_coded(self) -> async_graphql::Result<T> {
         self.map_err(|e| to_graphql(LedgerError::Database(e)))

@@ -14,14 +14,9 @@ use chrono::{DateTime, Utc};
 use super::access;
 use super::common::Money;
 use super::context::reads;
-use super::error::{BAD_USER_INPUT, OrCoded, coded};
-use crate::core::reports::rollup::{self, ConversionRate, Month, RollupSums};
+use super::error::{OrCoded, coded};
+use crate::core::reports::rollup::{self, ConversionRate, RollupSums};
 use crate::core::reports::{MonthReport, Reports, TrialBalanceLine};
-
-/// Parses a `YYYY-MM` argument. Errors: `BAD_USER_INPUT`.
-pub fn parse_month(raw: &str) -> async_graphql::Result<Month> {
-    Month::parse(raw).map_err(|e| coded(BAD_USER_INPUT, e.to_string()))
-}
 
 /// The reports service from the schema data.
 pub fn reports<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Arc<Reports>> {
@@ -231,13 +226,10 @@ impl ConversionRateNode {
     }
 }
 
-/// The report of `month` now. Errors: `BAD_USER_INPUT` for a month not begun.
-pub async fn month_report(ctx: &Context<'_>, month: Month) -> async_graphql::Result<Arc<MonthReport>> {
-    reports(ctx)?
-        .month(month, Utc::now())
-        .await
-        .or_coded()?
-        .ok_or_else(|| coded(BAD_USER_INPUT, format!("month {month} has not begun")))
+/// The report of `month` (`YYYY-MM`) now. Errors: `BAD_USER_INPUT` for a
+/// malformed month or one not begun.
+pub async fn month_report(ctx: &Context<'_>, month: &str) -> async_graphql::Result<Arc<MonthReport>> {
+    reports(ctx)?.report(month, Utc::now()).await.or_coded()
 }
 
 /// One line of the trial balance (all accounts with one code, asset and owner kind).
@@ -305,8 +297,7 @@ impl ReportsQuery {
         class: Option<String>,
         asset: Option<String>,
     ) -> async_graphql::Result<MonthlyRollupNode> {
-        let month = parse_month(&month)?;
-        let report = month_report(ctx, month).await?;
+        let report = month_report(ctx, &month).await?;
         Ok(MonthlyRollupNode { report, class, asset })
     }
 
@@ -329,8 +320,7 @@ impl ReportsQuery {
         ctx: &Context<'_>,
         month: String,
     ) -> async_graphql::Result<Vec<ConversionRateNode>> {
-        let month = parse_month(&month)?;
-        let report = month_report(ctx, month).await?;
+        let report = month_report(ctx, &month).await?;
         Ok(report.figures.rates.iter().cloned().map(ConversionRateNode).collect())
     }
 }

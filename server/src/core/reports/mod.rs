@@ -18,8 +18,11 @@
 //!   report read, the job's included, goes there; only the job's small insert
 //!   of a closed month goes to the primary.
 
+pub mod error;
 pub mod rollup;
 pub(in crate::core) mod store;
+
+pub use error::ReportError;
 
 pub use store::books::{AsOf, TrialBalanceLine, VerifyReport};
 
@@ -166,6 +169,14 @@ impl Reports {
         let months = rollups::closed_months(&txn).await?;
         txn.commit().await?;
         Ok(months)
+    }
+
+    /// The report of `month` (`YYYY-MM`) at `now` (see [`Reports::month`]).
+    /// Errors: [`ReportError::MonthInvalid`], [`ReportError::MonthNotBegun`],
+    /// [`ReportError::Database`].
+    pub async fn report(&self, month: &str, now: DateTime<Utc>) -> Result<Arc<MonthReport>, ReportError> {
+        let month = Month::parse(month)?;
+        self.month(month, now).await?.ok_or(ReportError::MonthNotBegun(month))
     }
 
     /// `month`'s report at `now`: the stored one when closed, else computed
