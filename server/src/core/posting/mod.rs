@@ -26,6 +26,8 @@ mod call;
 pub(in crate::core) mod command;
 pub mod error;
 pub mod group;
+// Used by `debug_assert!`s only, so a release build compiles them out.
+#[cfg_attr(not(debug_assertions), allow(dead_code))]
 mod invariants;
 pub(in crate::core) mod post;
 pub mod reads;
