@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use ledger_server::core::access::rules::{Scope, ServiceAccess, field_access};
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_USERNAME, TestApp, code, fresh, spawn_app};
+use crate::helpers::{ADMIN_USERNAME, TestApp, code, fresh, spawn_app, transfer};
 
 /// The README's outcome for a call that the guard lets through.
 const OK: &str = "ok";
@@ -311,10 +311,7 @@ async fn invocation(app: &TestApp, fx: &Fixtures, field: &str) -> Option<(String
             fund(app, a, "5.00").await;
             (
                 "mutation($i: PostTransactionInput!) { postTransaction(input: $i) { transaction { id } } }",
-                json!({ "i": { "merchantId": a, "idempotencyKey": key(), "entries": [
-                    { "accountCode": "available", "direction": "DEBIT", "amount": { "amount": "0.01", "currency": "USD" } },
-                    { "accountCode": "reserve", "direction": "CREDIT", "amount": { "amount": "0.01", "currency": "USD" } },
-                ] } }),
+                json!({ "i": transfer(a, "0.01", &key()) }),
             )
         }
         "postTransactions" => {
@@ -323,10 +320,7 @@ async fn invocation(app: &TestApp, fx: &Fixtures, field: &str) -> Option<(String
             // answers for itself, so B's items carry NOT_FOUND in `results`.
             (
                 "mutation($i: PostTransactionsInput!) { postTransactions(input: $i) { posted results { index error { code } } } }",
-                json!({ "i": { "transactions": [{ "merchantId": a, "idempotencyKey": key(), "entries": [
-                    { "accountCode": "available", "direction": "DEBIT", "amount": { "amount": "0.01", "currency": "USD" } },
-                    { "accountCode": "reserve", "direction": "CREDIT", "amount": { "amount": "0.01", "currency": "USD" } },
-                ] }] } }),
+                json!({ "i": { "transactions": [transfer(a, "0.01", &key())] } }),
             )
         }
         "recordPayment" => (
@@ -640,11 +634,7 @@ async fn fixtures(app: &TestApp) -> Fixtures {
         json!({ "i": { "code": goods, "exponent": 0, "idempotencyKey": key() } }),
     )
     .await;
-    app.ok(
-        "mutation($i: OpenAccountInput!) { openAccount(input: $i) { account { id } } }",
-        json!({ "i": { "merchantId": a, "code": "reserve", "asset": "USD", "normalBalance": "CREDIT", "idempotencyKey": key() } }),
-    )
-    .await;
+    app.open_reserve(&a, &key()).await;
     let transaction_a = fund(app, &a, "100.00").await;
     let payment_a = app.captured_payment(&a, "5.00", &key()).await;
     let payout_a = in_transit(app, &a).await;

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_USERNAME, TestApp, code, spawn_app};
+use crate::helpers::{ADMIN_USERNAME, TestApp, code, spawn_app, txn_id};
 
 const RECORD: &str = "mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { replayed transaction { id actor requestId idempotencyKey } } }";
 
@@ -76,20 +76,9 @@ async fn audited() -> Audited {
     let app = spawn_app().await;
     let m = app.merchant("Audited").await;
     let other = app.merchant("Elsewhere").await;
-    let auth = app
-        .ok(
-            "mutation($i: AuthorizePaymentInput!) { authorizePayment(input: $i) { payment { id } } }",
-            json!({ "i": { "merchantId": m, "amount": { "amount": "10.00", "currency": "USD" }, "idempotencyKey": "auth" } }),
-        )
-        .await;
-    let payment = auth["authorizePayment"]["payment"]["id"].as_str().expect("payment").to_owned();
-    app.ok(
-        "mutation($i: CapturePaymentInput!) { capturePayment(input: $i) { payment { id } } }",
-        json!({ "i": { "paymentId": payment, "idempotencyKey": "cap" } }),
-    )
-    .await;
-    let paid = app.pay(&m, "5.00", None, "USD", "pay").await;
-    let reversed = paid["data"]["recordPayment"]["transaction"]["id"].as_str().expect("txn").to_owned();
+    let payment = app.authorize(&m, "10.00", "auth").await;
+    app.capture(&payment, None, "cap").await;
+    let reversed = txn_id(&app.pay(&m, "5.00", None, "USD", "pay").await);
     assert!(app.pay(&other, "3.00", None, "USD", "other-pay").await.get("errors").is_none());
 
     let sam = app.staff("sam", "SUPPORT").await;

@@ -48,17 +48,10 @@ async fn two_funded_merchants(app: &TestApp) -> (String, String) {
         let paid = app.pay(m, "50.00", None, "USD", k).await;
         assert!(paid.get("errors").is_none(), "{paid}");
     }
-    app.ok(
-        "mutation($i: OpenAccountInput!) { openAccount(input: $i) { account { id } } }",
-        json!({ "i": { "merchantId": a, "code": "reserve", "asset": "USD", "normalBalance": "CREDIT", "idempotencyKey": "a-open" } }),
-    )
-    .await;
+    app.open_reserve(&a, "a-open").await;
     app.ok(
         "mutation($i: PostTransactionInput!) { postTransaction(input: $i) { transaction { id } } }",
-        json!({ "i": { "merchantId": a, "idempotencyKey": "a-reserve", "entries": [
-            { "accountCode": "available", "direction": "DEBIT", "amount": { "amount": "5.00", "currency": "USD" } },
-            { "accountCode": "reserve", "direction": "CREDIT", "amount": { "amount": "5.00", "currency": "USD" } },
-        ] } }),
+        json!({ "i": crate::helpers::transfer(&a, "5.00", "a-reserve") }),
     )
     .await;
     (a, b)

@@ -10,11 +10,7 @@ const BULK: &str = "mutation($i: PostTransactionsInput!) { postTransactions(inpu
 /// A merchant with 100.00 USD available and a `reserve` account.
 async fn funded(app: &TestApp, name: &str) -> String {
     let m = app.merchant(name).await;
-    app.ok(
-        "mutation($i: OpenAccountInput!) { openAccount(input: $i) { account { id } } }",
-        json!({ "i": { "merchantId": m, "code": "reserve", "asset": "USD", "normalBalance": "CREDIT", "idempotencyKey": format!("reserve-{m}") } }),
-    )
-    .await;
+    app.open_reserve(&m, &format!("reserve-{m}")).await;
     let paid = app.pay(&m, "100.00", None, "USD", &format!("fund-{m}")).await;
     assert!(paid.get("errors").is_none(), "{paid}");
     m

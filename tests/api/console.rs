@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 use crate::helpers::{TestApp, spawn_app_with};
@@ -42,13 +41,22 @@ fn console_dist() -> PathBuf {
 }
 
 async fn one_value(app: &TestApp, sql: String) -> i64 {
-    let row = app
-        .db
-        .query_one_raw(sea_orm::Statement::from_string(app.db.get_database_backend(), sql))
-        .await
-        .expect("query")
-        .expect("row");
-    row.try_get_by_index::<i64>(0).expect("value")
+    app.scalar(&sql).await
+}
+
+/// How many times `txn` was reversed, and how many successful reversals of it
+/// sam.support's audit log records with a reason containing `reason`.
+async fn reversals_and_audits(app: &TestApp, txn: &str, reason: &str) -> (i64, i64) {
+    let reversals = one_value(app, format!("SELECT COUNT(*) FROM transactions WHERE reverses = '{txn}'")).await;
+    let audited = one_value(
+        app,
+        format!(
+            "SELECT COUNT(*) FROM audit_log WHERE actor = 'sam.support' AND action = 'reverseTransaction' \
+             AND target_id = '{txn}' AND reason LIKE '%{reason}%' AND result = 'ok'"
+        ),
+    )
+    .await;
+    (reversals, audited)
 }
 
 /// A card payment authorized and captured, so the payments list has one.
@@ -183,16 +191,8 @@ async fn support_staff_reverse_a_defective_deal_in_the_browser_and_a_viewer_cann
     assert!(status.success(), "the browser run failed (see its output above, and {}/failure.png)", out.display());
 
     // Assert: what the browser did is in the ledger, once.
-    let reversals = one_value(&app, format!("SELECT COUNT(*) FROM transactions WHERE reverses = '{defective}'")).await;
+    let (reversals, audited) = reversals_and_audits(&app, &defective, "torn shirt").await;
     assert_eq!(reversals, 1, "the double click reversed once");
-    let audited = one_value(
-        &app,
-        format!(
-            "SELECT COUNT(*) FROM audit_log WHERE actor = 'sam.support' AND action = 'reverseTransaction' \
-             AND target_id = '{defective}' AND reason LIKE '%torn shirt%' AND result = 'ok'"
-        ),
-    )
-    .await;
     assert_eq!(audited, 1, "the reversal is audited with its reason");
     let viewer_tries =
         one_value(&app, "SELECT COUNT(*) FROM transactions WHERE idempotency_key = 'viewer-try'".to_owned()).await;
@@ -220,17 +220,8 @@ async fn support_staff_reverse_a_defective_deal_in_the_browser_and_a_viewer_cann
     assert_eq!(after - before, rust_decimal::Decimal::new(-3910 + share, 2));
     // The capture was reversed once, through the console, with its reason;
     // the script compared the previewed entries with the posted ones.
-    let capture_reversals =
-        one_value(&app, format!("SELECT COUNT(*) FROM transactions WHERE reverses = '{capture}'")).await;
+    let (capture_reversals, capture_audited) = reversals_and_audits(&app, &capture, "never shipped").await;
     assert_eq!(capture_reversals, 1, "the capture was reversed once");
-    let capture_audited = one_value(
-        &app,
-        format!(
-            "SELECT COUNT(*) FROM audit_log WHERE actor = 'sam.support' AND action = 'reverseTransaction' \
-             AND target_id = '{capture}' AND reason LIKE '%never shipped%' AND result = 'ok'"
-        ),
-    )
-    .await;
     assert_eq!(capture_audited, 1, "the capture's reversal is audited with its reason");
     app.assert_books_consistent().await;
     for shot in ["merchant-page.png", "reversal-dialog.png", "capture-reversal-dialog.png"] {

@@ -20,18 +20,26 @@ async fn deal(app: &TestApp, seller: &str, buyer: &str, price: &str, items: &str
     .await
 }
 
-#[tokio::test]
-async fn a_defective_staff_deal_is_reversed_and_money_and_item_return() {
+/// A server with the STAFF asset (exponent 0), a smith named `smith_name`
+/// holding `staves` STAFF and a merchant "Hero" holding `cash` USD:
+/// `(app, smith, hero)`.
+async fn smith_and_hero(smith_name: &str, staves: &str, cash: &str) -> (TestApp, String, String) {
     let app = spawn_app().await;
     app.ok(
         "mutation { registerAsset(input: {code: \"STAFF\", exponent: 0, idempotencyKey: \"staff\"}) { asset { code } } }",
         json!({}),
     )
     .await;
-    let smith = app.merchant("Staff Smith").await;
+    let smith = app.merchant(smith_name).await;
     let hero = app.merchant("Hero").await;
-    app.stock(&smith, "3", "STAFF", "stock").await;
-    app.pay(&hero, "50.00", None, "USD", "hero-cash").await;
+    app.stock(&smith, staves, "STAFF", "stock").await;
+    app.pay(&hero, cash, None, "USD", "hero-cash").await;
+    (app, smith, hero)
+}
+
+#[tokio::test]
+async fn a_defective_staff_deal_is_reversed_and_money_and_item_return() {
+    let (app, smith, hero) = smith_and_hero("Staff Smith", "3", "50.00").await;
     let (smith_before, hero_before) = (app.balances(&smith).await, app.balances(&hero).await);
 
     let d = deal(&app, &smith, &hero, "30.00", "1", "deal-1").await;
@@ -60,16 +68,7 @@ async fn a_defective_staff_deal_is_reversed_and_money_and_item_return() {
 
 #[tokio::test]
 async fn deals_cannot_give_what_a_side_does_not_hold() {
-    let app = spawn_app().await;
-    app.ok(
-        "mutation { registerAsset(input: {code: \"STAFF\", exponent: 0, idempotencyKey: \"s\"}) { asset { code } } }",
-        json!({}),
-    )
-    .await;
-    let smith = app.merchant("Smith").await;
-    let hero = app.merchant("Hero").await;
-    app.stock(&smith, "1", "STAFF", "stock").await;
-    app.pay(&hero, "10.00", None, "USD", "cash").await;
+    let (app, smith, hero) = smith_and_hero("Smith", "1", "10.00").await;
     let txns = app.count("transactions").await;
     assert_eq!(code(&deal(&app, &smith, &hero, "30.00", "1", "broke").await), "INSUFFICIENT_FUNDS");
     assert_eq!(code(&deal(&app, &smith, &hero, "5.00", "2", "no-stock").await), "INSUFFICIENT_FUNDS");

@@ -5,7 +5,7 @@
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, code, spawn_app};
+use crate::helpers::{RECORD_PAYOUT, TestApp, code, payout_input, spawn_app, txn_id};
 
 const FEED: &str = "query($after: Int, $m: ID, $first: Int) { events(after: $after, merchantId: $m, first: $first) { id sequence type version kind merchantId transactionId entries { accountCode platform direction amount { amount currency } } balances { sequence merchantId accountCode asset balance { posted { amount } } } json } }";
 
@@ -28,19 +28,13 @@ async fn the_event_feed_is_gap_free_ordered_and_shows_each_merchant_only_its_own
         app.pay(&a, "10.00", Some("1.00"), "USD", &format!("feed-a-{i}")).await;
     }
     let paid_b = app.pay(&b, "20.00", Some("2.00"), "USD", "feed-b-0").await;
-    let reversed = app.pay(&a, "5.00", None, "USD", "feed-a-rev").await;
-    let t = reversed["data"]["recordPayment"]["transaction"]["id"].as_str().expect("id").to_owned();
+    let t = txn_id(&app.pay(&a, "5.00", None, "USD", "feed-a-rev").await);
     app.ok(
         "mutation($t: ID!) { reverseTransaction(transactionId: $t, reason: \"defective\", idempotencyKey: \"feed-rev\") { transaction { id } } }",
         json!({ "t": t }),
     )
     .await;
-    let refused = app
-        .gql(
-            "mutation($i: RecordPayoutInput!) { recordPayout(input: $i) { transaction { id } } }",
-            json!({ "i": { "merchantId": a, "amount": { "amount": "1000.00", "currency": "USD" }, "idempotencyKey": "feed-payout" } }),
-        )
-        .await;
+    let refused = app.gql(RECORD_PAYOUT, payout_input(&a, "1000.00", "feed-payout")).await;
     assert_eq!(code(&refused), "INSUFFICIENT_FUNDS");
 
     // Act

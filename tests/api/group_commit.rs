@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, code, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, code, spawn_app, spawn_app_with, transfer};
 
 /// A window long enough that requests sent together land in one batch even on
 /// a loaded two-core machine.
@@ -119,10 +119,7 @@ async fn a_refused_request_fails_alone_and_keeps_no_key() {
     // merchant key.
     let a_own_key = app.merchant_key(&a).await;
     let payout = json!({ "i": { "merchantId": a, "amount": { "amount": "25.00", "currency": "USD" }, "idempotencyKey": "too-much" } });
-    let foreign = json!({ "i": { "merchantId": b, "idempotencyKey": "foreign", "entries": [
-        { "accountCode": "available", "direction": "DEBIT", "amount": { "amount": "1.00", "currency": "USD" } },
-        { "accountCode": "reserve", "direction": "CREDIT", "amount": { "amount": "1.00", "currency": "USD" } },
-    ] } });
+    let foreign = json!({ "i": transfer(&b, "1.00", "foreign") });
     let mut calls = Vec::new();
     for n in 0..8 {
         let (app, key, b) = (app.clone(), key_b.clone(), b.clone());

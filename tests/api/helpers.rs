@@ -157,6 +157,18 @@ impl TestApp {
         Raw::read(req.json(&body).send().await.expect("send")).await
     }
 
+    /// GETs /graphql with `query` in the URL (GraphQL over HTTP's GET), as
+    /// the bootstrap admin.
+    pub async fn get_query(&self, query: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}/graphql", self.base))
+            .bearer_auth(&self.token)
+            .query(&[("query", query)])
+            .send()
+            .await
+            .expect("send")
+    }
+
     /// Like [`TestApp::gql_as`], but panics on errors and returns `data`.
     pub async fn ok_as(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         let body = self.gql_as(token, query, variables).await;
@@ -214,6 +226,25 @@ impl TestApp {
             )
             .await;
         data["createServiceKey"]["key"].as_str().expect("service key").to_owned()
+    }
+
+    /// Opens `merchant`'s USD account `reserve` (normal balance CREDIT) with
+    /// `token`; returns its id. Panics when refused.
+    pub async fn open_reserve_as(&self, token: Option<&str>, merchant: &str, key: &str) -> String {
+        let data = self
+            .ok_as(
+                token,
+                "mutation($i: OpenAccountInput!) { openAccount(input: $i) { account { id } } }",
+                json!({ "i": { "merchantId": merchant, "code": "reserve", "asset": "USD", "normalBalance": "CREDIT",
+                    "idempotencyKey": key } }),
+            )
+            .await;
+        data["openAccount"]["account"]["id"].as_str().expect("account id").to_owned()
+    }
+
+    /// [`TestApp::open_reserve_as`] as the bootstrap admin.
+    pub async fn open_reserve(&self, merchant: &str, key: &str) -> String {
+        self.open_reserve_as(Some(&self.token), merchant, key).await
     }
 
     /// Like [`TestApp::gql`], but panics on errors and returns `data`.
@@ -396,6 +427,23 @@ pub fn code(body: &Value) -> String {
     body["errors"][0]["extensions"]["code"].as_str().unwrap_or("<no code>").to_owned()
 }
 
+/// `recordPayout`, answering the transaction's id; variables from [`payout_input`].
+pub const RECORD_PAYOUT: &str = "mutation($i: RecordPayoutInput!) { recordPayout(input: $i) { transaction { id } } }";
+
+/// [`RECORD_PAYOUT`]'s variables: a payout of `amount` USD from `merchant`.
+pub fn payout_input(merchant: &str, amount: &str, key: &str) -> Value {
+    json!({ "i": { "merchantId": merchant, "amount": { "amount": amount, "currency": "USD" }, "idempotencyKey": key } })
+}
+
+/// The id of the transaction a `recordPayment` response posted; panics when
+/// the payment was refused.
+pub fn txn_id(body: &Value) -> String {
+    body["data"]["recordPayment"]["transaction"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no transaction id: {body}"))
+        .to_owned()
+}
+
 /// Every error message of a response, one a line (empty when there is none).
 pub fn messages(body: &Value) -> String {
     body["errors"]
@@ -412,9 +460,15 @@ pub fn fresh() -> String {
 /// A `postTransaction` input moving `amount` USD of `merchant` from its
 /// `available` account to its `reserve` account (which the test must open).
 pub fn transfer(merchant: &str, amount: &str, key: &str) -> Value {
+    transfer_between(merchant, "available", "reserve", amount, key)
+}
+
+/// A `postTransaction` input moving `amount` USD of `merchant` from its
+/// account coded `from` (debited) to its account coded `to` (credited).
+pub fn transfer_between(merchant: &str, from: &str, to: &str, amount: &str, key: &str) -> Value {
     json!({ "merchantId": merchant, "idempotencyKey": key, "entries": [
-        { "accountCode": "available", "direction": "DEBIT", "amount": { "amount": amount, "currency": "USD" } },
-        { "accountCode": "reserve", "direction": "CREDIT", "amount": { "amount": amount, "currency": "USD" } },
+        { "accountCode": from, "direction": "DEBIT", "amount": { "amount": amount, "currency": "USD" } },
+        { "accountCode": to, "direction": "CREDIT", "amount": { "amount": amount, "currency": "USD" } },
     ] })
 }
 

@@ -55,53 +55,28 @@ async fn oversized_body_is_refused_with_413_and_writes_nothing() {
     let m = app.merchant("Big").await;
     let huge = "x".repeat(ledger_server::http::MAX_REQUEST_BODY_BYTES + 1);
     let r = app
-        .http
-        .post(format!("{}/graphql", app.base))
-        .json(&json!({ "query": "mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { replayed } }", "variables": { "i": {
+        .post_raw(None, json!({ "query": "mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { replayed } }", "variables": { "i": {
             "merchantId": m, "gross": { "amount": "1.00", "currency": "USD" }, "externalRef": huge, "idempotencyKey": "big" } } }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 413);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(code(&body), "PAYLOAD_TOO_LARGE");
+        .await;
+    assert_eq!(r.status, 413);
+    assert_eq!(code(&r.body), "PAYLOAD_TOO_LARGE");
     assert_eq!(app.count("transactions").await, 0);
 }
 
 #[tokio::test]
 async fn get_serves_queries_but_not_mutations_and_batches_are_refused() {
     let app = spawn_app().await;
-    let r = app
-        .http
-        .get(format!("{}/graphql", app.base))
-        .bearer_auth(&app.token)
-        .query(&[("query", "{ assets { code } }")])
-        .send()
-        .await
-        .unwrap();
+    let r = app.get_query("{ assets { code } }").await;
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
     assert!(body["data"]["assets"].as_array().unwrap().iter().any(|a| a["code"] == "BRL"));
-    let r = app
-        .http
-        .get(format!("{}/graphql", app.base))
-        .bearer_auth(&app.token)
-        .query(&[("query", "mutation { createMerchant(input: {name: \"x\", idempotencyKey: \"k\"}) { replayed } }")])
-        .send()
-        .await
-        .unwrap();
+    let r =
+        app.get_query("mutation { createMerchant(input: {name: \"x\", idempotencyKey: \"k\"}) { replayed } }").await;
     assert_eq!(r.status(), 405);
     assert_eq!(app.count("merchants").await, 1, "only the platform row exists");
-    let r = app
-        .http
-        .post(format!("{}/graphql", app.base))
-        .json(&json!([{ "query": "{ assets { code } }" }, { "query": "{ assets { code } }" }]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(code(&body), "BATCH_NOT_SUPPORTED");
+    let r = app.post_raw(None, json!([{ "query": "{ assets { code } }" }, { "query": "{ assets { code } }" }])).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(code(&r.body), "BATCH_NOT_SUPPORTED");
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, code, spawn_app, spawn_app_with, transfer};
+use crate::helpers::{RECORD_PAYOUT, TestApp, code, payout_input, spawn_app, spawn_app_with, transfer, txn_id};
 
 const SET_LIMIT: &str = "mutation($i: SetBalanceLimitInput!) { setBalanceLimit(input: $i) { replayed accountCode asset \
     account { id } limit { lowerBound { amount currency } upperBound { amount } source sinceSequence } } }";
@@ -35,16 +35,7 @@ async fn funded(app: &TestApp, name: &str, amount: &str) -> (String, String, Str
         .as_str()
         .unwrap()
         .to_owned();
-    let reserve = app
-        .ok(
-            "mutation($i: OpenAccountInput!) { openAccount(input: $i) { account { id } } }",
-            json!({ "i": { "merchantId": m, "code": "reserve", "asset": "USD", "normalBalance": "CREDIT",
-                "idempotencyKey": format!("open-{name}") } }),
-        )
-        .await["openAccount"]["account"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let reserve = app.open_reserve(&m, &format!("open-{name}")).await;
     (m, available, reserve)
 }
 
@@ -236,12 +227,7 @@ async fn a_refusal_names_the_account_bound_and_balance_and_writes_nothing() {
     let ok = app.gql(POST, json!({ "i": transfer(&m, "10.00", "too-much") })).await;
     assert!(ok.get("errors").is_none(), "{ok}");
     // A payout keeps answering INSUFFICIENT_FUNDS, with the same extensions.
-    let payout = app
-        .gql(
-            "mutation($i: RecordPayoutInput!) { recordPayout(input: $i) { transaction { id } } }",
-            json!({ "i": { "merchantId": m, "amount": { "amount": "1.00", "currency": "USD" }, "idempotencyKey": "po" } }),
-        )
-        .await;
+    let payout = app.gql(RECORD_PAYOUT, payout_input(&m, "1.00", "po")).await;
     assert_eq!(code(&payout), "INSUFFICIENT_FUNDS", "{payout}");
     assert_eq!(payout["errors"][0]["extensions"]["balance"]["amount"], "-1.00", "{payout}");
     app.assert_books_consistent().await;
@@ -355,8 +341,7 @@ async fn bad_bounds_are_refused_with_clear_codes() {
 async fn a_reversal_that_would_break_a_limit_is_refused_unless_an_admin_forces_it() {
     let app = spawn_app().await;
     let m = app.merchant("Reversed").await;
-    let sale = app.pay(&m, "30.00", None, "USD", "sale").await;
-    let sale = sale["data"]["recordPayment"]["transaction"]["id"].as_str().unwrap().to_owned();
+    let sale = txn_id(&app.pay(&m, "30.00", None, "USD", "sale").await);
     app.ok(
         "mutation($i: CreatePayoutInput!) { createPayout(input: $i) { payout { id } } }",
         json!({ "i": { "merchantId": m, "asset": "USD", "idempotencyKey": "po" } }),

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 
-use crate::helpers::{TEST_ADMIN_PASSWORD, spawn_app};
+use crate::helpers::{TEST_ADMIN_PASSWORD, spawn_app, transfer};
 
 /// A log sink shared with the test.
 #[derive(Clone, Default)]
@@ -49,20 +49,12 @@ async fn secrets_never_reach_the_logs() {
         )
         .await;
     assert!(paid["recordPayment"]["transaction"]["actor"].as_str().unwrap().starts_with("service:card-processing:sk_"));
-    app.ok_as(
-        Some(&key),
-        "mutation($i: OpenAccountInput!) { openAccount(input: $i) { account { id } } }",
-        json!({ "i": { "merchantId": m, "code": "reserve", "asset": "USD", "normalBalance": "CREDIT", "idempotencyKey": "log-open" } }),
-    )
-    .await;
+    app.open_reserve_as(Some(&key), &m, "log-open").await;
     let moved = app
         .ok_as(
             Some(&key),
             "mutation($i: PostTransactionInput!) { postTransaction(input: $i) { transaction { actor } } }",
-            json!({ "i": { "merchantId": m, "idempotencyKey": "log-2", "entries": [
-                { "accountCode": "available", "direction": "DEBIT", "amount": { "amount": "1.00", "currency": "USD" } },
-                { "accountCode": "reserve", "direction": "CREDIT", "amount": { "amount": "1.00", "currency": "USD" } },
-            ] } }),
+            json!({ "i": transfer(&m, "1.00", "log-2") }),
         )
         .await;
     assert!(moved["postTransaction"]["transaction"]["actor"].as_str().unwrap().starts_with("key:lk_"));

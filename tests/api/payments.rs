@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, code, snapshot_settings, spawn_app, spawn_app_with, successes};
+use crate::helpers::{
+    RECORD_PAYOUT, TestApp, code, payout_input, snapshot_settings, spawn_app, spawn_app_with, successes,
+};
 
 const PAYMENT_FIELDS: &str = "payment { id state authorized { amount } captured { amount } fee { amount } pending { amount } voided { amount } transactions { kind } } transaction { kind entries { layer direction amount { amount } account { code } } }";
 
@@ -289,12 +291,7 @@ async fn refund_cannot_overdraw_available() {
     let app = spawn_app().await;
     let m = app.merchant("PaidOut").await;
     let p = app.captured_payment(&m, "10.00", "p").await;
-    let payout = "mutation($i: RecordPayoutInput!) { recordPayout(input: $i) { transaction { id } } }";
-    app.ok(
-        payout,
-        json!({ "i": { "merchantId": m, "amount": { "amount": "8.00", "currency": "USD" }, "idempotencyKey": "po" } }),
-    )
-    .await;
+    app.ok(RECORD_PAYOUT, payout_input(&m, "8.00", "po")).await;
     let r = step(
         &app,
         "refundPayment",
@@ -318,12 +315,7 @@ async fn disputes_withdraw_money_and_resolve_won_or_lost() {
     assert_eq!(code(&open(&uncaptured, "d0").await), "PAYMENT_NOT_CAPTURED");
 
     let p = app.captured_payment(&m, "10.00", "p").await;
-    let payout = "mutation($i: RecordPayoutInput!) { recordPayout(input: $i) { transaction { id } } }";
-    app.ok(
-        payout,
-        json!({ "i": { "merchantId": m, "amount": { "amount": "10.00", "currency": "USD" }, "idempotencyKey": "po" } }),
-    )
-    .await;
+    app.ok(RECORD_PAYOUT, payout_input(&m, "10.00", "po")).await;
     let d = open(&p, "d1").await;
     assert_eq!(d["data"]["openDispute"]["payment"]["state"], "DISPUTED", "{d}");
     assert_eq!(app.available(&m, "USD").await.as_deref(), Some("-10.00"), "the merchant owes the platform");

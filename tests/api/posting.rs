@@ -15,6 +15,21 @@ async fn post(app: &TestApp, merchant: &str, entries: Vec<Value>, key: &str) -> 
     app.gql(POST, json!({ "i": { "merchantId": merchant, "entries": entries, "idempotencyKey": key } })).await
 }
 
+/// Posts `amount` debited from the account `account_id` (by id) and credited
+/// to the merchant's available account.
+async fn post_from_account(
+    app: &TestApp,
+    merchant: &str,
+    account_id: &str,
+    amount: &str,
+    currency: &str,
+    key: &str,
+) -> Value {
+    let debit =
+        json!({ "accountId": account_id, "direction": "DEBIT", "amount": { "amount": amount, "currency": currency } });
+    post(app, merchant, vec![debit, entry("available", false, "CREDIT", amount, currency)], key).await
+}
+
 async fn ledger_counts(app: &TestApp) -> (i64, i64, i64) {
     (app.count("transactions").await, app.count("entries").await, app.count("idempotency_keys").await)
 }
@@ -106,43 +121,10 @@ async fn each_bad_input_gets_its_own_code_and_writes_nothing() {
         ("FEE_INVALID", app.pay(&a, "1.00", Some("1.01"), "USD", "fee").await),
         (
             "ACCOUNT_NOT_FOUND",
-            post(
-                &app,
-                &a,
-                vec![
-                    json!({ "accountId": uuid::Uuid::now_v7().to_string(), "direction": "DEBIT", "amount": { "amount": "1.00", "currency": "USD" } }),
-                    entry("available", false, "CREDIT", "1.00", "USD"),
-                ],
-                "unknown-account",
-            )
-            .await,
+            post_from_account(&app, &a, &uuid::Uuid::now_v7().to_string(), "1.00", "USD", "unknown-account").await,
         ),
-        (
-            "ACCOUNT_OF_ANOTHER_MERCHANT",
-            post(
-                &app,
-                &a,
-                vec![
-                    json!({ "accountId": b_account, "direction": "DEBIT", "amount": { "amount": "1.00", "currency": "USD" } }),
-                    entry("available", false, "CREDIT", "1.00", "USD"),
-                ],
-                "other-merchant",
-            )
-            .await,
-        ),
-        (
-            "ASSET_MISMATCH",
-            post(
-                &app,
-                &a,
-                vec![
-                    json!({ "accountId": clearing_usd, "direction": "DEBIT", "amount": { "amount": "1", "currency": "JPY" } }),
-                    entry("available", false, "CREDIT", "1", "JPY"),
-                ],
-                "asset-mismatch",
-            )
-            .await,
-        ),
+        ("ACCOUNT_OF_ANOTHER_MERCHANT", post_from_account(&app, &a, &b_account, "1.00", "USD", "other-merchant").await),
+        ("ASSET_MISMATCH", post_from_account(&app, &a, &clearing_usd, "1", "JPY", "asset-mismatch").await),
         ("NOT_FOUND", app.pay(&uuid::Uuid::now_v7().to_string(), "1.00", None, "USD", "no-merchant").await),
         ("IDEMPOTENCY_KEY_INVALID", app.pay(&a, "1.00", None, "USD", "").await),
     ];

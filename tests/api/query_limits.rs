@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{ME, code, messages, spawn_app};
+use crate::helpers::{ME, code, messages, spawn_app, txn_id};
 
 #[tokio::test]
 async fn deep_queries_are_refused() {
@@ -18,8 +18,7 @@ async fn deep_queries_are_refused() {
 async fn a_query_twenty_levels_deep_is_refused() {
     let app = spawn_app().await;
     let m = app.merchant("Deep").await;
-    let paid = app.pay(&m, "1.00", None, "USD", "p").await;
-    let t = paid["data"]["recordPayment"]["transaction"]["id"].as_str().expect("txn").to_owned();
+    let t = txn_id(&app.pay(&m, "1.00", None, "USD", "p").await);
     let nest = |levels: usize| {
         format!(
             "query($t: ID!) {{ transaction(id: $t) {{ {} id {} }} }}",

@@ -8,23 +8,28 @@ use ledger_server::replay::{read_items, read_sellers};
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{TestApp, spawn_app};
 
 fn data_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../data/olist"))
 }
 
+/// A quiet replay of `data` into `app`, as its bootstrap admin.
+fn replay_args(app: &TestApp, data: PathBuf, concurrency: usize, lifecycle: bool) -> ReplayArgs {
+    ReplayArgs {
+        url: format!("{}/graphql", app.base),
+        data,
+        concurrency,
+        quiet: true,
+        lifecycle,
+        token: Some(ledger_server::config::Secret::from(app.token.clone())),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn olist_replay_matches_totals_computed_from_the_csv() {
     let app = spawn_app().await;
-    let args = ReplayArgs {
-        url: format!("{}/graphql", app.base),
-        data: data_dir(),
-        concurrency: 8,
-        quiet: true,
-        lifecycle: false,
-        token: Some(ledger_server::config::Secret::from(app.token.clone())),
-    };
+    let args = replay_args(&app, data_dir(), 8, false);
     let summary = ledger_server::replay::run(&args).await.expect("replay");
 
     // Independent computation from the CSV: net per seller = Σ (price + freight) − fee.
@@ -129,14 +134,7 @@ async fn olist_replay_matches_totals_computed_from_the_csv() {
 #[tokio::test]
 async fn replay_fails_cleanly_on_a_missing_data_folder() {
     let app = spawn_app().await;
-    let args = ReplayArgs {
-        url: format!("{}/graphql", app.base),
-        data: PathBuf::from("/nonexistent"),
-        concurrency: 2,
-        quiet: true,
-        lifecycle: false,
-        token: Some(ledger_server::config::Secret::from(app.token.clone())),
-    };
+    let args = replay_args(&app, PathBuf::from("/nonexistent"), 2, false);
     let err = ledger_server::replay::run(&args).await.expect_err("must fail");
     assert!(format!("{err:#}").contains("olist_sellers_dataset.csv"));
     assert_eq!(app.count("transactions").await, 0);
@@ -150,14 +148,7 @@ async fn olist_lifecycle_replay_authorizes_captures_voids_and_pays_out_weekly() 
     use sea_orm::ConnectionTrait;
 
     let app = spawn_app().await;
-    let args = ReplayArgs {
-        url: format!("{}/graphql", app.base),
-        data: data_dir(),
-        concurrency: 8,
-        quiet: true,
-        lifecycle: true,
-        token: Some(ledger_server::config::Secret::from(app.token.clone())),
-    };
+    let args = replay_args(&app, data_dir(), 8, true);
     let summary = ledger_server::replay::run(&args).await.expect("lifecycle replay");
 
     // Independent computation from the CSV files.

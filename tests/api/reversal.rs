@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{code, spawn_app, successes};
+use crate::helpers::{code, spawn_app, successes, txn_id};
 
 const REVERSE: &str = "mutation($id: ID!, $reason: String!, $key: String!) { reverseTransaction(transactionId: $id, reason: $reason, idempotencyKey: $key) { replayed transaction { id kind metadata reverses { id reversedBy { id } } entries { direction amount { amount } } } } }";
 
@@ -11,8 +11,7 @@ async fn reversal_restores_balances_and_links_to_the_original() {
     let app = spawn_app().await;
     let m = app.merchant("ShirtyPuff").await;
     app.pay(&m, "20.00", Some("2.00"), "USD", "keep").await;
-    let sale = app.pay(&m, "25.00", Some("2.50"), "USD", "tshirt").await;
-    let sale_id = sale["data"]["recordPayment"]["transaction"]["id"].as_str().unwrap().to_owned();
+    let sale_id = txn_id(&app.pay(&m, "25.00", Some("2.50"), "USD", "tshirt").await);
     assert_eq!(app.available(&m, "USD").await.as_deref(), Some("40.50"));
 
     let rev = app.ok(REVERSE, json!({ "id": sale_id, "reason": "defective t-shirt", "key": "rev-1" })).await;
@@ -30,8 +29,7 @@ async fn reversal_restores_balances_and_links_to_the_original() {
 async fn reversal_is_rejected_when_already_reversed() {
     let app = spawn_app().await;
     let m = app.merchant("Twice").await;
-    let sale = app.pay(&m, "5.00", None, "USD", "s").await;
-    let id = sale["data"]["recordPayment"]["transaction"]["id"].as_str().unwrap().to_owned();
+    let id = txn_id(&app.pay(&m, "5.00", None, "USD", "s").await);
     let first = app.ok(REVERSE, json!({ "id": id, "reason": "oops", "key": "r1" })).await;
     let txns = app.count("transactions").await;
     let second = app.gql(REVERSE, json!({ "id": id, "reason": "oops again", "key": "r2" })).await;
@@ -48,8 +46,7 @@ async fn reversal_is_rejected_when_already_reversed() {
 async fn concurrent_reversals_of_one_transaction_reverse_it_once() {
     let app = std::sync::Arc::new(spawn_app().await);
     let m = app.merchant("Race").await;
-    let sale = app.pay(&m, "7.00", None, "USD", "s").await;
-    let id = sale["data"]["recordPayment"]["transaction"]["id"].as_str().unwrap().to_owned();
+    let id = txn_id(&app.pay(&m, "7.00", None, "USD", "s").await);
     let tasks: Vec<_> = (0..10)
         .map(|i| {
             let (app, id) = (app.clone(), id.clone());
@@ -67,8 +64,7 @@ async fn concurrent_reversals_of_one_transaction_reverse_it_once() {
 async fn reversal_needs_a_reason_and_an_existing_transaction() {
     let app = spawn_app().await;
     let m = app.merchant("Reasons").await;
-    let sale = app.pay(&m, "5.00", None, "USD", "s").await;
-    let id = sale["data"]["recordPayment"]["transaction"]["id"].as_str().unwrap();
+    let id = txn_id(&app.pay(&m, "5.00", None, "USD", "s").await);
     let no_reason = app.gql(REVERSE, json!({ "id": id, "reason": "  ", "key": "x1" })).await;
     assert_eq!(code(&no_reason), "REASON_REQUIRED");
     let missing = app.gql(REVERSE, json!({ "id": uuid::Uuid::now_v7().to_string(), "reason": "r", "key": "x2" })).await;

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{code, spawn_app};
+use crate::helpers::{code, spawn_app, txn_id};
 
 const PREVIEW: &str = "query($id: ID!) { reversalPreview(transactionId: $id) { transactionId entries { accountId accountCode platform normalBalance direction layer amount { amount currency } } } }";
 const REVERSE: &str = "mutation($id: ID!, $k: String!) { reverseTransaction(transactionId: $id, reason: \"defective\", idempotencyKey: $k) { transaction { id entries { account { id code platform } direction layer amount { amount currency } } } } }";
@@ -82,8 +82,7 @@ async fn the_preview_of_an_authorization_releases_its_hold() {
 async fn the_preview_of_a_plain_transfer_swaps_every_side() {
     let app = spawn_app().await;
     let m = app.merchant("Plain").await;
-    let sale = app.pay(&m, "12.00", Some("1.00"), "USD", "sale").await;
-    let id = sale["data"]["recordPayment"]["transaction"]["id"].as_str().unwrap().to_owned();
+    let id = txn_id(&app.pay(&m, "12.00", Some("1.00"), "USD", "sale").await);
 
     let preview = app.ok(PREVIEW, json!({ "id": id })).await;
     let reversal = app.ok(REVERSE, json!({ "id": id, "k": "rev" })).await;
@@ -98,8 +97,7 @@ async fn the_preview_of_a_plain_transfer_swaps_every_side() {
 async fn a_preview_is_refused_as_the_reversal_would_be() {
     let app = spawn_app().await;
     let a = app.merchant("A").await;
-    let sale = app.pay(&a, "5.00", None, "USD", "s").await;
-    let id = sale["data"]["recordPayment"]["transaction"]["id"].as_str().unwrap().to_owned();
+    let id = txn_id(&app.pay(&a, "5.00", None, "USD", "s").await);
     app.ok(REVERSE, json!({ "id": id, "k": "rev" })).await;
 
     // Already reversed.
@@ -112,8 +110,7 @@ async fn a_preview_is_refused_as_the_reversal_would_be() {
     assert_eq!(code(&malformed), "BAD_USER_INPUT", "{malformed}");
     // A merchant key may not ask (reversals are staff work).
     let key = app.merchant_key(&a).await;
-    let other = app.pay(&a, "2.00", None, "USD", "t").await;
-    let other_id = other["data"]["recordPayment"]["transaction"]["id"].as_str().unwrap().to_owned();
+    let other_id = txn_id(&app.pay(&a, "2.00", None, "USD", "t").await);
     let by_key = app.gql_as(Some(&key), PREVIEW, json!({ "id": other_id })).await;
     assert_eq!(code(&by_key), "FORBIDDEN", "{by_key}");
 }

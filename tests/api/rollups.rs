@@ -6,7 +6,7 @@ use chrono::{Datelike, TimeZone, Utc};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, code, spawn_app, spawn_app_with};
+use crate::helpers::{RECORD_PAYOUT, TestApp, code, payout_input, spawn_app, spawn_app_with};
 
 const ROLLUP: &str = "query($m: String!, $c: String, $a: String) { monthlyRollup(month: $m, class: $c, asset: $a) { \
     month closed throughSequence \
@@ -43,6 +43,15 @@ async fn rollup(app: &TestApp, month: &str, class: Option<&str>) -> Value {
 
 fn line<'a>(report: &'a Value, class: &str) -> &'a Value {
     report["lines"].as_array().expect("lines").iter().find(|l| l["class"] == class).expect("a line of the class")
+}
+
+/// Records a payment of `amount` USD for `merchant`, effective `at`.
+async fn pay_at(app: &TestApp, merchant: &str, amount: &str, at: chrono::DateTime<Utc>, key: &str) {
+    app.ok(
+        "mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { transaction { id } } }",
+        json!({ "i": { "merchantId": merchant, "gross": { "amount": amount, "currency": "USD" }, "effectiveAt": at, "idempotencyKey": key } }),
+    )
+    .await;
 }
 
 async fn step(app: &TestApp, mutation: &str, input: Value) {
@@ -83,11 +92,7 @@ async fn a_constructed_month_gives_known_acceptance_refund_and_chargeback_rates(
     .await;
     let body = app.pay(&toys, "10.00", Some("1.00"), "USD", "toy-1").await;
     assert!(body.get("errors").is_none(), "{body}");
-    app.ok(
-        "mutation($i: RecordPayoutInput!) { recordPayout(input: $i) { transaction { id } } }",
-        json!({ "i": { "merchantId": toys, "amount": { "amount": "2.00", "currency": "USD" }, "idempotencyKey": "toy-out" } }),
-    )
-    .await;
+    app.ok(RECORD_PAYOUT, payout_input(&toys, "2.00", "toy-out")).await;
 
     let report = rollup(&app, &this_month(), None).await;
     assert_eq!(report["closed"], false, "the open month is computed on demand");
@@ -215,18 +220,8 @@ async fn a_closed_month_stays_the_same_after_a_backdated_posting_which_shows_nex
     let (y2, m2) = months_ago(2);
     let (y1, m1) = months_ago(1);
     let (two_ago, last) = (format!("{y2:04}-{m2:02}"), format!("{y1:04}-{m1:02}"));
-    let pay = |amount: &'static str, at: chrono::DateTime<Utc>, key: &'static str| {
-        let (app, shop) = (&app, &shop);
-        async move {
-            app.ok(
-                "mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { transaction { id } } }",
-                json!({ "i": { "merchantId": shop, "gross": { "amount": amount, "currency": "USD" }, "effectiveAt": at, "idempotencyKey": key } }),
-            )
-            .await;
-        }
-    };
-    pay("100.00", Utc.with_ymd_and_hms(y2, m2, 10, 12, 0, 0).unwrap(), "p1").await;
-    pay("50.00", Utc.with_ymd_and_hms(y1, m1, 5, 12, 0, 0).unwrap(), "p2").await;
+    pay_at(&app, &shop, "100.00", Utc.with_ymd_and_hms(y2, m2, 10, 12, 0, 0).unwrap(), "p1").await;
+    pay_at(&app, &shop, "50.00", Utc.with_ymd_and_hms(y1, m1, 5, 12, 0, 0).unwrap(), "p2").await;
 
     // The job closes both past months, once.
     let closed = app.reports.close_due_months(Utc::now()).await.expect("close");
@@ -239,7 +234,7 @@ async fn a_closed_month_stays_the_same_after_a_backdated_posting_which_shows_nex
     assert_eq!(line(&before, "books")["grossVolume"]["amount"], "100.00");
 
     // A posting backdated into the closed month does not change it...
-    pay("7.00", Utc.with_ymd_and_hms(y2, m2, 20, 12, 0, 0).unwrap(), "late").await;
+    pay_at(&app, &shop, "7.00", Utc.with_ymd_and_hms(y2, m2, 20, 12, 0, 0).unwrap(), "late").await;
     assert_eq!(rollup(&app, &two_ago, None).await, before, "a closed month stays the same");
     // ...it is an adjustment of the next month reported: this one.
     let open = rollup(&app, &this_month(), None).await;
@@ -270,12 +265,7 @@ async fn the_scheduled_job_closes_last_month_by_itself() {
     let app = spawn_app_with(&["--rollup-interval-secs", "1"]).await;
     let shop = merchant_of_class(&app, "Late Shop", "late").await;
     let (y, m) = months_ago(1);
-    app.ok(
-        "mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { transaction { id } } }",
-        json!({ "i": { "merchantId": shop, "gross": { "amount": "3.00", "currency": "USD" },
-                "effectiveAt": Utc.with_ymd_and_hms(y, m, 2, 0, 0, 0).unwrap(), "idempotencyKey": "late-1" } }),
-    )
-    .await;
+    pay_at(&app, &shop, "3.00", Utc.with_ymd_and_hms(y, m, 2, 0, 0, 0).unwrap(), "late-1").await;
     let want = format!("{y:04}-{m:02}");
     for _ in 0..50 {
         let months = app.ok("{ rollupMonths { month } }", json!({})).await;
@@ -296,12 +286,7 @@ async fn two_instances_closing_the_same_months_at_once_store_each_month_once() {
     let b = crate::helpers::spawn_flags(Some(a.database_url.clone()), &[]).await;
     let shop = merchant_of_class(&a, "Twin Shop", "twins").await;
     let (y, m) = months_ago(2);
-    a.ok(
-        "mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { transaction { id } } }",
-        json!({ "i": { "merchantId": shop, "gross": { "amount": "8.00", "currency": "USD" },
-                "effectiveAt": Utc.with_ymd_and_hms(y, m, 2, 0, 0, 0).unwrap(), "idempotencyKey": "twin-1" } }),
-    )
-    .await;
+    pay_at(&a, &shop, "8.00", Utc.with_ymd_and_hms(y, m, 2, 0, 0, 0).unwrap(), "twin-1").await;
     let now = Utc::now();
     let (ra, rb) = tokio::join!(a.reports.close_due_months(now), b.reports.close_due_months(now));
     let (ra, rb) = (ra.expect("a closes"), rb.expect("b closes"));

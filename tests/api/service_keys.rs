@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, code, spawn_app};
+use crate::helpers::{TestApp, code, spawn_app, transfer_between};
 
 const RECORD: &str =
     "mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { replayed transaction { id actor } } }";
@@ -244,12 +244,7 @@ async fn a_merchant_key_cannot_mint_by_overdrawing_its_own_account_and_paying_th
     let app = spawn_app().await;
     let m = app.merchant("Overdraw Attempt").await;
     let key = app.merchant_key(&m).await;
-    app.ok_as(
-        Some(&key),
-        "mutation($i: OpenAccountInput!) { openAccount(input: $i) { account { id } } }",
-        json!({ "i": { "merchantId": m, "code": "reserve", "asset": "USD", "normalBalance": "CREDIT", "idempotencyKey": "open-reserve" } }),
-    )
-    .await;
+    app.open_reserve_as(Some(&key), &m, "open-reserve").await;
     let before = written(&app).await;
 
     // Act: move 500,000.00 out of the empty reserve into available, then ask for a payout.
@@ -257,10 +252,7 @@ async fn a_merchant_key_cannot_mint_by_overdrawing_its_own_account_and_paying_th
         .gql_as(
             Some(&key),
             "mutation($i: PostTransactionInput!) { postTransaction(input: $i) { transaction { id } } }",
-            json!({ "i": { "merchantId": m, "idempotencyKey": "overdraw", "entries": [
-                { "accountCode": "reserve", "direction": "DEBIT", "amount": { "amount": "500000.00", "currency": "USD" } },
-                { "accountCode": "available", "direction": "CREDIT", "amount": { "amount": "500000.00", "currency": "USD" } },
-            ] } }),
+            json!({ "i": transfer_between(&m, "reserve", "available", "500000.00", "overdraw") }),
         )
         .await;
     let paid_out = app

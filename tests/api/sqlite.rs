@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{code, spawn_with};
+use crate::helpers::{RECORD_PAYOUT, code, payout_input, spawn_with};
 
 #[tokio::test]
 async fn core_flow_passes_on_sqlite() {
@@ -16,8 +16,7 @@ async fn core_flow_passes_on_sqlite() {
     assert_eq!(replay["data"]["recordPayment"]["replayed"], true);
     assert_eq!(code(&app.pay(&m, "26.00", None, "USD", "sale").await), "IDEMPOTENCY_KEY_REUSED");
     assert_eq!(code(&app.pay(&m, "1.001", None, "USD", "bad").await), "AMOUNT_PRECISION_EXCEEDED");
-    let payout = "mutation($i: RecordPayoutInput!) { recordPayout(input: $i) { transaction { id } } }";
-    let over = app.gql(payout, json!({ "i": { "merchantId": m, "amount": { "amount": "30.00", "currency": "USD" }, "idempotencyKey": "po" } })).await;
+    let over = app.gql(RECORD_PAYOUT, payout_input(&m, "30.00", "po")).await;
     assert_eq!(code(&over), "INSUFFICIENT_FUNDS");
     let reverse = "mutation($id: ID!) { reverseTransaction(transactionId: $id, reason: \"defective\", idempotencyKey: \"r\") { transaction { kind } } }";
     app.ok(reverse, json!({ "id": id })).await;

@@ -71,13 +71,7 @@ async fn furnish(app: &TestApp, name: &str, tag: &str) -> Books {
     let payment_txn = record_payment(app, &id, "10.00", "USD", &format!("{tag}-pay")).await;
     let payment = app.authorize(&id, "8.00", &format!("{tag}-auth")).await;
     let capture_txn = app.capture(&payment, None, &format!("{tag}-cap")).await;
-    let opened = app
-        .ok(
-            "mutation($i: OpenAccountInput!) { openAccount(input: $i) { account { id } } }",
-            json!({ "i": { "merchantId": id, "code": "reserve", "asset": "USD", "normalBalance": "CREDIT", "idempotencyKey": format!("{tag}-open") } }),
-        )
-        .await;
-    let opened_account = s(&opened["openAccount"]["account"]["id"]);
+    let opened_account = app.open_reserve(&id, &format!("{tag}-open")).await;
     let available_account = available_account(app, &id).await;
     Books {
         id,
@@ -157,73 +151,25 @@ fn assert_not_found(body: &Value, field: &str, what: &str) {
 async fn merchant_key_gets_not_found_for_another_merchants_ids() {
     let w = world().await;
     let (app, a, b) = (&w.app, &w.a, &w.b);
+    // query($id: ID!) { FIELD(id: $id) { SELECTION } }
+    let by_id = |field: &str, selection: &str| format!("query($id: ID!) {{ {field}(id: $id) {{ {selection} }} }}");
+    // query($id: ID!) { FIELD(ARG: $id, first: 10) { edges { node { id } } } }
+    let list_by = |field: &str, arg: &str| {
+        format!("query($id: ID!) {{ {field}({arg}: $id, first: 10) {{ edges {{ node {{ id }} }} }} }}")
+    };
     // (label, query, field, B's id, A's own id)
-    let cases: Vec<(&str, &str, &str, String, String)> = vec![
-        ("merchant", "query($id: ID!) { merchant(id: $id) { id name } }", "merchant", b.id.clone(), a.id.clone()),
-        (
-            "account (available)",
-            "query($id: ID!) { account(id: $id) { id code } }",
-            "account",
-            b.available_account.clone(),
-            a.available_account.clone(),
-        ),
-        (
-            "account (opened)",
-            "query($id: ID!) { account(id: $id) { id code } }",
-            "account",
-            b.opened_account.clone(),
-            a.opened_account.clone(),
-        ),
-        (
-            "transaction (payment)",
-            "query($id: ID!) { transaction(id: $id) { id kind } }",
-            "transaction",
-            b.payment_txn.clone(),
-            a.payment_txn.clone(),
-        ),
-        (
-            "transaction (capture)",
-            "query($id: ID!) { transaction(id: $id) { id kind } }",
-            "transaction",
-            b.capture_txn.clone(),
-            a.capture_txn.clone(),
-        ),
-        (
-            "transaction (deal)",
-            "query($id: ID!) { transaction(id: $id) { id kind } }",
-            "transaction",
-            w.deal_txn.clone(),
-            a.payment_txn.clone(),
-        ),
-        (
-            "payment",
-            "query($id: ID!) { payment(id: $id) { id state } }",
-            "payment",
-            b.payment.clone(),
-            a.payment.clone(),
-        ),
-        ("payout", "query($id: ID!) { payout(id: $id) { id state } }", "payout", b.payout.clone(), a.payout.clone()),
-        (
-            "entries(accountId)",
-            "query($id: ID!) { entries(accountId: $id, first: 10) { edges { node { id } } } }",
-            "entries",
-            b.available_account.clone(),
-            a.available_account.clone(),
-        ),
-        (
-            "payments(merchantId)",
-            "query($id: ID!) { payments(merchantId: $id, first: 10) { edges { node { id } } } }",
-            "payments",
-            b.id.clone(),
-            a.id.clone(),
-        ),
-        (
-            "payouts(merchantId)",
-            "query($id: ID!) { payouts(merchantId: $id, first: 10) { edges { node { id } } } }",
-            "payouts",
-            b.id.clone(),
-            a.id.clone(),
-        ),
+    let cases: Vec<(&str, String, &str, &String, &String)> = vec![
+        ("merchant", by_id("merchant", "id name"), "merchant", &b.id, &a.id),
+        ("account (available)", by_id("account", "id code"), "account", &b.available_account, &a.available_account),
+        ("account (opened)", by_id("account", "id code"), "account", &b.opened_account, &a.opened_account),
+        ("transaction (payment)", by_id("transaction", "id kind"), "transaction", &b.payment_txn, &a.payment_txn),
+        ("transaction (capture)", by_id("transaction", "id kind"), "transaction", &b.capture_txn, &a.capture_txn),
+        ("transaction (deal)", by_id("transaction", "id kind"), "transaction", &w.deal_txn, &a.payment_txn),
+        ("payment", by_id("payment", "id state"), "payment", &b.payment, &a.payment),
+        ("payout", by_id("payout", "id state"), "payout", &b.payout, &a.payout),
+        ("entries(accountId)", list_by("entries", "accountId"), "entries", &b.available_account, &a.available_account),
+        ("payments(merchantId)", list_by("payments", "merchantId"), "payments", &b.id, &a.id),
+        ("payouts(merchantId)", list_by("payouts", "merchantId"), "payouts", &b.id, &a.id),
     ];
     for (label, query, field, b_id, a_id) in &cases {
         // Control: the id exists (the admin sees it)...
