@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 
+use super::transition::{self, Transition};
 use crate::core::LedgerError;
 use crate::core::accounts::store as accounts;
 use crate::core::payments::lifecycle::{PaymentFacts, Release};
@@ -16,7 +17,7 @@ use crate::core::posting::apply::merchant_of;
 use crate::core::posting::command::{Outcome, Request};
 use crate::core::posting::post::{forced, post};
 use crate::domain::{AccountCode, AccountId, AssetCode, DomainError, MerchantId, TransactionDraft, TransactionId};
-use crate::domain::{Amount, TransactionKind};
+use crate::domain::Amount;
 
 /// Locks a payment the request's tenant may act on. Errors: `NOT_FOUND`.
 pub(in crate::core) async fn lock_payment(
@@ -59,82 +60,50 @@ pub(in crate::core) async fn authorize(
     Ok(Outcome::Payment { payment: id, transaction: post(db, req, &draft).await? })
 }
 
+/// Runs one payment step on `p` (locked by the caller): asks `transition` (a
+/// pure function of the payment before it, see [`super::transition`]) for
+/// the payment after it and the transaction it implies, posts that
+/// transaction and saves the payment. Errors: the transition's, the posting's.
+async fn step(
+    db: &impl ConnectionTrait,
+    req: &Request,
+    p: Payment,
+    transition: impl FnOnce(&Payment) -> Result<Transition, LedgerError>,
+) -> Result<Outcome, LedgerError> {
+    let Transition { next, draft } = transition(&p)?;
+    let transaction = post(db, req, &draft).await?;
+    payments::save(db, &next).await?;
+    Ok(Outcome::Payment { payment: p.id, transaction })
+}
+
 /// Captures part or all of an authorization, applying the merchant's fee schedule.
-/// Errors: [`crate::domain::DomainError::Payment`], `ASSET_MISMATCH`, and the life-cycle
-/// rules of [`PaymentFacts::capture`].
+/// Errors: those of [`transition::capture`], `NOT_FOUND`.
 pub(in crate::core) async fn capture(
     db: &impl ConnectionTrait,
     req: &Request,
     id: uuid::Uuid,
     amount: Option<&(AssetCode, Amount)>,
 ) -> Result<Outcome, LedgerError> {
-    let mut p = lock_payment(db, req, id).await?;
-    same_asset(&p, amount)?;
-    let minor = p.facts.capture(amount.map(|(_, a)| *a), Utc::now()).map_err(DomainError::from)?;
-    let captured = Amount::from_minor(minor)?;
-    let split = payments::fee_schedule(db, p.merchant, &p.asset).await?.split(captured);
-    let draft = lifecycle_drafts::capture(p.merchant, &p.asset, captured, split, p.id)?;
-    let transaction = post(db, req, &draft).await?;
-    p.facts.captured += minor;
-    p.fee_captured += split.fee_minor;
-    payments::save(db, &p).await?;
-    Ok(Outcome::Payment { payment: id, transaction })
-}
-
-/// Checks that an amount given for a payment step is in the payment's asset.
-pub(in crate::core) fn same_asset(p: &Payment, amount: Option<&(AssetCode, Amount)>) -> Result<(), LedgerError> {
-    match amount {
-        Some((asset, _)) if *asset != p.asset => {
-            Err(DomainError::AssetMismatch { entry: asset.to_string(), account: p.asset.to_string() }.into())
-        }
-        _ => Ok(()),
-    }
-}
-
-/// What a refund of a payment would post: the amount, the fee share going
-/// back, and the draft. Pure, so the refund and its preview cannot differ.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RefundPlan {
-    /// Refunded amount, minor units of the payment's asset.
-    pub minor: i64,
-    /// Part of the platform's fee given back with it, minor units.
-    pub fee_back: i64,
-    /// The refund transaction as it would be posted.
-    pub draft: crate::domain::TransactionDraft,
-}
-
-/// Plans a refund of `amount` (all that is left when None) under `schedule`.
-/// Errors: `ASSET_MISMATCH`, `REFUND_EXCEEDS_CAPTURED`, `PAYMENT_NOT_CAPTURED`.
-pub fn refund_plan(
-    p: &Payment,
-    schedule: &crate::core::payments::fee::FeeSchedule,
-    amount: Option<&(AssetCode, Amount)>,
-) -> Result<RefundPlan, LedgerError> {
-    same_asset(p, amount)?;
-    let minor = p.facts.refund(amount.map(|(_, a)| *a)).map_err(DomainError::from)?;
-    let fee_back = if schedule.refund_returns_fee {
-        crate::core::payments::fee::fee_share_of_refund(p.fee_captured, p.facts.captured, p.facts.refunded, minor)
-    } else {
-        0
-    };
-    let draft = lifecycle_drafts::refund(p.merchant, &p.asset, Amount::from_minor(minor)?, fee_back, p.id)?;
-    Ok(RefundPlan { minor, fee_back, draft })
+    let p = lock_payment(db, req, id).await?;
+    let schedule = payments::fee_schedule(db, p.merchant, &p.asset).await?;
+    step(db, req, p, |p| transition::capture(p, &schedule, amount, Utc::now())).await
 }
 
 /// Plans a refund without posting it, for the caller's `tenant`: what the
 /// console shows before staff confirm. Reads only. Errors: `NOT_FOUND` (also
-/// for another merchant's payment), and those of [`refund_plan`].
+/// for another merchant's payment), and those of [`transition::refund`].
 pub async fn preview_refund(
     db: &impl ConnectionTrait,
     tenant: crate::core::access::rules::Tenant,
     id: uuid::Uuid,
     amount: Option<&(AssetCode, Amount)>,
-) -> Result<RefundPlan, LedgerError> {
-    let p = payments::find(db, id).await?.filter(|p| tenant.sees(p.merchant)).ok_or(LedgerError::Domain(
-        crate::domain::DomainError::Payment(crate::core::payments::PaymentError::NotFound),
-    ))?;
+) -> Result<transition::RefundPlan, LedgerError> {
+    let p = payments::find(db, id)
+        .await?
+        .filter(|p| tenant.sees(p.merchant))
+        .ok_or(LedgerError::from(crate::core::payments::PaymentError::NotFound))?;
     let schedule = payments::fee_schedule(db, p.merchant, &p.asset).await?;
-    refund_plan(&p, &schedule, amount)
+    Ok(transition::refund(&p, &schedule, amount)?.1)
 }
 
 /// Refunds captured money; the fee share goes back too when the schedule says so.
@@ -145,14 +114,9 @@ pub(in crate::core) async fn refund(
     id: uuid::Uuid,
     amount: Option<&(AssetCode, Amount)>,
 ) -> Result<Outcome, LedgerError> {
-    let mut p = lock_payment(db, req, id).await?;
+    let p = lock_payment(db, req, id).await?;
     let schedule = payments::fee_schedule(db, p.merchant, &p.asset).await?;
-    let plan = refund_plan(&p, &schedule, amount)?;
-    let (minor, draft) = (plan.minor, plan.draft);
-    let transaction = post(db, req, &draft).await?;
-    p.facts.refunded += minor;
-    payments::save(db, &p).await?;
-    Ok(Outcome::Payment { payment: id, transaction })
+    step(db, req, p, |p| Ok(transition::refund(p, &schedule, amount)?.0)).await
 }
 
 /// Opens a chargeback. Errors: `NOT_FOUND`, `ASSET_MISMATCH`,
@@ -163,14 +127,7 @@ pub(in crate::core) async fn open_dispute(
     id: uuid::Uuid,
     amount: Option<&(AssetCode, Amount)>,
 ) -> Result<Outcome, LedgerError> {
-    let mut p = lock_payment(db, req, id).await?;
-    same_asset(&p, amount)?;
-    let minor = p.facts.open_dispute(amount.map(|(_, a)| *a)).map_err(DomainError::from)?;
-    let draft = lifecycle_drafts::open_dispute(p.merchant, &p.asset, Amount::from_minor(minor)?, p.id)?;
-    let transaction = post(db, req, &draft).await?;
-    p.facts.disputed_open = minor;
-    payments::save(db, &p).await?;
-    Ok(Outcome::Payment { payment: id, transaction })
+    step(db, req, lock_payment(db, req, id).await?, |p| transition::open_dispute(p, amount)).await
 }
 
 /// Resolves the open chargeback. Errors: `NOT_FOUND`, `NO_OPEN_DISPUTE`, `ASSET_MISMATCH`.
@@ -181,19 +138,7 @@ pub(in crate::core) async fn resolve_dispute(
     won: bool,
     fee: Option<&(AssetCode, Amount)>,
 ) -> Result<Outcome, LedgerError> {
-    let mut p = lock_payment(db, req, id).await?;
-    same_asset(&p, fee)?;
-    let minor = p.facts.resolve_dispute().map_err(DomainError::from)?;
-    let fee_minor = if won { 0 } else { fee.map_or(0, |(_, a)| a.minor()) };
-    let draft =
-        lifecycle_drafts::resolve_dispute(p.merchant, &p.asset, Amount::from_minor(minor)?, won, fee_minor, p.id)?;
-    let transaction = post(db, req, &draft).await?;
-    p.facts.disputed_open = 0;
-    if !won {
-        p.facts.charged_back += minor;
-    }
-    payments::save(db, &p).await?;
-    Ok(Outcome::Payment { payment: id, transaction })
+    step(db, req, lock_payment(db, req, id).await?, |p| transition::resolve_dispute(p, won, fee)).await
 }
 
 /// Releases what an authorization still holds, by a void or by expiry.
@@ -203,18 +148,7 @@ pub(in crate::core) async fn release(
     id: uuid::Uuid,
     how: Release,
 ) -> Result<Outcome, LedgerError> {
-    let mut p = lock_payment(db, req, id).await?;
-    let (minor, kind) = match how {
-        Release::Voided => (p.facts.void(), TransactionKind::Void),
-        Release::Expired => (p.facts.expire(Utc::now()), TransactionKind::Expiry),
-    };
-    let minor = minor.map_err(DomainError::from)?;
-    let draft = lifecycle_drafts::release(p.merchant, &p.asset, Amount::from_minor(minor)?, kind, p.id)?;
-    let transaction = post(db, req, &draft).await?;
-    p.facts.released += minor;
-    p.facts.release = Some(how);
-    payments::save(db, &p).await?;
-    Ok(Outcome::Payment { payment: id, transaction })
+    step(db, req, lock_payment(db, req, id).await?, |p| transition::release(p, how, Utc::now())).await
 }
 
 /// What reversing one payment step does: the payment's amounts after it

@@ -14,9 +14,10 @@ pub mod lifecycle;
 pub mod payment;
 pub(in crate::core) mod store;
 pub mod sweeper;
+pub mod transition;
 
-pub use apply::RefundPlan;
 pub use store::Payment;
+pub use transition::RefundPlan;
 
 pub use error::PaymentError;
 
@@ -164,7 +165,7 @@ pub async fn page(
 
 /// What `refundPayment` would post for `payment` and `amount` (all that is
 /// left when `None`), without posting: the amount, the fee share given back
-/// and the draft, from the same [`apply::refund_plan`] the refund runs.
+/// and the draft, from the same [`transition::refund`] the refund runs.
 /// Errors: `NOT_FOUND` (also another merchant's), `REFUND_EXCEEDS_CAPTURED`,
 /// `PAYMENT_NOT_CAPTURED`, `ASSET_MISMATCH`.
 pub async fn preview_refund(
