@@ -49,22 +49,22 @@ async fn payment_credits_merchant_net_and_platform_fee() {
     snapshot_settings().bind(|| insta::assert_json_snapshot!("payment_of_12_34_with_a_fee_of_0_34", body));
 }
 
+/// USD 10.00 and JPY 500 from the platform's clearing to the merchant's
+/// `available`, the JPY credit being `jpy_credit` (not 500: unbalanced).
+fn usd_and_jpy(jpy_credit: &str) -> Vec<Value> {
+    vec![
+        entry("processor_clearing", true, "DEBIT", "10.00", "USD"),
+        entry("available", false, "CREDIT", "10.00", "USD"),
+        entry("processor_clearing", true, "DEBIT", "500", "JPY"),
+        entry("available", false, "CREDIT", jpy_credit, "JPY"),
+    ]
+}
+
 #[tokio::test]
 async fn transaction_balancing_per_asset_posts_in_several_assets() {
     let app = spawn_app().await;
     let m = app.merchant("Multi").await;
-    let body = post(
-        &app,
-        &m,
-        vec![
-            entry("processor_clearing", true, "DEBIT", "10.00", "USD"),
-            entry("available", false, "CREDIT", "10.00", "USD"),
-            entry("processor_clearing", true, "DEBIT", "500", "JPY"),
-            entry("available", false, "CREDIT", "500", "JPY"),
-        ],
-        "multi",
-    )
-    .await;
+    let body = post(&app, &m, usd_and_jpy("500"), "multi").await;
     assert!(body.get("errors").is_none(), "{body}");
     let balances = app.balances(&m).await;
     assert!(balances.contains(&("JPY".into(), "500".into(), "500".into(), "500".into())), "{balances:?}");
@@ -77,18 +77,7 @@ async fn unbalanced_transaction_in_any_asset_is_rejected_and_writes_nothing() {
     let app = spawn_app().await;
     let m = app.merchant("Unbalanced").await;
     let before = ledger_counts(&app).await;
-    let body = post(
-        &app,
-        &m,
-        vec![
-            entry("processor_clearing", true, "DEBIT", "10.00", "USD"),
-            entry("available", false, "CREDIT", "10.00", "USD"),
-            entry("processor_clearing", true, "DEBIT", "500", "JPY"),
-            entry("available", false, "CREDIT", "499", "JPY"),
-        ],
-        "unbalanced",
-    )
-    .await;
+    let body = post(&app, &m, usd_and_jpy("499"), "unbalanced").await;
     assert_eq!(code(&body), "TRANSACTION_UNBALANCED", "{body}");
     assert_eq!(ledger_counts(&app).await, before);
     assert!(app.balances(&m).await.is_empty());

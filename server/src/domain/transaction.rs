@@ -275,33 +275,9 @@ impl TransactionDraft {
         {
             return Err(DomainError::PaymentStepNotReversible);
         }
-        let reason = reason.trim();
-        if reason.is_empty() || reason.chars().count() > MAX_REFERENCE_LEN {
-            return Err(DomainError::ReasonRequired);
-        }
-        Ok(Self {
-            merchant: original.merchant,
-            kind: TransactionKind::Reversal,
-            external_ref: original.external_ref.clone(),
-            metadata: serde_json::json!({ "reason": reason }),
-            effective_at: None,
-            entries: original
-                .entries
-                .iter()
-                .map(|e| EntryDraft {
-                    account: AccountRef::Id(e.account),
-                    asset: e.asset.clone(),
-                    direction: e.direction.opposite(),
-                    amount: e.amount,
-                    layer: Layer::Posted,
-                })
-                .collect(),
-            reverses: Some(original.id),
-            no_overdraft: Vec::new(),
-            payment: None,
-            counterparty: original.counterparty,
-            payout: None,
-        })
+        // Every entry is posted: the step reversal of its posted entries is the
+        // plain reversal, each entry on its opposite side.
+        Self::reversal_of_step(original, reason, true)
     }
 }
 

@@ -16,8 +16,8 @@ use crate::core::payments::store::{self as payments, Payment};
 use crate::core::posting::apply::merchant_of;
 use crate::core::posting::command::{Outcome, Request};
 use crate::core::posting::post::{forced, post};
-use crate::domain::{AccountCode, AccountId, AssetCode, DomainError, MerchantId, TransactionDraft, TransactionId};
 use crate::domain::Amount;
+use crate::domain::{AccountCode, AccountId, AssetCode, DomainError, MerchantId, TransactionDraft, TransactionId};
 
 /// Locks a payment the request's tenant may act on. Errors: `NOT_FOUND`.
 pub(in crate::core) async fn lock_payment(
@@ -60,33 +60,54 @@ pub(in crate::core) async fn authorize(
     Ok(Outcome::Payment { payment: id, transaction: post(db, req, &draft).await? })
 }
 
-/// Runs one payment step on `p` (locked by the caller): asks `transition` (a
-/// pure function of the payment before it, see [`super::transition`]) for
-/// the payment after it and the transaction it implies, posts that
-/// transaction and saves the payment. Errors: the transition's, the posting's.
-async fn step(
-    db: &impl ConnectionTrait,
-    req: &Request,
-    p: Payment,
-    transition: impl FnOnce(&Payment) -> Result<Transition, LedgerError>,
-) -> Result<Outcome, LedgerError> {
-    let Transition { next, draft } = transition(&p)?;
-    let transaction = post(db, req, &draft).await?;
-    payments::save(db, &next).await?;
-    Ok(Outcome::Payment { payment: p.id, transaction })
+/// A payment life-cycle step as the write path applies it.
+#[derive(Debug, Clone, Copy)]
+pub(in crate::core) enum Step<'a> {
+    /// Capture part (`Some`) or all of what is held.
+    Capture(Option<&'a (AssetCode, Amount)>),
+    /// Refund part (`Some`) or all of what is refundable.
+    Refund(Option<&'a (AssetCode, Amount)>),
+    /// Open a chargeback on part (`Some`) or all of what is disputable.
+    OpenDispute(Option<&'a (AssetCode, Amount)>),
+    /// Resolve the open chargeback: won, or lost with an optional fee.
+    ResolveDispute {
+        /// True when the merchant won.
+        won: bool,
+        /// The fee charged to the merchant when it lost.
+        fee: Option<&'a (AssetCode, Amount)>,
+    },
+    /// Release what is still held: a void, or the sweeper's expiry.
+    Release(Release),
 }
 
-/// Captures part or all of an authorization, applying the merchant's fee schedule.
-/// Errors: those of [`transition::capture`], `NOT_FOUND`.
-pub(in crate::core) async fn capture(
+/// Applies one payment step: locks the payment, asks the step's pure
+/// transition ([`super::transition`]) for the payment after it and the
+/// transaction it implies, posts that transaction and saves the payment.
+/// Errors: `NOT_FOUND`, the transition's refusals, the posting's.
+pub(in crate::core) async fn payment_step(
     db: &impl ConnectionTrait,
     req: &Request,
     id: uuid::Uuid,
-    amount: Option<&(AssetCode, Amount)>,
+    step: Step<'_>,
 ) -> Result<Outcome, LedgerError> {
     let p = lock_payment(db, req, id).await?;
-    let schedule = payments::fee_schedule(db, p.merchant, &p.asset).await?;
-    step(db, req, p, |p| transition::capture(p, &schedule, amount, Utc::now())).await
+    let now = Utc::now();
+    let Transition { next, draft } = match step {
+        Step::Capture(amount) => {
+            let schedule = payments::fee_schedule(db, p.merchant, &p.asset).await?;
+            transition::capture(&p, &schedule, amount, now)?
+        }
+        Step::Refund(amount) => {
+            let schedule = payments::fee_schedule(db, p.merchant, &p.asset).await?;
+            transition::refund(&p, &schedule, amount)?.0
+        }
+        Step::OpenDispute(amount) => transition::open_dispute(&p, amount)?,
+        Step::ResolveDispute { won, fee } => transition::resolve_dispute(&p, won, fee)?,
+        Step::Release(how) => transition::release(&p, how, now)?,
+    };
+    let transaction = post(db, req, &draft).await?;
+    payments::save(db, &next).await?;
+    Ok(Outcome::Payment { payment: id, transaction })
 }
 
 /// Plans a refund without posting it, for the caller's `tenant`: what the
@@ -104,51 +125,6 @@ pub async fn preview_refund(
         .ok_or(LedgerError::from(crate::core::payments::PaymentError::NotFound))?;
     let schedule = payments::fee_schedule(db, p.merchant, &p.asset).await?;
     Ok(transition::refund(&p, &schedule, amount)?.1)
-}
-
-/// Refunds captured money; the fee share goes back too when the schedule says so.
-/// Errors: `NOT_FOUND`, `ASSET_MISMATCH`, `REFUND_EXCEEDS_CAPTURED`, `INSUFFICIENT_FUNDS`.
-pub(in crate::core) async fn refund(
-    db: &impl ConnectionTrait,
-    req: &Request,
-    id: uuid::Uuid,
-    amount: Option<&(AssetCode, Amount)>,
-) -> Result<Outcome, LedgerError> {
-    let p = lock_payment(db, req, id).await?;
-    let schedule = payments::fee_schedule(db, p.merchant, &p.asset).await?;
-    step(db, req, p, |p| Ok(transition::refund(p, &schedule, amount)?.0)).await
-}
-
-/// Opens a chargeback. Errors: `NOT_FOUND`, `ASSET_MISMATCH`,
-/// `PAYMENT_NOT_CAPTURED`, `DISPUTE_ALREADY_OPEN`, `DISPUTE_EXCEEDS_CAPTURED`.
-pub(in crate::core) async fn open_dispute(
-    db: &impl ConnectionTrait,
-    req: &Request,
-    id: uuid::Uuid,
-    amount: Option<&(AssetCode, Amount)>,
-) -> Result<Outcome, LedgerError> {
-    step(db, req, lock_payment(db, req, id).await?, |p| transition::open_dispute(p, amount)).await
-}
-
-/// Resolves the open chargeback. Errors: `NOT_FOUND`, `NO_OPEN_DISPUTE`, `ASSET_MISMATCH`.
-pub(in crate::core) async fn resolve_dispute(
-    db: &impl ConnectionTrait,
-    req: &Request,
-    id: uuid::Uuid,
-    won: bool,
-    fee: Option<&(AssetCode, Amount)>,
-) -> Result<Outcome, LedgerError> {
-    step(db, req, lock_payment(db, req, id).await?, |p| transition::resolve_dispute(p, won, fee)).await
-}
-
-/// Releases what an authorization still holds, by a void or by expiry.
-pub(in crate::core) async fn release(
-    db: &impl ConnectionTrait,
-    req: &Request,
-    id: uuid::Uuid,
-    how: Release,
-) -> Result<Outcome, LedgerError> {
-    step(db, req, lock_payment(db, req, id).await?, |p| transition::release(p, how, Utc::now())).await
 }
 
 /// What reversing one payment step does: the payment's amounts after it

@@ -94,17 +94,7 @@ pub fn record_payout(
 
 /// Builds and validates a draft from its parts (shared by the payment, deal
 /// and payout rules).
-pub(crate) fn draft_of(
-    merchant: MerchantId,
-    kind: TransactionKind,
-    entries: Vec<EntryDraft>,
-    no_overdraft: Vec<(AccountRef, AssetCode)>,
-    notes: Annotations,
-) -> Result<TransactionDraft, DomainError> {
-    draft(merchant, kind, entries, no_overdraft, notes)
-}
-
-fn draft(
+pub(crate) fn draft(
     merchant: MerchantId,
     kind: TransactionKind,
     entries: Vec<EntryDraft>,

@@ -139,7 +139,7 @@ pub fn step(
     } else {
         vec![]
     };
-    let d = crate::core::payments::payment::draft_of(merchant, kind, entries, guard, Annotations::default())?;
+    let d = crate::core::payments::payment::draft(merchant, kind, entries, guard, Annotations::default())?;
     Ok(TransactionDraft { payout: Some(payout), ..d })
 }
 

@@ -16,7 +16,7 @@ use crate::core::accounts::apply::set_balance_limit;
 use crate::core::accounts::store as accounts;
 use crate::core::db as store;
 use crate::core::merchants::store as merchants;
-use crate::core::payments::apply::{authorize, capture, open_dispute, refund, release, resolve_dispute};
+use crate::core::payments::apply::{Step, authorize, payment_step};
 use crate::core::payments::lifecycle::Release;
 use crate::core::payments::store::{self as payments};
 use crate::core::payouts::apply::{create_payout, finish_payout};
@@ -87,12 +87,16 @@ pub(in crate::core) async fn apply(
             let expires_at = expires_at.unwrap_or_else(|| Utc::now() + ttl);
             authorize(db, req, *merchant, asset, *amount, expires_at, notes).await?
         }
-        Command::Capture { payment, amount } => capture(db, req, *payment, amount.as_ref()).await?,
-        Command::Void { payment } => release(db, req, *payment, Release::Voided).await?,
-        Command::Expire { payment } => release(db, req, *payment, Release::Expired).await?,
-        Command::Refund { payment, amount } => refund(db, req, *payment, amount.as_ref()).await?,
-        Command::OpenDispute { payment, amount } => open_dispute(db, req, *payment, amount.as_ref()).await?,
-        Command::ResolveDispute { payment, won, fee } => resolve_dispute(db, req, *payment, *won, fee.as_ref()).await?,
+        Command::Capture { payment, amount } => payment_step(db, req, *payment, Step::Capture(amount.as_ref())).await?,
+        Command::Void { payment } => payment_step(db, req, *payment, Step::Release(Release::Voided)).await?,
+        Command::Expire { payment } => payment_step(db, req, *payment, Step::Release(Release::Expired)).await?,
+        Command::Refund { payment, amount } => payment_step(db, req, *payment, Step::Refund(amount.as_ref())).await?,
+        Command::OpenDispute { payment, amount } => {
+            payment_step(db, req, *payment, Step::OpenDispute(amount.as_ref())).await?
+        }
+        Command::ResolveDispute { payment, won, fee } => {
+            payment_step(db, req, *payment, Step::ResolveDispute { won: *won, fee: fee.as_ref() }).await?
+        }
         Command::CreatePayout { merchant, asset, period } => {
             create_payout(db, req, *merchant, asset, period.as_deref()).await?
         }
