@@ -11,6 +11,9 @@ pub struct Model {
     pub asset: String,
     pub normal_balance: String,
     pub created_at: DateTimeUtc,
+    /// True for the platform's accounts: its own (`merchant_id` nil) and its
+    /// subsidiary account for each merchant (`merchant_id` the merchant).
+    pub platform: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

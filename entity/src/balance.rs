@@ -13,6 +13,10 @@ pub struct Model {
     pub debits_pending: i64,
     pub credits_pending: i64,
     pub last_transaction_seq: i64,
+    /// The account's code, copied when it is opened (it never changes).
+    pub code: String,
+    /// The account's `platform` flag, copied likewise.
+    pub platform: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -20,6 +20,10 @@ pub struct Model {
     pub actor: String,
     pub request_id: Option<String>,
     pub idempotency_key: Option<String>,
+    /// Its number in its merchant's journal: gap-free, in commit order.
+    pub number: i64,
+    /// A deal's number in the counterparty's journal.
+    pub counterparty_number: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -18,6 +18,10 @@ mod m20261124_000006_create_rollups;
 mod m20261201_000007_create_service_keys;
 mod m20261201_000008_create_balance_limits;
 mod m20261201_000009_limit_batch_tenants;
+mod m20261202_000010_platform_subledgers;
+mod m20261202_000011_balances_carry_code;
+mod m20261203_000012_merchant_clocks;
+mod m20261204_000013_balance_totals;
 
 /// The ordered list of migrations, applied by the server at start-up and by the
 /// `migration` CLI.
@@ -36,6 +40,10 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_create_service_keys::Migration),
             Box::new(m20261201_000008_create_balance_limits::Migration),
             Box::new(m20261201_000009_limit_batch_tenants::Migration),
+            Box::new(m20261202_000010_platform_subledgers::Migration),
+            Box::new(m20261202_000011_balances_carry_code::Migration),
+            Box::new(m20261203_000012_merchant_clocks::Migration),
+            Box::new(m20261204_000013_balance_totals::Migration),
         ]
     }
 }

@@ -58,6 +58,7 @@ pub fn print_report(r: &VerifyReport) {
         ("balances that differ from the sum of their entries", &r.balance_mismatches),
         ("assets that do not sum to zero", &r.unbalanced_assets),
         ("transactions that do not balance", &r.unbalanced_transactions),
+        ("merchant journals with a gap or a clock out of step", &r.journal_breaks),
     ];
     for (title, lines) in sections {
         if lines.is_empty() {

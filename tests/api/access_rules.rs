@@ -41,6 +41,7 @@ const INVOKED: &[&str] = &[
     "payouts",
     "events",
     "trialBalance",
+    "platformBalances",
     "auditLog",
     "apiKeys",
     "serviceKeys",
@@ -278,6 +279,7 @@ async fn invocation(app: &TestApp, fx: &Fixtures, field: &str) -> Option<(String
         }
         "events" => ("query($m: ID) { events(merchantId: $m, first: 5) { sequence kind } }", json!({ "m": a })),
         "trialBalance" => ("{ trialBalance { code asset platform } }", json!({})),
+        "platformBalances" => ("{ platformBalances { code asset accounts } }", json!({})),
         "auditLog" => (
             "{ auditLog(first: 5) { edges { cursor node { id action actor } } pageInfo { hasNextPage endCursor } } }",
             json!({}),

@@ -42,6 +42,33 @@ async fn verify_catches_a_corrupted_balance_and_rebuild_repairs_it() {
 }
 
 #[tokio::test]
+async fn verify_catches_a_merchant_clock_out_of_step_with_its_journal() {
+    let app = spawn_app().await;
+    let m = app.merchant("Clockwork").await;
+    app.pay(&m, "10.00", None, "USD", "c1").await;
+    app.pay(&m, "5.00", None, "USD", "c2").await;
+    app.assert_books_consistent().await;
+
+    // Deliberate breakage: the clock moved with no transaction behind it (the
+    // next posting would leave a gap at 3).
+    let clock = format!("UPDATE merchant_clocks SET last_transaction_seq = {{}} WHERE merchant_id = '{m}'");
+    app.db.execute_unprepared(&clock.replace("{}", "3")).await.unwrap();
+    let report = ledger_server::core::reports::verify(&app.db).await.unwrap();
+    assert!(!report.is_clean());
+    assert_eq!(report.journal_breaks.len(), 1, "{report:?}");
+    assert!(report.journal_breaks[0].contains("clock at 3, journal holds 2 numbers up to 2"), "{report:?}");
+    assert_eq!(run_cli(&["verify"], &app.database_url).await, format!("{:?}", ExitCode::FAILURE));
+
+    // Repaired, the books verify again and the journal goes on at 3.
+    app.db.execute_unprepared(&clock.replace("{}", "2")).await.unwrap();
+    app.assert_books_consistent().await;
+    let third = app.pay(&m, "1.00", None, "USD", "c3").await;
+    let id = third["data"]["recordPayment"]["transaction"]["id"].clone();
+    let t = app.ok("query($id: ID!) { transaction(id: $id) { sequence } }", serde_json::json!({ "id": id })).await;
+    assert_eq!(t["transaction"]["sequence"], 3);
+}
+
+#[tokio::test]
 async fn trial_balance_debits_equal_credits_per_asset() {
     let app = spawn_app().await;
     let m = app.merchant("Trial").await;

@@ -101,6 +101,11 @@ async fn captured_in_euros(app: &TestApp, merchant: &str) -> String {
 
 #[tokio::test]
 async fn support_staff_reverse_a_defective_deal_in_the_browser_and_a_viewer_cannot() {
+    // The server's warnings and errors go to this test's output: a request
+    // the console shows as failed is explained there.
+    let _log = tracing::subscriber::set_default(
+        tracing_subscriber::fmt().with_env_filter("warn").with_writer(std::io::stderr).finish(),
+    );
     // Arrange: the console, two staff members, ShirtyPuff with sales.
     let dist = console_dist();
     let app = spawn_app_with(&["--console-dir", dist.to_str().expect("utf-8 path")]).await;

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, code, spawn_app, spawn_app_with, transfer};
+use crate::helpers::{TestApp, code, spawn_app_with, transfer};
 
 /// A window long enough that requests sent together land in one batch even on
 /// a loaded two-core machine.
@@ -37,9 +37,20 @@ async fn merchants_with_keys(app: &TestApp, n: usize) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_payments_share_commits_and_each_acknowledged_one_is_written_once() {
+    payments_share_commits_and_each_is_written_once(&[]).await;
+}
+
+/// The same with four committer lanes: each merchant's requests go to its own
+/// lane, and the books come out the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_four_lanes_by_merchant_each_acknowledged_payment_is_written_once() {
+    payments_share_commits_and_each_is_written_once(&["--group-commit-lanes", "4"]).await;
+}
+
+async fn payments_share_commits_and_each_is_written_once(flags: &[&str]) {
     const TASKS: usize = 64;
     const PER_TASK: usize = 12;
-    let app = Arc::new(spawn_app().await);
+    let app = Arc::new(spawn_app_with(flags).await);
     let shops = Arc::new(merchants_with_keys(&app, 8).await);
     let before = app.group_commits.requests.load(Ordering::Relaxed);
     let tasks: Vec<_> = (0..TASKS)
@@ -94,15 +105,33 @@ async fn concurrent_payments_share_commits_and_each_acknowledged_one_is_written_
     // The hot merchant got its half: 0.90 net of each of its payments.
     let hot = acked.iter().filter(|(m, _)| *m == shops[0].0).count();
     assert_eq!(app.available(&shops[0].0, "USD").await, Some(format!("{:.2}", hot as f64 * 0.90)));
-    // The platform's fee account took one update per batch, not per payment,
-    // yet holds every fee.
+    // The platform's fee revenue is a control account: one subsidiary
+    // account per merchant, in that merchant's books, so no two merchants'
+    // payments share a balance row. Together they hold every fee, and the
+    // hot merchant's holds exactly its own.
     let fees = app
         .scalar(
-            "SELECT b.credits_posted FROM balances b JOIN accounts a ON a.id = b.account_id \
-         WHERE a.code = 'fee_revenue' AND a.asset = 'USD'",
+            "SELECT CAST(SUM(b.credits_posted) AS BIGINT) FROM balances b JOIN accounts a ON a.id = b.account_id \
+         WHERE a.code = 'fee_revenue' AND a.asset = 'USD' AND a.platform",
         )
         .await;
     assert_eq!(fees, 10 * (TASKS * PER_TASK) as i64);
+    let subsidiaries = app
+        .scalar(
+            "SELECT COUNT(*) FROM accounts WHERE code = 'fee_revenue' AND asset = 'USD' AND platform \
+             AND merchant_id <> '00000000-0000-0000-0000-000000000000'",
+        )
+        .await;
+    let paid: std::collections::HashSet<_> = acked.iter().map(|(m, _)| m).collect();
+    assert_eq!(subsidiaries, paid.len() as i64, "one fee account per merchant paid");
+    let hot_fees = app
+        .scalar(&format!(
+            "SELECT b.credits_posted FROM balances b JOIN accounts a ON a.id = b.account_id \
+             WHERE a.code = 'fee_revenue' AND a.asset = 'USD' AND a.platform AND a.merchant_id = '{}'",
+            shops[0].0
+        ))
+        .await;
+    assert_eq!(hot_fees, 10 * hot as i64);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

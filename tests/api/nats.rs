@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use ledger_server::core::outbox as events;
+use ledger_server::domain::event::FeedPosition;
 use serde_json::Value;
 
 use crate::helpers::{ServerProcess, TestApp, spawn_app};
@@ -24,7 +25,7 @@ const PAYMENTS: usize = 10_000;
 /// Merchants they spread over (so subjects differ).
 const MERCHANTS: usize = 10;
 
-async fn relay_position(app: &TestApp, name: &str) -> i64 {
+async fn relay_position(app: &TestApp, name: &str) -> FeedPosition {
     events::relay_position(&app.db, name).await.expect("relay position")
 }
 
@@ -93,41 +94,64 @@ async fn ten_thousand_events_reach_the_stream_once_although_relays_are_killed_th
     }
     writer.await.expect("writer");
     let head = app.count("ledger_events").await;
-    wait_until("the relay has published every event", async || relay_position(&app, &relay_name).await >= head).await;
+    // The last event written, whether or not the watermark has passed it yet
+    // (the relay publishes it once it has).
+    let last = FeedPosition {
+        xid: app.scalar("SELECT MAX(writer_xid) FROM ledger_events").await,
+        seq: app
+            .scalar("SELECT MAX(seq) FROM ledger_events WHERE writer_xid = (SELECT MAX(writer_xid) FROM ledger_events)")
+            .await,
+    };
+    wait_until("the relay has published every event", async || relay_position(&app, &relay_name).await >= last).await;
 
     // Assert: the stream holds each event once, under its merchant's subject.
     let client = async_nats::connect(&url).await.expect("NATS is running (see scripts/test)");
     let js = async_nats::jetstream::new(client);
     let mut stream = js.get_stream(&stream_name).await.expect("the relay created the stream");
     let state = stream.info().await.expect("stream info").state.clone();
-    let messages: Vec<(u64, Value, String, String)> = futures::stream::iter(state.first_sequence..=state.last_sequence)
-        .map(|seq| {
-            let stream = &stream;
-            async move {
-                let m = stream.get_raw_message(seq).await.expect("stored message");
-                let header = |k: &str| m.headers.get(k).map(|v| v.as_str().to_owned()).unwrap_or_default();
-                let body: Value = serde_json::from_slice(&m.payload).expect("event json");
-                (seq, body, header("Ledger-Sequence"), header("Nats-Msg-Id"))
-            }
-        })
-        .buffered(64)
-        .collect()
-        .await;
+    let messages: Vec<(u64, Value, String, String, String)> =
+        futures::stream::iter(state.first_sequence..=state.last_sequence)
+            .map(|seq| {
+                let stream = &stream;
+                async move {
+                    let m = stream.get_raw_message(seq).await.expect("stored message");
+                    let header = |k: &str| m.headers.get(k).map(|v| v.as_str().to_owned()).unwrap_or_default();
+                    let body: Value = serde_json::from_slice(&m.payload).expect("event json");
+                    (seq, body, header("Ledger-Sequence"), header("Nats-Msg-Id"), header("Ledger-Position"))
+                }
+            })
+            .buffered(64)
+            .collect()
+            .await;
     js.delete_stream(&stream_name).await.expect("clean up the stream");
 
     assert_eq!((kill_rounds, killed), (3, 4), "three kills, the last of two competing relays");
     assert_eq!(head, (PAYMENTS) as i64, "one event per payment");
     assert_eq!(state.messages, PAYMENTS as u64, "the stream holds each event exactly once");
-    let sequences: HashSet<i64> =
-        messages.iter().map(|(_, body, _, _)| body["sequence"].as_i64().expect("seq")).collect();
-    assert_eq!(sequences, (1..=head).collect::<HashSet<_>>(), "no event missing, none twice");
-    for (_, body, seq_header, msg_id) in &messages {
-        assert_eq!(body["version"], 1);
+    // Each merchant's journal arrives whole: numbers 1..=n once each.
+    let per_merchant = PAYMENTS / MERCHANTS;
+    for m in &merchants {
+        let numbers: HashSet<i64> = messages
+            .iter()
+            .filter(|(_, body, ..)| body["merchantId"] == m.as_str())
+            .map(|(_, body, ..)| body["sequence"].as_i64().expect("sequence"))
+            .collect();
+        assert_eq!(numbers, (1..=per_merchant as i64).collect::<HashSet<_>>(), "{m}: no number missing, none twice");
+    }
+    // The whole feed arrives in position order, each position once.
+    let positions: Vec<FeedPosition> = messages
+        .iter()
+        .map(|(_, body, ..)| body["position"].as_str().expect("position").parse().expect("a feed position"))
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "the stream is in feed order with no repeat");
+    for (_, body, seq_header, msg_id, position_header) in &messages {
+        assert_eq!(body["version"], 2);
         assert_eq!(seq_header, &body["sequence"].to_string());
+        assert_eq!(position_header, body["position"].as_str().expect("position"));
         assert_eq!(msg_id, body["id"].as_str().expect("event id"), "the message id is the event id");
         assert!(merchants.iter().any(|m| body["merchantId"] == m.as_str()));
     }
-    assert!(messages.iter().all(|(_, body, _, _)| body["kind"] == "payment"));
+    assert!(messages.iter().all(|(_, body, ..)| body["kind"] == "payment"));
     app.assert_books_consistent().await;
 }
 
@@ -147,7 +171,11 @@ async fn events_go_to_a_subject_per_merchant_and_kind_and_an_unreachable_broker_
     let paid = app.pay(&a, "7.00", None, "USD", "subject-1").await;
     assert!(paid.get("errors").is_none(), "writes go on without the broker: {paid}");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(relay_position(&app, &format!("nats:{stream_name}")).await, 0, "nothing published to a dead broker");
+    assert_eq!(
+        relay_position(&app, &format!("nats:{stream_name}")).await,
+        FeedPosition::START,
+        "nothing published to a dead broker"
+    );
     drop(dead);
 
     // Act: a relay with the real broker catches up.
@@ -157,7 +185,10 @@ async fn events_go_to_a_subject_per_merchant_and_kind_and_an_unreachable_broker_
         &["--nats-url", url.as_str(), "--nats-stream", &stream_name, "--nats-subject-prefix", &prefix],
     )
     .await;
-    wait_until("the relay caught up", async || relay_position(&app, &format!("nats:{stream_name}")).await >= 1).await;
+    wait_until("the relay caught up", async || {
+        relay_position(&app, &format!("nats:{stream_name}")).await > FeedPosition::START
+    })
+    .await;
 
     // Assert: the event sits on <prefix>.<merchant>.<kind>.
     let js = async_nats::jetstream::new(async_nats::connect(&url).await.expect("NATS"));

@@ -89,9 +89,11 @@ async fn each_bad_input_gets_its_own_code_and_writes_nothing() {
     let a = app.merchant("A").await;
     let b = app.merchant("B").await;
     // B's available account exists after one payment; A must not be able to use it.
-    let b_pay = app.pay(&b, "5.00", None, "USD", "b-pay").await;
+    app.pay(&b, "5.00", None, "USD", "b-pay").await;
+    // The platform's clearing account for A: A's transactions may post to it.
+    let a_pay = app.pay(&a, "5.00", None, "USD", "a-pay").await;
     let clearing_usd =
-        b_pay["data"]["recordPayment"]["transaction"]["entries"][0]["account"]["id"].as_str().unwrap().to_owned();
+        a_pay["data"]["recordPayment"]["transaction"]["entries"][0]["account"]["id"].as_str().unwrap().to_owned();
     let b_account = app.ok("query($id: ID!) { merchant(id: $id) { accounts { id code } } }", json!({ "id": b })).await
         ["merchant"]["accounts"][0]["id"]
         .as_str()

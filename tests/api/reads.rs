@@ -129,3 +129,86 @@ async fn an_accounts_entry_pages_come_from_the_account_sequence_index() {
     assert_eq!(available["entries"]["pageInfo"]["hasNextPage"], true);
     assert_eq!(code(&app.gql(q, json!({ "m": "not-an-id" })).await), "BAD_USER_INPUT");
 }
+
+/// A pool of one connection on `app`'s database: a connection handed back
+/// inside a transaction is then the one every later begin gets.
+async fn one_connection(app: &TestApp) -> sea_orm::DatabaseConnection {
+    let mut opts = sea_orm::ConnectOptions::new(app.database_url.clone());
+    opts.max_connections(1).sqlx_logging(false);
+    sea_orm::Database::connect(opts).await.expect("pool")
+}
+
+/// Sessions of `app`'s database idle inside a transaction, once the pool
+/// has had up to half a second to end what it should: a pooled connection
+/// handed back with its transaction still open.
+async fn left_in_a_transaction(app: &TestApp) -> i64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    let mut n = 0;
+    for _ in 0..25 {
+        let row = app
+            .db
+            .query_one_raw(Statement::from_string(
+                app.db.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+                 AND state LIKE 'idle in transaction%'",
+            ))
+            .await
+            .expect("pg_stat_activity")
+            .expect("a row");
+        n = row.try_get("", "n").expect("count");
+        if n == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    n
+}
+
+/// Gives a begin up at once: a timeout of zero polls it once, which takes
+/// the connection and sends BEGIN, then drops it, as a request is dropped
+/// when its client disconnects.
+async fn give_up<T>(begin: impl std::future::Future<Output = T>) {
+    let _ = tokio::time::timeout(std::time::Duration::ZERO, begin).await;
+}
+
+#[tokio::test]
+async fn a_read_given_up_while_it_begins_leaves_no_connection_inside_a_transaction() {
+    // Arrange
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app().await;
+    let pool = one_connection(&app).await;
+
+    // Act and assert: 100 times, begin a read and give up on it; the
+    // connection comes back with no transaction open, and the next read on
+    // it begins afresh (SET TRANSACTION, its first statement, would fail
+    // inside an older transaction).
+    for i in 0..100 {
+        give_up(ledger_server::core::posting::testing::begin_read(&pool)).await;
+        assert_eq!(left_in_a_transaction(&app).await, 0, "attempt {i}: the connection stayed inside a transaction");
+        let txn = ledger_server::core::posting::testing::begin_read(&pool).await.expect("a fresh read transaction");
+        txn.execute_unprepared("SELECT 1").await.expect("a statement");
+        txn.commit().await.expect("commit");
+    }
+    pool.close().await.ok();
+}
+
+#[tokio::test]
+async fn sqlxs_own_begin_given_up_the_same_way_does_leave_a_connection_inside_a_transaction() {
+    // The library behaviour `core::db::begin` guards against, shown so the
+    // test above is known to be able to fail: sea-orm's `begin` (sqlx 0.9),
+    // given up the same way, hands its connection back inside a transaction.
+    // If a later sqlx stops doing so, this test fails and the guard can go.
+    use sea_orm::TransactionTrait;
+    let app = spawn_app().await;
+    let pool = one_connection(&app).await;
+    let mut leaked = false;
+    for _ in 0..100 {
+        give_up(pool.begin()).await;
+        if left_in_a_transaction(&app).await > 0 {
+            leaked = true;
+            break;
+        }
+    }
+    assert!(leaked, "sqlx's begin no longer leaves a cancelled transaction open: core::db::begin's task can go");
+    pool.close().await.ok();
+}

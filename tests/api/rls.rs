@@ -290,3 +290,26 @@ async fn the_app_role_owns_no_table_and_cannot_rewrite_history() {
     assert!(scalar_i64(&txn, "SELECT count(*) FROM transactions").await > 0);
     txn.commit().await.expect("commit");
 }
+
+#[tokio::test]
+async fn the_owners_balance_totals_answer_only_a_reader_who_sees_every_merchant() {
+    // Arrange: two merchants' books; the function runs as the tables' owner,
+    // past row-level security, so it must refuse to widen anyone's view.
+    let app = spawn_app().await;
+    let (a, _) = populate(&app).await;
+    let pool = app_pool(&app).await;
+    let rows = "SELECT count(*) FROM ledger_balance_totals(NULL, false)";
+    let accounts = "SELECT CAST(coalesce(sum(accounts), 0) AS BIGINT) FROM ledger_balance_totals(NULL, false)";
+
+    // Act and assert: a merchant's tenant, or none, gets no totals at all.
+    for tenant in [Some(a.as_str()), None, Some("")] {
+        let txn = begin(&pool, tenant).await;
+        assert_eq!(scalar_i64(&txn, rows).await, 0, "tenant {tenant:?} got totals past row-level security");
+        txn.commit().await.expect("commit");
+    }
+    // Staff (`*`) get the totals of every balance row, as the owner sees them.
+    let txn = begin(&pool, Some("*")).await;
+    let counted = scalar_i64(&txn, accounts).await;
+    txn.commit().await.expect("commit");
+    assert_eq!(counted, scalar_i64(&app.db, "SELECT count(*) FROM balances").await, "every balance row summed once");
+}

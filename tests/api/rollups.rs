@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::helpers::{RECORD_PAYOUT, TestApp, code, payout_input, spawn_app, spawn_app_with};
 
 const ROLLUP: &str = "query($m: String!, $c: String, $a: String) { monthlyRollup(month: $m, class: $c, asset: $a) { \
-    month closed throughSequence \
+    month closed throughPosition \
     lines { class asset capturedCount grossVolume { amount } averageTicket { amount } authorizationsEnded \
       authorizationsAccepted acceptanceRate refundCount refundVolume { amount } refundRateByCount refundRateByAmount \
       chargebackCount chargebackVolume { amount } chargebackRateByCount chargebackRateByAmount fees { amount } \
@@ -214,6 +214,58 @@ async fn staff_traded_against_swords_give_a_conversion_rate_with_its_deals_and_s
 }
 
 #[tokio::test]
+async fn a_posting_that_commits_while_a_month_closes_is_counted_once_in_the_next_months_adjustments() {
+    use sea_orm::TransactionTrait;
+    let app = spawn_app().await;
+    let shop = merchant_of_class(&app, "Late Shelf", "books").await;
+    let (y1, m1) = months_ago(1);
+    let last = format!("{y1:04}-{m1:02}");
+    pay_at(&app, &shop, "10.00", Utc.with_ymd_and_hms(y1, m1, 3, 12, 0, 0).unwrap(), "early").await;
+    // The watermark is the whole PostgreSQL cluster's: other tests' open
+    // transactions hold it too, so wait until it has passed every event.
+    let watermark_passed = async || {
+        let passed = "SELECT CAST(CASE WHEN pg_snapshot_xmin(pg_current_snapshot())::text::bigint > MAX(writer_xid) \
+                      THEN 1 ELSE 0 END AS BIGINT) FROM ledger_events";
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while app.scalar(passed).await == 0 {
+            assert!(std::time::Instant::now() < deadline, "the watermark never passed the last posting");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    watermark_passed().await;
+
+    // A database transaction that has taken an id stays open while a posting
+    // dated last month commits and the month closes: the month is computed
+    // below the watermark, so the posting is not in it (the old bound, the
+    // last sequence, would have let a posting still committing under it be
+    // lost between two months).
+    let holder = app.db.begin().await.expect("begin");
+    holder.execute_unprepared("SELECT pg_current_xact_id()").await.expect("take an xid");
+    pay_at(&app, &shop, "7.00", Utc.with_ymd_and_hms(y1, m1, 20, 12, 0, 0).unwrap(), "late").await;
+    app.reports.close_due_months(Utc::now()).await.expect("close last month");
+    let closed = rollup(&app, &last, None).await;
+    assert_eq!(line(&closed, "books")["grossVolume"]["amount"], "10.00", "{closed}");
+    holder.rollback().await.expect("end the holder");
+
+    // Once every transaction before it has ended, this month counts it once,
+    // as an adjustment.
+    watermark_passed().await;
+    let next_start = {
+        let now = Utc::now();
+        let (y, m) = if now.month() == 12 { (now.year() + 1, 1) } else { (now.year(), now.month() + 1) };
+        Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0).unwrap()
+    };
+    app.reports.close_due_months(next_start).await.expect("close this month");
+    let this = rollup(&app, &this_month(), None).await;
+    assert_eq!(
+        this["adjustments"],
+        json!([{ "class": "books", "asset": "USD", "capturedCount": 1, "grossVolume": { "amount": "7.00" } }]),
+        "{this}"
+    );
+    assert_eq!(rollup(&app, &last, None).await, closed, "the closed month never changes");
+}
+
+#[tokio::test]
 async fn a_closed_month_stays_the_same_after_a_backdated_posting_which_shows_next_month_as_an_adjustment() {
     let app = spawn_app().await;
     let shop = merchant_of_class(&app, "Book Nook", "books").await;
@@ -227,7 +279,7 @@ async fn a_closed_month_stays_the_same_after_a_backdated_posting_which_shows_nex
     let closed = app.reports.close_due_months(Utc::now()).await.expect("close");
     assert_eq!(closed.iter().map(ToString::to_string).collect::<Vec<_>>(), vec![two_ago.clone(), last.clone()]);
     assert!(app.reports.close_due_months(Utc::now()).await.expect("again").is_empty(), "never recomputed");
-    let months = app.ok("{ rollupMonths { month throughSequence } }", json!({})).await;
+    let months = app.ok("{ rollupMonths { month throughPosition } }", json!({})).await;
     assert_eq!(months["rollupMonths"].as_array().map(Vec::len), Some(2));
     let before = rollup(&app, &two_ago, None).await;
     assert_eq!(before["closed"], true);

@@ -153,17 +153,41 @@ pub async fn set_batch_tenants(
     Ok(())
 }
 
+/// Begins a database transaction on `pool`, in a task of its own, so that a
+/// caller cancelled while BEGIN is in flight cannot hand the connection back
+/// to the pool inside a transaction.
+///
+/// Why: sqlx 0.9's `begin` counts the transaction only once PostgreSQL has
+/// acknowledged BEGIN, and the guard it leaves for a cancelled `begin`
+/// queues a ROLLBACK only for a counted one. A future dropped between the two
+/// (a client that disconnects, a subscription dropped, a timeout) returned a
+/// connection whose server session stayed in the transaction: the next
+/// request on it read an old snapshot or failed with "SET TRANSACTION
+/// ISOLATION LEVEL must be called before any query" (seen in the console's
+/// browser test under load). In its own task the BEGIN always completes; if
+/// nobody waits for it any more, the transaction is dropped there, which
+/// queues the ROLLBACK that the pool flushes before reusing the connection.
+///
+/// Errors: the database's; [`DbErr::Conn`] when the task could not finish
+/// (the runtime is shutting down).
+pub async fn begin(pool: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let pool = pool.clone();
+    tokio::spawn(async move { pool.begin().await })
+        .await
+        .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::Internal(format!("beginning a transaction: {e}"))))?
+}
+
 /// Begins a read-only database transaction for one request's reads, with the
 /// caller's tenant set. On PostgreSQL it is `REPEATABLE READ`, so every field of
 /// one GraphQL response comes from the same snapshot of the books.
 pub async fn begin_read(pool: &DatabaseConnection, tenant: Tenant) -> Result<DatabaseTransaction, DbErr> {
     if pool.get_database_backend() != DbBackend::Postgres {
-        return pool.begin().await;
+        return begin(pool).await;
     }
     // One round trip after BEGIN for the isolation level, the access mode and
     // the tenant (what `begin_with_config` and `set_tenant` take two for). The
     // tenant setting is a UUID, `*` or empty, never caller text.
-    let txn = pool.begin().await?;
+    let txn = begin(pool).await?;
     txn.execute_unprepared(&format!(
         "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
          SELECT set_config('{TENANT_SETTING}', '{}', true), set_config('{PLATFORM_ROWS_SETTING}', 'off', true)",
@@ -180,7 +204,7 @@ pub async fn begin_write(
     tenant: Tenant,
     platform_rows: bool,
 ) -> Result<DatabaseTransaction, DbErr> {
-    let txn = pool.begin().await?;
+    let txn = begin(pool).await?;
     set_tenant(&txn, tenant, platform_rows).await?;
     Ok(txn)
 }
@@ -216,6 +240,11 @@ pub(crate) fn placeholder_rows(rows: usize, cols: usize) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `n` placeholders numbered from `$first`: `$3, $4, $5`. For `IN` lists.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
 /// How many rows of `cols` values fit in one statement (see [`MAX_BIND_PARAMS`]).

@@ -26,29 +26,72 @@ impl fmt::Display for AccountId {
     }
 }
 
-/// Who an account belongs to.
+/// Who an account belongs to, and in whose books (partition) it is kept.
+///
+/// The platform's accounts are a *control account* per code and asset, kept
+/// as *subsidiary accounts*: one per merchant ([`Owner::PlatformFor`]), in
+/// that merchant's partition, plus the platform's own ([`Owner::Platform`])
+/// for postings that belong to no merchant. So every entry of a merchant's
+/// payment lives with the merchant, and no two merchants share a balance row.
+/// The control account's balance is the sum of its subsidiary accounts (the
+/// trial balance's `platform` lines).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Owner {
-    /// The platform's own books (clearing, revenue, bank).
+    /// The platform's own books (clearing, revenue, bank), for postings of
+    /// no merchant; kept in the platform's partition (the nil UUID).
     Platform,
     /// A merchant's books: what the platform holds on its behalf.
     Merchant(MerchantId),
+    /// The platform's subsidiary account for one merchant: the platform's
+    /// side of that merchant's payments, kept in the merchant's partition.
+    PlatformFor(MerchantId),
 }
 
 impl Owner {
-    /// The merchant id stored in `merchant_id` columns. The platform is stored as
-    /// [`MerchantId::PLATFORM`] (the nil UUID), so that every merchant-scoped table
-    /// can keep `merchant_id` NOT NULL and inside its keys.
+    /// The owning merchant's id, [`MerchantId::PLATFORM`] (the nil UUID) for
+    /// every platform account, subsidiary or not: what visibility checks and
+    /// the event feed's `ownerId` use.
     pub fn merchant_id(self) -> MerchantId {
         match self {
-            Owner::Platform => MerchantId::PLATFORM,
+            Owner::Platform | Owner::PlatformFor(_) => MerchantId::PLATFORM,
             Owner::Merchant(id) => id,
         }
     }
 
-    /// The inverse of [`Owner::merchant_id`].
-    pub fn from_merchant_id(id: MerchantId) -> Self {
-        if id == MerchantId::PLATFORM { Owner::Platform } else { Owner::Merchant(id) }
+    /// Whose books hold the account: the `merchant_id` stored with it and its
+    /// balance row (the partition key). The merchant for a merchant's own
+    /// account and for the platform's subsidiary account for it; the nil UUID
+    /// for the platform's own.
+    pub fn partition(self) -> MerchantId {
+        match self {
+            Owner::Platform => MerchantId::PLATFORM,
+            Owner::Merchant(id) | Owner::PlatformFor(id) => id,
+        }
+    }
+
+    /// True for the platform's accounts, subsidiary or its own.
+    pub fn is_platform(self) -> bool {
+        matches!(self, Owner::Platform | Owner::PlatformFor(_))
+    }
+
+    /// The owner of a stored account: its `merchant_id` (partition) and its
+    /// `platform` flag.
+    pub fn stored(partition: MerchantId, platform: bool) -> Self {
+        match (platform, partition == MerchantId::PLATFORM) {
+            (_, true) => Owner::Platform,
+            (true, false) => Owner::PlatformFor(partition),
+            (false, false) => Owner::Merchant(partition),
+        }
+    }
+
+    /// Where a posting of `merchant`'s transaction to this owner's account
+    /// lands: the platform's accounts become its subsidiary account for the
+    /// merchant (none for the platform's own postings).
+    pub fn in_books_of(self, merchant: MerchantId) -> Self {
+        match self {
+            Owner::Platform if merchant != MerchantId::PLATFORM => Owner::PlatformFor(merchant),
+            other => other,
+        }
     }
 }
 
@@ -92,7 +135,21 @@ pub const MAX_ACCOUNT_CODE_LEN: usize = 64;
 /// An account's code within its owner and asset, such as `available` or
 /// `fee_revenue`: 1 to [`MAX_ACCOUNT_CODE_LEN`] characters of `a-z`, `0-9`, `_`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct AccountCode(String);
+
+impl TryFrom<String> for AccountCode {
+    type Error = DomainError;
+    fn try_from(raw: String) -> Result<Self, DomainError> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<AccountCode> for String {
+    fn from(code: AccountCode) -> String {
+        code.0
+    }
+}
 
 impl AccountCode {
     /// Money the platform owes the merchant and may pay out (merchant, credit-normal).
@@ -129,13 +186,25 @@ impl AccountCode {
         &self.0
     }
 
+    /// True for a code of the platform's chart, which a merchant's own
+    /// account may not use (the platform's subsidiary account for the
+    /// merchant, in the merchant's books, holds it).
+    pub fn is_platform_chart(&self) -> bool {
+        self.standard_normal_balance(Owner::Platform).is_some()
+    }
+
     /// The normal balance of a standard account of this owner kind, or `None` when
     /// the code is not in the chart (such accounts must be opened explicitly).
     pub fn standard_normal_balance(&self, owner: Owner) -> Option<NormalBalance> {
         match (owner, self.0.as_str()) {
             (Owner::Merchant(_), Self::AVAILABLE) => Some(Direction::Credit),
-            (Owner::Platform, Self::PROCESSOR_CLEARING | Self::BANK | Self::GOODS_CLEARING) => Some(Direction::Debit),
-            (Owner::Platform, Self::FEE_REVENUE | Self::DISPUTES | Self::PAYOUTS_IN_TRANSIT) => Some(Direction::Credit),
+            (Owner::Platform | Owner::PlatformFor(_), Self::PROCESSOR_CLEARING | Self::BANK | Self::GOODS_CLEARING) => {
+                Some(Direction::Debit)
+            }
+            (
+                Owner::Platform | Owner::PlatformFor(_),
+                Self::FEE_REVENUE | Self::DISPUTES | Self::PAYOUTS_IN_TRANSIT,
+            ) => Some(Direction::Credit),
             _ => None,
         }
     }

@@ -2,9 +2,19 @@
 //! and what subscribers, the `events` feed and the broker receive.
 //!
 //! One event per ledger transaction, written in the transaction's own database
-//! transaction. Its `sequence` is the transaction's sequence number: global,
-//! gap-free and in commit order, so a consumer that has seen sequence N has seen
-//! every event before N and resumes with "after N".
+//! transaction. Two orders run through it:
+//!
+//! - **A merchant's journal.** `sequence` is the transaction's number in its
+//!   merchant's journal, and `counterpartySequence` a deal's number in the
+//!   counterparty's: gap-free and in commit order within that merchant, so a
+//!   consumer of one merchant's events that has seen N has seen every one
+//!   before N and resumes with "after N".
+//! - **The whole feed.** `position` (`"<writer xid>.<row key>"`) rises in the
+//!   order the feed is read across all merchants. The feed is read only below
+//!   PostgreSQL's visibility watermark (every database transaction with a
+//!   smaller id has ended), so a position once passed never gets an event
+//!   before it: a consumer resumes with "after position P". There is no
+//!   global gap-free number any more; that needed one lock for every write.
 //!
 //! The JSON form ([`LedgerEvent`] with serde, camelCase) is the wire contract of
 //! the broker and is versioned by [`EVENT_SCHEMA_VERSION`]: fields may be added
@@ -16,12 +26,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Balance, Direction, Layer, MerchantId, NormalBalance, TransactionKind};
-use crate::core::access::rules::Tenant;
+use super::actor::{Actor, Tenant};
+use super::{AccountCode, AssetCode, Balance, Direction, Layer, MerchantId, NormalBalance, TransactionKind};
 
 /// Version of the event JSON. Consumers should ignore fields they do not know
 /// and refuse a version they do not know.
-pub const EVENT_SCHEMA_VERSION: u32 = 1;
+/// Version 2 (issue 17): `sequence` is the number in the merchant's journal
+/// (it was global), with `counterpartySequence` and `position` added.
+pub const EVENT_SCHEMA_VERSION: u32 = 2;
 
 /// The `type` of the one kind of event there is today.
 pub const TRANSACTION_POSTED: &str = "transaction.posted";
@@ -35,8 +47,16 @@ pub struct LedgerEvent {
     /// The event's own id (UUIDv7); the broker's message id (`Nats-Msg-Id`), so
     /// a re-published event is dropped as a duplicate.
     pub id: Uuid,
-    /// The transaction's gap-free, commit-ordered sequence number.
+    /// The transaction's number in its merchant's journal: gap-free and in
+    /// commit order within that merchant.
     pub sequence: i64,
+    /// A deal's number in the counterparty's journal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counterparty_sequence: Option<i64>,
+    /// Where the event stands in the whole feed (see the module doc). Its
+    /// writer id is known once the event is stored: 0 until then.
+    #[serde(default)]
+    pub position: FeedPosition,
     /// [`TRANSACTION_POSTED`].
     #[serde(rename = "type")]
     pub event_type: String,
@@ -75,7 +95,7 @@ pub struct EventTransaction {
     /// The payout it is a step of.
     pub payout_id: Option<Uuid>,
     /// Who posted it: `key:<prefix>`, `staff:<username>` or `system:<job>`.
-    pub actor: String,
+    pub actor: Actor,
     /// Its entries, in entry-sequence order.
     pub entries: Vec<EventEntry>,
 }
@@ -89,9 +109,9 @@ pub struct EventEntry {
     /// The account's owner (the nil UUID for the platform).
     pub owner_id: MerchantId,
     /// The account's code (`available`, `fee_revenue`, …).
-    pub code: String,
+    pub code: AccountCode,
     /// The asset code.
-    pub asset: String,
+    pub asset: AssetCode,
     /// `debit` or `credit`.
     pub direction: Direction,
     /// `posted`, `hold` or `release`.
@@ -109,9 +129,9 @@ pub struct EventBalance {
     /// The account's owner (the nil UUID for the platform).
     pub owner_id: MerchantId,
     /// The account's code.
-    pub code: String,
+    pub code: AccountCode,
     /// The asset code.
-    pub asset: String,
+    pub asset: AssetCode,
     /// `debit` or `credit`: the side that increases the account.
     pub normal_balance: NormalBalance,
     /// Sum of posted debits.
@@ -141,11 +161,73 @@ impl EventBalance {
     }
 }
 
+/// A place in the whole event feed: the id of the database transaction that
+/// wrote the event (PostgreSQL's `pg_current_xact_id()`; 0 on SQLite and for
+/// events written before issue 17), then the transaction's row key. Ordered
+/// by both. Written `"<xid>.<seq>"`; `"0.0"` is the start of the feed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FeedPosition {
+    /// The writing database transaction's id.
+    pub xid: i64,
+    /// The ledger transaction's row key.
+    pub seq: i64,
+}
+
+impl FeedPosition {
+    /// The start of the feed: before every event.
+    pub const START: FeedPosition = FeedPosition { xid: 0, seq: 0 };
+    /// Past every event there can be.
+    pub const END: FeedPosition = FeedPosition { xid: i64::MAX, seq: 0 };
+}
+
+impl std::fmt::Display for FeedPosition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.xid, self.seq)
+    }
+}
+
+impl std::str::FromStr for FeedPosition {
+    type Err = String;
+    /// Parses `"<xid>.<seq>"`, both non-negative integers. Errors: anything else.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("`{s}` is not a feed position (\"<xid>.<seq>\", as an event's `position`)");
+        let (xid, seq) = s.split_once('.').ok_or_else(bad)?;
+        let part = |p: &str| p.parse::<i64>().ok().filter(|n| *n >= 0 && !p.starts_with('+')).ok_or_else(bad);
+        Ok(FeedPosition { xid: part(xid)?, seq: part(seq)? })
+    }
+}
+
+impl Serialize for FeedPosition {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for FeedPosition {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl LedgerEvent {
     /// True when the event belongs to `merchant`: its own transaction, or a deal
     /// it is the counterparty of.
     pub fn concerns(&self, merchant: MerchantId) -> bool {
         self.merchant_id == merchant || self.counterparty_id == Some(merchant)
+    }
+
+    /// The event's number in `merchant`'s journal: `sequence` for its own
+    /// transaction, `counterpartySequence` for a deal it is the counterparty
+    /// of; `None` when it does not concern `merchant`.
+    pub fn sequence_for(&self, merchant: MerchantId) -> Option<i64> {
+        if self.merchant_id == merchant {
+            Some(self.sequence)
+        } else if self.counterparty_id == Some(merchant) {
+            self.counterparty_sequence
+        } else {
+            None
+        }
     }
 
     /// The event as `tenant` may see it, or `None` when it may not see it at all.
@@ -184,8 +266,8 @@ mod tests {
         let balance = |owner: MerchantId, code: &str| EventBalance {
             account_id: Uuid::now_v7(),
             owner_id: owner,
-            code: code.to_owned(),
-            asset: "USD".to_owned(),
+            code: AccountCode::parse(code).expect("a valid code"),
+            asset: AssetCode::parse("USD").expect("a valid asset"),
             normal_balance: Direction::Credit,
             debits_posted: 0,
             credits_posted: 2250,
@@ -200,6 +282,8 @@ mod tests {
             version: EVENT_SCHEMA_VERSION,
             id: Uuid::now_v7(),
             sequence: 7,
+            counterparty_sequence: counterparty.map(|_| 3),
+            position: FeedPosition { xid: 0, seq: 7 },
             event_type: TRANSACTION_POSTED.to_owned(),
             kind: TransactionKind::Payment,
             merchant_id: merchant,
@@ -214,11 +298,26 @@ mod tests {
                 reverses: None,
                 payment_id: None,
                 payout_id: None,
-                actor: "staff:admin".to_owned(),
+                actor: Actor::Staff { username: "admin".into() },
                 entries: vec![],
             },
             balances,
         }
+    }
+
+    #[test]
+    fn feed_positions_parse_print_and_order_by_writer_then_row_key() {
+        let p: FeedPosition = "12.345".parse().expect("a position");
+        assert_eq!(p, FeedPosition { xid: 12, seq: 345 });
+        assert_eq!(p.to_string(), "12.345");
+        assert!(FeedPosition { xid: 11, seq: 900 } < p && p < FeedPosition { xid: 12, seq: 346 });
+        for bad in ["", "12", "12.", ".3", "-1.2", "1.-2", "+1.2", "1.2.3", "x.y", "99999999999999999999.1"] {
+            assert!(bad.parse::<FeedPosition>().is_err(), "`{bad}` must be refused");
+        }
+        let deal = event(MerchantId::new(), Some(MerchantId::new()));
+        assert_eq!(deal.sequence_for(deal.merchant_id), Some(7));
+        assert_eq!(deal.sequence_for(deal.counterparty_id.expect("a deal")), Some(3));
+        assert_eq!(deal.sequence_for(MerchantId::new()), None);
     }
 
     #[test]
@@ -241,7 +340,10 @@ mod tests {
     fn the_json_is_camel_case_with_a_version_and_a_type() {
         let e = event(MerchantId::new(), None);
         let json = serde_json::to_value(&e).expect("serializes");
-        assert_eq!(json["version"], 1);
+        assert_eq!(json["version"], 2);
+        assert_eq!(json["position"], "0.7", "a position is a string on the wire");
+        assert_eq!(json["sequence"], 7);
+        assert!(json.get("counterpartySequence").is_none(), "no counterparty, no counterparty number");
         assert_eq!(json["type"], "transaction.posted");
         assert!(json["merchantId"].is_string() && json["balances"][0]["creditsPosted"] == 2250, "{json}");
         // Typed in Rust, the same strings on the wire as the stored events have.

@@ -6,6 +6,7 @@
 //! (the GraphQL resolvers), and are trusted from then on.
 
 pub mod account;
+pub mod actor;
 pub mod error;
 pub mod event;
 pub mod idempotency;

@@ -26,8 +26,22 @@ pub const MAX_ASSET_CODE_LEN: usize = 16;
 /// An asset code: an ISO 4217 alphabetic code such as `USD`, or a registered custom
 /// code such as `SWORD`. 1 to [`MAX_ASSET_CODE_LEN`] characters of `A-Z`, `0-9`, `_`,
 /// starting with a letter.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct AssetCode(String);
+
+impl TryFrom<String> for AssetCode {
+    type Error = DomainError;
+    fn try_from(raw: String) -> Result<Self, DomainError> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<AssetCode> for String {
+    fn from(code: AssetCode) -> String {
+        code.0
+    }
+}
 
 impl AssetCode {
     /// Parses and validates a code. Errors: [`DomainError::AssetCodeInvalid`].

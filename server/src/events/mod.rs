@@ -10,16 +10,21 @@
 //!   instance on commit). Notifications can be lost (a listener reconnecting
 //!   misses what was sent meanwhile), so the hub also polls every
 //!   [`HUB_POLL_INTERVAL`]: a missed notification delays an event by at most that.
-//! - **The hub** ([`EventHub`]) reads every event after the last one it saw, in
-//!   sequence order, and sends it on a bounded broadcast channel
+//! - **The hub** ([`EventHub`]) reads every event of the whole feed after the
+//!   last one it saw, in position order as far as the visibility watermark
+//!   (see [`crate::domain::event`]), and sends it on a bounded broadcast channel
 //!   ([`DEFAULT_SUBSCRIBER_BUFFER`] events). Sending never waits, so neither
 //!   the writers nor the hub ever wait for a subscriber.
-//! - **A subscriber** ([`EventHub::follow`]) first catches up from the outbox
-//!   after its resume point, then takes live events from the channel, skipping
-//!   any it already sent (the two overlap by design, so nothing falls between
-//!   them). One that falls more than the buffer behind gets
-//!   [`FollowError::Lagged`] with the last sequence it was sent, and resumes
-//!   from there with `afterSequence`.
+//! - **A subscriber** ([`EventHub::follow`]) follows one merchant's journal,
+//!   whose numbers are gap-free: it first catches up from the outbox after its
+//!   resume point, then takes live events from the channel. It sends only the
+//!   next number it expects, skips any it already sent (the catch-up and the
+//!   channel overlap by design, so nothing falls between them), and when the
+//!   channel shows a number past the next one (the feed's order is not each
+//!   journal's), reads the missing ones from the outbox, where a journal
+//!   number is visible only after all before it. One that falls more than the
+//!   buffer behind gets [`FollowError::Lagged`] with the last number it was
+//!   sent, and resumes from there with `afterSequence`.
 
 pub mod relay;
 
@@ -33,7 +38,7 @@ use tokio::sync::{Notify, broadcast, watch};
 use crate::core::access::rules::Tenant;
 use crate::core::outbox;
 use crate::domain::MerchantId;
-use crate::domain::event::LedgerEvent;
+use crate::domain::event::{FeedPosition, LedgerEvent};
 
 /// How often the hub reads the outbox even without a wake-up: the longest a lost
 /// notification can delay an event on another instance. Half a second keeps
@@ -64,7 +69,8 @@ pub enum FollowError {
     /// every event up to `resume_after` and should resubscribe after it.
     #[error("subscriber fell behind the live feed; resubscribe with afterSequence {resume_after}")]
     Lagged {
-        /// The sequence of the last event it was sent (or its starting point).
+        /// The journal number of the last event it was sent (or its starting
+        /// point).
         resume_after: i64,
     },
     /// Reading the outbox failed.
@@ -78,7 +84,7 @@ pub struct EventHub {
     pool: DatabaseConnection,
     instance: String,
     sender: broadcast::Sender<Arc<LedgerEvent>>,
-    head: watch::Sender<i64>,
+    head: watch::Sender<FeedPosition>,
     wake: Arc<Notify>,
 }
 
@@ -89,12 +95,12 @@ impl EventHub {
     /// the broadcast capacity in events (at least 1).
     pub fn new(pool: DatabaseConnection, instance: String, wake: Arc<Notify>, buffer: usize) -> Arc<Self> {
         let (sender, _) = broadcast::channel(buffer.max(1));
-        Arc::new(Self { pool, instance, sender, head: watch::Sender::new(0), wake })
+        Arc::new(Self { pool, instance, sender, head: watch::Sender::new(FeedPosition::START), wake })
     }
 
-    /// The sequence of the last event the hub has sent; changes as events arrive
-    /// (the relay waits on it).
-    pub fn head(&self) -> watch::Receiver<i64> {
+    /// The feed position of the last event the hub has sent; changes as events
+    /// arrive (the relay waits on it).
+    pub fn head(&self) -> watch::Receiver<FeedPosition> {
         self.head.subscribe()
     }
 
@@ -131,13 +137,13 @@ impl EventHub {
         }
     }
 
-    async fn read_head(&self) -> Result<i64, sea_orm::DbErr> {
+    async fn read_head(&self) -> Result<FeedPosition, sea_orm::DbErr> {
         outbox::head_now(&self.pool).await
     }
 
-    /// Sends every event after `last`; returns the new last sequence.
-    #[tracing::instrument(name = "ledger.events.drain", skip_all, fields(after = last))]
-    async fn drain(&self, mut last: i64) -> Result<i64, sea_orm::DbErr> {
+    /// Sends every event after `last`; returns the new last position.
+    #[tracing::instrument(name = "ledger.events.drain", skip_all, fields(after = %last))]
+    async fn drain(&self, mut last: FeedPosition) -> Result<FeedPosition, sea_orm::DbErr> {
         // Nobody listens: move the head without reading any payload. The head
         // is read *before* the receivers are counted, so a subscriber that
         // arrives after the count subscribed after every event up to `head`
@@ -148,10 +154,10 @@ impl EventHub {
             return Ok(head);
         }
         loop {
-            let page = outbox::page_as(&self.pool, Tenant::All, last, None, HUB_PAGE).await?;
+            let page = outbox::page_as(&self.pool, Tenant::All, last, HUB_PAGE).await?;
             let full = page.len() as u64 == HUB_PAGE;
             for event in page {
-                last = event.sequence;
+                last = event.position;
                 // No receiver is not an error: nobody is subscribed right now.
                 let _ = self.sender.send(Arc::new(event));
             }
@@ -166,10 +172,11 @@ impl EventHub {
         }
     }
 
-    /// The events that concern `merchant` after sequence `after`, as `tenant`
-    /// reads them: first caught up from the outbox, then live, in sequence order
-    /// with no gap and no duplicate. Ends with [`FollowError::Lagged`] when the
-    /// consumer falls more than the buffer behind, or [`FollowError::Database`].
+    /// The events of `merchant`'s journal after its number `after`, as
+    /// `tenant` reads them: first caught up from the outbox, then live, in
+    /// journal order with no gap and no duplicate. Ends with
+    /// [`FollowError::Lagged`] when the consumer falls more than the buffer
+    /// behind, or [`FollowError::Database`].
     pub fn follow(
         self: &Arc<Self>,
         tenant: Tenant,
@@ -183,10 +190,10 @@ impl EventHub {
             let mut live = hub.sender.subscribe();
             let mut last = after;
             loop {
-                let page = outbox::page_as(&hub.pool, tenant, last, Some(merchant), CATCH_UP_PAGE).await?;
+                let page = outbox::journal_page_as(&hub.pool, tenant, merchant, last, CATCH_UP_PAGE).await?;
                 let full = page.len() as u64 == CATCH_UP_PAGE;
                 for event in page {
-                    last = event.sequence;
+                    last = event.sequence_for(merchant).unwrap_or(last);
                     yield Arc::new(event);
                 }
                 if !full {
@@ -194,17 +201,37 @@ impl EventHub {
                 }
             }
             loop {
-                match live.recv().await {
-                    Ok(event) if event.sequence > last && event.concerns(merchant) => {
-                        last = event.sequence;
-                        yield event;
-                    }
-                    Ok(_) => {}
+                let event = match live.recv().await {
+                    Ok(event) => event,
                     Err(broadcast::error::RecvError::Lagged(_)) => {
-                        Err(FollowError::Lagged { resume_after: last })?;
+                        Err::<(), _>(FollowError::Lagged { resume_after: last })?;
+                        continue;
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
+                };
+                let Some(number) = event.sequence_for(merchant) else { continue };
+                if number <= last {
+                    continue;
                 }
+                if number > last + 1 {
+                    // The feed's order put a later number of this journal
+                    // first: the ones between have committed (a number is
+                    // visible only after all before it), so read them.
+                    loop {
+                        let page = outbox::journal_page_as(&hub.pool, tenant, merchant, last, CATCH_UP_PAGE).await?;
+                        let full = page.len() as u64 == CATCH_UP_PAGE;
+                        for missed in page {
+                            last = missed.sequence_for(merchant).unwrap_or(last);
+                            yield Arc::new(missed);
+                        }
+                        if !full || last >= number {
+                            break;
+                        }
+                    }
+                    continue;
+                }
+                last = number;
+                yield event;
             }
         }
     }

@@ -16,7 +16,8 @@
 //!
 //! Subjects are `<prefix>.<merchant id>.<kind>` (see
 //! [`crate::domain::event::LedgerEvent::subject`]); the payload is the event's
-//! versioned JSON; headers `Nats-Msg-Id` and `Ledger-Sequence`.
+//! versioned JSON; headers `Nats-Msg-Id`, `Ledger-Sequence` (the number in the
+//! merchant's journal) and `Ledger-Position` (the place in the whole feed).
 
 use std::time::Duration;
 
@@ -25,6 +26,7 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 
 use crate::core::outbox::{self, RelayTurn};
+use crate::domain::event::FeedPosition;
 
 /// Events published per round (one database transaction, one wait for acks).
 /// Large enough to keep up with the ledger's peak rate, small enough that a
@@ -47,8 +49,11 @@ pub const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait before reconnecting after a failure.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// Header carrying the event's ledger sequence number.
+/// Header carrying the event's number in its merchant's journal.
 pub const SEQUENCE_HEADER: &str = "Ledger-Sequence";
+
+/// Header carrying the event's position in the whole feed (`"<xid>.<seq>"`).
+pub const POSITION_HEADER: &str = "Ledger-Position";
 
 /// Where and under which names the relay publishes.
 #[derive(Debug, Clone)]
@@ -86,7 +91,7 @@ fn broker(e: impl std::fmt::Display) -> RelayError {
 /// Runs the relay until the task is dropped: connects (and reconnects, with
 /// backoff) to NATS, makes sure the stream exists, and publishes rounds as
 /// events arrive (`head` changes) or every [`RELAY_POLL_INTERVAL`].
-pub async fn run(pool: DatabaseConnection, mut head: watch::Receiver<i64>, settings: RelaySettings) {
+pub async fn run(pool: DatabaseConnection, mut head: watch::Receiver<FeedPosition>, settings: RelaySettings) {
     let mut backoff = Duration::from_millis(100);
     loop {
         match connect(&settings).await {
@@ -122,10 +127,10 @@ async fn publish_rounds(
     pool: &DatabaseConnection,
     js: &jetstream::Context,
     settings: &RelaySettings,
-    head: &mut watch::Receiver<i64>,
+    head: &mut watch::Receiver<FeedPosition>,
 ) -> Result<(), RelayError> {
     let name = settings.relay_name();
-    outbox::ensure_relay(pool, &name, 0).await?;
+    outbox::ensure_relay(pool, &name, FeedPosition::START).await?;
     loop {
         let published = publish_round(pool, js, settings, &name).await?;
         if published < RELAY_BATCH {
@@ -149,7 +154,7 @@ async fn publish_round(
         return Ok(0);
     };
     let batch = turn.batch(RELAY_BATCH).await?;
-    let Some(newest) = batch.last().map(|e| e.sequence) else {
+    let Some(newest) = batch.last().map(|e| e.position) else {
         turn.release().await?;
         return Ok(0);
     };
@@ -159,7 +164,8 @@ async fn publish_round(
         let publish = PublishMessage::build()
             .payload(payload.into())
             .message_id(event.id.to_string())
-            .header(SEQUENCE_HEADER, event.sequence.to_string().as_str());
+            .header(SEQUENCE_HEADER, event.sequence.to_string().as_str())
+            .header(POSITION_HEADER, event.position.to_string().as_str());
         acks.push(js.send_publish(event.subject(&settings.subject_prefix), publish).await.map_err(broker)?);
     }
     for ack in acks {

@@ -236,7 +236,7 @@ impl AuditEntryNode {
     /// What it acted on: `transaction`, `payment`, `payout`, `merchant`,
     /// `api_key`, `staff_user`, `session`, ….
     async fn target_type(&self) -> &str {
-        &self.0.target_type
+        self.0.target_type.as_str()
     }
     /// The target's id.
     async fn target_id(&self) -> Option<&str> {

@@ -30,7 +30,7 @@ impl AccountNode {
     }
     /// Its code, e.g. `available` or `fee_revenue`.
     async fn code(&self) -> &str {
-        &self.0.code
+        self.0.code.as_str()
     }
     /// The asset it holds.
     async fn asset(&self) -> &str {
@@ -40,14 +40,17 @@ impl AccountNode {
     async fn normal_balance(&self) -> DirectionType {
         self.0.normal_balance.into()
     }
-    /// True for the platform's own accounts.
+    /// True for the platform's accounts: its own, and its subsidiary account
+    /// for a merchant (the platform's side of that merchant's payments, kept
+    /// in the merchant's books; their sum per code and asset is the control
+    /// account in `platformBalances`).
     async fn platform(&self) -> bool {
-        self.0.owner == Owner::Platform
+        self.0.owner.is_platform()
     }
-    /// Its merchant; null for platform accounts.
+    /// Its merchant; null for platform accounts, subsidiary ones included.
     async fn merchant(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<MerchantNode>> {
         match self.0.owner {
-            Owner::Platform => Ok(None),
+            Owner::Platform | Owner::PlatformFor(_) => Ok(None),
             Owner::Merchant(id) => merchant_node(ctx, id).await,
         }
     }
@@ -148,9 +151,10 @@ pub struct BalanceLimitNode {
     pub upper_bound: Option<Money>,
     /// Where the policy comes from.
     pub source: LimitSourceType,
-    /// The ledger sequence number it took effect after: every transaction
-    /// with a greater one was checked against it. Null for the built-in rule
-    /// and for none.
+    /// The number in the account's journal (its merchant's) it took effect
+    /// after: every transaction of that journal with a greater one was
+    /// checked against it. 0 for a default policy, which spans every
+    /// merchant's journal. Null for the built-in rule and for none.
     pub since_sequence: Option<i64>,
 }
 
@@ -178,11 +182,14 @@ impl BalanceLimitNode {
     }
 }
 
-/// A point in the ledger's history: exactly one of a transaction sequence
-/// number or a time (by transactions' `effectiveAt`).
+/// A point in a merchant's history: exactly one of a number in its journal
+/// or a time (by transactions' `effectiveAt`).
 #[derive(OneofObject, Debug, Clone, Copy)]
 pub enum BalanceAsOf {
-    /// After the transaction with this sequence number.
+    /// After the transaction with this number in the merchant's journal
+    /// (`Transaction.sequence` of its own transactions, `counterpartySequence`
+    /// of deals it is the counterparty of). Since issue 17 each merchant
+    /// counts its own; a number past the last means now.
     Sequence(i64),
     /// At this time, counting transactions effective at or before it.
     Time(DateTime<Utc>),
@@ -452,9 +459,9 @@ impl AccountsMutation {
         let set = ledger(ctx)?.accounts().set_limit(call, target, policy).await.or_coded()?;
         Ok(SetBalanceLimitPayload {
             account: set.account.map(AccountNode),
-            account_code: set.code,
-            asset: set.asset.clone(),
-            limit: BalanceLimitNode::of(ctx, &set.asset, set.policy, source, Some(set.since_seq)).await?,
+            account_code: set.code.to_string(),
+            asset: set.asset.to_string(),
+            limit: BalanceLimitNode::of(ctx, set.asset.as_str(), set.policy, source, Some(set.since_seq)).await?,
             replayed: set.replayed,
         })
     }

@@ -18,7 +18,7 @@ use super::{access, list_cost, page_size};
 use crate::core::access::rules::Caller;
 use crate::core::accounts::{Adjustments, BalanceView};
 use crate::domain::TransactionKind;
-use crate::domain::event::{EventBalance, EventEntry, LedgerEvent};
+use crate::domain::event::{EventBalance, EventEntry, FeedPosition, LedgerEvent};
 
 /// The error for an event whose stored payload does not parse (never for
 /// events this server wrote).
@@ -37,10 +37,26 @@ impl LedgerEventNode {
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
-    /// The transaction's gap-free, commit-ordered sequence number; resume a
-    /// feed with `after`/`afterSequence` set to the last one received.
+    /// The transaction's number in its merchant's journal: gap-free and in
+    /// commit order within that merchant (each merchant counts 1, 2, 3…; since
+    /// issue 17, not across the ledger). Resume one merchant's feed
+    /// (`events(merchantId:, after:)`, `transactionPosted(afterSequence:)`)
+    /// with the last one received; for a deal, the counterparty resumes with
+    /// `counterpartySequence`.
     async fn sequence(&self) -> i64 {
         self.0.sequence
+    }
+    /// A deal's number in the counterparty's journal; null for a transaction
+    /// with no counterparty.
+    async fn counterparty_sequence(&self) -> Option<i64> {
+        self.0.counterparty_sequence
+    }
+    /// Where the event stands in the whole feed, across merchants:
+    /// `"<writer xid>.<row key>"`, an opaque cursor that only rises. Resume
+    /// the whole feed with `events(afterPosition:)` set to the last one
+    /// received.
+    async fn position(&self) -> String {
+        self.0.position.to_string()
     }
     /// The event type: `transaction.posted`.
     #[graphql(name = "type")]
@@ -92,8 +108,8 @@ impl LedgerEventNode {
         self.0.transaction.payout_id.map(|p| ID(p.to_string()))
     }
     /// Who posted it: `key:<prefix>`, `staff:<username>` or `system:<job>`.
-    async fn actor(&self) -> &str {
-        &self.0.transaction.actor
+    async fn actor(&self) -> String {
+        self.0.transaction.actor.to_string()
     }
     /// The entries (postings), in order.
     async fn entries(&self) -> Vec<EventEntryNode> {
@@ -123,7 +139,7 @@ impl EventEntryNode {
     }
     /// The account's code, e.g. `available`.
     async fn account_code(&self) -> &str {
-        &self.0.code
+        self.0.code.as_str()
     }
     /// True when the account is the platform's own.
     async fn platform(&self) -> bool {
@@ -139,7 +155,7 @@ impl EventEntryNode {
     }
     /// The amount (positive).
     async fn amount(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
-        Money::of(ctx, &self.0.asset, self.0.amount_minor.into()).await
+        Money::of(ctx, self.0.asset.as_str(), self.0.amount_minor.into()).await
     }
 }
 
@@ -163,7 +179,7 @@ impl BalanceUpdateNode {
     pub fn after(event: &LedgerEvent, b: EventBalance, adjustments: &Adjustments) -> Self {
         let view = Self::view_of(&b, adjustments);
         Self {
-            sequence: event.sequence,
+            sequence: event.sequence_for(b.owner_id).unwrap_or(event.sequence),
             snapshot: false,
             transaction: Some((event.transaction.id, event.kind)),
             balance: b,
@@ -171,23 +187,24 @@ impl BalanceUpdateNode {
         }
     }
 
-    /// The current balance `b` (its view `view`), read when the ledger's last
-    /// sequence was `sequence`.
+    /// The current balance `b` (its view `view`), read when the last number of
+    /// its merchant's journal was `sequence`.
     pub fn current(sequence: i64, b: EventBalance, view: BalanceView) -> Self {
         Self { sequence, snapshot: true, transaction: None, balance: b, view }
     }
 
     fn view_of(b: &EventBalance, adjustments: &Adjustments) -> BalanceView {
-        let owner = crate::domain::Owner::from_merchant_id(b.owner_id);
-        adjustments.view(owner, &b.code, b.normal(), &b.asset, b.totals())
+        let owner = crate::domain::Owner::stored(b.owner_id, false);
+        adjustments.view(owner, b.code.as_str(), b.normal(), b.asset.as_str(), b.totals())
     }
 }
 
 #[Object(name = "BalanceUpdate")]
 impl BalanceUpdateNode {
-    /// The ledger sequence this balance is exact at: the transaction's for an
-    /// update, the ledger's last for a snapshot. Resume with `afterSequence` set
-    /// to the last one received.
+    /// The number of the merchant's journal this balance is exact at: the
+    /// transaction's (for a deal, its number in this merchant's journal) for
+    /// an update, the journal's last for a snapshot. Resume with
+    /// `afterSequence` set to the last one received.
     async fn sequence(&self) -> i64 {
         self.sequence
     }
@@ -213,15 +230,15 @@ impl BalanceUpdateNode {
     }
     /// The account's code, e.g. `available`.
     async fn account_code(&self) -> &str {
-        &self.balance.code
+        self.balance.code.as_str()
     }
     /// The asset code.
     async fn asset(&self) -> &str {
-        &self.balance.asset
+        self.balance.asset.as_str()
     }
     /// The four totals and the posted, pending and available balances.
     async fn balance(&self) -> BalanceNode {
-        BalanceNode::new(self.balance.asset.clone(), self.view)
+        BalanceNode::new(self.balance.asset.to_string(), self.view)
     }
 }
 
@@ -231,27 +248,42 @@ pub struct EventsQuery;
 
 #[Object]
 impl EventsQuery {
-    /// The event feed: one ledger event per committed transaction, in sequence
-    /// order, after sequence `after` (0: from the start of the feed), at most
-    /// `first`. Page by passing the last `sequence` received as `after`; the
-    /// feed is gap-free, so a consumer can rebuild a read model from it. Only
-    /// events of `merchantId` (its transactions and its deals) when given; a
-    /// merchant key always gets its own merchant's, with its own balances only.
-    /// Errors: `BAD_USER_INPUT` (negative `after`, `first` over the page limit),
+    /// The event feed: one ledger event per committed transaction, at most
+    /// `first` a page.
+    ///
+    /// - **One merchant's feed** (`merchantId`; a merchant key always gets its
+    ///   own): its transactions and its deals, in its journal's order, after
+    ///   number `after` (0: from the start). Page with the last `sequence`
+    ///   received (`counterpartySequence` for a deal it is the counterparty
+    ///   of). Gap-free, so a consumer can rebuild a read model from it.
+    /// - **The whole feed** (staff and service keys, no `merchantId`): every
+    ///   merchant's events in position order, after `afterPosition` (absent:
+    ///   from the start). Page with the last `position` received. Read only
+    ///   below PostgreSQL's visibility watermark, so a later page never holds
+    ///   an event before a position already passed; a long write transaction
+    ///   delays the feed until it ends.
+    ///
+    /// A merchant key gets its own balances only. Errors: `BAD_USER_INPUT`
+    /// (negative `after`, a malformed `afterPosition`, `after` without a
+    /// merchant or `afterPosition` with one, `first` over the page limit),
     /// `NOT_FOUND` (another merchant's id).
     #[graphql(guard = "access::FIELD", complexity = "list_cost(first, child_complexity)")]
     async fn events(
         &self,
         ctx: &Context<'_>,
         after: Option<i64>,
+        after_position: Option<String>,
         merchant_id: Option<ID>,
         first: Option<i32>,
     ) -> async_graphql::Result<Vec<LedgerEventNode>> {
         let limit = page_size(first)?;
-        let after = after.unwrap_or(0);
-        if after < 0 {
+        if after.is_some_and(|a| a < 0) {
             return Err(super::error::coded(super::error::BAD_USER_INPUT, "after must be 0 or more"));
         }
+        let position = after_position
+            .map(|p| p.parse::<FeedPosition>())
+            .transpose()
+            .map_err(|e| super::error::coded(super::error::BAD_USER_INPUT, e))?;
         let who = caller(ctx)?;
         let merchant = match (merchant_id, who) {
             (Some(id), _) => {
@@ -262,7 +294,25 @@ impl EventsQuery {
             (None, Caller::Merchant { merchant, .. }) => Some(*merchant),
             (None, _) => None,
         };
-        let rows = crate::core::outbox::page(&reads(ctx).await?, after, merchant, limit).await.or_coded()?;
+        let reads = reads(ctx).await?;
+        let rows = match (merchant, position) {
+            (Some(_), Some(_)) => {
+                return Err(super::error::coded(
+                    super::error::BAD_USER_INPUT,
+                    "afterPosition pages the whole feed; one merchant's feed pages with after (its journal number)",
+                ));
+            }
+            (Some(m), None) => crate::core::outbox::journal_page(&reads, m, after.unwrap_or(0), limit).await,
+            (None, _) if after.is_some() => {
+                return Err(super::error::coded(
+                    super::error::BAD_USER_INPUT,
+                    "after is a number in one merchant's journal: give merchantId, or page the whole feed with \
+                     afterPosition",
+                ));
+            }
+            (None, position) => crate::core::outbox::page(&reads, position.unwrap_or(FeedPosition::START), limit).await,
+        }
+        .or_coded()?;
         let tenant = who.tenant();
         Ok(rows.into_iter().filter_map(|e| e.visible_to(tenant)).map(|e| LedgerEventNode(Arc::new(e))).collect())
     }

@@ -63,7 +63,7 @@ impl MerchantNode {
                 .await
                 .or_coded()?
                 .into_iter()
-                .filter(|(a, _)| a.code == code.as_str())
+                .filter(|(a, _)| a.code == code)
                 .map(|(a, view)| (a.asset.to_string(), view))
                 .collect(),
             Some(point) => {

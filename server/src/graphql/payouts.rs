@@ -70,11 +70,14 @@ impl PayoutNode {
     async fn period(&self) -> Option<&str> {
         self.0.period.as_deref()
     }
-    /// First transaction sequence number it covers.
+    /// First number of the merchant's journal it covers (`Transaction.sequence`
+    /// of its transactions, `counterpartySequence` of deals it was the
+    /// counterparty of); since issue 17 a journal number, not a ledger-wide
+    /// sequence.
     async fn covers_from_sequence(&self) -> i64 {
         self.0.covers_from_seq
     }
-    /// Last transaction sequence number it covers.
+    /// Last number of the merchant's journal it covers.
     async fn covers_to_sequence(&self) -> i64 {
         self.0.covers_to_seq
     }

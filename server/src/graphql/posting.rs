@@ -36,9 +36,16 @@ impl TransactionNode {
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
-    /// Gap-free, commit-ordered sequence number; order by this, not by time.
+    /// Its number in its merchant's journal: gap-free and in commit order
+    /// within that merchant (each merchant counts 1, 2, 3…; since issue 17,
+    /// not across the ledger). Order a merchant's transactions by this, not by
+    /// time; `asOf: {sequence}` takes it.
     async fn sequence(&self) -> i64 {
-        self.0.seq
+        self.0.number
+    }
+    /// A deal's number in the counterparty's journal; null without one.
+    async fn counterparty_sequence(&self) -> Option<i64> {
+        self.0.counterparty_number
     }
     /// What it records.
     async fn kind(&self) -> TransactionKindType {
@@ -64,10 +71,11 @@ impl TransactionNode {
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
-    /// Who posted it: `key:<prefix>` (a merchant API key), `staff:<username>`,
+    /// Who posted it: `key:<prefix>` (a merchant API key),
+    /// `service:<name>:<prefix>` (a platform service's key), `staff:<username>`,
     /// `system:<job>` (the server's own jobs), or `unrecorded` (before actors were kept).
-    async fn actor(&self) -> &str {
-        &self.0.actor
+    async fn actor(&self) -> String {
+        self.0.actor.to_string()
     }
     /// The id of the HTTP request that posted it (its `x-request-id`).
     async fn request_id(&self) -> Option<&str> {
@@ -109,15 +117,19 @@ pub struct EntryNode(pub EntryRecord);
 
 #[Object(name = "Entry")]
 impl EntryNode {
-    /// Its sequence number (gap-free across the ledger), as an id.
+    /// Its row key, as an id.
     async fn id(&self) -> ID {
         ID(self.0.seq.to_string())
     }
-    /// Its sequence number.
+    /// Its row key: unique, and rising in commit order within its account
+    /// (an account's entries page by it), with gaps; since issue 17 not in
+    /// commit order across accounts of different merchants.
     async fn sequence(&self) -> i64 {
         self.0.seq
     }
-    /// Its transaction's sequence number.
+    /// Its transaction's row key. Not the transaction's `sequence` (its
+    /// journal number) since issue 17.
+    #[graphql(deprecation = "a row key, not the transaction's journal number: read `transaction { sequence }`")]
     async fn transaction_sequence(&self) -> i64 {
         self.0.transaction_seq
     }
@@ -208,7 +220,9 @@ pub struct EntryInput {
     pub account_id: Option<ID>,
     /// An account code, instead of `accountId`.
     pub account_code: Option<String>,
-    /// With `accountCode`: true for a platform account.
+    /// With `accountCode`: true for a platform account, which is the
+    /// platform's subsidiary account for the transaction's merchant (opened
+    /// on first use for a code of the platform's chart).
     #[graphql(default)]
     pub platform: bool,
     /// Debit or credit.

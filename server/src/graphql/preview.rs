@@ -76,14 +76,14 @@ impl PlannedEntryNode {
     /// True for a platform account, false for the merchant's.
     async fn platform(&self) -> bool {
         match (&self.0.account, &self.0.entry.account) {
-            (Some(a), _) => a.owner == crate::domain::Owner::Platform,
+            (Some(a), _) => a.owner.is_platform(),
             (None, r) => matches!(r, AccountRef::Code { owner: crate::domain::Owner::Platform, .. }),
         }
     }
     /// The account code (`available`, `processor_clearing`, `fee_revenue`, …).
     async fn account_code(&self) -> String {
         match (&self.0.account, &self.0.entry.account) {
-            (Some(a), _) => a.code.clone(),
+            (Some(a), _) => a.code.to_string(),
             (None, AccountRef::Code { code, .. }) => code.as_str().to_owned(),
             (None, AccountRef::Id(id)) => id.to_string(),
         }

@@ -62,9 +62,15 @@ impl MonthlyRollupNode {
         self.report.closed
     }
 
-    /// The ledger sequence the figures read through.
-    async fn through_sequence(&self) -> i64 {
-        self.report.figures.through_seq
+    /// The place in the event feed the figures read up to (exclusive): every
+    /// transaction whose event stands before it, and none after. Since issue
+    /// 17 a feed position (`"<xid>.<seq>"`, see `LedgerEvent.position`), not a
+    /// ledger sequence: the bound is the database's visibility watermark, so
+    /// a transaction that commits late is never lost between two months.
+    /// Null for the open month, which reads everything committed so far.
+    async fn through_position(&self) -> Option<String> {
+        let through = self.report.figures.through;
+        (through != crate::domain::event::FeedPosition::END).then(|| through.to_string())
     }
 
     /// One line per merchant class and asset, from the month's own
@@ -185,8 +191,9 @@ impl RollupLineNode {
 pub struct RollupMonth {
     /// `YYYY-MM`.
     pub month: String,
-    /// Ledger sequence it was computed through.
-    pub through_sequence: i64,
+    /// The event feed position it was computed through (exclusive; see
+    /// `MonthlyRollup.throughPosition`).
+    pub through_position: String,
     /// When the job stored it.
     pub computed_at: DateTime<Utc>,
 }
@@ -257,7 +264,7 @@ impl TrialBalanceLineNode {
         Ok(Self {
             debits_posted: Money::of(ctx, &asset, l.balance.debits_posted.into()).await?,
             credits_posted: Money::of(ctx, &asset, l.balance.credits_posted.into()).await?,
-            code: l.code,
+            code: l.code.to_string(),
             asset,
             platform: l.platform,
             accounts: l.accounts,
@@ -276,6 +283,30 @@ impl ReportsQuery {
     #[graphql(guard = "access::FIELD", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
     async fn trial_balance(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TrialBalanceLineNode>> {
         let lines = crate::core::reports::trial_balance(&reads(ctx).await?).await.or_coded()?;
+        let mut out = Vec::with_capacity(lines.len());
+        for l in lines {
+            out.push(TrialBalanceLineNode::of(ctx, l).await?);
+        }
+        Ok(out)
+    }
+
+    /// The platform's control accounts: for each account code of the
+    /// platform's chart and asset (optionally one `asset`), the sum of the
+    /// platform's subsidiary accounts, one per merchant, and its own; amounts
+    /// in the asset's units, `accounts` how many it sums. An aggregate over
+    /// the balance rows computed per call (see the README's chart of
+    /// accounts). Staff only. Errors: `UNKNOWN_ASSET`.
+    #[graphql(guard = "access::FIELD", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
+    async fn platform_balances(
+        &self,
+        ctx: &Context<'_>,
+        asset: Option<String>,
+    ) -> async_graphql::Result<Vec<TrialBalanceLineNode>> {
+        let asset = match asset {
+            Some(code) => Some(super::ledger(ctx)?.asset(&code).await.or_coded()?.code),
+            None => None,
+        };
+        let lines = crate::core::reports::platform_balances(&reads(ctx).await?, asset.as_ref()).await.or_coded()?;
         let mut out = Vec::with_capacity(lines.len());
         for l in lines {
             out.push(TrialBalanceLineNode::of(ctx, l).await?);
@@ -307,7 +338,11 @@ impl ReportsQuery {
         let months = reports(ctx)?.closed_months().await.or_coded()?;
         Ok(months
             .into_iter()
-            .map(|(m, through, at)| RollupMonth { month: m.to_string(), through_sequence: through, computed_at: at })
+            .map(|(m, through, at)| RollupMonth {
+                month: m.to_string(),
+                through_position: through.to_string(),
+                computed_at: at,
+            })
             .collect())
     }
 

@@ -1,12 +1,18 @@
 //! Root subscription fields, served over WebSocket at `/graphql/ws` (see
 //! [`crate::http::ws`]).
 //!
-//! Both fields follow the outbox through the [`EventHub`]: a subscriber first
-//! gets what it missed (after `afterSequence`), read from the outbox, then live
-//! events, in sequence order with no gap and no duplicate. A subscriber that
-//! falls more than the hub's buffer behind gets one error with code
+//! Both fields follow one merchant's journal through the [`EventHub`]: a
+//! subscriber first gets what it missed (after `afterSequence`, a number in
+//! that merchant's journal), read from the outbox, then live events, in
+//! journal order with no gap and no duplicate. A subscriber that falls more
+//! than the hub's buffer behind gets one error with code
 //! `SUBSCRIPTION_LAGGED` and `extensions.resumeAfterSequence`, and its
-//! subscription ends; subscribing again after that sequence loses nothing.
+//! subscription ends; subscribing again after that number loses nothing.
+//!
+//! Since issue 17 each merchant has its own journal numbers (its
+//! transactions, and the deals it is the counterparty of, numbered 1, 2, 3…
+//! without gaps, in commit order); before, one sequence numbered the whole
+//! ledger. A resume point saved before the migration is not a journal number.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -99,8 +105,8 @@ fn feed_error(e: FollowError) -> async_graphql::Error {
 }
 
 /// The merchant's current balances (all its accounts, or those in `asset`)
-/// through the one balance view, and the ledger sequence they are exact at,
-/// read in one snapshot.
+/// through the one balance view, and the number of the merchant's journal
+/// they are exact at, read in one snapshot.
 async fn current_balances(
     pool: &crate::core::Pool,
     tenant: Tenant,
@@ -108,7 +114,7 @@ async fn current_balances(
     asset: Option<&AssetCode>,
 ) -> Result<(i64, Vec<(EventBalance, BalanceView)>), crate::core::LedgerError> {
     let reads = Reads::begin(pool, tenant).await?;
-    let head = outbox::head(&reads).await;
+    let head = outbox::journal_head(&reads, merchant).await;
     let rows = accounts::balances_of(&reads, Owner::Merchant(merchant)).await;
     reads.finish().await;
     let (head, rows) = (head?, rows?);
@@ -120,7 +126,7 @@ async fn current_balances(
                 account_id: account.id.0,
                 owner_id: merchant,
                 code: account.code,
-                asset: account.asset.to_string(),
+                asset: account.asset,
                 normal_balance: account.normal_balance,
                 debits_posted: view.totals.debits_posted,
                 credits_posted: view.totals.credits_posted,
@@ -137,9 +143,10 @@ async fn current_balances(
 impl SubscriptionRoot {
     /// A merchant's account balances as they change. Without `afterSequence` it
     /// first sends the current balance of each of the merchant's accounts
-    /// (`snapshot: true`, `sequence` = the ledger's last), then one update per
-    /// account each transaction changes; with `afterSequence` it sends every
-    /// update after that sequence (read from the outbox), then live ones.
+    /// (`snapshot: true`, `sequence` = the last number of the merchant's
+    /// journal), then one update per account each transaction changes; with
+    /// `afterSequence` (a number in the merchant's journal) it sends every
+    /// update after it (read from the outbox), then live ones.
     /// `asset` keeps one asset only. A merchant key may subscribe to its own
     /// merchant only. Errors: `NOT_FOUND`, `BAD_USER_INPUT`,
     /// `TOO_MANY_SUBSCRIPTIONS`; mid-stream `SUBSCRIPTION_LAGGED`.
@@ -182,7 +189,7 @@ impl SubscriptionRoot {
                             }
                         };
                         for b in event.balances.iter().filter(|b| b.owner_id == merchant) {
-                            if asset.as_ref().is_none_or(|a| a.as_str() == b.asset) {
+                            if asset.as_ref().is_none_or(|a| *a == b.asset) {
                                 yield Ok(BalanceUpdateNode::after(&event, b.clone(), &adjustments));
                             }
                         }
@@ -198,7 +205,8 @@ impl SubscriptionRoot {
 
     /// Each transaction of a merchant (and each deal it is party to) as it
     /// posts, with its entries and the merchant's balances after it; with
-    /// `afterSequence`, first every one after that sequence. A merchant key may
+    /// `afterSequence` (a number in the merchant's journal), first every one
+    /// after it. A merchant key may
     /// subscribe to its own merchant only. Errors: `NOT_FOUND`,
     /// `BAD_USER_INPUT`, `TOO_MANY_SUBSCRIPTIONS`; mid-stream `SUBSCRIPTION_LAGGED`.
     #[graphql(guard = "access::FIELD")]
@@ -213,7 +221,7 @@ impl SubscriptionRoot {
             Some(after) => after,
             None => {
                 let reads = Reads::begin(ledger(ctx)?.db(), tenant).await.or_coded()?;
-                let head = outbox::head(&reads).await;
+                let head = outbox::journal_head(&reads, merchant).await;
                 reads.finish().await;
                 head.or_coded()?
             }

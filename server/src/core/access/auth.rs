@@ -24,7 +24,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use rand::RngCore;
-use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{DatabaseConnection, DbErr};
 use sha2::{Digest, Sha256};
 
 use crate::core::access::rules::{
@@ -269,7 +269,7 @@ impl Authenticator {
             role: Role::Admin,
             created_at: Utc::now(),
         };
-        let txn = self.pool.begin().await?;
+        let txn = crate::core::db::begin(&self.pool).await?;
         let created = access::insert_staff(&txn, &user).await?;
         txn.commit().await?;
         if created && generated {

@@ -150,7 +150,7 @@ fn audit(
         at: Utc::now(),
         actor: actor.to_owned(),
         action: action.to_owned(),
-        target_type: target.0.as_str().to_owned(),
+        target_type: target.0,
         target_id: target.1,
         merchant: None,
         reason: None,

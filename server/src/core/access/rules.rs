@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use crate::domain::MerchantId;
+pub use crate::domain::actor::{Actor, MAX_SERVICE_NAME_LEN, ServiceName, Tenant};
 
 /// A staff member's role. Each role can do everything the one before it can.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -136,41 +137,6 @@ impl Scopes {
     }
 }
 
-/// The name of a platform service that holds keys, e.g. `card-processing`:
-/// 1 to 64 of `a-z 0-9 . _ -`, starting with a letter. It is recorded in every
-/// actor the service's keys write (`service:<name>:<prefix>`), so it may not
-/// contain `:`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ServiceName(String);
-
-/// Longest service name, in characters.
-pub const MAX_SERVICE_NAME_LEN: usize = 64;
-
-impl ServiceName {
-    /// Errors: a message saying what a service name looks like.
-    pub fn parse(raw: &str) -> Result<ServiceName, String> {
-        let ok = raw.len() <= MAX_SERVICE_NAME_LEN
-            && raw.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
-            && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
-        if ok {
-            Ok(ServiceName(raw.to_owned()))
-        } else {
-            Err(format!("service must be 1 to {MAX_SERVICE_NAME_LEN} of a-z 0-9 . _ -, starting with a letter"))
-        }
-    }
-
-    /// The name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ServiceName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 /// A freshly issued API key or token, shown to its owner once: a
 /// `secrecy::SecretString`, so its `Debug` never prints it (it cannot reach a
 /// log by accident), reading it takes an explicit [`Secret::expose`], and its
@@ -225,50 +191,6 @@ pub enum Caller {
     },
 }
 
-/// Who does something, as the books record it on every transaction it posts
-/// and every key it issues. Its text form (`Display`) is what is stored:
-/// `key:<prefix>`, `service:<name>:<prefix>`, `staff:<username>`,
-/// `system:<job>` or `anonymous`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Actor {
-    /// No credentials (never writes: every mutation needs a caller).
-    Anonymous,
-    /// A merchant's API key, by its visible prefix.
-    Key {
-        /// The key's prefix, e.g. `lk_a1b2c3d4`.
-        prefix: String,
-    },
-    /// A platform service's key.
-    Service {
-        /// The service.
-        name: ServiceName,
-        /// The key's prefix, e.g. `sk_a1b2c3d4`.
-        prefix: String,
-    },
-    /// A staff member.
-    Staff {
-        /// The username.
-        username: String,
-    },
-    /// One of the server's own jobs (`sweeper`, `payouts`).
-    System {
-        /// The job's name.
-        job: String,
-    },
-}
-
-impl fmt::Display for Actor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Actor::Anonymous => f.write_str("anonymous"),
-            Actor::Key { prefix } => write!(f, "key:{prefix}"),
-            Actor::Service { name, prefix } => write!(f, "service:{name}:{prefix}"),
-            Actor::Staff { username } => write!(f, "staff:{username}"),
-            Actor::System { job } => write!(f, "system:{job}"),
-        }
-    }
-}
-
 impl Caller {
     /// How the caller is recorded as an actor.
     pub fn actor(&self) -> Actor {
@@ -303,40 +225,8 @@ impl Caller {
     }
 }
 
-/// Whose rows a database transaction may see (PostgreSQL enforces it with
-/// row-level security; the application checks it too).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tenant {
-    /// No rows of any merchant (anonymous callers; also the default).
-    Nobody,
-    /// One merchant's rows.
-    Merchant(MerchantId),
-    /// Every row: staff and the server's own jobs.
-    All,
-}
-
-impl Tenant {
-    /// True when rows of `merchant` are visible.
-    pub fn sees(self, merchant: MerchantId) -> bool {
-        match self {
-            Tenant::Nobody => false,
-            Tenant::Merchant(m) => m == merchant,
-            Tenant::All => true,
-        }
-    }
-
-    /// The value of the `ledger.tenant` setting: a merchant id, `*`, or empty.
-    pub fn setting(self) -> String {
-        match self {
-            Tenant::Nobody => String::new(),
-            Tenant::Merchant(m) => m.to_string(),
-            Tenant::All => "*".to_owned(),
-        }
-    }
-}
-
 /// What an audited action acts on: the audit log's `target_type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
 #[strum(serialize_all = "snake_case")]
 pub enum AuditTarget {
     /// A transaction (a reversal).
@@ -365,6 +255,12 @@ impl AuditTarget {
     /// The stored form, e.g. `balance_limit_default`.
     pub fn as_str(self) -> &'static str {
         self.into()
+    }
+
+    /// Reads the stored form back. Errors: `DbErr::Type` for text that is no
+    /// target (the log holds nothing else).
+    pub fn parse(stored: &str) -> Result<AuditTarget, sea_orm::DbErr> {
+        stored.parse().map_err(|_| crate::core::db::corrupt(format!("stored audit target `{stored}`")))
     }
 }
 
@@ -477,6 +373,7 @@ pub const FIELD_ACCESS: &[(&str, Access)] = {
         ("payouts", Access::staff(Viewer).and_merchant().and_scope(LedgerRead)),
         ("events", Access::staff(Viewer).and_merchant().and_scope(LedgerRead)),
         ("trialBalance", Access::staff(Viewer)),
+        ("platformBalances", Access::staff(Viewer)),
         ("auditLog", Access::staff(Viewer)),
         ("apiKeys", Access::staff(Viewer)),
         ("serviceKeys", Access::staff(Viewer)),
@@ -724,19 +621,13 @@ mod tests {
     }
 
     #[test]
-    fn actors_are_stored_in_the_forms_the_books_already_hold() {
-        let name = ServiceName::parse("card-processor").unwrap_or_else(|_| unreachable!());
-        let forms = [
-            (Actor::Key { prefix: "lk_a1b2c3d4".into() }, "key:lk_a1b2c3d4"),
-            (Actor::Service { name, prefix: "sk_a1b2c3d4".into() }, "service:card-processor:sk_a1b2c3d4"),
-            (Actor::Staff { username: "alice".into() }, "staff:alice"),
-            (Actor::System { job: "sweeper".into() }, "system:sweeper"),
-            (Actor::Anonymous, "anonymous"),
-        ];
-        for (actor, stored) in forms {
-            assert_eq!(actor.to_string(), stored);
-        }
+    fn audit_targets_are_stored_in_snake_case_and_read_back() {
+        // The actors' stored forms are tested next to them, in `domain::actor`.
         assert_eq!(AuditTarget::BalanceLimitDefault.as_str(), "balance_limit_default");
         assert_eq!(AuditTarget::ApiKey.as_str(), "api_key");
+        for t in [AuditTarget::BalanceLimitDefault, AuditTarget::StaffUser, AuditTarget::Session] {
+            assert_eq!(AuditTarget::parse(t.as_str()).ok(), Some(t));
+        }
+        assert!(AuditTarget::parse("spaceship").is_err());
     }
 }

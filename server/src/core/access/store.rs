@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr, QueryResult, Value};
 use uuid::Uuid;
 
-use crate::core::access::rules::{Role, Scopes, ServiceName};
+use crate::core::access::rules::{AuditTarget, Role, Scopes, ServiceName};
 use crate::core::db::stmt;
 use crate::domain::MerchantId;
 
@@ -290,8 +290,8 @@ pub struct AuditRecord {
     pub actor: String,
     /// The mutation, e.g. `reverseTransaction`.
     pub action: String,
-    /// What kind of thing it acted on: `transaction`, `payment`, `merchant`, ….
-    pub target_type: String,
+    /// What kind of thing it acted on.
+    pub target_type: AuditTarget,
     /// The target's id.
     pub target_id: Option<String>,
     /// The merchant the target belongs to, when known.
@@ -326,7 +326,7 @@ pub async fn append_audits(db: &impl ConnectionTrait, records: &[AuditRecord]) -
                     r.at.into(),
                     r.actor.clone().into(),
                     r.action.clone().into(),
-                    r.target_type.clone().into(),
+                    r.target_type.as_str().into(),
                     r.target_id.clone().into(),
                     r.merchant.map(|m| m.0).into(),
                     r.reason.clone().into(),
@@ -376,7 +376,7 @@ pub async fn audit_page(
                 at: r.try_get("", "at")?,
                 actor: r.try_get("", "actor")?,
                 action: r.try_get("", "action")?,
-                target_type: r.try_get("", "target_type")?,
+                target_type: AuditTarget::parse(&r.try_get::<String>("", "target_type")?)?,
                 target_id: r.try_get("", "target_id")?,
                 merchant: r.try_get::<Option<Uuid>>("", "merchant_id")?.map(MerchantId),
                 reason: r.try_get("", "reason")?,

@@ -20,23 +20,28 @@ pub(in crate::core) async fn set_balance_limit(
     target: &LimitTarget,
     policy: LimitPolicy,
 ) -> Result<Outcome, LedgerError> {
-    let (owner, account, code, asset) = match target {
+    let (owner, account, code, asset, journal) = match target {
         LimitTarget::Account(id) => {
             let a = accounts::find(db, *id)
                 .await?
                 .filter(|a| req.tenant.sees(a.owner.merchant_id()))
                 .ok_or(LedgerError::Account(AccountError::NotFound))?;
-            (a.owner.merchant_id(), Some(a.id), a.code, a.asset.to_string())
+            (a.owner.merchant_id(), Some(a.id), a.code, a.asset, Some(a.owner.partition()))
         }
         LimitTarget::Default { code, asset } => {
             accounts::assets::find(db, asset.as_str())
                 .await?
                 .ok_or_else(|| DomainError::UnknownAsset(asset.to_string()))?;
-            (MerchantId::PLATFORM, None, code.to_string(), asset.to_string())
+            (MerchantId::PLATFORM, None, code.clone(), asset.clone(), None)
         }
     };
     accounts::limits::lock_governed(db, target).await?;
-    let since_seq = accounts::limits::last_sequence(db).await?;
+    // An account's policy governs its journal after its last number; a
+    // default spans every merchant's journal, so it has no one number (0).
+    let since_seq = match journal {
+        Some(m) => crate::core::posting::store::journal_head(db, m).await?,
+        None => 0,
+    };
     accounts::limits::set(db, target, owner, policy, since_seq).await?;
     Ok(Outcome::BalanceLimit {
         account,

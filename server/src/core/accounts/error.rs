@@ -26,6 +26,12 @@ pub enum AccountError {
     /// The asset code is already an ISO 4217 currency or registered.
     #[error("asset already exists")]
     AssetAlreadyExists,
+    /// A merchant's own account may not use a code of the platform's chart
+    /// (`processor_clearing`, `fee_revenue`, `bank`, `disputes`,
+    /// `payouts_in_transit`, `goods_clearing`): the platform's subsidiary
+    /// account for the merchant holds that code in the merchant's books.
+    #[error("this code belongs to the platform's chart of accounts; choose another code")]
+    CodeReserved,
 }
 
 impl AccountError {
@@ -37,6 +43,7 @@ impl AccountError {
             AccountError::AlreadyExists => "ACCOUNT_ALREADY_EXISTS",
             AccountError::DebitAccountNotAllowed => "DEBIT_ACCOUNT_NOT_ALLOWED",
             AccountError::AssetAlreadyExists => "ASSET_ALREADY_EXISTS",
+            AccountError::CodeReserved => "ACCOUNT_CODE_RESERVED",
         }
     }
 }

@@ -31,7 +31,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::money::format_minor;
 use crate::domain::{
-    AccountId, AssetCode, Balance, Direction, DomainError, MerchantId, NormalBalance, Owner, TransactionKind,
+    AccountCode, AccountId, AssetCode, Balance, Direction, DomainError, MerchantId, NormalBalance, Owner,
+    TransactionKind,
 };
 
 /// Lower and upper bound of one account, signed minor units of its asset;
@@ -65,7 +66,7 @@ impl LimitPolicy {
     /// not go above 0; the platform's accounts are unbounded.
     pub fn built_in(owner: Owner, normal: NormalBalance) -> Self {
         match (owner, normal) {
-            (Owner::Platform, _) => LimitPolicy::UNBOUNDED,
+            (Owner::Platform | Owner::PlatformFor(_), _) => LimitPolicy::UNBOUNDED,
             (Owner::Merchant(_), Direction::Credit) => LimitPolicy { lower_minor: Some(0), upper_minor: None },
             (Owner::Merchant(_), Direction::Debit) => LimitPolicy { lower_minor: None, upper_minor: Some(0) },
         }
@@ -128,7 +129,7 @@ pub fn resolve(
             since_seq: None,
             exponent,
         },
-        (None, None, Owner::Platform) => {
+        (None, None, Owner::Platform | Owner::PlatformFor(_)) => {
             AccountLimit { policy: LimitPolicy::UNBOUNDED, source: LimitSource::None, since_seq: None, exponent }
         }
     }
@@ -159,7 +160,7 @@ pub struct LimitedAccount {
     /// Its id.
     pub id: AccountId,
     /// Its code, e.g. `available`.
-    pub code: String,
+    pub code: AccountCode,
     /// Its owner's merchant id (the nil UUID for the platform).
     pub owner: MerchantId,
     /// Its asset.
@@ -324,7 +325,7 @@ mod tests {
     fn account(normal: NormalBalance) -> LimitedAccount {
         LimitedAccount {
             id: AccountId(uuid::Uuid::now_v7()),
-            code: "available".into(),
+            code: AccountCode::standard(AccountCode::AVAILABLE),
             owner: MerchantId::new(),
             asset: AssetCode::parse("USD").unwrap_or_else(|_| unreachable!()),
             normal,

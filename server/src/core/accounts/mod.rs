@@ -107,7 +107,7 @@ impl Adjustments {
     }
 
     fn of_account(&self, account: &Account, totals: crate::domain::Balance) -> BalanceView {
-        self.view(account.owner, &account.code, account.normal_balance, account.asset.as_str(), totals)
+        self.view(account.owner, account.code.as_str(), account.normal_balance, account.asset.as_str(), totals)
     }
 }
 
@@ -116,7 +116,7 @@ impl Adjustments {
 pub async fn balance(reads: &Reads, account: &Account) -> Result<BalanceView, LedgerError> {
     let totals = store::balance_of(reads.db(), account.id).await?;
     let adjustments = match account.owner {
-        Owner::Merchant(m) if account.code == crate::domain::AccountCode::AVAILABLE => {
+        Owner::Merchant(m) if account.code.as_str() == crate::domain::AccountCode::AVAILABLE => {
             Adjustments::of(reads, m).await?
         }
         _ => Adjustments::default(),
@@ -130,7 +130,7 @@ pub async fn balances_of(reads: &Reads, owner: Owner) -> Result<Vec<(Account, Ba
     let rows = store::list_with_balances(reads.db(), owner).await?;
     let adjustments = match owner {
         Owner::Merchant(m) => Adjustments::of(reads, m).await?,
-        Owner::Platform => Adjustments::default(),
+        Owner::Platform | Owner::PlatformFor(_) => Adjustments::default(),
     };
     Ok(rows
         .into_iter()

@@ -37,8 +37,9 @@ impl From<merchant::Model> for Merchant {
     }
 }
 
-/// Inserts a merchant. Errors: a unique violation on `external_id` when taken
-/// (see [`crate::core::db::is_unique_violation`]).
+/// Inserts a merchant and its journal clock (`merchant_clocks`, at 0).
+/// Errors: a unique violation on `external_id` when taken (see
+/// [`crate::core::db::is_unique_violation`]).
 pub async fn insert(
     db: &impl ConnectionTrait,
     id: MerchantId,
@@ -54,6 +55,12 @@ pub async fn insert(
         created_at: Set(Utc::now()),
     })
     .exec_without_returning(db)
+    .await?;
+    db.execute_raw(crate::core::db::stmt(
+        db,
+        "INSERT INTO merchant_clocks (merchant_id, last_transaction_seq) VALUES ($1, 0)",
+        vec![id.0.into()],
+    ))
     .await?;
     Ok(())
 }

@@ -16,42 +16,57 @@ use super::Reads;
 use super::access::rules::Tenant;
 use super::session::Pool;
 use crate::domain::MerchantId;
-use crate::domain::event::LedgerEvent;
+use crate::domain::event::{FeedPosition, LedgerEvent};
 
-/// Up to `limit` events after sequence `after`, in sequence order; only those
-/// that concern `merchant` (its own or its deals) when given, and only what the
-/// reads' tenant may see.
-pub async fn page(
-    reads: &Reads,
-    after: i64,
-    merchant: Option<MerchantId>,
-    limit: u64,
-) -> Result<Vec<LedgerEvent>, DbErr> {
-    store::page(reads.db(), after, merchant, limit).await
+/// Up to `limit` events of the whole feed after position `after`, in
+/// position order, as far as the visibility watermark (see `store`); only
+/// what the reads' tenant may see.
+pub async fn page(reads: &Reads, after: FeedPosition, limit: u64) -> Result<Vec<LedgerEvent>, DbErr> {
+    store::page(reads.db(), after, limit).await
 }
 
 /// Like [`page`], in a read transaction of its own as `tenant`.
-pub async fn page_as(
-    pool: &Pool,
-    tenant: Tenant,
-    after: i64,
-    merchant: Option<MerchantId>,
-    limit: u64,
-) -> Result<Vec<LedgerEvent>, DbErr> {
+pub async fn page_as(pool: &Pool, tenant: Tenant, after: FeedPosition, limit: u64) -> Result<Vec<LedgerEvent>, DbErr> {
     let txn = super::db::begin_read(pool, tenant).await?;
-    let page = store::page(&txn, after, merchant, limit).await?;
+    let page = store::page(&txn, after, limit).await?;
     txn.commit().await?;
     Ok(page)
 }
 
-/// The sequence of the last committed ledger transaction (0 when none), as
-/// seen by `reads`.
-pub async fn head(reads: &Reads) -> Result<i64, DbErr> {
-    store::head(reads.db()).await
+/// Up to `limit` events of `merchant`'s journal after its number `after`, in
+/// journal order (its transactions and the deals it is the counterparty of);
+/// only what the reads' tenant may see.
+pub async fn journal_page(
+    reads: &Reads,
+    merchant: MerchantId,
+    after: i64,
+    limit: u64,
+) -> Result<Vec<LedgerEvent>, DbErr> {
+    store::journal_page(reads.db(), merchant, after, limit).await
 }
 
-/// The sequence of the last committed ledger transaction, in a read of its own.
-pub async fn head_now(pool: &Pool) -> Result<i64, DbErr> {
+/// Like [`journal_page`], in a read transaction of its own as `tenant`.
+pub async fn journal_page_as(
+    pool: &Pool,
+    tenant: Tenant,
+    merchant: MerchantId,
+    after: i64,
+    limit: u64,
+) -> Result<Vec<LedgerEvent>, DbErr> {
+    let txn = super::db::begin_read(pool, tenant).await?;
+    let page = store::journal_page(&txn, merchant, after, limit).await?;
+    txn.commit().await?;
+    Ok(page)
+}
+
+/// The last number of `merchant`'s journal (0 when none), as seen by `reads`.
+pub async fn journal_head(reads: &Reads, merchant: MerchantId) -> Result<i64, DbErr> {
+    crate::core::posting::store::journal_head(reads.db(), merchant).await
+}
+
+/// The position of the last event of the whole feed below the visibility
+/// watermark, in a read of its own.
+pub async fn head_now(pool: &Pool) -> Result<FeedPosition, DbErr> {
     let txn = super::db::begin_read(pool, Tenant::All).await?;
     let head = store::head(&txn).await?;
     txn.commit().await?;
@@ -59,15 +74,16 @@ pub async fn head_now(pool: &Pool) -> Result<i64, DbErr> {
 }
 
 /// Makes sure relay `name` has a progress row; a new relay starts after
-/// sequence `start`.
-pub async fn ensure_relay(pool: &Pool, name: &str, start: i64) -> Result<(), DbErr> {
+/// position `start`.
+pub async fn ensure_relay(pool: &Pool, name: &str, start: FeedPosition) -> Result<(), DbErr> {
     let txn = super::db::begin_write(pool, Tenant::All, false).await?;
     store::ensure_relay(&txn, name, start).await?;
     txn.commit().await
 }
 
-/// How far relay `name` has published (0 when it has never run).
-pub async fn relay_position(pool: &Pool, name: &str) -> Result<i64, DbErr> {
+/// How far relay `name` has published ([`FeedPosition::START`] when it has
+/// never run).
+pub async fn relay_position(pool: &Pool, name: &str) -> Result<FeedPosition, DbErr> {
     let txn = super::db::begin_read(pool, Tenant::All).await?;
     let at = store::relay_position(&txn, name).await?;
     txn.commit().await?;
@@ -80,7 +96,7 @@ pub async fn relay_position(pool: &Pool, name: &str) -> Result<i64, DbErr> {
 pub struct RelayTurn {
     txn: DatabaseTransaction,
     name: String,
-    last: i64,
+    last: FeedPosition,
 }
 
 impl RelayTurn {
@@ -96,14 +112,14 @@ impl RelayTurn {
         }
     }
 
-    /// Up to `limit` events after the last one published, in sequence order.
+    /// Up to `limit` events after the last one published, in position order.
     pub async fn batch(&self, limit: u64) -> Result<Vec<LedgerEvent>, DbErr> {
-        store::page(&self.txn, self.last, None, limit).await
+        store::page(&self.txn, self.last, limit).await
     }
 
-    /// Records that everything up to `seq` is published, and ends the turn.
-    pub async fn advance(self, seq: i64) -> Result<(), DbErr> {
-        store::advance_relay(&self.txn, &self.name, seq).await?;
+    /// Records that everything up to `at` is published, and ends the turn.
+    pub async fn advance(self, at: FeedPosition) -> Result<(), DbErr> {
+        store::advance_relay(&self.txn, &self.name, at).await?;
         self.txn.commit().await
     }
 

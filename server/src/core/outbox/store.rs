@@ -1,17 +1,28 @@
 //! The outbox: `ledger_events` rows, and how far each broker relay has published.
 //!
 //! An event is inserted by the write path inside the database transaction that
-//! posts its ledger transaction, so it commits (or rolls back) with it. Readers
-//! page through events in sequence order; since sequence numbers are assigned
-//! in commit order with no gaps (see [`super::transactions`]), "every event after
-//! N" read at any moment is a prefix of what will ever follow N.
+//! posts its ledger transaction, so it commits (or rolls back) with it. Two
+//! ways to read it (see [`crate::domain::event`]):
+//!
+//! - **One merchant's events**, by its journal numbers (`number` for its own
+//!   transactions, `counterparty_number` for deals it is the counterparty
+//!   of). Each journal is numbered under its merchant's clock lock, so a
+//!   number becomes visible only after every smaller one: "after N" read at
+//!   any moment is a prefix of what will ever follow N.
+//! - **The whole feed**, by position `(writer_xid, seq)`, only below the
+//!   visibility watermark: `writer_xid < pg_snapshot_xmin(pg_current_snapshot())`.
+//!   Every database transaction with an id under the watermark has ended, so
+//!   nothing can still commit before a position the reader has passed. A long
+//!   write transaction holds the watermark back (and the feed with it) until
+//!   it ends; it never makes the feed skip. SQLite has one writer and every
+//!   `writer_xid` is 0, so there the feed is `seq` order.
 
 use chrono::Utc;
-use sea_orm::{ConnectionTrait, DbBackend, DbErr};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult};
 
 use crate::core::db::stmt;
 use crate::domain::MerchantId;
-use crate::domain::event::LedgerEvent;
+use crate::domain::event::{FeedPosition, LedgerEvent};
 
 /// Name of the PostgreSQL `LISTEN`/`NOTIFY` channel the write path notifies
 /// (see [`super::set_write_tenant`]); the payload is the writing instance's id.
@@ -29,14 +40,16 @@ pub async fn insert(db: &impl ConnectionTrait, event: &LedgerEvent) -> Result<()
 /// Appends many events, one multi-row insert per chunk; runs inside the
 /// transaction that posts their ledger transactions. Errors: any database failure.
 pub async fn insert_many(db: &impl ConnectionTrait, events: &[LedgerEvent]) -> Result<(), DbErr> {
-    const COLUMNS: usize = 8;
+    const COLUMNS: usize = 10;
     for chunk in events.chunks(crate::core::db::rows_per_statement(COLUMNS)) {
         let mut values = Vec::with_capacity(chunk.len() * COLUMNS);
         for event in chunk {
             let payload =
                 serde_json::to_value(event).map_err(|e| crate::core::db::corrupt(format!("event payload: {e}")))?;
             values.extend([
+                event.position.seq.into(),
                 event.sequence.into(),
+                event.counterparty_sequence.into(),
                 event.id.into(),
                 event.merchant_id.0.into(),
                 event.counterparty_id.map(|c| c.0).into(),
@@ -47,8 +60,8 @@ pub async fn insert_many(db: &impl ConnectionTrait, events: &[LedgerEvent]) -> R
             ]);
         }
         let sql = format!(
-            "INSERT INTO ledger_events (seq, id, merchant_id, counterparty_id, kind, transaction_id, payload, created_at) \
-             VALUES {}",
+            "INSERT INTO ledger_events (seq, number, counterparty_number, id, merchant_id, counterparty_id, kind, \
+             transaction_id, payload, created_at) VALUES {}",
             crate::core::db::placeholder_rows(chunk.len(), COLUMNS)
         );
         db.execute_raw(stmt(db, &sql, values)).await?;
@@ -56,73 +69,112 @@ pub async fn insert_many(db: &impl ConnectionTrait, events: &[LedgerEvent]) -> R
     Ok(())
 }
 
-/// Up to `limit` events after sequence `after`, in sequence order; only those
-/// that concern `merchant` (its own or its deals) when given. Row-level security
+/// The columns an event is read with: its payload, and the stored numbers
+/// and position that the payload's own copies are overwritten with.
+const EVENT_COLUMNS: &str = "payload, seq, writer_xid, number, counterparty_number";
+
+/// The PostgreSQL visibility watermark: every database transaction with a
+/// smaller id has ended.
+const WATERMARK: &str = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
+
+fn event_of(row: QueryResult) -> Result<LedgerEvent, DbErr> {
+    let payload: serde_json::Value = row.try_get("", "payload")?;
+    let mut event: LedgerEvent =
+        serde_json::from_value(payload).map_err(|e| crate::core::db::corrupt(format!("stored event payload: {e}")))?;
+    event.position = FeedPosition { xid: row.try_get("", "writer_xid")?, seq: row.try_get("", "seq")? };
+    event.sequence = row.try_get("", "number")?;
+    event.counterparty_sequence = row.try_get("", "counterparty_number")?;
+    event.version = crate::domain::event::EVENT_SCHEMA_VERSION;
+    Ok(event)
+}
+
+/// Up to `limit` events of the whole feed after `after`, in position order,
+/// below the visibility watermark (see the module doc). Row-level security
 /// hides what the connection's tenant may not see.
-pub async fn page(
+pub async fn page(db: &impl ConnectionTrait, after: FeedPosition, limit: u64) -> Result<Vec<LedgerEvent>, DbErr> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let visible = match db.get_database_backend() {
+        DbBackend::Postgres => format!(" AND writer_xid < {WATERMARK}"),
+        _ => String::new(),
+    };
+    let rows = db
+        .query_all_raw(stmt(
+            db,
+            &format!(
+                "SELECT {EVENT_COLUMNS} FROM ledger_events WHERE (writer_xid > $1 OR (writer_xid = $1 AND seq > $2)){visible} \
+                 ORDER BY writer_xid, seq LIMIT $3"
+            ),
+            vec![after.xid.into(), after.seq.into(), limit.into()],
+        ))
+        .await?;
+    rows.into_iter().map(event_of).collect()
+}
+
+/// Up to `limit` events of `merchant`'s journal after its number `after`, in
+/// journal order: its own transactions and the deals it is the counterparty
+/// of. Row-level security hides what the connection's tenant may not see.
+pub async fn journal_page(
     db: &impl ConnectionTrait,
+    merchant: MerchantId,
     after: i64,
-    merchant: Option<MerchantId>,
     limit: u64,
 ) -> Result<Vec<LedgerEvent>, DbErr> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = match merchant {
-        None => {
-            db.query_all_raw(stmt(
-                db,
-                "SELECT payload FROM ledger_events WHERE seq > $1 ORDER BY seq LIMIT $2",
-                vec![after.into(), limit.into()],
-            ))
-            .await?
-        }
-        // Two index range scans merged, rather than one OR that defeats both indexes.
-        Some(m) => {
-            db.query_all_raw(stmt(
-                db,
-                "SELECT payload, seq FROM ledger_events WHERE merchant_id = $1 AND seq > $2 \
+    // Two index range scans merged, rather than one OR that defeats both indexes.
+    let rows = db
+        .query_all_raw(stmt(
+            db,
+            &format!(
+                "SELECT {EVENT_COLUMNS}, number AS journal FROM ledger_events WHERE merchant_id = $1 AND number > $2 \
                  UNION ALL \
-                 SELECT payload, seq FROM ledger_events WHERE counterparty_id = $1 AND seq > $2 \
-                 ORDER BY seq LIMIT $3",
-                vec![m.0.into(), after.into(), limit.into()],
-            ))
-            .await?
-        }
-    };
-    rows.into_iter()
-        .map(|row| {
-            let payload: serde_json::Value = row.try_get("", "payload")?;
-            serde_json::from_value(payload).map_err(|e| crate::core::db::corrupt(format!("stored event payload: {e}")))
-        })
-        .collect()
+                 SELECT {EVENT_COLUMNS}, counterparty_number AS journal FROM ledger_events \
+                 WHERE counterparty_id = $1 AND counterparty_number > $2 \
+                 ORDER BY journal LIMIT $3"
+            ),
+            vec![merchant.0.into(), after.into(), limit.into()],
+        ))
+        .await?;
+    rows.into_iter().map(event_of).collect()
 }
 
-/// The sequence number of the last committed ledger transaction (0 when none):
-/// the point a reader in the same snapshot has seen everything up to.
-pub async fn head(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
+/// The position of the last event of the whole feed below the visibility
+/// watermark ([`FeedPosition::START`] when none).
+pub async fn head(db: &impl ConnectionTrait) -> Result<FeedPosition, DbErr> {
+    let visible = match db.get_database_backend() {
+        DbBackend::Postgres => format!(" WHERE writer_xid < {WATERMARK}"),
+        _ => String::new(),
+    };
     let row = db
-        .query_one_raw(stmt(db, "SELECT last_transaction_seq FROM ledger_clock WHERE id = 1", vec![]))
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("ledger_clock".into()))?;
-    row.try_get("", "last_transaction_seq")
+        .query_one_raw(stmt(
+            db,
+            &format!("SELECT writer_xid, seq FROM ledger_events{visible} ORDER BY writer_xid DESC, seq DESC LIMIT 1"),
+            vec![],
+        ))
+        .await?;
+    match row {
+        Some(r) => Ok(FeedPosition { xid: r.try_get("", "writer_xid")?, seq: r.try_get("", "seq")? }),
+        None => Ok(FeedPosition::START),
+    }
 }
 
 /// Makes sure relay `name` has a progress row; a new relay starts after `start`.
-pub async fn ensure_relay(db: &impl ConnectionTrait, name: &str, start: i64) -> Result<(), DbErr> {
+pub async fn ensure_relay(db: &impl ConnectionTrait, name: &str, start: FeedPosition) -> Result<(), DbErr> {
     db.execute_raw(stmt(
         db,
-        "INSERT INTO outbox_relays (name, last_seq, updated_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
-        vec![name.into(), start.into(), Utc::now().into()],
+        "INSERT INTO outbox_relays (name, last_xid, last_seq, updated_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (name) DO NOTHING",
+        vec![name.into(), start.xid.into(), start.seq.into(), Utc::now().into()],
     ))
     .await?;
     Ok(())
 }
 
 /// Takes relay `name`'s progress row for the open transaction and returns the
-/// last sequence it published, or `None` when another instance holds it
+/// last position it published, or `None` when another instance holds it
 /// (PostgreSQL `FOR UPDATE SKIP LOCKED`: the instances take turns, never
 /// publishing the same events at the same time). SQLite has one writer, so
 /// there the row is simply read.
-pub async fn claim_relay(db: &impl ConnectionTrait, name: &str) -> Result<Option<i64>, DbErr> {
+pub async fn claim_relay(db: &impl ConnectionTrait, name: &str) -> Result<Option<FeedPosition>, DbErr> {
     let lock = match db.get_database_backend() {
         DbBackend::Postgres => " FOR UPDATE SKIP LOCKED",
         _ => "",
@@ -130,27 +182,35 @@ pub async fn claim_relay(db: &impl ConnectionTrait, name: &str) -> Result<Option
     let row = db
         .query_one_raw(stmt(
             db,
-            &format!("SELECT last_seq FROM outbox_relays WHERE name = $1{lock}"),
+            &format!("SELECT last_xid, last_seq FROM outbox_relays WHERE name = $1{lock}"),
             vec![name.into()],
         ))
         .await?;
-    row.map(|r| r.try_get("", "last_seq")).transpose()
+    row.map(relay_row).transpose()
 }
 
-/// Records that relay `name` has published everything up to `seq`.
-pub async fn advance_relay(db: &impl ConnectionTrait, name: &str, seq: i64) -> Result<(), DbErr> {
+fn relay_row(r: QueryResult) -> Result<FeedPosition, DbErr> {
+    Ok(FeedPosition { xid: r.try_get("", "last_xid")?, seq: r.try_get("", "last_seq")? })
+}
+
+/// Records that relay `name` has published everything up to `at`; never moves
+/// it back.
+pub async fn advance_relay(db: &impl ConnectionTrait, name: &str, at: FeedPosition) -> Result<(), DbErr> {
     db.execute_raw(stmt(
         db,
-        "UPDATE outbox_relays SET last_seq = $1, updated_at = $2 WHERE name = $3 AND last_seq < $1",
-        vec![seq.into(), Utc::now().into(), name.into()],
+        "UPDATE outbox_relays SET last_xid = $1, last_seq = $2, updated_at = $3 \
+         WHERE name = $4 AND (last_xid < $1 OR (last_xid = $1 AND last_seq < $2))",
+        vec![at.xid.into(), at.seq.into(), Utc::now().into(), name.into()],
     ))
     .await?;
     Ok(())
 }
 
-/// How far relay `name` has published (0 when it has never run).
-pub async fn relay_position(db: &impl ConnectionTrait, name: &str) -> Result<i64, DbErr> {
-    let row =
-        db.query_one_raw(stmt(db, "SELECT last_seq FROM outbox_relays WHERE name = $1", vec![name.into()])).await?;
-    Ok(row.map(|r| r.try_get("", "last_seq")).transpose()?.unwrap_or(0))
+/// How far relay `name` has published ([`FeedPosition::START`] when it has
+/// never run).
+pub async fn relay_position(db: &impl ConnectionTrait, name: &str) -> Result<FeedPosition, DbErr> {
+    let row = db
+        .query_one_raw(stmt(db, "SELECT last_xid, last_seq FROM outbox_relays WHERE name = $1", vec![name.into()]))
+        .await?;
+    Ok(row.map(relay_row).transpose()?.unwrap_or(FeedPosition::START))
 }

@@ -151,14 +151,16 @@ pub(in crate::core) async fn plan_step_reversal(
     use crate::domain::{Direction, Layer};
     let not_reversible = || LedgerError::Domain(DomainError::Payment(PaymentError::StepNotReversible));
     let ids: Vec<uuid::Uuid> = original.entries.iter().map(|e| e.account.0).collect();
-    let codes: HashMap<AccountId, String> =
+    let codes: HashMap<AccountId, AccountCode> =
         accounts::find_many(db, &ids).await?.into_iter().map(|a| (a.id, a.code)).collect();
     let amount_on = |code: &str, layer: Layer, direction: Direction| -> i64 {
         original
             .entries
             .iter()
             .filter(|e| {
-                e.layer == layer && e.direction == direction && codes.get(&e.account).is_some_and(|c| c == code)
+                e.layer == layer
+                    && e.direction == direction
+                    && codes.get(&e.account).is_some_and(|c| c.as_str() == code)
             })
             .map(|e| e.amount.minor())
             .sum()

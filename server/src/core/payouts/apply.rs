@@ -58,7 +58,7 @@ pub(in crate::core) async fn create_payout(
         state: PayoutState::InTransit,
         period: period.map(str::to_owned),
         covers_from_seq: payouts::last_covered_seq(db, merchant, asset).await? + 1,
-        covers_to_seq: payouts::merchant_last_seq(db, merchant).await?,
+        covers_to_seq: crate::core::posting::store::journal_head(db, merchant).await?,
         created_at: Utc::now(),
     };
     payouts::insert(db, &payout).await.map_err(|e| {

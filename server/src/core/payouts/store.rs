@@ -27,9 +27,9 @@ pub struct Payout {
     pub state: PayoutState,
     /// The schedule period it was made for; `None` for a manual payout.
     pub period: Option<String>,
-    /// First merchant transaction sequence it covers.
+    /// First number of the merchant's journal it covers.
     pub covers_from_seq: i64,
-    /// Last merchant transaction sequence it covers.
+    /// Last number of the merchant's journal it covers.
     pub covers_to_seq: i64,
     /// When it was created.
     pub created_at: DateTime<Utc>,
@@ -114,7 +114,7 @@ pub async fn exists_for_period(
         .is_some())
 }
 
-/// The last transaction sequence covered by the merchant's payouts in an asset (0 if none).
+/// The last journal number covered by the merchant's payouts in an asset (0 if none).
 pub async fn last_covered_seq(
     db: &impl ConnectionTrait,
     merchant: MerchantId,
@@ -125,18 +125,6 @@ pub async fn last_covered_seq(
             db,
             "SELECT CAST(COALESCE(MAX(covers_to_seq), 0) AS BIGINT) AS s FROM payouts WHERE merchant_id = $1 AND asset = $2",
             vec![merchant.0.into(), asset.as_str().into()],
-        ))
-        .await?;
-    row.map_or(Ok(0), |r| r.try_get("", "s"))
-}
-
-/// The latest transaction sequence of the merchant (as merchant or counterparty), 0 if none.
-pub async fn merchant_last_seq(db: &impl ConnectionTrait, merchant: MerchantId) -> Result<i64, DbErr> {
-    let row = db
-        .query_one_raw(stmt(
-            db,
-            "SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) AS s FROM transactions WHERE merchant_id = $1 OR counterparty_id = $1",
-            vec![merchant.0.into()],
         ))
         .await?;
     row.map_or(Ok(0), |r| r.try_get("", "s"))
@@ -214,7 +202,8 @@ pub async fn scheduled(db: &impl ConnectionTrait) -> Result<Vec<(MerchantId, Ass
         .collect())
 }
 
-/// The merchant's transactions with sequence in `from..=to`, oldest first, at most `limit`.
+/// The merchant's transactions numbered `from..=to` in its journal (its own
+/// and the deals it is the counterparty of), oldest first, at most `limit`.
 pub async fn covered(
     db: &impl ConnectionTrait,
     merchant: MerchantId,
@@ -225,9 +214,14 @@ pub async fn covered(
     use entity::transaction::Column as C;
     use sea_orm::Condition;
     entity::transaction::Entity::find()
-        .filter(Condition::any().add(C::MerchantId.eq(merchant.0)).add(C::CounterpartyId.eq(merchant.0)))
-        .filter(C::Seq.gte(from))
-        .filter(C::Seq.lte(to))
+        .filter(
+            Condition::any()
+                .add(Condition::all().add(C::MerchantId.eq(merchant.0)).add(C::Number.between(from, to)))
+                .add(
+                    Condition::all().add(C::CounterpartyId.eq(merchant.0)).add(C::CounterpartyNumber.between(from, to)),
+                ),
+        )
+        // Row keys rise with the numbers within one journal.
         .order_by_asc(C::Seq)
         .limit(limit)
         .all(db)

@@ -62,11 +62,17 @@ pub(in crate::core) async fn apply(
             if Asset::iso4217(asset.code.as_str()).is_some() || !accounts::assets::insert_custom(db, asset).await? {
                 return Err(LedgerError::Account(AccountError::AssetAlreadyExists));
             }
-            Outcome::Asset(asset.code.to_string())
+            Outcome::Asset(asset.code.clone())
         }
         Command::OpenAccount { owner, code, asset, normal_balance } => {
             match owner {
+                Owner::Merchant(_) if code.is_platform_chart() => {
+                    return Err(LedgerError::Account(AccountError::CodeReserved));
+                }
                 Owner::Merchant(m) => merchant_of(db, req, *m).await?,
+                // The platform's subsidiary accounts open on first use, never
+                // on request.
+                Owner::PlatformFor(_) => return Err(LedgerError::Account(AccountError::OfAnotherMerchant)),
                 Owner::Platform if req.tenant != Tenant::All => {
                     return Err(LedgerError::Account(AccountError::OfAnotherMerchant));
                 }
@@ -105,12 +111,12 @@ pub(in crate::core) async fn apply(
         Command::SetPayoutSettings { merchant, asset, reserve_minor, schedule } => {
             merchant_of(db, req, *merchant).await?;
             crate::core::payouts::store::set_settings(db, *merchant, asset, *reserve_minor, *schedule).await?;
-            Outcome::PayoutSettings { merchant: *merchant, asset: asset.to_string() }
+            Outcome::PayoutSettings { merchant: *merchant, asset: asset.clone() }
         }
         Command::SetFeeSchedule { merchant, asset, schedule } => {
             merchant_of(db, req, *merchant).await?;
             payments::set_fee_schedule(db, *merchant, asset, schedule).await?;
-            Outcome::FeeSchedule { merchant: *merchant, asset: asset.to_string() }
+            Outcome::FeeSchedule { merchant: *merchant, asset: asset.clone() }
         }
         Command::Access(command) => {
             let (outcome, issued) = crate::core::access::keys::apply(db, req, command).await?;
@@ -163,7 +169,7 @@ pub(in crate::core) fn audit_record(
         at: Utc::now(),
         actor: audit.actor.clone(),
         action: req.operation.to_owned(),
-        target_type: audit.target_type.as_str().to_owned(),
+        target_type: audit.target_type,
         target_id: audit.target_id.clone(),
         merchant,
         reason: audit.reason.clone(),

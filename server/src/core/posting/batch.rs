@@ -252,32 +252,32 @@ async fn post_round(
     // Sorted by (owner, code, asset), as the one-request path creates them.
     to_create.sort_by(|a, b| (a.owner, &a.code, &a.asset).cmp(&(b.owner, &b.code, &b.asset)));
     for a in to_create {
-        let code = AccountCode::parse(&a.code).map_err(|e| DbErr::Custom(e.to_string()))?;
-        if !accounts::insert_with_id(db, a.id, a.owner, &code, &a.asset, a.normal_balance).await? {
+        if !accounts::insert_with_id(db, a.id, a.owner, &a.code, &a.asset, a.normal_balance).await? {
             return Err(Attempt::Raced);
         }
     }
     book.planned.clear();
 
-    let count = |n: usize| i64::try_from(n).map_err(|_| DbErr::Custom("batch too large".into()));
     let entry_total: usize = applied.iter().map(|(_, e, _)| e.len()).sum();
-    let (first_seq, first_entry_seq) =
-        transactions::reserve_many(db, count(applied.len())?, count(entry_total)?).await?;
+    let parties: Vec<(crate::domain::MerchantId, Option<crate::domain::MerchantId>)> =
+        applied.iter().map(|(l, _, _)| (l.draft.merchant, l.draft.counterparty)).collect();
+    let reserved = transactions::reserve(db, &parties, entry_total).await?;
     let now = Utc::now();
-    let mut next_entry = first_entry_seq;
+    let mut next_entry = 0usize;
     let mut written = Vec::with_capacity(applied.len());
     let mut last_change: BTreeMap<AccountId, (crate::domain::Balance, i64)> = BTreeMap::new();
     let mut events = Vec::with_capacity(applied.len());
     let mut keys = Vec::new();
     let mut audits = Vec::new();
-    for (seq, (l, entries, changed)) in (first_seq..).zip(applied) {
+    for (numbers, (l, entries, changed)) in reserved.transactions.iter().copied().zip(applied) {
+        let seq = numbers.seq;
         if let Some(audit) = &l.req.audit {
             audits.push(audit_record(l.req, audit, Some(l.draft.merchant), "ok"));
         }
-        let record = transaction_record(l.req, l.draft, seq, now);
+        let record = transaction_record(l.req, l.draft, numbers, now);
         let n = entries.len();
-        let rows = transactions::number_entries(&record, next_entry, entries);
-        next_entry += count(n)?;
+        let rows = transactions::number_entries(&record, &reserved.entry_seqs[next_entry..next_entry + n], entries);
+        next_entry += n;
         let by_id: HashMap<AccountId, &Account> = l.accounts.values().map(|a| (a.id, a)).collect();
         events.push(outbox_event(&record, &rows, &changed, &by_id)?);
         for (id, b) in &changed {
@@ -334,7 +334,7 @@ fn check_draft(req: &Request, draft: &TransactionDraft) -> Result<(), LedgerErro
 fn visible(tenant: Tenant, owner: Owner) -> bool {
     match owner {
         Owner::Platform => true,
-        Owner::Merchant(m) => tenant.sees(m),
+        Owner::Merchant(m) | Owner::PlatformFor(m) => tenant.sees(m),
     }
 }
 
@@ -344,7 +344,7 @@ struct AccountBook {
     by_id: HashMap<AccountId, Account>,
     /// Accounts named by id that exist but lie outside the batch's tenant set.
     foreign: HashSet<AccountId>,
-    by_code: HashMap<(Owner, String, AssetCode), Account>,
+    by_code: HashMap<(Owner, AccountCode, AssetCode), Account>,
     planned: BTreeMap<AccountId, Account>,
 }
 
@@ -360,10 +360,12 @@ impl AccountBook {
                     AccountRef::Id(id) => {
                         ids.insert(id.0);
                     }
-                    AccountRef::Code { owner, code } if may_post_to(draft, owner) => {
-                        codes.insert((owner, code, asset));
+                    AccountRef::Code { owner, code } => {
+                        let owner = owner.in_books_of(draft.merchant);
+                        if may_post_to(draft, owner) {
+                            codes.insert((owner, code, asset));
+                        }
                     }
-                    AccountRef::Code { .. } => {}
                 }
             }
         }
@@ -380,12 +382,12 @@ impl AccountBook {
             accounts::existing_ids(db, &unseen).await?.into_iter().map(AccountId).collect()
         };
         let found = if codes.is_empty() { Vec::new() } else { accounts::find_by_codes(db, &codes).await? };
-        let mut by_code: HashMap<(Owner, String, AssetCode), Account> =
+        let mut by_code: HashMap<(Owner, AccountCode, AssetCode), Account> =
             found.into_iter().map(|a| ((a.owner, a.code.clone(), a.asset.clone()), a)).collect();
         let mut planned = BTreeMap::new();
         let now = Utc::now();
         for (owner, code, asset) in codes {
-            let key = (owner, code.as_str().to_owned(), asset.clone());
+            let key = (owner, code.clone(), asset.clone());
             if by_code.contains_key(&key) {
                 continue;
             }
@@ -426,12 +428,13 @@ impl AccountBook {
                 AccountRef::Code { owner, code } => {
                     // Past `check_draft`, the tenant sees the draft's merchant and
                     // counterparty, so every code the draft may post to is visible.
-                    if !may_post_to(draft, *owner) {
+                    let owner = owner.in_books_of(draft.merchant);
+                    if !may_post_to(draft, owner) {
                         return Err(LedgerError::Account(AccountError::OfAnotherMerchant));
                     }
-                    match self.by_code.get(&(*owner, code.as_str().to_owned(), asset.clone())) {
+                    match self.by_code.get(&(owner, code.clone(), asset.clone())) {
                         Some(a) => Some(a),
-                        None => return Err(missing_account(*owner, code)),
+                        None => return Err(missing_account(owner, code)),
                     }
                 }
             }

@@ -280,7 +280,7 @@ pub enum Outcome {
     /// A created merchant.
     Merchant(MerchantId),
     /// A registered asset code.
-    Asset(String),
+    Asset(AssetCode),
     /// An opened account.
     Account(AccountId),
     /// A payment step: the payment and the transaction the step posted.
@@ -302,23 +302,23 @@ pub enum Outcome {
         /// The merchant.
         merchant: MerchantId,
         /// The asset.
-        asset: String,
+        asset: AssetCode,
     },
     /// A fee schedule set.
     FeeSchedule {
         /// The merchant.
         merchant: MerchantId,
         /// The asset.
-        asset: String,
+        asset: AssetCode,
     },
     /// A balance limit policy set.
     BalanceLimit {
         /// The account, for an account's own policy; `None` for a default.
         account: Option<AccountId>,
         /// The account code it governs.
-        code: String,
+        code: AccountCode,
         /// The asset.
-        asset: String,
+        asset: AssetCode,
         /// The lower bound, signed minor units; `None` for none.
         lower_minor: Option<i64>,
         /// The upper bound, signed minor units; `None` for none.

@@ -1,8 +1,9 @@
 //! Group commit: concurrent posting requests gathered into one database
 //! transaction.
 //!
-//! Every request that [`super::batch::groupable`] accepts goes into a queue.
-//! One committer task takes what is queued, waits up to
+//! Every request that [`super::batch::groupable`] accepts goes into the queue
+//! of its merchant's lane ([`Lanes`]). Each lane's committer task takes what is
+//! queued, waits up to
 //! [`GroupCommit::window`] for more while the batch is short of
 //! [`GroupCommit::max_batch`], and applies the batch through the batched
 //! write path ([`super::batch`]) in one database transaction: one WAL flush,
@@ -25,6 +26,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Applied, LedgerError, Request, Writer};
+use crate::domain::MerchantId;
 
 /// How long the committer waits for more requests once it has some, by
 /// default. A millisecond is well under a commit's own cost, so a quiet server
@@ -36,11 +38,15 @@ pub const DEFAULT_GROUP_COMMIT_WINDOW: Duration = Duration::from_millis(1);
 /// far below the bind-parameter limit and its locks are held briefly.
 pub const DEFAULT_GROUP_COMMIT_MAX_BATCH: usize = 256;
 
-/// Committers working at once by default (see [`GroupCommit::lanes`]).
+/// Committers working at once by default (see [`GroupCommit::lanes`]). One:
+/// with a clock per merchant lanes no longer queue on one lock, but each
+/// extra lane splits the batches into more, smaller commits, and on the
+/// two-core test machine that cost more PostgreSQL CPU per payment than it
+/// won (BENCHMARKS.md, issue 17).
 pub const DEFAULT_GROUP_COMMIT_LANES: usize = 1;
 
-/// Most committers `--group-commit-lanes` accepts: each holds a connection,
-/// and more lanes than a few only queue on the same balance rows.
+/// Most committers `--group-commit-lanes` accepts: each holds a connection
+/// and commits on its own.
 pub const MAX_GROUP_COMMIT_LANES: u64 = 8;
 
 /// Requests that may wait for the committer; beyond it new requests wait to be
@@ -56,9 +62,10 @@ pub struct GroupCommit {
     /// Most requests per batch. Zero turns group commit off: every request
     /// runs in its own database transaction, as before.
     pub max_batch: usize,
-    /// Committers working at once. With two, one batch gathers and reads
-    /// (keys, merchants, accounts) while the other holds its locks and
-    /// commits; their balance locks and the clock still order their commits.
+    /// Committers working at once, each with its own queue; a merchant's
+    /// requests always go to the same lane ([`lane_of`]). Lanes' batches
+    /// touch different merchants' rows, but the ledger clock still orders
+    /// their commits.
     pub lanes: usize,
 }
 
@@ -90,29 +97,62 @@ pub(super) struct Pending {
     pub(super) reply: oneshot::Sender<Result<Applied, LedgerError>>,
 }
 
-/// Starts the committer task; requests sent to the returned queue are
-/// committed in batches. The task ends when every sender is dropped.
-pub(super) fn start(writer: Writer, settings: GroupCommit, stats: Arc<GroupStats>) -> mpsc::Sender<Pending> {
-    let (tx, rx) = mpsc::channel(GROUP_COMMIT_QUEUE);
-    let queue = Arc::new(tokio::sync::Mutex::new(rx));
-    for _ in 0..settings.lanes.max(1) {
-        tokio::spawn(run(writer.clone(), settings, stats.clone(), queue.clone()));
+/// The committers' queues, one per lane. A request goes to the lane of the
+/// merchant it acts for ([`lane_of`]), so one merchant's requests are always
+/// committed by the same lane, in the order they were queued, and a hot
+/// merchant fills its own lane's batches instead of everyone's. Two lanes'
+/// batches lock disjoint balance rows unless a deal spans them (the
+/// platform's accounts are kept per merchant); the ledger clock still orders
+/// their commits.
+#[derive(Debug, Clone)]
+pub(super) struct Lanes(Arc<[mpsc::Sender<Pending>]>);
+
+impl Lanes {
+    /// Queues `pending` on its merchant's lane. Errors: the committer is gone
+    /// (the request comes back to be run on its own).
+    pub(super) async fn send(&self, pending: Pending) -> Result<(), mpsc::error::SendError<Pending>> {
+        let lane = lane_of(pending.request.scope, self.0.len());
+        match self.0.get(lane) {
+            Some(queue) => queue.send(pending).await,
+            None => Err(mpsc::error::SendError(pending)),
+        }
     }
-    tx
 }
 
-/// One lane: gathers a batch while holding the queue, releases the queue so
-/// the next lane gathers while this one commits.
-async fn run(
-    writer: Writer,
-    settings: GroupCommit,
-    stats: Arc<GroupStats>,
-    queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>,
-) {
+/// The lane of `merchant` among `lanes` (0 when there is one, or none): a
+/// stable function of the merchant id, so a merchant keeps its lane for the
+/// life of the process. Ids are UUIDv7, whose low 64 bits are random, so
+/// merchants spread evenly.
+pub fn lane_of(merchant: MerchantId, lanes: usize) -> usize {
+    if lanes <= 1 {
+        return 0;
+    }
+    let bits = merchant.0.as_u128();
+    let folded = (bits as u64) ^ ((bits >> 64) as u64);
+    (folded % lanes as u64) as usize
+}
+
+/// Starts one committer task per lane; requests sent to the returned lanes
+/// are committed in batches. The tasks end when every sender is dropped. The
+/// queue capacity [`GROUP_COMMIT_QUEUE`] is shared out among the lanes.
+pub(super) fn start(writer: Writer, settings: GroupCommit, stats: Arc<GroupStats>) -> Lanes {
+    let lanes = settings.lanes.max(1);
+    let capacity = GROUP_COMMIT_QUEUE.div_ceil(lanes);
+    let mut senders = Vec::with_capacity(lanes);
+    for _ in 0..lanes {
+        let (tx, rx) = mpsc::channel(capacity);
+        tokio::spawn(run(writer.clone(), settings, stats.clone(), rx));
+        senders.push(tx);
+    }
+    Lanes(senders.into())
+}
+
+/// One lane: gathers a batch from its own queue, commits it, and gathers the
+/// next (requests that arrive meanwhile wait in the queue).
+async fn run(writer: Writer, settings: GroupCommit, stats: Arc<GroupStats>, mut queue: mpsc::Receiver<Pending>) {
     let max = settings.max_batch.max(1);
     let mut batch: Vec<Pending> = Vec::with_capacity(max);
     loop {
-        let mut queue = queue.lock().await;
         let Some(first) = queue.recv().await else { break };
         batch.push(first);
         let deadline = tokio::time::Instant::now() + settings.window;
@@ -131,7 +171,6 @@ async fn run(
                 }
             }
         }
-        drop(queue);
         let (requests, replies): (Vec<Request>, Vec<_>) = batch.drain(..).map(|p| (p.request, p.reply)).unzip();
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.requests.fetch_add(requests.len() as u64, Ordering::Relaxed);
@@ -143,5 +182,26 @@ async fn run(
             // The caller may have gone (a dropped connection); its write stands.
             let _ = reply.send(result);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_merchant_keeps_its_lane_and_merchants_spread_over_the_lanes() {
+        let merchants: Vec<MerchantId> = (0..4000).map(|_| MerchantId::new()).collect();
+        for lanes in [1, 2, 3, 4, 8] {
+            let mut counts = vec![0usize; lanes];
+            for m in &merchants {
+                let lane = lane_of(*m, lanes);
+                assert_eq!(lane, lane_of(*m, lanes), "the lane of a merchant changed");
+                counts[lane] += 1;
+            }
+            let even = merchants.len() / lanes;
+            assert!(counts.iter().all(|c| c * 10 >= even * 8), "{lanes} lanes: {counts:?}");
+        }
+        assert_eq!(lane_of(MerchantId::PLATFORM, 4), 0);
     }
 }

@@ -56,6 +56,15 @@ pub mod testing {
         ledger.submit(batch).await
     }
 
+    /// A request's read transaction on `pool`, begun exactly as the read
+    /// path begins it (`core::db::begin_read`, every row visible). Errors:
+    /// the database's.
+    pub async fn begin_read(
+        pool: &sea_orm::DatabaseConnection,
+    ) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+        crate::core::db::begin_read(pool, crate::core::access::rules::Tenant::All).await
+    }
+
     /// Sets the batched write path's tenant set on `txn` (see
     /// `core::db::set_batch_tenants`). Errors: the database's.
     pub async fn set_batch_tenants(
@@ -98,7 +107,7 @@ pub const RETRY_BACKOFF: Duration = Duration::from_millis(5);
 pub struct Ledger {
     writer: Writer,
     assets: RwLock<HashMap<String, Asset>>,
-    group: Option<tokio::sync::mpsc::Sender<group::Pending>>,
+    group: Option<group::Lanes>,
     group_stats: Arc<GroupStats>,
 }
 
@@ -373,7 +382,7 @@ impl Writer {
         batch: &[Request],
         atomic: bool,
     ) -> Result<Vec<Result<Applied, LedgerError>>, batch::Attempt> {
-        let txn = self.db.begin().await?;
+        let txn = crate::core::db::begin(&self.db).await?;
         let results = if batch.iter().all(batch::groupable) {
             // The batch acts for several merchants: its transaction sees the
             // rows of exactly those merchants (and the platform's), and each

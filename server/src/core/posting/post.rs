@@ -127,11 +127,11 @@ pub(in crate::core) async fn post(
     let enforce = !forced_reversal && !limit::exempt(draft.kind);
     let (entries, changed) = apply_draft(draft, &resolved, &mut balances, &limits, enforce)?;
 
-    let entry_count = i64::try_from(entries.len())
-        .map_err(|_| DomainError::TooManyEntries { max: crate::domain::transaction::MAX_ENTRIES_PER_TRANSACTION })?;
-    let (seq, first_entry_seq) = transactions::reserve_sequences(db, entry_count).await?;
-    let record = transaction_record(req, draft, seq, Utc::now());
-    let rows = transactions::number_entries(&record, first_entry_seq, entries);
+    let reserved = transactions::reserve(db, &[(draft.merchant, draft.counterparty)], entries.len()).await?;
+    let numbers = reserved.transactions[0];
+    let seq = numbers.seq;
+    let record = transaction_record(req, draft, numbers, Utc::now());
+    let rows = transactions::number_entries(&record, &reserved.entry_seqs, entries);
     transactions::append(db, &record, &rows).await.map_err(|e| {
         if store::is_unique_violation(&e, crate::core::db::UniqueKey::Reverses) {
             DomainError::AlreadyReversed.into()
@@ -236,18 +236,21 @@ pub(in crate::core) fn limited(account: &accounts::Account) -> limit::LimitedAcc
     }
 }
 
-/// The stored form of a draft posted by `req` with sequence number `seq` at `now`.
+/// The stored form of a draft posted by `req` with `numbers` (see
+/// [`transactions::reserve`]) at `now`.
 pub(in crate::core) fn transaction_record(
     req: &Request,
     draft: &TransactionDraft,
-    seq: i64,
+    numbers: transactions::Numbers,
     now: DateTime<Utc>,
 ) -> transactions::TransactionRecord {
     // Stored timestamps have microseconds; the record handed back to the
     // caller must say what a later read will.
     let now = chrono::SubsecRound::trunc_subsecs(now, 6);
     transactions::TransactionRecord {
-        seq,
+        seq: numbers.seq,
+        number: numbers.number,
+        counterparty_number: numbers.counterparty_number,
         id: TransactionId::new(),
         merchant: draft.merchant,
         kind: draft.kind,
@@ -259,7 +262,7 @@ pub(in crate::core) fn transaction_record(
         payment: draft.payment,
         counterparty: draft.counterparty,
         payout: draft.payout,
-        actor: req.actor.to_string(),
+        actor: req.actor.clone(),
         request_id: req.request_id.clone(),
         idempotency_key: req.key.as_ref().map(|k| k.as_str().to_owned()),
     }
@@ -285,7 +288,7 @@ pub(in crate::core) fn outbox_event(
                 account_id: e.account.0,
                 owner_id: a.owner.merchant_id(),
                 code: a.code.clone(),
-                asset: e.asset.to_string(),
+                asset: e.asset.clone(),
                 direction: e.direction,
                 layer: e.layer,
                 amount_minor: e.amount.minor(),
@@ -300,7 +303,7 @@ pub(in crate::core) fn outbox_event(
                 account_id: id.0,
                 owner_id: a.owner.merchant_id(),
                 code: a.code.clone(),
-                asset: a.asset.to_string(),
+                asset: a.asset.clone(),
                 normal_balance: a.normal_balance,
                 debits_posted: b.debits_posted,
                 credits_posted: b.credits_posted,
@@ -312,7 +315,9 @@ pub(in crate::core) fn outbox_event(
     Ok(LedgerEvent {
         version: EVENT_SCHEMA_VERSION,
         id: uuid::Uuid::now_v7(),
-        sequence: record.seq,
+        sequence: record.number,
+        counterparty_sequence: record.counterparty_number,
+        position: crate::domain::event::FeedPosition { xid: 0, seq: record.seq },
         event_type: TRANSACTION_POSTED.to_owned(),
         kind: record.kind,
         merchant_id: record.merchant,
@@ -337,8 +342,10 @@ pub(in crate::core) fn outbox_event(
 /// A transaction may post to the platform, its merchant and, for a deal, the counterparty.
 pub(in crate::core) fn may_post_to(draft: &TransactionDraft, owner: Owner) -> bool {
     match owner {
+        // The platform's own accounts: its own postings, and entries posted
+        // before the subsidiary accounts (a reversal names them by id).
         Owner::Platform => true,
-        Owner::Merchant(m) => m == draft.merchant || Some(m) == draft.counterparty,
+        Owner::Merchant(m) | Owner::PlatformFor(m) => m == draft.merchant || Some(m) == draft.counterparty,
     }
 }
 
@@ -346,7 +353,9 @@ pub(in crate::core) fn may_post_to(draft: &TransactionDraft, owner: Owner) -> bo
 /// code (standard ones are created on first use).
 pub(in crate::core) fn missing_account(owner: Owner, code: &AccountCode) -> LedgerError {
     match owner {
-        Owner::Platform => LedgerError::Domain(DomainError::UnknownPlatformAccount(code.to_string())),
+        Owner::Platform | Owner::PlatformFor(_) => {
+            LedgerError::Domain(DomainError::UnknownPlatformAccount(code.to_string()))
+        }
         Owner::Merchant(_) => LedgerError::Account(AccountError::NotFound),
     }
 }
@@ -366,7 +375,7 @@ pub(in crate::core) fn check_account(
     }
     // A merchant's own general transfer touches only its own accounts; the
     // typed operations (payments, payouts) are what post to the platform's.
-    if account.owner == Owner::Platform
+    if account.owner.is_platform()
         && draft.kind == TransactionKind::Transfer
         && matches!(req.tenant, Tenant::Merchant(_))
     {
@@ -400,16 +409,16 @@ pub(in crate::core) async fn resolve_accounts(
         let account = match &reference {
             AccountRef::Id(id) => accounts::find(db, *id).await?.ok_or(LedgerError::Account(AccountError::NotFound))?,
             AccountRef::Code { owner, code } => {
-                if !may_post_to(draft, *owner) {
+                let owner = owner.in_books_of(draft.merchant);
+                if !may_post_to(draft, owner) {
                     return Err(LedgerError::Account(AccountError::OfAnotherMerchant));
                 }
-                match accounts::find_by_code(db, *owner, code, &asset).await? {
+                match accounts::find_by_code(db, owner, code, &asset).await? {
                     Some(a) => a,
                     None => {
-                        let normal =
-                            code.standard_normal_balance(*owner).ok_or_else(|| missing_account(*owner, code))?;
-                        accounts::insert(db, *owner, code, &asset, normal).await?;
-                        accounts::find_by_code(db, *owner, code, &asset)
+                        let normal = code.standard_normal_balance(owner).ok_or_else(|| missing_account(owner, code))?;
+                        accounts::insert(db, owner, code, &asset, normal).await?;
+                        accounts::find_by_code(db, owner, code, &asset)
                             .await?
                             .ok_or(LedgerError::Account(AccountError::NotFound))?
                     }

@@ -122,9 +122,9 @@ pub struct LimitSet {
     /// The account, for an account's own policy; `None` for a default.
     pub account: Option<Account>,
     /// The account code the policy governs.
-    pub code: String,
+    pub code: AccountCode,
     /// The asset.
-    pub asset: String,
+    pub asset: AssetCode,
     /// The policy as stored.
     pub policy: LimitPolicy,
     /// The ledger sequence it took effect after.

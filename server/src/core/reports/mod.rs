@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{DatabaseConnection, DbErr};
 
 use crate::core::access::rules::Tenant;
 use crate::core::db;
@@ -73,6 +73,10 @@ pub struct SharedCache {
     ttl: Duration,
 }
 
+/// How long the month-closing job waits for transactions still open to end
+/// before it reads a month (see `Reports::settle`).
+pub const SETTLE_WAIT: Duration = Duration::from_secs(5);
+
 /// How long a Redis call may take before the report is computed without it.
 pub const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -82,7 +86,7 @@ struct Wire {
     lines: Vec<(String, String, crate::core::reports::rollup::RollupSums)>,
     adjustments: Vec<(String, String, crate::core::reports::rollup::RollupSums)>,
     rates: Vec<crate::core::reports::rollup::ConversionRate>,
-    through_seq: i64,
+    through: crate::domain::event::FeedPosition,
 }
 
 impl SharedCache {
@@ -115,7 +119,7 @@ impl SharedCache {
             lines: wire.lines.into_iter().map(|(c, a, s)| ((c, a), s)).collect(),
             adjustments: wire.adjustments.into_iter().map(|(c, a, s)| ((c, a), s)).collect(),
             rates: wire.rates,
-            through_seq: wire.through_seq,
+            through: wire.through,
         })
     }
 
@@ -127,7 +131,7 @@ impl SharedCache {
             lines: flat(&figures.lines),
             adjustments: flat(&figures.adjustments),
             rates: figures.rates.clone(),
-            through_seq: figures.through_seq,
+            through: figures.through,
         };
         let Ok(json) = serde_json::to_string(&wire) else { return };
         let ms = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX).max(1);
@@ -162,9 +166,11 @@ impl Reports {
         &self.reporting
     }
 
-    /// The months stored by the job, oldest first, with the sequence each was
-    /// computed through and when.
-    pub async fn closed_months(&self) -> Result<Vec<(Month, i64, DateTime<Utc>)>, DbErr> {
+    /// The months stored by the job, oldest first, with the feed position each
+    /// was computed through (exclusive) and when.
+    pub async fn closed_months(
+        &self,
+    ) -> Result<Vec<(Month, crate::domain::event::FeedPosition, DateTime<Utc>)>, DbErr> {
         let txn = db::begin_read(&self.reporting, Tenant::All).await?;
         let months = rollups::closed_months(&txn).await?;
         txn.commit().await?;
@@ -221,9 +227,28 @@ impl Reports {
     async fn compute_now(&self, month: Month) -> Result<rollups::StoredMonth, DbErr> {
         let txn = db::begin_read(&self.reporting, Tenant::All).await?;
         let previous = rollups::closed_months(&txn).await?.into_iter().rev().find(|(m, _, _)| *m < month);
-        let figures = compute(&txn, month, previous.map(|(_, through, _)| through)).await?;
+        let figures = compute(&txn, month, previous.map(|(_, through, _)| through), Bound::Visible).await?;
         txn.commit().await?;
         Ok(figures)
+    }
+
+    /// Waits (at most [`SETTLE_WAIT`]) until the visibility watermark has
+    /// passed every event already committed, so a month closes with what
+    /// committed before it rather than counting those as next month's
+    /// adjustments because some unrelated transaction was still open. Only a
+    /// nicety: a month closed without it is still exact (see
+    /// [`rollups::Window`]). Errors: the database's.
+    async fn settle(&self) -> Result<(), DbErr> {
+        let started = std::time::Instant::now();
+        loop {
+            let reads = db::begin_read(&self.reporting, Tenant::All).await?;
+            let settled = rollups::watermark_passed_events(&reads).await?;
+            reads.commit().await?;
+            if settled || started.elapsed() >= SETTLE_WAIT {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Closes every month that is over at `now` and not stored yet, oldest
@@ -243,10 +268,11 @@ impl Reports {
         };
         let mut closed = Vec::new();
         while let Some(month) = next.filter(|m| m.is_closed_at(now)) {
+            self.settle().await?;
             let reads = db::begin_read(&self.reporting, Tenant::All).await?;
-            let figures = compute(&reads, month, previous_through).await?;
+            let figures = compute(&reads, month, previous_through, Bound::Watermark).await?;
             reads.commit().await?;
-            let write = self.primary.begin().await?;
+            let write = db::begin(&self.primary).await?;
             db::set_tenant(&write, Tenant::All, true).await?;
             match rollups::insert_month(&write, month, now, &figures).await {
                 Ok(()) => write.commit().await?,
@@ -262,36 +288,50 @@ impl Reports {
             if let Some(shared) = &self.shared {
                 shared.forget(month).await;
             }
-            tracing::info!(month = %month, through_seq = figures.through_seq, "month closed");
+            tracing::info!(month = %month, through = %figures.through, "month closed");
             closed.push(month);
-            previous_through = Some(figures.through_seq);
+            previous_through = Some(figures.through);
             next = Some(month.next());
         }
         Ok(closed)
     }
 }
 
-/// A month's figures through the ledger's last sequence: its own
+/// How far a month's figures read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Bound {
+    /// Up to the visibility watermark: a month being stored, whose bound the
+    /// next month's adjustments start from.
+    Watermark,
+    /// Everything the read sees: the open month, shown and never stored.
+    Visible,
+}
+
+/// A month's figures through the feed's visibility watermark: its own
 /// transactions, and as adjustments the backdated ones (dated before the
-/// month) committed after `previous_through`, the sequence the last stored
+/// month) placed from `previous_through` on, the position the last stored
 /// month was computed through (none before the first stored month).
 async fn compute(
     db: &(impl sea_orm::ConnectionTrait + sea_orm::StreamTrait),
     month: Month,
-    previous_through: Option<i64>,
+    previous_through: Option<crate::domain::event::FeedPosition>,
+    bound: Bound,
 ) -> Result<rollups::StoredMonth, DbErr> {
-    let through_seq = rollups::last_seq(db).await?;
+    let through = match bound {
+        Bound::Watermark => rollups::through_now(db).await?,
+        Bound::Visible => crate::domain::event::FeedPosition::END,
+    };
     let exponents = rollups::exponents(db).await?;
-    let window = rollups::Window { from: Some(month.start()), to: month.next().start(), after_seq: None, through_seq };
+    let window = rollups::Window { from: Some(month.start()), to: month.next().start(), after: None, through };
     let (lines, rates) = rollups::fold(db, window, &exponents).await?;
     let adjustments = match previous_through {
         Some(after) => {
-            let window = rollups::Window { from: None, to: month.start(), after_seq: Some(after), through_seq };
+            let window = rollups::Window { from: None, to: month.start(), after: Some(after), through };
             rollups::fold(db, window, &exponents).await?.0
         }
         None => Default::default(),
     };
-    Ok(rollups::StoredMonth { lines, adjustments, rates, through_seq })
+    Ok(rollups::StoredMonth { lines, adjustments, rates, through })
 }
 
 /// Runs the month-closing job every `interval` until the task is dropped.
@@ -310,7 +350,17 @@ pub async fn run(reports: Arc<Reports>, interval: Duration) {
 /// totals, platform and merchants apart, as `reads` may see. Errors:
 /// [`crate::core::LedgerError::Database`].
 pub async fn trial_balance(reads: &crate::core::Reads) -> Result<Vec<TrialBalanceLine>, crate::core::LedgerError> {
-    Ok(store::books::trial_balance(reads.db()).await?)
+    Ok(store::books::trial_balance(reads.db(), reads.tenant() == Tenant::All).await?)
+}
+
+/// The platform's control accounts, per code and asset (optionally one
+/// `asset`): each the sum of the platform's subsidiary accounts (one per
+/// merchant) and its own. Errors: [`crate::core::LedgerError::Database`].
+pub async fn platform_balances(
+    reads: &crate::core::Reads,
+    asset: Option<&crate::domain::AssetCode>,
+) -> Result<Vec<TrialBalanceLine>, crate::core::LedgerError> {
+    Ok(store::books::platform_balances(reads.db(), asset, reads.tenant() == Tenant::All).await?)
 }
 
 /// `merchant`'s balances of the accounts with `code`, per asset, at a past
@@ -339,7 +389,7 @@ pub async fn verify(pool: &crate::core::Pool) -> Result<VerifyReport, DbErr> {
 /// Recomputes every balance row from the entries, in one database
 /// transaction; returns how many rows were corrected. Errors: the database's.
 pub async fn rebuild_balances(pool: &crate::core::Pool) -> Result<u64, DbErr> {
-    let txn = pool.begin().await?;
+    let txn = db::begin(pool).await?;
     let changed = store::books::rebuild_balances(&txn).await?;
     txn.commit().await?;
     Ok(changed)

@@ -43,6 +43,7 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::domain::account::{AccountCode, Direction};
+use crate::domain::money::AssetCode;
 use crate::domain::transaction::{Layer, TransactionKind};
 
 /// A UTC calendar month, written `YYYY-MM` (ISO 8601).
@@ -115,11 +116,11 @@ pub struct EntryFact {
     /// payment: the end of the authorization.
     pub ends_authorization: bool,
     /// Asset code of the entry.
-    pub asset: String,
+    pub asset: AssetCode,
     /// The account is the platform's (else a merchant's).
     pub platform: bool,
     /// Account code.
-    pub code: String,
+    pub code: AccountCode,
     /// The account's normal balance.
     pub normal: Direction,
     /// Debit or credit.
@@ -361,9 +362,9 @@ mod tests {
             kind,
             class: "SP".into(),
             ends_authorization: false,
-            asset: "USD".into(),
+            asset: AssetCode::parse("USD").unwrap_or_else(|e| unreachable!("{e}")),
             platform,
-            code: code.into(),
+            code: AccountCode::parse(code).unwrap_or_else(|e| unreachable!("{e}")),
             normal: if platform && code == "processor_clearing" { Direction::Debit } else { Direction::Credit },
             direction: dir,
             layer: Layer::Posted,
@@ -424,7 +425,7 @@ mod tests {
             for (asset, minor) in [("STAFF", staff), ("SWORD", swords)] {
                 for dir in [Direction::Debit, Direction::Credit] {
                     let mut f = fact(seq, TransactionKind::Deal, false, "goods", dir, minor);
-                    f.asset = asset.into();
+                    f.asset = AssetCode::parse(asset).unwrap_or_else(|e| unreachable!("{e}"));
                     fold.push(f, &exp);
                 }
             }

@@ -86,7 +86,7 @@ pub async fn for_accounts(
         }
     }
     for a in accounts {
-        let default = defaults.get(&(a.code.clone(), a.asset.to_string())).copied();
+        let default = defaults.get(&(a.code.to_string(), a.asset.to_string())).copied();
         let exponent = exponents.get(a.asset.as_str()).copied().unwrap_or(0);
         out.insert(a.id, resolve(own.get(&a.id.0).copied(), default, a.owner, a.normal_balance, exponent));
     }
@@ -116,16 +116,6 @@ pub async fn lock_governed(db: &impl ConnectionTrait, target: &LimitTarget) -> R
         ),
     };
     Ok(db.query_all_raw(stmt(db, &sql, values)).await?.len())
-}
-
-/// The sequence number of the last committed transaction (the clock, read
-/// without a lock).
-pub async fn last_sequence(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
-    let row = db
-        .query_one_raw(stmt(db, "SELECT last_transaction_seq FROM ledger_clock WHERE id = 1", vec![]))
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("ledger_clock".into()))?;
-    row.try_get("", "last_transaction_seq")
 }
 
 /// Writes `policy` on `target` (replacing any before it), stamped with

@@ -7,7 +7,7 @@
 pub mod assets;
 pub mod limits;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use entity::{account, balance};
@@ -25,7 +25,7 @@ pub struct Account {
     /// Its owner.
     pub owner: Owner,
     /// Its code within owner and asset.
-    pub code: String,
+    pub code: AccountCode,
     /// The one asset it holds.
     pub asset: AssetCode,
     /// The side that increases it.
@@ -39,8 +39,8 @@ impl TryFrom<account::Model> for Account {
     fn try_from(m: account::Model) -> Result<Self, DbErr> {
         Ok(Self {
             id: AccountId(m.id),
-            owner: Owner::from_merchant_id(MerchantId(m.merchant_id)),
-            code: m.code,
+            owner: Owner::stored(MerchantId(m.merchant_id), m.platform),
+            code: AccountCode::parse(&m.code).map_err(|e| crate::core::db::corrupt(format!("stored code: {e}")))?,
             asset: AssetCode::parse(&m.asset).map_err(|e| crate::core::db::corrupt(format!("stored asset: {e}")))?,
             normal_balance: Direction::parse(&m.normal_balance)
                 .ok_or_else(|| crate::core::db::corrupt(format!("stored normal balance `{}`", m.normal_balance)))?,
@@ -95,7 +95,8 @@ pub async fn find_by_code(
     asset: &AssetCode,
 ) -> Result<Option<Account>, DbErr> {
     account::Entity::find()
-        .filter(account::Column::MerchantId.eq(owner.merchant_id().0))
+        .filter(account::Column::MerchantId.eq(owner.partition().0))
+        .filter(account::Column::Platform.eq(owner.is_platform()))
         .filter(account::Column::Code.eq(code.as_str()))
         .filter(account::Column::Asset.eq(asset.as_str()))
         .one(db)
@@ -111,18 +112,25 @@ pub async fn find_by_codes(
     wanted: &[(Owner, AccountCode, AssetCode)],
 ) -> Result<Vec<Account>, DbErr> {
     let mut out = Vec::with_capacity(wanted.len());
+    // What was asked for, owner included: the query matches on the
+    // partition, which a merchant's own account and the platform's
+    // subsidiary account for it share.
+    let asked: HashSet<(Owner, &AccountCode, &AssetCode)> = wanted.iter().map(|(o, c, a)| (*o, c, a)).collect();
     for chunk in wanted.chunks(rows_per_statement(3)) {
         let sql = format!(
-            "SELECT id, merchant_id, code, asset, normal_balance, created_at FROM accounts \
+            "SELECT id, merchant_id, code, asset, normal_balance, created_at, platform FROM accounts \
              WHERE (merchant_id, code, asset) IN (VALUES {})",
             placeholder_rows(chunk.len(), 3)
         );
-        let values: Vec<sea_orm::Value> = chunk
-            .iter()
-            .flat_map(|(o, c, a)| [o.merchant_id().0.into(), c.as_str().into(), a.as_str().into()])
-            .collect();
+        let values: Vec<sea_orm::Value> =
+            chunk.iter().flat_map(|(o, c, a)| [o.partition().0.into(), c.as_str().into(), a.as_str().into()]).collect();
         for model in account::Entity::find().from_raw_sql(stmt(db, &sql, values)).all(db).await? {
-            out.push(Account::try_from(model)?);
+            let found = Account::try_from(model)?;
+            // (partition, code, asset) is unique, and the platform's chart is
+            // closed to merchants' own accounts: the flag must agree.
+            if asked.contains(&(found.owner, &found.code, &found.asset)) {
+                out.push(found);
+            }
         }
     }
     Ok(out)
@@ -155,12 +163,12 @@ pub async fn insert_with_id(
     normal: NormalBalance,
 ) -> Result<bool, DbErr> {
     let id = id.0;
-    let merchant = owner.merchant_id().0;
+    let merchant = owner.partition().0;
     let inserted = db
         .query_one_raw(stmt(
             db,
-            "INSERT INTO accounts (id, merchant_id, code, asset, normal_balance, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (merchant_id, code, asset) DO NOTHING RETURNING id",
+            "INSERT INTO accounts (id, merchant_id, code, asset, normal_balance, created_at, platform) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (merchant_id, code, asset) DO NOTHING RETURNING id",
             vec![
                 id.into(),
                 merchant.into(),
@@ -168,6 +176,7 @@ pub async fn insert_with_id(
                 asset.as_str().into(),
                 normal.as_str().into(),
                 Utc::now().into(),
+                owner.is_platform().into(),
             ],
         ))
         .await?;
@@ -176,8 +185,8 @@ pub async fn insert_with_id(
     }
     db.execute_raw(stmt(
         db,
-        "INSERT INTO balances (account_id, merchant_id, asset) VALUES ($1, $2, $3)",
-        vec![id.into(), merchant.into(), asset.as_str().into()],
+        "INSERT INTO balances (account_id, merchant_id, asset, code, platform) VALUES ($1, $2, $3, $4, $5)",
+        vec![id.into(), merchant.into(), asset.as_str().into(), code.as_str().into(), owner.is_platform().into()],
     ))
     .await?;
     Ok(true)
@@ -280,7 +289,8 @@ pub async fn store_balances(db: &impl ConnectionTrait, rows: &[(AccountId, Balan
 /// read: it takes no lock and sums nothing.
 pub async fn list_with_balances(db: &impl ConnectionTrait, owner: Owner) -> Result<Vec<AccountBalance>, DbErr> {
     let accounts = account::Entity::find()
-        .filter(account::Column::MerchantId.eq(owner.merchant_id().0))
+        .filter(account::Column::MerchantId.eq(owner.partition().0))
+        .filter(account::Column::Platform.eq(owner.is_platform()))
         .order_by_asc(account::Column::Code)
         .order_by_asc(account::Column::Asset)
         .all(db)

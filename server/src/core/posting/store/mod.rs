@@ -1,20 +1,29 @@
-//! Transactions and entries: append-only rows, ordered by a gap-free sequence.
+//! Transactions and entries: append-only rows, numbered per merchant.
 //!
-//! Sequence numbers come from the single `ledger_clock` row, incremented inside
-//! the writing transaction. Its row lock is held until commit, so sequence
-//! numbers are assigned in commit order with no gaps: a reader that has seen
-//! sequence N has seen everything before N. Writers take it last, after their
-//! balance locks, so the lock order stays global (balances by id, then the clock).
+//! Each merchant has a journal clock (`merchant_clocks`). A posting takes the
+//! clock rows of its merchant and, for a deal, of the counterparty, and
+//! numbers the transaction in each journal (`number`, `counterparty_number`).
+//! The row locks are held until commit, so each journal is gap-free and in
+//! commit order: a reader that has seen a merchant's number N has seen all of
+//! that merchant's transactions before N. Writers take the clocks last, after
+//! their balance locks, and in merchant order, so the lock order stays global
+//! (balances by id, then clocks by merchant) and two merchants never wait on
+//! each other. Row keys (`seq`) are taken after the clocks: see [`reserve`].
+//! (Until issue 17 one `ledger_clock` row numbered the whole ledger, and every
+//! write queued on it; SQLite, with its single writer, still uses it for
+//! `seq`.)
 
 pub mod idempotency;
 
 use chrono::{DateTime, Utc};
 use entity::{entry, transaction};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QueryResult, QuerySelect,
 };
 
 use crate::core::db::stmt;
+use crate::domain::actor::Actor;
 use crate::domain::transaction::{PostedEntry, PostedTransaction};
 use crate::domain::{AccountId, Amount, AssetCode, Direction, Layer, MerchantId, TransactionId, TransactionKind};
 use uuid::Uuid;
@@ -22,8 +31,13 @@ use uuid::Uuid;
 /// A transaction as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransactionRecord {
-    /// Commit-ordered, gap-free sequence number.
+    /// Row key: unique, rising in commit order within a merchant's journal
+    /// (not across merchants), with gaps.
     pub seq: i64,
+    /// Its number in its merchant's journal: gap-free, in commit order.
+    pub number: i64,
+    /// A deal's number in the counterparty's journal.
+    pub counterparty_number: Option<i64>,
     /// Its id.
     pub id: TransactionId,
     /// Its merchant.
@@ -46,8 +60,9 @@ pub struct TransactionRecord {
     pub counterparty: Option<MerchantId>,
     /// The payout it is a step of.
     pub payout: Option<Uuid>,
-    /// Who posted it: `key:<prefix>`, `staff:<username>` or `system:<job>`.
-    pub actor: String,
+    /// Who posted it (stored as `key:<prefix>`, `service:<name>:<prefix>`,
+    /// `staff:<username>` or `system:<job>`).
+    pub actor: Actor,
     /// The HTTP request that posted it.
     pub request_id: Option<String>,
     /// The idempotency key it was posted under.
@@ -59,6 +74,8 @@ impl TryFrom<transaction::Model> for TransactionRecord {
     fn try_from(m: transaction::Model) -> Result<Self, DbErr> {
         Ok(Self {
             seq: m.seq,
+            number: m.number,
+            counterparty_number: m.counterparty_number,
             id: TransactionId(m.id),
             merchant: MerchantId(m.merchant_id),
             kind: TransactionKind::parse(&m.kind)
@@ -71,7 +88,7 @@ impl TryFrom<transaction::Model> for TransactionRecord {
             payment: m.payment_id,
             counterparty: m.counterparty_id.map(MerchantId),
             payout: m.payout_id,
-            actor: m.actor,
+            actor: m.actor.parse().map_err(crate::core::db::corrupt)?,
             request_id: m.request_id,
             idempotency_key: m.idempotency_key,
         })
@@ -81,7 +98,8 @@ impl TryFrom<transaction::Model> for TransactionRecord {
 /// An entry as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntryRecord {
-    /// Commit-ordered, gap-free sequence number of the entry.
+    /// Row key of the entry: unique, rising in commit order within its
+    /// account (taken under the account's balance lock), with gaps.
     pub seq: i64,
     /// Its transaction.
     pub transaction_id: TransactionId,
@@ -119,30 +137,213 @@ impl TryFrom<entry::Model> for EntryRecord {
     }
 }
 
-/// Reserves the next transaction sequence number and `entries` entry sequence
-/// numbers. Returns `(transaction_seq, first_entry_seq)`. Locks the clock row until
-/// commit (see the module doc).
-pub async fn reserve_sequences(db: &impl ConnectionTrait, entries: i64) -> Result<(i64, i64), DbErr> {
-    reserve_many(db, 1, entries).await
+/// The last number of `merchant`'s journal (its clock, read without a lock;
+/// 0 when it has none): a reader in the same snapshot has seen all of the
+/// merchant's transactions up to it. Errors: the database's.
+pub async fn journal_head(db: &impl ConnectionTrait, merchant: MerchantId) -> Result<i64, DbErr> {
+    let row = db
+        .query_one_raw(stmt(
+            db,
+            "SELECT last_transaction_seq FROM merchant_clocks WHERE merchant_id = $1",
+            vec![merchant.0.into()],
+        ))
+        .await?;
+    Ok(row.map(|r| r.try_get("", "last_transaction_seq")).transpose()?.unwrap_or(0))
 }
 
-/// Reserves `transactions` consecutive transaction sequence numbers and
-/// `entries` consecutive entry sequence numbers in one statement. Returns the
-/// first of each. Locks the clock row until commit (see the module doc): a
-/// batch takes the clock once, however many transactions it posts.
-pub async fn reserve_many(db: &impl ConnectionTrait, transactions: i64, entries: i64) -> Result<(i64, i64), DbErr> {
+/// The numbers of one transaction about to be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Numbers {
+    /// Its row key (`transactions.seq`).
+    pub seq: i64,
+    /// Its number in its merchant's journal.
+    pub number: i64,
+    /// A deal's number in the counterparty's journal.
+    pub counterparty_number: Option<i64>,
+}
+
+/// What [`reserve`] took: per transaction, in the order asked, its numbers;
+/// and the entries' row keys, ascending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reserved {
+    /// One per transaction asked for.
+    pub transactions: Vec<Numbers>,
+    /// As many as entries asked for, ascending.
+    pub entry_seqs: Vec<i64>,
+}
+
+/// Numbers `txns` (each a merchant and, for a deal, a counterparty) in their
+/// merchants' journals, and takes row keys for them and for `entries`
+/// entries. Call it last, after the balance locks (see the module doc).
+///
+/// Locks the `merchant_clocks` rows of every merchant involved until commit,
+/// in merchant order, so each journal is gap-free and in commit order and two
+/// merchants never wait on each other. On PostgreSQL the row keys come from
+/// the sequences `ledger_transaction_seq` and `ledger_entry_seq`, taken after
+/// those locks: they rise in commit order within a journal and within an
+/// account, not across merchants. SQLite has one writer: there they come
+/// from the `ledger_clock` row, gap-free. One statement for one merchant on
+/// PostgreSQL, two for several. Errors: any database failure.
+pub async fn reserve(
+    db: &impl ConnectionTrait,
+    txns: &[(MerchantId, Option<MerchantId>)],
+    entries: usize,
+) -> Result<Reserved, DbErr> {
+    let mut wanted: std::collections::BTreeMap<MerchantId, i64> = std::collections::BTreeMap::new();
+    for (merchant, counterparty) in txns {
+        for m in std::iter::once(merchant).chain(counterparty) {
+            *wanted.entry(*m).or_default() += 1;
+        }
+    }
+    let count = |n: usize| i64::try_from(n).map_err(|_| DbErr::Custom("too many rows to number".into()));
+    let (n_txns, n_entries) = (count(txns.len())?, count(entries)?);
+    let (last, seqs, entry_seqs) = match db.get_database_backend() {
+        DbBackend::Postgres => reserve_pg(db, &wanted, n_txns, n_entries).await?,
+        _ => reserve_single_writer(db, &wanted, n_txns, n_entries).await?,
+    };
+    if seqs.len() != txns.len() || entry_seqs.len() != entries || last.len() != wanted.len() {
+        return Err(crate::core::db::corrupt("the clocks returned the wrong count of numbers"));
+    }
+    // The first number of each merchant in this write.
+    let mut next: std::collections::BTreeMap<MerchantId, i64> =
+        wanted.iter().map(|(m, n)| (*m, last.get(m).copied().unwrap_or_default() - n + 1)).collect();
+    let mut take = |m: MerchantId| {
+        let slot = next.entry(m).or_default();
+        let n = *slot;
+        *slot += 1;
+        n
+    };
+    let transactions = txns
+        .iter()
+        .zip(seqs)
+        .map(|((merchant, counterparty), seq)| Numbers {
+            seq,
+            number: take(*merchant),
+            counterparty_number: counterparty.map(&mut take),
+        })
+        .collect();
+    Ok(Reserved { transactions, entry_seqs })
+}
+
+type Taken = (std::collections::BTreeMap<MerchantId, i64>, Vec<i64>, Vec<i64>);
+
+/// Comma-separated integers (an `array_to_string` of row keys).
+fn integers(text: &str) -> Result<Vec<i64>, DbErr> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().map_err(|_| crate::core::db::corrupt(format!("row key `{s}`"))))
+        .collect()
+}
+
+const NEXT_SEQS: &str = "array_to_string(ARRAY(SELECT nextval('ledger_transaction_seq') FROM generate_series(1, {t})), ',') AS seqs, \
+     array_to_string(ARRAY(SELECT nextval('ledger_entry_seq') FROM generate_series(1, {e})), ',') AS entry_seqs";
+
+/// Moves `merchant`'s clock on by `n` (locking its row until commit) and
+/// returns its new `last_transaction_seq`, with `also` (more RETURNING
+/// columns, binding `extra` from `$3`) evaluated after the lock.
+async fn move_clock(
+    db: &impl ConnectionTrait,
+    merchant: MerchantId,
+    n: i64,
+    also: &str,
+    extra: Vec<sea_orm::Value>,
+) -> Result<QueryResult, DbErr> {
+    let also = if also.is_empty() { String::new() } else { format!(", {also}") };
+    let sql = format!(
+        "UPDATE merchant_clocks SET last_transaction_seq = last_transaction_seq + $1 WHERE merchant_id = $2 \
+         RETURNING last_transaction_seq{also}"
+    );
+    let mut values = vec![n.into(), merchant.0.into()];
+    values.extend(extra);
+    db.query_one_raw(stmt(db, &sql, values))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("merchant_clocks row of {}", merchant.0)))
+}
+
+async fn reserve_pg(
+    db: &impl ConnectionTrait,
+    wanted: &std::collections::BTreeMap<MerchantId, i64>,
+    n_txns: i64,
+    n_entries: i64,
+) -> Result<Taken, DbErr> {
+    let mut last = std::collections::BTreeMap::new();
+    let row = if let [(merchant, n)] = wanted.iter().collect::<Vec<_>>()[..] {
+        // One row: the UPDATE locks it before RETURNING takes the row keys.
+        let keys = NEXT_SEQS.replace("{t}", "$3").replace("{e}", "$4");
+        let row = move_clock(db, *merchant, *n, &keys, vec![n_txns.into(), n_entries.into()]).await?;
+        last.insert(*merchant, row.try_get::<i64>("", "last_transaction_seq")?);
+        row
+    } else {
+        // Several rows: lock them in merchant order first, so two writers
+        // that share merchants cannot deadlock; then move them and take the
+        // row keys.
+        let ids: Vec<sea_orm::Value> = wanted.keys().map(|m| m.0.into()).collect();
+        let list = crate::core::db::placeholders(1, ids.len());
+        let locked = db
+            .query_all_raw(stmt(
+                db,
+                &format!(
+                    "SELECT merchant_id, last_transaction_seq FROM merchant_clocks WHERE merchant_id IN ({list}) \
+                     ORDER BY merchant_id FOR UPDATE"
+                ),
+                ids.clone(),
+            ))
+            .await?;
+        for row in &locked {
+            let m = MerchantId(row.try_get("", "merchant_id")?);
+            let before: i64 = row.try_get("", "last_transaction_seq")?;
+            last.insert(m, before + wanted.get(&m).copied().unwrap_or_default());
+        }
+        if last.len() != wanted.len() {
+            return Err(DbErr::RecordNotFound("a merchant_clocks row".into()));
+        }
+        let mut values = Vec::with_capacity(wanted.len() * 2 + 2);
+        let mut cases = String::new();
+        for (m, n) in wanted {
+            values.push(m.0.into());
+            values.push((*n).into());
+            cases.push_str(&format!(" WHEN ${} THEN ${}", values.len() - 1, values.len()));
+        }
+        values.extend([n_txns.into(), n_entries.into()]);
+        let (t, e) = (values.len() - 1, values.len());
+        let list = crate::core::db::placeholders(values.len() + 1, ids.len());
+        values.extend(ids);
+        let sql = format!(
+            "WITH moved AS (UPDATE merchant_clocks SET last_transaction_seq = last_transaction_seq + \
+             CASE merchant_id{cases} END WHERE merchant_id IN ({list}) RETURNING 1) \
+             SELECT (SELECT COUNT(*) FROM moved) AS moved, {}",
+            NEXT_SEQS.replace("{t}", &format!("${t}")).replace("{e}", &format!("${e}"))
+        );
+        db.query_one_raw(stmt(db, &sql, values)).await?.ok_or_else(|| DbErr::RecordNotFound("row keys".into()))?
+    };
+    let seqs = integers(&row.try_get::<String>("", "seqs")?)?;
+    let entry_seqs = integers(&row.try_get::<String>("", "entry_seqs")?)?;
+    Ok((last, seqs, entry_seqs))
+}
+
+async fn reserve_single_writer(
+    db: &impl ConnectionTrait,
+    wanted: &std::collections::BTreeMap<MerchantId, i64>,
+    n_txns: i64,
+    n_entries: i64,
+) -> Result<Taken, DbErr> {
+    let mut last = std::collections::BTreeMap::new();
+    for (m, n) in wanted {
+        let row = move_clock(db, *m, *n, "", vec![]).await?;
+        last.insert(*m, row.try_get::<i64>("", "last_transaction_seq")?);
+    }
     let row = db
         .query_one_raw(stmt(
             db,
             "UPDATE ledger_clock SET last_transaction_seq = last_transaction_seq + $1, \
              last_entry_seq = last_entry_seq + $2 WHERE id = 1 RETURNING last_transaction_seq, last_entry_seq",
-            vec![transactions.into(), entries.into()],
+            vec![n_txns.into(), n_entries.into()],
         ))
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("ledger_clock".into()))?;
     let last_txn: i64 = row.try_get("", "last_transaction_seq")?;
     let last_entry: i64 = row.try_get("", "last_entry_seq")?;
-    Ok((last_txn - transactions + 1, last_entry - entries + 1))
+    Ok((last, (last_txn - n_txns + 1..=last_txn).collect(), (last_entry - n_entries + 1..=last_entry).collect()))
 }
 
 /// Appends a transaction and its entries (one multi-row insert). The entries'
@@ -159,7 +360,7 @@ pub async fn append_many(
     db: &impl ConnectionTrait,
     txns: &[(&TransactionRecord, &[EntryRecord])],
 ) -> Result<(), DbErr> {
-    const TRANSACTION_COLUMNS: usize = 15;
+    const TRANSACTION_COLUMNS: usize = 17;
     const ENTRY_COLUMNS: usize = 10;
     for chunk in txns.chunks(crate::core::db::rows_per_statement(TRANSACTION_COLUMNS)) {
         transaction::Entity::insert_many(chunk.iter().map(|(txn, _)| transaction::ActiveModel {
@@ -175,9 +376,11 @@ pub async fn append_many(
             payment_id: Set(txn.payment),
             counterparty_id: Set(txn.counterparty.map(|c| c.0)),
             payout_id: Set(txn.payout),
-            actor: Set(txn.actor.clone()),
+            actor: Set(txn.actor.to_string()),
             request_id: Set(txn.request_id.clone()),
             idempotency_key: Set(txn.idempotency_key.clone()),
+            number: Set(txn.number),
+            counterparty_number: Set(txn.counterparty_number),
         }))
         .exec_without_returning(db)
         .await?;
@@ -299,12 +502,12 @@ pub async fn page_for_merchant(
 /// Builds the entry rows of a transaction from its sequence numbers.
 pub fn number_entries(
     txn: &TransactionRecord,
-    first_entry_seq: i64,
+    entry_seqs: &[i64],
     entries: impl IntoIterator<Item = (AccountId, AssetCode, Direction, Amount, Layer)>,
 ) -> Vec<EntryRecord> {
     entries
         .into_iter()
-        .zip(first_entry_seq..)
+        .zip(entry_seqs.iter().copied())
         .map(|((account, asset, direction, amount, layer), seq)| EntryRecord {
             seq,
             transaction_id: txn.id,

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbErr, Value};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Value};
 
 use crate::core::db::stmt;
 use crate::domain::{AccountCode, AssetCode, Balance, MerchantId, NormalBalance};
@@ -16,7 +16,8 @@ use crate::domain::{AccountCode, AssetCode, Balance, MerchantId, NormalBalance};
 /// A point in the ledger's history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AsOf {
-    /// After the transaction with this sequence number committed.
+    /// After the transaction with this number in the merchant's journal (its
+    /// own transactions and the deals it is the counterparty of).
     Sequence(i64),
     /// Counting every entry whose transaction is effective at or before this time
     /// (so backdated transactions count from their effective time).
@@ -33,7 +34,9 @@ pub async fn balances_as_of(
     as_of: AsOf,
 ) -> Result<Vec<(AssetCode, NormalBalance, Balance)>, DbErr> {
     let (cond, bound): (&str, Value) = match as_of {
-        AsOf::Sequence(seq) => ("e.layer = 'posted' AND e.transaction_seq <= $3", seq.into()),
+        AsOf::Sequence(number) => {
+            ("e.layer = 'posted' AND e.transaction_seq <= $3", row_key_of(db, merchant, number).await?.into())
+        }
         AsOf::Time(t) => ("e.layer = 'posted' AND e.effective_at <= $3", t.into()),
     };
     let sql = format!(
@@ -41,7 +44,7 @@ pub async fn balances_as_of(
            CAST(COALESCE(SUM(CASE WHEN e.direction = 'debit' THEN e.amount ELSE 0 END), 0) AS BIGINT) AS debits, \
            CAST(COALESCE(SUM(CASE WHEN e.direction = 'credit' THEN e.amount ELSE 0 END), 0) AS BIGINT) AS credits \
          FROM accounts a LEFT JOIN entries e ON e.account_id = a.id AND {cond} \
-         WHERE a.merchant_id = $1 AND a.code = $2 GROUP BY a.asset, a.normal_balance ORDER BY a.asset"
+         WHERE a.merchant_id = $1 AND NOT a.platform AND a.code = $2 GROUP BY a.asset, a.normal_balance ORDER BY a.asset"
     );
     let rows = db.query_all_raw(stmt(db, &sql, vec![merchant.0.into(), code.as_str().into(), bound])).await?;
     rows.into_iter()
@@ -61,12 +64,34 @@ pub async fn balances_as_of(
         .collect()
 }
 
+/// The row key (`seq`) of transaction `number` of `merchant`'s journal: every
+/// entry on the merchant's accounts up to it is from its transactions up to
+/// that number, since the journal takes row keys in its own order. Before
+/// the first: -1; past the last: the largest key there can be.
+async fn row_key_of(db: &impl ConnectionTrait, merchant: MerchantId, number: i64) -> Result<i64, DbErr> {
+    if number <= 0 {
+        return Ok(-1);
+    }
+    let row = db
+        .query_one_raw(stmt(
+            db,
+            "SELECT seq FROM transactions WHERE merchant_id = $1 AND number = $2 \
+             UNION ALL SELECT seq FROM transactions WHERE counterparty_id = $1 AND counterparty_number = $2",
+            vec![merchant.0.into(), number.into()],
+        ))
+        .await?;
+    match row {
+        Some(r) => r.try_get("", "seq"),
+        None => Ok(i64::MAX),
+    }
+}
+
 /// One line of the trial balance: the totals of all accounts with one code, one
 /// asset and one kind of owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrialBalanceLine {
     /// The account code.
-    pub code: String,
+    pub code: AccountCode,
     /// The asset.
     pub asset: AssetCode,
     /// True for the platform's accounts, false for the sum over all merchants.
@@ -79,39 +104,108 @@ pub struct TrialBalanceLine {
 
 /// The trial balance from the balance rows (no entry is summed): per code, asset
 /// and owner kind. Debits and credits of each asset sum to the same total.
-pub async fn trial_balance(db: &impl ConnectionTrait) -> Result<Vec<TrialBalanceLine>, DbErr> {
-    let platform: Value = MerchantId::PLATFORM.0.into();
+///
+/// A `platform` line is a control account: the sum of the platform's
+/// subsidiary accounts of that code and asset (one per merchant, plus the
+/// platform's own). It is an aggregate over the balance rows, computed on
+/// each call, not a maintained row: a maintained total would be one row that
+/// every payment of every merchant updates, the lock the subsidiary accounts
+/// exist to remove.
+///
+/// `sees_all` (the reader's tenant is every merchant) on PostgreSQL sums
+/// through `ledger_balance_totals` (migration `m20261204_000013`): the
+/// tables' owner skips re-checking the row-level security of rows that all
+/// pass, so the scan runs in parallel.
+pub async fn trial_balance(db: &impl ConnectionTrait, sees_all: bool) -> Result<Vec<TrialBalanceLine>, DbErr> {
+    if sees_all && db.get_database_backend() == DbBackend::Postgres {
+        return totals(db, None, false).await;
+    }
     let rows = db
         .query_all_raw(stmt(
             db,
-            "SELECT a.code AS code, a.asset AS asset, CASE WHEN a.merchant_id = $1 THEN 1 ELSE 0 END AS platform, \
+            "SELECT code, asset, CASE WHEN platform THEN 1 ELSE 0 END AS platform, \
                COUNT(*) AS accounts, \
-               CAST(SUM(b.debits_posted) AS BIGINT) AS dp, CAST(SUM(b.credits_posted) AS BIGINT) AS cp, \
-               CAST(SUM(b.debits_pending) AS BIGINT) AS dq, CAST(SUM(b.credits_pending) AS BIGINT) AS cq \
-             FROM accounts a JOIN balances b ON b.account_id = a.id \
-             GROUP BY a.code, a.asset, CASE WHEN a.merchant_id = $1 THEN 1 ELSE 0 END \
-             ORDER BY a.asset, a.code, platform",
-            vec![platform],
+               CAST(SUM(debits_posted) AS BIGINT) AS dp, CAST(SUM(credits_posted) AS BIGINT) AS cp, \
+               CAST(SUM(debits_pending) AS BIGINT) AS dq, CAST(SUM(credits_pending) AS BIGINT) AS cq \
+             FROM balances GROUP BY code, asset, CASE WHEN platform THEN 1 ELSE 0 END \
+             ORDER BY asset, code, platform",
+            vec![],
         ))
         .await?;
-    rows.into_iter()
-        .map(|r| {
-            let asset: String = r.try_get("", "asset")?;
-            let platform: i32 = r.try_get("", "platform")?;
-            Ok(TrialBalanceLine {
-                code: r.try_get("", "code")?,
-                asset: AssetCode::parse(&asset).map_err(|e| crate::core::db::corrupt(e.to_string()))?,
-                platform: platform == 1,
-                accounts: r.try_get("", "accounts")?,
-                balance: Balance {
-                    debits_posted: r.try_get("", "dp")?,
-                    credits_posted: r.try_get("", "cp")?,
-                    debits_pending: r.try_get("", "dq")?,
-                    credits_pending: r.try_get("", "cq")?,
-                },
-            })
-        })
-        .collect()
+    rows.iter().map(line_of).collect()
+}
+
+/// A line of [`trial_balance`] or [`platform_balances`]: columns `code`,
+/// `asset`, `platform` (1 or 0), `accounts` and the four sums `dp`, `cp`,
+/// `dq`, `cq`. Errors: `DbErr::Type` for a stored code or asset that does
+/// not parse.
+fn line_of(r: &QueryResult) -> Result<TrialBalanceLine, DbErr> {
+    let asset: String = r.try_get("", "asset")?;
+    let code: String = r.try_get("", "code")?;
+    let platform: i32 = r.try_get("", "platform")?;
+    Ok(TrialBalanceLine {
+        code: AccountCode::parse(&code).map_err(|e| crate::core::db::corrupt(e.to_string()))?,
+        asset: AssetCode::parse(&asset).map_err(|e| crate::core::db::corrupt(e.to_string()))?,
+        platform: platform == 1,
+        accounts: r.try_get("", "accounts")?,
+        balance: Balance {
+            debits_posted: r.try_get("", "dp")?,
+            credits_posted: r.try_get("", "cp")?,
+            debits_pending: r.try_get("", "dq")?,
+            credits_pending: r.try_get("", "cq")?,
+        },
+    })
+}
+
+/// The platform's control accounts: per code and asset (optionally one
+/// asset), the totals of the platform's accounts, that is its subsidiary
+/// account for each merchant plus its own: one scan of `balances`, which
+/// carries each account's code and platform flag (migration
+/// `m20261202_000011`). Computed per call: see [`trial_balance`] for why no
+/// total is maintained.
+///
+/// `sees_all`: as for [`trial_balance`].
+pub async fn platform_balances(
+    db: &impl ConnectionTrait,
+    asset: Option<&AssetCode>,
+    sees_all: bool,
+) -> Result<Vec<TrialBalanceLine>, DbErr> {
+    if sees_all && db.get_database_backend() == DbBackend::Postgres {
+        return totals(db, asset, true).await;
+    }
+    let (filter, values): (&str, Vec<Value>) = match asset {
+        Some(a) => (" AND asset = $1", vec![a.as_str().into()]),
+        None => ("", vec![]),
+    };
+    let sql = format!(
+        "SELECT code, asset, 1 AS platform, COUNT(*) AS accounts, \
+           CAST(SUM(debits_posted) AS BIGINT) AS dp, CAST(SUM(credits_posted) AS BIGINT) AS cp, \
+           CAST(SUM(debits_pending) AS BIGINT) AS dq, CAST(SUM(credits_pending) AS BIGINT) AS cq \
+         FROM balances WHERE platform{filter} GROUP BY code, asset ORDER BY asset, code"
+    );
+    let rows = db.query_all_raw(stmt(db, &sql, values)).await?;
+    rows.iter().map(line_of).collect()
+}
+
+/// The sums of [`trial_balance`] (`platform_only` false) or
+/// [`platform_balances`] (true), optionally of one asset, through
+/// `ledger_balance_totals` (PostgreSQL; rows only for a reader whose tenant
+/// is every merchant). Errors: the database's; `DbErr::Type` for a stored
+/// code or asset that does not parse.
+async fn totals(
+    db: &impl ConnectionTrait,
+    asset: Option<&AssetCode>,
+    platform_only: bool,
+) -> Result<Vec<TrialBalanceLine>, DbErr> {
+    let rows = db
+        .query_all_raw(stmt(
+            db,
+            "SELECT code, asset, CASE WHEN platform THEN 1 ELSE 0 END AS platform, accounts, dp, cp, dq, cq \
+             FROM ledger_balance_totals($1, $2) ORDER BY asset, code, platform",
+            vec![asset.map(|a| a.as_str().to_owned()).into(), platform_only.into()],
+        ))
+        .await?;
+    rows.iter().map(line_of).collect()
 }
 
 /// What `verify` found. Every list is empty in healthy books.
@@ -129,6 +223,10 @@ pub struct VerifyReport {
     pub unbalanced_assets: Vec<String>,
     /// Transactions whose entries do not balance in some asset.
     pub unbalanced_transactions: Vec<String>,
+    /// Merchants whose journal is not numbered 1 to its clock's last number
+    /// without a gap (numbers are unique per journal, so a count and a
+    /// maximum equal to the clock mean exactly 1..=clock).
+    pub journal_breaks: Vec<String>,
 }
 
 impl VerifyReport {
@@ -137,6 +235,7 @@ impl VerifyReport {
         self.balance_mismatches.is_empty()
             && self.unbalanced_assets.is_empty()
             && self.unbalanced_transactions.is_empty()
+            && self.journal_breaks.is_empty()
     }
 }
 
@@ -144,8 +243,9 @@ impl VerifyReport {
 const MAX_REPORTED_BREACHES: i64 = 20;
 
 /// Checks the books: every balance equals the sum of its entries, each asset sums
-/// to zero over all accounts (in entries and in balance rows), and every
-/// transaction balances per asset.
+/// to zero over all accounts (in entries and in balance rows), every
+/// transaction balances per asset, and every merchant's journal is numbered
+/// 1 to its clock without a gap.
 pub async fn verify(db: &impl ConnectionTrait) -> Result<VerifyReport, DbErr> {
     let count = |sql: &'static str| async move {
         let row = db.query_one_raw(stmt(db, sql, vec![])).await?.ok_or_else(|| DbErr::RecordNotFound(sql.into()))?;
@@ -180,6 +280,17 @@ pub async fn verify(db: &impl ConnectionTrait) -> Result<VerifyReport, DbErr> {
             OR b.debits_pending <> COALESCE(s.dp, 0) OR b.credits_pending <> COALESCE(s.cp, 0) LIMIT {limit}"
     ))
     .await?;
+    // The balance row's copy of its account's code and platform flag, which
+    // the control accounts and the trial balance group by.
+    report.balance_mismatches.extend(
+        lines(format!(
+            "SELECT 'account ' || a.code || '/' || a.asset || ': balance row filed as ' || b.code \
+               || CASE WHEN b.platform THEN ' (platform)' ELSE '' END \
+             FROM balances b JOIN accounts a ON a.id = b.account_id \
+             WHERE b.code <> a.code OR b.platform <> a.platform LIMIT {limit}"
+        ))
+        .await?,
+    );
     let mut assets = lines(format!(
         "SELECT layer || ' entries in ' || asset || ' sum to ' || CAST(CAST(SUM(CASE WHEN direction = 'debit' THEN amount ELSE -amount END) AS BIGINT) AS TEXT) \
          FROM entries GROUP BY asset, layer HAVING SUM(CASE WHEN direction = 'debit' THEN amount ELSE -amount END) <> 0 LIMIT {limit}"
@@ -197,6 +308,22 @@ pub async fn verify(db: &impl ConnectionTrait) -> Result<VerifyReport, DbErr> {
     report.unbalanced_transactions = lines(format!(
         "SELECT 'transaction seq ' || CAST(transaction_seq AS TEXT) || ' in ' || asset || ' (' || layer || ')' FROM entries \
          GROUP BY transaction_seq, asset, layer HAVING SUM(CASE WHEN direction = 'debit' THEN amount ELSE -amount END) <> 0 \
+         LIMIT {limit}"
+    ))
+    .await?;
+    let merchant = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => "CAST(c.merchant_id AS TEXT)",
+        _ => "lower(hex(c.merchant_id))",
+    };
+    report.journal_breaks = lines(format!(
+        "SELECT 'merchant ' || {merchant} || ': clock at ' || CAST(c.last_transaction_seq AS TEXT) \
+           || ', journal holds ' || CAST(COALESCE(j.n, 0) AS TEXT) || ' numbers up to ' || CAST(COALESCE(j.top, 0) AS TEXT) \
+         FROM merchant_clocks c LEFT JOIN ( \
+           SELECT m, COUNT(*) AS n, MAX(k) AS top FROM ( \
+             SELECT merchant_id AS m, number AS k FROM transactions \
+             UNION ALL SELECT counterparty_id AS m, counterparty_number AS k FROM transactions \
+               WHERE counterparty_id IS NOT NULL) x GROUP BY m) j ON j.m = c.merchant_id \
+         WHERE COALESCE(j.n, 0) <> c.last_transaction_seq OR COALESCE(j.top, 0) <> c.last_transaction_seq \
          LIMIT {limit}"
     ))
     .await?;

@@ -15,21 +15,26 @@ use sea_orm::{ConnectionTrait, DbErr, StreamTrait, Value};
 
 use crate::core::db::stmt;
 use crate::core::reports::rollup::{ConversionRate, EntryFact, Fold, Month, RollupSums};
-use crate::domain::{Direction, Layer, MerchantId, TransactionKind};
+use crate::domain::event::FeedPosition;
+use crate::domain::{AccountCode, AssetCode, Direction, Layer, TransactionKind};
 
-/// Which transactions a rollup reads: those dated in `[from, to)` and, when
-/// `after_seq` is set, committed after that ledger sequence; always at most
-/// `through_seq`.
+/// Which transactions a rollup reads: those dated in `[from, to)` whose
+/// event stands in the feed at or after `after` (when set) and before
+/// `through`. A transaction's place is its event's feed position (see
+/// [`crate::domain::event::FeedPosition`]; `(0, seq)` for one older than the
+/// outbox): a bound taken from the visibility watermark ([`through_now`]) has
+/// every transaction before it committed, so consecutive windows split the
+/// books exactly, whatever commits late.
 #[derive(Clone, Copy, Debug)]
 pub struct Window {
     /// Earliest `effective_at` (inclusive); None: from the start.
     pub from: Option<DateTime<Utc>>,
     /// Latest `effective_at` (exclusive).
     pub to: DateTime<Utc>,
-    /// Only transactions with a sequence above this.
-    pub after_seq: Option<i64>,
-    /// Only transactions with a sequence up to this.
-    pub through_seq: i64,
+    /// Only transactions at or after this place in the feed.
+    pub after: Option<FeedPosition>,
+    /// Only transactions before this place in the feed.
+    pub through: FeedPosition,
 }
 
 /// Class given to transactions of no merchant (platform-only transfers).
@@ -57,25 +62,31 @@ pub async fn fold(
     exponents: &HashMap<String, u32>,
 ) -> Result<(BTreeMap<(String, String), RollupSums>, Vec<ConversionRate>), DbErr> {
     let exponent_of = |code: &str| exponents.get(code).copied().unwrap_or(0);
-    let mut values: Vec<Value> = vec![window.to.into(), window.through_seq.into()];
-    let mut filter = String::from("t.effective_at < $1 AND t.seq <= $2");
+    let mut values: Vec<Value> = vec![window.to.into(), window.through.xid.into(), window.through.seq.into()];
+    let mut filter = String::from(
+        "t.effective_at < $1 AND (COALESCE(ev.writer_xid, 0) < $2 OR (COALESCE(ev.writer_xid, 0) = $2 AND t.seq < $3))",
+    );
     if let Some(from) = window.from {
         values.push(from.into());
         filter.push_str(&format!(" AND t.effective_at >= ${}", values.len()));
     }
-    if let Some(after) = window.after_seq {
-        values.push(after.into());
-        filter.push_str(&format!(" AND t.seq > ${}", values.len()));
+    if let Some(after) = window.after {
+        values.extend([after.xid.into(), after.seq.into()]);
+        let (x, s) = (values.len() - 1, values.len());
+        filter.push_str(&format!(
+            " AND (COALESCE(ev.writer_xid, 0) > ${x} OR (COALESCE(ev.writer_xid, 0) = ${x} AND t.seq >= ${s}))"
+        ));
     }
     // An authorization ends at the first capture, void or expiry of its payment.
     let sql = format!(
         "SELECT t.seq AS seq, t.kind AS kind, m.class AS class, \
            CASE WHEN t.kind IN ('capture', 'void', 'expiry') AND t.seq = (SELECT MIN(t2.seq) FROM transactions t2 \
              WHERE t2.payment_id = t.payment_id AND t2.kind IN ('capture', 'void', 'expiry')) THEN 1 ELSE 0 END AS ends, \
-           e.asset AS asset, a.merchant_id AS owner, a.code AS code, a.normal_balance AS normal, \
+           e.asset AS asset, CASE WHEN a.platform THEN 1 ELSE 0 END AS platform, a.code AS code, a.normal_balance AS normal, \
            e.direction AS direction, e.layer AS layer, e.amount AS amount \
          FROM transactions t \
          LEFT JOIN merchants m ON m.id = t.merchant_id \
+         LEFT JOIN ledger_events ev ON ev.seq = t.seq \
          JOIN entries e ON e.transaction_seq = t.seq \
          JOIN accounts a ON a.id = e.account_id \
          WHERE {filter} ORDER BY t.seq, e.seq"
@@ -85,7 +96,7 @@ pub async fn fold(
     let mut fold = Fold::new();
     while let Some(r) = rows.try_next().await? {
         let kind: String = r.try_get("", "kind")?;
-        let owner: uuid::Uuid = r.try_get("", "owner")?;
+        let platform: i32 = r.try_get("", "platform")?;
         let normal: String = r.try_get("", "normal")?;
         let direction: String = r.try_get("", "direction")?;
         let layer: String = r.try_get("", "layer")?;
@@ -96,9 +107,9 @@ pub async fn fold(
                 kind: TransactionKind::parse(&kind).ok_or_else(|| bad(&kind))?,
                 class: r.try_get::<Option<String>>("", "class")?.unwrap_or_else(|| PLATFORM_CLASS.to_owned()),
                 ends_authorization: ends == 1,
-                asset: r.try_get("", "asset")?,
-                platform: owner == MerchantId::PLATFORM.0,
-                code: r.try_get("", "code")?,
+                asset: AssetCode::parse(&r.try_get::<String>("", "asset")?).map_err(bad)?,
+                platform: platform == 1,
+                code: AccountCode::parse(&r.try_get::<String>("", "code")?).map_err(bad)?,
                 normal: Direction::parse(&normal).ok_or_else(|| bad(&normal))?,
                 direction: Direction::parse(&direction).ok_or_else(|| bad(&direction))?,
                 layer: Layer::parse(&layer).ok_or_else(|| bad(&layer))?,
@@ -110,10 +121,20 @@ pub async fn fold(
     Ok(fold.finish(&exponent_of))
 }
 
-/// The ledger's last sequence (0 when empty).
-pub async fn last_seq(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
-    let row = db.query_one_raw(stmt(db, "SELECT COALESCE(MAX(seq), 0) AS s FROM transactions", vec![])).await?;
-    row.map_or(Ok(0), |r| r.try_get("", "s"))
+/// The place in the feed before which every transaction has committed, as the
+/// open read sees it: PostgreSQL's visibility watermark `(xmin, 0)` (every
+/// database transaction with a smaller id has ended); on SQLite, with one
+/// writer, `(0, last seq + 1)`.
+pub async fn through_now(db: &impl ConnectionTrait) -> Result<FeedPosition, DbErr> {
+    let sql = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => {
+            "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS x, CAST(0 AS BIGINT) AS s"
+        }
+        _ => "SELECT 0 AS x, COALESCE(MAX(seq), 0) + 1 AS s FROM transactions",
+    };
+    let row =
+        db.query_one_raw(stmt(db, sql, vec![])).await?.ok_or_else(|| DbErr::RecordNotFound("watermark".into()))?;
+    Ok(FeedPosition { xid: row.try_get("", "x")?, seq: row.try_get("", "s")? })
 }
 
 /// The month of the earliest `effective_at`, if there is any transaction.
@@ -126,15 +147,34 @@ pub async fn first_month(db: &impl ConnectionTrait) -> Result<Option<Month>, DbE
     Ok(first.map(Month::of))
 }
 
-/// Closed months with the sequence each was computed through, oldest first.
-pub async fn closed_months(db: &impl ConnectionTrait) -> Result<Vec<(Month, i64, DateTime<Utc>)>, DbErr> {
+/// True when the visibility watermark has passed every committed event (always
+/// on SQLite, which has one writer).
+pub async fn watermark_passed_events(db: &impl ConnectionTrait) -> Result<bool, DbErr> {
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return Ok(true);
+    }
+    let sql = "SELECT CAST(CASE WHEN pg_snapshot_xmin(pg_current_snapshot())::text::bigint > \
+               COALESCE((SELECT MAX(writer_xid) FROM ledger_events), 0) THEN 1 ELSE 0 END AS BIGINT) AS passed";
+    let row =
+        db.query_one_raw(stmt(db, sql, vec![])).await?.ok_or_else(|| DbErr::RecordNotFound("watermark".into()))?;
+    Ok(row.try_get::<i64>("", "passed")? == 1)
+}
+
+/// Closed months with the feed position each was computed through
+/// (exclusive), oldest first.
+pub async fn closed_months(db: &impl ConnectionTrait) -> Result<Vec<(Month, FeedPosition, DateTime<Utc>)>, DbErr> {
     let rows = db
-        .query_all_raw(stmt(db, "SELECT month, through_seq, computed_at FROM rollup_months ORDER BY month", vec![]))
+        .query_all_raw(stmt(
+            db,
+            "SELECT month, through_xid, through_seq, computed_at FROM rollup_months ORDER BY month",
+            vec![],
+        ))
         .await?;
     rows.into_iter()
         .map(|r| {
             let month: String = r.try_get("", "month")?;
-            Ok((Month::parse(&month).map_err(bad)?, r.try_get("", "through_seq")?, r.try_get("", "computed_at")?))
+            let through = FeedPosition { xid: r.try_get("", "through_xid")?, seq: r.try_get("", "through_seq")? };
+            Ok((Month::parse(&month).map_err(bad)?, through, r.try_get("", "computed_at")?))
         })
         .collect()
 }
@@ -149,8 +189,8 @@ pub struct StoredMonth {
     pub adjustments: BTreeMap<(String, String), RollupSums>,
     /// Deal rates.
     pub rates: Vec<ConversionRate>,
-    /// Sequence computed through.
-    pub through_seq: i64,
+    /// The feed position computed through (exclusive; see [`Window`]).
+    pub through: FeedPosition,
 }
 
 const SUM_COLUMNS: [&str; 12] = [
@@ -197,8 +237,8 @@ pub async fn insert_month(
     let m = month.to_string();
     db.execute_raw(stmt(
         db,
-        "INSERT INTO rollup_months (month, through_seq, computed_at) VALUES ($1, $2, $3)",
-        vec![m.clone().into(), stored.through_seq.into(), computed_at.into()],
+        "INSERT INTO rollup_months (month, through_xid, through_seq, computed_at) VALUES ($1, $2, $3, $4)",
+        vec![m.clone().into(), stored.through.xid.into(), stored.through.seq.into(), computed_at.into()],
     ))
     .await?;
     let columns = SUM_COLUMNS.join(", ");
@@ -238,12 +278,17 @@ pub async fn insert_month(
 pub async fn load_month(db: &impl ConnectionTrait, month: Month) -> Result<Option<StoredMonth>, DbErr> {
     let m = month.to_string();
     let Some(head) = db
-        .query_one_raw(stmt(db, "SELECT through_seq FROM rollup_months WHERE month = $1", vec![m.clone().into()]))
+        .query_one_raw(stmt(
+            db,
+            "SELECT through_xid, through_seq FROM rollup_months WHERE month = $1",
+            vec![m.clone().into()],
+        ))
         .await?
     else {
         return Ok(None);
     };
-    let mut stored = StoredMonth { through_seq: head.try_get("", "through_seq")?, ..StoredMonth::default() };
+    let through = FeedPosition { xid: head.try_get("", "through_xid")?, seq: head.try_get("", "through_seq")? };
+    let mut stored = StoredMonth { through, ..StoredMonth::default() };
     let sql = format!("SELECT line, class, asset, {} FROM rollup_lines WHERE month = $1", SUM_COLUMNS.join(", "));
     for r in db.query_all_raw(stmt(db, &sql, vec![m.clone().into()])).await? {
         let get = |c: &str| r.try_get::<i64>("", c);
