@@ -275,6 +275,124 @@ pub async fn read_heavy(
     ])
 }
 
+/// Rounds of each control-account query in the `control-accounts` scenario.
+const CONTROL_ROUNDS: usize = 30;
+
+/// The issue 17 target for a control-account query, in milliseconds.
+pub const CONTROL_TARGET_MS: f64 = 200.0;
+
+/// The control-account queries timed by the `control-accounts` scenario.
+const CONTROL_QUERIES: [(&str, &str); 3] = [
+    (
+        "platformBalances",
+        "{ platformBalances { code asset accounts debitsPosted { amount } creditsPosted { amount } } }",
+    ),
+    (
+        "platformBalances(asset: USD)",
+        "{ platformBalances(asset: \"USD\") { code asset accounts debitsPosted { amount } } }",
+    ),
+    (
+        "trialBalance",
+        "{ trialBalance { code asset platform accounts debitsPosted { amount } creditsPosted { amount } } }",
+    ),
+];
+
+/// The `control-accounts` scenario: gives every merchant one payment-shaped
+/// transaction (platform `processor_clearing` debit 10.00, merchant
+/// `available` credit 9.70, platform `fee_revenue` credit 0.30), so each has
+/// two platform subsidiary accounts and one of its own, in `postTransactions`
+/// batches of `batch` from `clients` clients; runs VACUUM ANALYZE on the
+/// database at `db_url` and lets the server settle for 20 s; then times each of
+/// [`CONTROL_QUERIES`] [`CONTROL_ROUNDS`] times, one request at a time, as
+/// the admin. Returns one phase per query (latency in ms; `ok` counts
+/// answers) and a note per query against [`CONTROL_TARGET_MS`]. Errors: a
+/// seeding batch that did not post all of its transactions, or a query that
+/// failed.
+pub async fn control_accounts(
+    session: &Session,
+    db_url: &str,
+    clients: usize,
+    batch: usize,
+    merchants: &Arc<Vec<String>>,
+) -> anyhow::Result<(Vec<Phase>, Vec<String>)> {
+    use futures::StreamExt;
+    let started = Instant::now();
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let chunks: Vec<Vec<String>> = merchants.chunks(batch.max(1)).map(<[String]>::to_vec).collect();
+    let posted: Vec<anyhow::Result<u64>> = futures::stream::iter(chunks.into_iter().enumerate())
+        .map(|(k, chunk)| {
+            let (session, run_id) = (session.clone(), run_id.clone());
+            async move {
+                let items: Vec<Value> = chunk
+                    .iter()
+                    .map(|m| {
+                        json!({ "merchantId": m, "idempotencyKey": format!("{run_id}-seed-{m}"), "entries": [
+                            { "accountCode": "processor_clearing", "platform": true, "direction": "DEBIT", "amount": { "amount": "10.00", "currency": "USD" } },
+                            { "accountCode": "available", "direction": "CREDIT", "amount": { "amount": "9.70", "currency": "USD" } },
+                            { "accountCode": "fee_revenue", "platform": true, "direction": "CREDIT", "amount": { "amount": "0.30", "currency": "USD" } },
+                        ] })
+                    })
+                    .collect();
+                let want = items.len() as u64;
+                let body = session
+                    .admin(
+                        "mutation($i: PostTransactionsInput!) { postTransactions(input: $i) { posted } }",
+                        json!({ "i": { "transactions": items } }),
+                    )
+                    .await?;
+                let got = body["data"]["postTransactions"]["posted"].as_u64().unwrap_or(0);
+                anyhow::ensure!(got == want, "seeding batch {k}: posted {got} of {want}: {body}");
+                Ok(got)
+            }
+        })
+        .buffer_unordered(clients.max(1))
+        .collect()
+        .await;
+    let mut seeded = 0;
+    for p in posted {
+        seeded += p?;
+    }
+    eprintln!("ledger-bench: {seeded} payments posted in {:.1} s", started.elapsed().as_secs_f64());
+    // The steady state a quiet hour gives: autovacuum would have vacuumed
+    // and analysed what the seeding wrote (each balance row was inserted and
+    // then updated); here VACUUM ANALYZE does it at once, then the server's
+    // background jobs get a while to drain the seeding's 100,000 events.
+    let db = sea_orm::Database::connect(db_url).await?;
+    sea_orm::ConnectionTrait::execute_unprepared(&db, "VACUUM ANALYZE").await?;
+    db.close().await?;
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let (mut phases, mut notes) = (Vec::new(), Vec::new());
+    for (name, query) in CONTROL_QUERIES {
+        let began = Instant::now();
+        let mut latencies = Vec::with_capacity(CONTROL_ROUNDS);
+        for _ in 0..CONTROL_ROUNDS {
+            let now = Instant::now();
+            let body = session.admin(query, json!({})).await;
+            anyhow::ensure!(succeeded(&body), "{name}: {body:?}");
+            latencies.push(now.elapsed().as_secs_f64() * 1000.0);
+        }
+        let seconds = began.elapsed().as_secs_f64();
+        let max = latencies.iter().copied().fold(0.0, f64::max);
+        let mut phase = tally(
+            format!("control accounts: {name} over {} merchants (one at a time)", merchants.len()),
+            1,
+            vec![(CONTROL_ROUNDS as u64, 0, latencies)],
+            0,
+            None,
+        );
+        phase.seconds = seconds;
+        notes.push(format!(
+            "control accounts: {name} over {} merchants: p50 {:.1} ms, max {max:.1} ms of {CONTROL_ROUNDS} \
+             (target < {CONTROL_TARGET_MS} ms: {})",
+            merchants.len(),
+            phase.latency.map_or(0.0, |l| l.p50),
+            if max < CONTROL_TARGET_MS { "met" } else { "NOT met" }
+        ));
+        phases.push(phase);
+    }
+    Ok((phases, notes))
+}
+
 /// Waits for a phase's client tasks.
 async fn join(tasks: Vec<JoinHandle<ClientTally>>) -> anyhow::Result<Vec<ClientTally>> {
     let mut out = Vec::with_capacity(tasks.len());

@@ -26,7 +26,7 @@ pub fn command_line(args: &Args) -> String {
         args.merchants(),
         args.pool_size
     );
-    if matches!(args.scenario, Scenario::Bulk | Scenario::All) {
+    if matches!(args.scenario, Scenario::Bulk | Scenario::ControlAccounts | Scenario::All) {
         line += &format!(" --batch {}", args.batch);
     }
     if matches!(args.scenario, Scenario::Olist | Scenario::All) {

@@ -22,7 +22,7 @@ const PGBENCH_THREADS: &str = "2";
 /// A `ledger-server` process on a database of its own.
 pub struct BenchServer {
     child: Child,
-    db_name: String,
+    pub db_name: String,
     /// The database URL the server runs on (for `verify` and direct checks).
     pub db_url: String,
     /// `http://127.0.0.1:<port>`.
