@@ -56,6 +56,17 @@ async function login(user, password) {
   await page.getByRole("button", { name: "Log in" }).click();
 }
 
+// The merchant page loads its sections (balances, transactions, payments,
+// payouts) one by one, and each pushes the ones below it down as it
+// arrives. A click aimed at a lower table can land on an upper one if a
+// section arrives between Playwright's "stable" check and the click (seen
+// once in CI: a click meant for the Payments table opened a transaction).
+// Wait, as a person would, until nothing on the page is still loading.
+async function merchantPageLoaded() {
+  await page.locator("section.merchant h1").waitFor();
+  await page.waitForFunction(() => document.querySelectorAll(".loading").length === 0);
+}
+
 const availableCell = () => page.locator('[data-testid=balances] tr[data-asset="USD"] [data-field=available]');
 
 try {
@@ -123,6 +134,7 @@ try {
   const afterLive = before + 1940;
 
   log("6. open the defective deal and reverse it, with a reason");
+  await merchantPageLoaded();
   const defective = page.locator(`[data-testid=transactions] tr[data-ref="${env("DEFECTIVE_REF")}"]`);
   await defective.getByRole("link", { name: "PAYMENT" }).click();
   await page.getByRole("heading", { name: /Transaction #\d+ · PAYMENT/ }).waitFor();
@@ -202,6 +214,7 @@ try {
 
   log("refund part of a card payment; too much is refused in plain words");
   await page.goto(`${BASE}/console/merchants/${env("MERCHANT_ID")}`);
+  await merchantPageLoaded();
   await page.getByRole("table", { name: "Payments" }).getByRole("link").first().click();
   await page.getByRole("heading", { name: /Payment .* · CAPTURED/ }).waitFor();
   await page.getByRole("button", { name: "Refund…" }).click();
@@ -211,6 +224,9 @@ try {
   await refund.getByLabel(/Amount to refund/).fill("10.00");
   // The ledger's plan: $10.00 leaves clearing; the merchant and the fee
   // revenue (its schedule returns fees) share it.
+  // Wait for the plan of 10.00, not the one of the full 35.00 shown before
+  // the amount was changed (the plan is recomputed as the amount changes).
+  await refund.getByTestId("balance-changes").filter({ hasText: "Platform · processor_clearing (posted): -$10.00" }).waitFor();
   await refund.getByTestId("balance-changes").filter({ hasText: "Platform · fee_revenue (posted): -$" }).waitFor();
   const planLines = await refund.getByTestId("balance-changes").locator("li").allInnerTexts();
   const lineCents = (prefix) => cents(planLines.find((l) => l.startsWith(prefix)).split(": ").pop());
@@ -238,6 +254,7 @@ try {
   await page.getByLabel("Search by name, external id or id").fill(env("CAPTURE_MERCHANT"));
   await page.getByRole("link", { name: env("CAPTURE_MERCHANT") }).click();
   await page.getByRole("heading", { name: env("CAPTURE_MERCHANT") }).waitFor();
+  await merchantPageLoaded();
   await page.getByRole("table", { name: "Payments" }).getByRole("link").first().click();
   await page.getByRole("heading", { name: /Payment .* · CAPTURED/ }).waitFor();
   await page.getByRole("list", { name: "Life cycle" }).getByRole("link", { name: /CAPTURE/ }).click();
@@ -289,11 +306,13 @@ try {
   await login(env("VIEWER_USER"), env("VIEWER_PASSWORD"));
   await page.getByRole("heading", { name: "Merchants" }).waitFor();
   await page.goto(`${BASE}/console/merchants/${env("MERCHANT_ID")}`);
+  await merchantPageLoaded();
   await page.locator('[data-testid=transactions] tr[data-ref="order-live-1"]').getByRole("link", { name: "PAYMENT" }).click();
   await page.getByRole("heading", { name: /Transaction #\d+ · PAYMENT/ }).waitFor();
   await page.getByText("Posted by").waitFor();
   expect(await page.getByRole("button", { name: /Reverse/ }).count() === 0, "no Reverse button for a viewer");
   await page.goto(`${BASE}/console/merchants/${env("MERCHANT_ID")}`);
+  await merchantPageLoaded();
   await page.getByRole("table", { name: "Payments" }).getByRole("link").first().click();
   await page.getByRole("heading", { name: /Payment / }).waitFor();
   await page.getByText("Life cycle").waitFor();
@@ -312,6 +331,10 @@ try {
   console.log("console test: all steps passed");
 } catch (e) {
   await page.screenshot({ path: `${OUT}/failure.png`, fullPage: true }).catch(() => {});
+  // What the page showed, for a failure seen only in CI (the screenshot stays there).
+  const shown = await page.evaluate(() => document.body.innerText).catch((err) => `(unreadable: ${err})`);
+  console.error(`console test: the page was ${page.url()}\n--- its text ---\n${shown}\n--- end ---`);
+  // The step and the error come last: CI keeps only the tail of the output.
   console.error(`console test: FAILED at step "${step}": ${e.stack || e}`);
   process.exitCode = 1;
 } finally {
