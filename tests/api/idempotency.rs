@@ -70,3 +70,28 @@ async fn fifty_concurrent_identical_requests_make_exactly_one_transaction() {
     assert_eq!(app.available(&m, "USD").await.as_deref(), Some("3.00"));
     app.assert_books_consistent().await;
 }
+
+#[tokio::test]
+async fn a_stored_result_that_no_longer_parses_is_an_internal_error_and_writes_nothing() {
+    // Arrange: a payment, then its idempotency record's stored result garbled
+    // in place, as a corrupt row would be.
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app().await;
+    let m = app.merchant("Garbled").await;
+    app.pay(&m, "4.00", None, "USD", "garbled-1").await;
+    app.db
+        .execute_unprepared("UPDATE idempotency_keys SET result = '\"not an outcome\"' WHERE key = 'garbled-1'")
+        .await
+        .expect("garble the record");
+    let txns = app.count("transactions").await;
+
+    // Act: the same request again, which would replay the stored result.
+    let again = app.pay(&m, "4.00", None, "USD", "garbled-1").await;
+
+    // Assert: a broken invariant, shown as an opaque internal error (not a
+    // refusal the caller could act on, not a second payment).
+    assert_eq!(code(&again), "INTERNAL_SERVER_ERROR", "{again}");
+    assert_eq!(again["errors"][0]["message"], "internal server error", "{again}");
+    assert_eq!(app.count("transactions").await, txns);
+    assert_eq!(app.available(&m, "USD").await.as_deref(), Some("4.00"));
+}

@@ -75,4 +75,32 @@ mod tests {
         }
         assert!(offenders.is_empty(), "transport code reaches the database:\n{}", offenders.join("\n"));
     }
+
+    /// A broken invariant is a `LedgerError::Internal` (or a corrupt row's
+    /// `db::corrupt`), never a made-up `DbErr::Custom` that reads as a
+    /// database failure: no line of the core outside its tests builds one.
+    #[test]
+    fn the_core_makes_up_no_database_errors() {
+        fn walk(dir: &std::path::Path, offenders: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, offenders);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                // A file's unit tests come last, after `#[cfg(test)]`.
+                let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+                for (n, line) in code.lines().enumerate() {
+                    if line.split("//").next().unwrap_or_default().contains("DbErr::Custom") {
+                        offenders.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+                    }
+                }
+            }
+        }
+        let core = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/core");
+        let mut offenders = Vec::new();
+        walk(&core, &mut offenders);
+        assert!(offenders.is_empty(), "invariant violations dressed as database errors:\n{}", offenders.join("\n"));
+    }
 }

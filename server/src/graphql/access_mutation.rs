@@ -124,6 +124,7 @@ fn auth_error(e: AuthError) -> async_graphql::Error {
         AuthError::InvalidCredentials => coded("INVALID_CREDENTIALS", e.to_string()),
         AuthError::RateLimited => coded("RATE_LIMITED", e.to_string()),
         AuthError::Internal(cause) => super::error::to_graphql(LedgerError::Database(cause)),
+        AuthError::Hashing(cause) => super::error::to_graphql(LedgerError::Internal(cause)),
     }
 }
 

@@ -377,8 +377,8 @@ pub(crate) async fn run_graphql(
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let caller = match state.auth.authenticate(authorization).await {
         Ok(caller) => caller,
-        Err(AuthError::Internal(e)) => {
-            tracing::error!(error = %e, "authentication failed on a database error");
+        Err(e @ (AuthError::Internal(_) | AuthError::Hashing(_))) => {
+            tracing::error!(error = ?e, "authentication itself failed");
             return Err(error_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "INTERNAL_SERVER_ERROR",

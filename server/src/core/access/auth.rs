@@ -49,9 +49,13 @@ pub enum AuthError {
     /// Too many login attempts for this username; try again later.
     #[error("too many login attempts for this user; try again in a minute")]
     RateLimited,
-    /// A database or hashing failure.
+    /// A database failure.
     #[error("internal error")]
     Internal(#[from] DbErr),
+    /// Hashing a password failed (argon2's own error, or its blocking task
+    /// panicked): a bug or an exhausted machine, never the caller's doing.
+    #[error("internal error: {0}")]
+    Hashing(String),
 }
 
 /// The hex SHA-256 of a token, as stored.
@@ -84,13 +88,13 @@ pub fn new_api_key(service: bool) -> (String, String) {
 
 /// Hashes a password with argon2id on a blocking thread.
 ///
-/// Errors: [`AuthError::Internal`] if hashing fails.
+/// Errors: [`AuthError::Hashing`] if hashing fails.
 pub async fn hash_password(password: &str) -> Result<String, AuthError> {
     let password = password.to_owned();
     tokio::task::spawn_blocking(move || Argon2::default().hash_password(password.as_bytes()).map(|h| h.to_string()))
         .await
-        .map_err(|e| DbErr::Custom(format!("hashing task: {e}")))?
-        .map_err(|e| AuthError::Internal(DbErr::Custom(format!("argon2: {e}"))))
+        .map_err(|e| AuthError::Hashing(format!("hashing task: {e}")))?
+        .map_err(|e| AuthError::Hashing(format!("argon2: {e}")))
 }
 
 /// Checks a password against an argon2 PHC string on a blocking thread.

@@ -41,8 +41,7 @@ pub(in crate::core) async fn create_payout(
         .ok_or(DomainError::Payout(PayoutError::NothingToPayOut { payable: 0 }))?;
     let balance = accounts::lock_balances(db, &[account.id]).await?.get(&account.id).copied().unwrap_or_default();
     let limits = accounts::limits::for_accounts(db, &[&account]).await?;
-    let limit =
-        limits.get(&account.id).ok_or_else(|| sea_orm::DbErr::Custom("payout account limit not read".into()))?;
+    let limit = limits.get(&account.id).ok_or_else(|| LedgerError::internal("payout account limit not read"))?;
     // Below its lower bound (a chargeback took it there) nothing is paid out;
     // above it, only what is over max(lower, 0) and the reserve.
     let headroom =

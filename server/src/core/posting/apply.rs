@@ -124,7 +124,8 @@ pub(in crate::core) async fn apply(
             outcome
         }
     };
-    let stored = serde_json::to_value(&outcome).map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?;
+    let stored = serde_json::to_value(&outcome)
+        .map_err(|e| LedgerError::internal(format!("outcome does not serialize for its idempotency record: {e}")))?;
     if let Some(key) = &req.key {
         idempotency::complete(db, req.scope, key, &stored).await?;
     }
@@ -153,7 +154,7 @@ pub(in crate::core) fn replay(
     }
     let outcome = result
         .and_then(|r| serde_json::from_value(r).ok())
-        .ok_or_else(|| sea_orm::DbErr::Custom("idempotency record without result".into()))?;
+        .ok_or_else(|| LedgerError::internal("idempotency record without a result that parses"))?;
     Ok(Applied { outcome, replayed: true, written: None, secret: None })
 }
 

@@ -81,11 +81,23 @@ pub(super) enum Attempt {
     /// Another transaction committed a key or created an account this batch
     /// was about to write; running the batch again sees it.
     Raced,
+    /// A broken invariant (a bug): not retried, each request of the batch
+    /// gets [`LedgerError::Internal`] with this text.
+    Internal(String),
 }
 
 impl From<DbErr> for Attempt {
     fn from(e: DbErr) -> Self {
         Attempt::Db(e)
+    }
+}
+
+impl From<LedgerError> for Attempt {
+    fn from(e: LedgerError) -> Self {
+        match e {
+            LedgerError::Database(e) => Attempt::Db(e),
+            other => Attempt::Internal(other.to_string()),
+        }
     }
 }
 
@@ -150,7 +162,7 @@ pub(super) async fn post_batch(
     }
     Ok(results
         .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(DbErr::Custom("request left without a result".into()).into())))
+        .map(|r| r.unwrap_or_else(|| Err(LedgerError::internal("a batched request was left without a result"))))
         .collect())
 }
 
@@ -180,7 +192,7 @@ async fn post_round(
     for &i in items {
         let req = &batch[i];
         let Command::Post(draft) = &req.command else {
-            results[i] = Some(Err(DbErr::Custom("a request the batched path does not take".into()).into()));
+            results[i] = Some(Err(LedgerError::internal("a request the batched path does not take reached it")));
             continue;
         };
         if let Some((fingerprint, result)) = req.key.as_ref().and_then(|k| used.get(&(req.scope, k.clone()))) {
@@ -290,7 +302,9 @@ async fn post_round(
                 key: key.clone(),
                 operation: l.req.operation,
                 fingerprint: l.req.fingerprint.clone(),
-                result: serde_json::to_value(&outcome).map_err(|e| DbErr::Custom(e.to_string()))?,
+                result: serde_json::to_value(&outcome).map_err(|e| {
+                    LedgerError::internal(format!("outcome does not serialize for its idempotency record: {e}"))
+                })?,
             });
         }
         results[l.index] =

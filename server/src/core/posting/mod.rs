@@ -321,18 +321,21 @@ impl Writer {
     async fn submit_unaudited(&self, batch: &[Request], atomic: bool) -> Vec<Result<Applied, LedgerError>> {
         match self.with_retries(batch, atomic).await {
             Ok(results) => results,
-            Err(LedgerError::Database(err)) if batch.len() > 1 && !atomic => {
+            Err(err @ (LedgerError::Database(_) | LedgerError::Internal(_))) if batch.len() > 1 && !atomic => {
                 tracing::warn!(error = %err, batch = batch.len(), "batch failed; running its requests one by one");
                 let mut results = Vec::with_capacity(batch.len());
                 for request in batch {
                     let one = self.with_retries(std::slice::from_ref(request), false).await;
-                    results.push(
-                        one.and_then(|mut r| r.pop().unwrap_or(Err(LedgerError::Posting(PostingError::Contention)))),
-                    );
+                    results.push(one.and_then(|mut r| {
+                        r.pop().unwrap_or_else(|| Err(LedgerError::internal("a request was left without a result")))
+                    }));
                 }
                 results
             }
             Err(LedgerError::Database(err)) => batch.iter().map(|_| Err(LedgerError::Database(err.clone()))).collect(),
+            Err(LedgerError::Internal(what)) => {
+                batch.iter().map(|_| Err(LedgerError::Internal(what.clone()))).collect()
+            }
             Err(_) => batch.iter().map(|_| Err(LedgerError::Posting(PostingError::Contention))).collect(),
         }
     }
@@ -354,13 +357,17 @@ impl Writer {
             let retryable = match &err {
                 batch::Attempt::Raced => true,
                 batch::Attempt::Db(e) => db::is_retryable(e),
+                batch::Attempt::Internal(_) => false,
             };
             if !retryable {
-                let batch::Attempt::Db(e) = err else {
-                    return Err(LedgerError::Posting(PostingError::Contention));
-                };
-                tracing::error!(error = %e, "ledger transaction failed");
-                return Err(LedgerError::Database(e));
+                return Err(match err {
+                    batch::Attempt::Db(e) => {
+                        tracing::error!(error = %e, "ledger transaction failed");
+                        LedgerError::Database(e)
+                    }
+                    batch::Attempt::Internal(what) => LedgerError::Internal(what),
+                    batch::Attempt::Raced => LedgerError::Posting(PostingError::Contention),
+                });
             }
             if attempt == MAX_TXN_RETRIES {
                 tracing::warn!(error = ?err, "ledger transaction retries exhausted");

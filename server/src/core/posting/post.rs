@@ -270,15 +270,16 @@ pub(in crate::core) fn transaction_record(
 
 /// The outbox event of a transaction being posted: the transaction, its entries
 /// and the balances it changed as they stand after it (see `domain::event`).
-/// Errors: an entry or balance on an account that was not resolved (a bug).
+/// Errors: [`LedgerError::Internal`] for an entry or balance on an account
+/// that was not resolved (a bug).
 pub(in crate::core) fn outbox_event(
     record: &transactions::TransactionRecord,
     entries: &[transactions::EntryRecord],
     changed: &[(AccountId, crate::domain::Balance)],
     accounts: &HashMap<AccountId, &accounts::Account>,
-) -> Result<LedgerEvent, sea_orm::DbErr> {
+) -> Result<LedgerEvent, LedgerError> {
     let account = |id: &AccountId| {
-        accounts.get(id).copied().ok_or_else(|| sea_orm::DbErr::Custom("event account was not resolved".into()))
+        accounts.get(id).copied().ok_or_else(|| LedgerError::internal(format!("event account {id} was not resolved")))
     };
     let entries = entries
         .iter()
@@ -294,7 +295,7 @@ pub(in crate::core) fn outbox_event(
                 amount_minor: e.amount.minor(),
             })
         })
-        .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
+        .collect::<Result<Vec<_>, LedgerError>>()?;
     let balances = changed
         .iter()
         .map(|(id, b)| {
@@ -311,7 +312,7 @@ pub(in crate::core) fn outbox_event(
                 credits_pending: b.credits_pending,
             })
         })
-        .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
+        .collect::<Result<Vec<_>, LedgerError>>()?;
     Ok(LedgerEvent {
         version: EVENT_SCHEMA_VERSION,
         id: uuid::Uuid::now_v7(),

@@ -218,7 +218,9 @@ impl Reports {
                 Ok::<_, DbErr>(Arc::new(MonthReport { month, closed: false, figures }))
             })
             .await
-            .map_err(|e: Arc<DbErr>| DbErr::Custom(e.to_string()))?;
+            // Every request that waited on this computation shares its one
+            // failure; each gets its own copy of the database's error.
+            .map_err(Arc::unwrap_or_clone)?;
         Ok(Some(computed))
     }
 

@@ -183,26 +183,32 @@ pub struct Reserved {
 /// those locks: they rise in commit order within a journal and within an
 /// account, not across merchants. SQLite has one writer: there they come
 /// from the `ledger_clock` row, gap-free. One statement for one merchant on
-/// PostgreSQL, two for several. Errors: any database failure.
+/// PostgreSQL, two for several. Errors: [`LedgerError::Database`] for any
+/// database failure; [`LedgerError::Internal`] for a count beyond `i64`.
+///
+/// [`LedgerError::Database`]: crate::core::LedgerError::Database
+/// [`LedgerError::Internal`]: crate::core::LedgerError::Internal
 pub async fn reserve(
     db: &impl ConnectionTrait,
     txns: &[(MerchantId, Option<MerchantId>)],
     entries: usize,
-) -> Result<Reserved, DbErr> {
+) -> Result<Reserved, crate::core::LedgerError> {
     let mut wanted: std::collections::BTreeMap<MerchantId, i64> = std::collections::BTreeMap::new();
     for (merchant, counterparty) in txns {
         for m in std::iter::once(merchant).chain(counterparty) {
             *wanted.entry(*m).or_default() += 1;
         }
     }
-    let count = |n: usize| i64::try_from(n).map_err(|_| DbErr::Custom("too many rows to number".into()));
+    let count = |n: usize| {
+        i64::try_from(n).map_err(|_| crate::core::LedgerError::internal(format!("{n} rows are too many to number")))
+    };
     let (n_txns, n_entries) = (count(txns.len())?, count(entries)?);
     let (last, seqs, entry_seqs) = match db.get_database_backend() {
         DbBackend::Postgres => reserve_pg(db, &wanted, n_txns, n_entries).await?,
         _ => reserve_single_writer(db, &wanted, n_txns, n_entries).await?,
     };
     if seqs.len() != txns.len() || entry_seqs.len() != entries || last.len() != wanted.len() {
-        return Err(crate::core::db::corrupt("the clocks returned the wrong count of numbers"));
+        return Err(crate::core::db::corrupt("the clocks returned the wrong count of numbers").into());
     }
     // The first number of each merchant in this write.
     let mut next: std::collections::BTreeMap<MerchantId, i64> =
