@@ -139,12 +139,12 @@ async fn one_connection(app: &TestApp) -> sea_orm::DatabaseConnection {
 }
 
 /// Sessions of `app`'s database idle inside a transaction, once the pool
-/// has had up to half a second to end what it should: a pooled connection
+/// has had up to five seconds (a loaded machine) to end what it should: a pooled connection
 /// handed back with its transaction still open.
 async fn left_in_a_transaction(app: &TestApp) -> i64 {
     use sea_orm::{ConnectionTrait, Statement};
     let mut n = 0;
-    for _ in 0..25 {
+    for _ in 0..250 {
         let row = app
             .db
             .query_one_raw(Statement::from_string(
@@ -193,11 +193,16 @@ async fn a_read_given_up_while_it_begins_leaves_no_connection_inside_a_transacti
 }
 
 #[tokio::test]
+#[ignore = "pins sqlx's behaviour, and whether a zero timeout catches BEGIN in flight depends on the machine's timing; \
+            run with --ignored when upgrading sqlx"]
 async fn sqlxs_own_begin_given_up_the_same_way_does_leave_a_connection_inside_a_transaction() {
     // The library behaviour `core::db::begin` guards against, shown so the
     // test above is known to be able to fail: sea-orm's `begin` (sqlx 0.9),
     // given up the same way, hands its connection back inside a transaction.
     // If a later sqlx stops doing so, this test fails and the guard can go.
+    // Not run by default: a zero timeout may give up before the pool hands
+    // over the connection, and then nothing leaks, so on another machine it
+    // could fail without sqlx having changed.
     use sea_orm::TransactionTrait;
     let app = spawn_app().await;
     let pool = one_connection(&app).await;
