@@ -6,6 +6,8 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
+    /// Part of the key: rows are keyed (and on Citus distributed) by merchant.
+    #[sea_orm(primary_key, auto_increment = false)]
     pub merchant_id: Uuid,
     pub asset: String,
     pub amount: i64,

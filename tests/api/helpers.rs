@@ -722,3 +722,13 @@ impl Drop for ServerProcess {
         self.kill();
     }
 }
+
+/// How many migrations, from the newest back to and including `name`,
+/// `Migrator::down` must undo to reach the schema before `name`: a
+/// round-trip test keeps working as later migrations are added.
+pub fn steps_back_to(name: &str) -> u32 {
+    use migration::MigratorTrait;
+    let all = migration::Migrator::migrations();
+    let at = all.iter().position(|m| m.name() == name).unwrap_or_else(|| panic!("no migration named {name}"));
+    u32::try_from(all.len() - at).expect("a few migrations")
+}

@@ -23,6 +23,7 @@ mod limits;
 mod logs;
 mod nats;
 mod pagination;
+mod partition_keys;
 mod payments;
 mod payouts;
 mod posting;

@@ -119,15 +119,17 @@ pub async fn save(db: &impl ConnectionTrait, p: &Payment) -> Result<(), DbErr> {
         .col_expr(payment::Column::DisputedOpen, p.facts.disputed_open.into())
         .col_expr(payment::Column::ChargedBack, p.facts.charged_back.into())
         .col_expr(payment::Column::UpdatedAt, Utc::now().into())
+        .filter(payment::Column::MerchantId.eq(p.merchant.0))
         .filter(payment::Column::Id.eq(p.id))
         .exec(db)
         .await?;
     Ok(())
 }
 
-/// Finds a payment.
+/// Finds a payment by its id alone (the index on `id`; the key is
+/// `(merchant_id, id)`).
 pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Payment>, DbErr> {
-    payment::Entity::find_by_id(id).one(db).await?.map(Payment::try_from).transpose()
+    payment::Entity::find().filter(payment::Column::Id.eq(id)).one(db).await?.map(Payment::try_from).transpose()
 }
 
 /// The SQL condition for payments in `state` at `now` (mirrors `PaymentFacts::state`).

@@ -95,6 +95,6 @@ pub(in crate::core) async fn finish_payout(
     };
     let draft = step(kind, p.merchant, &p.asset, Amount::from_minor(p.amount)?, id)?;
     let transaction = post(db, req, &draft).await?;
-    payouts::set_state(db, id, state).await?;
+    payouts::set_state(db, p.merchant, id, state).await?;
     Ok(Outcome::Payout { payout: id, transaction })
 }

@@ -73,9 +73,10 @@ pub async fn insert(db: &impl ConnectionTrait, p: &Payout) -> Result<(), DbErr> 
     Ok(())
 }
 
-/// Finds a payout.
+/// Finds a payout by its id alone (the index on `id`; the key is
+/// `(merchant_id, id)`).
 pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Payout>, DbErr> {
-    payout::Entity::find_by_id(id).one(db).await?.map(Payout::try_from).transpose()
+    payout::Entity::find().filter(payout::Column::Id.eq(id)).one(db).await?.map(Payout::try_from).transpose()
 }
 
 /// Locks a payout row for the rest of the transaction and returns it.
@@ -87,11 +88,17 @@ pub async fn lock(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Payout>,
     find(db, id).await
 }
 
-/// Sets a payout's state.
-pub async fn set_state(db: &impl ConnectionTrait, id: Uuid, state: PayoutState) -> Result<(), DbErr> {
+/// Sets the state of `merchant`'s payout `id`.
+pub async fn set_state(
+    db: &impl ConnectionTrait,
+    merchant: MerchantId,
+    id: Uuid,
+    state: PayoutState,
+) -> Result<(), DbErr> {
     payout::Entity::update_many()
         .col_expr(payout::Column::State, state.as_str().into())
         .col_expr(payout::Column::UpdatedAt, Utc::now().into())
+        .filter(payout::Column::MerchantId.eq(merchant.0))
         .filter(payout::Column::Id.eq(id))
         .exec(db)
         .await?;

@@ -1,0 +1,166 @@
+//! Keys that carry the merchant (issue 17): a table distributed by
+//! `merchant_id` needs it in every primary and unique key. This file pins
+//! which keys already do, and checks that lookups by id alone still work.
+
+use sea_orm::ConnectionTrait;
+use serde_json::json;
+
+use crate::helpers::{code, spawn_app, steps_back_to};
+
+/// `table: (col, col, …)` for every primary and unique key of the tables
+/// that have a `merchant_id` column, sorted.
+async fn keys_of_merchant_tables(app: &crate::helpers::TestApp) -> Vec<String> {
+    let rows = app
+        .db
+        .query_all_raw(sea_orm::Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT c.conrelid::regclass::text || ': (' || string_agg(a.attname, ', ' ORDER BY k.n) || ')' AS key \
+             FROM pg_constraint c \
+             CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, n) \
+             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum \
+             WHERE c.contype IN ('p', 'u') AND c.connamespace = 'public'::regnamespace \
+               AND EXISTS (SELECT 1 FROM pg_attribute m WHERE m.attrelid = c.conrelid \
+                           AND m.attname = 'merchant_id' AND NOT m.attisdropped) \
+             GROUP BY c.conrelid, c.conname"
+                .to_owned(),
+        ))
+        .await
+        .expect("keys");
+    let mut keys: Vec<String> = rows.iter().map(|r| r.try_get::<String>("", "key").expect("key")).collect();
+    keys.sort();
+    keys
+}
+
+#[tokio::test]
+async fn payments_and_payouts_are_keyed_by_merchant_and_the_keys_still_lacking_it_are_known() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let keys = keys_of_merchant_tables(&app).await;
+
+    // Assert: payments and payouts carry the merchant in every key.
+    for table in ["payments", "payouts"] {
+        let theirs: Vec<&String> = keys.iter().filter(|k| k.starts_with(&format!("{table}:"))).collect();
+        assert!(!theirs.is_empty(), "{table} has keys: {keys:?}");
+        for key in theirs {
+            assert!(key.contains("merchant_id"), "{key} lacks the merchant");
+        }
+    }
+    // The keys that still lack it are exactly these (what issue 17 has left
+    // to re-key); a new one fails here instead of going unnoticed.
+    let lacking: Vec<&str> = keys.iter().filter(|k| !k.contains("merchant_id")).map(String::as_str).collect();
+    assert_eq!(
+        lacking,
+        [
+            "accounts: (id)",
+            "api_keys: (id)",
+            "api_keys: (prefix)",
+            "audit_log: (seq)",
+            "balances: (account_id)",
+            "entries: (seq)",
+            "ledger_events: (seq)",
+            "transactions: (id)",
+            "transactions: (reverses)",
+            "transactions: (seq)",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_payment_and_a_payout_are_found_by_id_alone_and_only_by_their_merchant_and_staff() {
+    // Arrange: a captured payment and a payout of one merchant; a key of another.
+    let app = spawn_app().await;
+    let shop = app.merchant("Keyed Shop").await;
+    let other = app.merchant("Keyed Other").await;
+    let payment = app.captured_payment(&shop, "20.00", "keyed-card").await;
+    let payout = app.create_payout(&shop, "keyed-payout").await;
+    let shop_key = app.merchant_key(&shop).await;
+    let other_key = app.merchant_key(&other).await;
+    let q = "query($p: ID!, $o: ID!) { payment(id: $p) { id state } payout(id: $o) { id state } }";
+    let vars = json!({ "p": payment, "o": payout });
+
+    // Act
+    let by_staff = app.ok(q, vars.clone()).await;
+    let by_shop = app.gql_as(Some(&shop_key), q, vars.clone()).await;
+    let by_other = app.gql_as(Some(&other_key), q, vars.clone()).await;
+    let settled = app
+        .ok(
+            "mutation($i: PayoutStepInput!) { settlePayout(input: $i) { payout { id state } } }",
+            json!({ "i": { "payoutId": payout, "idempotencyKey": "keyed-settle" } }),
+        )
+        .await;
+
+    // Assert
+    assert_eq!(by_staff["payment"]["id"], payment.as_str());
+    assert_eq!(by_staff["payout"]["id"], payout.as_str());
+    assert_eq!(by_shop["data"]["payment"]["id"], payment.as_str(), "{by_shop}");
+    assert_eq!(by_shop["data"]["payout"]["id"], payout.as_str(), "{by_shop}");
+    assert_eq!(by_other["data"]["payment"], json!(null), "another merchant sees nothing: {by_other}");
+    assert_eq!(by_other["data"]["payout"], json!(null), "another merchant sees nothing: {by_other}");
+    assert_eq!(settled["settlePayout"]["payout"]["state"], "SETTLED");
+    assert_eq!(
+        app.scalar(&format!("SELECT COUNT(*) FROM payouts WHERE id = '{payout}' AND state = 'settled'")).await,
+        1,
+        "the step wrote the merchant's row"
+    );
+    app.assert_books_consistent().await;
+}
+
+#[tokio::test]
+async fn the_database_refuses_a_second_payment_with_the_same_merchant_and_id() {
+    // Arrange
+    let app = spawn_app().await;
+    let shop = app.merchant("Keyed Twice").await;
+    let payment = app.authorize(&shop, "5.00", "keyed-twice").await;
+
+    // Act: the same (merchant_id, id) again, written by hand.
+    let again = app
+        .db
+        .execute_unprepared(&format!(
+            "INSERT INTO payments (id, merchant_id, asset, authorized, captured, released, fee_captured, refunded, \
+             disputed_open, charged_back, expires_at, created_at, updated_at) \
+             SELECT id, merchant_id, asset, authorized, captured, released, fee_captured, refunded, disputed_open, \
+             charged_back, expires_at, created_at, updated_at FROM payments WHERE id = '{payment}'"
+        ))
+        .await;
+
+    // Assert: the primary key refuses it, and the books are as they were.
+    let err = again.expect_err("a duplicate key is refused").to_string();
+    assert!(err.contains("payments_pkey"), "{err}");
+    assert_eq!(app.count("payments").await, 1);
+    let refused = app.gql("{ payment(id: \"not-a-uuid\") { id } }", json!({})).await;
+    assert_eq!(code(&refused), "BAD_USER_INPUT", "{refused}");
+}
+
+#[tokio::test]
+async fn migrating_down_and_up_again_keeps_every_payment_and_payout() {
+    use migration::MigratorTrait;
+    // Arrange
+    let app = spawn_app().await;
+    let shop = app.merchant("Keyed Migration").await;
+    let payment = app.captured_payment(&shop, "30.00", "keyed-mig").await;
+    let payout = app.create_payout(&shop, "keyed-mig-payout").await;
+    let before = keys_of_merchant_tables(&app).await;
+
+    // Act: back to the keys by id alone, then forward again.
+    let steps = steps_back_to("m20261205_000014_payments_keyed_by_merchant");
+    migration::Migrator::down(&app.db, Some(steps)).await.expect("down");
+    let old = keys_of_merchant_tables(&app).await;
+    migration::Migrator::up(&app.db, None).await.expect("up again");
+
+    // Assert: the old schema keyed them by id; the new one by merchant and
+    // id; every row kept and found.
+    assert!(old.contains(&"payments: (id)".to_owned()) && old.contains(&"payouts: (id)".to_owned()), "{old:?}");
+    assert_eq!(keys_of_merchant_tables(&app).await, before);
+    assert!(before.contains(&"payments: (merchant_id, id)".to_owned()), "{before:?}");
+    let found = app
+        .ok(
+            "query($p: ID!, $o: ID!) { payment(id: $p) { id } payout(id: $o) { id } }",
+            json!({ "p": payment, "o": payout }),
+        )
+        .await;
+    assert_eq!(found["payment"]["id"], payment.as_str());
+    assert_eq!(found["payout"]["id"], payout.as_str());
+    app.assert_books_consistent().await;
+}
