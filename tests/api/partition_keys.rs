@@ -61,7 +61,6 @@ async fn payments_and_payouts_are_keyed_by_merchant_and_the_keys_still_lacking_i
             "entries: (seq)",
             "ledger_events: (seq)",
             "transactions: (id)",
-            "transactions: (reverses)",
             "transactions: (seq)",
         ]
     );
@@ -143,7 +142,7 @@ async fn migrating_down_and_up_again_keeps_every_payment_and_payout() {
     let payout = app.create_payout(&shop, "keyed-mig-payout").await;
     let before = keys_of_merchant_tables(&app).await;
 
-    // Act: back to the keys by id alone, then forward again.
+    // Act: back to the keys by id alone (migrations 14 and 15), then forward again.
     let steps = steps_back_to("m20261205_000014_payments_keyed_by_merchant");
     migration::Migrator::down(&app.db, Some(steps)).await.expect("down");
     let old = keys_of_merchant_tables(&app).await;
@@ -151,7 +150,9 @@ async fn migrating_down_and_up_again_keeps_every_payment_and_payout() {
 
     // Assert: the old schema keyed them by id; the new one by merchant and
     // id; every row kept and found.
-    assert!(old.contains(&"payments: (id)".to_owned()) && old.contains(&"payouts: (id)".to_owned()), "{old:?}");
+    for key in ["payments: (id)", "payouts: (id)", "transactions: (reverses)"] {
+        assert!(old.contains(&key.to_owned()), "{key} in {old:?}");
+    }
     assert_eq!(keys_of_merchant_tables(&app).await, before);
     assert!(before.contains(&"payments: (merchant_id, id)".to_owned()), "{before:?}");
     let found = app
@@ -162,5 +163,49 @@ async fn migrating_down_and_up_again_keeps_every_payment_and_payout() {
         .await;
     assert_eq!(found["payment"]["id"], payment.as_str());
     assert_eq!(found["payout"]["id"], payout.as_str());
+    app.assert_books_consistent().await;
+}
+
+/// Inserts, by hand, a reversal of `original` filed under `merchant`:
+/// what a bug in the write path would have to write to break the keys.
+async fn forged_reversal(app: &crate::helpers::TestApp, merchant: &str, original: &str) -> Result<(), String> {
+    app.db
+        .execute_unprepared(&format!(
+            "INSERT INTO transactions (seq, id, merchant_id, kind, metadata, effective_at, created_at, reverses, number) \
+             VALUES (999999999, '{}', '{merchant}', 'reversal', '{{}}', now(), now(), '{original}', 999999999)",
+            uuid::Uuid::now_v7()
+        ))
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn a_reversal_is_keyed_by_its_originals_merchant_and_made_once() {
+    // Arrange: a payment of the shop, reversed once through the API.
+    let app = spawn_app().await;
+    let shop = app.merchant("Keyed Reversal").await;
+    let other = app.merchant("Keyed Bystander").await;
+    let sale = crate::helpers::txn_id(&app.pay(&shop, "8.00", None, "USD", "keyed-rev-sale").await);
+    let unreversed = crate::helpers::txn_id(&app.pay(&shop, "2.00", None, "USD", "keyed-rev-other").await);
+    let reverse = "mutation($id: ID!, $k: String!) { reverseTransaction(transactionId: $id, reason: \"test\", \
+                   idempotencyKey: $k) { transaction { id } } }";
+    app.ok(reverse, json!({ "id": sale, "k": "keyed-rev-1" })).await;
+    let transactions = app.count("transactions").await;
+
+    // Act
+    let twice = app.gql(reverse, json!({ "id": sale, "k": "keyed-rev-2" })).await;
+    let second_row = forged_reversal(&app, &shop, &sale).await;
+    let other_merchants = forged_reversal(&app, &other, &unreversed).await;
+
+    // Assert: the API says ALREADY_REVERSED; underneath, the key
+    // (merchant_id, reverses) refuses a second reversal and the foreign key
+    // refuses one filed under another merchant. Nothing was written.
+    assert_eq!(code(&twice), "ALREADY_REVERSED", "{twice}");
+    let err = second_row.expect_err("a second reversal row is refused");
+    assert!(err.contains("transactions_merchant_id_reverses_key"), "{err}");
+    let err = other_merchants.expect_err("another merchant's reversal is refused");
+    assert!(err.contains("transactions_merchant_id_reverses_fkey"), "{err}");
+    assert_eq!(app.count("transactions").await, transactions);
     app.assert_books_consistent().await;
 }

@@ -300,7 +300,8 @@ pub fn corrupt(what: impl Into<String>) -> DbErr {
 pub enum UniqueKey {
     /// `merchants (external_id)`: `EXTERNAL_ID_TAKEN`.
     MerchantExternalId,
-    /// `transactions (reverses)`: a transaction is reversed at most once.
+    /// `transactions (merchant_id, reverses)`: a transaction is reversed at
+    /// most once (a reversal is always its original's merchant's).
     Reverses,
     /// `payouts (merchant_id, asset, period)`: one scheduled payout per period.
     PayoutPeriod,
@@ -313,7 +314,7 @@ impl UniqueKey {
     pub fn constraint(self) -> &'static str {
         match self {
             UniqueKey::MerchantExternalId => "merchants_external_id_key",
-            UniqueKey::Reverses => "transactions_reverses_key",
+            UniqueKey::Reverses => "transactions_merchant_id_reverses_key",
             UniqueKey::PayoutPeriod => "payouts_merchant_id_asset_period_key",
             UniqueKey::RollupMonth => "rollup_months_pkey",
         }
