@@ -8,6 +8,8 @@ pub struct Model {
     pub seq: i64,
     pub transaction_seq: i64,
     pub transaction_id: Uuid,
+    /// Part of the key on PostgreSQL: rows are keyed by merchant (migration 16).
+    #[sea_orm(primary_key, auto_increment = false)]
     pub merchant_id: Uuid,
     pub account_id: Uuid,
     pub asset: String,

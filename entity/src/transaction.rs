@@ -7,6 +7,8 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub seq: i64,
     pub id: Uuid,
+    /// Part of the key on PostgreSQL: rows are keyed by merchant (migration 16).
+    #[sea_orm(primary_key, auto_increment = false)]
     pub merchant_id: Uuid,
     pub kind: String,
     pub external_ref: Option<String>,

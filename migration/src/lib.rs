@@ -24,6 +24,7 @@ mod m20261203_000012_merchant_clocks;
 mod m20261204_000013_balance_totals;
 mod m20261205_000014_payments_keyed_by_merchant;
 mod m20261205_000015_reversals_keyed_by_merchant;
+mod m20261205_000016_journal_rows_keyed_by_merchant;
 
 /// The ordered list of migrations, applied by the server at start-up and by the
 /// `migration` CLI.
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000013_balance_totals::Migration),
             Box::new(m20261205_000014_payments_keyed_by_merchant::Migration),
             Box::new(m20261205_000015_reversals_keyed_by_merchant::Migration),
+            Box::new(m20261205_000016_journal_rows_keyed_by_merchant::Migration),
         ]
     }
 }

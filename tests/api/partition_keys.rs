@@ -52,17 +52,7 @@ async fn payments_and_payouts_are_keyed_by_merchant_and_the_keys_still_lacking_i
     let lacking: Vec<&str> = keys.iter().filter(|k| !k.contains("merchant_id")).map(String::as_str).collect();
     assert_eq!(
         lacking,
-        [
-            "accounts: (id)",
-            "api_keys: (id)",
-            "api_keys: (prefix)",
-            "audit_log: (seq)",
-            "balances: (account_id)",
-            "entries: (seq)",
-            "ledger_events: (seq)",
-            "transactions: (id)",
-            "transactions: (seq)",
-        ]
+        ["accounts: (id)", "api_keys: (id)", "api_keys: (prefix)", "audit_log: (seq)", "balances: (account_id)",]
     );
 }
 
@@ -142,7 +132,7 @@ async fn migrating_down_and_up_again_keeps_every_payment_and_payout() {
     let payout = app.create_payout(&shop, "keyed-mig-payout").await;
     let before = keys_of_merchant_tables(&app).await;
 
-    // Act: back to the keys by id alone (migrations 14 and 15), then forward again.
+    // Act: back to the keys without the merchant (migrations 14 to 16), then forward again.
     let steps = steps_back_to("m20261205_000014_payments_keyed_by_merchant");
     migration::Migrator::down(&app.db, Some(steps)).await.expect("down");
     let old = keys_of_merchant_tables(&app).await;
@@ -150,7 +140,15 @@ async fn migrating_down_and_up_again_keeps_every_payment_and_payout() {
 
     // Assert: the old schema keyed them by id; the new one by merchant and
     // id; every row kept and found.
-    for key in ["payments: (id)", "payouts: (id)", "transactions: (reverses)"] {
+    for key in [
+        "payments: (id)",
+        "payouts: (id)",
+        "transactions: (reverses)",
+        "transactions: (seq)",
+        "transactions: (id)",
+        "entries: (seq)",
+        "ledger_events: (seq)",
+    ] {
         assert!(old.contains(&key.to_owned()), "{key} in {old:?}");
     }
     assert_eq!(keys_of_merchant_tables(&app).await, before);
@@ -207,5 +205,43 @@ async fn a_reversal_is_keyed_by_its_originals_merchant_and_made_once() {
     let err = other_merchants.expect_err("another merchant's reversal is refused");
     assert!(err.contains("transactions_merchant_id_reverses_fkey"), "{err}");
     assert_eq!(app.count("transactions").await, transactions);
+    app.assert_books_consistent().await;
+}
+
+#[tokio::test]
+async fn an_entry_or_event_filed_under_another_merchant_than_its_transaction_is_refused() {
+    // Arrange: a payment of the shop; another merchant.
+    let app = spawn_app().await;
+    let shop = app.merchant("Keyed Entries").await;
+    let other = app.merchant("Keyed Elsewhere").await;
+    let sale = crate::helpers::txn_id(&app.pay(&shop, "6.00", None, "USD", "keyed-entries").await);
+    let (entries, events) = (app.count("entries").await, app.count("ledger_events").await);
+
+    // Act: copy one of its entries, and its event, under the other merchant.
+    let entry = app
+        .db
+        .execute_unprepared(&format!(
+            "INSERT INTO entries (seq, transaction_seq, transaction_id, merchant_id, account_id, asset, direction, \
+             amount, effective_at, layer) \
+             SELECT 999999999, transaction_seq, transaction_id, '{other}', account_id, asset, direction, amount, \
+             effective_at, layer FROM entries WHERE transaction_id = '{sale}' LIMIT 1"
+        ))
+        .await;
+    let event = app
+        .db
+        .execute_unprepared(&format!(
+            "INSERT INTO ledger_events (seq, id, merchant_id, kind, transaction_id, payload, created_at, number) \
+             SELECT seq, '{}', '{other}', kind, transaction_id, payload, created_at, 999999999 \
+             FROM ledger_events WHERE transaction_id = '{sale}'",
+            uuid::Uuid::now_v7()
+        ))
+        .await;
+
+    // Assert: the keys with the merchant refuse both; nothing was written.
+    let err = entry.expect_err("an entry under another merchant").to_string();
+    assert!(err.contains("entries_transaction_"), "{err}");
+    let err = event.expect_err("an event under another merchant").to_string();
+    assert!(err.contains("ledger_events_seq_fkey"), "{err}");
+    assert_eq!((app.count("entries").await, app.count("ledger_events").await), (entries, events));
     app.assert_books_consistent().await;
 }

@@ -86,8 +86,8 @@ pub async fn fold(
            e.direction AS direction, e.layer AS layer, e.amount AS amount \
          FROM transactions t \
          LEFT JOIN merchants m ON m.id = t.merchant_id \
-         LEFT JOIN ledger_events ev ON ev.seq = t.seq \
-         JOIN entries e ON e.transaction_seq = t.seq \
+         LEFT JOIN ledger_events ev ON ev.merchant_id = t.merchant_id AND ev.seq = t.seq \
+         JOIN entries e ON e.merchant_id = t.merchant_id AND e.transaction_seq = t.seq \
          JOIN accounts a ON a.id = e.account_id \
          WHERE {filter} ORDER BY t.seq, e.seq"
     );
