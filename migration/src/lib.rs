@@ -26,6 +26,18 @@ mod m20261205_000014_payments_keyed_by_merchant;
 mod m20261205_000015_reversals_keyed_by_merchant;
 mod m20261205_000016_journal_rows_keyed_by_merchant;
 
+/// Runs `sql` (one or more statements) on PostgreSQL and does nothing on
+/// SQLite: for the migrations whose objects only PostgreSQL has (functions
+/// with `SECURITY DEFINER`, keys re-cut for distribution by merchant).
+/// Errors: the database's, as `DbErr`.
+async fn on_postgres(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
+    use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+    if manager.get_database_backend() == DbBackend::Postgres {
+        manager.get_connection().execute_unprepared(sql).await?;
+    }
+    Ok(())
+}
+
 /// The ordered list of migrations, applied by the server at start-up and by the
 /// `migration` CLI.
 pub struct Migrator;

@@ -10,7 +10,6 @@
 //! no transaction. SQLite has no row-level security and needs nothing.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 
 /// The migration.
 #[derive(DeriveMigrationName)]
@@ -27,19 +26,10 @@ GRANT EXECUTE ON FUNCTION ledger_api_key_by_prefix(TEXT) TO ledger_app;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() == DbBackend::Postgres {
-            manager.get_connection().execute_unprepared(UP).await?;
-        }
-        Ok(())
+        crate::on_postgres(manager, UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() == DbBackend::Postgres {
-            manager
-                .get_connection()
-                .execute_unprepared("DROP FUNCTION IF EXISTS ledger_api_key_by_prefix(TEXT)")
-                .await?;
-        }
-        Ok(())
+        crate::on_postgres(manager, "DROP FUNCTION IF EXISTS ledger_api_key_by_prefix(TEXT)").await
     }
 }

@@ -13,7 +13,6 @@
 //! it only skips re-checking rows that would all pass.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
 /// The migration.
 #[derive(DeriveMigrationName)]
@@ -40,19 +39,10 @@ GRANT EXECUTE ON FUNCTION ledger_balance_totals(text, boolean) TO ledger_app;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() == DbBackend::Postgres {
-            manager.get_connection().execute_unprepared(UP).await?;
-        }
-        Ok(())
+        crate::on_postgres(manager, UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() == DbBackend::Postgres {
-            manager
-                .get_connection()
-                .execute_unprepared("DROP FUNCTION IF EXISTS ledger_balance_totals(text, boolean)")
-                .await?;
-        }
-        Ok(())
+        crate::on_postgres(manager, "DROP FUNCTION IF EXISTS ledger_balance_totals(text, boolean)").await
     }
 }
