@@ -25,6 +25,7 @@ mod m20261204_000013_balance_totals;
 mod m20261205_000014_payments_keyed_by_merchant;
 mod m20261205_000015_reversals_keyed_by_merchant;
 mod m20261205_000016_journal_rows_keyed_by_merchant;
+mod m20261206_000017_distribute_on_citus;
 
 /// Runs `sql` (one or more statements) on PostgreSQL and does nothing on
 /// SQLite: for the migrations whose objects only PostgreSQL has (functions
@@ -62,6 +63,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000014_payments_keyed_by_merchant::Migration),
             Box::new(m20261205_000015_reversals_keyed_by_merchant::Migration),
             Box::new(m20261205_000016_journal_rows_keyed_by_merchant::Migration),
+            Box::new(m20261206_000017_distribute_on_citus::Migration),
         ]
     }
 }
