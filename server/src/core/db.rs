@@ -57,6 +57,18 @@ pub const SQLITE_POOL_SIZE: u32 = 1;
 pub async fn connect_and_migrate(url: &str, pool_size: u32) -> Result<DatabaseConnection, DbErr> {
     let db = connect(url.to_owned(), pool_size).await?;
     migration::Migrator::up(&db, None).await?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        let citus = db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT count(*) AS n FROM pg_extension WHERE extname = 'citus'",
+            ))
+            .await?
+            .map(|r| r.try_get::<i64>("", "n"))
+            .transpose()?
+            .unwrap_or(0);
+        ON_CITUS.store(citus > 0, std::sync::atomic::Ordering::Relaxed);
+    }
     crate::core::accounts::store::assets::seed_iso4217(&db).await?;
     Ok(db)
 }
@@ -76,7 +88,7 @@ pub async fn connect_app(url: &str, pool_size: u32) -> Result<DatabaseConnection
 }
 
 /// Names the tenant of the open database transaction `db` for the rest of that
-/// transaction only (`set_config(…, true)`), so a pooled connection never carries
+/// transaction only (`SET LOCAL`), so a pooled connection never carries
 /// it into its next transaction. `platform_rows` also shows the platform's own
 /// rows (the write path needs them: every payment posts to platform accounts).
 /// A no-op on SQLite, which has no row-level security.
@@ -85,13 +97,86 @@ pub async fn set_tenant(db: &impl ConnectionTrait, tenant: Tenant, platform_rows
         return Ok(());
     }
     let platform = if platform_rows { "on" } else { "off" };
-    db.execute_raw(stmt(
-        db,
-        &format!("SELECT set_config('{TENANT_SETTING}', $1, true), set_config('{PLATFORM_ROWS_SETTING}', $2, true)"),
-        vec![tenant.setting().into(), platform.into()],
+    db.execute_unprepared(&format!(
+        "{}{}",
+        set_local(TENANT_SETTING, &tenant.setting()),
+        set_local(PLATFORM_ROWS_SETTING, platform)
     ))
     .await?;
     Ok(())
+}
+
+/// Whether the database is a Citus coordinator (the `citus` extension is
+/// installed), as [`connect_and_migrate`] last found it. One flag per
+/// process: a process serves one database (the tests run the Citus suite in
+/// a process of its own).
+///
+/// Why the write path needs to know: PostgreSQL cannot `PREPARE TRANSACTION`
+/// one that ran `NOTIFY`, and Citus commits a transaction that wrote to more
+/// than one node (a deal between merchants on two workers, a new merchant in
+/// the `merchants` reference table) with two-phase commit. So on Citus the
+/// write path sends no `NOTIFY`; the event hubs' poll
+/// (`events::HUB_POLL_INTERVAL`, 500 ms) delivers instead.
+static ON_CITUS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the database is a Citus coordinator (see [`ON_CITUS`]): the write
+/// path then takes its row keys apart and sends no `NOTIFY`.
+pub fn on_citus() -> bool {
+    ON_CITUS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Locks the row of `table` (a merchant table with `id` and `merchant_id`)
+/// whose id is `id`, for the rest of the transaction; false when there is
+/// none. PostgreSQL: one `SELECT … FOR UPDATE` by id. Citus refuses
+/// `FOR UPDATE` across shards, so there the row's merchant is read first (a
+/// read of every shard by the `id` index) and the row is locked in its own
+/// shard. Errors: the database's.
+pub async fn lock_by_id(db: &impl ConnectionTrait, table: &str, id: uuid::Uuid) -> Result<bool, DbErr> {
+    if !on_citus() {
+        let sql = format!("SELECT id FROM {table} WHERE id = $1{}", for_update(db));
+        return Ok(db.query_one_raw(stmt(db, &sql, vec![id.into()])).await?.is_some());
+    }
+    let found =
+        db.query_one_raw(stmt(db, &format!("SELECT merchant_id FROM {table} WHERE id = $1"), vec![id.into()])).await?;
+    let Some(row) = found else { return Ok(false) };
+    let merchant: uuid::Uuid = row.try_get("", "merchant_id")?;
+    let sql = format!("SELECT id FROM {table} WHERE merchant_id = $1 AND id = $2 FOR UPDATE");
+    Ok(db.query_one_raw(stmt(db, &sql, vec![merchant.into(), id.into()])).await?.is_some())
+}
+
+/// ` AND {column} IN ($first, …)` over the distinct `partitions`, with their
+/// values: the partitions a statement touches, spelled out so that Citus
+/// routes it to their shards alone (it prunes shards on `IN` over constants,
+/// not on a row constructor or a join with `VALUES`). On one PostgreSQL node
+/// the filter is redundant and cheap.
+pub fn partition_filter(
+    column: &str,
+    first: usize,
+    partitions: impl IntoIterator<Item = uuid::Uuid>,
+) -> (String, Vec<Value>) {
+    let set: std::collections::BTreeSet<uuid::Uuid> = partitions.into_iter().collect();
+    let values: Vec<Value> = set.into_iter().map(Into::into).collect();
+    (format!(" AND {column} IN ({})", placeholders(first, values.len())), values)
+}
+
+/// The `NOTIFY` of [`set_write_tenant`] and [`set_batch_tenants`]: `SELECT
+/// pg_notify(…)`, or nothing on Citus (see [`ON_CITUS`]).
+fn notify(instance: &str) -> String {
+    if on_citus() {
+        return String::new();
+    }
+    format!("SELECT pg_notify('{}', '{}')", crate::core::outbox::store::NOTIFY_CHANNEL, instance.replace('\'', "''"))
+}
+
+/// `SET LOCAL name = 'value';`, the value quoted as a string literal.
+///
+/// Why `SET LOCAL` and not `set_config(…, true)`, which does the same on one
+/// node: on Citus the row-level security policies run on the workers' shards,
+/// and Citus passes a transaction's `SET LOCAL` settings on to the workers
+/// (`citus.propagate_set_commands = 'local'`, which migration
+/// `m20261206_000017` sets for the database), never a `set_config` call.
+fn set_local(name: &str, value: &str) -> String {
+    format!("SET LOCAL {name} = '{}';", value.replace('\'', "''"))
 }
 
 /// Names the tenant of the write path's open transaction (as [`set_tenant`]
@@ -106,14 +191,11 @@ pub async fn set_write_tenant(db: &impl ConnectionTrait, tenant: Tenant, instanc
     if db.get_database_backend() != DbBackend::Postgres {
         return Ok(());
     }
-    db.execute_raw(stmt(
-        db,
-        &format!(
-            "SELECT set_config('{TENANT_SETTING}', $1, true), set_config('{PLATFORM_ROWS_SETTING}', 'on', true), \
-             pg_notify('{}', $2)",
-            crate::core::outbox::store::NOTIFY_CHANNEL
-        ),
-        vec![tenant.setting().into(), instance.into()],
+    db.execute_unprepared(&format!(
+        "{}{}{}",
+        set_local(TENANT_SETTING, &tenant.setting()),
+        set_local(PLATFORM_ROWS_SETTING, "on"),
+        notify(instance)
     ))
     .await?;
     Ok(())
@@ -140,14 +222,12 @@ pub async fn set_batch_tenants(
         return Ok(());
     }
     let set = format!("{{{}}}", merchants.iter().map(ToString::to_string).collect::<Vec<_>>().join(","));
-    db.execute_raw(stmt(
-        db,
-        &format!(
-            "SELECT set_config('{TENANT_SETTING}', '', true), set_config('{TENANT_SET_SETTING}', $1, true), \
-             set_config('{PLATFORM_ROWS_SETTING}', 'on', true), pg_notify('{}', $2)",
-            crate::core::outbox::store::NOTIFY_CHANNEL
-        ),
-        vec![set.into(), instance.into()],
+    db.execute_unprepared(&format!(
+        "{}{}{}{}",
+        set_local(TENANT_SETTING, ""),
+        set_local(TENANT_SET_SETTING, &set),
+        set_local(PLATFORM_ROWS_SETTING, "on"),
+        notify(instance)
     ))
     .await?;
     Ok(())
@@ -190,8 +270,9 @@ pub async fn begin_read(pool: &DatabaseConnection, tenant: Tenant) -> Result<Dat
     let txn = begin(pool).await?;
     txn.execute_unprepared(&format!(
         "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
-         SELECT set_config('{TENANT_SETTING}', '{}', true), set_config('{PLATFORM_ROWS_SETTING}', 'off', true)",
-        tenant.setting()
+         {}{}",
+        set_local(TENANT_SETTING, &tenant.setting()),
+        set_local(PLATFORM_ROWS_SETTING, "off")
     ))
     .await?;
     Ok(txn)

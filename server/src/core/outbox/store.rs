@@ -77,6 +77,47 @@ const EVENT_COLUMNS: &str = "payload, seq, writer_xid, number, counterparty_numb
 /// smaller id has ended.
 const WATERMARK: &str = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
 
+/// On Citus: the watermark, computed on the coordinator.
+///
+/// `writer_xid` is the coordinator's transaction id (Citus evaluates the
+/// column default there), but a feed query's `WHERE` runs on the workers,
+/// where [`WATERMARK`] would read the workers' own, unrelated ids. So the
+/// bound is read first on the coordinator. It is also held below the oldest
+/// distributed transaction still in `pg_dist_transaction` (`outer_xid`, the
+/// coordinator's id): a transaction that wrote to two workers (a deal)
+/// commits on the coordinator before `COMMIT PREPARED` reaches the workers,
+/// and its event must not be passed over in that window. Citus's 2PC
+/// recovery removes the row once the workers have committed
+/// (`citus.recover_2pc_interval`), so a deal holds the feed back at most that
+/// long. Rows without a coordinator id (`outer_xid` 0: a distributed
+/// transaction that wrote nothing on the coordinator, such as DDL) cannot hold
+/// an event and are not counted. Errors: the database's.
+pub(crate) async fn citus_watermark(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
+    let row = db
+        .query_one_raw(stmt(
+            db,
+            &format!(
+                "SELECT LEAST({WATERMARK}, (SELECT MIN(outer_xid::text::bigint) FROM pg_dist_transaction WHERE outer_xid::text::bigint > 0)) AS w"
+            ),
+            vec![],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("the feed watermark".into()))?;
+    row.try_get("", "w")
+}
+
+/// The `writer_xid` bound of a feed read (`writer_xid < …`): [`WATERMARK`] on
+/// PostgreSQL, in the read itself; on Citus the number [`citus_watermark`]
+/// read first; none on SQLite, whose one writer makes every committed row
+/// visible in order.
+async fn visible_below(db: &impl ConnectionTrait) -> Result<Option<String>, DbErr> {
+    Ok(match db.get_database_backend() {
+        DbBackend::Postgres if crate::core::db::on_citus() => Some(citus_watermark(db).await?.to_string()),
+        DbBackend::Postgres => Some(WATERMARK.to_owned()),
+        _ => None,
+    })
+}
+
 fn event_of(row: QueryResult) -> Result<LedgerEvent, DbErr> {
     let payload: serde_json::Value = row.try_get("", "payload")?;
     let mut event: LedgerEvent =
@@ -93,10 +134,7 @@ fn event_of(row: QueryResult) -> Result<LedgerEvent, DbErr> {
 /// hides what the connection's tenant may not see.
 pub async fn page(db: &impl ConnectionTrait, after: FeedPosition, limit: u64) -> Result<Vec<LedgerEvent>, DbErr> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let visible = match db.get_database_backend() {
-        DbBackend::Postgres => format!(" AND writer_xid < {WATERMARK}"),
-        _ => String::new(),
-    };
+    let visible = visible_below(db).await?.map(|w| format!(" AND writer_xid < {w}")).unwrap_or_default();
     let rows = db
         .query_all_raw(stmt(
             db,
@@ -140,10 +178,7 @@ pub async fn journal_page(
 /// The position of the last event of the whole feed below the visibility
 /// watermark ([`FeedPosition::START`] when none).
 pub async fn head(db: &impl ConnectionTrait) -> Result<FeedPosition, DbErr> {
-    let visible = match db.get_database_backend() {
-        DbBackend::Postgres => format!(" WHERE writer_xid < {WATERMARK}"),
-        _ => String::new(),
-    };
+    let visible = visible_below(db).await?.map(|w| format!(" WHERE writer_xid < {w}")).unwrap_or_default();
     let row = db
         .query_one_raw(stmt(
             db,

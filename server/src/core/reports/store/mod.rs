@@ -126,6 +126,11 @@ pub async fn fold(
 /// database transaction with a smaller id has ended); on SQLite, with one
 /// writer, `(0, last seq + 1)`.
 pub async fn through_now(db: &impl ConnectionTrait) -> Result<FeedPosition, DbErr> {
+    if crate::core::db::on_citus() {
+        // The coordinator's watermark, held below any distributed commit
+        // still under way (see `outbox::store::citus_watermark`).
+        return Ok(FeedPosition { xid: crate::core::outbox::store::citus_watermark(db).await?, seq: 0 });
+    }
     let sql = match db.get_database_backend() {
         sea_orm::DbBackend::Postgres => {
             "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS x, CAST(0 AS BIGINT) AS s"
