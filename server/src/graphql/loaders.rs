@@ -43,29 +43,45 @@ impl Loaders {
 /// Loads accounts by id.
 pub struct AccountLoader(Arc<RequestContext>);
 
-impl Loader<AccountId> for AccountLoader {
+/// The key: the account, with the partition to look in first (the entry's
+/// merchant, which is the account's own except on a deal's buyer side).
+impl Loader<(MerchantId, AccountId)> for AccountLoader {
     type Value = Account;
     type Error = Arc<crate::core::LedgerError>;
 
-    async fn load(&self, keys: &[AccountId]) -> Result<HashMap<AccountId, Account>, Self::Error> {
+    async fn load(
+        &self,
+        keys: &[(MerchantId, AccountId)],
+    ) -> Result<HashMap<(MerchantId, AccountId), Account>, Self::Error> {
         let reads = self.0.reads().await.map_err(Arc::new)?;
-        let ids: Vec<uuid::Uuid> = keys.iter().map(|k| k.0).collect();
-        Ok(accounts::find_many(&reads, &ids).await.map_err(Arc::new)?.into_iter().map(|a| (a.id, a)).collect())
+        let hinted: Vec<(MerchantId, uuid::Uuid)> = keys.iter().map(|(m, a)| (*m, a.0)).collect();
+        let found: HashMap<AccountId, Account> = accounts::find_many_hinted(&reads, &hinted)
+            .await
+            .map_err(Arc::new)?
+            .into_iter()
+            .map(|a| (a.id, a))
+            .collect();
+        Ok(keys.iter().filter_map(|k| found.get(&k.1).map(|a| (*k, a.clone()))).collect())
     }
 }
 
 /// Loads the entries of transactions, by transaction id.
 pub struct EntriesLoader(Arc<RequestContext>);
 
-impl Loader<TransactionId> for EntriesLoader {
+/// The key: the transaction with its merchant, the partition its entries are in.
+impl Loader<(MerchantId, TransactionId)> for EntriesLoader {
     type Value = Vec<EntryRecord>;
     type Error = Arc<crate::core::LedgerError>;
 
-    async fn load(&self, keys: &[TransactionId]) -> Result<HashMap<TransactionId, Vec<EntryRecord>>, Self::Error> {
+    async fn load(
+        &self,
+        keys: &[(MerchantId, TransactionId)],
+    ) -> Result<HashMap<(MerchantId, TransactionId), Vec<EntryRecord>>, Self::Error> {
         let reads = self.0.reads().await.map_err(Arc::new)?;
-        let mut out: HashMap<TransactionId, Vec<EntryRecord>> = keys.iter().map(|k| (*k, Vec::new())).collect();
+        let mut out: HashMap<(MerchantId, TransactionId), Vec<EntryRecord>> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
         for e in posting::entries_of_many(&reads, keys).await.map_err(Arc::new)? {
-            out.entry(e.transaction_id).or_default().push(e);
+            out.entry((e.merchant, e.transaction_id)).or_default().push(e);
         }
         Ok(out)
     }

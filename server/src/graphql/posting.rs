@@ -106,8 +106,11 @@ impl TransactionNode {
     }
     /// Its entries, in sequence order.
     async fn entries(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<EntryNode>> {
-        let entries =
-            super::loaders::loaders(ctx)?.entries.load_one(self.0.id).await.map_err(super::loaders::load_error)?;
+        let entries = super::loaders::loaders(ctx)?
+            .entries
+            .load_one((self.0.merchant, self.0.id))
+            .await
+            .map_err(super::loaders::load_error)?;
         Ok(entries.unwrap_or_default().into_iter().map(EntryNode).collect())
     }
 }
@@ -149,7 +152,7 @@ impl EntryNode {
     async fn account(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<AccountNode>> {
         let account = super::loaders::loaders(ctx)?
             .accounts
-            .load_one(self.0.account)
+            .load_one((self.0.merchant, self.0.account))
             .await
             .map_err(super::loaders::load_error)?;
         // A merchant key sees its own accounts only, never the platform's.

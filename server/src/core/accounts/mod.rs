@@ -32,6 +32,15 @@ pub async fn find_many(reads: &Reads, ids: &[uuid::Uuid]) -> Result<Vec<Account>
     Ok(store::find_many(reads.db(), ids).await?)
 }
 
+/// Finds accounts by id, each with a hint of its partition (see
+/// [`store::find_many_hinted`]). Errors: [`LedgerError::Database`].
+pub async fn find_many_hinted(
+    reads: &Reads,
+    keys: &[(crate::domain::MerchantId, uuid::Uuid)],
+) -> Result<Vec<Account>, LedgerError> {
+    Ok(store::find_many_hinted(reads.db(), keys).await?)
+}
+
 /// Every account of `owner`, ordered by code then asset. Errors:
 /// [`LedgerError::Database`].
 pub async fn of_owner(reads: &Reads, owner: Owner) -> Result<Vec<Account>, LedgerError> {

@@ -13,7 +13,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::core::db::{for_update, stmt};
+use crate::core::db::stmt;
 use crate::core::payments::fee::FeeSchedule;
 use crate::core::payments::lifecycle::{PaymentFacts, PaymentState, Release};
 use crate::domain::{AssetCode, MerchantId};
@@ -101,8 +101,7 @@ pub async fn insert(db: &impl ConnectionTrait, p: &Payment) -> Result<(), DbErr>
 
 /// Locks a payment row for the rest of the transaction and returns it.
 pub async fn lock(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Payment>, DbErr> {
-    let sql = format!("SELECT id FROM payments WHERE id = $1{}", for_update(db));
-    if db.query_one_raw(stmt(db, &sql, vec![id.into()])).await?.is_none() {
+    if !crate::core::db::lock_by_id(db, "payments", id).await? {
         return Ok(None);
     }
     find(db, id).await

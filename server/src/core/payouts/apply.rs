@@ -39,7 +39,11 @@ pub(in crate::core) async fn create_payout(
     let account = accounts::find_by_code(db, Owner::Merchant(merchant), &code, asset)
         .await?
         .ok_or(DomainError::Payout(PayoutError::NothingToPayOut { payable: 0 }))?;
-    let balance = accounts::lock_balances(db, &[account.id]).await?.get(&account.id).copied().unwrap_or_default();
+    let balance = accounts::lock_balances(db, &[(account.owner.partition(), account.id)])
+        .await?
+        .get(&account.id)
+        .copied()
+        .unwrap_or_default();
     let limits = accounts::limits::for_accounts(db, &[&account]).await?;
     let limit = limits.get(&account.id).ok_or_else(|| LedgerError::internal("payout account limit not read"))?;
     // Below its lower bound (a chargeback took it there) nothing is paid out;

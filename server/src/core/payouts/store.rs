@@ -8,7 +8,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::core::db::{for_update, stmt};
+use crate::core::db::stmt;
 use crate::core::payouts::payout::{PayoutSchedule, PayoutState};
 use crate::domain::{AssetCode, MerchantId};
 
@@ -81,8 +81,7 @@ pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Payout>,
 
 /// Locks a payout row for the rest of the transaction and returns it.
 pub async fn lock(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Payout>, DbErr> {
-    let sql = format!("SELECT id FROM payouts WHERE id = $1{}", for_update(db));
-    if db.query_one_raw(stmt(db, &sql, vec![id.into()])).await?.is_none() {
+    if !crate::core::db::lock_by_id(db, "payouts", id).await? {
         return Ok(None);
     }
     find(db, id).await

@@ -230,10 +230,10 @@ async fn post_round(
     hooks::inject(&mut live);
 
     // 4. Locks, in one sorted statement.
-    let existing: Vec<AccountId> = live
+    let existing: Vec<accounts::BalanceKey> = live
         .iter()
-        .flat_map(|l| l.accounts.values().map(|a| a.id))
-        .filter(|id| !book.planned.contains_key(id))
+        .flat_map(|l| l.accounts.values().map(|a| (a.owner.partition(), a.id)))
+        .filter(|(_, id)| !book.planned.contains_key(id))
         .collect();
     let mut balances =
         if existing.is_empty() { BTreeMap::new() } else { accounts::lock_balances(db, &existing).await? };
@@ -278,6 +278,7 @@ async fn post_round(
     let mut next_entry = 0usize;
     let mut written = Vec::with_capacity(applied.len());
     let mut last_change: BTreeMap<AccountId, (crate::domain::Balance, i64)> = BTreeMap::new();
+    let mut partition_of: HashMap<AccountId, crate::domain::MerchantId> = HashMap::new();
     let mut events = Vec::with_capacity(applied.len());
     let mut keys = Vec::new();
     let mut audits = Vec::new();
@@ -295,6 +296,7 @@ async fn post_round(
         for (id, b) in &changed {
             last_change.insert(*id, (*b, seq));
         }
+        partition_of.extend(l.accounts.values().map(|a| (a.id, a.owner.partition())));
         let outcome = Outcome::Transaction(record.id);
         if let Some(key) = &l.req.key {
             keys.push(idempotency::CompletedKey {
@@ -314,12 +316,21 @@ async fn post_round(
     let refs: Vec<(&transactions::TransactionRecord, &[transactions::EntryRecord])> =
         written.iter().map(|(t, e)| (t, e.as_slice())).collect();
     transactions::append_many(db, &refs).await?;
-    let stored: Vec<(AccountId, crate::domain::Balance, i64)> =
-        last_change.into_iter().map(|(id, (b, seq))| (id, b, seq)).collect();
+    let stored = last_change
+        .into_iter()
+        .map(|(id, (b, seq))| {
+            let partition = partition_of
+                .get(&id)
+                .copied()
+                .ok_or_else(|| LedgerError::internal(format!("account {id} changed but was not resolved")))?;
+            Ok(((partition, id), b, seq))
+        })
+        .collect::<Result<Vec<(accounts::BalanceKey, crate::domain::Balance, i64)>, LedgerError>>()?;
     accounts::store_balances(db, &stored).await?;
     #[cfg(debug_assertions)]
     {
-        let written: Vec<(AccountId, crate::domain::Balance)> = stored.iter().map(|(id, b, _)| (*id, *b)).collect();
+        let written: Vec<(accounts::BalanceKey, crate::domain::Balance)> =
+            stored.iter().map(|(key, b, _)| (*key, *b)).collect();
         super::invariants::read_back(db, &written).await?;
     }
     crate::core::outbox::store::insert_many(db, &events).await?;

@@ -72,11 +72,11 @@ pub(in crate::core) fn totals_follow(
 #[cfg(debug_assertions)]
 pub(in crate::core) async fn read_back(
     db: &impl sea_orm::ConnectionTrait,
-    written: &[(AccountId, Balance)],
+    written: &[(crate::core::accounts::store::BalanceKey, Balance)],
 ) -> Result<(), sea_orm::DbErr> {
-    let ids: Vec<AccountId> = written.iter().map(|(id, _)| *id).collect();
-    let stored = crate::core::accounts::store::lock_balances(db, &ids).await?;
-    for (id, b) in written {
+    let keys: Vec<_> = written.iter().map(|(key, _)| *key).collect();
+    let stored = crate::core::accounts::store::read_balances(db, &keys).await?;
+    for ((_, id), b) in written {
         debug_assert_eq!(stored.get(id), Some(b), "balance row {id} reads back other than written");
     }
     Ok(())

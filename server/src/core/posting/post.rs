@@ -111,8 +111,8 @@ pub(in crate::core) async fn post(
     }
     let resolved = resolve_accounts(db, req, draft).await?;
 
-    let ids: Vec<AccountId> = resolved.values().map(|a| a.id).collect();
-    let mut balances = accounts::lock_balances(db, &ids).await?;
+    let keys: Vec<accounts::BalanceKey> = resolved.values().map(|a| (a.owner.partition(), a.id)).collect();
+    let mut balances = accounts::lock_balances(db, &keys).await?;
     // Under the locks, a racing reversal of the same original has committed:
     // say so before the balances it moved make this one look like a breach.
     if let Some(original) = draft.reverses
@@ -139,12 +139,13 @@ pub(in crate::core) async fn post(
             LedgerError::from(e)
         }
     })?;
-    for (id, balance) in &changed {
-        accounts::store_balance(db, *id, balance, seq).await?;
+    let by_id: HashMap<AccountId, &accounts::Account> = resolved.values().map(|a| (a.id, a)).collect();
+    let keyed = keyed_by_partition(&changed, &by_id)?;
+    for (key, balance) in &keyed {
+        accounts::store_balance(db, *key, balance, seq).await?;
     }
     #[cfg(debug_assertions)]
-    super::invariants::read_back(db, &changed).await?;
-    let by_id: HashMap<AccountId, &accounts::Account> = resolved.values().map(|a| (a.id, a)).collect();
+    super::invariants::read_back(db, &keyed).await?;
     crate::core::outbox::store::insert(db, &outbox_event(&record, &rows, &changed, &by_id)?).await?;
     Ok(record.id)
 }
@@ -152,6 +153,23 @@ pub(in crate::core) async fn post(
 /// An entry resolved to its account, not yet numbered: account, asset,
 /// direction, amount (minor units of the asset) and layer.
 pub(in crate::core) type ResolvedEntry = (AccountId, AssetCode, crate::domain::Direction, Amount, crate::domain::Layer);
+
+/// `changed` (account, totals) with each account's balance key, from the
+/// resolved accounts `by_id`. Errors: [`LedgerError::Internal`] for an account
+/// that was not resolved (a bug above).
+pub(in crate::core) fn keyed_by_partition(
+    changed: &[(AccountId, crate::domain::Balance)],
+    by_id: &HashMap<AccountId, &accounts::Account>,
+) -> Result<Vec<(accounts::BalanceKey, crate::domain::Balance)>, LedgerError> {
+    changed
+        .iter()
+        .map(|(id, b)| {
+            let account =
+                by_id.get(id).ok_or_else(|| LedgerError::internal(format!("account {id} was not resolved")))?;
+            Ok(((account.owner.partition(), *id), *b))
+        })
+        .collect()
+}
 
 /// What applying a draft produced: its entries, and the accounts it changed
 /// with their totals after it.

@@ -18,8 +18,11 @@ pub async fn reversal_of(reads: &Reads, id: TransactionId) -> Result<Option<Tran
 
 /// The entries of several transactions, in entry sequence order. Errors:
 /// [`LedgerError::Database`].
-pub async fn entries_of_many(reads: &Reads, ids: &[TransactionId]) -> Result<Vec<EntryRecord>, LedgerError> {
-    Ok(store::entries_of_many(reads.db(), ids).await?)
+pub async fn entries_of_many(
+    reads: &Reads,
+    keys: &[(crate::domain::MerchantId, TransactionId)],
+) -> Result<Vec<EntryRecord>, LedgerError> {
+    Ok(store::entries_of_many(reads.db(), keys).await?)
 }
 
 /// `account`'s entries in sequence order after sequence `after`, at most

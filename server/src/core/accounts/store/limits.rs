@@ -57,12 +57,20 @@ pub async fn for_accounts(
     let ids: BTreeSet<Uuid> = accounts.iter().map(|a| a.id.0).collect();
     let ids: Vec<Uuid> = ids.into_iter().collect();
     let mut own: HashMap<Uuid, StoredLimit> = HashMap::new();
-    for chunk in ids.chunks(rows_per_statement(1)) {
+    let partition_of: HashMap<Uuid, Uuid> = accounts.iter().map(|a| (a.id.0, a.owner.partition().0)).collect();
+    for chunk in ids.chunks(rows_per_statement(2)) {
+        let (routed, partitions) = crate::core::db::partition_filter(
+            "merchant_id",
+            chunk.len() + 1,
+            chunk.iter().filter_map(|id| partition_of.get(id).copied()),
+        );
         let sql = format!(
-            "SELECT account_id, lower_bound, upper_bound, since_seq FROM balance_limits WHERE account_id IN ({})",
+            "SELECT account_id, lower_bound, upper_bound, since_seq FROM balance_limits WHERE account_id IN ({}){routed}",
             placeholders(chunk.len())
         );
-        for row in db.query_all_raw(stmt(db, &sql, chunk.iter().map(|id| (*id).into()).collect())).await? {
+        let mut values: Vec<sea_orm::Value> = chunk.iter().map(|id| (*id).into()).collect();
+        values.extend(partitions);
+        for row in db.query_all_raw(stmt(db, &sql, values)).await? {
             own.insert(row.try_get("", "account_id")?, stored(&row)?);
         }
     }
@@ -102,20 +110,32 @@ fn placeholders(n: usize) -> String {
 /// its limit read and its commit while the policy changes. Returns how many
 /// rows it locked.
 pub async fn lock_governed(db: &impl ConnectionTrait, target: &LimitTarget) -> Result<usize, DbErr> {
-    let (sql, values): (String, Vec<sea_orm::Value>) = match target {
-        LimitTarget::Account(id) => {
-            (format!("SELECT account_id FROM balances WHERE account_id = $1{}", for_update(db)), vec![id.0.into()])
+    // A balance row carries its account's code and asset (migration 11).
+    let (filter, values): (&str, Vec<sea_orm::Value>) = match target {
+        LimitTarget::Account(id) => ("account_id = $1", vec![id.0.into()]),
+        LimitTarget::Default { code, asset } => {
+            ("code = $1 AND asset = $2", vec![code.as_str().into(), asset.as_str().into()])
         }
-        LimitTarget::Default { code, asset } => (
-            format!(
-                "SELECT account_id FROM balances WHERE account_id IN \
-                 (SELECT id FROM accounts WHERE code = $1 AND asset = $2) ORDER BY account_id{}",
-                for_update(db)
-            ),
-            vec![code.as_str().into(), asset.as_str().into()],
-        ),
     };
-    Ok(db.query_all_raw(stmt(db, &sql, values)).await?.len())
+    if !crate::core::db::on_citus() {
+        let sql = format!("SELECT account_id FROM balances WHERE {filter} ORDER BY account_id{}", for_update(db));
+        return Ok(db.query_all_raw(stmt(db, &sql, values)).await?.len());
+    }
+    // Citus refuses `FOR UPDATE` across shards: find the partitions, then
+    // lock each one's rows in its own shard, in partition order.
+    let sql = format!("SELECT DISTINCT merchant_id FROM balances WHERE {filter} ORDER BY merchant_id");
+    let mut locked = 0;
+    for row in db.query_all_raw(stmt(db, &sql, values.clone())).await? {
+        let merchant: Uuid = row.try_get("", "merchant_id")?;
+        let n = values.len() + 1;
+        let sql = format!(
+            "SELECT account_id FROM balances WHERE {filter} AND merchant_id = ${n} ORDER BY account_id FOR UPDATE"
+        );
+        let mut values = values.clone();
+        values.push(merchant.into());
+        locked += db.query_all_raw(stmt(db, &sql, values)).await?.len();
+    }
+    Ok(locked)
 }
 
 /// Writes `policy` on `target` (replacing any before it), stamped with

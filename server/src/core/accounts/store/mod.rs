@@ -14,7 +14,7 @@ use entity::{account, balance};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
-use crate::core::db::{for_update, placeholder_rows, rows_per_statement, stmt};
+use crate::core::db::{for_update, partition_filter, placeholder_rows, rows_per_statement, stmt};
 use crate::domain::{AccountCode, AccountId, AssetCode, Balance, Direction, MerchantId, NormalBalance, Owner};
 
 /// An account as stored.
@@ -69,6 +69,30 @@ pub async fn find_many(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<Ac
     rows.into_iter().map(Account::try_from).collect()
 }
 
+/// Finds accounts by id, each with a hint of its partition (on Citus, the
+/// shard to look in first): one query over the hinted partitions, and one
+/// over every partition for the ids it did not find there (a deal's
+/// buyer-side accounts, hinted with the seller's partition). In no
+/// particular order. Errors: the database's.
+pub async fn find_many_hinted(db: &impl ConnectionTrait, keys: &[(MerchantId, Uuid)]) -> Result<Vec<Account>, DbErr> {
+    let partitions: HashSet<Uuid> = keys.iter().map(|(m, _)| m.0).collect();
+    let ids: HashSet<Uuid> = keys.iter().map(|(_, id)| *id).collect();
+    let mut found: Vec<Account> = account::Entity::find()
+        .filter(account::Column::MerchantId.is_in(partitions))
+        .filter(account::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Account::try_from)
+        .collect::<Result<_, _>>()?;
+    let seen: HashSet<Uuid> = found.iter().map(|a| a.id.0).collect();
+    let missing: Vec<Uuid> = ids.into_iter().filter(|id| !seen.contains(id)).collect();
+    if !missing.is_empty() {
+        found.extend(find_many(db, &missing).await?);
+    }
+    Ok(found)
+}
+
 /// Which of `ids` are accounts at all, whoever owns them and whatever the
 /// transaction's tenant may see. The batched write path asks only for ids it
 /// could not see, to tell staff "another merchant's account" rather than "no
@@ -116,14 +140,17 @@ pub async fn find_by_codes(
     // partition, which a merchant's own account and the platform's
     // subsidiary account for it share.
     let asked: HashSet<(Owner, &AccountCode, &AssetCode)> = wanted.iter().map(|(o, c, a)| (*o, c, a)).collect();
-    for chunk in wanted.chunks(rows_per_statement(3)) {
+    for chunk in wanted.chunks(rows_per_statement(4)) {
+        let (routed, partitions) =
+            partition_filter("merchant_id", chunk.len() * 3 + 1, chunk.iter().map(|(o, _, _)| o.partition().0));
         let sql = format!(
             "SELECT id, merchant_id, code, asset, normal_balance, created_at, platform FROM accounts \
-             WHERE (merchant_id, code, asset) IN (VALUES {})",
+             WHERE (merchant_id, code, asset) IN (VALUES {}){routed}",
             placeholder_rows(chunk.len(), 3)
         );
-        let values: Vec<sea_orm::Value> =
+        let mut values: Vec<sea_orm::Value> =
             chunk.iter().flat_map(|(o, c, a)| [o.partition().0.into(), c.as_str().into(), a.as_str().into()]).collect();
+        values.extend(partitions);
         for model in account::Entity::find().from_raw_sql(stmt(db, &sql, values)).all(db).await? {
             let found = Account::try_from(model)?;
             // (partition, code, asset) is unique, and the platform's chart is
@@ -192,53 +219,92 @@ pub async fn insert_with_id(
     Ok(true)
 }
 
-/// Locks the balance rows of `ids` in ascending id order and returns them.
-/// On PostgreSQL this is `SELECT … ORDER BY account_id FOR UPDATE`; a single
-/// ordered statement acquires the row locks in that order.
+/// A balance row's key: the account's partition (its merchant, or the nil
+/// UUID for the platform's own books) and the account. On Citus the
+/// partition routes the statement to the one shard that holds the row.
+pub type BalanceKey = (MerchantId, AccountId);
+
+/// Locks the balance rows of `keys` in ascending account id order and returns
+/// them by account. On PostgreSQL this is `SELECT … ORDER BY account_id FOR
+/// UPDATE`; a single ordered statement acquires the row locks in that order.
+/// On Citus, which refuses `FOR UPDATE` across shards, the rows of several
+/// partitions (a deal) are locked one partition at a time, in partition order
+/// and by account id within each. Errors: the database's.
 pub async fn lock_balances(
     db: &impl ConnectionTrait,
-    ids: &[AccountId],
+    keys: &[BalanceKey],
 ) -> Result<BTreeMap<AccountId, Balance>, DbErr> {
-    let mut sorted: Vec<Uuid> = ids.iter().map(|a| a.0).collect();
-    sorted.sort_unstable();
-    sorted.dedup();
-    let placeholders: Vec<String> = (1..=sorted.len()).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "SELECT account_id, debits_posted, credits_posted, debits_pending, credits_pending FROM balances \
-         WHERE account_id IN ({}) ORDER BY account_id{}",
-        placeholders.join(", "),
-        for_update(db)
-    );
-    let rows = db.query_all_raw(stmt(db, &sql, sorted.into_iter().map(Into::into).collect())).await?;
+    select_balances(db, keys, true).await
+}
+
+/// The balance rows of `keys`, as [`lock_balances`] returns them, without
+/// locking them (a read-back check). Errors: the database's.
+pub async fn read_balances(
+    db: &impl ConnectionTrait,
+    keys: &[BalanceKey],
+) -> Result<BTreeMap<AccountId, Balance>, DbErr> {
+    select_balances(db, keys, false).await
+}
+
+async fn select_balances(
+    db: &impl ConnectionTrait,
+    keys: &[BalanceKey],
+    lock: bool,
+) -> Result<BTreeMap<AccountId, Balance>, DbErr> {
+    let mut partitions: BTreeMap<MerchantId, Vec<Uuid>> = BTreeMap::new();
+    for (merchant, account) in keys {
+        partitions.entry(*merchant).or_default().push(account.0);
+    }
+    let groups: Vec<Vec<(MerchantId, Vec<Uuid>)>> = if crate::core::db::on_citus() {
+        partitions.into_iter().map(|p| vec![p]).collect()
+    } else {
+        vec![partitions.into_iter().collect()]
+    };
     let mut out = BTreeMap::new();
-    for row in rows {
-        out.insert(
-            AccountId(row.try_get("", "account_id")?),
-            Balance {
-                debits_posted: row.try_get("", "debits_posted")?,
-                credits_posted: row.try_get("", "credits_posted")?,
-                debits_pending: row.try_get("", "debits_pending")?,
-                credits_pending: row.try_get("", "credits_pending")?,
-            },
+    for group in groups {
+        let merchants: Vec<sea_orm::Value> = group.iter().map(|(m, _)| m.0.into()).collect();
+        let mut ids: Vec<Uuid> = group.into_iter().flat_map(|(_, ids)| ids).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let sql = format!(
+            "SELECT account_id, debits_posted, credits_posted, debits_pending, credits_pending FROM balances \
+             WHERE merchant_id IN ({}) AND account_id IN ({}) ORDER BY account_id{}",
+            crate::core::db::placeholders(1, merchants.len()),
+            crate::core::db::placeholders(merchants.len() + 1, ids.len()),
+            if lock { for_update(db) } else { "" }
         );
+        let mut values = merchants;
+        values.extend(ids.into_iter().map(Into::into));
+        for row in db.query_all_raw(stmt(db, &sql, values)).await? {
+            out.insert(
+                AccountId(row.try_get("", "account_id")?),
+                Balance {
+                    debits_posted: row.try_get("", "debits_posted")?,
+                    credits_posted: row.try_get("", "credits_posted")?,
+                    debits_pending: row.try_get("", "debits_pending")?,
+                    credits_pending: row.try_get("", "credits_pending")?,
+                },
+            );
+        }
     }
     Ok(out)
 }
 
 /// Writes an account's new totals, stamped with the transaction that produced them.
-pub async fn store_balance(db: &impl ConnectionTrait, id: AccountId, b: &Balance, seq: i64) -> Result<(), DbErr> {
+pub async fn store_balance(db: &impl ConnectionTrait, key: BalanceKey, b: &Balance, seq: i64) -> Result<(), DbErr> {
     let updated = db
         .execute_raw(stmt(
             db,
             "UPDATE balances SET debits_posted = $1, credits_posted = $2, debits_pending = $3, \
-         credits_pending = $4, last_transaction_seq = $5 WHERE account_id = $6",
+         credits_pending = $4, last_transaction_seq = $5 WHERE merchant_id = $6 AND account_id = $7",
             vec![
                 b.debits_posted.into(),
                 b.credits_posted.into(),
                 b.debits_pending.into(),
                 b.credits_pending.into(),
                 seq.into(),
-                id.0.into(),
+                key.0.0.into(),
+                key.1.0.into(),
             ],
         ))
         .await?;
@@ -253,18 +319,20 @@ pub async fn store_balance(db: &impl ConnectionTrait, id: AccountId, b: &Balance
 /// transaction of the batch that changed it: `(account, totals, seq)`. One
 /// `UPDATE … FROM (VALUES …)` per chunk, so a batch updates each balance row
 /// once however many of its transactions touched it.
-pub async fn store_balances(db: &impl ConnectionTrait, rows: &[(AccountId, Balance, i64)]) -> Result<(), DbErr> {
-    for chunk in rows.chunks(rows_per_statement(6)) {
+pub async fn store_balances(db: &impl ConnectionTrait, rows: &[(BalanceKey, Balance, i64)]) -> Result<(), DbErr> {
+    for chunk in rows.chunks(rows_per_statement(8)) {
+        let (routed, partitions) =
+            partition_filter("balances.merchant_id", chunk.len() * 7 + 1, chunk.iter().map(|((m, _), _, _)| m.0));
         // VALUES columns are named column1, column2, … on both backends.
         let sql = format!(
             "UPDATE balances SET debits_posted = v.column2, credits_posted = v.column3, \
              debits_pending = v.column4, credits_pending = v.column5, last_transaction_seq = v.column6 \
-             FROM (VALUES {}) AS v WHERE balances.account_id = v.column1",
-            placeholder_rows(chunk.len(), 6)
+             FROM (VALUES {}) AS v WHERE balances.merchant_id = v.column7 AND balances.account_id = v.column1{routed}",
+            placeholder_rows(chunk.len(), 7)
         );
-        let values: Vec<sea_orm::Value> = chunk
+        let mut values: Vec<sea_orm::Value> = chunk
             .iter()
-            .flat_map(|(id, b, seq)| {
+            .flat_map(|((merchant, id), b, seq)| {
                 [
                     id.0.into(),
                     b.debits_posted.into(),
@@ -272,9 +340,11 @@ pub async fn store_balances(db: &impl ConnectionTrait, rows: &[(AccountId, Balan
                     b.debits_pending.into(),
                     b.credits_pending.into(),
                     (*seq).into(),
+                    merchant.0.into(),
                 ]
             })
             .collect();
+        values.extend(partitions);
         // A balance row the transaction cannot see (another tenant's, under
         // row-level security) is silently not updated; that is a bug above,
         // never something to commit.

@@ -101,13 +101,16 @@ pub async fn find_many(
     keys: &[(MerchantId, IdempotencyKey)],
 ) -> Result<HashMap<(MerchantId, IdempotencyKey), (Fingerprint, Option<serde_json::Value>)>, DbErr> {
     let mut out = HashMap::new();
-    for chunk in keys.chunks(rows_per_statement(2)) {
+    for chunk in keys.chunks(rows_per_statement(3)) {
+        let (routed, partitions) =
+            crate::core::db::partition_filter("merchant_id", chunk.len() * 2 + 1, chunk.iter().map(|(m, _)| m.0));
         let sql = format!(
             "SELECT merchant_id, key, fingerprint, result FROM idempotency_keys \
-             WHERE (merchant_id, key) IN (VALUES {})",
+             WHERE (merchant_id, key) IN (VALUES {}){routed}",
             placeholder_rows(chunk.len(), 2)
         );
-        let values: Vec<Value> = chunk.iter().flat_map(|(m, k)| [m.0.into(), k.as_str().into()]).collect();
+        let mut values: Vec<Value> = chunk.iter().flat_map(|(m, k)| [m.0.into(), k.as_str().into()]).collect();
+        values.extend(partitions);
         for row in db.query_all_raw(stmt(db, &sql, values)).await? {
             let scope = MerchantId(row.try_get("", "merchant_id")?);
             let key: String = row.try_get("", "key")?;

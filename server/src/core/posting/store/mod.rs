@@ -101,6 +101,9 @@ pub struct EntryRecord {
     /// Row key of the entry: unique, rising in commit order within its
     /// account (taken under the account's balance lock), with gaps.
     pub seq: i64,
+    /// Its transaction's merchant: the partition the entry is stored in (a
+    /// deal's buyer-side legs are stored with the seller's transaction).
+    pub merchant: MerchantId,
     /// Its transaction.
     pub transaction_id: TransactionId,
     /// Its transaction's sequence number.
@@ -125,6 +128,7 @@ impl TryFrom<entry::Model> for EntryRecord {
         let bad = |what: &str| crate::core::db::corrupt(format!("stored entry {}: bad {what}", m.seq));
         Ok(Self {
             seq: m.seq,
+            merchant: MerchantId(m.merchant_id),
             transaction_id: TransactionId(m.transaction_id),
             transaction_seq: m.transaction_seq,
             account: AccountId(m.account_id),
@@ -272,6 +276,9 @@ async fn reserve_pg(
     n_txns: i64,
     n_entries: i64,
 ) -> Result<Taken, DbErr> {
+    if crate::core::db::on_citus() {
+        return reserve_citus(db, wanted, n_txns, n_entries).await;
+    }
     let mut last = std::collections::BTreeMap::new();
     let row = if let [(merchant, n)] = wanted.iter().collect::<Vec<_>>()[..] {
         // One row: the UPDATE locks it before RETURNING takes the row keys.
@@ -327,17 +334,49 @@ async fn reserve_pg(
     Ok((last, seqs, entry_seqs))
 }
 
+/// Moves each of `wanted`'s clocks in merchant order, one statement each (so
+/// two writers that share merchants lock them in the same order and cannot
+/// deadlock); returns each one's new `last_transaction_seq`.
+async fn move_clocks(
+    db: &impl ConnectionTrait,
+    wanted: &std::collections::BTreeMap<MerchantId, i64>,
+) -> Result<std::collections::BTreeMap<MerchantId, i64>, DbErr> {
+    let mut last = std::collections::BTreeMap::new();
+    for (m, n) in wanted {
+        let row = move_clock(db, *m, *n, "", vec![]).await?;
+        last.insert(*m, row.try_get::<i64>("", "last_transaction_seq")?);
+    }
+    Ok(last)
+}
+
+/// On Citus: the clocks, then the row keys in a statement of their own. Citus
+/// refuses `nextval` in the RETURNING clause of a statement it routes to a
+/// worker, and a multi-shard `SELECT … FOR UPDATE`; the sequences live on
+/// the coordinator. The keys are still taken after every clock is locked.
+async fn reserve_citus(
+    db: &impl ConnectionTrait,
+    wanted: &std::collections::BTreeMap<MerchantId, i64>,
+    n_txns: i64,
+    n_entries: i64,
+) -> Result<Taken, DbErr> {
+    let last = move_clocks(db, wanted).await?;
+    let sql = format!("SELECT {}", NEXT_SEQS.replace("{t}", "$1").replace("{e}", "$2"));
+    let row = db
+        .query_one_raw(stmt(db, &sql, vec![n_txns.into(), n_entries.into()]))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("row keys".into()))?;
+    let seqs = integers(&row.try_get::<String>("", "seqs")?)?;
+    let entry_seqs = integers(&row.try_get::<String>("", "entry_seqs")?)?;
+    Ok((last, seqs, entry_seqs))
+}
+
 async fn reserve_single_writer(
     db: &impl ConnectionTrait,
     wanted: &std::collections::BTreeMap<MerchantId, i64>,
     n_txns: i64,
     n_entries: i64,
 ) -> Result<Taken, DbErr> {
-    let mut last = std::collections::BTreeMap::new();
-    for (m, n) in wanted {
-        let row = move_clock(db, *m, *n, "", vec![]).await?;
-        last.insert(*m, row.try_get::<i64>("", "last_transaction_seq")?);
-    }
+    let last = move_clocks(db, wanted).await?;
     let row = db
         .query_one_raw(stmt(
             db,
@@ -434,15 +473,27 @@ pub async fn reversal_of(db: &impl ConnectionTrait, id: TransactionId) -> Result
         .transpose()
 }
 
-/// The entries of a transaction, in sequence order.
-pub async fn entries_of(db: &impl ConnectionTrait, id: TransactionId) -> Result<Vec<EntryRecord>, DbErr> {
-    entries_of_many(db, &[id]).await
+/// The entries of `merchant`'s transaction `id`, in sequence order.
+pub async fn entries_of(
+    db: &impl ConnectionTrait,
+    merchant: MerchantId,
+    id: TransactionId,
+) -> Result<Vec<EntryRecord>, DbErr> {
+    entries_of_many(db, &[(merchant, id)]).await
 }
 
-/// The entries of several transactions, in sequence order (one query).
-pub async fn entries_of_many(db: &impl ConnectionTrait, ids: &[TransactionId]) -> Result<Vec<EntryRecord>, DbErr> {
+/// The entries of several transactions, each named with its merchant (the
+/// partition its entries are stored in), in sequence order (one query, routed
+/// to those merchants' shards on Citus).
+pub async fn entries_of_many(
+    db: &impl ConnectionTrait,
+    keys: &[(MerchantId, TransactionId)],
+) -> Result<Vec<EntryRecord>, DbErr> {
     entry::Entity::find()
-        .filter(entry::Column::TransactionId.is_in(ids.iter().map(|t| t.0)))
+        .filter(
+            entry::Column::MerchantId.is_in(keys.iter().map(|(m, _)| m.0).collect::<std::collections::BTreeSet<_>>()),
+        )
+        .filter(entry::Column::TransactionId.is_in(keys.iter().map(|(_, t)| t.0)))
         .order_by_asc(entry::Column::Seq)
         .all(db)
         .await?
@@ -454,7 +505,7 @@ pub async fn entries_of_many(db: &impl ConnectionTrait, ids: &[TransactionId]) -
 /// Loads a posted transaction with its entries, for reversing it.
 pub async fn load_posted(db: &impl ConnectionTrait, id: TransactionId) -> Result<Option<PostedTransaction>, DbErr> {
     let Some(txn) = find(db, id).await? else { return Ok(None) };
-    let entries = entries_of(db, id).await?;
+    let entries = entries_of(db, txn.merchant, id).await?;
     Ok(Some(PostedTransaction {
         id: txn.id,
         merchant: txn.merchant,
@@ -516,6 +567,7 @@ pub fn number_entries(
         .zip(entry_seqs.iter().copied())
         .map(|((account, asset, direction, amount, layer), seq)| EntryRecord {
             seq,
+            merchant: txn.merchant,
             transaction_id: txn.id,
             transaction_seq: txn.seq,
             account,

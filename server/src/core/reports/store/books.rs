@@ -35,30 +35,53 @@ pub async fn balances_as_of(
 ) -> Result<Vec<(AssetCode, NormalBalance, Balance)>, DbErr> {
     let (cond, bound): (&str, Value) = match as_of {
         AsOf::Sequence(number) => {
-            ("e.layer = 'posted' AND e.transaction_seq <= $3", row_key_of(db, merchant, number).await?.into())
+            ("layer = 'posted' AND transaction_seq <= $1", row_key_of(db, merchant, number).await?.into())
         }
-        AsOf::Time(t) => ("e.layer = 'posted' AND e.effective_at <= $3", t.into()),
+        AsOf::Time(t) => ("layer = 'posted' AND effective_at <= $1", t.into()),
     };
-    let sql = format!(
-        "SELECT a.asset AS asset, a.normal_balance AS normal_balance, \
-           CAST(COALESCE(SUM(CASE WHEN e.direction = 'debit' THEN e.amount ELSE 0 END), 0) AS BIGINT) AS debits, \
-           CAST(COALESCE(SUM(CASE WHEN e.direction = 'credit' THEN e.amount ELSE 0 END), 0) AS BIGINT) AS credits \
-         FROM accounts a LEFT JOIN entries e ON e.account_id = a.id AND {cond} \
-         WHERE a.merchant_id = $1 AND NOT a.platform AND a.code = $2 GROUP BY a.asset, a.normal_balance ORDER BY a.asset"
-    );
-    let rows = db.query_all_raw(stmt(db, &sql, vec![merchant.0.into(), code.as_str().into(), bound])).await?;
-    rows.into_iter()
+    // The accounts, from the merchant's partition; then their entries' sums.
+    // Two statements, because a deal's buyer-side entries are stored in the
+    // seller's partition: on Citus a join of accounts and entries on the
+    // account would join across shards, which Citus refuses for an outer join.
+    let accounts = db
+        .query_all_raw(stmt(
+            db,
+            "SELECT id, asset, normal_balance FROM accounts WHERE merchant_id = $1 AND NOT platform AND code = $2 \
+             ORDER BY asset",
+            vec![merchant.0.into(), code.as_str().into()],
+        ))
+        .await?;
+    let mut ids: Vec<Value> = Vec::with_capacity(accounts.len());
+    for row in &accounts {
+        ids.push(row.try_get::<uuid::Uuid>("", "id")?.into());
+    }
+    let mut sums: std::collections::HashMap<uuid::Uuid, (i64, i64)> = std::collections::HashMap::new();
+    if !ids.is_empty() {
+        let sql = format!(
+            "SELECT account_id, \
+               CAST(COALESCE(SUM(CASE WHEN direction = 'debit' THEN amount ELSE 0 END), 0) AS BIGINT) AS debits, \
+               CAST(COALESCE(SUM(CASE WHEN direction = 'credit' THEN amount ELSE 0 END), 0) AS BIGINT) AS credits \
+             FROM entries WHERE {cond} AND account_id IN ({}) GROUP BY account_id",
+            crate::core::db::placeholders(2, ids.len())
+        );
+        let mut values = vec![bound];
+        values.extend(ids);
+        for r in db.query_all_raw(stmt(db, &sql, values)).await? {
+            sums.insert(r.try_get("", "account_id")?, (r.try_get("", "debits")?, r.try_get("", "credits")?));
+        }
+    }
+    // One account per (merchant, code, asset): the rows are per asset.
+    accounts
+        .into_iter()
         .map(|r| {
+            let id: uuid::Uuid = r.try_get("", "id")?;
             let asset: String = r.try_get("", "asset")?;
             let normal: String = r.try_get("", "normal_balance")?;
+            let (debits, credits) = sums.get(&id).copied().unwrap_or_default();
             Ok((
                 AssetCode::parse(&asset).map_err(|e| crate::core::db::corrupt(e.to_string()))?,
                 crate::domain::Direction::parse(&normal).ok_or_else(|| crate::core::db::corrupt(normal.clone()))?,
-                Balance {
-                    debits_posted: r.try_get("", "debits")?,
-                    credits_posted: r.try_get("", "credits")?,
-                    ..Balance::default()
-                },
+                Balance { debits_posted: debits, credits_posted: credits, ..Balance::default() },
             ))
         })
         .collect()
@@ -275,7 +298,7 @@ pub async fn verify(db: &impl ConnectionTrait) -> Result<VerifyReport, DbErr> {
            || CAST(b.credits_pending AS TEXT) || ' cr), entries ' || CAST(COALESCE(s.d, 0) AS TEXT) || ' dr / ' \
            || CAST(COALESCE(s.c, 0) AS TEXT) || ' cr (pending ' || CAST(COALESCE(s.dp, 0) AS TEXT) || ' dr / ' \
            || CAST(COALESCE(s.cp, 0) AS TEXT) || ' cr)' \
-         FROM balances b JOIN accounts a ON a.id = b.account_id LEFT JOIN ({sums}) s ON s.account_id = b.account_id \
+         FROM balances b JOIN accounts a ON a.merchant_id = b.merchant_id AND a.id = b.account_id LEFT JOIN ({sums}) s ON s.account_id = b.account_id \
          WHERE b.debits_posted <> COALESCE(s.d, 0) OR b.credits_posted <> COALESCE(s.c, 0) \
             OR b.debits_pending <> COALESCE(s.dp, 0) OR b.credits_pending <> COALESCE(s.cp, 0) LIMIT {limit}"
     ))
@@ -286,7 +309,7 @@ pub async fn verify(db: &impl ConnectionTrait) -> Result<VerifyReport, DbErr> {
         lines(format!(
             "SELECT 'account ' || a.code || '/' || a.asset || ': balance row filed as ' || b.code \
                || CASE WHEN b.platform THEN ' (platform)' ELSE '' END \
-             FROM balances b JOIN accounts a ON a.id = b.account_id \
+             FROM balances b JOIN accounts a ON a.merchant_id = b.merchant_id AND a.id = b.account_id \
              WHERE b.code <> a.code OR b.platform <> a.platform LIMIT {limit}"
         ))
         .await?,
@@ -334,6 +357,9 @@ pub async fn verify(db: &impl ConnectionTrait) -> Result<VerifyReport, DbErr> {
 /// holds minus releases for pending), inside the open transaction. Returns how
 /// many balance rows changed.
 pub async fn rebuild_balances(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    if crate::core::db::on_citus() {
+        return rebuild_balances_by_row(db).await;
+    }
     let total = |direction: &str, posted: bool| {
         let (cond, value) = if posted {
             ("e.layer = 'posted'", "e.amount")
@@ -356,6 +382,60 @@ pub async fn rebuild_balances(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
     let sql = format!("UPDATE balances SET {} WHERE {}", set.join(", "), differs.join(" OR "));
     let res = db.execute_raw(stmt(db, &sql, vec![])).await?;
     Ok(res.rows_affected())
+}
+
+/// [`rebuild_balances`] on Citus, which cannot run its one `UPDATE` (each
+/// balance row's sums come from entries in other shards: a deal's buyer-side
+/// legs are stored with the seller). The sums per account and the stored rows
+/// are read (two fanned-out reads), and each row that differs is written by
+/// its key, in its own shard.
+async fn rebuild_balances_by_row(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    let sums_sql = "SELECT account_id, \
+          CAST(SUM(CASE WHEN layer = 'posted' AND direction = 'debit' THEN amount ELSE 0 END) AS BIGINT) AS d, \
+          CAST(SUM(CASE WHEN layer = 'posted' AND direction = 'credit' THEN amount ELSE 0 END) AS BIGINT) AS c, \
+          CAST(SUM(CASE WHEN layer <> 'posted' AND direction = 'debit' THEN (CASE WHEN layer = 'hold' THEN amount ELSE -amount END) ELSE 0 END) AS BIGINT) AS dp, \
+          CAST(SUM(CASE WHEN layer <> 'posted' AND direction = 'credit' THEN (CASE WHEN layer = 'hold' THEN amount ELSE -amount END) ELSE 0 END) AS BIGINT) AS cp \
+        FROM entries GROUP BY account_id";
+    let mut sums: std::collections::HashMap<uuid::Uuid, [i64; 4]> = std::collections::HashMap::new();
+    for r in db.query_all_raw(stmt(db, sums_sql, vec![])).await? {
+        sums.insert(
+            r.try_get("", "account_id")?,
+            [r.try_get("", "d")?, r.try_get("", "c")?, r.try_get("", "dp")?, r.try_get("", "cp")?],
+        );
+    }
+    let rows = db
+        .query_all_raw(stmt(
+            db,
+            "SELECT merchant_id, account_id, debits_posted, credits_posted, debits_pending, credits_pending FROM balances",
+            vec![],
+        ))
+        .await?;
+    let mut changed = 0;
+    for r in rows {
+        let account: uuid::Uuid = r.try_get("", "account_id")?;
+        let stored: [i64; 4] = [
+            r.try_get("", "debits_posted")?,
+            r.try_get("", "credits_posted")?,
+            r.try_get("", "debits_pending")?,
+            r.try_get("", "credits_pending")?,
+        ];
+        let want = sums.get(&account).copied().unwrap_or_default();
+        if stored != want {
+            let merchant: uuid::Uuid = r.try_get("", "merchant_id")?;
+            let mut values: Vec<Value> = want.iter().map(|v| (*v).into()).collect();
+            values.extend([merchant.into(), account.into()]);
+            changed += db
+                .execute_raw(stmt(
+                    db,
+                    "UPDATE balances SET debits_posted = $1, credits_posted = $2, debits_pending = $3, \
+                     credits_pending = $4 WHERE merchant_id = $5 AND account_id = $6",
+                    values,
+                ))
+                .await?
+                .rows_affected();
+        }
+    }
+    Ok(changed)
 }
 
 /// Per-asset totals of stored balances, for tests and tools: asset → (debits − credits).
