@@ -69,9 +69,23 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
     let name = format!("ledger_test_{}", uuid::Uuid::new_v4().simple());
     let admin = Database::connect(&admin_url).await.expect("connect to PostgreSQL (is it running? see scripts/test)");
     admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
-    admin.close().await.ok();
     let base_url = admin_url.rsplit_once('/').map(|(b, _)| b.to_owned()).expect("admin url has a database");
+    let citus = on_citus(&admin).await;
+    // On Citus one test database at a time is made and migrated: the
+    // migrations' DDL (roles, distribution) is cluster-wide, and two at once
+    // deadlock across the nodes or update the same role row.
+    static CITUS_SETUP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _setup = if citus { Some(CITUS_SETUP.lock().await) } else { None };
+    if citus {
+        crate::citus_db::prepare_citus_database(&admin, &base_url, &name).await.expect("make a Citus test database");
+    }
+    admin.close().await.ok();
     spawn_flags(Some(format!("{base_url}/{name}")), extra).await
+}
+
+/// Whether the test databases are made on a Citus coordinator.
+pub async fn on_citus(db: &DatabaseConnection) -> bool {
+    crate::citus_db::on_citus(db).await.expect("read pg_extension")
 }
 
 /// Settings as the command line would give them, with extra flags.

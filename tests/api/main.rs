@@ -2,6 +2,8 @@
 //! server bound to port 0, and talks to it over HTTP GraphQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+#[path = "../support/citus_db.rs"]
+mod citus_db;
 mod helpers;
 
 mod access_idempotency;
@@ -11,6 +13,7 @@ mod authentication;
 mod batch_tenancy;
 mod books;
 mod bulk;
+mod citus;
 mod concurrency;
 mod console;
 mod deals;
