@@ -46,6 +46,8 @@
 //! The `uniform`, `hot` and `mixed` scenarios need nothing but `recordPayment`,
 //! so they also measure older builds of the server.
 
+#[path = "../support/citus_db.rs"]
+mod citus_db;
 mod client;
 mod cost;
 mod olist;
@@ -108,6 +110,8 @@ pub enum Scenario {
     Olist,
     /// The platform's control accounts over many merchants.
     ControlAccounts,
+    /// Deals in goods between two merchants (on Citus, often on two workers).
+    Deals,
     /// Every scenario but slow-subscriber, in one table.
     All,
 }
@@ -330,6 +334,14 @@ async fn drive(args: &Args, scenario: Scenario, server: &BenchServer) -> anyhow:
                 phases::control_accounts(&session, &server.db_url, args.clients, args.batch, &merchants).await?;
             outcome.phases = phases;
             outcome.notes = notes;
+        }
+        Scenario::Deals => {
+            phases::stock_for_deals(&session, &merchants).await?;
+            let db = Database::connect(&server.db_url).await?;
+            let before = cost::probe(&db, &server.db_name, server.pid()).await?;
+            outcome.phases = vec![phases::deals(&session, args.seconds, args.clients, &merchants).await?];
+            let after = cost::probe(&db, &server.db_name, server.pid()).await?;
+            outcome.notes.push(cost::per_transaction("deals", &before, &after));
         }
         Scenario::SlowSubscriber => slow_subscriber(args, &session, &merchants, &mut outcome).await?,
         Scenario::All => anyhow::bail!("`all` is not a scenario of its own"),

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
@@ -146,6 +147,103 @@ pub async fn payments(session: &Session, seconds: u64, groups: Vec<Group>) -> an
         phases.push(tally(name, clients, tallies, seconds, Some(PAYMENT_ENTRIES)));
     }
     Ok(phases)
+}
+
+/// Units of the deal scenario's goods each merchant is stocked with, and the
+/// USD each is paid first: enough for every deal a run can make.
+const DEAL_STOCK: &str = "100000000";
+const DEAL_CASH: &str = "10000000.00";
+
+/// Entries per deal: 1 ITEM and 1.00 USD, each from one side's `available` to
+/// the other's.
+pub const DEAL_ENTRIES: f64 = 4.0;
+
+/// Registers the deal scenario's goods (`ITEM`, exponent 0) and gives every
+/// merchant stock and cash, [`SETUP_CONCURRENCY`](crate::client) at a time.
+pub async fn stock_for_deals(session: &Session, merchants: &[String]) -> anyhow::Result<()> {
+    let body = session
+        .admin(
+            "mutation { registerAsset(input: {code: \"ITEM\", exponent: 0, idempotencyKey: \"bench-item\"}) { asset { code } } }",
+            json!({}),
+        )
+        .await?;
+    anyhow::ensure!(body["errors"].is_null(), "registerAsset: {body}");
+    futures::stream::iter(merchants.iter().enumerate())
+        .map(|(i, m)| async move {
+            let stock = json!({ "i": { "merchantId": m, "idempotencyKey": format!("bench-stock-{i}"), "entries": [
+                { "accountCode": "goods_clearing", "platform": true, "direction": "DEBIT", "amount": { "amount": DEAL_STOCK, "currency": "ITEM" } },
+                { "accountCode": "available", "direction": "CREDIT", "amount": { "amount": DEAL_STOCK, "currency": "ITEM" } },
+            ] } });
+            let body = session
+                .admin("mutation($i: PostTransactionInput!) { postTransaction(input: $i) { transaction { id } } }", stock)
+                .await?;
+            anyhow::ensure!(body["errors"].is_null(), "stocking: {body}");
+            let cash = json!({ "i": { "merchantId": m, "gross": { "amount": DEAL_CASH, "currency": "USD" }, "idempotencyKey": format!("bench-cash-{i}") } });
+            let body = session.admin(RECORD_PAYMENT, cash).await?;
+            anyhow::ensure!(body["errors"].is_null(), "cash: {body}");
+            Ok(())
+        })
+        .buffer_unordered(32)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(())
+}
+
+/// `recordDeal` load: each deal sells 1 ITEM for 1.00 USD between two
+/// merchants picked as the payments pick one (the buyer is the next merchant
+/// in the list), so on Citus about half of them span two workers.
+pub async fn deals(
+    session: &Session,
+    seconds: u64,
+    clients: usize,
+    merchants: &Arc<Vec<String>>,
+) -> anyhow::Result<Phase> {
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let (warm_until, stop_at) = window(seconds);
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (session, merchants, run_id) = (session.clone(), merchants.clone(), run_id.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut errors, mut latencies) = (0u64, 0u64, Vec::new());
+            let mut i = 0usize;
+            loop {
+                let now = Instant::now();
+                if now >= stop_at {
+                    break;
+                }
+                let k = (c * CLIENT_STRIDE + i * REQUEST_STRIDE) % merchants.len();
+                let (seller, buyer) = (&merchants[k], &merchants[(k + 1) % merchants.len()]);
+                let input = json!({ "sellerId": seller, "buyerId": buyer, "idempotencyKey": format!("{run_id}-{c}-{i}"),
+                    "buyerGives": [{ "amount": "1.00", "currency": "USD" }],
+                    "sellerGives": [{ "amount": "1", "currency": "ITEM" }] });
+                let body = session
+                    .admin(
+                        "mutation($i: RecordDealInput!) { recordDeal(input: $i) { transaction { sequence } } }",
+                        json!({ "i": input }),
+                    )
+                    .await;
+                let took = now.elapsed();
+                if now >= warm_until {
+                    if succeeded(&body) {
+                        ok += 1;
+                        latencies.push(took.as_secs_f64() * 1000.0);
+                    } else {
+                        errors += 1;
+                    }
+                }
+                i += 1;
+            }
+            (ok, errors, latencies)
+        }));
+    }
+    let tallies = join(tasks).await?;
+    Ok(tally(
+        format!("deals: {} merchants, buyer next to seller", merchants.len()),
+        clients,
+        tallies,
+        seconds,
+        Some(DEAL_ENTRIES),
+    ))
 }
 
 /// `postTransactions` load: each client sends batches of `batch` transfers

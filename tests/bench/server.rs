@@ -35,6 +35,11 @@ impl BenchServer {
     pub async fn start(args: &Args, admin: &DatabaseConnection, pg_base: &str) -> anyhow::Result<Self> {
         let db_name = format!("ledger_bench_{}", uuid::Uuid::new_v4().simple());
         admin.execute_unprepared(&format!("CREATE DATABASE {db_name}")).await?;
+        // On a Citus coordinator the new database gets the extension on every
+        // node and the nodes registered; the server's migrations distribute it.
+        if crate::citus_db::on_citus(admin).await? {
+            crate::citus_db::prepare_citus_database(admin, pg_base, &db_name).await?;
+        }
         let db_url = format!("{pg_base}/{db_name}");
         let spawned = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
