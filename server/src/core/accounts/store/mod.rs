@@ -238,7 +238,8 @@ pub async fn lock_balances(
 }
 
 /// The balance rows of `keys`, as [`lock_balances`] returns them, without
-/// locking them (a read-back check). Errors: the database's.
+/// locking them (the debug builds' read-back check). Errors: the database's.
+#[cfg(debug_assertions)]
 pub async fn read_balances(
     db: &impl ConnectionTrait,
     keys: &[BalanceKey],
