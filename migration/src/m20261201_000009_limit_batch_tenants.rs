@@ -35,7 +35,7 @@ pub struct Migration;
 /// Tables under row-level security and the column naming their merchant (as in
 /// `m20261123_000003_create_access_control`, `m20261124_000004_create_outbox`
 /// and `m20261201_000008_create_balance_limits`).
-const TENANT_TABLES: [(&str, &str); 14] = [
+pub(crate) const TENANT_TABLES: [(&str, &str); 14] = [
     ("merchants", "id"),
     ("accounts", "merchant_id"),
     ("balances", "merchant_id"),
@@ -67,7 +67,7 @@ CREATE POLICY entries_account_visible ON entries AS RESTRICTIVE FOR INSERT TO le
 "#;
 
 /// The set policy of one table.
-fn set_policy(table: &str, column: &str) -> String {
+pub(crate) fn set_policy(table: &str, column: &str) -> String {
     format!(
         "CREATE POLICY {table}_tenant_set ON {table} FOR ALL TO ledger_app \
          USING ({column} IN (SELECT unnest(ledger_tenant_set())));\n"

@@ -18,7 +18,7 @@ use sea_orm_migration::prelude::*;
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-const UP: &str = r#"
+pub(crate) const UP: &str = r#"
 CREATE FUNCTION ledger_balance_totals(only_asset text, platform_only boolean)
 RETURNS TABLE (code text, asset text, platform boolean, accounts bigint,
                dp bigint, cp bigint, dq bigint, cq bigint)

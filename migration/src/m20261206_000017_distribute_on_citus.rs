@@ -46,7 +46,9 @@
 //! (`citus.enable_repartition_joins`, also set for this database).
 //!
 //! `down` undistributes the tables (their rows come back to the coordinator)
-//! and restores the keys.
+//! and restores the keys, policies, functions, grants and database settings.
+//! The request role keeps its LOGIN: roles are cluster-wide, and other
+//! databases of the cluster may be distributed.
 
 use sea_orm_migration::prelude::*;
 
@@ -103,24 +105,6 @@ ALTER TABLE balances ADD CONSTRAINT balances_pkey PRIMARY KEY (account_id),
 ALTER TABLE entries ADD CONSTRAINT entries_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts (id);
 "#;
 
-/// Tables with a `*_tenant_set` policy (migration 9), with the column it reads.
-const TENANT_SET_POLICIES: [(&str, &str); 14] = [
-    ("merchants", "id"),
-    ("accounts", "merchant_id"),
-    ("balances", "merchant_id"),
-    ("transactions", "merchant_id"),
-    ("entries", "merchant_id"),
-    ("idempotency_keys", "merchant_id"),
-    ("payments", "merchant_id"),
-    ("payouts", "merchant_id"),
-    ("fee_schedules", "merchant_id"),
-    ("payout_settings", "merchant_id"),
-    ("api_keys", "merchant_id"),
-    ("audit_log", "merchant_id"),
-    ("ledger_events", "merchant_id"),
-    ("balance_limits", "merchant_id"),
-];
-
 /// The row-level security policies, without subqueries: Citus refuses a
 /// policy with a subquery on a distributed table ("Subqueries are not
 /// supported in policies on distributed tables").
@@ -136,40 +120,40 @@ const TENANT_SET_POLICIES: [(&str, &str); 14] = [
 ///   the same policies, before it writes.
 fn policies_up() -> String {
     let mut sql = String::new();
-    for (table, column) in TENANT_SET_POLICIES {
+    for (table, column) in crate::m20261201_000009_limit_batch_tenants::TENANT_TABLES {
         sql += &format!(
             "DROP POLICY {table}_tenant_set ON {table};\n\
              CREATE POLICY {table}_tenant_set ON {table} FOR ALL TO ledger_app \
              USING ({column} = ANY (ledger_tenant_set()));\n"
         );
     }
-    sql += "DROP POLICY entries_account_visible ON entries;\n\
-            DROP POLICY entries_tenant ON entries;\n\
-            CREATE POLICY entries_tenant ON entries FOR ALL TO ledger_app USING (\
-            ledger_sees_all() OR merchant_id = ledger_tenant() \
-            OR (merchant_id = '00000000-0000-0000-0000-000000000000'::uuid AND ledger_sees_platform()));\n";
-    sql
+    sql += "DROP POLICY entries_account_visible ON entries;\n";
+    sql + &entries_tenant_policy("")
+}
+
+/// `entries_tenant` again, with `extra` OR-ed to who may see a row.
+fn entries_tenant_policy(extra: &str) -> String {
+    format!(
+        "DROP POLICY entries_tenant ON entries;\n\
+         CREATE POLICY entries_tenant ON entries FOR ALL TO ledger_app USING (\
+         ledger_sees_all() OR merchant_id = ledger_tenant() \
+         OR (merchant_id = '00000000-0000-0000-0000-000000000000'::uuid AND ledger_sees_platform()){extra});\n"
+    )
 }
 
 /// The policies as migrations 3 and 9 made them.
 fn policies_down() -> String {
     let mut sql = String::new();
-    for (table, column) in TENANT_SET_POLICIES {
-        sql += &format!(
-            "DROP POLICY {table}_tenant_set ON {table};\n\
-             CREATE POLICY {table}_tenant_set ON {table} FOR ALL TO ledger_app \
-             USING ({column} IN (SELECT unnest(ledger_tenant_set())));\n"
-        );
+    for (table, column) in crate::m20261201_000009_limit_batch_tenants::TENANT_TABLES {
+        sql += &format!("DROP POLICY {table}_tenant_set ON {table};\n");
+        sql += &crate::m20261201_000009_limit_batch_tenants::set_policy(table, column);
     }
-    sql += "DROP POLICY entries_tenant ON entries;\n\
-            CREATE POLICY entries_tenant ON entries FOR ALL TO ledger_app USING (\
-            ledger_sees_all() OR merchant_id = ledger_tenant() \
-            OR (merchant_id = '00000000-0000-0000-0000-000000000000'::uuid AND ledger_sees_platform()) \
-            OR EXISTS (SELECT 1 FROM transactions t WHERE t.seq = entries.transaction_seq \
-            AND t.counterparty_id = ledger_tenant()));\n\
-            CREATE POLICY entries_account_visible ON entries AS RESTRICTIVE FOR INSERT TO ledger_app \
-            WITH CHECK (EXISTS (SELECT 1 FROM accounts a WHERE a.id = entries.account_id));\n";
-    sql
+    sql += &entries_tenant_policy(
+        " OR EXISTS (SELECT 1 FROM transactions t WHERE t.seq = entries.transaction_seq \
+         AND t.counterparty_id = ledger_tenant())",
+    );
+    sql + "CREATE POLICY entries_account_visible ON entries AS RESTRICTIVE FOR INSERT TO ledger_app \
+           WITH CHECK (EXISTS (SELECT 1 FROM accounts a WHERE a.id = entries.account_id));\n"
 }
 
 /// The SECURITY DEFINER functions over merchant tables, in PL/pgSQL: Citus
@@ -197,28 +181,15 @@ BEGIN
 END $$;
 "#;
 
-/// The functions as migrations 9 and 13 made them.
-const FUNCTIONS_DOWN: &str = r#"
-CREATE OR REPLACE FUNCTION ledger_accounts_exist(ids uuid[]) RETURNS SETOF uuid
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public
-    AS $$ SELECT id FROM accounts WHERE id = ANY (ids) $$;
-DROP FUNCTION ledger_balance_totals(text, boolean);
-CREATE FUNCTION ledger_balance_totals(only_asset text, platform_only boolean)
-RETURNS TABLE (code text, asset text, platform boolean, accounts bigint,
-               dp bigint, cp bigint, dq bigint, cq bigint)
-LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = public AS $$
-    SELECT b.code, b.asset, b.platform, COUNT(*),
-           CAST(SUM(b.debits_posted) AS BIGINT), CAST(SUM(b.credits_posted) AS BIGINT),
-           CAST(SUM(b.debits_pending) AS BIGINT), CAST(SUM(b.credits_pending) AS BIGINT)
-    FROM balances b
-    WHERE coalesce(current_setting('ledger.tenant', true), '') = '*'
-      AND (only_asset IS NULL OR b.asset = only_asset)
-      AND (b.platform OR NOT platform_only)
-    GROUP BY b.code, b.asset, b.platform
-$$;
-REVOKE ALL ON FUNCTION ledger_balance_totals(text, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION ledger_balance_totals(text, boolean) TO ledger_app;
-"#;
+/// The functions as migrations 9 and 13 made them (13's text is reused).
+fn functions_down() -> String {
+    String::from(
+        "CREATE OR REPLACE FUNCTION ledger_accounts_exist(ids uuid[]) RETURNS SETOF uuid \
+             LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public \
+             AS $$ SELECT id FROM accounts WHERE id = ANY (ids) $$;\n\
+         DROP FUNCTION ledger_balance_totals(text, boolean);\n",
+    ) + crate::m20261204_000013_balance_totals::UP
+}
 
 /// Whether this database has the Citus extension. Errors: the database's.
 async fn on_citus(manager: &SchemaManager<'_>) -> Result<bool, DbErr> {
@@ -240,8 +211,13 @@ async fn on_citus(manager: &SchemaManager<'_>) -> Result<bool, DbErr> {
 fn up_sql() -> String {
     // Sequential mode: a transaction that writes reference tables and then
     // distributes others must not open parallel connections per shard.
+    // This transaction's own settings stay on the coordinator: a connection
+    // opened after an earlier `up` (down, then up again) has the database's
+    // `propagate_set_commands = 'local'`, and Citus's commands refuse to run
+    // on a worker.
     let mut sql = String::from(
-        "SET LOCAL citus.multi_shard_modify_mode TO 'sequential';\n\
+        "SET LOCAL citus.propagate_set_commands TO 'none';\n\
+         SET LOCAL citus.multi_shard_modify_mode TO 'sequential';\n\
          SET LOCAL citus.enable_unsafe_triggers TO on;\n\
          DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET citus.propagate_set_commands TO %L', \
          current_database(), 'local'); \
@@ -298,13 +274,27 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         if on_citus(manager).await? {
-            let mut sql = String::from("SET LOCAL citus.multi_shard_modify_mode TO 'sequential';\n");
-            for table in DISTRIBUTED.iter().rev().chain(REFERENCE.iter().rev()) {
-                sql += &format!("SELECT undistribute_table('{table}', cascade_via_foreign_keys => true);\n");
-            }
+            // One undistribute with the cascade brings back every table its
+            // foreign keys reach (here all of them, through `merchants`), so
+            // each table is undistributed only if it still is. No `SET LOCAL`
+            // here but the one that keeps this transaction's settings off
+            // the workers, where Citus's own commands refuse to run.
+            let tables: Vec<String> =
+                DISTRIBUTED.iter().rev().chain(REFERENCE.iter().rev()).map(|t| format!("'{t}'")).collect();
+            let mut sql = format!(
+                "SET LOCAL citus.propagate_set_commands TO 'none';\n\
+                 DO $$ DECLARE t text; BEGIN FOREACH t IN ARRAY ARRAY[{}] LOOP \
+                 IF EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = t::regclass) THEN \
+                 PERFORM undistribute_table(t, cascade_via_foreign_keys => true); END IF; END LOOP; \
+                 FOREACH t IN ARRAY ARRAY['citus.propagate_set_commands', 'citus.enable_unsafe_triggers', \
+                 'citus.enable_repartition_joins'] LOOP \
+                 EXECUTE format('ALTER DATABASE %I RESET %s', current_database(), t); END LOOP; END $$;\n\
+                 REVOKE UPDATE ON assets FROM ledger_app;\n",
+                tables.join(", ")
+            );
             sql += KEYS_DOWN;
             sql += &policies_down();
-            sql += FUNCTIONS_DOWN;
+            sql += &functions_down();
             crate::on_postgres(manager, &sql).await?;
         }
         Ok(())
