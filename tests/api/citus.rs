@@ -9,6 +9,7 @@
 //! `scripts/test`'s `citus_tests`, on databases whose migrations distributed
 //! every merchant table.
 
+use migration::MigratorTrait;
 use sea_orm::ConnectionTrait;
 use serde_json::json;
 
@@ -186,5 +187,35 @@ async fn a_deal_between_merchants_on_two_workers_commits_on_both() {
     assert!(!refused["errors"].is_null(), "{refused}");
     assert_eq!(app.count("transactions").await, transactions);
     assert_eq!(app.available(&buyer, "STAFF").await.as_deref(), Some("1"));
+    app.assert_books_consistent().await;
+}
+
+#[tokio::test]
+#[ignore = "needs a Citus cluster: scripts/test runs it with TEST_DATABASE_URL on scripts/citus"]
+async fn the_distribution_step_goes_down_and_up_again_with_the_books_intact() {
+    let app = quiet_app().await;
+    let merchant = app.merchant("Round Trip").await;
+    app.pay(&merchant, "40.00", Some("1.20"), "USD", "before").await;
+    let entries = app.count("entries").await;
+
+    let steps = crate::helpers::steps_back_to("m20261206_000017_distribute_on_citus");
+    migration::Migrator::down(&app.db, Some(steps)).await.expect("undistribute");
+    let distributed = app.scalar("SELECT count(*) FROM pg_dist_partition WHERE partmethod = 'h'").await;
+    assert_eq!(distributed, 0, "down brings every merchant table back to the coordinator");
+    assert_eq!(app.count("entries").await, entries, "and keeps every row");
+    let accounts_key = app
+        .scalar(
+            "SELECT count(*) FROM pg_constraint WHERE conname = 'accounts_pkey' \
+             AND pg_get_constraintdef(oid) = 'PRIMARY KEY (id)'",
+        )
+        .await;
+    assert_eq!(accounts_key, 1, "with the single-node keys back");
+
+    migration::Migrator::up(&app.db, None).await.expect("distribute again");
+    assert_eq!(app.scalar("SELECT count(*) FROM pg_dist_partition WHERE partmethod = 'h'").await, 12);
+    assert_eq!(app.count("entries").await, entries);
+    // A bad amount is still refused, and the books still balance.
+    let refused = app.pay(&merchant, "-1.00", None, "USD", "negative").await;
+    assert!(!refused["errors"].is_null(), "{refused}");
     app.assert_books_consistent().await;
 }
