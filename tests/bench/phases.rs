@@ -98,6 +98,36 @@ pub struct Group {
 /// What each client task of a phase returns: successes, errors, latencies in ms.
 type ClientTally = (u64, u64, Vec<f64>);
 
+/// One client's loop: sends `request(i)` for i = 0, 1, … until `stop_at`, and
+/// tallies what completes after `warm_until` (successes with their latency in
+/// ms, and errors).
+async fn client_loop<F, Fut>(warm_until: Instant, stop_at: Instant, mut request: F) -> ClientTally
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Value>>,
+{
+    let (mut ok, mut errors, mut latencies) = (0u64, 0u64, Vec::new());
+    let mut i = 0usize;
+    loop {
+        let now = Instant::now();
+        if now >= stop_at {
+            break;
+        }
+        let body = request(i).await;
+        let took = now.elapsed();
+        if now >= warm_until {
+            if succeeded(&body) {
+                ok += 1;
+                latencies.push(took.as_secs_f64() * 1000.0);
+            } else {
+                errors += 1;
+            }
+        }
+        i += 1;
+    }
+    (ok, errors, latencies)
+}
+
 /// The measurement window of a phase that starts now.
 fn window(seconds: u64) -> (Instant, Instant) {
     let warm_until = Instant::now() + WARM_UP;
@@ -115,28 +145,13 @@ pub async fn payments(session: &Session, seconds: u64, groups: Vec<Group>) -> an
         for c in 0..group.clients {
             let (session, merchants, run_id) = (session.clone(), group.merchants.clone(), run_id.clone());
             tasks.push(tokio::spawn(async move {
-                let (mut ok, mut errors, mut latencies) = (0u64, 0u64, Vec::new());
-                let mut i = 0usize;
-                loop {
-                    let now = Instant::now();
-                    if now >= stop_at {
-                        break;
-                    }
+                client_loop(warm_until, stop_at, |i| {
                     let m = &merchants[(c * CLIENT_STRIDE + i * REQUEST_STRIDE) % merchants.len()];
                     let input = json!({ "merchantId": m, "gross": { "amount": "10.00", "currency": "USD" }, "fee": { "amount": "0.30", "currency": "USD" }, "idempotencyKey": format!("{run_id}-{g}-{c}-{i}") });
-                    let body = session.admin(RECORD_PAYMENT, json!({ "i": input })).await;
-                    let took = now.elapsed();
-                    if now >= warm_until {
-                        if succeeded(&body) {
-                            ok += 1;
-                            latencies.push(took.as_secs_f64() * 1000.0);
-                        } else {
-                            errors += 1;
-                        }
-                    }
-                    i += 1;
-                }
-                (ok, errors, latencies)
+                    let session = session.clone();
+                    async move { session.admin(RECORD_PAYMENT, json!({ "i": input })).await }
+                })
+                .await
             }));
         }
         running.push((group.name, group.clients, tasks));
@@ -204,36 +219,23 @@ pub async fn deals(
     for c in 0..clients {
         let (session, merchants, run_id) = (session.clone(), merchants.clone(), run_id.clone());
         tasks.push(tokio::spawn(async move {
-            let (mut ok, mut errors, mut latencies) = (0u64, 0u64, Vec::new());
-            let mut i = 0usize;
-            loop {
-                let now = Instant::now();
-                if now >= stop_at {
-                    break;
-                }
+            client_loop(warm_until, stop_at, |i| {
                 let k = (c * CLIENT_STRIDE + i * REQUEST_STRIDE) % merchants.len();
                 let (seller, buyer) = (&merchants[k], &merchants[(k + 1) % merchants.len()]);
                 let input = json!({ "sellerId": seller, "buyerId": buyer, "idempotencyKey": format!("{run_id}-{c}-{i}"),
                     "buyerGives": [{ "amount": "1.00", "currency": "USD" }],
                     "sellerGives": [{ "amount": "1", "currency": "ITEM" }] });
-                let body = session
-                    .admin(
-                        "mutation($i: RecordDealInput!) { recordDeal(input: $i) { transaction { sequence } } }",
-                        json!({ "i": input }),
-                    )
-                    .await;
-                let took = now.elapsed();
-                if now >= warm_until {
-                    if succeeded(&body) {
-                        ok += 1;
-                        latencies.push(took.as_secs_f64() * 1000.0);
-                    } else {
-                        errors += 1;
-                    }
+                let session = session.clone();
+                async move {
+                    session
+                        .admin(
+                            "mutation($i: RecordDealInput!) { recordDeal(input: $i) { transaction { sequence } } }",
+                            json!({ "i": input }),
+                        )
+                        .await
                 }
-                i += 1;
-            }
-            (ok, errors, latencies)
+            })
+            .await
         }));
     }
     let tallies = join(tasks).await?;

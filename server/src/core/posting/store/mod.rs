@@ -329,6 +329,11 @@ async fn reserve_pg(
         );
         db.query_one_raw(stmt(db, &sql, values)).await?.ok_or_else(|| DbErr::RecordNotFound("row keys".into()))?
     };
+    row_keys(last, &row)
+}
+
+/// The clocks moved (`last`) with the row keys of a [`NEXT_SEQS`] row.
+fn row_keys(last: std::collections::BTreeMap<MerchantId, i64>, row: &QueryResult) -> Result<Taken, DbErr> {
     let seqs = integers(&row.try_get::<String>("", "seqs")?)?;
     let entry_seqs = integers(&row.try_get::<String>("", "entry_seqs")?)?;
     Ok((last, seqs, entry_seqs))
@@ -365,9 +370,7 @@ async fn reserve_citus(
         .query_one_raw(stmt(db, &sql, vec![n_txns.into(), n_entries.into()]))
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("row keys".into()))?;
-    let seqs = integers(&row.try_get::<String>("", "seqs")?)?;
-    let entry_seqs = integers(&row.try_get::<String>("", "entry_seqs")?)?;
-    Ok((last, seqs, entry_seqs))
+    row_keys(last, &row)
 }
 
 async fn reserve_single_writer(

@@ -265,6 +265,15 @@ impl VerifyReport {
 /// How many examples of each breach a report lists.
 const MAX_REPORTED_BREACHES: i64 = 20;
 
+/// Per account: posted totals (`d`, `c`), and pending totals as holds minus
+/// releases (`dp`, `cp`), from the entries.
+const ACCOUNT_SUMS: &str = "SELECT account_id, \
+      CAST(SUM(CASE WHEN layer = 'posted' AND direction = 'debit' THEN amount ELSE 0 END) AS BIGINT) AS d, \
+      CAST(SUM(CASE WHEN layer = 'posted' AND direction = 'credit' THEN amount ELSE 0 END) AS BIGINT) AS c, \
+      CAST(SUM(CASE WHEN layer <> 'posted' AND direction = 'debit' THEN (CASE WHEN layer = 'hold' THEN amount ELSE -amount END) ELSE 0 END) AS BIGINT) AS dp, \
+      CAST(SUM(CASE WHEN layer <> 'posted' AND direction = 'credit' THEN (CASE WHEN layer = 'hold' THEN amount ELSE -amount END) ELSE 0 END) AS BIGINT) AS cp \
+    FROM entries GROUP BY account_id";
+
 /// Checks the books: every balance equals the sum of its entries, each asset sums
 /// to zero over all accounts (in entries and in balance rows), every
 /// transaction balances per asset, and every merchant's journal is numbered
@@ -285,13 +294,7 @@ pub async fn verify(db: &impl ConnectionTrait) -> Result<VerifyReport, DbErr> {
         let rows = db.query_all_raw(stmt(db, &sql, vec![])).await?;
         rows.into_iter().map(|r| r.try_get_by_index::<String>(0)).collect::<Result<Vec<_>, DbErr>>()
     };
-    // Per account: posted totals, and pending totals as holds minus releases.
-    let sums = "SELECT account_id, \
-          CAST(SUM(CASE WHEN layer = 'posted' AND direction = 'debit' THEN amount ELSE 0 END) AS BIGINT) AS d, \
-          CAST(SUM(CASE WHEN layer = 'posted' AND direction = 'credit' THEN amount ELSE 0 END) AS BIGINT) AS c, \
-          CAST(SUM(CASE WHEN layer <> 'posted' AND direction = 'debit' THEN (CASE WHEN layer = 'hold' THEN amount ELSE -amount END) ELSE 0 END) AS BIGINT) AS dp, \
-          CAST(SUM(CASE WHEN layer <> 'posted' AND direction = 'credit' THEN (CASE WHEN layer = 'hold' THEN amount ELSE -amount END) ELSE 0 END) AS BIGINT) AS cp \
-        FROM entries GROUP BY account_id";
+    let sums = ACCOUNT_SUMS;
     report.balance_mismatches = lines(format!(
         "SELECT 'account ' || a.code || '/' || a.asset || ': stored ' || CAST(b.debits_posted AS TEXT) || ' dr / ' \
            || CAST(b.credits_posted AS TEXT) || ' cr (pending ' || CAST(b.debits_pending AS TEXT) || ' dr / ' \
@@ -390,14 +393,8 @@ pub async fn rebuild_balances(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
 /// are read (two fanned-out reads), and each row that differs is written by
 /// its key, in its own shard.
 async fn rebuild_balances_by_row(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
-    let sums_sql = "SELECT account_id, \
-          CAST(SUM(CASE WHEN layer = 'posted' AND direction = 'debit' THEN amount ELSE 0 END) AS BIGINT) AS d, \
-          CAST(SUM(CASE WHEN layer = 'posted' AND direction = 'credit' THEN amount ELSE 0 END) AS BIGINT) AS c, \
-          CAST(SUM(CASE WHEN layer <> 'posted' AND direction = 'debit' THEN (CASE WHEN layer = 'hold' THEN amount ELSE -amount END) ELSE 0 END) AS BIGINT) AS dp, \
-          CAST(SUM(CASE WHEN layer <> 'posted' AND direction = 'credit' THEN (CASE WHEN layer = 'hold' THEN amount ELSE -amount END) ELSE 0 END) AS BIGINT) AS cp \
-        FROM entries GROUP BY account_id";
     let mut sums: std::collections::HashMap<uuid::Uuid, [i64; 4]> = std::collections::HashMap::new();
-    for r in db.query_all_raw(stmt(db, sums_sql, vec![])).await? {
+    for r in db.query_all_raw(stmt(db, ACCOUNT_SUMS, vec![])).await? {
         sums.insert(
             r.try_get("", "account_id")?,
             [r.try_get("", "d")?, r.try_get("", "c")?, r.try_get("", "dp")?, r.try_get("", "cp")?],
