@@ -39,6 +39,23 @@ async fn on_postgres(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr
     Ok(())
 }
 
+/// Whether `db` is a Citus coordinator: PostgreSQL with the `citus` extension
+/// installed (false on SQLite). Migration 17 distributes the books there, and
+/// the server and the tests ask the same question. Errors: the database's.
+pub async fn citus_installed(db: &impl sea_orm_migration::sea_orm::ConnectionTrait) -> Result<bool, DbErr> {
+    use sea_orm_migration::sea_orm::{DbBackend, Statement};
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(false);
+    }
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT count(*) AS n FROM pg_extension WHERE extname = 'citus'",
+        ))
+        .await?;
+    Ok(row.map(|r| r.try_get::<i64>("", "n")).transpose()?.unwrap_or(0) > 0)
+}
+
 /// The ordered list of migrations, applied by the server at start-up and by the
 /// `migration` CLI.
 pub struct Migrator;

@@ -191,22 +191,6 @@ fn functions_down() -> String {
     ) + crate::m20261204_000013_balance_totals::UP
 }
 
-/// Whether this database has the Citus extension. Errors: the database's.
-async fn on_citus(manager: &SchemaManager<'_>) -> Result<bool, DbErr> {
-    use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};
-    if manager.get_database_backend() != DbBackend::Postgres {
-        return Ok(false);
-    }
-    let db = manager.get_connection();
-    let row = db
-        .query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT count(*) AS n FROM pg_extension WHERE extname = 'citus'",
-        ))
-        .await?;
-    Ok(row.map(|r| r.try_get::<i64>("", "n")).transpose()?.unwrap_or(0) > 0)
-}
-
 /// The whole distribution step, as one SQL string.
 fn up_sql() -> String {
     // Sequential mode: a transaction that writes reference tables and then
@@ -266,14 +250,14 @@ fn up_sql() -> String {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if on_citus(manager).await? {
+        if crate::citus_installed(manager.get_connection()).await? {
             crate::on_postgres(manager, &up_sql()).await?;
         }
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if on_citus(manager).await? {
+        if crate::citus_installed(manager.get_connection()).await? {
             // One undistribute with the cascade brings back every table its
             // foreign keys reach (here all of them, through `merchants`), so
             // each table is undistributed only if it still is. No `SET LOCAL`

@@ -57,18 +57,7 @@ pub const SQLITE_POOL_SIZE: u32 = 1;
 pub async fn connect_and_migrate(url: &str, pool_size: u32) -> Result<DatabaseConnection, DbErr> {
     let db = connect(url.to_owned(), pool_size).await?;
     migration::Migrator::up(&db, None).await?;
-    if db.get_database_backend() == DbBackend::Postgres {
-        let citus = db
-            .query_one_raw(Statement::from_string(
-                DbBackend::Postgres,
-                "SELECT count(*) AS n FROM pg_extension WHERE extname = 'citus'",
-            ))
-            .await?
-            .map(|r| r.try_get::<i64>("", "n"))
-            .transpose()?
-            .unwrap_or(0);
-        ON_CITUS.store(citus > 0, std::sync::atomic::Ordering::Relaxed);
-    }
+    ON_CITUS.store(migration::citus_installed(&db).await?, std::sync::atomic::Ordering::Relaxed);
     crate::core::accounts::store::assets::seed_iso4217(&db).await?;
     Ok(db)
 }
