@@ -84,6 +84,7 @@ fn transfer(merchant: MerchantId, tenant: Tenant, key: &str, minor: i64) -> Requ
         tenant,
         actor: ledger_server::core::access::rules::Actor::System { job: "batch-tenancy-test".to_owned() },
         request_id: None,
+        partition: None,
         audit: None,
     }
 }

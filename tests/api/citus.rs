@@ -80,7 +80,15 @@ async fn a_payment_is_a_single_shard_transaction() {
     let merchant = app.merchant("Single Shard Shop").await;
     // The first payment opens the merchant's accounts; the ones after it are
     // the steady state this test is about.
-    app.pay(&merchant, "10.00", Some("0.30"), "USD", "warm-up").await;
+    let warm = app.pay(&merchant, "10.00", Some("0.30"), "USD", "warm-up").await;
+    let transaction = crate::helpers::txn_id(&warm);
+    let account = warm["data"]["recordPayment"]["transaction"]["entries"]
+        .as_array()
+        .and_then(|es| es.iter().find(|e| e["account"]["code"] == "available"))
+        .map(|e| e["account"]["id"].as_str().expect("account id").to_owned())
+        .expect("the merchant's available account");
+    let held = app.authorize(&merchant, "8.00", "held").await;
+    let key = app.merchant_key(&merchant).await;
 
     // Citus itself refuses every statement that would run on more than one
     // shard (`citus.multi_task_query_log_level = error`) in the sessions of a
@@ -104,8 +112,23 @@ async fn a_payment_is_a_single_shard_transaction() {
     for i in 0..5 {
         outcome.push(strict.pay(&merchant, "25.00", Some("0.75"), "USD", &format!("pay-{i}")).await);
     }
-    // A read of every merchant's books fans out, so here it is refused.
+    // Lookups by id: a merchant key's name its own merchant; staff name it
+    // with `merchantId`. So does a payment step by id.
+    let lookups = "query($p: ID!, $t: ID!, $a: ID!, $m: ID) { payment(id: $p, merchantId: $m) { id state } \
+                   transaction(id: $t, merchantId: $m) { id } account(id: $a, merchantId: $m) { id } }";
+    let by_key =
+        strict.gql_as(Some(&key), lookups, json!({ "p": held, "t": transaction, "a": account, "m": null })).await;
+    let by_staff = strict.gql(lookups, json!({ "p": held, "t": transaction, "a": account, "m": merchant })).await;
+    let captured = strict
+        .gql(
+            "mutation($i: CapturePaymentInput!) { capturePayment(input: $i) { payment { state } transaction { id } } }",
+            json!({ "i": { "paymentId": held, "merchantId": merchant, "idempotencyKey": "capture-held" } }),
+        )
+        .await;
+    // A read of every merchant's books fans out, so here it is refused; so is
+    // a lookup by id alone, which reads every shard's `id` index.
     let control = strict.gql("{ trialBalance { code asset } }", json!({})).await;
+    let unnamed = strict.gql("query($p: ID!) { payment(id: $p) { id } }", json!({ "p": held })).await;
     let (single_after, _) = shard_counters(&app).await;
     admin
         .execute_unprepared(&format!("ALTER DATABASE {name} RESET citus.multi_task_query_log_level"))
@@ -117,7 +140,16 @@ async fn a_payment_is_a_single_shard_transaction() {
         assert!(body["errors"].is_null(), "a payment ran a multi-shard statement: {body}");
         assert_eq!(body["data"]["recordPayment"]["transaction"]["entries"].as_array().map(Vec::len), Some(3), "{body}");
     }
+    for found in [&by_key, &by_staff] {
+        assert!(found["errors"].is_null(), "a lookup by id ran a multi-shard statement: {found}");
+        assert_eq!(found["data"]["payment"]["id"], held.as_str(), "{found}");
+        assert_eq!(found["data"]["transaction"]["id"], transaction.as_str(), "{found}");
+        assert_eq!(found["data"]["account"]["id"], account.as_str(), "{found}");
+    }
+    assert!(captured["errors"].is_null(), "a capture by id ran a multi-shard statement: {captured}");
+    assert_eq!(captured["data"]["capturePayment"]["payment"]["state"], "CAPTURED", "{captured}");
     assert!(!control["errors"].is_null(), "a fanned-out read is refused in the strict sessions: {control}");
+    assert!(!unnamed["errors"].is_null(), "a lookup by id alone fans out, so it is refused here: {unnamed}");
     assert!(
         single_after - single_before >= 5,
         "each payment runs statements routed to one shard (counters {single_before} -> {single_after}; \

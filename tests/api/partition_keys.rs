@@ -245,3 +245,59 @@ async fn an_entry_or_event_filed_under_another_merchant_than_its_transaction_is_
     assert_eq!((app.count("entries").await, app.count("ledger_events").await), (entries, events));
     app.assert_books_consistent().await;
 }
+
+#[tokio::test]
+async fn a_lookup_by_id_may_name_its_merchant_and_a_wrong_one_finds_and_changes_nothing() {
+    // Arrange: an authorized payment of the shop, its transaction and
+    // `available` account; a second merchant to name wrongly.
+    let app = spawn_app().await;
+    let shop = app.merchant("Named Shop").await;
+    let other = app.merchant("Named Other").await;
+    let sale = app.pay(&shop, "12.00", Some("0.36"), "USD", "named-sale").await;
+    let transaction = crate::helpers::txn_id(&sale);
+    let account = sale["data"]["recordPayment"]["transaction"]["entries"]
+        .as_array()
+        .and_then(|es| es.iter().find(|e| e["account"]["code"] == "available"))
+        .map(|e| e["account"]["id"].as_str().expect("account id").to_owned())
+        .expect("the merchant's available account");
+    let payment = app.authorize(&shop, "9.00", "named-auth").await;
+    let q = "query($p: ID!, $t: ID!, $a: ID!, $m: ID) { payment(id: $p, merchantId: $m) { id } \
+             transaction(id: $t, merchantId: $m) { id } account(id: $a, merchantId: $m) { id } }";
+    let vars = |m: Option<&str>| json!({ "p": payment, "t": transaction, "a": account, "m": m });
+    let capture = "mutation($i: CapturePaymentInput!) { capturePayment(input: $i) { payment { state } } }";
+
+    // Act
+    let named = app.ok(q, vars(Some(&shop))).await;
+    let unnamed = app.ok(q, vars(None)).await;
+    let wrong_payment =
+        app.gql("query($p: ID!, $m: ID) { payment(id: $p, merchantId: $m) { id } }", vars(Some(&other))).await;
+    let wrong_transaction =
+        app.gql("query($t: ID!, $m: ID) { transaction(id: $t, merchantId: $m) { id } }", vars(Some(&other))).await;
+    let wrong_account =
+        app.gql("query($a: ID!, $m: ID) { account(id: $a, merchantId: $m) { id } }", vars(Some(&other))).await;
+    let malformed = app.gql("query($p: ID!) { payment(id: $p, merchantId: \"shop\") { id } }", vars(None)).await;
+    let transactions = app.count("transactions").await;
+    let captured_elsewhere = app
+        .gql(capture, json!({ "i": { "paymentId": payment, "merchantId": other, "idempotencyKey": "named-wrong" } }))
+        .await;
+    let unchanged = app.count("transactions").await;
+    let captured = app
+        .ok(capture, json!({ "i": { "paymentId": payment, "merchantId": shop, "idempotencyKey": "named-right" } }))
+        .await;
+
+    // Assert: named rightly or not at all, each is found; named wrongly, none
+    // is (NOT_FOUND), a malformed name is BAD_USER_INPUT, and a step under a
+    // wrong name posts nothing.
+    for found in [&named, &unnamed] {
+        assert_eq!(found["payment"]["id"], payment.as_str(), "{found}");
+        assert_eq!(found["transaction"]["id"], transaction.as_str(), "{found}");
+        assert_eq!(found["account"]["id"], account.as_str(), "{found}");
+    }
+    for refused in [&wrong_payment, &wrong_transaction, &wrong_account, &captured_elsewhere] {
+        assert_eq!(code(refused), "NOT_FOUND", "{refused}");
+    }
+    assert_eq!(code(&malformed), "BAD_USER_INPUT", "{malformed}");
+    assert_eq!(unchanged, transactions, "a step on a payment not found posts nothing");
+    assert_eq!(captured["capturePayment"]["payment"]["state"], "CAPTURED", "{captured}");
+    app.assert_books_consistent().await;
+}

@@ -263,6 +263,7 @@ pub async fn refund(
     let vars = Variables {
         input: RefundPaymentInput {
             payment_id: payment.to_owned(),
+            merchant_id: None,
             amount: Some(MoneyInput { amount: amount.to_owned(), currency: currency.to_owned() }),
             reason: Some(reason.to_owned()),
             idempotency_key: key.to_owned(),

@@ -18,6 +18,7 @@ use sea_orm::{
 };
 
 use crate::core::access::rules::Tenant;
+use crate::domain::MerchantId;
 
 /// The PostgreSQL role the server's pool acts as. It owns no table, so the
 /// row-level security policies apply to it (an owner or superuser would bypass
@@ -116,20 +117,33 @@ pub fn on_citus() -> bool {
 
 /// Locks the row of `table` (a merchant table with `id` and `merchant_id`)
 /// whose id is `id`, for the rest of the transaction; false when there is
-/// none. PostgreSQL: one `SELECT … FOR UPDATE` by id. Citus refuses
-/// `FOR UPDATE` across shards, so there the row's merchant is read first (a
-/// read of every shard by the `id` index) and the row is locked in its own
+/// none. `partition` is the merchant whose books hold the row, when the
+/// caller knows it (a merchant key's own rows, or a merchant named in the
+/// request): the lock is then one `SELECT … FOR UPDATE` by `(merchant_id,
+/// id)`, routed to one shard on Citus, and a row of another partition is not
+/// found. Without it, PostgreSQL locks by id alone; Citus refuses `FOR
+/// UPDATE` across shards, so there the row's merchant is read first (a read
+/// of every shard by the `id` index) and the row is then locked in its own
 /// shard. Errors: the database's.
-pub async fn lock_by_id(db: &impl ConnectionTrait, table: &str, id: uuid::Uuid) -> Result<bool, DbErr> {
-    if !on_citus() {
-        let sql = format!("SELECT id FROM {table} WHERE id = $1{}", for_update(db));
-        return Ok(db.query_one_raw(stmt(db, &sql, vec![id.into()])).await?.is_some());
-    }
-    let found =
-        db.query_one_raw(stmt(db, &format!("SELECT merchant_id FROM {table} WHERE id = $1"), vec![id.into()])).await?;
-    let Some(row) = found else { return Ok(false) };
-    let merchant: uuid::Uuid = row.try_get("", "merchant_id")?;
-    let sql = format!("SELECT id FROM {table} WHERE merchant_id = $1 AND id = $2 FOR UPDATE");
+pub async fn lock_by_id(
+    db: &impl ConnectionTrait,
+    table: &str,
+    id: uuid::Uuid,
+    partition: Option<MerchantId>,
+) -> Result<bool, DbErr> {
+    let merchant = match partition {
+        Some(m) => m.0,
+        None if !on_citus() => {
+            let sql = format!("SELECT id FROM {table} WHERE id = $1{}", for_update(db));
+            return Ok(db.query_one_raw(stmt(db, &sql, vec![id.into()])).await?.is_some());
+        }
+        None => {
+            let sql = format!("SELECT merchant_id FROM {table} WHERE id = $1");
+            let Some(row) = db.query_one_raw(stmt(db, &sql, vec![id.into()])).await? else { return Ok(false) };
+            row.try_get("", "merchant_id")?
+        }
+    };
+    let sql = format!("SELECT id FROM {table} WHERE merchant_id = $1 AND id = $2{}", for_update(db));
     Ok(db.query_one_raw(stmt(db, &sql, vec![merchant.into(), id.into()])).await?.is_some())
 }
 

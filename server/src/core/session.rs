@@ -43,6 +43,13 @@ impl Reads {
         self.tenant
     }
 
+    /// The partition a lookup by id reads: the merchant the caller named, or
+    /// else the caller's own merchant for a merchant key (see
+    /// [`Tenant::partition`]); `None` reads every partition.
+    pub fn partition(&self, named: Option<crate::domain::MerchantId>) -> Option<crate::domain::MerchantId> {
+        named.or(self.tenant.partition())
+    }
+
     /// Ends the transaction when this is its last holder (a read-only
     /// transaction: committing only releases its snapshot). Errors are logged.
     pub async fn finish(self) {

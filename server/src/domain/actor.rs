@@ -163,6 +163,17 @@ impl Tenant {
         }
     }
 
+    /// The merchant whose partition holds every row this tenant may see,
+    /// when it is one merchant (a merchant's key); `None` for staff, jobs and
+    /// anonymous callers. Lookups by id name it, so that on Citus they read
+    /// one shard instead of every shard's `id` index.
+    pub fn partition(self) -> Option<MerchantId> {
+        match self {
+            Tenant::Merchant(m) => Some(m),
+            Tenant::Nobody | Tenant::All => None,
+        }
+    }
+
     /// The value of the `ledger.tenant` setting: a merchant id, `*`, or empty.
     pub fn setting(self) -> String {
         match self {

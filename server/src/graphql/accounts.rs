@@ -249,29 +249,41 @@ pub struct AccountsQuery;
 
 #[Object]
 impl AccountsQuery {
-    /// An account by id. Errors: `NOT_FOUND` (also for another merchant's or,
-    /// for a merchant key, the platform's accounts).
+    /// An account by id. `merchantId`, optional: the merchant whose books
+    /// hold it (its own accounts and the platform's subsidiary accounts for
+    /// it), so that on Citus the lookup reads that merchant's shard alone (a
+    /// merchant key's lookups use its own). Errors: `NOT_FOUND` (also for
+    /// another merchant's or, for a merchant key, the platform's accounts, and
+    /// for one not in `merchantId`'s books), `BAD_USER_INPUT` for a malformed id.
     #[graphql(guard = "access::FIELD")]
-    async fn account(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<AccountNode>> {
+    async fn account(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        merchant_id: Option<ID>,
+    ) -> async_graphql::Result<Option<AccountNode>> {
         let id = AccountId(parse_uuid(&id, "account id")?);
-        let found = accounts::find(&reads(ctx).await?, id).await.or_coded()?.ok_or_else(not_found)?;
+        let partition = super::common::parse_partition(merchant_id.as_ref())?;
+        let found = accounts::find(&reads(ctx).await?, id, partition).await.or_coded()?.ok_or_else(not_found)?;
         visible(ctx, found.owner.merchant_id())?;
         Ok(Some(AccountNode(found)))
     }
 
     /// An account's entries in sequence order, a Relay connection with opaque
-    /// cursors (Relay Cursor Connections spec). Errors: `NOT_FOUND` for an
-    /// account the caller may not see.
+    /// cursors (Relay Cursor Connections spec). `merchantId`, optional, as in
+    /// `account`. Errors: `NOT_FOUND` for an account the caller may not see.
     #[graphql(guard = "access::FIELD", complexity = "list_cost(first, child_complexity)")]
     async fn entries(
         &self,
         ctx: &Context<'_>,
         account_id: ID,
+        merchant_id: Option<ID>,
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<OpaqueCursor<i64>, EntryNode>> {
         let id = AccountId(parse_uuid(&account_id, "account id")?);
-        let account = accounts::find(&reads(ctx).await?, id).await.or_coded()?.ok_or_else(not_found)?;
+        let partition = super::common::parse_partition(merchant_id.as_ref())?;
+        let account = accounts::find(&reads(ctx).await?, id, partition).await.or_coded()?.ok_or_else(not_found)?;
         visible(ctx, account.owner.merchant_id())?;
         entries_connection(ctx, id, first, after).await
     }
@@ -431,7 +443,7 @@ impl AccountsMutation {
         let (target, asset) = match (&input.account_id, &input.account_code, &input.asset) {
             (Some(id), None, None) => {
                 let id = AccountId(parse_uuid(id, "account id")?);
-                let account = accounts::find(&super::context::reads(ctx).await?, id)
+                let account = accounts::find(&super::context::reads(ctx).await?, id, None)
                     .await
                     .or_coded()?
                     .ok_or(LedgerError::Account(crate::core::accounts::AccountError::NotFound))

@@ -123,6 +123,14 @@ pub fn parse_merchant_id(id: &ID) -> async_graphql::Result<MerchantId> {
     parse_uuid(id, "merchant id").map(MerchantId)
 }
 
+/// The optional `merchantId` argument of a lookup by id: the merchant whose
+/// books hold the row, when the caller knows it, so that on Citus the lookup
+/// reads that merchant's shard alone (a merchant key's lookups use its own
+/// merchant without it). Errors: `BAD_USER_INPUT` for a malformed id.
+pub fn parse_partition(merchant_id: Option<&ID>) -> async_graphql::Result<Option<MerchantId>> {
+    merchant_id.map(parse_merchant_id).transpose()
+}
+
 /// Decodes an opaque id cursor (a UUID) of the merchants, payments and payouts
 /// connections. Errors: `BAD_USER_INPUT`.
 pub fn decode_id_cursor(raw: Option<String>) -> async_graphql::Result<Option<uuid::Uuid>> {

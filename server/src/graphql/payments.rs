@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::common::{
     Money, MoneyInput, annotations, call, decode_id_cursor, money, optional_money, page_of, parse_merchant_id,
-    parse_uuid,
+    parse_partition, parse_uuid,
 };
 use super::context::{not_found, reads, reason_for, visible};
 use super::error::OrCoded;
@@ -109,7 +109,7 @@ impl PaymentNode {
     }
     /// Every ledger transaction it made, in sequence order.
     async fn transactions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TransactionNode>> {
-        let rows = posting::of_payment(&reads(ctx).await?, self.0.id).await.or_coded()?;
+        let rows = posting::of_payment(&reads(ctx).await?, self.0.merchant, self.0.id).await.or_coded()?;
         Ok(rows.into_iter().map(TransactionNode).collect())
     }
 }
@@ -136,11 +136,22 @@ pub struct PaymentsQuery;
 
 #[Object]
 impl PaymentsQuery {
-    /// A payment by id, with its state, amounts and transactions. Errors: `NOT_FOUND`.
+    /// A payment by id, with its state, amounts and transactions.
+    /// `merchantId`, optional: its merchant, so that on Citus the lookup
+    /// reads that merchant's shard alone (a merchant key's lookups use its
+    /// own). Errors: `NOT_FOUND` (also when it is not `merchantId`'s),
+    /// `BAD_USER_INPUT` for a malformed id.
     #[graphql(guard = "access::FIELD")]
-    async fn payment(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<PaymentNode>> {
+    async fn payment(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        merchant_id: Option<ID>,
+    ) -> async_graphql::Result<Option<PaymentNode>> {
         let id = parse_uuid(&id, "payment id")?;
-        let found = crate::core::payments::find(&reads(ctx).await?, id).await.or_coded()?.ok_or_else(not_found)?;
+        let partition = parse_partition(merchant_id.as_ref())?;
+        let found =
+            crate::core::payments::find(&reads(ctx).await?, id, partition).await.or_coded()?.ok_or_else(not_found)?;
         visible(ctx, found.merchant)?;
         Ok(Some(PaymentNode(found)))
     }
@@ -234,6 +245,11 @@ pub struct AuthorizePaymentInput {
 pub struct CapturePaymentInput {
     /// The payment.
     pub payment_id: ID,
+    /// The payment's merchant, optional: on Citus the step then locks and
+    /// reads that merchant's shard alone (a merchant key's steps use its
+    /// own). A payment of another merchant is `NOT_FOUND`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merchant_id: Option<ID>,
     /// How much; all that is still held if absent.
     pub amount: Option<MoneyInput>,
     /// Idempotency key.
@@ -247,6 +263,11 @@ pub struct CapturePaymentInput {
 pub struct VoidAuthorizationInput {
     /// The payment.
     pub payment_id: ID,
+    /// The payment's merchant, optional: on Citus the step then locks and
+    /// reads that merchant's shard alone (a merchant key's steps use its
+    /// own). A payment of another merchant is `NOT_FOUND`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merchant_id: Option<ID>,
     /// Idempotency key.
     #[serde(skip)]
     pub idempotency_key: String,
@@ -258,6 +279,11 @@ pub struct VoidAuthorizationInput {
 pub struct RefundPaymentInput {
     /// The payment.
     pub payment_id: ID,
+    /// The payment's merchant, optional: on Citus the step then locks and
+    /// reads that merchant's shard alone (a merchant key's steps use its
+    /// own). A payment of another merchant is `NOT_FOUND`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merchant_id: Option<ID>,
     /// How much; all that is refundable if absent.
     pub amount: Option<MoneyInput>,
     /// Why; required from staff (it goes to the audit log), optional for merchant keys.
@@ -273,6 +299,11 @@ pub struct RefundPaymentInput {
 pub struct OpenDisputeInput {
     /// The payment.
     pub payment_id: ID,
+    /// The payment's merchant, optional: on Citus the step then locks and
+    /// reads that merchant's shard alone (a merchant key's steps use its
+    /// own). A payment of another merchant is `NOT_FOUND`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merchant_id: Option<ID>,
     /// How much is disputed; all that is disputable if absent.
     pub amount: Option<MoneyInput>,
     /// Idempotency key.
@@ -295,6 +326,11 @@ pub enum DisputeOutcomeType {
 pub struct ResolveDisputeInput {
     /// The payment.
     pub payment_id: ID,
+    /// The payment's merchant, optional: on Citus the step then locks and
+    /// reads that merchant's shard alone (a merchant key's steps use its
+    /// own). A payment of another merchant is `NOT_FOUND`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merchant_id: Option<ID>,
     /// Won or lost.
     pub outcome: DisputeOutcomeType,
     /// A fee charged to the merchant when it lost (ignored when won).
@@ -421,7 +457,9 @@ impl PaymentsMutation {
                 Some((asset.code, amount))
             }
         };
-        let call = call(ctx, &input.idempotency_key, "capturePayment", &input).await?;
+        let call = call(ctx, &input.idempotency_key, "capturePayment", &input)
+            .await?
+            .naming(parse_partition(input.merchant_id.as_ref())?);
         payment_payload(ledger(ctx)?.payments().capture(call, payment, amount).await)
     }
 
@@ -434,7 +472,9 @@ impl PaymentsMutation {
         input: VoidAuthorizationInput,
     ) -> async_graphql::Result<PaymentPayload> {
         let payment = parse_uuid(&input.payment_id, "payment id")?;
-        let call = call(ctx, &input.idempotency_key, "voidAuthorization", &input).await?;
+        let call = call(ctx, &input.idempotency_key, "voidAuthorization", &input)
+            .await?
+            .naming(parse_partition(input.merchant_id.as_ref())?);
         payment_payload(ledger(ctx)?.payments().void(call, payment).await)
     }
 
@@ -450,7 +490,9 @@ impl PaymentsMutation {
         let payment = parse_uuid(&input.payment_id, "payment id")?;
         reason_for(ctx, input.reason.as_deref())?;
         let amount = optional_money(ctx, input.amount.as_ref()).await?;
-        let call = call(ctx, &input.idempotency_key, "refundPayment", &input).await?;
+        let call = call(ctx, &input.idempotency_key, "refundPayment", &input)
+            .await?
+            .naming(parse_partition(input.merchant_id.as_ref())?);
         payment_payload(ledger(ctx)?.payments().refund(call, payment, amount).await)
     }
 
@@ -462,7 +504,9 @@ impl PaymentsMutation {
     async fn open_dispute(&self, ctx: &Context<'_>, input: OpenDisputeInput) -> async_graphql::Result<PaymentPayload> {
         let payment = parse_uuid(&input.payment_id, "payment id")?;
         let amount = optional_money(ctx, input.amount.as_ref()).await?;
-        let call = call(ctx, &input.idempotency_key, "openDispute", &input).await?;
+        let call = call(ctx, &input.idempotency_key, "openDispute", &input)
+            .await?
+            .naming(parse_partition(input.merchant_id.as_ref())?);
         payment_payload(ledger(ctx)?.payments().open_dispute(call, payment, amount).await)
     }
 
@@ -479,7 +523,9 @@ impl PaymentsMutation {
         reason_for(ctx, input.reason.as_deref())?;
         let fee = optional_money(ctx, input.dispute_fee.as_ref()).await?;
         let won = input.outcome == DisputeOutcomeType::Won;
-        let call = call(ctx, &input.idempotency_key, "resolveDispute", &input).await?;
+        let call = call(ctx, &input.idempotency_key, "resolveDispute", &input)
+            .await?
+            .naming(parse_partition(input.merchant_id.as_ref())?);
         payment_payload(ledger(ctx)?.payments().resolve_dispute(call, payment, won, fee).await)
     }
 

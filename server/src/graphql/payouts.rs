@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::common::{
-    Money, MoneyInput, annotations, call, decode_id_cursor, money, page_of, parse_merchant_id, parse_uuid,
+    Money, MoneyInput, annotations, call, decode_id_cursor, money, page_of, parse_merchant_id, parse_partition,
+    parse_uuid,
 };
 use super::context::{not_found, reads, visible};
 use super::error::OrCoded;
@@ -102,7 +103,7 @@ impl PayoutNode {
     }
     /// Its own transactions (created, then settled or failed), in order.
     async fn transactions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TransactionNode>> {
-        let rows = posting::of_payout(&reads(ctx).await?, self.0.id).await.or_coded()?;
+        let rows = posting::of_payout(&reads(ctx).await?, self.0.merchant, self.0.id).await.or_coded()?;
         Ok(rows.into_iter().map(TransactionNode).collect())
     }
     /// When it was created.
@@ -130,11 +131,21 @@ pub struct PayoutsQuery;
 
 #[Object]
 impl PayoutsQuery {
-    /// A payout by id. Errors: `NOT_FOUND`.
+    /// A payout by id. `merchantId`, optional: its merchant, so that on
+    /// Citus the lookup reads that merchant's shard alone (a merchant key's
+    /// lookups use its own). Errors: `NOT_FOUND` (also when it is not
+    /// `merchantId`'s), `BAD_USER_INPUT` for a malformed id.
     #[graphql(guard = "access::FIELD")]
-    async fn payout(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<PayoutNode>> {
+    async fn payout(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        merchant_id: Option<ID>,
+    ) -> async_graphql::Result<Option<PayoutNode>> {
         let id = parse_uuid(&id, "payout id")?;
-        let found = crate::core::payouts::find(&reads(ctx).await?, id).await.or_coded()?.ok_or_else(not_found)?;
+        let partition = parse_partition(merchant_id.as_ref())?;
+        let found =
+            crate::core::payouts::find(&reads(ctx).await?, id, partition).await.or_coded()?.ok_or_else(not_found)?;
         visible(ctx, found.merchant)?;
         Ok(Some(PayoutNode(found)))
     }
@@ -193,6 +204,11 @@ pub struct CreatePayoutInput {
 pub struct PayoutStepInput {
     /// The payout.
     pub payout_id: ID,
+    /// The payout's merchant, optional: on Citus the step then locks and
+    /// reads that merchant's shard alone (a merchant key's steps use its
+    /// own). A payout of another merchant is `NOT_FOUND`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merchant_id: Option<ID>,
     /// Idempotency key.
     #[serde(skip)]
     pub idempotency_key: String,
@@ -279,7 +295,9 @@ impl PayoutsMutation {
     #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
     async fn settle_payout(&self, ctx: &Context<'_>, input: PayoutStepInput) -> async_graphql::Result<PayoutPayload> {
         let payout = parse_uuid(&input.payout_id, "payout id")?;
-        let call = call(ctx, &input.idempotency_key, "settlePayout", &input).await?;
+        let call = call(ctx, &input.idempotency_key, "settlePayout", &input)
+            .await?
+            .naming(parse_partition(input.merchant_id.as_ref())?);
         payout_payload(ledger(ctx)?.payouts().settle(call, payout).await)
     }
 
@@ -289,7 +307,9 @@ impl PayoutsMutation {
     #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
     async fn fail_payout(&self, ctx: &Context<'_>, input: PayoutStepInput) -> async_graphql::Result<PayoutPayload> {
         let payout = parse_uuid(&input.payout_id, "payout id")?;
-        let call = call(ctx, &input.idempotency_key, "failPayout", &input).await?;
+        let call = call(ctx, &input.idempotency_key, "failPayout", &input)
+            .await?
+            .naming(parse_partition(input.merchant_id.as_ref())?);
         payout_payload(ledger(ctx)?.payouts().fail(call, payout).await)
     }
 

@@ -88,11 +88,11 @@ impl TransactionNode {
     /// The transaction this one reverses.
     async fn reverses(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TransactionNode>> {
         let Some(id) = self.0.reverses else { return Ok(None) };
-        Ok(posting::find(&reads(ctx).await?, id).await.or_coded()?.map(TransactionNode))
+        Ok(posting::find(&reads(ctx).await?, id, Some(self.0.merchant)).await.or_coded()?.map(TransactionNode))
     }
     /// The transaction that reversed this one, if any.
     async fn reversed_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TransactionNode>> {
-        Ok(posting::reversal_of(&reads(ctx).await?, self.0.id).await.or_coded()?.map(TransactionNode))
+        Ok(posting::reversal_of(&reads(ctx).await?, self.0.merchant, self.0.id).await.or_coded()?.map(TransactionNode))
     }
     /// The other merchant of a deal.
     async fn counterparty(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<MerchantNode>> {
@@ -102,7 +102,8 @@ impl TransactionNode {
     /// The payment this transaction is a step of.
     async fn payment(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<PaymentNode>> {
         let Some(id) = self.0.payment else { return Ok(None) };
-        Ok(crate::core::payments::find(&reads(ctx).await?, id).await.or_coded()?.map(PaymentNode))
+        let payment = crate::core::payments::find(&reads(ctx).await?, id, Some(self.0.merchant)).await.or_coded()?;
+        Ok(payment.map(PaymentNode))
     }
     /// Its entries, in sequence order.
     async fn entries(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<EntryNode>> {
@@ -160,7 +161,8 @@ impl EntryNode {
     }
     /// Its transaction.
     async fn transaction(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TransactionNode>> {
-        Ok(posting::find(&reads(ctx).await?, self.0.transaction_id).await.or_coded()?.map(TransactionNode))
+        let found = posting::find(&reads(ctx).await?, self.0.transaction_id, Some(self.0.merchant)).await.or_coded()?;
+        Ok(found.map(TransactionNode))
     }
 }
 
@@ -184,12 +186,21 @@ pub struct PostingQuery;
 
 #[Object]
 impl PostingQuery {
-    /// A transaction by id, with its entries. Errors: `NOT_FOUND` (also when it
-    /// is neither the caller merchant's nor a deal it is party to).
+    /// A transaction by id, with its entries. `merchantId`, optional: a
+    /// merchant party to it, so that on Citus the lookup reads that
+    /// merchant's shard alone (a merchant key's lookups use its own). Errors:
+    /// `NOT_FOUND` (also when it is neither the caller merchant's nor a deal it
+    /// is party to, or not `merchantId`'s), `BAD_USER_INPUT` for a malformed id.
     #[graphql(guard = "access::FIELD")]
-    async fn transaction(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<TransactionNode>> {
+    async fn transaction(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        merchant_id: Option<ID>,
+    ) -> async_graphql::Result<Option<TransactionNode>> {
         let id = TransactionId(parse_uuid(&id, "transaction id")?);
-        let found = posting::find(&reads(ctx).await?, id).await.or_coded()?.ok_or_else(not_found)?;
+        let partition = super::common::parse_partition(merchant_id.as_ref())?;
+        let found = posting::find(&reads(ctx).await?, id, partition).await.or_coded()?.ok_or_else(not_found)?;
         if visible(ctx, found.merchant).is_err() && found.counterparty.is_none_or(|c| visible(ctx, c).is_err()) {
             return Err(not_found());
         }
@@ -481,6 +492,9 @@ impl PostingMutation {
         reason: String,
         idempotency_key: String,
         #[graphql(default)] force: bool,
+        #[graphql(desc = "The transaction's merchant, optional: on Citus the reversal then locks and reads \
+                          that merchant's shard alone (a merchant key's use its own).")]
+        merchant_id: Option<ID>,
     ) -> async_graphql::Result<TransactionPayload> {
         if force {
             crate::core::access::rules::Access::staff(crate::core::access::rules::Role::Admin)
@@ -496,7 +510,17 @@ impl PostingMutation {
         } else {
             ("reverseTransaction", serde_json::json!({ "transactionId": id.to_string(), "reason": reason }))
         };
-        let call = call(ctx, &idempotency_key, operation, &input).await?;
+        let partition = super::common::parse_partition(merchant_id.as_ref())?;
+        // A named merchant joins the fingerprint only when given, for the same reason.
+        let input = match partition {
+            Some(m) => {
+                let mut input = input;
+                input["merchantId"] = serde_json::json!(m.to_string());
+                input
+            }
+            None => input,
+        };
+        let call = call(ctx, &idempotency_key, operation, &input).await?.naming(partition);
         posted(ledger(ctx)?.posting().reverse(call, id, reason, force).await)
     }
 }

@@ -22,7 +22,7 @@ pub(in crate::core) async fn set_balance_limit(
 ) -> Result<Outcome, LedgerError> {
     let (owner, account, code, asset, journal) = match target {
         LimitTarget::Account(id) => {
-            let a = accounts::find(db, *id)
+            let a = accounts::find(db, *id, req.partition)
                 .await?
                 .filter(|a| req.tenant.sees(a.owner.merchant_id()))
                 .ok_or(LedgerError::Account(AccountError::NotFound))?;

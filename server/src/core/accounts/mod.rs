@@ -21,9 +21,15 @@ pub use error::AccountError;
 use super::{LedgerError, Reads};
 use crate::domain::{AccountId, Owner};
 
-/// Finds an account the caller may see. Errors: [`LedgerError::Database`].
-pub async fn find(reads: &Reads, id: AccountId) -> Result<Option<Account>, LedgerError> {
-    Ok(store::find(reads.db(), id).await?)
+/// Finds an account the caller may see. `merchant` names the merchant whose books hold it, when the caller
+/// knows it; a merchant key's lookups use its own. On Citus a named lookup
+/// reads one shard, an unnamed one every shard. Errors: [`LedgerError::Database`].
+pub async fn find(
+    reads: &Reads,
+    id: AccountId,
+    merchant: Option<crate::domain::MerchantId>,
+) -> Result<Option<Account>, LedgerError> {
+    Ok(store::find(reads.db(), id, reads.partition(merchant)).await?)
 }
 
 /// Finds accounts by id, in no particular order; ids the caller may not see

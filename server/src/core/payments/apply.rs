@@ -25,7 +25,7 @@ pub(in crate::core) async fn lock_payment(
     req: &Request,
     id: uuid::Uuid,
 ) -> Result<Payment, LedgerError> {
-    payments::lock(db, id)
+    payments::lock(db, id, req.partition)
         .await?
         .filter(|p| req.tenant.sees(p.merchant))
         .ok_or(LedgerError::from(crate::core::payments::PaymentError::NotFound))
@@ -119,7 +119,7 @@ pub async fn preview_refund(
     id: uuid::Uuid,
     amount: Option<&(AssetCode, Amount)>,
 ) -> Result<transition::RefundPlan, LedgerError> {
-    let p = payments::find(db, id)
+    let p = payments::find(db, id, tenant.partition())
         .await?
         .filter(|p| tenant.sees(p.merchant))
         .ok_or(LedgerError::from(crate::core::payments::PaymentError::NotFound))?;

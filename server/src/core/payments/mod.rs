@@ -133,22 +133,33 @@ impl Payments<'_> {
 
     async fn step(&self, call: Call, command: Command) -> Result<PaymentStep, LedgerError> {
         let tenant = call.tenant();
+        let named = call.partition();
         let applied = self.0.submit_call(call, command).await?;
         let Outcome::Payment { payment, transaction } = applied.outcome else {
             return Err(LedgerError::mismatch("payment", &applied.outcome));
         };
+        // The partition: the merchant of the transaction just written, or
+        // the one the call named (a merchant key's own); else every one.
+        let partition = applied.written.as_ref().map(|t| t.merchant).or(named);
         let (payment, transaction) = Reads::back(self.0.db(), tenant, "a payment step", async |r| {
-            let payment = store::find(r.db(), payment).await?;
-            Ok(payment.zip(super::posting::store::find(r.db(), transaction).await?))
+            let Some(payment) = store::find(r.db(), payment, partition).await? else { return Ok(None) };
+            let transaction = super::posting::store::find(r.db(), transaction, Some(payment.merchant)).await?;
+            Ok(transaction.map(|t| (payment, t)))
         })
         .await?;
         Ok(PaymentStep { payment, transaction, replayed: applied.replayed })
     }
 }
 
-/// Finds a payment the caller may see. Errors: [`LedgerError::Database`].
-pub async fn find(reads: &Reads, id: uuid::Uuid) -> Result<Option<Payment>, LedgerError> {
-    Ok(store::find(reads.db(), id).await?)
+/// Finds a payment the caller may see. `merchant` names the merchant whose books hold it, when the caller
+/// knows it; a merchant key's lookups use its own. On Citus a named lookup
+/// reads one shard, an unnamed one every shard. Errors: [`LedgerError::Database`].
+pub async fn find(
+    reads: &Reads,
+    id: uuid::Uuid,
+    merchant: Option<crate::domain::MerchantId>,
+) -> Result<Option<Payment>, LedgerError> {
+    Ok(store::find(reads.db(), id, reads.partition(merchant)).await?)
 }
 
 /// `merchant`'s payments, newest first, optionally only those in `state`,

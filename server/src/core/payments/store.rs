@@ -99,12 +99,17 @@ pub async fn insert(db: &impl ConnectionTrait, p: &Payment) -> Result<(), DbErr>
     Ok(())
 }
 
-/// Locks a payment row for the rest of the transaction and returns it.
-pub async fn lock(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Payment>, DbErr> {
-    if !crate::core::db::lock_by_id(db, "payments", id).await? {
+/// Locks a payment row for the rest of the transaction and returns it;
+/// `partition` as in [`crate::core::db::lock_by_id`].
+pub async fn lock(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    partition: Option<MerchantId>,
+) -> Result<Option<Payment>, DbErr> {
+    if !crate::core::db::lock_by_id(db, "payments", id, partition).await? {
         return Ok(None);
     }
-    find(db, id).await
+    find(db, id, partition).await
 }
 
 /// Writes a payment's running amounts.
@@ -125,10 +130,20 @@ pub async fn save(db: &impl ConnectionTrait, p: &Payment) -> Result<(), DbErr> {
     Ok(())
 }
 
-/// Finds a payment by its id alone (the index on `id`; the key is
-/// `(merchant_id, id)`).
-pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Payment>, DbErr> {
-    payment::Entity::find().filter(payment::Column::Id.eq(id)).one(db).await?.map(Payment::try_from).transpose()
+/// Finds a payment by id. With `partition` (the merchant whose books hold
+/// it, when the caller knows it) by the key `(merchant_id, id)`, one shard on
+/// Citus, and a payment of another merchant is not found; without it, by the
+/// index on `id` alone (every shard on Citus).
+pub async fn find(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    partition: Option<MerchantId>,
+) -> Result<Option<Payment>, DbErr> {
+    let mut query = payment::Entity::find().filter(payment::Column::Id.eq(id));
+    if let Some(m) = partition {
+        query = query.filter(payment::Column::MerchantId.eq(m.0));
+    }
+    query.one(db).await?.map(Payment::try_from).transpose()
 }
 
 /// The SQL condition for payments in `state` at `now` (mirrors `PaymentFacts::state`).

@@ -37,7 +37,13 @@ pub async fn sweep_once(ledger: &Ledger, now: DateTime<Utc>) -> Result<usize, Le
     let mut batch = Vec::with_capacity(due.len());
     for p in &due {
         let input = json!({ "paymentId": p.id.to_string() });
-        batch.push(Request::system("sweeper", "expireAuthorization", &input, Command::Expire { payment: p.id }));
+        batch.push(Request::system_in(
+            "sweeper",
+            "expireAuthorization",
+            &input,
+            Command::Expire { payment: p.id },
+            Some(p.merchant),
+        ));
     }
     let results = ledger.submit(batch).await;
     let released = results.iter().filter(|r| matches!(r, Ok(a) if !a.replayed)).count();

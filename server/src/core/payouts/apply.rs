@@ -85,7 +85,7 @@ pub(in crate::core) async fn finish_payout(
 ) -> Result<Outcome, LedgerError> {
     use crate::core::payouts::payout::{PayoutError, PayoutState, step};
     use crate::core::payouts::store as payouts;
-    let p = payouts::lock(db, id)
+    let p = payouts::lock(db, id, req.partition)
         .await?
         .filter(|p| req.tenant.sees(p.merchant))
         .ok_or(LedgerError::from(crate::core::payouts::PayoutError::NotFound))?;

@@ -71,22 +71,33 @@ impl Payouts<'_> {
 
     async fn step(&self, call: Call, command: Command) -> Result<PayoutStep, LedgerError> {
         let tenant = call.tenant();
+        let named = call.partition();
         let applied = self.0.submit_call(call, command).await?;
         let Outcome::Payout { payout, transaction } = applied.outcome else {
             return Err(LedgerError::mismatch("payout", &applied.outcome));
         };
+        // The partition: the merchant of the transaction just written, or
+        // the one the call named (a merchant key's own); else every one.
+        let partition = applied.written.as_ref().map(|t| t.merchant).or(named);
         let (payout, transaction) = Reads::back(self.0.db(), tenant, "a payout step", async |r| {
-            let payout = store::find(r.db(), payout).await?;
-            Ok(payout.zip(super::posting::store::find(r.db(), transaction).await?))
+            let Some(payout) = store::find(r.db(), payout, partition).await? else { return Ok(None) };
+            let transaction = super::posting::store::find(r.db(), transaction, Some(payout.merchant)).await?;
+            Ok(transaction.map(|t| (payout, t)))
         })
         .await?;
         Ok(PayoutStep { payout, transaction, replayed: applied.replayed })
     }
 }
 
-/// Finds a payout the caller may see. Errors: [`LedgerError::Database`].
-pub async fn find(reads: &Reads, id: uuid::Uuid) -> Result<Option<Payout>, LedgerError> {
-    Ok(store::find(reads.db(), id).await?)
+/// Finds a payout the caller may see. `merchant` names the merchant whose books hold it, when the caller
+/// knows it; a merchant key's lookups use its own. On Citus a named lookup
+/// reads one shard, an unnamed one every shard. Errors: [`LedgerError::Database`].
+pub async fn find(
+    reads: &Reads,
+    id: uuid::Uuid,
+    merchant: Option<crate::domain::MerchantId>,
+) -> Result<Option<Payout>, LedgerError> {
+    Ok(store::find(reads.db(), id, reads.partition(merchant)).await?)
 }
 
 /// `merchant`'s payouts, newest first, older than the payout `before`, at most

@@ -73,18 +73,23 @@ pub async fn insert(db: &impl ConnectionTrait, p: &Payout) -> Result<(), DbErr> 
     Ok(())
 }
 
-/// Finds a payout by its id alone (the index on `id`; the key is
-/// `(merchant_id, id)`).
-pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Payout>, DbErr> {
-    payout::Entity::find().filter(payout::Column::Id.eq(id)).one(db).await?.map(Payout::try_from).transpose()
+/// Finds a payout by id; `partition` as in
+/// [`crate::core::payments::store::find`].
+pub async fn find(db: &impl ConnectionTrait, id: Uuid, partition: Option<MerchantId>) -> Result<Option<Payout>, DbErr> {
+    let mut query = payout::Entity::find().filter(payout::Column::Id.eq(id));
+    if let Some(m) = partition {
+        query = query.filter(payout::Column::MerchantId.eq(m.0));
+    }
+    query.one(db).await?.map(Payout::try_from).transpose()
 }
 
-/// Locks a payout row for the rest of the transaction and returns it.
-pub async fn lock(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Payout>, DbErr> {
-    if !crate::core::db::lock_by_id(db, "payouts", id).await? {
+/// Locks a payout row for the rest of the transaction and returns it;
+/// `partition` as in [`crate::core::db::lock_by_id`].
+pub async fn lock(db: &impl ConnectionTrait, id: Uuid, partition: Option<MerchantId>) -> Result<Option<Payout>, DbErr> {
+    if !crate::core::db::lock_by_id(db, "payouts", id, partition).await? {
         return Ok(None);
     }
-    find(db, id).await
+    find(db, id, partition).await
 }
 
 /// Sets the state of `merchant`'s payout `id`.

@@ -130,7 +130,7 @@ pub(in crate::core) async fn apply(
         idempotency::complete(db, req.scope, key, &stored).await?;
     }
     if let Some(audit) = &req.audit {
-        let merchant = outcome_merchant(db, &outcome).await?;
+        let merchant = outcome_merchant(db, &outcome, req.partition).await?;
         let mut record = audit_record(req, audit, merchant, "ok");
         // A created key had no id when the request was made: record the new one.
         if let (None, Outcome::ApiKey(id)) = (&record.target_id, &outcome) {
@@ -179,21 +179,25 @@ pub(in crate::core) fn audit_record(
     }
 }
 
-/// The merchant a successful action's result belongs to, for the audit log.
+/// The merchant a successful action's result belongs to, for the audit log;
+/// `partition` is the request's (see [`Request::partition`]).
 pub(in crate::core) async fn outcome_merchant(
     db: &impl ConnectionTrait,
     outcome: &Outcome,
+    partition: Option<MerchantId>,
 ) -> Result<Option<MerchantId>, sea_orm::DbErr> {
     Ok(match outcome {
-        Outcome::Transaction(id) => transactions::find(db, *id).await?.map(|t| t.merchant),
+        Outcome::Transaction(id) => transactions::find(db, *id, partition).await?.map(|t| t.merchant),
         Outcome::Merchant(id) => Some(*id),
         Outcome::Asset(_) => None,
-        Outcome::Account(id) => accounts::find(db, *id).await?.map(|a| a.owner.merchant_id()),
-        Outcome::Payment { payment, .. } => payments::find(db, *payment).await?.map(|p| p.merchant),
-        Outcome::Payout { payout, .. } => crate::core::payouts::store::find(db, *payout).await?.map(|p| p.merchant),
+        Outcome::Account(id) => accounts::find(db, *id, partition).await?.map(|a| a.owner.merchant_id()),
+        Outcome::Payment { payment, .. } => payments::find(db, *payment, partition).await?.map(|p| p.merchant),
+        Outcome::Payout { payout, .. } => {
+            crate::core::payouts::store::find(db, *payout, partition).await?.map(|p| p.merchant)
+        }
         Outcome::PayoutSettings { merchant, .. } | Outcome::FeeSchedule { merchant, .. } => Some(*merchant),
         Outcome::BalanceLimit { account: Some(id), .. } => {
-            accounts::find(db, *id).await?.map(|a| a.owner.merchant_id())
+            accounts::find(db, *id, partition).await?.map(|a| a.owner.merchant_id())
         }
         Outcome::BalanceLimit { account: None, .. } => None,
         // A service key's merchant is the platform: no merchant to file it under.
@@ -205,19 +209,21 @@ pub(in crate::core) async fn outcome_merchant(
 }
 
 /// The merchant a named target belongs to, when it can be found (for the audit
-/// record of a refused action).
+/// record of a refused action); `partition` is the request's (see
+/// [`Request::partition`]).
 pub(in crate::core) async fn target_merchant(
     db: &impl ConnectionTrait,
     target_type: AuditTarget,
     target_id: Option<&str>,
+    partition: Option<MerchantId>,
 ) -> Result<Option<MerchantId>, sea_orm::DbErr> {
     let Some(id) = target_id.and_then(|t| uuid::Uuid::parse_str(t).ok()) else { return Ok(None) };
     Ok(match target_type {
-        AuditTarget::Transaction => transactions::find(db, TransactionId(id)).await?.map(|t| t.merchant),
-        AuditTarget::Payment => payments::find(db, id).await?.map(|p| p.merchant),
-        AuditTarget::Payout => crate::core::payouts::store::find(db, id).await?.map(|p| p.merchant),
+        AuditTarget::Transaction => transactions::find(db, TransactionId(id), partition).await?.map(|t| t.merchant),
+        AuditTarget::Payment => payments::find(db, id, partition).await?.map(|p| p.merchant),
+        AuditTarget::Payout => crate::core::payouts::store::find(db, id, partition).await?.map(|p| p.merchant),
         AuditTarget::Merchant => Some(MerchantId(id)),
-        AuditTarget::Account => accounts::find(db, AccountId(id)).await?.map(|a| a.owner.merchant_id()),
+        AuditTarget::Account => accounts::find(db, AccountId(id), partition).await?.map(|a| a.owner.merchant_id()),
         AuditTarget::ApiKey => {
             access::api_key(db, id).await?.map(|k| k.merchant).filter(|m| *m != MerchantId::PLATFORM)
         }

@@ -526,6 +526,7 @@ mod tests {
             tenant: Tenant::Merchant(scope),
             actor: crate::core::access::rules::Actor::Key { prefix: "test".into() },
             request_id: None,
+            partition: Some(scope),
             audit: None,
         }
     }

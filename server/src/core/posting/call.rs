@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::{AuditDraft, Command, Request};
 use crate::core::LedgerError;
 use crate::core::access::rules::{Caller, Tenant};
-use crate::domain::{Fingerprint, IdempotencyKey};
+use crate::domain::{Fingerprint, IdempotencyKey, MerchantId};
 
 /// Who asks for a write and under which idempotency key.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,6 +18,7 @@ pub struct Call {
     operation: &'static str,
     fingerprint: Fingerprint,
     reason: Option<String>,
+    partition: Option<MerchantId>,
 }
 
 impl Call {
@@ -44,7 +45,16 @@ impl Call {
             operation,
             fingerprint: Fingerprint::of(operation, &input),
             reason,
+            partition: None,
         })
+    }
+
+    /// This call with `merchant` named as the one whose books hold what the
+    /// command names by id (see [`Request::partition`]); `None` leaves it to
+    /// the caller's own merchant, for a merchant key.
+    pub fn naming(mut self, merchant: Option<MerchantId>) -> Call {
+        self.partition = merchant;
+        self
     }
 
     /// Whose rows the write may touch.
@@ -52,10 +62,18 @@ impl Call {
         self.caller.tenant()
     }
 
+    /// The merchant whose books hold what the command names by id: the one
+    /// named with [`Call::naming`], else a merchant key's own (see
+    /// [`Request::partition`]).
+    pub fn partition(&self) -> Option<MerchantId> {
+        self.partition.or(self.caller.tenant().partition())
+    }
+
     /// The write-path request of `command` under this call: the key lives in
     /// the caller's key space (its merchant for a merchant key; for staff and
     /// service keys, the merchant the command names, or the platform).
     pub(in crate::core) fn request(self, command: Command) -> Request {
+        let partition = self.partition();
         let scope = match &self.caller {
             Caller::Merchant { merchant, .. } => *merchant,
             _ => command.key_scope(),
@@ -73,6 +91,7 @@ impl Call {
             tenant: self.caller.tenant(),
             actor: self.caller.actor(),
             request_id: self.request_id,
+            partition,
             audit,
         }
     }

@@ -234,6 +234,12 @@ pub struct Request {
     pub actor: Actor,
     /// The HTTP request id, recorded on every transaction it posts.
     pub request_id: Option<String>,
+    /// The merchant whose books hold what the command names by id (a payment,
+    /// payout, transaction or account), when known: a merchant key's own, or
+    /// the `merchantId` a staff or service caller named. Its rows are then
+    /// locked and read in that partition alone (one shard on Citus), and a
+    /// row of another partition is not found. `None`: found by id wherever it is.
+    pub partition: Option<MerchantId>,
     /// For a staff action: what the audit log records about it. The record
     /// commits with the action, or (when the action is refused) on its own.
     pub audit: Option<AuditDraft>,
@@ -256,6 +262,19 @@ impl Request {
     /// A request of one of the server's own jobs (`job` such as `sweeper`): no
     /// idempotency key, every tenant, actor `system:<job>`.
     pub fn system(job: &str, operation: &'static str, input: &serde_json::Value, command: Command) -> Request {
+        Self::system_in(job, operation, input, command, None)
+    }
+
+    /// [`Request::system`] for a command on a row of `partition` (see
+    /// [`Request::partition`]), such as the sweeper's expiry of a payment
+    /// whose merchant it listed.
+    pub fn system_in(
+        job: &str,
+        operation: &'static str,
+        input: &serde_json::Value,
+        command: Command,
+        partition: Option<MerchantId>,
+    ) -> Request {
         Request {
             scope: MerchantId::PLATFORM,
             key: None,
@@ -265,6 +284,7 @@ impl Request {
             tenant: Tenant::All,
             actor: Actor::System { job: job.to_owned() },
             request_id: None,
+            partition,
             audit: None,
         }
     }

@@ -305,7 +305,8 @@ impl Writer {
     async fn audit_refusal(&self, request: &Request, audit: &AuditDraft, err: &LedgerError) {
         let record = async {
             let txn = db::begin_write(&self.db, Tenant::All, true).await?;
-            let merchant = apply::target_merchant(&txn, audit.target_type, audit.target_id.as_deref()).await?;
+            let merchant =
+                apply::target_merchant(&txn, audit.target_type, audit.target_id.as_deref(), request.partition).await?;
             access::append_audit(&txn, &apply::audit_record(request, audit, merchant, err.code())).await?;
             txn.commit().await
         };

@@ -34,13 +34,16 @@ use crate::domain::{Amount, TransactionKind};
 async fn reversible(
     db: &impl ConnectionTrait,
     tenant: Tenant,
+    partition: Option<crate::domain::MerchantId>,
     id: TransactionId,
 ) -> Result<crate::domain::transaction::PostedTransaction, LedgerError> {
-    let original = transactions::load_posted(db, id)
+    let original = transactions::load_posted(db, id, partition)
         .await?
         .filter(|t| tenant.sees(t.merchant))
         .ok_or(LedgerError::Posting(PostingError::TransactionNotFound))?;
-    if transactions::reversal_of(db, id).await?.is_some() || original.kind == TransactionKind::Reversal {
+    if transactions::reversal_of(db, original.merchant, id).await?.is_some()
+        || original.kind == TransactionKind::Reversal
+    {
         return Err(DomainError::AlreadyReversed.into());
     }
     Ok(original)
@@ -57,7 +60,7 @@ pub(in crate::core) async fn reverse(
     reason: &str,
     force: bool,
 ) -> Result<TransactionId, LedgerError> {
-    let original = reversible(db, req.tenant, id).await?;
+    let original = reversible(db, req.tenant, req.partition, id).await?;
     if let Some(payment) = original.payment {
         return reverse_payment_step(db, req, &original, payment, reason, force).await;
     }
@@ -76,10 +79,10 @@ pub(in crate::core) async fn plan_reversal(
     id: TransactionId,
 ) -> Result<TransactionDraft, LedgerError> {
     const PREVIEW_REASON: &str = "preview";
-    let original = reversible(db, tenant, id).await?;
+    let original = reversible(db, tenant, tenant.partition(), id).await?;
     match original.payment {
         Some(payment) => {
-            let p = payments::find(db, payment)
+            let p = payments::find(db, payment, Some(original.merchant))
                 .await?
                 .filter(|p| tenant.sees(p.merchant))
                 .ok_or(LedgerError::from(crate::core::payments::PaymentError::NotFound))?;
@@ -116,7 +119,7 @@ pub(in crate::core) async fn post(
     // Under the locks, a racing reversal of the same original has committed:
     // say so before the balances it moved make this one look like a breach.
     if let Some(original) = draft.reverses
-        && transactions::reversal_of(db, original).await?.is_some()
+        && transactions::reversal_of(db, draft.merchant, original).await?.is_some()
     {
         return Err(DomainError::AlreadyReversed.into());
     }
@@ -426,7 +429,12 @@ pub(in crate::core) async fn resolve_accounts(
     let mut out = BTreeMap::new();
     for (reference, asset) in draft_refs(draft) {
         let account = match &reference {
-            AccountRef::Id(id) => accounts::find(db, *id).await?.ok_or(LedgerError::Account(AccountError::NotFound))?,
+            // Most often the transaction's merchant's own (or the platform's
+            // subsidiary for it): looked for in its partition first.
+            AccountRef::Id(id) => accounts::find_many_hinted(db, &[(draft.merchant, id.0)])
+                .await?
+                .pop()
+                .ok_or(LedgerError::Account(AccountError::NotFound))?,
             AccountRef::Code { owner, code } => {
                 let owner = owner.in_books_of(draft.merchant);
                 if !may_post_to(draft, owner) {

@@ -6,14 +6,25 @@ use super::{EntryRecord, TransactionRecord};
 use crate::core::{LedgerError, Reads};
 use crate::domain::{AccountId, MerchantId, TransactionId};
 
-/// Finds a transaction. Errors: [`LedgerError::Database`].
-pub async fn find(reads: &Reads, id: TransactionId) -> Result<Option<TransactionRecord>, LedgerError> {
-    Ok(store::find(reads.db(), id).await?)
+/// Finds a transaction the caller may see. `merchant` names a merchant party to it, when the caller
+/// knows it; a merchant key's lookups use its own. On Citus a named lookup
+/// reads one shard, an unnamed one every shard. Errors: [`LedgerError::Database`].
+pub async fn find(
+    reads: &Reads,
+    id: TransactionId,
+    merchant: Option<MerchantId>,
+) -> Result<Option<TransactionRecord>, LedgerError> {
+    Ok(store::find(reads.db(), id, reads.partition(merchant)).await?)
 }
 
-/// The reversal of transaction `id`, if it was reversed. Errors: [`LedgerError::Database`].
-pub async fn reversal_of(reads: &Reads, id: TransactionId) -> Result<Option<TransactionRecord>, LedgerError> {
-    Ok(store::reversal_of(reads.db(), id).await?)
+/// The reversal of `merchant`'s transaction `id`, if it was reversed.
+/// Errors: [`LedgerError::Database`].
+pub async fn reversal_of(
+    reads: &Reads,
+    merchant: MerchantId,
+    id: TransactionId,
+) -> Result<Option<TransactionRecord>, LedgerError> {
+    Ok(store::reversal_of(reads.db(), merchant, id).await?)
 }
 
 /// The entries of several transactions, in entry sequence order. Errors:
@@ -47,14 +58,22 @@ pub async fn page_for_merchant(
     Ok(store::page_for_merchant(reads.db(), merchant, before, limit).await?)
 }
 
-/// The transactions of a payment, oldest first. Errors: [`LedgerError::Database`].
-pub async fn of_payment(reads: &Reads, payment: uuid::Uuid) -> Result<Vec<TransactionRecord>, LedgerError> {
-    Ok(store::linked(reads.db(), Link::Payment(payment)).await?)
+/// The transactions of `merchant`'s payment, oldest first. Errors: [`LedgerError::Database`].
+pub async fn of_payment(
+    reads: &Reads,
+    merchant: MerchantId,
+    payment: uuid::Uuid,
+) -> Result<Vec<TransactionRecord>, LedgerError> {
+    Ok(store::linked(reads.db(), merchant, Link::Payment(payment)).await?)
 }
 
-/// The transactions of a payout, oldest first. Errors: [`LedgerError::Database`].
-pub async fn of_payout(reads: &Reads, payout: uuid::Uuid) -> Result<Vec<TransactionRecord>, LedgerError> {
-    Ok(store::linked(reads.db(), Link::Payout(payout)).await?)
+/// The transactions of `merchant`'s payout, oldest first. Errors: [`LedgerError::Database`].
+pub async fn of_payout(
+    reads: &Reads,
+    merchant: MerchantId,
+    payout: uuid::Uuid,
+) -> Result<Vec<TransactionRecord>, LedgerError> {
+    Ok(store::linked(reads.db(), merchant, Link::Payout(payout)).await?)
 }
 
 /// One entry a transaction would post, with its account when the plan names

@@ -76,6 +76,7 @@ impl Posting<'_> {
 
     async fn posted(&self, call: Call, command: Command) -> Result<Posted, LedgerError> {
         let tenant = call.tenant();
+        let named = call.partition();
         let applied = self.0.submit_call(call, command).await?;
         let Outcome::Transaction(id) = applied.outcome else {
             return Err(LedgerError::mismatch("transaction", &applied.outcome));
@@ -84,8 +85,10 @@ impl Posting<'_> {
         let transaction = match applied.written {
             Some(record) if record.id == id => *record,
             _ => {
-                Reads::back(self.0.db(), tenant, "a transaction", async |r| Ok(super::store::find(r.db(), id).await?))
-                    .await?
+                Reads::back(self.0.db(), tenant, "a transaction", async |r| {
+                    Ok(super::store::find(r.db(), id, named).await?)
+                })
+                .await?
             }
         };
         Ok(Posted { transaction, replayed: applied.replayed })
@@ -155,7 +158,8 @@ impl Accounts<'_> {
         let Outcome::Account(id) = applied.outcome else {
             return Err(LedgerError::mismatch("account", &applied.outcome));
         };
-        let account = Reads::back(self.0.db(), tenant, "an account", async |r| accounts::find(r, id).await).await?;
+        let account =
+            Reads::back(self.0.db(), tenant, "an account", async |r| accounts::find(r, id, None).await).await?;
         Ok((account, applied.replayed))
     }
 
@@ -186,7 +190,7 @@ impl Accounts<'_> {
         let account = match account {
             None => None,
             Some(id) => {
-                Some(Reads::back(self.0.db(), tenant, "an account", async |r| accounts::find(r, id).await).await?)
+                Some(Reads::back(self.0.db(), tenant, "an account", async |r| accounts::find(r, id, None).await).await?)
             }
         };
         Ok(LimitSet {

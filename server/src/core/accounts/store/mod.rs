@@ -58,9 +58,21 @@ pub struct AccountBalance {
     pub balance: Balance,
 }
 
-/// Finds an account by id.
-pub async fn find(db: &impl ConnectionTrait, id: AccountId) -> Result<Option<Account>, DbErr> {
-    account::Entity::find_by_id(id.0).one(db).await?.map(Account::try_from).transpose()
+/// Finds an account by id. With `partition` (the merchant whose books hold
+/// it: its own accounts and the platform's subsidiary accounts for it) by
+/// `(merchant_id, id)`, one shard on Citus, and an account of another
+/// partition is not found; without it, by the id alone (every shard on
+/// Citus). Errors: the database's.
+pub async fn find(
+    db: &impl ConnectionTrait,
+    id: AccountId,
+    partition: Option<MerchantId>,
+) -> Result<Option<Account>, DbErr> {
+    let mut query = account::Entity::find().filter(account::Column::Id.eq(id.0));
+    if let Some(m) = partition {
+        query = query.filter(account::Column::MerchantId.eq(m.0));
+    }
+    query.one(db).await?.map(Account::try_from).transpose()
 }
 
 /// Finds accounts by id, in no particular order.

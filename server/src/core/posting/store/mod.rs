@@ -456,19 +456,38 @@ pub async fn append_many(
     Ok(())
 }
 
-/// Finds a transaction by id.
-pub async fn find(db: &impl ConnectionTrait, id: TransactionId) -> Result<Option<TransactionRecord>, DbErr> {
-    transaction::Entity::find()
-        .filter(transaction::Column::Id.eq(id.0))
-        .one(db)
-        .await?
-        .map(TryInto::try_into)
-        .transpose()
+/// Finds a transaction by id. With `partition` (a merchant the caller knows
+/// is party to it) it looks in that merchant's partition first, by the key
+/// `(merchant_id, id)`, one shard on Citus; a deal is stored with its seller,
+/// so for its buyer a second read looks for it by `counterparty_id` (every
+/// shard on Citus). Without `partition`, by the index on `id` alone (every
+/// shard on Citus). Errors: the database's.
+pub async fn find(
+    db: &impl ConnectionTrait,
+    id: TransactionId,
+    partition: Option<MerchantId>,
+) -> Result<Option<TransactionRecord>, DbErr> {
+    let by_id = transaction::Entity::find().filter(transaction::Column::Id.eq(id.0));
+    let found = match partition {
+        None => by_id.one(db).await?,
+        Some(m) => match by_id.clone().filter(transaction::Column::MerchantId.eq(m.0)).one(db).await? {
+            Some(row) => Some(row),
+            None => by_id.filter(transaction::Column::CounterpartyId.eq(m.0)).one(db).await?,
+        },
+    };
+    found.map(TryInto::try_into).transpose()
 }
 
-/// The reversal of `id`, if it has been reversed.
-pub async fn reversal_of(db: &impl ConnectionTrait, id: TransactionId) -> Result<Option<TransactionRecord>, DbErr> {
+/// The reversal of `merchant`'s transaction `id`, if it has been reversed (a
+/// reversal is stored in its original's partition, so this reads one shard
+/// on Citus).
+pub async fn reversal_of(
+    db: &impl ConnectionTrait,
+    merchant: MerchantId,
+    id: TransactionId,
+) -> Result<Option<TransactionRecord>, DbErr> {
     transaction::Entity::find()
+        .filter(transaction::Column::MerchantId.eq(merchant.0))
         .filter(transaction::Column::Reverses.eq(id.0))
         .one(db)
         .await?
@@ -505,9 +524,14 @@ pub async fn entries_of_many(
         .collect()
 }
 
-/// Loads a posted transaction with its entries, for reversing it.
-pub async fn load_posted(db: &impl ConnectionTrait, id: TransactionId) -> Result<Option<PostedTransaction>, DbErr> {
-    let Some(txn) = find(db, id).await? else { return Ok(None) };
+/// Loads a posted transaction with its entries, for reversing it;
+/// `partition` as in [`find`].
+pub async fn load_posted(
+    db: &impl ConnectionTrait,
+    id: TransactionId,
+    partition: Option<MerchantId>,
+) -> Result<Option<PostedTransaction>, DbErr> {
+    let Some(txn) = find(db, id, partition).await? else { return Ok(None) };
     let entries = entries_of(db, txn.merchant, id).await?;
     Ok(Some(PostedTransaction {
         id: txn.id,
@@ -592,13 +616,19 @@ pub enum Link {
     Payout(Uuid),
 }
 
-/// The transactions that are steps of a payment or payout, in sequence order.
-pub async fn linked(db: &impl ConnectionTrait, link: Link) -> Result<Vec<TransactionRecord>, DbErr> {
+/// The transactions that are steps of `merchant`'s payment or payout, in
+/// sequence order (all in the merchant's partition: one shard on Citus).
+pub async fn linked(
+    db: &impl ConnectionTrait,
+    merchant: MerchantId,
+    link: Link,
+) -> Result<Vec<TransactionRecord>, DbErr> {
     let filter = match link {
         Link::Payment(id) => transaction::Column::PaymentId.eq(id),
         Link::Payout(id) => transaction::Column::PayoutId.eq(id),
     };
     transaction::Entity::find()
+        .filter(transaction::Column::MerchantId.eq(merchant.0))
         .filter(filter)
         .order_by_asc(transaction::Column::Seq)
         .all(db)
