@@ -75,8 +75,9 @@ const DISTRIBUTED: [&str; 12] = [
     "fee_schedules",
 ];
 
-/// The keys Citus needs, re-cut before distributing.
-const KEYS_UP: &str = r#"
+/// The keys Citus needs, re-cut before distributing (on one PostgreSQL node
+/// migration 18 cuts the same ones).
+pub(crate) const KEYS_UP: &str = r#"
 ALTER TABLE balances DROP CONSTRAINT balances_pkey, DROP CONSTRAINT balances_account_id_fkey;
 ALTER TABLE entries DROP CONSTRAINT entries_account_id_fkey;
 ALTER TABLE accounts DROP CONSTRAINT accounts_pkey, ADD CONSTRAINT accounts_pkey PRIMARY KEY (merchant_id, id);
@@ -90,7 +91,7 @@ CREATE INDEX ledger_events_counterparty_number_idx ON ledger_events (counterpart
 "#;
 
 /// The keys as they were (after `undistribute_table`).
-const KEYS_DOWN: &str = r#"
+pub(crate) const KEYS_DOWN: &str = r#"
 DROP INDEX ledger_events_counterparty_number_idx;
 CREATE UNIQUE INDEX ledger_events_counterparty_number_idx ON ledger_events (counterparty_id, counterparty_number)
     WHERE counterparty_id IS NOT NULL;
