@@ -82,11 +82,7 @@ async fn a_payment_is_a_single_shard_transaction() {
     // the steady state this test is about.
     let warm = app.pay(&merchant, "10.00", Some("0.30"), "USD", "warm-up").await;
     let transaction = crate::helpers::txn_id(&warm);
-    let account = warm["data"]["recordPayment"]["transaction"]["entries"]
-        .as_array()
-        .and_then(|es| es.iter().find(|e| e["account"]["code"] == "available"))
-        .map(|e| e["account"]["id"].as_str().expect("account id").to_owned())
-        .expect("the merchant's available account");
+    let account = crate::helpers::paid_account(&warm, "available");
     let held = app.authorize(&merchant, "8.00", "held").await;
     let key = app.merchant_key(&merchant).await;
 

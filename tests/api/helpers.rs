@@ -458,6 +458,17 @@ pub fn txn_id(body: &Value) -> String {
         .to_owned()
 }
 
+/// The id of the account with `code` among the entries of a `pay` response
+/// (`available` is the merchant's own). Panics when there is none.
+pub fn paid_account(body: &Value, code: &str) -> String {
+    body["data"]["recordPayment"]["transaction"]["entries"]
+        .as_array()
+        .and_then(|es| es.iter().find(|e| e["account"]["code"] == code))
+        .and_then(|e| e["account"]["id"].as_str())
+        .unwrap_or_else(|| panic!("no {code} account among the entries: {body}"))
+        .to_owned()
+}
+
 /// Every error message of a response, one a line (empty when there is none).
 pub fn messages(body: &Value) -> String {
     body["errors"]

@@ -259,11 +259,7 @@ async fn a_lookup_by_id_may_name_its_merchant_and_a_wrong_one_finds_and_changes_
     let other = app.merchant("Named Other").await;
     let sale = app.pay(&shop, "12.00", Some("0.36"), "USD", "named-sale").await;
     let transaction = crate::helpers::txn_id(&sale);
-    let account = sale["data"]["recordPayment"]["transaction"]["entries"]
-        .as_array()
-        .and_then(|es| es.iter().find(|e| e["account"]["code"] == "available"))
-        .map(|e| e["account"]["id"].as_str().expect("account id").to_owned())
-        .expect("the merchant's available account");
+    let account = crate::helpers::paid_account(&sale, "available");
     let payment = app.authorize(&shop, "9.00", "named-auth").await;
     let q = "query($p: ID!, $t: ID!, $a: ID!, $m: ID) { payment(id: $p, merchantId: $m) { id } \
              transaction(id: $t, merchantId: $m) { id } account(id: $a, merchantId: $m) { id } }";
