@@ -267,3 +267,83 @@ async fn text_the_database_cannot_store_is_refused_at_the_edge_and_its_batch_goe
     assert_eq!(app.scalar("SELECT COUNT(*) FROM transactions WHERE kind = 'payment'").await, 4);
     assert_eq!(app.available(&m, "USD").await.as_deref(), Some("7.60"));
 }
+
+/// On PostgreSQL a batch's rows and key lists travel as JSON, one statement
+/// text for any batch length (`core::db::rows_as_json`). Keys, references and
+/// metadata of awkward characters, sent together so they share batches, come
+/// back exactly; a replay finds its key among them, a reuse is refused, and
+/// nothing is written twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keys_and_text_of_any_characters_travel_through_a_batch_exactly() {
+    let app = Arc::new(spawn_app_with(&WIDE_WINDOW).await);
+    let shops = merchants_with_keys(&app, 2).await;
+    let keys = ["q\"1", "c,2", "{b}3", "back\\slash", "null", "NULL", "';DROP-TABLE-entries;--"];
+    let input = |n: usize, gross: &str| {
+        let (m, _) = &shops[n % 2];
+        let mut vars = payment(m, gross, keys[n]);
+        vars["i"]["externalRef"] = json!(format!("ref {} ünï ✓ \"q\" \\", keys[n]));
+        vars["i"]["metadata"] = json!({ "note": keys[n], "nested": { "list": [1, null, "{x,y}"] }, "null": null });
+        vars
+    };
+    let send_all = |gross: &'static str| {
+        let mut calls = Vec::new();
+        for n in 0..keys.len() {
+            let (app, token, vars) = (app.clone(), shops[n % 2].1.clone(), input(n, gross));
+            calls.push(tokio::spawn(async move { app.gql_as(Some(&token), PAY, vars).await }));
+        }
+        calls
+    };
+    let batches_before = app.group_commits.batches.load(Ordering::Relaxed);
+    let (txns_before, keys_before) = (app.count("transactions").await, app.count("idempotency_keys").await);
+    let mut first = Vec::new();
+    for c in send_all("1.00") {
+        first.push(c.await.expect("call"));
+    }
+    let batches = app.group_commits.batches.load(Ordering::Relaxed) - batches_before;
+    assert!(batches < keys.len() as u64, "{} requests sent together took {batches} batches", keys.len());
+    for (n, body) in first.iter().enumerate() {
+        assert_eq!(body["data"]["recordPayment"]["replayed"], false, "{}: {body}", keys[n]);
+        let sql_text = |s: &str| s.replace('\'', "''");
+        let vars = input(n, "1.00");
+        let stored = app
+            .scalar(&format!(
+                "SELECT COUNT(*) FROM transactions WHERE idempotency_key = '{}' AND external_ref = '{}' \
+                 AND metadata = '{}'::jsonb",
+                sql_text(keys[n]),
+                sql_text(vars["i"]["externalRef"].as_str().unwrap()),
+                sql_text(&vars["i"]["metadata"].to_string()),
+            ))
+            .await;
+        assert_eq!(stored, 1, "{}: the stored transaction differs from what was sent", keys[n]);
+        let events = app
+            .scalar(&format!(
+                "SELECT COUNT(*) FROM ledger_events e JOIN transactions t ON t.id = e.transaction_id \
+                 WHERE t.idempotency_key = '{}' AND (e.payload::jsonb) -> 'transaction' ->> 'externalRef' = '{}'",
+                sql_text(keys[n]),
+                sql_text(vars["i"]["externalRef"].as_str().unwrap()),
+            ))
+            .await;
+        assert_eq!(events, 1, "{}: its event is missing or differs", keys[n]);
+    }
+    // Replays, together: each finds its own key and names the same transaction.
+    let mut replays = Vec::new();
+    for c in send_all("1.00") {
+        replays.push(c.await.expect("call"));
+    }
+    for (n, (a, b)) in first.iter().zip(&replays).enumerate() {
+        assert_eq!(b["data"]["recordPayment"]["replayed"], true, "{}: {b}", keys[n]);
+        assert_eq!(
+            a["data"]["recordPayment"]["transaction"]["id"], b["data"]["recordPayment"]["transaction"]["id"],
+            "{}",
+            keys[n]
+        );
+    }
+    // The same keys with another amount: refused, and nothing is written.
+    for c in send_all("2.00") {
+        let body = c.await.expect("call");
+        assert_eq!(code(&body), "IDEMPOTENCY_KEY_REUSED", "{body}");
+    }
+    assert_eq!(app.count("transactions").await - txns_before, keys.len() as i64);
+    assert_eq!(app.count("idempotency_keys").await - keys_before, keys.len() as i64);
+    app.assert_books_consistent().await;
+}

@@ -342,6 +342,78 @@ pub(crate) fn stmt(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> 
     Statement::from_sql_and_values(db.get_database_backend(), sql, values)
 }
 
+/// Whether a batch's rows go to the database as one JSON parameter
+/// ([`json_rows_insert`]) rather than as a multi-row `VALUES` list: on one
+/// PostgreSQL node. A `VALUES` list has one placeholder per value, so its
+/// text changes with the batch length and PostgreSQL parses and plans it
+/// again for nearly every batch (BENCHMARKS.md, issue 17: planning was about
+/// 40% of PostgreSQL's time per payment). The JSON form has one text for
+/// every length, prepared once per connection and run from a cached generic
+/// plan. SQLite keeps `VALUES`; so does Citus, which routes a `VALUES`
+/// insert to its shards directly but would pull an `INSERT … SELECT` from a
+/// function through the coordinator.
+pub(crate) fn rows_as_json(db: &impl ConnectionTrait) -> bool {
+    db.get_database_backend() == DbBackend::Postgres && !on_citus()
+}
+
+/// `INSERT INTO {table} (columns) SELECT columns FROM json_to_recordset($1)`
+/// with `columns` as `(name, PostgreSQL type)`, followed by `tail` (an
+/// `ON CONFLICT` clause, or nothing). `$1` is the rows as a JSON array of
+/// objects keyed by column name ([`json_rows`]); a column missing from an
+/// object, or JSON `null`, is SQL NULL, except in a `json`/`jsonb` column,
+/// where JSON `null` stays the JSON value `null`.
+pub(crate) fn json_rows_insert(table: &str, columns: &[(&str, &str)], tail: &str) -> String {
+    let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
+    let typed: Vec<String> = columns.iter().map(|(n, t)| format!("{n} {t}")).collect();
+    // `json_to_recordset` reads a JSON `null` as SQL NULL; a JSON column
+    // keeps it as the JSON value `null`, as the `VALUES` form binds it.
+    let selected: Vec<String> = columns
+        .iter()
+        .map(
+            |(n, t)| {
+                if matches!(*t, "json" | "jsonb") { format!("COALESCE({n}, 'null'::{t})") } else { (*n).to_owned() }
+            },
+        )
+        .collect();
+    format!(
+        "INSERT INTO {table} ({}) SELECT {} FROM json_to_recordset($1::text::json) AS r({}){tail}",
+        names.join(", "),
+        selected.join(", "),
+        typed.join(", ")
+    )
+}
+
+/// The one parameter of a [`json_rows_insert`] statement: `rows` as JSON
+/// text, sent as `text` (PostgreSQL checks it as it casts it to `json`).
+pub(crate) fn json_rows(rows: Vec<serde_json::Value>) -> Value {
+    serde_json::Value::Array(rows).to_string().into()
+}
+
+/// A timestamp as [`json_rows`] carries it: RFC 3339 in UTC with the
+/// microseconds PostgreSQL's `timestamptz` keeps, cut (not rounded) as the
+/// binary parameters of the `VALUES` form are, so both forms store the same
+/// instant.
+pub(crate) fn json_time(at: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string().into()
+}
+
+/// A list of ids as one parameter of a [`rows_as_json`] statement, for
+/// `= ANY(${n}::text::uuid[])`: PostgreSQL's array literal `{id,id,…}`
+/// (UUIDs need no quoting). One text for any length, unlike `IN ($1, …)`.
+pub(crate) fn uuid_list(ids: impl IntoIterator<Item = uuid::Uuid>) -> Value {
+    let ids: Vec<String> = ids.into_iter().map(|id| id.to_string()).collect();
+    format!("{{{}}}", ids.join(",")).into()
+}
+
+/// A list of strings as one parameter of a [`rows_as_json`] statement, for
+/// `= ANY(ARRAY(SELECT json_array_elements_text(${n}::text::json)))`: a JSON
+/// array, so any text travels unescaped by hand.
+pub(crate) fn text_list<'a>(items: impl IntoIterator<Item = &'a str>) -> Value {
+    serde_json::Value::Array(items.into_iter().map(|s| serde_json::Value::String(s.to_owned())).collect())
+        .to_string()
+        .into()
+}
+
 /// The row-lock suffix for `SELECT … FOR UPDATE`: PostgreSQL locks the rows;
 /// SQLite already holds the database write lock for the whole transaction.
 pub(crate) fn for_update(db: &impl ConnectionTrait) -> &'static str {
@@ -420,5 +492,31 @@ pub fn is_unique_violation(err: &DbErr, key: UniqueKey) -> bool {
         Some("23505") => d.constraint() == Some(key.constraint()),
         Some("2067" | "1555") => true,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_json_rows_insert_names_its_columns_once_and_keeps_json_nulls() {
+        let sql = json_rows_insert("t", &[("a", "bigint"), ("m", "jsonb")], " ON CONFLICT DO NOTHING");
+        assert_eq!(
+            sql,
+            "INSERT INTO t (a, m) SELECT a, COALESCE(m, 'null'::jsonb) FROM json_to_recordset($1::text::json) \
+             AS r(a bigint, m jsonb) ON CONFLICT DO NOTHING"
+        );
+    }
+
+    #[test]
+    fn lists_and_times_are_spelled_as_postgresql_reads_them() {
+        let a = uuid::Uuid::nil();
+        assert_eq!(uuid_list([a, a]), Value::from(format!("{{{a},{a}}}")));
+        assert_eq!(uuid_list([]), Value::from("{}".to_owned()));
+        assert_eq!(text_list(["x\"y", "z,{}"]), Value::from(r#"["x\"y","z,{}"]"#.to_owned()));
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-02T10:11:12.123456789Z").unwrap().to_utc();
+        assert_eq!(json_time(at), serde_json::json!("2026-12-02T10:11:12.123456Z"), "microseconds, cut");
+        assert_eq!(json_rows(vec![serde_json::json!({"a": 1})]), Value::from(r#"[{"a":1}]"#.to_owned()));
     }
 }

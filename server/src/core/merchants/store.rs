@@ -75,7 +75,14 @@ pub async fn find(db: &impl ConnectionTrait, id: MerchantId) -> Result<Option<Me
 
 /// Finds merchants by id, for the DataLoader-style batch reads of nested fields.
 pub async fn find_many(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<Merchant>, DbErr> {
-    let rows = merchant::Entity::find().filter(merchant::Column::Id.is_in(ids.iter().copied())).all(db).await?;
+    let rows = if crate::core::db::rows_as_json(db) {
+        // One statement text for any number of ids (see `rows_as_json`).
+        let sql = "SELECT * FROM merchants WHERE id = ANY($1::text::uuid[])";
+        let values = vec![crate::core::db::uuid_list(ids.iter().copied())];
+        merchant::Entity::find().from_raw_sql(crate::core::db::stmt(db, sql, values)).all(db).await?
+    } else {
+        merchant::Entity::find().filter(merchant::Column::Id.is_in(ids.iter().copied())).all(db).await?
+    };
     Ok(rows.into_iter().map(Merchant::from).filter(|m| m.id != MerchantId::PLATFORM).collect())
 }
 

@@ -41,6 +41,9 @@ pub async fn insert(db: &impl ConnectionTrait, event: &LedgerEvent) -> Result<()
 /// transaction that posts their ledger transactions. Errors: any database failure.
 pub async fn insert_many(db: &impl ConnectionTrait, events: &[LedgerEvent]) -> Result<(), DbErr> {
     const COLUMNS: usize = 10;
+    if crate::core::db::rows_as_json(db) {
+        return insert_many_json(db, events).await;
+    }
     for chunk in events.chunks(crate::core::db::rows_per_statement(COLUMNS)) {
         let mut values = Vec::with_capacity(chunk.len() * COLUMNS);
         for event in chunk {
@@ -66,6 +69,47 @@ pub async fn insert_many(db: &impl ConnectionTrait, events: &[LedgerEvent]) -> R
         );
         db.execute_raw(stmt(db, &sql, values)).await?;
     }
+    Ok(())
+}
+
+/// [`insert_many`] on one PostgreSQL node, in one statement of one text
+/// whatever the batch's length ([`crate::core::db::rows_as_json`]).
+async fn insert_many_json(db: &impl ConnectionTrait, events: &[LedgerEvent]) -> Result<(), DbErr> {
+    use crate::core::db::{json_rows, json_rows_insert, json_time};
+    const COLUMNS: &[(&str, &str)] = &[
+        ("seq", "bigint"),
+        ("number", "bigint"),
+        ("counterparty_number", "bigint"),
+        ("id", "uuid"),
+        ("merchant_id", "uuid"),
+        ("counterparty_id", "uuid"),
+        ("kind", "text"),
+        ("transaction_id", "uuid"),
+        ("payload", "json"),
+        ("created_at", "timestamptz"),
+    ];
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut rows = Vec::with_capacity(events.len());
+    for event in events {
+        let payload =
+            serde_json::to_value(event).map_err(|e| crate::core::db::corrupt(format!("event payload: {e}")))?;
+        rows.push(serde_json::json!({
+            "seq": event.position.seq,
+            "number": event.sequence,
+            "counterparty_number": event.counterparty_sequence,
+            "id": event.id,
+            "merchant_id": event.merchant_id.0,
+            "counterparty_id": event.counterparty_id.map(|c| c.0),
+            "kind": event.kind.as_str(),
+            "transaction_id": event.transaction.id,
+            "payload": payload,
+            "created_at": json_time(event.occurred_at),
+        }));
+    }
+    let sql = json_rows_insert("ledger_events", COLUMNS, "");
+    db.execute_raw(stmt(db, &sql, vec![json_rows(rows)])).await?;
     Ok(())
 }
 

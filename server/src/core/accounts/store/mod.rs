@@ -152,6 +152,27 @@ pub async fn find_by_codes(
     // partition, which a merchant's own account and the platform's
     // subsidiary account for it share.
     let asked: HashSet<(Owner, &AccountCode, &AssetCode)> = wanted.iter().map(|(o, c, a)| (*o, c, a)).collect();
+    if crate::core::db::rows_as_json(db) && !wanted.is_empty() {
+        // One text for any number of accounts (see `rows_as_json`). The three
+        // lists may also match combinations nobody asked for; `asked` drops them.
+        use crate::core::db::{text_list, uuid_list};
+        use std::collections::BTreeSet;
+        let partitions: BTreeSet<Uuid> = wanted.iter().map(|(o, _, _)| o.partition().0).collect();
+        let codes: BTreeSet<&str> = wanted.iter().map(|(_, c, _)| c.as_str()).collect();
+        let assets: BTreeSet<&str> = wanted.iter().map(|(_, _, a)| a.as_str()).collect();
+        let sql = "SELECT id, merchant_id, code, asset, normal_balance, created_at, platform FROM accounts \
+             WHERE merchant_id = ANY($1::text::uuid[]) \
+             AND code = ANY(ARRAY(SELECT json_array_elements_text($2::text::json))) \
+             AND asset = ANY(ARRAY(SELECT json_array_elements_text($3::text::json)))";
+        let values = vec![uuid_list(partitions), text_list(codes), text_list(assets)];
+        for model in account::Entity::find().from_raw_sql(stmt(db, sql, values)).all(db).await? {
+            let found = Account::try_from(model)?;
+            if asked.contains(&(found.owner, &found.code, &found.asset)) {
+                out.push(found);
+            }
+        }
+        return Ok(out);
+    }
     for chunk in wanted.chunks(rows_per_statement(4)) {
         let (routed, partitions) =
             partition_filter("merchant_id", chunk.len() * 3 + 1, chunk.iter().map(|(o, _, _)| o.partition().0));
@@ -276,18 +297,32 @@ async fn select_balances(
     let mut out = BTreeMap::new();
     for group in groups {
         let merchants: Vec<sea_orm::Value> = group.iter().map(|(m, _)| m.0.into()).collect();
-        let mut ids: Vec<Uuid> = group.into_iter().flat_map(|(_, ids)| ids).collect();
+        let mut ids: Vec<Uuid> = group.iter().flat_map(|(_, ids)| ids.iter().copied()).collect();
         ids.sort_unstable();
         ids.dedup();
-        let sql = format!(
-            "SELECT account_id, debits_posted, credits_posted, debits_pending, credits_pending FROM balances \
-             WHERE merchant_id IN ({}) AND account_id IN ({}) ORDER BY account_id{}",
-            crate::core::db::placeholders(1, merchants.len()),
-            crate::core::db::placeholders(merchants.len() + 1, ids.len()),
-            if lock { for_update(db) } else { "" }
-        );
-        let mut values = merchants;
-        values.extend(ids.into_iter().map(Into::into));
+        let lock = if lock { for_update(db) } else { "" };
+        let (sql, values) = if crate::core::db::rows_as_json(db) {
+            // One text for any number of rows on one PostgreSQL node (see
+            // `rows_as_json`); account ids are unique, so the two lists find
+            // exactly the keys asked for.
+            let sql = format!(
+                "SELECT account_id, debits_posted, credits_posted, debits_pending, credits_pending FROM balances \
+                 WHERE merchant_id = ANY($1::text::uuid[]) AND account_id = ANY($2::text::uuid[]) \
+                 ORDER BY account_id{lock}"
+            );
+            let merchants = crate::core::db::uuid_list(group.iter().map(|(m, _)| m.0));
+            (sql, vec![merchants, crate::core::db::uuid_list(ids)])
+        } else {
+            let sql = format!(
+                "SELECT account_id, debits_posted, credits_posted, debits_pending, credits_pending FROM balances \
+                 WHERE merchant_id IN ({}) AND account_id IN ({}) ORDER BY account_id{lock}",
+                crate::core::db::placeholders(1, merchants.len()),
+                crate::core::db::placeholders(merchants.len() + 1, ids.len()),
+            );
+            let mut values = merchants;
+            values.extend(ids.into_iter().map(Into::into));
+            (sql, values)
+        };
         for row in db.query_all_raw(stmt(db, &sql, values)).await? {
             out.insert(
                 AccountId(row.try_get("", "account_id")?),
@@ -333,6 +368,38 @@ pub async fn store_balance(db: &impl ConnectionTrait, key: BalanceKey, b: &Balan
 /// `UPDATE … FROM (VALUES …)` per chunk, so a batch updates each balance row
 /// once however many of its transactions touched it.
 pub async fn store_balances(db: &impl ConnectionTrait, rows: &[(BalanceKey, Balance, i64)]) -> Result<(), DbErr> {
+    if crate::core::db::rows_as_json(db) && !rows.is_empty() {
+        // The merchants' filter lets PostgreSQL's cached generic plan find
+        // the rows by their key's leading column instead of scanning the
+        // table for a join with rows it cannot count in advance.
+        let sql = "UPDATE balances SET debits_posted = v.debits_posted, credits_posted = v.credits_posted, \
+             debits_pending = v.debits_pending, credits_pending = v.credits_pending, \
+             last_transaction_seq = v.last_transaction_seq \
+             FROM json_to_recordset($1::text::json) AS v(account_id uuid, merchant_id uuid, debits_posted bigint, \
+             credits_posted bigint, debits_pending bigint, credits_pending bigint, last_transaction_seq bigint) \
+             WHERE balances.merchant_id = v.merchant_id AND balances.account_id = v.account_id \
+             AND balances.merchant_id = ANY($2::text::uuid[])";
+        let json = rows
+            .iter()
+            .map(|((merchant, id), b, seq)| {
+                serde_json::json!({
+                    "account_id": id.0,
+                    "merchant_id": merchant.0,
+                    "debits_posted": b.debits_posted,
+                    "credits_posted": b.credits_posted,
+                    "debits_pending": b.debits_pending,
+                    "credits_pending": b.credits_pending,
+                    "last_transaction_seq": seq,
+                })
+            })
+            .collect();
+        let merchants: std::collections::BTreeSet<Uuid> = rows.iter().map(|((m, _), _, _)| m.0).collect();
+        let values = vec![crate::core::db::json_rows(json), crate::core::db::uuid_list(merchants)];
+        if db.execute_raw(stmt(db, sql, values)).await?.rows_affected() != rows.len() as u64 {
+            return Err(DbErr::RecordNotUpdated);
+        }
+        return Ok(());
+    }
     for chunk in rows.chunks(rows_per_statement(8)) {
         let (routed, partitions) =
             partition_filter("balances.merchant_id", chunk.len() * 7 + 1, chunk.iter().map(|((m, _), _, _)| m.0));

@@ -101,6 +101,32 @@ pub async fn find_many(
     keys: &[(MerchantId, IdempotencyKey)],
 ) -> Result<HashMap<(MerchantId, IdempotencyKey), (Fingerprint, Option<serde_json::Value>)>, DbErr> {
     let mut out = HashMap::new();
+    if crate::core::db::rows_as_json(db) && !keys.is_empty() {
+        // One text for any number of keys (see `rows_as_json`). The two lists
+        // may also match pairs nobody asked for; only those asked are kept.
+        let asked: std::collections::HashSet<(MerchantId, &str)> = keys.iter().map(|(m, k)| (*m, k.as_str())).collect();
+        let sql = "SELECT merchant_id, key, fingerprint, result FROM idempotency_keys \
+             WHERE merchant_id = ANY($1::text::uuid[]) \
+             AND key = ANY(ARRAY(SELECT json_array_elements_text($2::text::json)))";
+        let merchants: std::collections::BTreeSet<uuid::Uuid> = keys.iter().map(|(m, _)| m.0).collect();
+        let values = vec![
+            crate::core::db::uuid_list(merchants),
+            crate::core::db::text_list(keys.iter().map(|(_, k)| k.as_str())),
+        ];
+        for row in db.query_all_raw(stmt(db, sql, values)).await? {
+            let scope = MerchantId(row.try_get("", "merchant_id")?);
+            let key: String = row.try_get("", "key")?;
+            if !asked.contains(&(scope, key.as_str())) {
+                continue;
+            }
+            let key = IdempotencyKey::parse(&key).map_err(|e| crate::core::db::corrupt(format!("stored key: {e}")))?;
+            out.insert(
+                (scope, key),
+                (Fingerprint::from_stored(row.try_get("", "fingerprint")?), row.try_get("", "result")?),
+            );
+        }
+        return Ok(out);
+    }
     for chunk in keys.chunks(rows_per_statement(3)) {
         let (routed, partitions) =
             crate::core::db::partition_filter("merchant_id", chunk.len() * 2 + 1, chunk.iter().map(|(m, _)| m.0));
@@ -135,6 +161,35 @@ pub async fn find_many(
 pub async fn insert_completed(db: &impl ConnectionTrait, keys: &[CompletedKey]) -> Result<u64, DbErr> {
     let mut inserted = 0;
     let now = Utc::now();
+    if crate::core::db::rows_as_json(db) {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        use crate::core::db::{json_rows, json_rows_insert, json_time};
+        const TYPED: &[(&str, &str)] = &[
+            ("merchant_id", "uuid"),
+            ("key", "text"),
+            ("operation", "text"),
+            ("fingerprint", "text"),
+            ("result", "jsonb"),
+            ("created_at", "timestamptz"),
+        ];
+        let rows = keys
+            .iter()
+            .map(|k| {
+                serde_json::json!({
+                    "merchant_id": k.scope.0,
+                    "key": k.key.as_str(),
+                    "operation": k.operation,
+                    "fingerprint": k.fingerprint.as_str(),
+                    "result": k.result,
+                    "created_at": json_time(now),
+                })
+            })
+            .collect();
+        let sql = json_rows_insert("idempotency_keys", TYPED, " ON CONFLICT (merchant_id, key) DO NOTHING");
+        return Ok(db.execute_raw(stmt(db, &sql, vec![json_rows(rows)])).await?.rows_affected());
+    }
     for chunk in keys.chunks(rows_per_statement(6)) {
         let sql = format!(
             "INSERT INTO idempotency_keys (merchant_id, key, operation, fingerprint, result, created_at) \

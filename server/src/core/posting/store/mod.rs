@@ -410,6 +410,9 @@ pub async fn append_many(
 ) -> Result<(), DbErr> {
     const TRANSACTION_COLUMNS: usize = 17;
     const ENTRY_COLUMNS: usize = 10;
+    if crate::core::db::rows_as_json(db) {
+        return append_many_json(db, txns).await;
+    }
     for chunk in txns.chunks(crate::core::db::rows_per_statement(TRANSACTION_COLUMNS)) {
         transaction::Entity::insert_many(chunk.iter().map(|(txn, _)| transaction::ActiveModel {
             seq: Set(txn.seq),
@@ -453,6 +456,99 @@ pub async fn append_many(
     for chunk in rows.chunks(crate::core::db::rows_per_statement(ENTRY_COLUMNS)) {
         entry::Entity::insert_many(chunk.iter().cloned()).exec_without_returning(db).await?;
     }
+    Ok(())
+}
+
+/// [`append_many`] on one PostgreSQL node: the transactions in one statement
+/// and their entries in another, each of one text whatever the batch's length
+/// ([`crate::core::db::rows_as_json`]).
+async fn append_many_json(
+    db: &impl ConnectionTrait,
+    txns: &[(&TransactionRecord, &[EntryRecord])],
+) -> Result<(), DbErr> {
+    use crate::core::db::{json_rows, json_rows_insert, json_time};
+    use serde_json::json;
+    const TRANSACTIONS: &[(&str, &str)] = &[
+        ("seq", "bigint"),
+        ("id", "uuid"),
+        ("merchant_id", "uuid"),
+        ("kind", "text"),
+        ("external_ref", "text"),
+        ("metadata", "jsonb"),
+        ("effective_at", "timestamptz"),
+        ("created_at", "timestamptz"),
+        ("reverses", "uuid"),
+        ("payment_id", "uuid"),
+        ("counterparty_id", "uuid"),
+        ("payout_id", "uuid"),
+        ("actor", "text"),
+        ("request_id", "text"),
+        ("idempotency_key", "text"),
+        ("number", "bigint"),
+        ("counterparty_number", "bigint"),
+    ];
+    const ENTRIES: &[(&str, &str)] = &[
+        ("seq", "bigint"),
+        ("transaction_seq", "bigint"),
+        ("transaction_id", "uuid"),
+        ("merchant_id", "uuid"),
+        ("account_id", "uuid"),
+        ("asset", "text"),
+        ("direction", "text"),
+        ("amount", "bigint"),
+        ("effective_at", "timestamptz"),
+        ("layer", "text"),
+    ];
+    if txns.is_empty() {
+        return Ok(());
+    }
+    let rows = txns
+        .iter()
+        .map(|(t, _)| {
+            json!({
+                "seq": t.seq,
+                "id": t.id.0,
+                "merchant_id": t.merchant.0,
+                "kind": t.kind.as_str(),
+                "external_ref": t.external_ref,
+                "metadata": t.metadata,
+                "effective_at": json_time(t.effective_at),
+                "created_at": json_time(t.created_at),
+                "reverses": t.reverses.map(|r| r.0),
+                "payment_id": t.payment,
+                "counterparty_id": t.counterparty.map(|c| c.0),
+                "payout_id": t.payout,
+                "actor": t.actor.to_string(),
+                "request_id": t.request_id,
+                "idempotency_key": t.idempotency_key,
+                "number": t.number,
+                "counterparty_number": t.counterparty_number,
+            })
+        })
+        .collect();
+    let sql = json_rows_insert("transactions", TRANSACTIONS, "");
+    db.execute_raw(stmt(db, &sql, vec![json_rows(rows)])).await?;
+    let rows = txns
+        .iter()
+        .flat_map(|(t, entries)| {
+            entries.iter().map(|e| {
+                json!({
+                    "seq": e.seq,
+                    "transaction_seq": e.transaction_seq,
+                    "transaction_id": e.transaction_id.0,
+                    "merchant_id": t.merchant.0,
+                    "account_id": e.account.0,
+                    "asset": e.asset.as_str(),
+                    "direction": e.direction.as_str(),
+                    "amount": e.amount.minor(),
+                    "effective_at": json_time(e.effective_at),
+                    "layer": e.layer.as_str(),
+                })
+            })
+        })
+        .collect();
+    let sql = json_rows_insert("entries", ENTRIES, "");
+    db.execute_raw(stmt(db, &sql, vec![json_rows(rows)])).await?;
     Ok(())
 }
 
