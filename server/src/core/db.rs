@@ -496,6 +496,7 @@ pub fn is_unique_violation(err: &DbErr, key: UniqueKey) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
