@@ -58,8 +58,7 @@ pub async fn for_accounts(
     let ids: Vec<Uuid> = ids.into_iter().collect();
     let mut own: HashMap<Uuid, StoredLimit> = HashMap::new();
     let partition_of: HashMap<Uuid, Uuid> = accounts.iter().map(|a| (a.id.0, a.owner.partition().0)).collect();
-    let as_lists = crate::core::db::rows_as_json(db);
-    if as_lists {
+    if crate::core::db::rows_as_json(db) {
         // One text for any number of accounts (see `rows_as_json`).
         let sql = "SELECT account_id, lower_bound, upper_bound, since_seq FROM balance_limits \
              WHERE merchant_id = ANY($1::text::uuid[]) AND account_id = ANY($2::text::uuid[])";
@@ -68,21 +67,22 @@ pub async fn for_accounts(
         for row in db.query_all_raw(stmt(db, sql, values)).await? {
             own.insert(row.try_get("", "account_id")?, stored(&row)?);
         }
-    }
-    for chunk in ids.chunks(rows_per_statement(2)).filter(|_| !as_lists) {
-        let (routed, partitions) = crate::core::db::partition_filter(
-            "merchant_id",
-            chunk.len() + 1,
-            chunk.iter().filter_map(|id| partition_of.get(id).copied()),
-        );
-        let sql = format!(
-            "SELECT account_id, lower_bound, upper_bound, since_seq FROM balance_limits WHERE account_id IN ({}){routed}",
-            placeholders(chunk.len())
-        );
-        let mut values: Vec<sea_orm::Value> = chunk.iter().map(|id| (*id).into()).collect();
-        values.extend(partitions);
-        for row in db.query_all_raw(stmt(db, &sql, values)).await? {
-            own.insert(row.try_get("", "account_id")?, stored(&row)?);
+    } else {
+        for chunk in ids.chunks(rows_per_statement(2)) {
+            let (routed, partitions) = crate::core::db::partition_filter(
+                "merchant_id",
+                chunk.len() + 1,
+                chunk.iter().filter_map(|id| partition_of.get(id).copied()),
+            );
+            let sql = format!(
+                "SELECT account_id, lower_bound, upper_bound, since_seq FROM balance_limits WHERE account_id IN ({}){routed}",
+                placeholders(chunk.len())
+            );
+            let mut values: Vec<sea_orm::Value> = chunk.iter().map(|id| (*id).into()).collect();
+            values.extend(partitions);
+            for row in db.query_all_raw(stmt(db, &sql, values)).await? {
+                own.insert(row.try_get("", "account_id")?, stored(&row)?);
+            }
         }
     }
     let assets: BTreeSet<&str> = accounts.iter().map(|a| a.asset.as_str()).collect();
