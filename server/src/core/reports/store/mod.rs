@@ -54,8 +54,10 @@ pub async fn exponents(db: &impl ConnectionTrait) -> Result<HashMap<String, u32>
 }
 
 /// Folds every entry of the transactions in `window`, streaming them in
-/// transaction order; `exponents` from [`exponents`]. Errors: database errors, or a row with an unknown
-/// kind, direction or layer (never for stored data).
+/// transaction order; `exponents` from [`exponents`]. On Citus each shard
+/// folds its own rows' join. Errors: database errors, or a row with an
+/// unknown kind, direction or layer, or an entry whose account is missing
+/// (never for stored data).
 pub async fn fold(
     db: &(impl ConnectionTrait + StreamTrait),
     window: Window,
@@ -77,48 +79,133 @@ pub async fn fold(
             " AND (COALESCE(ev.writer_xid, 0) > ${x} OR (COALESCE(ev.writer_xid, 0) = ${x} AND t.seq >= ${s}))"
         ));
     }
+    let on_citus = crate::core::db::on_citus();
     // An authorization ends at the first capture, void or expiry of its payment.
+    let sql = if on_citus {
+        // Every distributed table joined on `merchant_id`, so each shard folds
+        // its own rows; the authorization's end from a grouped subquery, since
+        // Citus runs a correlated one only in a single shard. A deal's
+        // buyer-side entries sit in the seller's partition and reach the
+        // buyer's account in another: the outer join leaves them without an
+        // account, and `foreign_accounts` reads those.
+        format!(
+            "SELECT t.seq AS seq, t.kind AS kind, m.class AS class, \
+               CASE WHEN t.kind IN ('capture', 'void', 'expiry') AND t.seq = fe.first_end THEN 1 ELSE 0 END AS ends, \
+               e.asset AS asset, e.account_id AS account_id, CASE WHEN a.platform THEN 1 ELSE 0 END AS platform, \
+               a.code AS code, a.normal_balance AS normal, \
+               e.direction AS direction, e.layer AS layer, e.amount AS amount \
+             FROM transactions t \
+             LEFT JOIN merchants m ON m.id = t.merchant_id \
+             LEFT JOIN ledger_events ev ON ev.merchant_id = t.merchant_id AND ev.seq = t.seq \
+             LEFT JOIN (SELECT merchant_id, payment_id, MIN(seq) AS first_end FROM transactions \
+               WHERE kind IN ('capture', 'void', 'expiry') GROUP BY merchant_id, payment_id) fe \
+               ON fe.merchant_id = t.merchant_id AND fe.payment_id = t.payment_id \
+             JOIN entries e ON e.merchant_id = t.merchant_id AND e.transaction_seq = t.seq \
+             LEFT JOIN accounts a ON a.merchant_id = e.merchant_id AND a.id = e.account_id \
+             WHERE {filter} ORDER BY t.seq, e.seq"
+        )
+    } else {
+        format!(
+            "SELECT t.seq AS seq, t.kind AS kind, m.class AS class, \
+               CASE WHEN t.kind IN ('capture', 'void', 'expiry') AND t.seq = (SELECT MIN(t2.seq) FROM transactions t2 \
+                 WHERE t2.payment_id = t.payment_id AND t2.kind IN ('capture', 'void', 'expiry')) THEN 1 ELSE 0 END AS ends, \
+               e.asset AS asset, e.account_id AS account_id, CASE WHEN a.platform THEN 1 ELSE 0 END AS platform, \
+               a.code AS code, a.normal_balance AS normal, \
+               e.direction AS direction, e.layer AS layer, e.amount AS amount \
+             FROM transactions t \
+             LEFT JOIN merchants m ON m.id = t.merchant_id \
+             LEFT JOIN ledger_events ev ON ev.merchant_id = t.merchant_id AND ev.seq = t.seq \
+             JOIN entries e ON e.merchant_id = t.merchant_id AND e.transaction_seq = t.seq \
+             JOIN accounts a ON a.id = e.account_id \
+             WHERE {filter} ORDER BY t.seq, e.seq"
+        )
+    };
+    let mut foreign = if on_citus { foreign_accounts(db, &filter, &values).await? } else { HashMap::new() };
+    // A deal that commits between that read and this one has buyer-side
+    // accounts it did not see: read them again and fold again (twice at most).
+    for _ in 0..3 {
+        // Boxed, so the stream (and on a transaction, its hold on the
+        // connection) ends with `drop` before the accounts are read again.
+        let mut rows = Box::pin(db.stream_raw(stmt(db, &sql, values.clone())).await?);
+        let mut fold = Fold::new();
+        let mut complete = true;
+        while let Some(r) = rows.try_next().await? {
+            let kind: String = r.try_get("", "kind")?;
+            let (platform, code, normal) = match r.try_get::<Option<String>>("", "code")? {
+                Some(code) => (r.try_get::<i32>("", "platform")? == 1, code, r.try_get::<String>("", "normal")?),
+                None => match foreign.get(&r.try_get::<uuid::Uuid>("", "account_id")?) {
+                    Some(account) => account.clone(),
+                    None => {
+                        complete = false;
+                        break;
+                    }
+                },
+            };
+            let direction: String = r.try_get("", "direction")?;
+            let layer: String = r.try_get("", "layer")?;
+            let ends: i32 = r.try_get("", "ends")?;
+            fold.push(
+                EntryFact {
+                    transaction_seq: r.try_get("", "seq")?,
+                    kind: TransactionKind::parse(&kind).ok_or_else(|| bad(&kind))?,
+                    class: r.try_get::<Option<String>>("", "class")?.unwrap_or_else(|| PLATFORM_CLASS.to_owned()),
+                    ends_authorization: ends == 1,
+                    asset: AssetCode::parse(&r.try_get::<String>("", "asset")?).map_err(bad)?,
+                    platform,
+                    code: AccountCode::parse(&code).map_err(bad)?,
+                    normal: Direction::parse(&normal).ok_or_else(|| bad(&normal))?,
+                    direction: Direction::parse(&direction).ok_or_else(|| bad(&direction))?,
+                    layer: Layer::parse(&layer).ok_or_else(|| bad(&layer))?,
+                    amount_minor: r.try_get("", "amount")?,
+                },
+                &exponent_of,
+            );
+        }
+        if complete {
+            return Ok(fold.finish(&exponent_of));
+        }
+        drop(rows);
+        foreign = foreign_accounts(db, &filter, &values).await?;
+    }
+    Err(bad("an entry's account is missing"))
+}
+
+/// On Citus: `(platform, code, normal balance)` of each account that an
+/// entry in `filter` (the fold's, with its `values`) posts to outside the
+/// entry's own partition, a deal's buyer-side accounts. One read of every
+/// shard for the ids, then reads of the accounts by id, 500 at a time.
+/// Errors: the database's.
+async fn foreign_accounts(
+    db: &impl ConnectionTrait,
+    filter: &str,
+    values: &[Value],
+) -> Result<HashMap<uuid::Uuid, (bool, String, String)>, DbErr> {
     let sql = format!(
-        "SELECT t.seq AS seq, t.kind AS kind, m.class AS class, \
-           CASE WHEN t.kind IN ('capture', 'void', 'expiry') AND t.seq = (SELECT MIN(t2.seq) FROM transactions t2 \
-             WHERE t2.payment_id = t.payment_id AND t2.kind IN ('capture', 'void', 'expiry')) THEN 1 ELSE 0 END AS ends, \
-           e.asset AS asset, CASE WHEN a.platform THEN 1 ELSE 0 END AS platform, a.code AS code, a.normal_balance AS normal, \
-           e.direction AS direction, e.layer AS layer, e.amount AS amount \
-         FROM transactions t \
-         LEFT JOIN merchants m ON m.id = t.merchant_id \
+        "SELECT DISTINCT e.account_id AS id FROM transactions t \
          LEFT JOIN ledger_events ev ON ev.merchant_id = t.merchant_id AND ev.seq = t.seq \
          JOIN entries e ON e.merchant_id = t.merchant_id AND e.transaction_seq = t.seq \
-         JOIN accounts a ON a.id = e.account_id \
-         WHERE {filter} ORDER BY t.seq, e.seq"
+         LEFT JOIN accounts a ON a.merchant_id = e.merchant_id AND a.id = e.account_id \
+         WHERE {filter} AND a.id IS NULL"
     );
-    let rows = db.stream_raw(stmt(db, &sql, values)).await?;
-    let mut rows = std::pin::pin!(rows);
-    let mut fold = Fold::new();
-    while let Some(r) = rows.try_next().await? {
-        let kind: String = r.try_get("", "kind")?;
-        let platform: i32 = r.try_get("", "platform")?;
-        let normal: String = r.try_get("", "normal")?;
-        let direction: String = r.try_get("", "direction")?;
-        let layer: String = r.try_get("", "layer")?;
-        let ends: i32 = r.try_get("", "ends")?;
-        fold.push(
-            EntryFact {
-                transaction_seq: r.try_get("", "seq")?,
-                kind: TransactionKind::parse(&kind).ok_or_else(|| bad(&kind))?,
-                class: r.try_get::<Option<String>>("", "class")?.unwrap_or_else(|| PLATFORM_CLASS.to_owned()),
-                ends_authorization: ends == 1,
-                asset: AssetCode::parse(&r.try_get::<String>("", "asset")?).map_err(bad)?,
-                platform: platform == 1,
-                code: AccountCode::parse(&r.try_get::<String>("", "code")?).map_err(bad)?,
-                normal: Direction::parse(&normal).ok_or_else(|| bad(&normal))?,
-                direction: Direction::parse(&direction).ok_or_else(|| bad(&direction))?,
-                layer: Layer::parse(&layer).ok_or_else(|| bad(&layer))?,
-                amount_minor: r.try_get("", "amount")?,
-            },
-            &exponent_of,
-        );
+    let mut ids = Vec::new();
+    for r in db.query_all_raw(stmt(db, &sql, values.to_vec())).await? {
+        ids.push(r.try_get::<uuid::Uuid>("", "id")?);
     }
-    Ok(fold.finish(&exponent_of))
+    let mut found = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT id, platform, code, normal_balance FROM accounts WHERE id IN ({})",
+            crate::core::db::placeholders(1, chunk.len())
+        );
+        let values = chunk.iter().map(|id| (*id).into()).collect();
+        for r in db.query_all_raw(stmt(db, &sql, values)).await? {
+            found.insert(
+                r.try_get("", "id")?,
+                (r.try_get("", "platform")?, r.try_get("", "code")?, r.try_get("", "normal_balance")?),
+            );
+        }
+    }
+    Ok(found)
 }
 
 /// The place in the feed before which every transaction has committed, as the
