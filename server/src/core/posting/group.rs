@@ -4,8 +4,9 @@
 //! Every request that [`super::batch::groupable`] accepts goes into the queue
 //! of its merchant's lane ([`Lanes`]). Each lane's committer task takes what is
 //! queued, waits up to
-//! [`GroupCommit::window`] for more while the batch is short of
-//! [`GroupCommit::max_batch`], and applies the batch through the batched
+//! [`GroupCommit::window`] for more while fewer than
+//! [`GroupCommit::max_batch`] wait, takes a batch in which each merchant gets
+//! at most its share ([`super::fair`]), and applies it through the batched
 //! write path ([`super::batch`]) in one database transaction: one WAL flush,
 //! one pass of the sequence clock, one lock and one update per balance row
 //! however many of the batch's payments touch it. While it commits, the next
@@ -17,7 +18,7 @@
 //! [`super::Writer::submit_unaudited`] for what happens when the database
 //! transaction itself fails. A request is answered only after its batch
 //! committed, so an acknowledged write is durable, and requests in a batch
-//! take sequence numbers in the order they were queued.
+//! take sequence numbers in the order they were queued within each merchant.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +26,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::fair::FairQueue;
 use super::{Applied, LedgerError, Request, Writer};
 use crate::domain::MerchantId;
 
@@ -88,6 +90,10 @@ pub struct GroupStats {
     pub batches: AtomicU64,
     /// Requests in them.
     pub requests: AtomicU64,
+    /// Requests left for a later batch because their merchant had had its
+    /// share of the batch ([`super::fair`]), summed over batches: a request
+    /// held back twice counts twice.
+    pub held: AtomicU64,
 }
 
 /// A queued request and where its result goes.
@@ -99,8 +105,8 @@ pub(super) struct Pending {
 
 /// The committers' queues, one per lane. A request goes to the lane of the
 /// merchant it acts for ([`lane_of`]), so one merchant's requests are always
-/// committed by the same lane, in the order they were queued, and a hot
-/// merchant fills its own lane's batches instead of everyone's. Two lanes'
+/// committed by the same lane, in the order they were queued; within the
+/// lane a hot merchant gets its share of each batch ([`super::fair`]). Two lanes'
 /// batches lock disjoint balance rows unless a deal spans them (the
 /// platform's accounts are kept per merchant); the ledger clock still orders
 /// their commits.
@@ -147,40 +153,56 @@ pub(super) fn start(writer: Writer, settings: GroupCommit, stats: Arc<GroupStats
     Lanes(senders.into())
 }
 
-/// One lane: gathers a batch from its own queue, commits it, and gathers the
+/// One lane: gathers requests from its queue into its [`FairQueue`], takes
+/// a batch of them with each merchant's share, commits it, and gathers the
 /// next (requests that arrive meanwhile wait in the queue).
 async fn run(writer: Writer, settings: GroupCommit, stats: Arc<GroupStats>, mut queue: mpsc::Receiver<Pending>) {
     let max = settings.max_batch.max(1);
-    let mut batch: Vec<Pending> = Vec::with_capacity(max);
+    let mut waiting: FairQueue<Pending> = FairQueue::default();
     loop {
-        let Some(first) = queue.recv().await else { break };
-        batch.push(first);
-        let deadline = tokio::time::Instant::now() + settings.window;
-        while batch.len() < max {
-            match queue.try_recv() {
-                Ok(p) => batch.push(p),
-                Err(mpsc::error::TryRecvError::Disconnected) => break,
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    if settings.window.is_zero() {
-                        break;
-                    }
-                    match tokio::time::timeout_at(deadline, queue.recv()).await {
-                        Ok(Some(p)) => batch.push(p),
-                        Ok(None) | Err(_) => break,
-                    }
-                }
-            }
+        if waiting.is_empty() {
+            let Some(first) = queue.recv().await else { break };
+            waiting.push(first.request.scope, first);
         }
-        let (requests, replies): (Vec<Request>, Vec<_>) = batch.drain(..).map(|p| (p.request, p.reply)).unzip();
+        gather(&mut waiting, &mut queue, settings.window, max).await;
+        let (batch, held) = waiting.take(max);
+        let (requests, replies): (Vec<Request>, Vec<_>) = batch.into_iter().map(|p| (p.request, p.reply)).unzip();
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.requests.fetch_add(requests.len() as u64, Ordering::Relaxed);
+        stats.held.fetch_add(held as u64, Ordering::Relaxed);
         let started = std::time::Instant::now();
         let results = writer.submit_unaudited(&requests, false).await;
-        tracing::debug!(requests = requests.len(), elapsed_us = started.elapsed().as_micros() as u64, "group commit");
+        tracing::debug!(
+            requests = requests.len(),
+            held,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "group commit"
+        );
         writer.audit_refusals(&requests, &results).await;
         for (reply, result) in replies.into_iter().zip(results) {
             // The caller may have gone (a dropped connection); its write stands.
             let _ = reply.send(result);
+        }
+    }
+}
+
+/// Moves what `queue` holds into `waiting`, then waits up to `window` for
+/// more while fewer than `max` wait (not at all when `window` is zero).
+async fn gather(waiting: &mut FairQueue<Pending>, queue: &mut mpsc::Receiver<Pending>, window: Duration, max: usize) {
+    let deadline = tokio::time::Instant::now() + window;
+    while waiting.len() < max {
+        match queue.try_recv() {
+            Ok(p) => waiting.push(p.request.scope, p),
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                if window.is_zero() {
+                    break;
+                }
+                match tokio::time::timeout_at(deadline, queue.recv()).await {
+                    Ok(Some(p)) => waiting.push(p.request.scope, p),
+                    Ok(None) | Err(_) => break,
+                }
+            }
         }
     }
 }

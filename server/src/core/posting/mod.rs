@@ -25,6 +25,7 @@ mod batch;
 mod call;
 pub(in crate::core) mod command;
 pub mod error;
+pub mod fair;
 pub mod group;
 // Used by `debug_assert!`s only, so a release build compiles them out.
 #[cfg_attr(not(debug_assertions), allow(dead_code))]
