@@ -81,45 +81,42 @@ pub async fn fold(
     }
     let on_citus = crate::core::db::on_citus();
     // An authorization ends at the first capture, void or expiry of its payment.
-    let sql = if on_citus {
-        // Every distributed table joined on `merchant_id`, so each shard folds
-        // its own rows; the authorization's end from a grouped subquery, since
-        // Citus runs a correlated one only in a single shard. A deal's
-        // buyer-side entries sit in the seller's partition and reach the
-        // buyer's account in another: the outer join leaves them without an
-        // account, and `foreign_accounts` reads those.
-        format!(
-            "SELECT t.seq AS seq, t.kind AS kind, m.class AS class, \
-               CASE WHEN t.kind IN ('capture', 'void', 'expiry') AND t.seq = fe.first_end THEN 1 ELSE 0 END AS ends, \
-               e.asset AS asset, e.account_id AS account_id, CASE WHEN a.platform THEN 1 ELSE 0 END AS platform, \
-               a.code AS code, a.normal_balance AS normal, \
-               e.direction AS direction, e.layer AS layer, e.amount AS amount \
-             FROM transactions t \
-             LEFT JOIN merchants m ON m.id = t.merchant_id \
-             LEFT JOIN ledger_events ev ON ev.merchant_id = t.merchant_id AND ev.seq = t.seq \
-             LEFT JOIN (SELECT merchant_id, payment_id, MIN(seq) AS first_end FROM transactions \
+    // On Citus every distributed table is joined on `merchant_id`, so each
+    // shard folds its own rows, and the authorization's end comes from a
+    // grouped subquery, since Citus runs a correlated one only in a single
+    // shard. A deal's buyer-side entries sit in the seller's partition and
+    // reach the buyer's account in another: the outer join leaves them
+    // without an account, and `foreign_accounts` reads those.
+    let (first_end, ends_join, accounts_join) = if on_citus {
+        (
+            "fe.first_end",
+            "LEFT JOIN (SELECT merchant_id, payment_id, MIN(seq) AS first_end FROM transactions \
                WHERE kind IN ('capture', 'void', 'expiry') GROUP BY merchant_id, payment_id) fe \
-               ON fe.merchant_id = t.merchant_id AND fe.payment_id = t.payment_id \
-             JOIN entries e ON e.merchant_id = t.merchant_id AND e.transaction_seq = t.seq \
-             LEFT JOIN accounts a ON a.merchant_id = e.merchant_id AND a.id = e.account_id \
-             WHERE {filter} ORDER BY t.seq, e.seq"
+               ON fe.merchant_id = t.merchant_id AND fe.payment_id = t.payment_id",
+            "LEFT JOIN accounts a ON a.merchant_id = e.merchant_id AND a.id = e.account_id",
         )
     } else {
-        format!(
-            "SELECT t.seq AS seq, t.kind AS kind, m.class AS class, \
-               CASE WHEN t.kind IN ('capture', 'void', 'expiry') AND t.seq = (SELECT MIN(t2.seq) FROM transactions t2 \
-                 WHERE t2.payment_id = t.payment_id AND t2.kind IN ('capture', 'void', 'expiry')) THEN 1 ELSE 0 END AS ends, \
-               e.asset AS asset, e.account_id AS account_id, CASE WHEN a.platform THEN 1 ELSE 0 END AS platform, \
-               a.code AS code, a.normal_balance AS normal, \
-               e.direction AS direction, e.layer AS layer, e.amount AS amount \
-             FROM transactions t \
-             LEFT JOIN merchants m ON m.id = t.merchant_id \
-             LEFT JOIN ledger_events ev ON ev.merchant_id = t.merchant_id AND ev.seq = t.seq \
-             JOIN entries e ON e.merchant_id = t.merchant_id AND e.transaction_seq = t.seq \
-             JOIN accounts a ON a.id = e.account_id \
-             WHERE {filter} ORDER BY t.seq, e.seq"
+        (
+            "(SELECT MIN(t2.seq) FROM transactions t2 \
+               WHERE t2.payment_id = t.payment_id AND t2.kind IN ('capture', 'void', 'expiry'))",
+            "",
+            "JOIN accounts a ON a.id = e.account_id",
         )
     };
+    let sql = format!(
+        "SELECT t.seq AS seq, t.kind AS kind, m.class AS class, \
+           CASE WHEN t.kind IN ('capture', 'void', 'expiry') AND t.seq = {first_end} THEN 1 ELSE 0 END AS ends, \
+           e.asset AS asset, e.account_id AS account_id, CASE WHEN a.platform THEN 1 ELSE 0 END AS platform, \
+           a.code AS code, a.normal_balance AS normal, \
+           e.direction AS direction, e.layer AS layer, e.amount AS amount \
+         FROM transactions t \
+         LEFT JOIN merchants m ON m.id = t.merchant_id \
+         LEFT JOIN ledger_events ev ON ev.merchant_id = t.merchant_id AND ev.seq = t.seq \
+         {ends_join} \
+         JOIN entries e ON e.merchant_id = t.merchant_id AND e.transaction_seq = t.seq \
+         {accounts_join} \
+         WHERE {filter} ORDER BY t.seq, e.seq"
+    );
     let mut foreign = if on_citus { foreign_accounts(db, &filter, &values).await? } else { HashMap::new() };
     // A deal that commits between that read and this one has buyer-side
     // accounts it did not see: read them again and fold again (twice at most).
