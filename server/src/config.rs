@@ -101,9 +101,9 @@ pub struct Settings {
     /// 0 turns group commit off (one database transaction per request).
     #[arg(long, env = "LEDGER_GROUP_COMMIT_MAX_BATCH", default_value_t = crate::core::posting::group::DEFAULT_GROUP_COMMIT_MAX_BATCH, global = true)]
     pub group_commit_max_batch: usize,
-    /// Group commit: committers working at once (one gathers while another
-    /// commits).
-    #[arg(long, env = "LEDGER_GROUP_COMMIT_LANES", default_value_t = crate::core::posting::group::DEFAULT_GROUP_COMMIT_LANES as u64, value_parser = clap::value_parser!(u64).range(1..=crate::core::posting::group::MAX_GROUP_COMMIT_LANES), global = true)]
+    /// Group commit: committers working at once, each for its own share of
+    /// the merchants (1 to 8; default the core count, at most 8).
+    #[arg(long, env = "LEDGER_GROUP_COMMIT_LANES", default_value_t = crate::core::posting::group::default_lanes() as u64, value_parser = clap::value_parser!(u64).range(1..=crate::core::posting::group::MAX_GROUP_COMMIT_LANES), global = true)]
     pub group_commit_lanes: u64,
     /// How many events a live subscriber may fall behind before it is told to
     /// resume from its last sequence.

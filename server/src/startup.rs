@@ -53,8 +53,15 @@ impl Application {
         let group_commit = crate::core::posting::GroupCommit {
             window: std::time::Duration::from_micros(settings.group_commit_window_us),
             max_batch: settings.group_commit_max_batch,
-            lanes: usize::try_from(settings.group_commit_lanes).unwrap_or(1),
+            // SQLite has one connection and one writer: more lanes would only
+            // queue for it.
+            lanes: if url.starts_with("postgres") {
+                usize::try_from(settings.group_commit_lanes).unwrap_or(1)
+            } else {
+                1
+            },
         };
+        tracing::info!(lanes = group_commit.lanes, max_batch = group_commit.max_batch, "group commit");
         let group_pool = if url.starts_with("postgres") {
             let mut pool = crate::core::connect_app(&url, group_commit.lanes as u32 + 1).await?;
             count_statements(&mut pool, &queries);

@@ -40,12 +40,16 @@ pub const DEFAULT_GROUP_COMMIT_WINDOW: Duration = Duration::from_millis(1);
 /// far below the bind-parameter limit and its locks are held briefly.
 pub const DEFAULT_GROUP_COMMIT_MAX_BATCH: usize = 256;
 
-/// Committers working at once by default (see [`GroupCommit::lanes`]). One:
-/// with a clock per merchant lanes no longer queue on one lock, but each
-/// extra lane splits the batches into more, smaller commits, and on the
-/// two-core test machine that cost more PostgreSQL CPU per payment than it
-/// won (BENCHMARKS.md, issue 17).
-pub const DEFAULT_GROUP_COMMIT_LANES: usize = 1;
+/// Committers working at once by default (see [`GroupCommit::lanes`]): the
+/// machine's core count ([`std::thread::available_parallelism`], 1 when it
+/// cannot be read), at most [`MAX_GROUP_COMMIT_LANES`]. With a clock per
+/// merchant lanes share no lock, and on the two-core test machine two lanes
+/// carried more than one in both the uniform and the mixed benchmarks
+/// (BENCHMARKS.md, "Fair shares of a batch"; issue 17 asks for the core count).
+pub fn default_lanes() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    cores.clamp(1, usize::try_from(MAX_GROUP_COMMIT_LANES).unwrap_or(1))
+}
 
 /// Most committers `--group-commit-lanes` accepts: each holds a connection
 /// and commits on its own.
@@ -66,18 +70,14 @@ pub struct GroupCommit {
     pub max_batch: usize,
     /// Committers working at once, each with its own queue; a merchant's
     /// requests always go to the same lane ([`lane_of`]). Lanes' batches
-    /// touch different merchants' rows, but the ledger clock still orders
-    /// their commits.
+    /// touch different merchants' rows and clocks (a deal's counterparty is
+    /// the exception). Default: [`default_lanes`].
     pub lanes: usize,
 }
 
 impl Default for GroupCommit {
     fn default() -> Self {
-        Self {
-            window: DEFAULT_GROUP_COMMIT_WINDOW,
-            max_batch: DEFAULT_GROUP_COMMIT_MAX_BATCH,
-            lanes: DEFAULT_GROUP_COMMIT_LANES,
-        }
+        Self { window: DEFAULT_GROUP_COMMIT_WINDOW, max_batch: DEFAULT_GROUP_COMMIT_MAX_BATCH, lanes: default_lanes() }
     }
 }
 
@@ -107,9 +107,9 @@ pub(super) struct Pending {
 /// merchant it acts for ([`lane_of`]), so one merchant's requests are always
 /// committed by the same lane, in the order they were queued; within the
 /// lane a hot merchant gets its share of each batch ([`super::fair`]). Two lanes'
-/// batches lock disjoint balance rows unless a deal spans them (the
-/// platform's accounts are kept per merchant); the ledger clock still orders
-/// their commits.
+/// batches lock disjoint balance rows and merchant clocks unless a deal
+/// spans them (the platform's accounts are kept per merchant), so no lane
+/// waits on another's locks.
 #[derive(Debug, Clone)]
 pub(super) struct Lanes(Arc<[mpsc::Sender<Pending>]>);
 
@@ -210,6 +210,13 @@ async fn gather(waiting: &mut FairQueue<Pending>, queue: &mut mpsc::Receiver<Pen
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_lane_count_is_the_core_count_at_most_the_maximum() {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        assert_eq!(default_lanes(), cores.min(MAX_GROUP_COMMIT_LANES as usize));
+        assert_eq!(GroupCommit::default().lanes, default_lanes());
+    }
 
     #[test]
     fn a_merchant_keeps_its_lane_and_merchants_spread_over_the_lanes() {
