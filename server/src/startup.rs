@@ -50,19 +50,16 @@ impl Application {
         let queries = Arc::new(AtomicU64::new(0));
         count_statements(&mut db, &queries);
         let ttl = chrono::Duration::seconds(i64::from(settings.authorization_ttl_secs));
+        let postgres = url.starts_with("postgres");
         let group_commit = crate::core::posting::GroupCommit {
             window: std::time::Duration::from_micros(settings.group_commit_window_us),
             max_batch: settings.group_commit_max_batch,
             // SQLite has one connection and one writer: more lanes would only
             // queue for it.
-            lanes: if url.starts_with("postgres") {
-                usize::try_from(settings.group_commit_lanes).unwrap_or(1)
-            } else {
-                1
-            },
+            lanes: if postgres { usize::try_from(settings.group_commit_lanes).unwrap_or(1) } else { 1 },
         };
         tracing::info!(lanes = group_commit.lanes, max_batch = group_commit.max_batch, "group commit");
-        let group_pool = if url.starts_with("postgres") {
+        let group_pool = if postgres {
             let mut pool = crate::core::connect_app(&url, group_commit.lanes as u32 + 1).await?;
             count_statements(&mut pool, &queries);
             Some(pool)
@@ -104,7 +101,7 @@ impl Application {
         );
         // Only PostgreSQL has LISTEN/NOTIFY; an SQLite server is one process,
         // woken by its own commits.
-        let listen_url = url.starts_with("postgres").then(|| url.clone());
+        let listen_url = postgres.then(|| url.clone());
         let relay = settings.nats_url.clone().map(|url| RelaySettings {
             url,
             stream: settings.nats_stream.clone(),

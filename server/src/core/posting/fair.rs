@@ -140,13 +140,18 @@ mod tests {
         (0..n).map(|_| MerchantId::new()).collect()
     }
 
-    #[test]
-    fn one_request_per_merchant_all_go_into_the_next_batch_in_order() {
-        let ms = merchants(40);
+    /// A queue with one request, numbered in order, from each of `ms`.
+    fn one_each(ms: &[MerchantId]) -> FairQueue<usize> {
         let mut q = FairQueue::default();
         for (i, m) in ms.iter().enumerate() {
             q.push(*m, i);
         }
+        q
+    }
+
+    #[test]
+    fn one_request_per_merchant_all_go_into_the_next_batch_in_order() {
+        let mut q = one_each(&merchants(40));
         let (batch, held) = q.take(256);
         assert_eq!(batch, (0..40).collect::<Vec<_>>());
         assert_eq!(held, 0);
@@ -224,11 +229,7 @@ mod tests {
 
     #[test]
     fn a_full_batch_leaves_the_merchants_it_did_not_reach_first_in_line() {
-        let ms = merchants(10);
-        let mut q = FairQueue::default();
-        for (i, m) in ms.iter().enumerate() {
-            q.push(*m, i);
-        }
+        let mut q = one_each(&merchants(10));
         let (batch, held) = q.take(4);
         assert_eq!(batch, vec![0, 1, 2, 3]);
         assert_eq!(held, 0, "nobody was held back by a share");

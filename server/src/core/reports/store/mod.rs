@@ -129,7 +129,14 @@ pub async fn fold(
         while let Some(r) = rows.try_next().await? {
             let kind: String = r.try_get("", "kind")?;
             let (platform, code, normal) = match r.try_get::<Option<String>>("", "code")? {
-                Some(code) => (r.try_get::<i32>("", "platform")? == 1, code, r.try_get::<String>("", "normal")?),
+                Some(code) => {
+                    let normal: String = r.try_get("", "normal")?;
+                    (
+                        r.try_get::<i32>("", "platform")? == 1,
+                        AccountCode::parse(&code).map_err(bad)?,
+                        Direction::parse(&normal).ok_or_else(|| bad(&normal))?,
+                    )
+                }
                 None => match foreign.get(&r.try_get::<uuid::Uuid>("", "account_id")?) {
                     Some(account) => account.clone(),
                     None => {
@@ -149,8 +156,8 @@ pub async fn fold(
                     ends_authorization: ends == 1,
                     asset: AssetCode::parse(&r.try_get::<String>("", "asset")?).map_err(bad)?,
                     platform,
-                    code: AccountCode::parse(&code).map_err(bad)?,
-                    normal: Direction::parse(&normal).ok_or_else(|| bad(&normal))?,
+                    code,
+                    normal,
                     direction: Direction::parse(&direction).ok_or_else(|| bad(&direction))?,
                     layer: Layer::parse(&layer).ok_or_else(|| bad(&layer))?,
                     amount_minor: r.try_get("", "amount")?,
@@ -170,13 +177,15 @@ pub async fn fold(
 /// On Citus: `(platform, code, normal balance)` of each account that an
 /// entry in `filter` (the fold's, with its `values`) posts to outside the
 /// entry's own partition, a deal's buyer-side accounts. One read of every
-/// shard for the ids, then reads of the accounts by id, 500 at a time.
+/// shard for the ids, then [`accounts::store::find_many`] on them.
 /// Errors: the database's.
+///
+/// [`accounts::store::find_many`]: crate::core::accounts::store::find_many
 async fn foreign_accounts(
     db: &impl ConnectionTrait,
     filter: &str,
     values: &[Value],
-) -> Result<HashMap<uuid::Uuid, (bool, String, String)>, DbErr> {
+) -> Result<HashMap<uuid::Uuid, (bool, AccountCode, Direction)>, DbErr> {
     let sql = format!(
         "SELECT DISTINCT e.account_id AS id FROM transactions t \
          LEFT JOIN ledger_events ev ON ev.merchant_id = t.merchant_id AND ev.seq = t.seq \
@@ -189,17 +198,9 @@ async fn foreign_accounts(
         ids.push(r.try_get::<uuid::Uuid>("", "id")?);
     }
     let mut found = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(500) {
-        let sql = format!(
-            "SELECT id, platform, code, normal_balance FROM accounts WHERE id IN ({})",
-            crate::core::db::placeholders(1, chunk.len())
-        );
-        let values = chunk.iter().map(|id| (*id).into()).collect();
-        for r in db.query_all_raw(stmt(db, &sql, values)).await? {
-            found.insert(
-                r.try_get("", "id")?,
-                (r.try_get("", "platform")?, r.try_get("", "code")?, r.try_get("", "normal_balance")?),
-            );
+    for chunk in ids.chunks(crate::core::db::rows_per_statement(1)) {
+        for account in crate::core::accounts::store::find_many(db, chunk).await? {
+            found.insert(account.id.0, (account.owner.is_platform(), account.code, account.normal_balance));
         }
     }
     Ok(found)
