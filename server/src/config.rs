@@ -105,6 +105,12 @@ pub struct Settings {
     /// the merchants (1 to 8; default the core count, at most 8).
     #[arg(long, env = "LEDGER_GROUP_COMMIT_LANES", default_value_t = crate::core::posting::group::default_lanes() as u64, value_parser = clap::value_parser!(u64).range(1..=crate::core::posting::group::MAX_GROUP_COMMIT_LANES), global = true)]
     pub group_commit_lanes: u64,
+    /// Group commit: most lanes inside a database transaction at once (1 to
+    /// 8; default the core count, at most 8). Lanes beyond it take turns with
+    /// larger batches; set it to the database's cores when PostgreSQL runs on
+    /// another machine.
+    #[arg(long, env = "LEDGER_GROUP_COMMIT_CONCURRENCY", default_value_t = crate::core::posting::group::default_lanes() as u64, value_parser = clap::value_parser!(u64).range(1..=crate::core::posting::group::MAX_GROUP_COMMIT_LANES), global = true)]
+    pub group_commit_concurrency: u64,
     /// How many events a live subscriber may fall behind before it is told to
     /// resume from its last sequence.
     #[arg(long, env = "LEDGER_SUBSCRIBER_BUFFER", default_value_t = crate::events::DEFAULT_SUBSCRIBER_BUFFER, global = true)]

@@ -57,8 +57,14 @@ impl Application {
             // SQLite has one connection and one writer: more lanes would only
             // queue for it.
             lanes: if postgres { usize::try_from(settings.group_commit_lanes).unwrap_or(1) } else { 1 },
+            concurrency: usize::try_from(settings.group_commit_concurrency).unwrap_or(1),
         };
-        tracing::info!(lanes = group_commit.lanes, max_batch = group_commit.max_batch, "group commit");
+        tracing::info!(
+            lanes = group_commit.lanes,
+            concurrency = group_commit.concurrency.min(group_commit.lanes),
+            max_batch = group_commit.max_batch,
+            "group commit"
+        );
         let group_pool = if postgres {
             let mut pool = crate::core::connect_app(&url, group_commit.lanes as u32 + 1).await?;
             count_statements(&mut pool, &queries);

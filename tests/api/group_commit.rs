@@ -37,17 +37,34 @@ async fn merchants_with_keys(app: &TestApp, n: usize) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_payments_share_commits_and_each_acknowledged_one_is_written_once() {
-    payments_share_commits_and_each_is_written_once(&[]).await;
+    payments_share_commits_and_each_is_written_once(&[], cores()).await;
 }
 
 /// The same with four committer lanes: each merchant's requests go to its own
-/// lane, and the books come out the same.
+/// lane, and the books come out the same. At most the core count of them are
+/// in a database transaction at once (the default `--group-commit-concurrency`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn with_four_lanes_by_merchant_each_acknowledged_payment_is_written_once() {
-    payments_share_commits_and_each_is_written_once(&["--group-commit-lanes", "4"]).await;
+    payments_share_commits_and_each_is_written_once(&["--group-commit-lanes", "4"], cores().min(4)).await;
 }
 
-async fn payments_share_commits_and_each_is_written_once(flags: &[&str]) {
+/// Four lanes taking turns one at a time: still every payment exactly once,
+/// and never two lanes inside a database transaction together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_lanes_one_turn_at_a_time_write_each_acknowledged_payment_once() {
+    let flags = ["--group-commit-lanes", "4", "--group-commit-concurrency", "1"];
+    payments_share_commits_and_each_is_written_once(&flags, 1).await;
+}
+
+/// The machine's cores, as the server counts them for its defaults (at most 8).
+fn cores() -> u64 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u64).min(8)
+}
+
+/// Runs 64 clients' payments, half to one hot merchant, with the server's
+/// `flags`, and checks that they shared commits, that at most `at_once` lanes
+/// were ever inside a database transaction together, and the books.
+async fn payments_share_commits_and_each_is_written_once(flags: &[&str], at_once: u64) {
     const TASKS: usize = 64;
     const PER_TASK: usize = 12;
     let app = Arc::new(spawn_app_with(flags).await);
@@ -84,6 +101,8 @@ async fn payments_share_commits_and_each_is_written_once(flags: &[&str]) {
     // batch because that merchant had had its share of one (`core::posting::fair`).
     let held = app.group_commits.held.load(Ordering::Relaxed);
     assert!(held > 0, "the hot merchant was never held to its share of a batch");
+    let most = app.group_commits.most_at_once.load(Ordering::Relaxed);
+    assert!((1..=at_once).contains(&most), "{most} lanes committed at once; at most {at_once} may");
 
     // Each acknowledged write is present exactly once, nothing else was written,
     // sequences are gap-free and every transaction has its event.
@@ -240,6 +259,21 @@ async fn group_commit_can_be_turned_off_and_bad_settings_are_refused() {
         "lots",
     ]);
     assert!(parsed.is_err(), "a non-numeric batch limit was accepted");
+    for (flag, value) in [
+        ("--group-commit-concurrency", "0"),
+        ("--group-commit-concurrency", "9"),
+        ("--group-commit-lanes", "0"),
+        ("--group-commit-lanes", "9"),
+    ] {
+        let parsed = <ledger_server::config::Cli as clap::Parser>::try_parse_from(["ledger-server", flag, value]);
+        assert!(parsed.is_err(), "{flag} {value} was accepted; 1 to 8 are");
+    }
+    let parsed = <ledger_server::config::Cli as clap::Parser>::try_parse_from([
+        "ledger-server",
+        "--group-commit-concurrency",
+        "8",
+    ]);
+    assert!(parsed.is_ok(), "--group-commit-concurrency 8 was refused");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -75,6 +75,11 @@ impl<T> FairQueue<T> {
         self.waiting == 0
     }
 
+    /// Distinct merchants in the last batch taken (0 before the first).
+    pub(super) fn last_merchants(&self) -> usize {
+        self.recent.back().copied().unwrap_or(0)
+    }
+
     /// Queues `item` behind `merchant`'s earlier requests.
     pub(super) fn push(&mut self, merchant: MerchantId, item: T) {
         let queue = self.queues.entry(merchant).or_default();
