@@ -137,10 +137,56 @@ fn window(seconds: u64) -> (Instant, Instant) {
 /// `recordPayment` load from several groups of clients at once, measured over
 /// the same window; one phase per group.
 pub async fn payments(session: &Session, seconds: u64, groups: Vec<Group>) -> anyhow::Result<Vec<Phase>> {
+    let tallies = payment_tallies(session, seconds, &groups).await?;
+    Ok(groups
+        .into_iter()
+        .zip(tallies)
+        .map(|(group, tallies)| tally(group.name, group.clients, tallies, seconds, Some(PAYMENT_ENTRIES)))
+        .collect())
+}
+
+/// Two loads, `a` and `b`, run in turn in `rounds` rounds of A B B A, each
+/// for `seconds` / (2 × `rounds`) per load after its warm-up, so that each
+/// gets `seconds` in all and a machine whose speed drifts during the run
+/// (a noisy neighbour, a checkpoint) weighs on both alike. Returns each
+/// load's phases, one per group, over all its rounds.
+pub async fn payments_in_turn(
+    session: &Session,
+    seconds: u64,
+    rounds: u64,
+    a: Vec<Group>,
+    b: Vec<Group>,
+) -> anyhow::Result<(Vec<Phase>, Vec<Phase>)> {
+    let rounds = rounds.clamp(1, seconds.max(1));
+    let slice = (seconds / (2 * rounds)).max(1);
+    let mut a_tallies: Vec<Vec<ClientTally>> = a.iter().map(|_| Vec::new()).collect();
+    let mut b_tallies: Vec<Vec<ClientTally>> = b.iter().map(|_| Vec::new()).collect();
+    for _ in 0..rounds {
+        for first_a in [true, false, false, true] {
+            let (groups, into) = if first_a { (&a, &mut a_tallies) } else { (&b, &mut b_tallies) };
+            for (all, these) in into.iter_mut().zip(payment_tallies(session, slice, groups).await?) {
+                all.extend(these);
+            }
+        }
+    }
+    let each = slice * 2 * rounds;
+    let phases = |groups: Vec<Group>, tallies: Vec<Vec<ClientTally>>| -> Vec<Phase> {
+        groups
+            .into_iter()
+            .zip(tallies)
+            .map(|(group, tallies)| tally(group.name, group.clients, tallies, each, Some(PAYMENT_ENTRIES)))
+            .collect()
+    };
+    Ok((phases(a, a_tallies), phases(b, b_tallies)))
+}
+
+/// Runs the groups' `recordPayment` clients together for one window and
+/// returns each group's client tallies.
+async fn payment_tallies(session: &Session, seconds: u64, groups: &[Group]) -> anyhow::Result<Vec<Vec<ClientTally>>> {
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let (warm_until, stop_at) = window(seconds);
     let mut running = Vec::new();
-    for (g, group) in groups.into_iter().enumerate() {
+    for (g, group) in groups.iter().enumerate() {
         let mut tasks = Vec::new();
         for c in 0..group.clients {
             let (session, merchants, run_id) = (session.clone(), group.merchants.clone(), run_id.clone());
@@ -154,14 +200,13 @@ pub async fn payments(session: &Session, seconds: u64, groups: Vec<Group>) -> an
                 .await
             }));
         }
-        running.push((group.name, group.clients, tasks));
+        running.push(tasks);
     }
-    let mut phases = Vec::new();
-    for (name, clients, tasks) in running {
-        let tallies = join(tasks).await?;
-        phases.push(tally(name, clients, tallies, seconds, Some(PAYMENT_ENTRIES)));
+    let mut out = Vec::with_capacity(running.len());
+    for tasks in running {
+        out.push(join(tasks).await?);
     }
-    Ok(phases)
+    Ok(out)
 }
 
 /// Units of the deal scenario's goods each merchant is stocked with, and the
