@@ -387,6 +387,17 @@ impl TestApp {
         self.scalar(&format!("SELECT COUNT(*) FROM {table}")).await
     }
 
+    /// The text column `line` of every row `sql` selects, in its order, read
+    /// over the direct connection: books in a form two moments can compare.
+    pub async fn lines(&self, sql: &str) -> Vec<String> {
+        let rows = self
+            .db
+            .query_all_raw(sea_orm::Statement::from_string(self.db.get_database_backend(), sql.to_owned()))
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        rows.iter().map(|r| r.try_get::<String>("", "line").unwrap_or_else(|e| panic!("{sql}: {e}"))).collect()
+    }
+
     /// The one BIGINT that `sql` selects, read over the direct connection.
     pub async fn scalar(&self, sql: &str) -> i64 {
         let row = self

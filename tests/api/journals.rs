@@ -233,48 +233,40 @@ async fn bad_feed_cursors_are_refused_and_say_why() {
 /// Every journal number, event number, clock and balance of the books, in a
 /// comparable form.
 async fn numbering(app: &TestApp) -> Vec<String> {
-    let rows = app
-        .db
-        .query_all_raw(sea_orm::Statement::from_string(
-            sea_orm::DbBackend::Postgres,
-            "SELECT 't ' || CAST(id AS TEXT) || ' ' || kind || ' ' || CAST(number AS TEXT) || ' ' \
-               || COALESCE(CAST(counterparty_number AS TEXT), '-') AS line FROM transactions \
-             UNION ALL SELECT 'e ' || CAST(transaction_id AS TEXT) || ' ' || CAST(number AS TEXT) || ' ' \
-               || COALESCE(CAST(counterparty_number AS TEXT), '-') FROM ledger_events \
-             UNION ALL SELECT 'c ' || CAST(merchant_id AS TEXT) || ' ' || CAST(last_transaction_seq AS TEXT) \
-               FROM merchant_clocks \
-             UNION ALL SELECT 'p ' || CAST(id AS TEXT) || ' covers ' || CAST(covers_from_seq AS TEXT) || '..' \
-               || CAST(covers_to_seq AS TEXT) FROM payouts \
-             UNION ALL SELECT 'b ' || CAST(account_id AS TEXT) || ' ' || CAST(debits_posted AS TEXT) || ' ' \
-               || CAST(credits_posted AS TEXT) || ' ' || CAST(debits_pending AS TEXT) || ' ' \
-               || CAST(credits_pending AS TEXT) FROM balances \
-             ORDER BY 1"
-                .to_owned(),
-        ))
-        .await
-        .expect("read the numbering");
-    rows.iter().map(|r| r.try_get::<String>("", "line").expect("line")).collect()
+    app.lines(
+        "SELECT 't ' || CAST(id AS TEXT) || ' ' || kind || ' ' || CAST(number AS TEXT) || ' ' \
+           || COALESCE(CAST(counterparty_number AS TEXT), '-') AS line FROM transactions \
+         UNION ALL SELECT 'e ' || CAST(transaction_id AS TEXT) || ' ' || CAST(number AS TEXT) || ' ' \
+           || COALESCE(CAST(counterparty_number AS TEXT), '-') FROM ledger_events \
+         UNION ALL SELECT 'c ' || CAST(merchant_id AS TEXT) || ' ' || CAST(last_transaction_seq AS TEXT) \
+           FROM merchant_clocks \
+         UNION ALL SELECT 'p ' || CAST(id AS TEXT) || ' covers ' || CAST(covers_from_seq AS TEXT) || '..' \
+           || CAST(covers_to_seq AS TEXT) FROM payouts \
+         UNION ALL SELECT 'b ' || CAST(account_id AS TEXT) || ' ' || CAST(debits_posted AS TEXT) || ' ' \
+           || CAST(credits_posted AS TEXT) || ' ' || CAST(debits_pending AS TEXT) || ' ' \
+           || CAST(credits_pending AS TEXT) FROM balances \
+         ORDER BY 1",
+    )
+    .await
 }
 
-#[tokio::test]
-async fn existing_books_are_numbered_in_place_exactly_as_the_write_path_numbers_them() {
-    use migration::MigratorTrait;
-    // Arrange: books with every kind of transaction, written by the write path.
-    let app = spawn_app().await;
-    register_staves(&app).await;
+/// Books with every kind of transaction, written by the write path: a
+/// payment; an authorization voided; a card payment captured, part refunded,
+/// disputed and lost; a payout settled; goods stocked; a deal between two
+/// merchants and its reversal; a payment reversed. Returns the shop (the
+/// merchant of the payments and the payout) and the smith (the deal's seller).
+pub async fn every_kind_of_transaction(app: &TestApp) -> (String, String) {
+    register_staves(app).await;
     let (shop, smith) = (app.merchant("Fixture Shop").await, app.merchant("Fixture Smith").await);
-    let step = |m: &'static str, input: Value| {
-        let app = &app;
-        async move {
-            let q = format!(
-                "mutation($i: {}Input!) {{ {}(input: $i) {{ payment {{ id }} }} }}",
-                m[..1].to_uppercase() + &m[1..],
-                m
-            );
-            app.ok(&q, json!({ "i": input })).await
-        }
+    let step = |m: &'static str, input: Value| async move {
+        let q = format!(
+            "mutation($i: {}Input!) {{ {}(input: $i) {{ payment {{ id }} }} }}",
+            m[..1].to_uppercase() + &m[1..],
+            m
+        );
+        app.ok(&q, json!({ "i": input })).await
     };
-    pay_id(&app, &shop, "100.00", "f-pay").await;
+    pay_id(app, &shop, "100.00", "f-pay").await;
     let voided = app.authorize(&shop, "9.00", "f-auth-void").await;
     step("voidAuthorization", json!({ "paymentId": voided, "idempotencyKey": "f-void" })).await;
     let card = app.captured_payment(&shop, "40.00", "f-card").await;
@@ -300,8 +292,8 @@ async fn existing_books_are_numbered_in_place_exactly_as_the_write_path_numbers_
     )
     .await;
     app.stock(&smith, "2", "STAFF", "f-stock").await;
-    pay_id(&app, &smith, "1.00", "f-smith-cash").await;
-    let cash = pay_id(&app, &shop, "10.00", "f-shop-cash").await;
+    pay_id(app, &smith, "1.00", "f-smith-cash").await;
+    let cash = pay_id(app, &shop, "10.00", "f-shop-cash").await;
     let deal = app
         .ok(
             "mutation($i: RecordDealInput!) { recordDeal(input: $i) { transaction { id } } }",
@@ -323,6 +315,15 @@ async fn existing_books_are_numbered_in_place_exactly_as_the_write_path_numbers_
     .await;
     let kinds = app.scalar("SELECT COUNT(DISTINCT kind) FROM transactions").await;
     assert!(kinds >= 8, "the fixture covers the kinds of transaction: {kinds}");
+    (shop, smith)
+}
+
+#[tokio::test]
+async fn existing_books_are_numbered_in_place_exactly_as_the_write_path_numbers_them() {
+    use migration::MigratorTrait;
+    // Arrange: books with every kind of transaction, written by the write path.
+    let app = spawn_app().await;
+    let (shop, _smith) = every_kind_of_transaction(&app).await;
     let written = numbering(&app).await;
     assert!(written.iter().any(|l| l.starts_with("p ")), "the fixture has a payout: {written:?}");
     let transactions = app.count("transactions").await;
