@@ -72,11 +72,16 @@ impl Application {
         } else {
             None
         };
-        let ledger =
-            Arc::new(Ledger::new(db.clone()).with_authorization_ttl(ttl).with_group_commit(group_commit, group_pool));
+        let auth_cache = Arc::new(crate::core::access::cache::AuthCache::new());
+        let ledger = Arc::new(
+            Ledger::new(db.clone())
+                .with_authorization_ttl(ttl)
+                .with_auth_cache(auth_cache.clone())
+                .with_group_commit(group_commit, group_pool),
+        );
         ledger.load_assets().await?;
         let session_ttl = chrono::Duration::seconds(i64::from(settings.session_ttl_secs.max(1)));
-        let auth = Authenticator::new(db.clone(), session_ttl, settings.login_attempts_per_minute);
+        let auth = Authenticator::new(db.clone(), session_ttl, settings.login_attempts_per_minute, auth_cache);
         let admin_password = settings.admin_password.as_ref().map(|s| s.expose());
         auth.bootstrap_admin(&settings.admin_username, admin_password).await?;
         // Report reads go to the reporting replica when one is configured.
@@ -168,6 +173,12 @@ impl Application {
         let sweeper = tokio::spawn(crate::core::payments::sweeper::run(self.state.ledger.clone(), self.sweep_every));
         let payouts = tokio::spawn(crate::core::payouts::job::run(self.state.ledger.clone(), self.payout_every));
         let rollups = tokio::spawn(crate::core::reports::run(self.reports.clone(), self.rollup_every));
+        // Revocations from other instances clear this one's authentication
+        // cache (PostgreSQL; an SQLite server is one process).
+        let revocations = self
+            .listen_url
+            .clone()
+            .map(|url| tokio::spawn(crate::core::access::cache::listen(url, self.state.ledger.auth_cache().clone())));
         let hub = tokio::spawn(self.hub.clone().run(self.listen_url));
         let relay = self.relay.map(|settings| {
             tracing::info!(stream = %settings.stream, prefix = %settings.subject_prefix, "publishing events to NATS");
@@ -184,6 +195,9 @@ impl Application {
         payouts.abort();
         rollups.abort();
         hub.abort();
+        if let Some(r) = revocations {
+            r.abort();
+        }
         if let Some(r) = relay {
             r.abort();
         }

@@ -186,3 +186,84 @@ async fn anonymous_and_unknown_tokens_are_unauthenticated() {
     }
     assert_eq!(app.count("transactions").await, txns, "a refused caller wrote a transaction");
 }
+
+/// Sends `query` to the server at `base` (another process) as `token`.
+async fn gql_at(base: &str, token: &str, query: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .post(format!("{base}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("JSON")
+}
+
+/// Asks the server at `base` who `token` is until it answers
+/// UNAUTHENTICATED, and returns how long that took; fails after 1 s (issue
+/// 18: a revocation reaches every instance within a second).
+async fn refused_within_a_second(base: &str, token: &str) -> Duration {
+    let start = std::time::Instant::now();
+    loop {
+        let body = gql_at(base, token, ME).await;
+        if code(&body) == "UNAUTHENTICATED" {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < Duration::from_secs(1), "still accepted after {:?}: {body}", start.elapsed());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_token_that_authenticated_is_answered_from_memory_and_a_wrong_secret_still_is_not() {
+    let app = spawn_app().await;
+    let m = app.merchant("Remembered").await;
+    let (key, _, _) = create_key(&app, &m).await;
+    assert_eq!(app.ok_as(Some(&key), ME, json!({})).await["me"]["merchantId"], m.as_str());
+    let before = app.queries.load(std::sync::atomic::Ordering::Relaxed);
+    for _ in 0..10 {
+        assert_eq!(app.ok_as(Some(&key), "{ __typename }", json!({})).await["__typename"], "QueryRoot");
+    }
+    let spent = app.queries.load(std::sync::atomic::Ordering::Relaxed) - before;
+    assert_eq!(spent, 0, "ten requests with a remembered key ran {spent} statements");
+    // The same prefix with another secret is looked up, and refused.
+    let last = key.chars().last().expect("a key");
+    let forged = format!("{}{}", &key[..key.len() - 1], if last == 'A' { 'B' } else { 'A' });
+    assert_eq!(code(&app.gql_as(Some(&forged), ME, json!({})).await), "UNAUTHENTICATED");
+    assert!(app.queries.load(std::sync::atomic::Ordering::Relaxed) > before, "the forged key was not looked up");
+    assert_eq!(app.ok_as(Some(&key), ME, json!({})).await["me"]["merchantId"], m.as_str(), "the right key still works");
+}
+
+#[tokio::test]
+async fn a_key_or_session_revoked_on_one_server_process_is_refused_by_another_within_a_second() {
+    // Arrange: a second server process on the same database, which has
+    // authenticated a merchant key and a staff session (so it remembers them).
+    let app = spawn_app().await;
+    let m = app.merchant("Two Processes").await;
+    let (key, id, _) = create_key(&app, &m).await;
+    let viewer = app.staff("olga", "VIEWER").await;
+    let other = crate::helpers::ServerProcess::start(&app.database_url, &[]).await;
+    for _ in 0..3 {
+        assert_eq!(gql_at(&other.base, &key, ME).await["data"]["me"]["merchantId"], m.as_str());
+        assert_eq!(gql_at(&other.base, &viewer, ME).await["data"]["me"]["username"], "olga");
+    }
+
+    // Act: revoke the key and log the session out, both on the first process.
+    app.ok(
+        "mutation($id: ID!) { revokeApiKey(id: $id, idempotencyKey: \"two-processes\") { apiKey { revokedAt } } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let key_took = refused_within_a_second(&other.base, &key).await;
+    assert_eq!(app.ok_as(Some(&viewer), "mutation { logout }", json!({})).await["logout"], true);
+    let session_took = refused_within_a_second(&other.base, &viewer).await;
+
+    // Assert: refused there within a second, and at once where revoked.
+    assert_eq!(code(&app.gql_as(Some(&key), ME, json!({})).await), "UNAUTHENTICATED");
+    assert_eq!(code(&app.gql_as(Some(&viewer), ME, json!({})).await), "UNAUTHENTICATED");
+    eprintln!("revocation reached the other process after {key_took:?} (key) and {session_took:?} (session)");
+    // Tokens that were not revoked still work on both.
+    assert_eq!(gql_at(&other.base, &app.token, ME).await["data"]["me"]["kind"], "STAFF");
+}

@@ -27,6 +27,7 @@ use rand::RngCore;
 use sea_orm::{DatabaseConnection, DbErr};
 use sha2::{Digest, Sha256};
 
+use crate::core::access::cache::AuthCache;
 use crate::core::access::rules::{
     API_KEY_ID_LEN, API_KEY_PREFIX, Caller, Role, SERVICE_KEY_PREFIX, SESSION_TOKEN_PREFIX, Secret, Token,
 };
@@ -132,6 +133,7 @@ pub struct Authenticator {
     pool: DatabaseConnection,
     session_ttl: chrono::Duration,
     logins: DefaultKeyedRateLimiter<String>,
+    cache: Arc<AuthCache>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -143,14 +145,22 @@ impl std::fmt::Debug for Authenticator {
 impl Authenticator {
     /// An authenticator over the request pool. `session_ttl` is how long a
     /// session lasts; `logins_per_minute` how many login attempts one username
-    /// gets per minute (at least 1).
-    pub fn new(pool: DatabaseConnection, session_ttl: chrono::Duration, logins_per_minute: u32) -> Arc<Self> {
+    /// gets per minute (at least 1); `cache` the tokens authenticated lately,
+    /// shared with the ledger, whose revocations clear it
+    /// ([`super::cache`]).
+    pub fn new(
+        pool: DatabaseConnection,
+        session_ttl: chrono::Duration,
+        logins_per_minute: u32,
+        cache: Arc<AuthCache>,
+    ) -> Arc<Self> {
         let quota = Quota::per_minute(NonZeroU32::new(logins_per_minute).unwrap_or(NonZeroU32::MIN));
-        Arc::new(Self { pool, session_ttl, logins: RateLimiter::keyed(quota) })
+        Arc::new(Self { pool, session_ttl, logins: RateLimiter::keyed(quota), cache })
     }
 
     /// The caller named by an `Authorization` header value (`Bearer <token>`),
-    /// or [`Caller::Anonymous`] when there is none.
+    /// or [`Caller::Anonymous`] when there is none. A token that authenticated
+    /// lately is answered from memory, without a statement ([`super::cache`]).
     ///
     /// Errors: [`AuthError::Unauthenticated`] for a malformed, unknown, expired
     /// or revoked token; [`AuthError::Internal`] on a database failure.
@@ -161,35 +171,61 @@ impl Authenticator {
             .or_else(|| value.strip_prefix("bearer "))
             .ok_or(AuthError::Unauthenticated)?;
         let token = Token::parse(raw).map_err(|_| AuthError::Unauthenticated)?;
+        let (key, secret_hash) = match &token {
+            Token::ApiKey { prefix, full } => (AuthCache::api_key(prefix), token_hash(full)),
+            Token::Session(full) => {
+                let hash = token_hash(full);
+                (AuthCache::session(&hash), hash)
+            }
+        };
+        let now = Utc::now();
+        if let Some(caller) = self.cache.get(&key, &secret_hash, now).await {
+            return Ok(caller);
+        }
+        let generation = self.cache.generation();
+        let (caller, expires_at) = self.look_up(&token, &secret_hash, now).await?;
+        self.cache.remember(generation, key, secret_hash, caller.clone(), expires_at).await;
+        Ok(caller)
+    }
+
+    /// The caller of `token` (whose whole secret hashes to `secret_hash`) as
+    /// the database says at `now`, and when it stops working if it is a
+    /// session. Errors: as [`Authenticator::authenticate`].
+    async fn look_up(
+        &self,
+        token: &Token,
+        secret_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Caller, Option<DateTime<Utc>>), AuthError> {
         // Key and session lookups happen before the caller's tenant is known, so
         // they run as the server itself.
         // One statement each, outside any transaction: sessions and staff users
         // are not under row-level security, and API keys are looked up through
         // a function the request role may call (migration `create_key_lookup`).
-        let caller = match &token {
-            Token::ApiKey { prefix, full } => match access::api_key_for_auth(&self.pool, prefix).await? {
+        Ok(match token {
+            Token::ApiKey { prefix, .. } => match access::api_key_for_auth(&self.pool, prefix).await? {
                 // The prefix's kind and the stored kind agree by construction;
                 // checking it too means a stray row can never turn one into the other.
                 Some(k)
                     if k.revoked_at.is_none()
-                        && k.key_hash == token_hash(full)
+                        && k.key_hash == secret_hash
                         && k.prefix.starts_with(SERVICE_KEY_PREFIX) == k.service.is_some() =>
                 {
-                    match k.service {
+                    let caller = match k.service {
                         Some(grant) => Caller::Service { name: grant.name, key_prefix: k.prefix, scopes: grant.scopes },
                         None => Caller::Merchant { merchant: k.merchant, key_prefix: k.prefix },
-                    }
+                    };
+                    (caller, None)
                 }
                 _ => return Err(AuthError::Unauthenticated),
             },
-            Token::Session(full) => match access::live_session(&self.pool, &token_hash(full), Utc::now()).await? {
-                Some((session, user)) => {
-                    Caller::Staff { id: user.id, username: user.username, role: user.role, session }
+            Token::Session(_) => match access::live_session(&self.pool, secret_hash, now).await? {
+                Some((session, expires_at, user)) => {
+                    (Caller::Staff { id: user.id, username: user.username, role: user.role, session }, Some(expires_at))
                 }
                 None => return Err(AuthError::Unauthenticated),
             },
-        };
-        Ok(caller)
+        })
     }
 
     /// Logs a staff user in and starts a session.
@@ -218,12 +254,6 @@ impl Authenticator {
         access::insert_session(&self.pool, uuid::Uuid::now_v7(), &token_hash(&token), user.id, expires_at).await?;
         tracing::info!(username, "staff logged in");
         Ok(Session { token, expires_at, user })
-    }
-
-    /// Revokes a session (logout).
-    pub async fn logout(&self, session: uuid::Uuid) -> Result<(), AuthError> {
-        access::revoke_session(&self.pool, session).await?;
-        Ok(())
     }
 
     /// Issues a new API key: a merchant key for `merchant`, or, with `service`,

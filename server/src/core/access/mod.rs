@@ -3,6 +3,7 @@
 //! write-path commands ([`keys`]), and the audit log.
 
 pub mod auth;
+pub mod cache;
 pub mod error;
 pub(in crate::core) mod keys;
 pub mod rules;
@@ -53,7 +54,11 @@ impl Access<'_> {
     /// Revokes `key` and issues a new one with the same merchant (or service
     /// and scopes) and name. Errors: `NOT_FOUND`, `IDEMPOTENCY_KEY_REUSED`.
     pub async fn rotate_key(&self, call: Call, key: uuid::Uuid) -> Result<IssuedKey, LedgerError> {
-        self.issue(call, AccessCommand::RotateApiKey { key }).await
+        let tenant = call.tenant();
+        let issued = self.issue(call, AccessCommand::RotateApiKey { key }).await?;
+        let old = self.key_record(tenant, key).await?;
+        self.revoked(cache::AuthCache::api_key(&old.prefix)).await;
+        Ok(issued)
     }
 
     /// Revokes `key`; revoking a revoked key changes nothing. Returns the key
@@ -64,7 +69,21 @@ impl Access<'_> {
         let Outcome::ApiKey(id) = applied.outcome else {
             return Err(LedgerError::mismatch("apiKey", &applied.outcome));
         };
-        Ok((self.key_record(tenant, id).await?, applied.replayed))
+        let record = self.key_record(tenant, id).await?;
+        self.revoked(cache::AuthCache::api_key(&record.prefix)).await;
+        Ok((record, applied.replayed))
+    }
+
+    /// After a revocation committed: forgets the token named by `key` in
+    /// this instance's authentication cache and tells the others
+    /// ([`cache::REVOCATION_CHANNEL`]). A failed `NOTIFY` is logged, not
+    /// returned: the revocation stands, and the other instances stop trusting
+    /// the token within [`cache::AUTH_CACHE_TTL`].
+    async fn revoked(&self, key: String) {
+        self.0.auth_cache().forget(&key).await;
+        if let Err(e) = store::notify(self.0.db(), cache::REVOCATION_CHANNEL, &key).await {
+            tracing::warn!(error = %e, "revocation notice not sent; other instances stop trusting the token within the cache's TTL");
+        }
     }
 
     /// Creates a staff user with an argon2id `password_hash` (see
@@ -112,11 +131,15 @@ impl Access<'_> {
         request_id: Option<String>,
     ) -> Result<(), LedgerError> {
         let txn = super::db::begin_write(self.0.db(), Tenant::All, true).await?;
-        store::revoke_session(&txn, session).await?;
+        let token_hash = store::revoke_session(&txn, session).await?;
         let record =
             audit(username, "logout", (rules::AuditTarget::Session, Some(session.to_string())), "ok", request_id);
         store::append_audit(&txn, &record).await?;
-        Ok(txn.commit().await?)
+        txn.commit().await?;
+        if let Some(hash) = token_hash {
+            self.revoked(cache::AuthCache::session(&hash)).await;
+        }
+        Ok(())
     }
 
     async fn issue(&self, call: Call, command: AccessCommand) -> Result<IssuedKey, LedgerError> {

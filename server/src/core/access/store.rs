@@ -106,17 +106,18 @@ pub async fn insert_session(
     Ok(())
 }
 
-/// The live session with this token hash and its user: `None` when unknown,
-/// expired (at `now`) or revoked.
+/// The live session with this token hash: its id, when it ends, and its
+/// user; `None` when unknown, expired (at `now`) or revoked.
 pub async fn live_session(
     db: &impl ConnectionTrait,
     token_hash: &str,
     now: DateTime<Utc>,
-) -> Result<Option<(Uuid, StaffUser)>, DbErr> {
+) -> Result<Option<(Uuid, DateTime<Utc>, StaffUser)>, DbErr> {
     let row = db
         .query_one_raw(stmt(
             db,
-            "SELECT s.id AS session_id, u.id, u.username, u.password_hash, u.role, u.created_at \
+            "SELECT s.id AS session_id, s.expires_at AS session_expires_at, u.id, u.username, u.password_hash, \
+               u.role, u.created_at \
              FROM staff_sessions s JOIN staff_users u ON u.id = s.staff_id \
              WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2",
             vec![token_hash.into(), now.into()],
@@ -124,18 +125,33 @@ pub async fn live_session(
         .await?;
     match row {
         None => Ok(None),
-        Some(r) => Ok(Some((r.try_get("", "session_id")?, staff_of(&r, "")?))),
+        Some(r) => Ok(Some((r.try_get("", "session_id")?, r.try_get("", "session_expires_at")?, staff_of(&r, "")?))),
     }
 }
 
-/// Revokes a session (logout). Idempotent.
-pub async fn revoke_session(db: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
+/// Revokes a session (logout). Idempotent. Returns its token's hash, which
+/// names it in the authentication cache (`None` for an unknown session).
+pub async fn revoke_session(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<String>, DbErr> {
     db.execute_raw(stmt(
         db,
         "UPDATE staff_sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
         vec![Utc::now().into(), id.into()],
     ))
     .await?;
+    let row =
+        db.query_one_raw(stmt(db, "SELECT token_hash FROM staff_sessions WHERE id = $1", vec![id.into()])).await?;
+    row.map(|r| r.try_get("", "token_hash")).transpose()
+}
+
+/// Tells every instance listening on `channel` that `payload` was revoked
+/// (PostgreSQL `NOTIFY`; nothing elsewhere). Sent on its own, after the
+/// revocation committed: on Citus a transaction that notified cannot be
+/// prepared for two-phase commit.
+pub async fn notify(db: &impl ConnectionTrait, channel: &str, payload: &str) -> Result<(), DbErr> {
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return Ok(());
+    }
+    db.execute_raw(stmt(db, "SELECT pg_notify($1, $2)", vec![channel.into(), payload.into()])).await?;
     Ok(())
 }
 

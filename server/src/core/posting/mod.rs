@@ -110,6 +110,7 @@ pub struct Ledger {
     assets: RwLock<HashMap<String, Asset>>,
     group: Option<group::Lanes>,
     group_stats: Arc<GroupStats>,
+    auth_cache: Arc<crate::core::access::cache::AuthCache>,
 }
 
 /// What runs database transactions on the write path: shared by the request
@@ -136,7 +137,20 @@ impl Ledger {
             assets: RwLock::new(HashMap::new()),
             group: None,
             group_stats: Arc::new(GroupStats::default()),
+            auth_cache: Arc::new(crate::core::access::cache::AuthCache::new()),
         }
+    }
+
+    /// Shares `cache` with the [`crate::core::access::auth::Authenticator`]
+    /// that answers from it, so this ledger's revocations clear it.
+    pub fn with_auth_cache(mut self, cache: Arc<crate::core::access::cache::AuthCache>) -> Self {
+        self.auth_cache = cache;
+        self
+    }
+
+    /// The authentication cache this ledger's revocations clear.
+    pub fn auth_cache(&self) -> &Arc<crate::core::access::cache::AuthCache> {
+        &self.auth_cache
     }
 
     /// This ledger's instance id: the payload of its `NOTIFY`s, so its own
