@@ -171,6 +171,50 @@ fn notify(instance: &str) -> String {
     format!("SELECT pg_notify('{}', '{}')", crate::core::outbox::store::NOTIFY_CHANNEL, instance.replace('\'', "''"))
 }
 
+/// Listens on PostgreSQL's `channel` at `url` until its task is aborted, and
+/// tells `heard` what it hears: `Some(payload)` for each notification, and
+/// `None` after every (re)connection and when the connection dropped, since
+/// notifications sent while nobody listened are lost and the caller must
+/// assume it missed some. Reconnects with backoff from 100 ms up to
+/// `max_backoff`; failures are logged, never returned.
+pub async fn listen_forever<F, Fut>(url: String, channel: &'static str, max_backoff: std::time::Duration, mut heard: F)
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    use sea_orm::sqlx::postgres::PgListener;
+    let first = std::time::Duration::from_millis(100);
+    let mut backoff = first;
+    loop {
+        let listening = match PgListener::connect(&url).await {
+            Ok(mut l) => l.listen(channel).await.map(|()| l),
+            Err(e) => Err(e),
+        };
+        let mut listener = match listening {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, channel, "cannot LISTEN; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(max_backoff);
+                continue;
+            }
+        };
+        backoff = first;
+        heard(None).await;
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(n)) => heard(Some(n.payload().to_owned())).await,
+                // The connection dropped; `try_recv` reconnects on the next call.
+                Ok(None) => heard(None).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, channel, "listener failed; reconnecting");
+                    break;
+                }
+            }
+        }
+    }
+}
+
 /// `SET LOCAL name = 'value';`, the value quoted as a string literal.
 ///
 /// Why `SET LOCAL` and not `set_config(…, true)`, which does the same on one

@@ -45,7 +45,7 @@ pub mod posting;
 pub mod reports;
 mod session;
 
-pub use db::{APP_ROLE, DEFAULT_POOL_SIZE, SQLITE_POOL_SIZE, connect_and_migrate, connect_app};
+pub use db::{APP_ROLE, DEFAULT_POOL_SIZE, SQLITE_POOL_SIZE, connect_and_migrate, connect_app, listen_forever};
 pub use error::LedgerError;
 pub use session::{Pool, Reads};
 

@@ -248,40 +248,14 @@ impl<T> Drop for AbortOnDrop<T> {
 
 /// Listens on [`events::NOTIFY_CHANNEL`] and turns each notification from
 /// another instance into a wake-up of the hub (this instance's own commits wake
-/// it directly). Reconnects with backoff; after a reconnect it wakes the hub
-/// too, since notifications sent meanwhile are lost.
+/// it directly). After a (re)connection it wakes the hub too, since
+/// notifications sent meanwhile are lost ([`crate::core::db::listen_forever`]).
 async fn listen(url: String, instance: String, wake: Arc<Notify>) {
-    use sea_orm::sqlx::postgres::PgListener;
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        let mut listener = match PgListener::connect(&url).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::warn!(error = %e, "event listener cannot connect; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_RETRY_BACKOFF);
-                continue;
-            }
-        };
-        if let Err(e) = listener.listen(outbox::NOTIFY_CHANNEL).await {
-            tracing::warn!(error = %e, "event listener cannot LISTEN; retrying");
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(MAX_RETRY_BACKOFF);
-            continue;
+    crate::core::listen_forever(url, outbox::NOTIFY_CHANNEL, MAX_RETRY_BACKOFF, |heard| {
+        if heard.as_deref() != Some(instance.as_str()) {
+            wake.notify_one();
         }
-        backoff = Duration::from_millis(100);
-        wake.notify_one();
-        loop {
-            match listener.try_recv().await {
-                Ok(Some(n)) if n.payload() == instance => {}
-                Ok(Some(_)) => wake.notify_one(),
-                // The connection dropped; `try_recv` reconnects on the next call.
-                Ok(None) => wake.notify_one(),
-                Err(e) => {
-                    tracing::warn!(error = %e, "event listener failed; reconnecting");
-                    break;
-                }
-            }
-        }
-    }
+        std::future::ready(())
+    })
+    .await;
 }

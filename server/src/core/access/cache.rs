@@ -145,40 +145,18 @@ const MAX_LISTEN_BACKOFF: Duration = Duration::from_secs(5);
 /// Listens on [`REVOCATION_CHANNEL`] of the PostgreSQL at `url` and forgets
 /// each revoked token in `cache`; runs until its task is aborted. After every
 /// (re)connection it forgets everything, since revocations sent while it was
-/// not listening are lost, and reconnects with backoff up to
-/// [`MAX_LISTEN_BACKOFF`].
+/// not listening are lost ([`crate::core::db::listen_forever`]).
 pub async fn listen(url: String, cache: std::sync::Arc<AuthCache>) {
-    use sea_orm::sqlx::postgres::PgListener;
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        let listening = match PgListener::connect(&url).await {
-            Ok(mut l) => l.listen(REVOCATION_CHANNEL).await.map(|()| l),
-            Err(e) => Err(e),
-        };
-        let mut listener = match listening {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::warn!(error = %e, "revocation listener cannot LISTEN; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_LISTEN_BACKOFF);
-                continue;
-            }
-        };
-        backoff = Duration::from_millis(100);
-        cache.forget_all();
-        loop {
-            match listener.try_recv().await {
-                Ok(Some(n)) => cache.forget(n.payload()).await,
-                // The connection dropped; `try_recv` reconnects on the next
-                // call, and what was sent meanwhile is lost.
-                Ok(None) => cache.forget_all(),
-                Err(e) => {
-                    tracing::warn!(error = %e, "revocation listener failed; reconnecting");
-                    break;
-                }
+    crate::core::listen_forever(url, REVOCATION_CHANNEL, MAX_LISTEN_BACKOFF, |heard| {
+        let cache = cache.clone();
+        async move {
+            match heard {
+                Some(key) => cache.forget(&key).await,
+                None => cache.forget_all(),
             }
         }
-    }
+    })
+    .await;
 }
 
 #[cfg(test)]
