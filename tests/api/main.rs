@@ -29,6 +29,7 @@ mod pagination;
 mod partition_keys;
 mod payments;
 mod payouts;
+mod persisted_queries;
 mod posting;
 mod query_limits;
 mod reads;

@@ -63,7 +63,16 @@ fn with_code(mut err: ServerError, code: &str) -> ServerError {
 impl Extension for ErrorCodesExtension {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
-        response.errors = response.errors.into_iter().map(|e| with_code(e, "BAD_USER_INPUT")).collect();
+        response.errors = response
+            .errors
+            .into_iter()
+            .map(|e| {
+                // Apollo's persisted-query protocol: clients look for this
+                // message or code and then send the query text.
+                let code = if e.message == "PersistedQueryNotFound" { "PERSISTED_QUERY_NOT_FOUND" } else { "BAD_USER_INPUT" };
+                with_code(e, code)
+            })
+            .collect();
         response
     }
 

@@ -25,6 +25,7 @@ pub mod access_mutation;
 pub mod accounts;
 pub mod common;
 pub mod context;
+pub mod documents;
 pub mod error;
 pub mod events;
 pub mod extension;
@@ -123,6 +124,10 @@ pub fn build_schema(
         .data(hub)
         .data(reports)
         .extension(extension::ErrorCodes { production })
+        // After ErrorCodes, so its checks run on cached documents too; before
+        // the persisted queries, so an oversized one is refused unparsed.
+        .extension(documents::ParsedDocuments::default())
+        .extension(documents::PersistedQueries::default().extension())
         .limit_depth(MAX_QUERY_DEPTH)
         .limit_complexity(MAX_QUERY_COMPLEXITY);
     if production {
