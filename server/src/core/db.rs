@@ -427,6 +427,85 @@ pub(crate) fn json_rows_insert(table: &str, columns: &[(&str, &str)], tail: &str
     )
 }
 
+/// One data-modifying statement of a write (an `INSERT` or `UPDATE` without
+/// `RETURNING`, its parameters numbered from `$1`), run alone or together
+/// with others in one statement by [`write_together`].
+#[derive(Debug, Clone)]
+pub(crate) struct Write {
+    /// The statement; `$` appears in it only as a parameter marker.
+    pub sql: String,
+    /// Its parameters, `$1` first.
+    pub values: Vec<Value>,
+}
+
+impl Write {
+    /// A write of `sql` with `values`.
+    pub(crate) fn new(sql: impl Into<String>, values: Vec<Value>) -> Self {
+        Self { sql: sql.into(), values }
+    }
+}
+
+/// `sql` with every parameter marker `$n` renumbered `$(n + by)`.
+fn shift_parameters(sql: &str, by: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c != '$' {
+            continue;
+        }
+        let mut digits = String::new();
+        while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
+            digits.push(d);
+            chars.next();
+        }
+        match digits.parse::<usize>() {
+            Ok(n) => out.push_str(&(n + by).to_string()),
+            Err(_) => out.push_str(&digits),
+        }
+    }
+    out
+}
+
+/// Runs `writes` and returns how many rows each wrote, in order. On
+/// PostgreSQL they go in **one** statement, `WITH w0 AS (… RETURNING 1),
+/// w1 AS (…) SELECT (SELECT COUNT(*) FROM w0), …`: one round trip, one
+/// snapshot, and each part runs exactly once and to completion whether or
+/// not the final `SELECT` reads it (PostgreSQL, "Data-Modifying Statements in
+/// WITH"). Foreign keys and other after-row checks run at the end of that
+/// statement, so a part may insert rows that a later part's rows refer to.
+/// The parts must not touch the same row twice (PostgreSQL would apply only
+/// one change). Elsewhere (SQLite) one statement each, in order. Errors: the
+/// database's; nothing is written then by any part.
+pub(crate) async fn write_together(db: &impl ConnectionTrait, writes: &[Write]) -> Result<Vec<u64>, DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres || writes.len() == 1 {
+        let mut counts = Vec::with_capacity(writes.len());
+        for w in writes {
+            counts.push(db.execute_raw(stmt(db, &w.sql, w.values.clone())).await?.rows_affected());
+        }
+        return Ok(counts);
+    }
+    if writes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut parts = Vec::with_capacity(writes.len());
+    let mut counts = Vec::with_capacity(writes.len());
+    let mut values = Vec::with_capacity(writes.iter().map(|w| w.values.len()).sum());
+    for (i, w) in writes.iter().enumerate() {
+        parts.push(format!("w{i} AS ({} RETURNING 1)", shift_parameters(&w.sql, values.len())));
+        counts.push(format!("(SELECT COUNT(*) FROM w{i}) AS n{i}"));
+        values.extend(w.values.iter().cloned());
+    }
+    let sql = format!("WITH {} SELECT {}", parts.join(", "), counts.join(", "));
+    let row = db.query_one_raw(stmt(db, &sql, values)).await?.ok_or_else(|| corrupt("a combined write returned no row"))?;
+    (0..writes.len())
+        .map(|i| {
+            let n: i64 = row.try_get("", &format!("n{i}"))?;
+            u64::try_from(n).map_err(|_| corrupt(format!("a negative row count {n}")))
+        })
+        .collect()
+}
+
 /// The one parameter of a [`json_rows_insert`] statement: `rows` as JSON
 /// text, sent as `text` (PostgreSQL checks it as it casts it to `json`).
 pub(crate) fn json_rows(rows: Vec<serde_json::Value>) -> Value {
@@ -563,5 +642,11 @@ mod tests {
         let at = chrono::DateTime::parse_from_rfc3339("2026-12-02T10:11:12.123456789Z").unwrap().to_utc();
         assert_eq!(json_time(at), serde_json::json!("2026-12-02T10:11:12.123456Z"), "microseconds, cut");
         assert_eq!(json_rows(vec![serde_json::json!({"a": 1})]), Value::from(r#"[{"a":1}]"#.to_owned()));
+    }
+
+    #[test]
+    fn parameters_of_combined_writes_are_renumbered_past_the_earlier_ones() {
+        assert_eq!(shift_parameters("a = $1 AND b = ANY($2::text::uuid[]) AND c = $10", 3), "a = $4 AND b = ANY($5::text::uuid[]) AND c = $13");
+        assert_eq!(shift_parameters("no markers; $ alone", 2), "no markers; $ alone");
     }
 }

@@ -325,41 +325,48 @@ pub async fn append_audit(db: &impl ConnectionTrait, r: &AuditRecord) -> Result<
     append_audits(db, std::slice::from_ref(r)).await
 }
 
+/// The statement [`append_audits`] runs on one PostgreSQL node
+/// ([`crate::core::db::rows_as_json`]), to run alone or with the rest of a
+/// batch's writes ([`crate::core::db::write_together`]).
+pub(crate) fn audits_write(records: &[AuditRecord]) -> crate::core::db::Write {
+    use crate::core::db::{json_rows, json_rows_insert, json_time};
+    const TYPED: &[(&str, &str)] = &[
+        ("at", "timestamptz"),
+        ("actor", "text"),
+        ("action", "text"),
+        ("target_type", "text"),
+        ("target_id", "text"),
+        ("merchant_id", "uuid"),
+        ("reason", "text"),
+        ("result", "text"),
+        ("request_id", "text"),
+    ];
+    let rows = records
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "at": json_time(r.at),
+                "actor": r.actor,
+                "action": r.action,
+                "target_type": r.target_type.as_str(),
+                "target_id": r.target_id,
+                "merchant_id": r.merchant.map(|m| m.0),
+                "reason": r.reason,
+                "result": r.result,
+                "request_id": r.request_id,
+            })
+        })
+        .collect();
+    crate::core::db::Write::new(json_rows_insert("audit_log", TYPED, ""), vec![json_rows(rows)])
+}
+
 /// Appends several audit records, one multi-row insert per chunk (the
 /// batched write path records its staff postings this way).
 pub async fn append_audits(db: &impl ConnectionTrait, records: &[AuditRecord]) -> Result<(), DbErr> {
     const COLUMNS: usize = 9;
     if crate::core::db::rows_as_json(db) && !records.is_empty() {
-        use crate::core::db::{json_rows, json_rows_insert, json_time};
-        const TYPED: &[(&str, &str)] = &[
-            ("at", "timestamptz"),
-            ("actor", "text"),
-            ("action", "text"),
-            ("target_type", "text"),
-            ("target_id", "text"),
-            ("merchant_id", "uuid"),
-            ("reason", "text"),
-            ("result", "text"),
-            ("request_id", "text"),
-        ];
-        let rows = records
-            .iter()
-            .map(|r| {
-                serde_json::json!({
-                    "at": json_time(r.at),
-                    "actor": r.actor,
-                    "action": r.action,
-                    "target_type": r.target_type.as_str(),
-                    "target_id": r.target_id,
-                    "merchant_id": r.merchant.map(|m| m.0),
-                    "reason": r.reason,
-                    "result": r.result,
-                    "request_id": r.request_id,
-                })
-            })
-            .collect();
-        let sql = json_rows_insert("audit_log", TYPED, "");
-        db.execute_raw(stmt(db, &sql, vec![json_rows(rows)])).await?;
+        let w = audits_write(records);
+        db.execute_raw(stmt(db, &w.sql, w.values)).await?;
         return Ok(());
     }
     for chunk in records.chunks(crate::core::db::rows_per_statement(COLUMNS)) {

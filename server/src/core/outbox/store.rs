@@ -75,6 +75,16 @@ pub async fn insert_many(db: &impl ConnectionTrait, events: &[LedgerEvent]) -> R
 /// [`insert_many`] on one PostgreSQL node, in one statement of one text
 /// whatever the batch's length ([`crate::core::db::rows_as_json`]).
 async fn insert_many_json(db: &impl ConnectionTrait, events: &[LedgerEvent]) -> Result<(), DbErr> {
+    if let Some(w) = insert_write(events)? {
+        db.execute_raw(stmt(db, &w.sql, w.values)).await?;
+    }
+    Ok(())
+}
+
+/// The statement of [`insert_many_json`], to run alone or with the rest of a
+/// batch's writes ([`crate::core::db::write_together`]); None for no events.
+/// Errors: an event that does not serialize (a bug).
+pub(crate) fn insert_write(events: &[LedgerEvent]) -> Result<Option<crate::core::db::Write>, DbErr> {
     use crate::core::db::{json_rows, json_rows_insert, json_time};
     const COLUMNS: &[(&str, &str)] = &[
         ("seq", "bigint"),
@@ -89,7 +99,7 @@ async fn insert_many_json(db: &impl ConnectionTrait, events: &[LedgerEvent]) -> 
         ("created_at", "timestamptz"),
     ];
     if events.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let mut rows = Vec::with_capacity(events.len());
     for event in events {
@@ -109,8 +119,7 @@ async fn insert_many_json(db: &impl ConnectionTrait, events: &[LedgerEvent]) -> 
         }));
     }
     let sql = json_rows_insert("ledger_events", COLUMNS, "");
-    db.execute_raw(stmt(db, &sql, vec![json_rows(rows)])).await?;
-    Ok(())
+    Ok(Some(crate::core::db::Write::new(sql, vec![json_rows(rows)])))
 }
 
 /// The columns an event is read with: its payload, and the stored numbers

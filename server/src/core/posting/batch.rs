@@ -26,10 +26,14 @@
 //!    and leaves the totals as they were; no savepoint is needed because
 //!    nothing of it was written.
 //! 6. **Write**: create the planned accounts, take the clock once for the
-//!    batch's sequence numbers (in request order), then one multi-row insert
-//!    each for transactions, entries, outbox events and staff audit records,
-//!    one update per touched balance row, and one insert of the keys with
-//!    their results. (Refused staff requests are audited by the caller,
+//!    batch's sequence numbers (in request order), then write the
+//!    transactions, entries, outbox events and staff audit records, update
+//!    each touched balance row once, and insert the keys with their results.
+//!    On one PostgreSQL node these six writes are **one statement** (one
+//!    round trip: data-modifying CTEs over JSON rows, one text whatever the
+//!    batch's length, so PostgreSQL keeps its plan; see
+//!    [`crate::core::db::write_together`]); on SQLite and Citus, one
+//!    statement each. (Refused staff requests are audited by the caller,
 //!    afterwards, as on the one-request path.)
 //!
 //! Exactly-once: a key is written only in step 6, together with its result. If
@@ -315,7 +319,6 @@ async fn post_round(
     }
     let refs: Vec<(&transactions::TransactionRecord, &[transactions::EntryRecord])> =
         written.iter().map(|(t, e)| (t, e.as_slice())).collect();
-    transactions::append_many(db, &refs).await?;
     let stored = last_change
         .into_iter()
         .map(|(id, (b, seq))| {
@@ -326,18 +329,59 @@ async fn post_round(
             Ok(((partition, id), b, seq))
         })
         .collect::<Result<Vec<(accounts::BalanceKey, crate::domain::Balance, i64)>, LedgerError>>()?;
-    accounts::store_balances(db, &stored).await?;
+    if crate::core::db::rows_as_json(db) {
+        write_in_one_statement(db, &refs, &stored, &events, &audits, &keys).await?;
+    } else {
+        transactions::append_many(db, &refs).await?;
+        accounts::store_balances(db, &stored).await?;
+        crate::core::outbox::store::insert_many(db, &events).await?;
+        if !audits.is_empty() {
+            crate::core::access::store::append_audits(db, &audits).await?;
+        }
+        if idempotency::insert_completed(db, &keys).await? != keys.len() as u64 {
+            return Err(Attempt::Raced);
+        }
+    }
     #[cfg(debug_assertions)]
     {
         let written: Vec<(accounts::BalanceKey, crate::domain::Balance)> =
             stored.iter().map(|(key, b, _)| (*key, *b)).collect();
         super::invariants::read_back(db, &written).await?;
     }
-    crate::core::outbox::store::insert_many(db, &events).await?;
+    Ok(())
+}
+
+/// Step 6's writes on one PostgreSQL node, in one statement and one round
+/// trip ([`crate::core::db::write_together`]): the transactions, their
+/// entries, the balance rows, the outbox events, the staff audit records and
+/// the idempotency keys with their results. Errors: [`Attempt::Raced`] when
+/// another transaction committed one of the keys first (the statement wrote
+/// fewer keys than given), [`Attempt::Db`] for a balance row not updated (a
+/// bug: nothing may be committed then) or any database failure.
+async fn write_in_one_statement(
+    db: &impl ConnectionTrait,
+    txns: &[(&transactions::TransactionRecord, &[transactions::EntryRecord])],
+    balances: &[(accounts::BalanceKey, crate::domain::Balance, i64)],
+    events: &[crate::domain::event::LedgerEvent],
+    audits: &[crate::core::access::store::AuditRecord],
+    keys: &[idempotency::CompletedKey],
+) -> Result<(), Attempt> {
+    let mut writes = transactions::append_writes(txns);
+    let balances_at = writes.len();
+    writes.push(accounts::balances_write(balances));
+    writes.extend(crate::core::outbox::store::insert_write(events)?);
     if !audits.is_empty() {
-        crate::core::access::store::append_audits(db, &audits).await?;
+        writes.push(crate::core::access::store::audits_write(audits));
     }
-    if idempotency::insert_completed(db, &keys).await? != keys.len() as u64 {
+    let keys_at = writes.len();
+    if !keys.is_empty() {
+        writes.push(idempotency::completed_write(keys, Utc::now()));
+    }
+    let counts = crate::core::db::write_together(db, &writes).await?;
+    if counts.get(balances_at).copied() != Some(balances.len() as u64) {
+        return Err(Attempt::Db(DbErr::RecordNotUpdated));
+    }
+    if !keys.is_empty() && counts.get(keys_at).copied() != Some(keys.len() as u64) {
         return Err(Attempt::Raced);
     }
     Ok(())

@@ -369,33 +369,8 @@ pub async fn store_balance(db: &impl ConnectionTrait, key: BalanceKey, b: &Balan
 /// once however many of its transactions touched it.
 pub async fn store_balances(db: &impl ConnectionTrait, rows: &[(BalanceKey, Balance, i64)]) -> Result<(), DbErr> {
     if crate::core::db::rows_as_json(db) && !rows.is_empty() {
-        // The merchants' filter lets PostgreSQL's cached generic plan find
-        // the rows by their key's leading column instead of scanning the
-        // table for a join with rows it cannot count in advance.
-        let sql = "UPDATE balances SET debits_posted = v.debits_posted, credits_posted = v.credits_posted, \
-             debits_pending = v.debits_pending, credits_pending = v.credits_pending, \
-             last_transaction_seq = v.last_transaction_seq \
-             FROM json_to_recordset($1::text::json) AS v(account_id uuid, merchant_id uuid, debits_posted bigint, \
-             credits_posted bigint, debits_pending bigint, credits_pending bigint, last_transaction_seq bigint) \
-             WHERE balances.merchant_id = v.merchant_id AND balances.account_id = v.account_id \
-             AND balances.merchant_id = ANY($2::text::uuid[])";
-        let json = rows
-            .iter()
-            .map(|((merchant, id), b, seq)| {
-                serde_json::json!({
-                    "account_id": id.0,
-                    "merchant_id": merchant.0,
-                    "debits_posted": b.debits_posted,
-                    "credits_posted": b.credits_posted,
-                    "debits_pending": b.debits_pending,
-                    "credits_pending": b.credits_pending,
-                    "last_transaction_seq": seq,
-                })
-            })
-            .collect();
-        let merchants: std::collections::BTreeSet<Uuid> = rows.iter().map(|((m, _), _, _)| m.0).collect();
-        let values = vec![crate::core::db::json_rows(json), crate::core::db::uuid_list(merchants)];
-        if db.execute_raw(stmt(db, sql, values)).await?.rows_affected() != rows.len() as u64 {
+        let w = balances_write(rows);
+        if db.execute_raw(stmt(db, &w.sql, w.values)).await?.rows_affected() != rows.len() as u64 {
             return Err(DbErr::RecordNotUpdated);
         }
         return Ok(());
@@ -433,6 +408,41 @@ pub async fn store_balances(db: &impl ConnectionTrait, rows: &[(BalanceKey, Bala
         }
     }
     Ok(())
+}
+
+/// The statement [`store_balances`] runs on one PostgreSQL node
+/// ([`crate::core::db::rows_as_json`]), to run alone or with the rest of a
+/// batch's writes ([`crate::core::db::write_together`]). It must update
+/// exactly `rows.len()` rows: fewer means a balance row the transaction
+/// cannot see (another tenant's, under row-level security), a bug above that
+/// must never be committed.
+pub(crate) fn balances_write(rows: &[(BalanceKey, Balance, i64)]) -> crate::core::db::Write {
+    // The merchants' filter lets PostgreSQL's cached generic plan find
+    // the rows by their key's leading column instead of scanning the
+    // table for a join with rows it cannot count in advance.
+    let sql = "UPDATE balances SET debits_posted = v.debits_posted, credits_posted = v.credits_posted, \
+         debits_pending = v.debits_pending, credits_pending = v.credits_pending, \
+         last_transaction_seq = v.last_transaction_seq \
+         FROM json_to_recordset($1::text::json) AS v(account_id uuid, merchant_id uuid, debits_posted bigint, \
+         credits_posted bigint, debits_pending bigint, credits_pending bigint, last_transaction_seq bigint) \
+         WHERE balances.merchant_id = v.merchant_id AND balances.account_id = v.account_id \
+         AND balances.merchant_id = ANY($2::text::uuid[])";
+    let json = rows
+        .iter()
+        .map(|((merchant, id), b, seq)| {
+            serde_json::json!({
+                "account_id": id.0,
+                "merchant_id": merchant.0,
+                "debits_posted": b.debits_posted,
+                "credits_posted": b.credits_posted,
+                "debits_pending": b.debits_pending,
+                "credits_pending": b.credits_pending,
+                "last_transaction_seq": seq,
+            })
+        })
+        .collect();
+    let merchants: std::collections::BTreeSet<Uuid> = rows.iter().map(|((m, _), _, _)| m.0).collect();
+    crate::core::db::Write::new(sql, vec![crate::core::db::json_rows(json), crate::core::db::uuid_list(merchants)])
 }
 
 /// Every account of `owner` with its balance, ordered by code then asset. A plain

@@ -165,30 +165,8 @@ pub async fn insert_completed(db: &impl ConnectionTrait, keys: &[CompletedKey]) 
         if keys.is_empty() {
             return Ok(0);
         }
-        use crate::core::db::{json_rows, json_rows_insert, json_time};
-        const TYPED: &[(&str, &str)] = &[
-            ("merchant_id", "uuid"),
-            ("key", "text"),
-            ("operation", "text"),
-            ("fingerprint", "text"),
-            ("result", "jsonb"),
-            ("created_at", "timestamptz"),
-        ];
-        let rows = keys
-            .iter()
-            .map(|k| {
-                serde_json::json!({
-                    "merchant_id": k.scope.0,
-                    "key": k.key.as_str(),
-                    "operation": k.operation,
-                    "fingerprint": k.fingerprint.as_str(),
-                    "result": k.result,
-                    "created_at": json_time(now),
-                })
-            })
-            .collect();
-        let sql = json_rows_insert("idempotency_keys", TYPED, " ON CONFLICT (merchant_id, key) DO NOTHING");
-        return Ok(db.execute_raw(stmt(db, &sql, vec![json_rows(rows)])).await?.rows_affected());
+        let w = completed_write(keys, now);
+        return Ok(db.execute_raw(stmt(db, &w.sql, w.values)).await?.rows_affected());
     }
     for chunk in keys.chunks(rows_per_statement(6)) {
         let sql = format!(
@@ -212,4 +190,37 @@ pub async fn insert_completed(db: &impl ConnectionTrait, keys: &[CompletedKey]) 
         inserted += db.execute_raw(stmt(db, &sql, values)).await?.rows_affected();
     }
     Ok(inserted)
+}
+
+/// The statement [`insert_completed`] runs on one PostgreSQL node
+/// ([`crate::core::db::rows_as_json`]): the keys with their results, stamped
+/// `now`, `ON CONFLICT (merchant_id, key) DO NOTHING`. Run it alone or with
+/// the rest of a batch's writes ([`crate::core::db::write_together`]); fewer
+/// rows written than keys means another transaction committed one of them
+/// first (see [`insert_completed`]).
+pub(crate) fn completed_write(keys: &[CompletedKey], now: chrono::DateTime<Utc>) -> crate::core::db::Write {
+    use crate::core::db::{json_rows, json_rows_insert, json_time};
+    const TYPED: &[(&str, &str)] = &[
+        ("merchant_id", "uuid"),
+        ("key", "text"),
+        ("operation", "text"),
+        ("fingerprint", "text"),
+        ("result", "jsonb"),
+        ("created_at", "timestamptz"),
+    ];
+    let rows = keys
+        .iter()
+        .map(|k| {
+            serde_json::json!({
+                "merchant_id": k.scope.0,
+                "key": k.key.as_str(),
+                "operation": k.operation,
+                "fingerprint": k.fingerprint.as_str(),
+                "result": k.result,
+                "created_at": json_time(now),
+            })
+        })
+        .collect();
+    let sql = json_rows_insert("idempotency_keys", TYPED, " ON CONFLICT (merchant_id, key) DO NOTHING");
+    crate::core::db::Write::new(sql, vec![json_rows(rows)])
 }

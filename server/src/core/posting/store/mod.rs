@@ -466,7 +466,17 @@ async fn append_many_json(
     db: &impl ConnectionTrait,
     txns: &[(&TransactionRecord, &[EntryRecord])],
 ) -> Result<(), DbErr> {
-    use crate::core::db::{json_rows, json_rows_insert, json_time};
+    for w in append_writes(txns) {
+        db.execute_raw(stmt(db, &w.sql, w.values)).await?;
+    }
+    Ok(())
+}
+
+/// The two statements of [`append_many_json`] (transactions, then entries),
+/// to run alone or with the rest of a batch's writes
+/// ([`crate::core::db::write_together`]); none for no transactions.
+pub(crate) fn append_writes(txns: &[(&TransactionRecord, &[EntryRecord])]) -> Vec<crate::core::db::Write> {
+    use crate::core::db::{Write, json_rows, json_rows_insert, json_time};
     use serde_json::json;
     const TRANSACTIONS: &[(&str, &str)] = &[
         ("seq", "bigint"),
@@ -500,7 +510,7 @@ async fn append_many_json(
         ("layer", "text"),
     ];
     if txns.is_empty() {
-        return Ok(());
+        return Vec::new();
     }
     let rows = txns
         .iter()
@@ -526,8 +536,7 @@ async fn append_many_json(
             })
         })
         .collect();
-    let sql = json_rows_insert("transactions", TRANSACTIONS, "");
-    db.execute_raw(stmt(db, &sql, vec![json_rows(rows)])).await?;
+    let transactions = Write::new(json_rows_insert("transactions", TRANSACTIONS, ""), vec![json_rows(rows)]);
     let rows = txns
         .iter()
         .flat_map(|(t, entries)| {
@@ -547,9 +556,7 @@ async fn append_many_json(
             })
         })
         .collect();
-    let sql = json_rows_insert("entries", ENTRIES, "");
-    db.execute_raw(stmt(db, &sql, vec![json_rows(rows)])).await?;
-    Ok(())
+    vec![transactions, Write::new(json_rows_insert("entries", ENTRIES, ""), vec![json_rows(rows)])]
 }
 
 /// Finds a transaction by id. With `partition` (a merchant the caller knows
