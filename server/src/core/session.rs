@@ -50,14 +50,14 @@ impl Reads {
         named.or(self.tenant.partition())
     }
 
-    /// Ends the transaction when this is its last holder (a read-only
-    /// transaction: committing only releases its snapshot). Errors are logged.
+    /// Ends the transaction when this is its last holder. It is read-only,
+    /// so ending it only releases its snapshot, and a rollback does that as
+    /// well as a commit. The rollback is queued on the connection without
+    /// waiting for it (the driver's `start_rollback`); the pool's check of
+    /// the connection as it takes it back sends it, so the request does not
+    /// wait a round trip for it.
     pub async fn finish(self) {
-        if let Some(txn) = Arc::into_inner(self.txn)
-            && let Err(e) = txn.commit().await
-        {
-            tracing::warn!(error = %e, "closing a read transaction failed");
-        }
+        drop(Arc::into_inner(self.txn));
     }
 
     /// Reads back what a write just committed, in a read transaction of its
