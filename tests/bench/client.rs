@@ -28,6 +28,9 @@ pub struct Session {
     pub base: String,
     /// The admin's bearer token.
     pub token: String,
+    /// Whether the server speaks Apollo's automatic persisted queries; then
+    /// every request sends the query's hash first and its text only when asked.
+    pub persisted: bool,
 }
 
 impl Session {
@@ -45,12 +48,32 @@ impl Session {
         .await?;
         let token =
             body["data"]["login"]["token"].as_str().ok_or_else(|| anyhow::anyhow!("login failed: {body}"))?.to_owned();
-        Ok(Self { http, base: base.to_owned(), token })
+        // A hash the server cannot know: a server that speaks the protocol
+        // asks for the text; an older one fails to parse the empty query.
+        let probe = post(&http, base, None, &json!({ "extensions": persisted_query(&format!("{{ __typename }} # probe {}", uuid::Uuid::new_v4())) })).await?;
+        let persisted = probe["errors"][0]["message"] == "PersistedQueryNotFound";
+        Ok(Self { http, base: base.to_owned(), token, persisted })
     }
 
     /// A GraphQL request as the admin.
     pub async fn admin(&self, query: &str, variables: Value) -> anyhow::Result<Value> {
-        gql(&self.http, &self.base, Some(&self.token), query, variables).await
+        self.ask(Some(&self.token), query, variables).await
+    }
+
+    /// A GraphQL request with `token` as its bearer token: as a persisted
+    /// query (the hash; then, if the server does not hold it yet, the hash
+    /// and the text) when the server speaks the protocol, else the text.
+    pub async fn ask(&self, token: Option<&str>, query: &str, variables: Value) -> anyhow::Result<Value> {
+        if !self.persisted {
+            return gql(&self.http, &self.base, token, query, variables).await;
+        }
+        let mut body = json!({ "variables": variables, "extensions": persisted_query(query) });
+        let answer = post(&self.http, &self.base, token, &body).await?;
+        if answer["errors"][0]["message"] != "PersistedQueryNotFound" {
+            return Ok(answer);
+        }
+        body["query"] = Value::String(query.to_owned());
+        post(&self.http, &self.base, token, &body).await
     }
 
     /// Creates `n` merchants, [`SETUP_CONCURRENCY`] at a time; returns their
@@ -142,7 +165,7 @@ pub struct Reader {
     pub account: String,
 }
 
-/// One GraphQL request; `token` is sent as a bearer token.
+/// One GraphQL request with its text; `token` is sent as a bearer token.
 pub async fn gql(
     http: &reqwest::Client,
     base: &str,
@@ -150,11 +173,23 @@ pub async fn gql(
     query: &str,
     variables: Value,
 ) -> anyhow::Result<Value> {
-    let mut req = http.post(format!("{base}/graphql")).json(&json!({ "query": query, "variables": variables }));
+    post(http, base, token, &json!({ "query": query, "variables": variables })).await
+}
+
+/// POSTs a GraphQL request body to `/graphql` and returns the answer.
+async fn post(http: &reqwest::Client, base: &str, token: Option<&str>, body: &Value) -> anyhow::Result<Value> {
+    let mut req = http.post(format!("{base}/graphql")).json(body);
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
     Ok(req.send().await?.json().await?)
+}
+
+/// The `persistedQuery` extension of Apollo's automatic persisted queries
+/// for `query`: version 1 and the SHA-256 of its text in lower-case hex.
+fn persisted_query(query: &str) -> Value {
+    use sha2::Digest;
+    json!({ "persistedQuery": { "version": 1, "sha256Hash": format!("{:x}", sha2::Sha256::digest(query.as_bytes())) } })
 }
 
 /// True when a GraphQL answer has data and no errors.

@@ -24,6 +24,9 @@
 //! - `read-heavy`: each client acts for a merchant with that merchant's API
 //!   key, nine reads (its balances, a page of its transactions with entries, a
 //!   page of its `available` account's entries) to one `recordPayment`.
+//! - `balances`: each client acts for a merchant with that merchant's API key
+//!   and reads its balances (`merchant(id) { balances { … } }`) and nothing
+//!   else: the read a merchant's dashboard polls.
 //! - `olist`: the server's own `ledger-server replay` of the Olist sample with
 //!   `--clients` requests in flight, timed end to end, then checked: one
 //!   transaction per order item.
@@ -42,8 +45,17 @@
 //!   subsidiary accounts per merchant; then `platformBalances` (all assets,
 //!   and USD) and `trialBalance` are timed 30 times each, one at a time.
 //!   Target: each under 200 ms.
-//! - `all`: uniform, hot, mixed, bulk, read-heavy and olist one after the
-//!   other, TPC-B once, and one markdown table of everything.
+//! - `all`: uniform, hot, mixed, bulk, read-heavy, balances and olist one
+//!   after the other, the baselines once, and one markdown table of everything.
+//!
+//! Baselines, measured in the same run with the same client count and
+//! seconds: pgbench's TPC-B (before and after the scenarios; the better of
+//! the two), and pgledger (a ledger in PL/pgSQL, loaded from
+//! `--pgledger-dir`) through pgbench, uniform and one hot account. Every
+//! ratio is printed against both; pgledger's are SKIPPED, and say so, when
+//! its folder is absent. Requests go as automatic persisted queries (the hash
+//! first, the text only when the server asks for it), as a production client
+//! sends them, when the server speaks the protocol.
 //!
 //! The `uniform`, `hot` and `mixed` scenarios need nothing but `recordPayment`,
 //! so they also measure older builds of the server.
@@ -112,6 +124,8 @@ pub enum Scenario {
     Bulk,
     /// Nine reads to one payment, with merchants' API keys.
     ReadHeavy,
+    /// Balance reads only, with merchants' API keys.
+    Balances,
     /// The Olist replay, timed end to end.
     Olist,
     /// The platform's control accounts over many merchants.
@@ -124,8 +138,15 @@ pub enum Scenario {
 
 impl Scenario {
     /// What `all` runs, in order.
-    const ALL: [Scenario; 6] =
-        [Scenario::Uniform, Scenario::Hot, Scenario::Mixed, Scenario::Bulk, Scenario::ReadHeavy, Scenario::Olist];
+    const ALL: [Scenario; 7] = [
+        Scenario::Uniform,
+        Scenario::Hot,
+        Scenario::Mixed,
+        Scenario::Bulk,
+        Scenario::ReadHeavy,
+        Scenario::Balances,
+        Scenario::Olist,
+    ];
 
     /// Its name on the command line.
     pub fn name(self) -> String {
@@ -165,6 +186,29 @@ pub struct Args {
     /// Folder with the Olist CSV files (scenario `olist`).
     #[arg(long, default_value = "data/olist")]
     olist_dir: String,
+    /// Folder with pgledger's SQL and pgbench scripts; when it is absent the
+    /// pgledger baseline is SKIPPED.
+    #[arg(long, default_value = "../shared/vendor/pgledger")]
+    pgledger_dir: String,
+}
+
+/// The same-run yardsticks every figure is divided by.
+#[derive(Debug, Clone, Copy)]
+pub struct Baselines {
+    /// pgbench TPC-B, transactions per second.
+    pub tpcb: f64,
+    /// pgledger through pgbench: (uniform, one hot account) transfers per
+    /// second; None when `--pgledger-dir` is absent (SKIPPED).
+    pub pgledger: Option<(f64, f64)>,
+}
+
+impl Baselines {
+    /// The pgledger figure a phase is compared with: the hot account's for a
+    /// phase of one hot merchant, the uniform one otherwise.
+    pub fn pgledger_for(&self, phase: &phases::Phase) -> Option<f64> {
+        let hot = phase.name.starts_with("hot:") || phase.name.contains("the hot merchant");
+        self.pgledger.map(|(uniform, hot_tps)| if hot { hot_tps } else { uniform })
+    }
 }
 
 impl Args {
@@ -211,6 +255,17 @@ async fn main() -> anyhow::Result<()> {
     // come out low, and a low baseline would flatter the ledger.
     eprintln!("ledger-bench: pgbench TPC-B (before) …");
     let before = server::pgbench_tpcb(&args, &admin, &pg_base).await?;
+    eprintln!("ledger-bench: pgledger through pgbench, uniform and hot …");
+    let pgledger = match server::pgledger(&args, &admin, &pg_base, &server::PGLEDGER_SCRIPTS).await? {
+        Some(tps) => match tps.as_slice() {
+            [uniform, hot] => Some((*uniform, *hot)),
+            _ => anyhow::bail!("pgledger gave {} figures for two scripts", tps.len()),
+        },
+        None => {
+            eprintln!("ledger-bench: pgledger SKIPPED: no {}/pgledger.sql", args.pgledger_dir);
+            None
+        }
+    };
     let mut outcomes = Vec::new();
     for scenario in scenarios {
         eprintln!("ledger-bench: {} …", scenario.name());
@@ -220,9 +275,10 @@ async fn main() -> anyhow::Result<()> {
     let after = server::pgbench_tpcb(&args, &admin, &pg_base).await?;
     let pgbench = before.max(after);
     eprintln!("ledger-bench: pgbench TPC-B {before:.0} tps before, {after:.0} tps after; baseline {pgbench:.0}");
+    let baselines = Baselines { tpcb: pgbench, pgledger };
     match outcomes.as_slice() {
-        [one] if args.scenario != Scenario::All => report::single(&args, one, pgbench),
-        _ => report::all(&args, &outcomes, pgbench),
+        [one] if args.scenario != Scenario::All => report::single(&args, one, &baselines),
+        _ => report::all(&args, &outcomes, &baselines),
     }
     let void: Vec<String> = outcomes.iter().filter(|o| !o.verified || !o.checked).map(|o| o.scenario.name()).collect();
     anyhow::ensure!(void.is_empty(), "verify or a check failed for {}: these numbers are void", void.join(", "));
@@ -264,7 +320,7 @@ async fn drive(args: &Args, scenario: Scenario, server: &BenchServer) -> anyhow:
         _ => session.create_merchants(args.merchants()).await?,
     };
     let readers = match scenario {
-        Scenario::ReadHeavy => session.prepare_readers(&merchants).await?,
+        Scenario::ReadHeavy | Scenario::Balances => session.prepare_readers(&merchants).await?,
         _ => Vec::new(),
     };
     eprintln!("ledger-bench: set up {} merchants in {:.1} s", merchants.len(), started.elapsed().as_secs_f64());
@@ -331,6 +387,9 @@ async fn drive(args: &Args, scenario: Scenario, server: &BenchServer) -> anyhow:
         }
         Scenario::ReadHeavy => {
             outcome.phases = phases::read_heavy(&session, args.seconds, args.clients, &Arc::new(readers)).await?;
+        }
+        Scenario::Balances => {
+            outcome.phases = vec![phases::balance_reads(&session, args.seconds, args.clients, &Arc::new(readers)).await?];
         }
         Scenario::Olist => {
             let replay = olist::replay(args, &session, &server.db_url).await?;

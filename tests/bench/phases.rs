@@ -8,7 +8,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use crate::client::{Reader, Session, gql, succeeded};
+use crate::client::{Reader, Session, succeeded};
 
 /// How long each phase warms up before it is measured.
 const WARM_UP: Duration = Duration::from_secs(2);
@@ -343,6 +343,32 @@ pub async fn bulk(
     Ok(tally(name, clients, tallies, seconds, Some(TRANSFER_ENTRIES)))
 }
 
+/// Balance reads: each client reads, as the merchant it works for (with that
+/// merchant's API key), that merchant's balances ([`READS`]' first), over and
+/// over; the merchants spread as the payments' do.
+pub async fn balance_reads(
+    session: &Session,
+    seconds: u64,
+    clients: usize,
+    readers: &Arc<Vec<Reader>>,
+) -> anyhow::Result<Phase> {
+    let (warm_until, stop_at) = window(seconds);
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (session, readers) = (session.clone(), readers.clone());
+        tasks.push(tokio::spawn(async move {
+            client_loop(warm_until, stop_at, |i| {
+                let r = &readers[(c * CLIENT_STRIDE + i * REQUEST_STRIDE) % readers.len()];
+                let (session, key, merchant) = (session.clone(), r.key.clone(), r.merchant.clone());
+                async move { session.ask(Some(&key), READS[0], json!({ "m": merchant })).await }
+            })
+            .await
+        }));
+    }
+    let tallies = join(tasks).await?;
+    Ok(tally(format!("balances: {} merchants, each with its own key", readers.len()), clients, tallies, seconds, None))
+}
+
 /// The read-heavy mix: each client makes one `recordPayment` (with the card
 /// processing service's key) in every [`READ_HEAVY_CYCLE`] requests and,
 /// as the merchant it is working for (with that merchant's API key), the
@@ -381,7 +407,7 @@ pub async fn read_heavy(
                     };
                     (READS[read], variables, &r.key, &mut reads)
                 };
-                let body = gql(&session.http, &session.base, Some(token), query, variables).await;
+                let body = session.ask(Some(token), query, variables).await;
                 let took = now.elapsed();
                 if now >= warm_until {
                     if succeeded(&body) {

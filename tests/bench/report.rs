@@ -2,8 +2,33 @@
 //! TPC-B of the same run and the command line that reproduces it.
 
 use crate::phases::Phase;
-use crate::server::pgbench_command;
-use crate::{Args, Outcome, Scenario};
+use crate::server::{pgbench_command, pgledger_command};
+use crate::{Args, Baselines, Outcome, Scenario};
+
+/// The baselines' lines under (or over) a table.
+fn baseline_lines(args: &Args, b: &Baselines) -> Vec<String> {
+    let mut lines = vec![format!(
+        "pgbench TPC-B, {} clients, same PostgreSQL: {:.0} tps (`{}`)",
+        args.clients,
+        b.tpcb,
+        pgbench_command(args)
+    )];
+    lines.push(match b.pgledger {
+        Some((uniform, hot)) => format!(
+            "pgledger through pgbench, {} clients, same PostgreSQL: uniform {uniform:.0} tps, one hot account {hot:.0} tps (`{}`)",
+            args.clients,
+            pgledger_command(args)
+        ),
+        None => format!("pgledger: SKIPPED ({} is absent; a user's clone has no ../shared)", args.pgledger_dir),
+    });
+    lines
+}
+
+/// A phase's rate over its pgledger figure (hot for a hot merchant), or
+/// `SKIPPED`.
+fn versus_pgledger(p: &Phase, b: &Baselines) -> String {
+    b.pgledger_for(p).map_or("SKIPPED".to_owned(), |tps| format!("{:.2}", p.tps() / tps))
+}
 
 /// Mebibytes, or `?` when the figure could not be read.
 fn mib(kib: Option<u64>) -> String {
@@ -37,7 +62,8 @@ pub fn command_line(args: &Args) -> String {
 
 /// One scenario's report: its phases against TPC-B, in the form the
 /// `slow-subscriber` scenario has always printed.
-pub fn single(args: &Args, outcome: &Outcome, pgbench_tps: f64) {
+pub fn single(args: &Args, outcome: &Outcome, baselines: &Baselines) {
+    let pgbench_tps = baselines.tpcb;
     println!();
     println!(
         "{}  (server idle RSS {} MiB, RSS under load (peak) {} MiB; verify: {})",
@@ -46,19 +72,17 @@ pub fn single(args: &Args, outcome: &Outcome, pgbench_tps: f64) {
         mib(outcome.peak_rss_kib),
         if outcome.verified { "clean" } else { "FAILED" }
     );
+    for line in baseline_lines(args, baselines) {
+        println!("{line}");
+    }
     println!(
-        "pgbench TPC-B, {} clients, same PostgreSQL: {pgbench_tps:.0} tps  ({})",
-        args.clients,
-        pgbench_command(args)
+        "| phase | clients | transactions/s | entries/s | × TPC-B (transactions) | × TPC-B (entries) | × pgledger | p50 ms | p99 ms | p99.9 ms | errors |"
     );
-    println!(
-        "| phase | clients | transactions/s | entries/s | × TPC-B (transactions) | × TPC-B (entries) | p50 ms | p99 ms | p99.9 ms | errors |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for p in &outcome.phases {
         let rate = p.tps();
         println!(
-            "| {} | {} | {:.0}{} | {} | {:.2} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {:.0}{} | {} | {:.2} | {} | {} | {} | {} | {} | {} |",
             p.name,
             p.clients,
             rate,
@@ -66,6 +90,7 @@ pub fn single(args: &Args, outcome: &Outcome, pgbench_tps: f64) {
             or_dash(p.entries_per_sec(), 0),
             rate / pgbench_tps,
             or_dash(p.entries_per_sec().map(|e| e / pgbench_tps), 2),
+            versus_pgledger(p, baselines),
             or_dash(p.latency.map(|l| l.p50), 1),
             or_dash(p.latency.map(|l| l.p99), 1),
             or_dash(p.latency.map(|l| l.p999), 1),
@@ -78,18 +103,19 @@ pub fn single(args: &Args, outcome: &Outcome, pgbench_tps: f64) {
 }
 
 /// Every scenario in one markdown table, for BENCHMARKS.md.
-pub fn all(args: &Args, outcomes: &[Outcome], pgbench_tps: f64) {
+pub fn all(args: &Args, outcomes: &[Outcome], baselines: &Baselines) {
+    let pgbench_tps = baselines.tpcb;
     println!();
     println!("Command: `{}`", command_line(args));
     println!();
     println!(
-        "| scenario | clients | txn/s | entries/s | p50 ms | p99 ms | p99.9 ms | errors | × TPC-B | peak RSS under load, MiB |"
+        "| scenario | clients | txn/s | entries/s | p50 ms | p99 ms | p99.9 ms | errors | × TPC-B | × pgledger | peak RSS under load, MiB |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for o in outcomes {
         for p in &o.phases {
             println!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 p.name,
                 p.clients,
                 rate(p),
@@ -99,16 +125,15 @@ pub fn all(args: &Args, outcomes: &[Outcome], pgbench_tps: f64) {
                 or_dash(p.latency.map(|l| l.p999), 1),
                 p.errors,
                 ratio(o.scenario, p, pgbench_tps),
+                versus_pgledger(p, baselines),
                 mib(o.peak_rss_kib)
             );
         }
     }
     println!();
-    println!(
-        "pgbench TPC-B, {} clients, same PostgreSQL: {pgbench_tps:.0} tps (`{}`)",
-        args.clients,
-        pgbench_command(args)
-    );
+    for line in baseline_lines(args, baselines) {
+        println!("{line}");
+    }
     let idle: Vec<String> =
         outcomes.iter().map(|o| format!("{} {} MiB", o.scenario.name(), mib(o.idle_rss_kib))).collect();
     println!("Idle RSS (each server after start-up and set-up, idle {:?}): {}", crate::IDLE_SETTLE, idle.join(", "));

@@ -1,6 +1,7 @@
 //! The server under test: a fresh database, a `ledger-server` process on it,
 //! and afterwards `ledger-server verify` on that database before it is dropped.
-//! Also pgbench's TPC-B, the yardstick every figure is divided by.
+//! Also the yardsticks every figure is divided by: pgbench's TPC-B, and
+//! pgledger driven by pgbench (when `../shared/vendor/pgledger` is there).
 
 use std::process::{Child, Command, Stdio};
 
@@ -113,15 +114,84 @@ pub async fn pgbench_tpcb(args: &Args, admin: &DatabaseConnection, pg_base: &str
             .args(["-M", "prepared", &url])
             .stderr(Stdio::null())
             .output()?;
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.lines()
-            .find(|l| l.starts_with("tps = "))
-            .and_then(|l| l.trim_start_matches("tps = ").split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| anyhow::anyhow!("no tps in pgbench output: {text}"))
+        tps_of(&String::from_utf8_lossy(&out.stdout))
     })();
     admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
     measured
+}
+
+/// pgledger's two pgbench scripts (see `../shared/vendor/README.md`).
+pub const PGLEDGER_SCRIPTS: [&str; 2] = ["transfer.sql", "hot.sql"];
+
+/// Accounts pgledger's scripts move money between (their `acct_ids` table).
+const PGLEDGER_ACCOUNTS: u32 = 1_000;
+
+/// pgledger (a ledger in PL/pgSQL: one function call per transfer, no HTTP,
+/// idempotency, audit or event feed) loaded from `--pgledger-dir` into a fresh
+/// database of the same PostgreSQL, with 1,000 USD accounts, then each of
+/// `scripts` ([`PGLEDGER_SCRIPTS`]) run by pgbench with the same clients and
+/// seconds as TPC-B. Returns each script's transactions per second, or None
+/// when the folder is absent (a user's clone has no `../shared`).
+pub async fn pgledger(
+    args: &Args,
+    admin: &DatabaseConnection,
+    pg_base: &str,
+    scripts: &[&str],
+) -> anyhow::Result<Option<Vec<f64>>> {
+    let dir = std::path::Path::new(&args.pgledger_dir);
+    if !dir.join("pgledger.sql").is_file() {
+        return Ok(None);
+    }
+    let name = format!("ledger_bench_pgledger_{}", uuid::Uuid::new_v4().simple());
+    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
+    let url = format!("{pg_base}/{name}");
+    let measured = (|| {
+        let load = Command::new("psql")
+            .args(["-q", "-v", "ON_ERROR_STOP=1", "-d", &url])
+            .args(["-f", "ulid-to-uuid.sql", "-f", "uuid-to-ulid.sql", "-f", "pgledger.sql"])
+            .args(["-c", "CREATE TABLE acct_ids (n serial PRIMARY KEY, id text NOT NULL)"])
+            .arg("-c")
+            .arg(format!(
+                "INSERT INTO acct_ids (id) SELECT a.id FROM generate_series(1, {PGLEDGER_ACCOUNTS}) AS g, \
+                 LATERAL pgledger_create_account('bench-' || g, 'USD') AS a ORDER BY g"
+            ))
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .status()?;
+        anyhow::ensure!(load.success(), "loading pgledger from {} failed", dir.display());
+        scripts
+            .iter()
+            .map(|script| {
+                let out = Command::new("pgbench")
+                    .args(["-n", "-c", &args.clients.to_string(), "-j", PGBENCH_THREADS, "-T", &args.seconds.to_string()])
+                    .args(["-M", "prepared", "-f", script, &url])
+                    .current_dir(dir)
+                    .stderr(Stdio::null())
+                    .output()?;
+                tps_of(&String::from_utf8_lossy(&out.stdout))
+            })
+            .collect::<anyhow::Result<Vec<f64>>>()
+    })();
+    admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+    measured.map(Some)
+}
+
+/// The `tps = …` figure of pgbench's output.
+fn tps_of(text: &str) -> anyhow::Result<f64> {
+    text.lines()
+        .find(|l| l.starts_with("tps = "))
+        .and_then(|l| l.trim_start_matches("tps = ").split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no tps in pgbench output: {text}"))
+}
+
+/// The commands the pgledger figures come from, for the report.
+pub fn pgledger_command(args: &Args) -> String {
+    format!(
+        "cd {} && psql -f ulid-to-uuid.sql -f uuid-to-ulid.sql -f pgledger.sql, {PGLEDGER_ACCOUNTS} accounts in acct_ids; \
+         pgbench -n -c {} -j {PGBENCH_THREADS} -T {} -M prepared -f transfer.sql (uniform) | -f hot.sql (hot)",
+        args.pgledger_dir, args.clients, args.seconds
+    )
 }
 
 /// The pgbench command the TPC-B figure comes from, for the report.
