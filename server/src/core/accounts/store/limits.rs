@@ -59,11 +59,19 @@ pub async fn for_accounts(
     let mut own: HashMap<Uuid, StoredLimit> = HashMap::new();
     let partition_of: HashMap<Uuid, Uuid> = accounts.iter().map(|a| (a.id.0, a.owner.partition().0)).collect();
     if crate::core::db::rows_as_json(db) {
-        // One text for any number of accounts (see `rows_as_json`).
-        let sql = "SELECT account_id, lower_bound, upper_bound, since_seq FROM balance_limits \
-             WHERE merchant_id = ANY($1::text::uuid[]) AND account_id = ANY($2::text::uuid[])";
-        let partitions: BTreeSet<Uuid> = partition_of.values().copied().collect();
-        let values = vec![crate::core::db::uuid_list(partitions), crate::core::db::uuid_list(ids.iter().copied())];
+        // One text for any number of accounts (see `rows_as_json`), one
+        // index probe per account: (partition, account) pairs zipped by
+        // `unnest`, not two `= ANY` lists, whose every pairing PostgreSQL 15
+        // would probe.
+        let sql = "SELECT l.account_id, l.lower_bound, l.upper_bound, l.since_seq \
+             FROM unnest($1::text::uuid[], $2::text::uuid[]) AS k(merchant_id, account_id) \
+             JOIN balance_limits l ON l.merchant_id = k.merchant_id AND l.account_id = k.account_id";
+        let pairs: Vec<(Uuid, Uuid)> =
+            ids.iter().filter_map(|id| partition_of.get(id).map(|m| (*m, *id))).collect();
+        let values = vec![
+            crate::core::db::uuid_list(pairs.iter().map(|(m, _)| *m)),
+            crate::core::db::uuid_list(pairs.iter().map(|(_, id)| *id)),
+        ];
         for row in db.query_all_raw(stmt(db, sql, values)).await? {
             own.insert(row.try_get("", "account_id")?, stored(&row)?);
         }

@@ -303,15 +303,24 @@ async fn select_balances(
         let lock = if lock { for_update(db) } else { "" };
         let (sql, values) = if crate::core::db::rows_as_json(db) {
             // One text for any number of rows on one PostgreSQL node (see
-            // `rows_as_json`); account ids are unique, so the two lists find
-            // exactly the keys asked for.
+            // `rows_as_json`). The keys travel as two parallel lists zipped by
+            // `unnest`, one index probe per key: two `= ANY` lists on the key's
+            // two columns made PostgreSQL 15 probe every pairing of them, and
+            // re-read the second list for each row it filtered (issue 18).
+            let lock = if lock.is_empty() { String::new() } else { format!("{lock} OF b") };
             let sql = format!(
-                "SELECT account_id, debits_posted, credits_posted, debits_pending, credits_pending FROM balances \
-                 WHERE merchant_id = ANY($1::text::uuid[]) AND account_id = ANY($2::text::uuid[]) \
-                 ORDER BY account_id{lock}"
+                "SELECT b.account_id, b.debits_posted, b.credits_posted, b.debits_pending, b.credits_pending \
+                 FROM unnest($1::text::uuid[], $2::text::uuid[]) AS k(merchant_id, account_id) \
+                 JOIN balances b ON b.merchant_id = k.merchant_id AND b.account_id = k.account_id \
+                 ORDER BY b.account_id{lock}"
             );
-            let merchants = crate::core::db::uuid_list(group.iter().map(|(m, _)| m.0));
-            (sql, vec![merchants, crate::core::db::uuid_list(ids)])
+            let pairs: std::collections::BTreeSet<(Uuid, Uuid)> =
+                group.iter().flat_map(|(m, ids)| ids.iter().map(move |id| (m.0, *id))).collect();
+            let values = vec![
+                crate::core::db::uuid_list(pairs.iter().map(|(m, _)| *m)),
+                crate::core::db::uuid_list(pairs.iter().map(|(_, id)| *id)),
+            ];
+            (sql, values)
         } else {
             let sql = format!(
                 "SELECT account_id, debits_posted, credits_posted, debits_pending, credits_pending FROM balances \

@@ -102,17 +102,16 @@ pub async fn find_many(
 ) -> Result<HashMap<(MerchantId, IdempotencyKey), (Fingerprint, Option<serde_json::Value>)>, DbErr> {
     let mut out = HashMap::new();
     if crate::core::db::rows_as_json(db) && !keys.is_empty() {
-        // One text for any number of keys (see `rows_as_json`). The two lists
-        // may also match pairs nobody asked for; only those asked are kept.
+        // One text for any number of keys (see `rows_as_json`), one index
+        // probe per key: the (merchant, key) pairs as JSON rows joined to the
+        // key, not two `= ANY` lists, whose every pairing PostgreSQL 15 would
+        // probe (7.7 ms against 0.5 ms for 54 keys; issue 18).
         let asked: std::collections::HashSet<(MerchantId, &str)> = keys.iter().map(|(m, k)| (*m, k.as_str())).collect();
-        let sql = "SELECT merchant_id, key, fingerprint, result FROM idempotency_keys \
-             WHERE merchant_id = ANY($1::text::uuid[]) \
-             AND key = ANY(ARRAY(SELECT json_array_elements_text($2::text::json)))";
-        let merchants: std::collections::BTreeSet<uuid::Uuid> = keys.iter().map(|(m, _)| m.0).collect();
-        let values = vec![
-            crate::core::db::uuid_list(merchants),
-            crate::core::db::text_list(keys.iter().map(|(_, k)| k.as_str())),
-        ];
+        let sql = "SELECT i.merchant_id, i.key, i.fingerprint, i.result \
+             FROM json_to_recordset($1::text::json) AS k(merchant_id uuid, key text) \
+             JOIN idempotency_keys i ON i.merchant_id = k.merchant_id AND i.key = k.key";
+        let rows = keys.iter().map(|(m, k)| serde_json::json!({ "merchant_id": m.0, "key": k.as_str() })).collect();
+        let values = vec![crate::core::db::json_rows(rows)];
         for row in db.query_all_raw(stmt(db, sql, values)).await? {
             let scope = MerchantId(row.try_get("", "merchant_id")?);
             let key: String = row.try_get("", "key")?;

@@ -289,17 +289,16 @@ async fn reserve_pg(
     } else {
         // Several rows: lock them in merchant order first, so two writers
         // that share merchants cannot deadlock; then move them and take the
-        // row keys.
-        let ids: Vec<sea_orm::Value> = wanted.keys().map(|m| m.0.into()).collect();
-        let list = crate::core::db::placeholders(1, ids.len());
+        // row keys. Both statements have one text whatever the count of
+        // merchants (lists as one parameter each), so PostgreSQL plans them
+        // once per connection, not once per count (issue 18).
+        let ids = crate::core::db::uuid_list(wanted.keys().map(|m| m.0));
         let locked = db
             .query_all_raw(stmt(
                 db,
-                &format!(
-                    "SELECT merchant_id, last_transaction_seq FROM merchant_clocks WHERE merchant_id IN ({list}) \
-                     ORDER BY merchant_id FOR UPDATE"
-                ),
-                ids.clone(),
+                "SELECT merchant_id, last_transaction_seq FROM merchant_clocks \
+                 WHERE merchant_id = ANY($1::text::uuid[]) ORDER BY merchant_id FOR UPDATE",
+                vec![ids.clone()],
             ))
             .await?;
         for row in &locked {
@@ -310,22 +309,14 @@ async fn reserve_pg(
         if last.len() != wanted.len() {
             return Err(DbErr::RecordNotFound("a merchant_clocks row".into()));
         }
-        let mut values = Vec::with_capacity(wanted.len() * 2 + 2);
-        let mut cases = String::new();
-        for (m, n) in wanted {
-            values.push(m.0.into());
-            values.push((*n).into());
-            cases.push_str(&format!(" WHEN ${} THEN ${}", values.len() - 1, values.len()));
-        }
-        values.extend([n_txns.into(), n_entries.into()]);
-        let (t, e) = (values.len() - 1, values.len());
-        let list = crate::core::db::placeholders(values.len() + 1, ids.len());
-        values.extend(ids);
+        let counts: Vec<String> = wanted.values().map(i64::to_string).collect();
+        let values = vec![ids, format!("{{{}}}", counts.join(",")).into(), n_txns.into(), n_entries.into()];
         let sql = format!(
-            "WITH moved AS (UPDATE merchant_clocks SET last_transaction_seq = last_transaction_seq + \
-             CASE merchant_id{cases} END WHERE merchant_id IN ({list}) RETURNING 1) \
+            "WITH moved AS (UPDATE merchant_clocks c SET last_transaction_seq = c.last_transaction_seq + k.n \
+             FROM unnest($1::text::uuid[], $2::text::bigint[]) AS k(merchant_id, n) \
+             WHERE c.merchant_id = k.merchant_id RETURNING 1) \
              SELECT (SELECT COUNT(*) FROM moved) AS moved, {}",
-            NEXT_SEQS.replace("{t}", &format!("${t}")).replace("{e}", &format!("${e}"))
+            NEXT_SEQS.replace("{t}", "$3").replace("{e}", "$4")
         );
         db.query_one_raw(stmt(db, &sql, values)).await?.ok_or_else(|| DbErr::RecordNotFound("row keys".into()))?
     };
