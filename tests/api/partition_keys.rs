@@ -243,7 +243,8 @@ async fn an_entry_or_event_filed_under_another_merchant_than_its_transaction_is_
 
     // Assert: the keys with the merchant refuse both; nothing was written.
     let err = entry.expect_err("an entry under another merchant").to_string();
-    assert!(err.contains("entries_transaction_"), "{err}");
+    // One node: the statement-level check of migration 19; Citus: the keys.
+    assert!(err.contains("references transaction") || err.contains("entries_transaction_"), "{err}");
     let err = event.expect_err("an event under another merchant").to_string();
     assert!(err.contains("ledger_events_seq_fkey"), "{err}");
     assert_eq!((app.count("entries").await, app.count("ledger_events").await), (entries, events));
@@ -332,5 +333,39 @@ async fn an_entry_on_an_account_that_does_not_exist_is_refused_without_the_forei
         )
         .await;
     assert_eq!(fks, 0, "no foreign key to accounts (id), which is no longer a key");
+    app.assert_books_consistent().await;
+}
+
+#[tokio::test]
+async fn an_entry_must_name_its_transaction_by_merchant_sequence_and_id_together_and_a_bad_row_refuses_its_whole_statement() {
+    // Arrange: two payments of one merchant.
+    let app = spawn_app().await;
+    let shop = app.merchant("Checked Pair").await;
+    app.pay(&shop, "3.00", None, "USD", "pair-1").await;
+    app.pay(&shop, "4.00", None, "USD", "pair-2").await;
+    let entries = app.count("entries").await;
+
+    // Act: copies of every entry, renumbered, in one statement; the first
+    // transaction's copies pair its sequence with the second's id, which
+    // each of the old foreign keys alone would have let through.
+    let mixed = app
+        .db
+        .execute_unprepared(
+            "INSERT INTO entries (seq, transaction_seq, transaction_id, merchant_id, account_id, asset, direction, \
+             amount, effective_at, layer) SELECT e.seq + 1000000, e.transaction_seq, \
+             CASE WHEN e.transaction_seq = (SELECT min(seq) FROM transactions) \
+                  THEN (SELECT id FROM transactions WHERE seq <> e.transaction_seq ORDER BY seq LIMIT 1) \
+                  ELSE e.transaction_id END, \
+             e.merchant_id, e.account_id, e.asset, e.direction, e.amount, e.effective_at, e.layer FROM entries e",
+        )
+        .await;
+
+    // Assert: refused as a foreign key would be (23503), and none of the
+    // statement's rows stays, the well-formed copies included.
+    let err = mixed.expect_err("a sequence paired with another transaction's id").to_string();
+    assert!(err.contains("references transaction"), "{err}");
+    assert_eq!(app.count("entries").await, entries);
+    let triggers = app.scalar("SELECT count(*) FROM pg_trigger WHERE tgname = 'entries_refer_to_existing_rows'").await;
+    assert_eq!(triggers, 1, "one statement-level check on one node");
     app.assert_books_consistent().await;
 }
