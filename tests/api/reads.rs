@@ -217,3 +217,29 @@ async fn sqlxs_own_begin_given_up_the_same_way_does_leave_a_connection_inside_a_
     assert!(leaked, "sqlx's begin no longer leaves a cancelled transaction open: core::db::begin's task can go");
     pool.close().await.ok();
 }
+
+#[tokio::test]
+async fn a_merchants_balance_read_takes_a_few_statements_and_none_of_them_per_account() {
+    // Arrange: a merchant with balances in two currencies and its own key.
+    let app = spawn_app().await;
+    let m = app.merchant("Reads Few").await;
+    app.pay(&m, "10.00", Some("1.00"), "USD", "few-1").await;
+    app.pay(&m, "20.00", None, "EUR", "few-2").await;
+    let key = app.merchant_key(&m).await;
+    let query = "query($m: ID!) { merchant(id: $m) { balances { asset posted { amount } available { amount } } } }";
+    app.ok_as(Some(&key), query, json!({ "m": m })).await;
+
+    // Act: the same read again (the key is remembered by then).
+    let before = app.queries.load(Ordering::SeqCst);
+    let body = app.ok_as(Some(&key), query, json!({ "m": m })).await;
+    let spent = app.queries.load(Ordering::SeqCst) - before;
+
+    // Assert: four statements: the merchant, its accounts with their
+    // balance rows (one statement; two before issue 18), its expired holds
+    // and its reserves. Not one per account or per asset.
+    assert_eq!(body["merchant"]["balances"].as_array().map(Vec::len), Some(2), "{body}");
+    assert!(spent <= 4, "a balance read ran {spent} statements");
+    // A wrong id is still NOT_FOUND for the key, in as few.
+    let other = app.merchant("Reads Few Other").await;
+    assert_eq!(code(&app.gql_as(Some(&key), query, json!({ "m": other })).await), "NOT_FOUND");
+}
