@@ -337,7 +337,8 @@ async fn an_entry_on_an_account_that_does_not_exist_is_refused_without_the_forei
 }
 
 #[tokio::test]
-async fn an_entry_must_name_its_transaction_by_merchant_sequence_and_id_together_and_a_bad_row_refuses_its_whole_statement() {
+async fn an_entry_must_name_its_transaction_by_merchant_sequence_and_id_together_and_a_bad_row_refuses_its_whole_statement()
+ {
     // Arrange: two payments of one merchant.
     let app = spawn_app().await;
     let shop = app.merchant("Checked Pair").await;

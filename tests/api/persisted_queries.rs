@@ -17,7 +17,8 @@ fn sha256(text: &str) -> String {
 
 /// A request body that names the query by `hash`, with `text` when given.
 fn persisted(hash: &str, text: Option<&str>, variables: Value) -> Value {
-    let mut body = json!({ "variables": variables, "extensions": { "persistedQuery": { "version": 1, "sha256Hash": hash } } });
+    let mut body =
+        json!({ "variables": variables, "extensions": { "persistedQuery": { "version": 1, "sha256Hash": hash } } });
     if let Some(text) = text {
         body["query"] = Value::String(text.to_owned());
     }
@@ -78,7 +79,10 @@ async fn a_text_that_does_not_match_its_hash_or_is_too_long_is_refused_and_write
     let ok = app.post_raw(Some(&app.token), persisted(&sha256(PAY), Some(PAY), input.clone())).await;
     assert!(ok.body.get("errors").is_none(), "{}", ok.body);
     let replay = app.post_raw(Some(&app.token), persisted(&sha256(PAY), None, input)).await;
-    assert_eq!(replay.body["data"]["recordPayment"]["transaction"]["id"], ok.body["data"]["recordPayment"]["transaction"]["id"]);
+    assert_eq!(
+        replay.body["data"]["recordPayment"]["transaction"]["id"],
+        ok.body["data"]["recordPayment"]["transaction"]["id"]
+    );
     assert_eq!(app.count("transactions").await, 1);
 }
 

@@ -50,7 +50,13 @@ impl Session {
             body["data"]["login"]["token"].as_str().ok_or_else(|| anyhow::anyhow!("login failed: {body}"))?.to_owned();
         // A hash the server cannot know: a server that speaks the protocol
         // asks for the text; an older one fails to parse the empty query.
-        let probe = post(&http, base, None, &json!({ "extensions": persisted_query(&format!("{{ __typename }} # probe {}", uuid::Uuid::new_v4())) })).await?;
+        let probe = post(
+            &http,
+            base,
+            None,
+            &json!({ "extensions": persisted_query(&format!("{{ __typename }} # probe {}", uuid::Uuid::new_v4())) }),
+        )
+        .await?;
         let persisted = probe["errors"][0]["message"] == "PersistedQueryNotFound";
         Ok(Self { http, base: base.to_owned(), token, persisted })
     }

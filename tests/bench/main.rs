@@ -389,7 +389,8 @@ async fn drive(args: &Args, scenario: Scenario, server: &BenchServer) -> anyhow:
             outcome.phases = phases::read_heavy(&session, args.seconds, args.clients, &Arc::new(readers)).await?;
         }
         Scenario::Balances => {
-            outcome.phases = vec![phases::balance_reads(&session, args.seconds, args.clients, &Arc::new(readers)).await?];
+            outcome.phases =
+                vec![phases::balance_reads(&session, args.seconds, args.clients, &Arc::new(readers)).await?];
         }
         Scenario::Olist => {
             let replay = olist::replay(args, &session, &server.db_url).await?;

@@ -163,7 +163,15 @@ pub async fn pgledger(
             .iter()
             .map(|script| {
                 let out = Command::new("pgbench")
-                    .args(["-n", "-c", &args.clients.to_string(), "-j", PGBENCH_THREADS, "-T", &args.seconds.to_string()])
+                    .args([
+                        "-n",
+                        "-c",
+                        &args.clients.to_string(),
+                        "-j",
+                        PGBENCH_THREADS,
+                        "-T",
+                        &args.seconds.to_string(),
+                    ])
                     .args(["-M", "prepared", "-f", script, &url])
                     .current_dir(dir)
                     .stderr(Stdio::null())

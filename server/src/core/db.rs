@@ -497,7 +497,8 @@ pub(crate) async fn write_together(db: &impl ConnectionTrait, writes: &[Write]) 
         values.extend(w.values.iter().cloned());
     }
     let sql = format!("WITH {} SELECT {}", parts.join(", "), counts.join(", "));
-    let row = db.query_one_raw(stmt(db, &sql, values)).await?.ok_or_else(|| corrupt("a combined write returned no row"))?;
+    let row =
+        db.query_one_raw(stmt(db, &sql, values)).await?.ok_or_else(|| corrupt("a combined write returned no row"))?;
     (0..writes.len())
         .map(|i| {
             let n: i64 = row.try_get("", &format!("n{i}"))?;
@@ -646,7 +647,10 @@ mod tests {
 
     #[test]
     fn parameters_of_combined_writes_are_renumbered_past_the_earlier_ones() {
-        assert_eq!(shift_parameters("a = $1 AND b = ANY($2::text::uuid[]) AND c = $10", 3), "a = $4 AND b = ANY($5::text::uuid[]) AND c = $13");
+        assert_eq!(
+            shift_parameters("a = $1 AND b = ANY($2::text::uuid[]) AND c = $10", 3),
+            "a = $4 AND b = ANY($5::text::uuid[]) AND c = $13"
+        );
         assert_eq!(shift_parameters("no markers; $ alone", 2), "no markers; $ alone");
     }
 }

@@ -29,8 +29,8 @@
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest};
 use async_graphql::extensions::apollo_persisted_queries::{ApolloPersistedQueries, CacheStorage};
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest};
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{ServerResult, Variables};
 
@@ -148,7 +148,9 @@ impl Extension for ParsedDocuments {
     ) -> ServerResult<async_graphql::Request> {
         if request.extensions.contains_key("persistedQuery") && request.query.len() > MAX_CACHED_QUERY_BYTES {
             let mut err = async_graphql::ServerError::new(
-                format!("a persisted query may be at most {MAX_CACHED_QUERY_BYTES} bytes; send it without persistedQuery"),
+                format!(
+                    "a persisted query may be at most {MAX_CACHED_QUERY_BYTES} bytes; send it without persistedQuery"
+                ),
                 None,
             );
             err.extensions.get_or_insert_with(Default::default).set("code", "PERSISTED_QUERY_TOO_LARGE");
@@ -179,7 +181,6 @@ impl Extension for ParsedDocuments {
         Ok(doc)
     }
 }
-
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
@@ -212,7 +213,9 @@ mod tests {
         }
     }
 
-    fn schema(parsed: &ParsedDocuments) -> async_graphql::Schema<Query, async_graphql::EmptyMutation, async_graphql::EmptySubscription> {
+    fn schema(
+        parsed: &ParsedDocuments,
+    ) -> async_graphql::Schema<Query, async_graphql::EmptyMutation, async_graphql::EmptySubscription> {
         async_graphql::Schema::build(Query, async_graphql::EmptyMutation, async_graphql::EmptySubscription)
             .extension(parsed.clone())
             .extension(ApolloPersistedQueries::new(PersistedQueries::default()))
@@ -250,7 +253,8 @@ mod tests {
         let hash = format!("{:x}", sha2::Sha256::digest(text.as_bytes()));
         let apq = |hash: &str| {
             let mut ext = std::collections::HashMap::new();
-            let value = async_graphql::Value::from_json(serde_json::json!({ "version": 1, "sha256Hash": hash })).unwrap();
+            let value =
+                async_graphql::Value::from_json(serde_json::json!({ "version": 1, "sha256Hash": hash })).unwrap();
             ext.insert("persistedQuery".to_owned(), value);
             ext
         };

@@ -69,7 +69,8 @@ impl Extension for ErrorCodesExtension {
             .map(|e| {
                 // Apollo's persisted-query protocol: clients look for this
                 // message or code and then send the query text.
-                let code = if e.message == "PersistedQueryNotFound" { "PERSISTED_QUERY_NOT_FOUND" } else { "BAD_USER_INPUT" };
+                let code =
+                    if e.message == "PersistedQueryNotFound" { "PERSISTED_QUERY_NOT_FOUND" } else { "BAD_USER_INPUT" };
                 with_code(e, code)
             })
             .collect();

@@ -66,8 +66,7 @@ pub async fn for_accounts(
         let sql = "SELECT l.account_id, l.lower_bound, l.upper_bound, l.since_seq \
              FROM unnest($1::text::uuid[], $2::text::uuid[]) AS k(merchant_id, account_id) \
              JOIN balance_limits l ON l.merchant_id = k.merchant_id AND l.account_id = k.account_id";
-        let pairs: Vec<(Uuid, Uuid)> =
-            ids.iter().filter_map(|id| partition_of.get(id).map(|m| (*m, *id))).collect();
+        let pairs: Vec<(Uuid, Uuid)> = ids.iter().filter_map(|id| partition_of.get(id).map(|m| (*m, *id))).collect();
         let values = vec![
             crate::core::db::uuid_list(pairs.iter().map(|(m, _)| *m)),
             crate::core::db::uuid_list(pairs.iter().map(|(_, id)| *id)),
