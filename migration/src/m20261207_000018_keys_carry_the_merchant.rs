@@ -28,7 +28,7 @@ use crate::m20261206_000017_distribute_on_citus::{KEYS_DOWN, KEYS_UP};
 
 /// The check that took the foreign key's place: `SECURITY DEFINER` so that it
 /// sees every account whatever the writer's row-level security lets it see.
-const ACCOUNT_CHECK_UP: &str = r#"
+pub(crate) const ACCOUNT_CHECK_UP: &str = r#"
 CREATE FUNCTION entries_account_exists() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
 BEGIN

@@ -147,14 +147,13 @@ impl Extension for ParsedDocuments {
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<async_graphql::Request> {
         if request.extensions.contains_key("persistedQuery") && request.query.len() > MAX_CACHED_QUERY_BYTES {
-            let mut err = async_graphql::ServerError::new(
+            let err = async_graphql::ServerError::new(
                 format!(
                     "a persisted query may be at most {MAX_CACHED_QUERY_BYTES} bytes; send it without persistedQuery"
                 ),
                 None,
             );
-            err.extensions.get_or_insert_with(Default::default).set("code", "PERSISTED_QUERY_TOO_LARGE");
-            return Err(err);
+            return Err(super::extension::with_code(err, "PERSISTED_QUERY_TOO_LARGE"));
         }
         next.run(ctx, request).await
     }

@@ -51,7 +51,8 @@ fn asks_for_introspection(doc: &ExecutableDocument) -> bool {
     doc.operations.iter().any(|(_, op)| walk(&op.node.selection_set.node, doc))
 }
 
-fn with_code(mut err: ServerError, code: &str) -> ServerError {
+/// `err` with `extensions.code` set to `code`, unless it has one already.
+pub(crate) fn with_code(mut err: ServerError, code: &str) -> ServerError {
     let ext = err.extensions.get_or_insert_with(Default::default);
     if ext.get("code").is_none() {
         ext.set("code", Value::String(code.to_owned()));
