@@ -4,7 +4,6 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::net::TcpListener;
 
@@ -26,7 +25,6 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     hub: Arc<EventHub>,
-    queries: Arc<AtomicU64>,
     stop: tokio::sync::watch::Sender<bool>,
     listen_url: Option<String>,
     relay: Option<RelaySettings>,
@@ -46,9 +44,7 @@ impl Application {
         let url = settings.database_url();
         // Migrations run as the database URL's own user; requests never do.
         crate::core::connect_and_migrate(&url, 1).await?.close().await?;
-        let mut db = crate::core::connect_app(&url, settings.pool_size).await?;
-        let queries = Arc::new(AtomicU64::new(0));
-        count_statements(&mut db, &queries);
+        let db = crate::core::connect_app(&url, settings.pool_size).await?;
         let ttl = chrono::Duration::seconds(i64::from(settings.authorization_ttl_secs));
         let postgres = url.starts_with("postgres");
         let group_commit = crate::core::posting::GroupCommit {
@@ -65,13 +61,8 @@ impl Application {
             max_batch = group_commit.max_batch,
             "group commit"
         );
-        let group_pool = if postgres {
-            let mut pool = crate::core::connect_app(&url, group_commit.lanes as u32 + 1).await?;
-            count_statements(&mut pool, &queries);
-            Some(pool)
-        } else {
-            None
-        };
+        let group_pool =
+            if postgres { Some(crate::core::connect_app(&url, group_commit.lanes as u32 + 1).await?) } else { None };
         let auth_cache = Arc::new(crate::core::access::cache::AuthCache::new());
         let ledger = Arc::new(
             Ledger::new(db.clone())
@@ -132,7 +123,6 @@ impl Application {
                 ),
             },
             hub,
-            queries,
             stop,
             listen_url,
             relay,
@@ -141,13 +131,6 @@ impl Application {
             reports,
             rollup_every,
         })
-    }
-
-    /// How many SQL statements the request pool has run since start (counted by
-    /// sea-orm's metric callback, every statement of every request and job);
-    /// the tests use it to pin that nested fields load in batches.
-    pub fn queries_executed(&self) -> Arc<AtomicU64> {
-        self.queries.clone()
     }
 
     /// Batches and requests the group committer has run (see
@@ -229,13 +212,4 @@ pub async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { () = ctrl_c => {}, () = term => {} }
     tracing::info!("shutdown signal received; draining requests");
-}
-
-/// Counts every statement `pool` runs into `counter` (sea-orm's metric
-/// callback); see [`Application::queries_executed`].
-fn count_statements(pool: &mut sea_orm::DatabaseConnection, counter: &Arc<AtomicU64>) {
-    let counter = counter.clone();
-    pool.set_metric_callback(move |_| {
-        counter.fetch_add(1, Ordering::Relaxed);
-    });
 }

@@ -218,21 +218,23 @@ async fn refused_within_a_second(base: &str, token: &str) -> Duration {
 
 #[tokio::test]
 async fn a_token_that_authenticated_is_answered_from_memory_and_a_wrong_secret_still_is_not() {
-    let app = spawn_app().await;
+    let (app, wire) = crate::helpers::spawn_app_through_wire().await;
     let m = app.merchant("Remembered").await;
     let (key, _, _) = create_key(&app, &m).await;
     assert_eq!(app.ok_as(Some(&key), ME, json!({})).await["me"]["merchantId"], m.as_str());
-    let before = app.queries.load(std::sync::atomic::Ordering::Relaxed);
+    let mark = wire.mark();
     for _ in 0..10 {
         assert_eq!(app.ok_as(Some(&key), "{ __typename }", json!({})).await["__typename"], "QueryRoot");
     }
-    let spent = app.queries.load(std::sync::atomic::Ordering::Relaxed) - before;
+    let spent = crate::wire::statements(&crate::wire::messages(&wire.since(mark)));
     assert_eq!(spent, 0, "ten requests with a remembered key ran {spent} statements");
     // The same prefix with another secret is looked up, and refused.
     let last = key.chars().last().expect("a key");
     let forged = format!("{}{}", &key[..key.len() - 1], if last == 'A' { 'B' } else { 'A' });
+    let mark = wire.mark();
     assert_eq!(code(&app.gql_as(Some(&forged), ME, json!({})).await), "UNAUTHENTICATED");
-    assert!(app.queries.load(std::sync::atomic::Ordering::Relaxed) > before, "the forged key was not looked up");
+    let looked_up = crate::wire::statements(&crate::wire::messages(&wire.since(mark)));
+    assert!(looked_up > 0, "the forged key was not looked up");
     assert_eq!(app.ok_as(Some(&key), ME, json!({})).await["me"]["merchantId"], m.as_str(), "the right key still works");
 }
 

@@ -29,8 +29,6 @@ pub struct TestApp {
     pub admin_password: String,
     /// A session token of the bootstrap admin; [`TestApp::gql`] sends it.
     pub token: String,
-    /// SQL statements the server's request pool has run (see `Application::queries_executed`).
-    pub queries: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Batches and requests the server's group committer has run.
     pub group_commits: std::sync::Arc<ledger_server::core::posting::GroupStats>,
     /// The reports service, to close months with a chosen clock.
@@ -65,6 +63,27 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like [`spawn_app`], with extra command-line flags for the server.
 pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
+    let (url, _migrating) = fresh_database().await;
+    spawn_flags(Some(url), extra).await
+}
+
+/// Like [`spawn_app`], with the server (and [`TestApp::db`]) talking to
+/// PostgreSQL through a proxy that notes every protocol message
+/// ([`crate::wire`]).
+pub async fn spawn_app_through_wire() -> (TestApp, crate::wire::Wire) {
+    let (url, _migrating) = fresh_database().await;
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let (credentials, rest) = rest.rsplit_once('@').expect("credentials in the URL");
+    let (host, database) = rest.split_once('/').expect("a database in the URL");
+    let (addr, wire) = crate::wire::proxy(host.to_owned()).await;
+    // No TLS, so the proxy reads plain protocol messages.
+    let through = format!("{scheme}://{credentials}@{addr}/{database}?sslmode=disable");
+    (spawn_flags(Some(through), &[]).await, wire)
+}
+
+/// Makes a fresh, empty test database and returns its URL, and on Citus a
+/// guard to hold until the server has migrated it.
+async fn fresh_database() -> (String, Option<tokio::sync::MutexGuard<'static, ()>>) {
     let admin_url = admin_url();
     let name = format!("ledger_test_{}", uuid::Uuid::new_v4().simple());
     let admin = Database::connect(&admin_url).await.expect("connect to PostgreSQL (is it running? see scripts/test)");
@@ -75,12 +94,12 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
     // migrations' DDL (roles, distribution) is cluster-wide, and two at once
     // deadlock across the nodes or update the same role row.
     static CITUS_SETUP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    let _setup = if citus { Some(CITUS_SETUP.lock().await) } else { None };
+    let setup = if citus { Some(CITUS_SETUP.lock().await) } else { None };
     if citus {
         crate::citus_db::prepare_citus_database(&admin, &base_url, &name).await.expect("make a Citus test database");
     }
     admin.close().await.ok();
-    spawn_flags(Some(format!("{base_url}/{name}")), extra).await
+    (format!("{base_url}/{name}"), setup)
 }
 
 /// Whether the test databases are made on a Citus coordinator.
@@ -118,7 +137,6 @@ pub async fn spawn_flags(database_url: Option<String>, extra: &[&str]) -> TestAp
     let settings = settings_for(&database_url, &flags);
     let app = Application::build(&settings).await.expect("build app");
     let addr = app.local_addr().expect("local addr");
-    let queries = app.queries_executed();
     let group_commits = app.group_commit_stats();
     let reports = app.reports();
     tokio::spawn(app.run_until(std::future::pending()));
@@ -131,7 +149,6 @@ pub async fn spawn_flags(database_url: Option<String>, extra: &[&str]) -> TestAp
         http,
         admin_password,
         token: String::new(),
-        queries,
         group_commits,
         reports,
     };

@@ -44,3 +44,4 @@ mod sqlite;
 mod subledgers;
 mod subscriptions;
 mod tenancy;
+mod wire;

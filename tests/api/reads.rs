@@ -1,32 +1,32 @@
 //! The read path: nested fields load in batches (DataLoader), not one query per
 //! row, and still show a merchant key nothing of anyone else.
 
-use std::sync::atomic::Ordering;
-
 use serde_json::json;
 
-use crate::helpers::{TestApp, code, spawn_app};
+use crate::helpers::{TestApp, code, spawn_app, spawn_app_through_wire};
+use crate::wire::{self, Message, Wire};
 
 const NESTED: &str = "query($m: ID!) { merchant(id: $m) { transactions(first: 40) { edges { node { id merchant { name } entries { amount { amount } account { code merchant { name } } } } } } } }";
 
-/// Statements the server ran for one request (background jobs may add a few).
-async fn statements_for(app: &TestApp, token: &str, merchant: &str) -> (u64, serde_json::Value) {
-    let before = app.queries.load(Ordering::SeqCst);
+/// Statements that read or wrote rows while the server answered one request
+/// (background jobs may add a few), seen on the wire.
+async fn statements_for(app: &TestApp, wire: &Wire, token: &str, merchant: &str) -> (usize, serde_json::Value) {
+    let mark = wire.mark();
     let body = app.gql_as(Some(token), NESTED, json!({ "m": merchant })).await;
-    (app.queries.load(Ordering::SeqCst) - before, body)
+    (wire::statements(&wire::messages(&wire.since(mark))), body)
 }
 
 #[tokio::test]
 async fn forty_transactions_with_entries_and_accounts_take_a_handful_of_queries() {
     // Arrange: 40 payments, 3 entries each, on 3 accounts of 2 owners.
-    let app = spawn_app().await;
+    let (app, wire) = spawn_app_through_wire().await;
     let m = app.merchant("Reads Alpha").await;
     for i in 0..40 {
         app.pay(&m, "2.00", Some("0.20"), "USD", &format!("reads-{i}")).await;
     }
 
     // Act
-    let (statements, body) = statements_for(&app, &app.token, &m).await;
+    let (statements, body) = statements_for(&app, &wire, &app.token, &m).await;
 
     // Assert: 40 transactions, 120 entries, 120 account lookups and 160 merchant
     // lookups would be over 300 statements one by one; batched, a few per level.
@@ -34,13 +34,14 @@ async fn forty_transactions_with_entries_and_accounts_take_a_handful_of_queries(
     assert_eq!(edges.len(), 40, "{body}");
     assert!(edges.iter().all(|e| e["node"]["entries"].as_array().is_some_and(|x| x.len() == 3)));
     assert_eq!(edges[0]["node"]["entries"][1]["account"]["merchant"]["name"], "Reads Alpha");
+    assert!(statements >= 3, "the wire saw {statements} statements: is the proxy counting?");
     assert!(statements <= 25, "nested fields ran {statements} statements; they should load in batches");
 }
 
 #[tokio::test]
 async fn batched_loads_still_hide_the_platform_and_other_merchants_from_a_key() {
     // Arrange
-    let app = spawn_app().await;
+    let (app, wire) = spawn_app_through_wire().await;
     let a = app.merchant("Reads Key").await;
     let b = app.merchant("Reads Other").await;
     let key_a = app.merchant_key(&a).await;
@@ -48,8 +49,8 @@ async fn batched_loads_still_hide_the_platform_and_other_merchants_from_a_key() 
     app.pay(&b, "5.00", Some("0.50"), "USD", "reads-key-2").await;
 
     // Act
-    let (_, own) = statements_for(&app, &key_a, &a).await;
-    let (_, other) = statements_for(&app, &key_a, &b).await;
+    let (_, own) = statements_for(&app, &wire, &key_a, &a).await;
+    let (_, other) = statements_for(&app, &wire, &key_a, &b).await;
 
     // Assert: the platform's accounts answer null to a merchant key; B is NOT_FOUND.
     let entries = own["data"]["merchant"]["transactions"]["edges"][0]["node"]["entries"].as_array().expect("entries");
@@ -193,6 +194,35 @@ async fn a_read_given_up_while_it_begins_leaves_no_connection_inside_a_transacti
 }
 
 #[tokio::test]
+async fn a_read_session_given_up_at_any_point_leaves_no_connection_inside_a_transaction() {
+    // Arrange: a pool of one connection, so every session needs the
+    // connection the one before it gave back.
+    use ledger_server::core::access::rules::Tenant;
+    use ledger_server::core::{Reads, merchants};
+    use ledger_server::domain::MerchantId;
+    let app = spawn_app().await;
+    let m = app.merchant("Reads Given Up").await;
+    let id = MerchantId(m.parse().expect("a merchant id"));
+    let pool = one_connection(&app).await;
+
+    // Act and assert: give the first statement up after ever more time
+    // (before it is sent, while it is in flight, after its answer); the
+    // connection comes back outside any transaction and the next session on
+    // it reads.
+    for i in 0..60u64 {
+        let reads = Reads::begin(&pool, Tenant::Merchant(id)).await.expect("a session");
+        let _ = tokio::time::timeout(std::time::Duration::from_micros(i * 100), merchants::find(&reads, id)).await;
+        drop(reads);
+        assert_eq!(left_in_a_transaction(&app).await, 0, "attempt {i}: the connection stayed inside a transaction");
+        let reads = Reads::begin(&pool, Tenant::Merchant(id)).await.expect("a session");
+        let found = merchants::find(&reads, id).await.expect("the next session reads");
+        assert_eq!(found.map(|f| f.name), Some("Reads Given Up".to_owned()), "attempt {i}");
+        reads.finish().await;
+    }
+    pool.close().await.ok();
+}
+
+#[tokio::test]
 #[ignore = "pins sqlx's behaviour, and whether a zero timeout catches BEGIN in flight depends on the machine's timing; \
             run with --ignored when upgrading sqlx"]
 async fn sqlxs_own_begin_given_up_the_same_way_does_leave_a_connection_inside_a_transaction() {
@@ -218,28 +248,127 @@ async fn sqlxs_own_begin_given_up_the_same_way_does_leave_a_connection_inside_a_
     pool.close().await.ok();
 }
 
+/// Lets the server finish what it does after answering (a read session's
+/// `ROLLBACK`, the pool's check of the connection it gets back).
+async fn settle() {
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+}
+
 #[tokio::test]
 async fn a_merchants_balance_read_takes_a_few_statements_and_none_of_them_per_account() {
     // Arrange: a merchant with balances in two currencies and its own key.
-    let app = spawn_app().await;
+    let (app, wire) = spawn_app_through_wire().await;
     let m = app.merchant("Reads Few").await;
     app.pay(&m, "10.00", Some("1.00"), "USD", "few-1").await;
     app.pay(&m, "20.00", None, "EUR", "few-2").await;
     let key = app.merchant_key(&m).await;
     let query = "query($m: ID!) { merchant(id: $m) { balances { asset posted { amount } available { amount } } } }";
     app.ok_as(Some(&key), query, json!({ "m": m })).await;
+    settle().await;
 
     // Act: the same read again (the key is remembered by then).
-    let before = app.queries.load(Ordering::SeqCst);
+    let mark = wire.mark();
     let body = app.ok_as(Some(&key), query, json!({ "m": m })).await;
-    let spent = app.queries.load(Ordering::SeqCst) - before;
+    settle().await;
+    let seen = wire.since(mark);
 
     // Assert: four statements: the merchant, its accounts with their
     // balance rows (one statement; two before issue 18), its expired holds
     // and its reserves. Not one per account or per asset.
     assert_eq!(body["merchant"]["balances"].as_array().map(Vec::len), Some(2), "{body}");
-    assert!(spent <= 4, "a balance read ran {spent} statements");
+    let tenant = format!("ledger.tenant = '{m}'");
+    let session = wire::connection_that_sent(&seen, &tenant);
+    let spent = wire::statements(&session);
+    assert!((1..=4).contains(&spent), "a balance read ran {spent} statements: {session:?}");
+    // All of them in one snapshot: one BEGIN, with the first statement in
+    // its message; the rest prepared, one round trip each; then the
+    // ROLLBACK and the pool's check of the connection.
+    let opened: Vec<String> =
+        wire::simple_queries(&wire::messages(&seen)).into_iter().filter(|q| q.contains(&tenant)).collect();
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    assert!(opened[0].contains("REPEATABLE READ") && opened[0].contains("SELECT"), "{opened:?}");
+    assert_eq!(wire::executes(&session), spent - 1, "{session:?}");
+    assert_eq!(wire::round_trips(&session), wire::round_trips_besides_statements(&session) + spent, "{session:?}");
     // A wrong id is still NOT_FOUND for the key, in as few.
     let other = app.merchant("Reads Few Other").await;
     assert_eq!(code(&app.gql_as(Some(&key), query, json!({ "m": other })).await), "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn a_single_statement_read_waits_for_one_round_trip_with_its_begin_and_tenant_in_the_same_message() {
+    // Arrange: a merchant key, remembered, and a read of one statement.
+    let (app, wire) = spawn_app_through_wire().await;
+    let m = app.merchant("Reads One Trip").await;
+    let key = app.merchant_key(&m).await;
+    let query = "query($m: ID!) { merchant(id: $m) { name } }";
+    for _ in 0..3 {
+        app.ok_as(Some(&key), query, json!({ "m": m })).await;
+    }
+    settle().await;
+
+    // Act
+    let mark = wire.mark();
+    let body = app.ok_as(Some(&key), query, json!({ "m": m })).await;
+    settle().await;
+    let seen = wire.since(mark);
+
+    // Assert: one message carried the BEGIN, the tenant and the statement,
+    // and one ReadyForQuery answered it; the ROLLBACK and the pool's check
+    // came after the session ended. Nothing was prepared.
+    assert_eq!(body["merchant"]["name"], "Reads One Trip", "{body}");
+    let session = wire::connection_that_sent(&seen, &format!("ledger.tenant = '{m}'"));
+    let sent: Vec<&Message> = session.iter().filter(|m| matches!(m, Message::Sent(..))).collect();
+    assert_eq!(wire::statements(&session), 1, "{session:?}");
+    assert_eq!(wire::executes(&session), 0, "{session:?}");
+    let queries = wire::simple_queries(&session);
+    assert_eq!(queries.len(), 2, "{session:?}");
+    assert!(queries[0].starts_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;"), "{queries:?}");
+    assert!(queries[0].contains(&format!("SET LOCAL ledger.tenant = '{m}'")), "{queries:?}");
+    assert!(queries[0].contains("SELECT"), "{queries:?}");
+    assert_eq!(queries[1], "ROLLBACK", "{queries:?}");
+    let opening = session
+        .iter()
+        .position(|m| matches!(m, Message::Sent('Q', Some(q)) if q.starts_with("BEGIN")))
+        .expect("the opening message");
+    let answer =
+        opening + session[opening..].iter().position(|m| matches!(m, Message::Received('Z', _))).expect("an answer");
+    assert_eq!(
+        session[opening..answer].iter().filter(|m| matches!(m, Message::Sent(..))).count(),
+        1,
+        "the statement waited for more than one message: {sent:?}"
+    );
+    assert_eq!(wire::round_trips(&session), wire::round_trips_besides_statements(&session) + 1, "{session:?}");
+
+    // A read that fails (another merchant's id for this key) changes nothing
+    // and leaves no transaction open on the connection it used.
+    let other = app.merchant("Reads One Trip Other").await;
+    assert_eq!(code(&app.gql_as(Some(&key), query, json!({ "m": other })).await), "NOT_FOUND");
+    assert_eq!(left_in_a_transaction(&app).await, 0, "a read session left its transaction open");
+}
+
+#[tokio::test]
+async fn values_written_into_the_first_statement_read_as_their_prepared_form_would() {
+    // Arrange: text with quotes and a backslash in the merchant's name and in
+    // a payment's external reference, read back through the first statement
+    // of a session (values written in) and through later ones (prepared).
+    let app = spawn_app().await;
+    let name = r"O'Brien \ Sons 'n' \x27 $1";
+    let m = app.merchant(name).await;
+    let key = app.merchant_key(&m).await;
+
+    // Act: the merchant alone (one statement, inlined), then with its
+    // balances (later statements prepared).
+    let alone = app.ok_as(Some(&key), "query($m: ID!) { merchant(id: $m) { name } }", json!({ "m": m })).await;
+    let search = app
+        .ok_as(
+            Some(&app.token),
+            "query($q: String!) { merchants(search: $q, first: 5) { edges { node { id name } } } }",
+            json!({ "q": name }),
+        )
+        .await;
+
+    // Assert
+    assert_eq!(alone["merchant"]["name"], name, "{alone}");
+    let found = search["merchants"]["edges"].as_array().expect("edges");
+    assert!(found.iter().any(|e| e["node"]["id"] == m.as_str()), "{search}");
 }

@@ -45,6 +45,13 @@ pub const DEFAULT_POOL_SIZE: u32 = 16;
 /// How long a request waits for a pooled connection before failing.
 pub const POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A pooled connection idle for this long is checked (a `Sync` round trip)
+/// before it is handed out; one in steady use is not, so a request's first
+/// statement is its first round trip. Every connection is also checked as it
+/// comes back to the pool (sqlx's release check), and one that fails either
+/// check is replaced.
+pub const POOL_CHECK_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 /// SQLite allows one writer at a time; a pool of one connection makes the
 /// embedded default serialize its writes instead of failing them with `SQLITE_BUSY`.
 pub const SQLITE_POOL_SIZE: u32 = 1;
@@ -305,24 +312,35 @@ pub async fn begin(pool: &DatabaseConnection) -> Result<DatabaseTransaction, DbE
 }
 
 /// Begins a read-only database transaction for one request's reads, with the
-/// caller's tenant set. On PostgreSQL it is `REPEATABLE READ`, so every field of
-/// one GraphQL response comes from the same snapshot of the books.
+/// caller's tenant set, through sea-orm (background jobs and reports). On PostgreSQL it is `REPEATABLE READ`, so every field of one GraphQL
+/// response comes from the same snapshot of the books. The server's own
+/// reads on PostgreSQL send the same text as [`read_opening`] together with
+/// their first statement instead ([`crate::core::Reads`]).
 pub async fn begin_read(pool: &DatabaseConnection, tenant: Tenant) -> Result<DatabaseTransaction, DbErr> {
     if pool.get_database_backend() != DbBackend::Postgres {
         return begin(pool).await;
     }
-    // One round trip after BEGIN for the isolation level, the access mode and
-    // the tenant (what `begin_with_config` and `set_tenant` take two for). The
-    // tenant setting is a UUID, `*` or empty, never caller text.
     let txn = begin(pool).await?;
     txn.execute_unprepared(&format!(
-        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
-         {}{}",
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; {}{}",
         set_local(TENANT_SETTING, &tenant.setting()),
         set_local(PLATFORM_ROWS_SETTING, "off")
     ))
     .await?;
     Ok(txn)
+}
+
+/// The text that opens a read session on PostgreSQL: `BEGIN` a `REPEATABLE
+/// READ, READ ONLY` transaction and name `tenant` (the platform's rows
+/// hidden). It ends in `;`, ready for the session's first statement to follow
+/// it in the same message. The tenant setting is a UUID, `*` or empty, never
+/// caller text.
+pub(crate) fn read_opening(tenant: Tenant) -> String {
+    format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; {}{}",
+        set_local(TENANT_SETTING, &tenant.setting()),
+        set_local(PLATFORM_ROWS_SETTING, "off")
+    )
 }
 
 /// Begins a read-write database transaction with `tenant` set (and the
@@ -344,6 +362,7 @@ async fn connect(url: String, pool_size: u32) -> Result<DatabaseConnection, DbEr
     opts.max_connections(if sqlite { SQLITE_POOL_SIZE } else { pool_size })
         .min_connections(1)
         .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
+        .test_before_acquire_if_idle_for(POOL_CHECK_AFTER_IDLE)
         .sqlx_logging(false);
     let db = Database::connect(opts).await?;
     if sqlite {
