@@ -28,6 +28,7 @@ mod m20261205_000016_journal_rows_keyed_by_merchant;
 mod m20261206_000017_distribute_on_citus;
 mod m20261207_000018_keys_carry_the_merchant;
 mod m20261208_000019_set_based_entry_checks;
+mod m20261208_000020_compiled_tenant_functions;
 
 /// Runs `sql` (one or more statements) on PostgreSQL and does nothing on
 /// SQLite: for the migrations whose objects only PostgreSQL has (functions
@@ -85,6 +86,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000017_distribute_on_citus::Migration),
             Box::new(m20261207_000018_keys_carry_the_merchant::Migration),
             Box::new(m20261208_000019_set_based_entry_checks::Migration),
+            Box::new(m20261208_000020_compiled_tenant_functions::Migration),
         ]
     }
 }
