@@ -193,6 +193,7 @@ fn quoted(text: &str) -> Option<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use sea_orm::sea_query::Values;
 
