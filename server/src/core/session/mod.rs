@@ -136,44 +136,53 @@ enum Sent {
     Unprepared(String),
 }
 
+/// How a statement goes out: as text (simple protocol), or prepared.
+enum Send {
+    Text(String),
+    Prepared(Statement),
+}
+
 impl PgReads {
     /// Runs `sent` in the session, with the opening in front when it is the
     /// first statement. `rows` says whether rows are wanted.
     async fn run(&self, sent: Sent, rows: bool) -> Result<Outcome, DbErr> {
         let mut slot = self.conn.lock().await;
         let first = slot.is_none();
-        if first {
-            // Held in the slot before anything is sent: if this future is
-            // dropped halfway, dropping the session still rolls it back.
-            *slot = Some(self.pool.acquire().await.map_err(acquire_err)?);
-        }
-        let Some(conn) = slot.as_mut() else { return Err(DbErr::Custom("read session without a connection".into())) };
-        let text = match &sent {
-            Sent::Unprepared(sql) => Some(sql.clone()),
-            Sent::Bound(stmt) if first => inline::inline(stmt),
-            Sent::Bound(_) => None,
+        // Held in the slot before anything is sent: if this future is dropped
+        // halfway, dropping the session still rolls it back.
+        let conn = match &mut *slot {
+            Some(conn) => conn,
+            empty => empty.insert(self.pool.acquire().await.map_err(acquire_err)?),
         };
-        if let Some(text) = text {
-            let text = if first { format!("{}{text}", self.opening) } else { text };
-            let raw = sqlx::raw_sql(AssertSqlSafe(text));
-            return if rows {
-                raw.fetch_all(&mut **conn).await.map(Outcome::Rows).map_err(query_err)
-            } else {
-                raw.execute(&mut **conn).await.map(Outcome::Done).map_err(query_err)
-            };
-        }
-        let Sent::Bound(stmt) = sent else { return Err(DbErr::Custom("unprepared text not sent".into())) };
-        if first {
-            sqlx::raw_sql(AssertSqlSafe(self.opening.clone())).execute(&mut **conn).await.map_err(query_err)?;
-        }
-        let query = sqlx::query_with(
-            AssertSqlSafe(stmt.sql),
-            sea_query_sqlx::SqlxValues(stmt.values.unwrap_or(sea_orm::Values(Vec::new()))),
-        );
-        if rows {
-            query.fetch_all(&mut **conn).await.map(Outcome::Rows).map_err(query_err)
-        } else {
-            query.execute(&mut **conn).await.map(Outcome::Done).map_err(query_err)
+        let send = match sent {
+            Sent::Unprepared(sql) => Send::Text(sql),
+            Sent::Bound(stmt) => match first.then(|| inline::inline(&stmt)).flatten() {
+                Some(text) => Send::Text(text),
+                None => Send::Prepared(stmt),
+            },
+        };
+        match send {
+            Send::Text(text) => {
+                let text = if first { format!("{}{text}", self.opening) } else { text };
+                let raw = sqlx::raw_sql(AssertSqlSafe(text));
+                if rows {
+                    raw.fetch_all(&mut **conn).await.map(Outcome::Rows).map_err(query_err)
+                } else {
+                    raw.execute(&mut **conn).await.map(Outcome::Done).map_err(query_err)
+                }
+            }
+            Send::Prepared(stmt) => {
+                if first {
+                    sqlx::raw_sql(AssertSqlSafe(self.opening.clone())).execute(&mut **conn).await.map_err(query_err)?;
+                }
+                let values = stmt.values.unwrap_or(sea_orm::Values(Vec::new()));
+                let query = sqlx::query_with(AssertSqlSafe(stmt.sql), sea_query_sqlx::SqlxValues(values));
+                if rows {
+                    query.fetch_all(&mut **conn).await.map(Outcome::Rows).map_err(query_err)
+                } else {
+                    query.execute(&mut **conn).await.map(Outcome::Done).map_err(query_err)
+                }
+            }
         }
     }
 
