@@ -29,6 +29,7 @@ mod m20261206_000017_distribute_on_citus;
 mod m20261207_000018_keys_carry_the_merchant;
 mod m20261208_000019_set_based_entry_checks;
 mod m20261208_000020_compiled_tenant_functions;
+mod m20261209_000021_transaction_search_indexes;
 
 /// Runs `sql` (one or more statements) on PostgreSQL and does nothing on
 /// SQLite: for the migrations whose objects only PostgreSQL has (functions
@@ -87,6 +88,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000018_keys_carry_the_merchant::Migration),
             Box::new(m20261208_000019_set_based_entry_checks::Migration),
             Box::new(m20261208_000020_compiled_tenant_functions::Migration),
+            Box::new(m20261209_000021_transaction_search_indexes::Migration),
         ]
     }
 }

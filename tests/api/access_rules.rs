@@ -34,6 +34,7 @@ const INVOKED: &[&str] = &[
     "merchants",
     "account",
     "transaction",
+    "transactions",
     "entries",
     "payment",
     "payments",
@@ -265,6 +266,9 @@ async fn invocation(app: &TestApp, fx: &Fixtures, field: &str) -> Option<(String
         }
         "account" => ("query($id: ID!) { account(id: $id) { id code } }", json!({ "id": fx.account_a })),
         "transaction" => ("query($id: ID!) { transaction(id: $id) { id kind } }", json!({ "id": fx.transaction_a })),
+        "transactions" => {
+            ("query($m: ID!) { transactions(merchantId: $m, filter: {}) { edges { node { id } } } }", json!({ "m": a }))
+        }
         "entries" => (
             "query($id: ID!) { entries(accountId: $id, first: 5) { edges { node { id } } } }",
             json!({ "id": fx.account_a }),

@@ -39,6 +39,7 @@ mod reversal;
 mod reversal_preview;
 mod rls;
 mod rollups;
+mod search;
 mod service_keys;
 mod sqlite;
 mod subledgers;

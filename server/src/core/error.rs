@@ -35,6 +35,10 @@ pub enum LedgerError {
     /// An access call was refused.
     #[error(transparent)]
     Access(#[from] AccessError),
+    /// A transaction search was refused before it ran (no index serves it, or
+    /// a limit was passed).
+    #[error(transparent)]
+    Search(#[from] crate::core::posting::search::SearchError),
     /// An unexpected database failure.
     #[error("database error: {0}")]
     Database(#[from] DbErr),
@@ -78,6 +82,7 @@ impl LedgerError {
             LedgerError::Account(e) => e.code(),
             LedgerError::Posting(e) => e.code(),
             LedgerError::Access(e) => e.code(),
+            LedgerError::Search(e) => e.code(),
             LedgerError::Database(_) | LedgerError::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::accounts::{AccountNode, AssetBalance, BalanceAsOf, asset_balance};
-use super::common::{call, decode_cursor, decode_id_cursor, page_of, parse_merchant_id};
+use super::common::{call, decode_id_cursor, page_of, parse_merchant_id};
 use super::context::{caller, not_found, reads, sees, visible};
 use super::error::OrCoded;
 use super::payments::{PaymentNode, PaymentStateType, payments_connection};
@@ -111,18 +111,28 @@ impl MerchantNode {
     ) -> async_graphql::Result<Connection<OpaqueCursor<String>, PayoutNode>> {
         payouts_connection(ctx, self.0.id, first, after).await
     }
-    /// Its transactions, newest first (by sequence), a Relay connection.
+    /// Its transactions, newest first (by sequence), a Relay connection;
+    /// with `filter`, only those matching it (see `Query.transactions`).
+    /// Errors: `BAD_USER_INPUT`, `FILTER_NOT_INDEXED` (metadata on SQLite).
     #[graphql(complexity = "super::list_cost(first, child_complexity)")]
     async fn transactions(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> async_graphql::Result<Connection<OpaqueCursor<i64>, TransactionNode>> {
+        filter: Option<super::posting::TransactionFilter>,
+    ) -> async_graphql::Result<Connection<OpaqueCursor<String>, TransactionNode>> {
         let limit = page_size(first)?;
-        let before = after.as_deref().map(decode_cursor).transpose()?;
-        let rows = posting::page_for_merchant(&reads(ctx).await?, self.0.id, before, limit + 1).await.or_coded()?;
-        Ok(page_of(rows, limit, before.is_some(), |t| OpaqueCursor(t.seq), TransactionNode))
+        let after = after.as_deref().map(super::posting::decode_search_cursor).transpose()?;
+        let reads = reads(ctx).await?;
+        let rows = match filter {
+            None => posting::page_for_merchant(&reads, self.0.id, after.map(|a| a.seq), limit + 1).await.or_coded()?,
+            Some(filter) => {
+                let search = filter.into_search()?;
+                posting::search::search(&reads, Some(self.0.id), &search, after, limit + 1).await.or_coded()?
+            }
+        };
+        Ok(page_of(rows, limit, after.is_some(), super::posting::search_cursor, TransactionNode))
     }
 }
 

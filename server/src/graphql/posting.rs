@@ -207,6 +207,37 @@ impl PostingQuery {
         Ok(Some(TransactionNode(found)))
     }
 
+    /// Transactions matching `filter`, newest first, a Relay connection
+    /// (keyset cursors; issue 19). `merchantId`: whose books. A merchant key
+    /// always searches its own (another merchant's id is `NOT_FOUND`); staff
+    /// and services may leave it out to look an `externalRef` up across
+    /// every merchant. Every condition is served by an index; a search no
+    /// index serves is refused before it runs. Errors: `FILTER_NOT_INDEXED`
+    /// (no merchant and no `externalRef`; metadata on SQLite),
+    /// `BAD_USER_INPUT` (a list or text over its limit, a malformed id or
+    /// cursor, `first` out of range), `NOT_FOUND`.
+    #[graphql(guard = "access::FIELD", complexity = "super::list_cost(first, child_complexity)")]
+    async fn transactions(
+        &self,
+        ctx: &Context<'_>,
+        merchant_id: Option<ID>,
+        filter: TransactionFilter,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<OpaqueCursor<String>, TransactionNode>> {
+        let limit = page_size(first)?;
+        let named = super::common::parse_partition(merchant_id.as_ref())?;
+        if let Some(m) = named {
+            visible(ctx, m)?;
+        }
+        let after = after.as_deref().map(decode_search_cursor).transpose()?;
+        let search = filter.into_search()?;
+        let reads = reads(ctx).await?;
+        let merchant = reads.partition(named);
+        let rows = posting::search::search(&reads, merchant, &search, after, limit + 1).await.or_coded()?;
+        Ok(page_of(rows, limit, after.is_some(), search_cursor, TransactionNode))
+    }
+
     /// What `reverseTransaction` would post for `transactionId`, computed by
     /// the same code, writing nothing: a payment step's holds become
     /// releases, and only a capture's posted entries are reversed. The same
@@ -587,4 +618,75 @@ pub(super) async fn post(
 fn posted(result: Result<Posted, LedgerError>) -> async_graphql::Result<TransactionPayload> {
     let posted = result.or_coded()?;
     Ok(TransactionPayload { transaction: TransactionNode(posted.transaction), replayed: posted.replayed })
+}
+
+/// What to find among transactions (`transactions`, `Merchant.transactions`).
+/// Every field narrows the result; each is served by an index.
+#[derive(InputObject, Default)]
+pub struct TransactionFilter {
+    /// Exactly this external reference (an order number), as posted.
+    pub external_ref: Option<String>,
+    /// Any of these external references (at most 100).
+    pub external_ref_in: Option<Vec<String>>,
+    /// Conditions on the metadata's top-level keys, all of which must hold
+    /// (at most 10).
+    pub metadata: Option<Vec<MetadataFilter>>,
+    /// Transactions of this kind.
+    pub kind: Option<TransactionKindType>,
+    /// Transactions of this payment's life cycle.
+    pub payment_id: Option<ID>,
+}
+
+/// One condition on a top-level metadata key: give `equals` (the key holds
+/// exactly this JSON value) or `exists: true` (the key is present), not both.
+#[derive(InputObject)]
+pub struct MetadataFilter {
+    /// The key, 1 to 512 bytes.
+    pub key: String,
+    /// The value the key must hold, any JSON.
+    pub equals: Option<Json<serde_json::Value>>,
+    /// `true`: the key must be present. (`false` is refused: no index can
+    /// find what is absent.)
+    pub exists: Option<bool>,
+}
+
+impl TransactionFilter {
+    /// The core's search. Errors: `BAD_USER_INPUT` for a metadata condition
+    /// with both or neither of `equals` and `exists: true`, or a malformed
+    /// payment id.
+    pub(crate) fn into_search(self) -> async_graphql::Result<posting::search::Search> {
+        use posting::search::MetadataCondition;
+        let mut external_refs: Vec<String> = self.external_ref.into_iter().collect();
+        external_refs.extend(self.external_ref_in.unwrap_or_default());
+        let metadata = self
+            .metadata
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| match (m.equals, m.exists) {
+                (Some(Json(value)), None) => Ok(MetadataCondition::Equals(m.key, value)),
+                (None, Some(true)) => Ok(MetadataCondition::Exists(m.key)),
+                _ => Err(coded(BAD_USER_INPUT, "a metadata condition takes either `equals` or `exists: true`")),
+            })
+            .collect::<async_graphql::Result<Vec<_>>>()?;
+        let payment = self.payment_id.as_ref().map(|id| parse_uuid(id, "payment id")).transpose()?;
+        Ok(posting::search::Search { external_refs, metadata, kind: self.kind.map(Into::into), payment })
+    }
+}
+
+/// The cursor of a transaction in a list of transactions
+/// (`transactions`, `Merchant.transactions`): its sequence and merchant.
+pub(crate) fn search_cursor(t: &TransactionRecord) -> OpaqueCursor<String> {
+    OpaqueCursor(format!("{}:{}", t.seq, t.merchant.0))
+}
+
+/// Reads a [`search_cursor`]. Errors: `BAD_USER_INPUT`.
+pub(crate) fn decode_search_cursor(raw: &str) -> async_graphql::Result<posting::search::After> {
+    use async_graphql::connection::CursorType;
+    let bad = || coded(BAD_USER_INPUT, "malformed cursor");
+    let text = OpaqueCursor::<String>::decode_cursor(raw).map_err(|_| bad())?.0;
+    let (seq, merchant) = text.split_once(':').ok_or_else(bad)?;
+    Ok(posting::search::After {
+        seq: seq.parse().map_err(|_| bad())?,
+        merchant: crate::domain::MerchantId(merchant.parse().map_err(|_| bad())?),
+    })
 }

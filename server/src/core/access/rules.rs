@@ -366,6 +366,7 @@ pub const FIELD_ACCESS: &[(&str, Access)] = {
         ("merchants", Access::staff(Viewer).and_merchant().and_scope(LedgerRead)),
         ("account", Access::staff(Viewer).and_merchant().and_scope(LedgerRead)),
         ("transaction", Access::staff(Viewer).and_merchant().and_scope(LedgerRead)),
+        ("transactions", Access::staff(Viewer).and_merchant().and_scope(LedgerRead)),
         ("entries", Access::staff(Viewer).and_merchant().and_scope(LedgerRead)),
         ("payment", Access::staff(Viewer).and_merchant().and_scope(LedgerRead)),
         ("payments", Access::staff(Viewer).and_merchant().and_scope(LedgerRead)),

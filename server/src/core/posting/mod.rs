@@ -32,6 +32,7 @@ pub mod group;
 mod invariants;
 pub(in crate::core) mod post;
 pub mod reads;
+pub mod search;
 mod service;
 pub(in crate::core) mod store;
 
