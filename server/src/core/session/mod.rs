@@ -11,7 +11,8 @@
 //! literals, see [`inline`]). A read of one statement therefore waits for one
 //! round trip, and every later statement of the session reads the same
 //! snapshot, prepared as usual. The `ROLLBACK` that ends the session is sent
-//! after the caller has its answer.
+//! after the caller has its answer. On Citus the opening goes alone (see
+//! `PgReads::run`).
 
 mod inline;
 
@@ -154,16 +155,24 @@ impl PgReads {
             Some(conn) => conn,
             empty => empty.insert(self.pool.acquire().await.map_err(acquire_err)?),
         };
+        // Citus ships a single-shard query's whole message to the worker,
+        // opening included, and the worker refuses it ("cannot execute a
+        // distributed query from a query on a shard"): there the opening
+        // goes alone, a round trip of its own, as before.
+        let together = first && !super::db::on_citus();
+        if first && !together {
+            sqlx::raw_sql(AssertSqlSafe(self.opening.clone())).execute(&mut **conn).await.map_err(query_err)?;
+        }
         let send = match sent {
             Sent::Unprepared(sql) => Send::Text(sql),
-            Sent::Bound(stmt) => match first.then(|| inline::inline(&stmt)).flatten() {
+            Sent::Bound(stmt) => match together.then(|| inline::inline(&stmt)).flatten() {
                 Some(text) => Send::Text(text),
                 None => Send::Prepared(stmt),
             },
         };
         match send {
             Send::Text(text) => {
-                let text = if first { format!("{}{text}", self.opening) } else { text };
+                let text = if together { format!("{}{text}", self.opening) } else { text };
                 let raw = sqlx::raw_sql(AssertSqlSafe(text));
                 if rows {
                     raw.fetch_all(&mut **conn).await.map(Outcome::Rows).map_err(query_err)
@@ -172,7 +181,7 @@ impl PgReads {
                 }
             }
             Send::Prepared(stmt) => {
-                if first {
+                if together {
                     sqlx::raw_sql(AssertSqlSafe(self.opening.clone())).execute(&mut **conn).await.map_err(query_err)?;
                 }
                 let values = stmt.values.unwrap_or(sea_orm::Values(Vec::new()));
