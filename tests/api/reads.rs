@@ -254,6 +254,27 @@ async fn settle() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
 }
 
+/// Sends `query` as `key` `warm` times (so the key is remembered and the
+/// pool warm), then once more; returns that last answer and every message
+/// the wire saw for it, including what the server sent after answering.
+async fn read_on_the_wire(
+    app: &TestApp,
+    wire: &Wire,
+    key: &str,
+    query: &str,
+    variables: serde_json::Value,
+    warm: usize,
+) -> (serde_json::Value, Vec<(usize, Message)>) {
+    for _ in 0..warm {
+        app.ok_as(Some(key), query, variables.clone()).await;
+    }
+    settle().await;
+    let mark = wire.mark();
+    let body = app.ok_as(Some(key), query, variables).await;
+    settle().await;
+    (body, wire.since(mark))
+}
+
 #[tokio::test]
 async fn a_merchants_balance_read_takes_a_few_statements_and_none_of_them_per_account() {
     // Arrange: a merchant with balances in two currencies and its own key.
@@ -263,14 +284,9 @@ async fn a_merchants_balance_read_takes_a_few_statements_and_none_of_them_per_ac
     app.pay(&m, "20.00", None, "EUR", "few-2").await;
     let key = app.merchant_key(&m).await;
     let query = "query($m: ID!) { merchant(id: $m) { balances { asset posted { amount } available { amount } } } }";
-    app.ok_as(Some(&key), query, json!({ "m": m })).await;
-    settle().await;
 
-    // Act: the same read again (the key is remembered by then).
-    let mark = wire.mark();
-    let body = app.ok_as(Some(&key), query, json!({ "m": m })).await;
-    settle().await;
-    let seen = wire.since(mark);
+    // Act: the read, once the key is remembered.
+    let (body, seen) = read_on_the_wire(&app, &wire, &key, query, json!({ "m": m }), 1).await;
 
     // Assert: four statements: the merchant, its accounts with their
     // balance rows (one statement; two before issue 18), its expired holds
@@ -301,16 +317,9 @@ async fn a_single_statement_read_waits_for_one_round_trip_with_its_begin_and_ten
     let m = app.merchant("Reads One Trip").await;
     let key = app.merchant_key(&m).await;
     let query = "query($m: ID!) { merchant(id: $m) { name } }";
-    for _ in 0..3 {
-        app.ok_as(Some(&key), query, json!({ "m": m })).await;
-    }
-    settle().await;
 
     // Act
-    let mark = wire.mark();
-    let body = app.ok_as(Some(&key), query, json!({ "m": m })).await;
-    settle().await;
-    let seen = wire.since(mark);
+    let (body, seen) = read_on_the_wire(&app, &wire, &key, query, json!({ "m": m }), 3).await;
 
     // Assert: one message carried the BEGIN, the tenant and the statement,
     // and one ReadyForQuery answered it; the ROLLBACK and the pool's check
