@@ -43,6 +43,16 @@ async fn on_postgres(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr
     Ok(())
 }
 
+/// Runs `sql` on a single PostgreSQL node only: nothing on SQLite, and
+/// nothing on a Citus coordinator, where migration 17 shaped the objects
+/// for distribution (migrations 18 to 20). Errors: the database's.
+async fn on_one_postgres_node(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
+    if !citus_installed(manager.get_connection()).await? {
+        on_postgres(manager, sql).await?;
+    }
+    Ok(())
+}
+
 /// Whether `db` is a Citus coordinator: PostgreSQL with the `citus` extension
 /// installed (false on SQLite). Migration 17 distributes the books there, and
 /// the server and the tests ask the same question. Errors: the database's.

@@ -53,16 +53,10 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if !crate::citus_installed(manager.get_connection()).await? {
-            crate::on_postgres(manager, &format!("{KEYS_UP}{ACCOUNT_CHECK_UP}")).await?;
-        }
-        Ok(())
+        crate::on_one_postgres_node(manager, &format!("{KEYS_UP}{ACCOUNT_CHECK_UP}")).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if !crate::citus_installed(manager.get_connection()).await? {
-            crate::on_postgres(manager, &format!("{ACCOUNT_CHECK_DOWN}{KEYS_DOWN}")).await?;
-        }
-        Ok(())
+        crate::on_one_postgres_node(manager, &format!("{ACCOUNT_CHECK_DOWN}{KEYS_DOWN}")).await
     }
 }

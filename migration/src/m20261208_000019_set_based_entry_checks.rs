@@ -101,18 +101,12 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if !crate::citus_installed(manager.get_connection()).await? {
-            crate::on_postgres(manager, UP).await?;
-        }
-        Ok(())
+        crate::on_one_postgres_node(manager, UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if !crate::citus_installed(manager.get_connection()).await? {
-            // The row trigger comes back exactly as migration 18 made it.
-            let down = format!("{DOWN}{}", crate::m20261207_000018_keys_carry_the_merchant::ACCOUNT_CHECK_UP);
-            crate::on_postgres(manager, &down).await?;
-        }
-        Ok(())
+        // The row trigger comes back exactly as migration 18 made it.
+        let down = format!("{DOWN}{}", crate::m20261207_000018_keys_carry_the_merchant::ACCOUNT_CHECK_UP);
+        crate::on_one_postgres_node(manager, &down).await
     }
 }

@@ -63,16 +63,10 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if !crate::citus_installed(manager.get_connection()).await? {
-            crate::on_postgres(manager, UP).await?;
-        }
-        Ok(())
+        crate::on_one_postgres_node(manager, UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if !crate::citus_installed(manager.get_connection()).await? {
-            crate::on_postgres(manager, DOWN).await?;
-        }
-        Ok(())
+        crate::on_one_postgres_node(manager, DOWN).await
     }
 }

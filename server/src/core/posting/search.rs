@@ -17,13 +17,11 @@
 //! anchors a search; anything else is refused with
 //! [`SearchError::NotIndexed`] before a statement runs.
 
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ConnectionTrait, DbBackend};
 
 use super::TransactionRecord;
 use crate::core::{LedgerError, Reads};
 use crate::domain::{MerchantId, TransactionKind};
-use entity::transaction;
 
 /// Most values in one `external_ref` list.
 pub const MAX_EXTERNAL_REFS: usize = 100;
@@ -131,48 +129,8 @@ pub async fn search(
     after: Option<After>,
     limit: u64,
 ) -> Result<Vec<TransactionRecord>, LedgerError> {
-    let db = reads.db();
-    search.check(merchant, db.get_database_backend())?;
-    let mut q = transaction::Entity::find();
-    if let Some(m) = merchant {
-        q = q.filter(transaction::Column::MerchantId.eq(m.0));
-    }
-    match search.external_refs.as_slice() {
-        [] => {}
-        [one] => q = q.filter(transaction::Column::ExternalRef.eq(one.as_str())),
-        many => q = q.filter(transaction::Column::ExternalRef.is_in(many.iter().map(String::as_str))),
-    }
-    for condition in &search.metadata {
-        q = q.filter(match condition {
-            MetadataCondition::Equals(key, value) => {
-                Expr::cust_with_values("metadata @> $1", [serde_json::json!({ key.as_str(): value })])
-            }
-            MetadataCondition::Exists(key) => Expr::cust_with_values("metadata ? $1", [key.clone()]),
-        });
-    }
-    if let Some(kind) = search.kind {
-        q = q.filter(transaction::Column::Kind.eq(kind.as_str()));
-    }
-    if let Some(payment) = search.payment {
-        q = q.filter(transaction::Column::PaymentId.eq(payment));
-    }
-    if let Some(after) = after {
-        q = q.filter(
-            Condition::any().add(transaction::Column::Seq.lt(after.seq)).add(
-                Condition::all()
-                    .add(transaction::Column::Seq.eq(after.seq))
-                    .add(transaction::Column::MerchantId.lt(after.merchant.0)),
-            ),
-        );
-    }
-    let rows = q
-        .order_by_desc(transaction::Column::Seq)
-        .order_by_desc(transaction::Column::MerchantId)
-        .limit(limit)
-        .all(db)
-        .await
-        .map_err(LedgerError::from)?;
-    Ok(rows.into_iter().map(TryInto::try_into).collect::<Result<Vec<_>, sea_orm::DbErr>>()?)
+    search.check(merchant, reads.db().get_database_backend())?;
+    Ok(super::store::search(reads.db(), merchant, search, after, limit).await?)
 }
 
 #[cfg(test)]

@@ -677,6 +677,61 @@ pub async fn page_for_merchant(
     q.order_by_desc(transaction::Column::Seq).limit(limit).all(db).await?.into_iter().map(TryInto::try_into).collect()
 }
 
+/// The rows of a transaction search (`core::posting::search`, which checks
+/// first that an index serves it): `merchant`'s (`None`: every merchant the
+/// transaction's tenant sees) matching `search`, newest first by sequence
+/// then merchant, after `after`, at most `limit`.
+pub async fn search(
+    db: &impl ConnectionTrait,
+    merchant: Option<MerchantId>,
+    search: &super::search::Search,
+    after: Option<super::search::After>,
+    limit: u64,
+) -> Result<Vec<TransactionRecord>, DbErr> {
+    use super::search::MetadataCondition;
+    use sea_orm::sea_query::Expr;
+    let mut q = transaction::Entity::find();
+    if let Some(m) = merchant {
+        q = q.filter(transaction::Column::MerchantId.eq(m.0));
+    }
+    match search.external_refs.as_slice() {
+        [] => {}
+        [one] => q = q.filter(transaction::Column::ExternalRef.eq(one.as_str())),
+        many => q = q.filter(transaction::Column::ExternalRef.is_in(many.iter().map(String::as_str))),
+    }
+    for condition in &search.metadata {
+        q = q.filter(match condition {
+            MetadataCondition::Equals(key, value) => {
+                Expr::cust_with_values("metadata @> $1", [serde_json::json!({ key.as_str(): value })])
+            }
+            MetadataCondition::Exists(key) => Expr::cust_with_values("metadata ? $1", [key.clone()]),
+        });
+    }
+    if let Some(kind) = search.kind {
+        q = q.filter(transaction::Column::Kind.eq(kind.as_str()));
+    }
+    if let Some(payment) = search.payment {
+        q = q.filter(transaction::Column::PaymentId.eq(payment));
+    }
+    if let Some(after) = after {
+        q = q.filter(
+            sea_orm::Condition::any().add(transaction::Column::Seq.lt(after.seq)).add(
+                sea_orm::Condition::all()
+                    .add(transaction::Column::Seq.eq(after.seq))
+                    .add(transaction::Column::MerchantId.lt(after.merchant.0)),
+            ),
+        );
+    }
+    q.order_by_desc(transaction::Column::Seq)
+        .order_by_desc(transaction::Column::MerchantId)
+        .limit(limit)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(TryInto::try_into)
+        .collect()
+}
+
 /// Builds the entry rows of a transaction from its sequence numbers.
 pub fn number_entries(
     txn: &TransactionRecord,
