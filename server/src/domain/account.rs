@@ -322,3 +322,21 @@ mod tests {
         assert!(AccountCode::parse("").is_err());
     }
 }
+
+/// A point in an account's or a merchant's history, as Formance's
+/// point-in-time (`pit`) and insertion-date (`oit`) queries name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsOf {
+    /// After the transaction with this number in the merchant's journal (its
+    /// own transactions and the deals it is the counterparty of); for an
+    /// account, its owner's journal (the platform's for the platform's own).
+    Sequence(i64),
+    /// The value date: counting every entry whose transaction is effective at
+    /// or before this time, so a backdated transaction counts from its
+    /// effective time even though it was recorded later.
+    Effective(chrono::DateTime<chrono::Utc>),
+    /// The knowledge time: what the books said at this moment, counting every
+    /// entry whose transaction was recorded (`createdAt`) at or before it,
+    /// whatever its effective time.
+    Known(chrono::DateTime<chrono::Utc>),
+}

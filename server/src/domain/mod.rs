@@ -14,7 +14,7 @@ pub mod merchant;
 pub mod money;
 pub mod transaction;
 
-pub use account::{AccountCode, AccountId, Balance, Direction, NormalBalance, Owner};
+pub use account::{AccountCode, AccountId, AsOf, Balance, Direction, NormalBalance, Owner};
 pub use error::DomainError;
 pub use idempotency::{Fingerprint, IdempotencyKey};
 pub use merchant::{MerchantClass, MerchantExternalId, MerchantId, MerchantName};

@@ -19,7 +19,6 @@ use crate::core::access::rules::Caller;
 use crate::core::accounts::{self, BalanceView};
 use crate::core::merchants::{self, Merchant};
 use crate::core::posting;
-use crate::core::reports::AsOf;
 use crate::domain::{self, MerchantClass, MerchantExternalId, MerchantId, MerchantName, Owner};
 
 /// A merchant: a seller on the platform on whose behalf money is collected.
@@ -66,18 +65,12 @@ impl MerchantNode {
                 .filter(|(a, _)| a.code == code)
                 .map(|(a, view)| (a.asset.to_string(), view))
                 .collect(),
-            Some(point) => {
-                let point = match point {
-                    BalanceAsOf::Sequence(s) => AsOf::Sequence(s),
-                    BalanceAsOf::Time(t) => AsOf::Time(t),
-                };
-                crate::core::reports::balances_as_of(&reads, self.0.id, &code, point)
-                    .await
-                    .or_coded()?
-                    .into_iter()
-                    .map(|(a, n, b)| (a.to_string(), BalanceView::past(n, b)))
-                    .collect()
-            }
+            Some(point) => crate::core::reports::balances_as_of(&reads, self.0.id, &code, point.into())
+                .await
+                .or_coded()?
+                .into_iter()
+                .map(|(a, n, b)| (a.to_string(), BalanceView::past(n, b)))
+                .collect(),
         };
         let mut out = Vec::with_capacity(views.len());
         for (asset, view) in &views {
@@ -132,7 +125,7 @@ impl MerchantNode {
                 posting::search::search(&reads, Some(self.0.id), &search, after, limit + 1).await.or_coded()?
             }
         };
-        Ok(page_of(rows, limit, after.is_some(), super::posting::search_cursor, TransactionNode))
+        Ok(page_of(rows, limit, after.is_some(), super::posting::search_cursor, TransactionNode::of))
     }
 }
 

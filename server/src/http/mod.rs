@@ -146,7 +146,8 @@ pub fn router(state: AppState) -> Router {
     let mut api = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(ws::graphql_ws))
-        .route(reports::CSV_PATH, get(reports::monthly_rollup_csv));
+        .route(reports::CSV_PATH, get(reports::monthly_rollup_csv))
+        .route(reports::STATEMENT_CSV_PATH, get(reports::statement_csv));
     if settings.mode == Mode::Development {
         api = api.route("/graphiql", get(graphiql));
     }

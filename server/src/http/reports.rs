@@ -79,12 +79,178 @@ pub async fn monthly_rollup_csv(
     let query = format!(
         "query($m: String!) {{ monthlyRollup(month: $m) {{ month lines {{ {LINE_FIELDS} }} adjustments {{ {LINE_FIELDS} }} }} }}"
     );
-    let request =
-        async_graphql::Request::new(query).variables(async_graphql::Variables::from_json(json!({ "m": month })));
-    let response = match run_graphql(&state, &headers, request).await {
-        Ok(r) => r,
+    let data = match graphql_data(&state, &headers, query, json!({ "m": month })).await {
+        Ok(data) => data,
         Err(refused) => return refused,
     };
+    let report = &data["monthlyRollup"];
+    let mut rows = vec![COLUMNS.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>()];
+    for (kind, key) in [("month", "lines"), ("adjustment", "adjustments")] {
+        for line in report[key].as_array().into_iter().flatten() {
+            let mut row = vec![cell(report, "month"), kind.to_owned()];
+            row.extend(COLUMNS[2..].iter().map(|c| cell(line, c)));
+            rows.push(row);
+        }
+    }
+    csv_response(rows, &format!("monthly-rollup-{}.csv", cell(report, "month")))
+}
+
+/// Where an account's statement is served as CSV:
+/// `GET /accounts/{id}/statement.csv?from=<RFC 3339>&to=<RFC 3339>`, with the
+/// same `Authorization: Bearer` as GraphQL (whoever may read the account).
+pub const STATEMENT_CSV_PATH: &str = "/accounts/{id}/statement.csv";
+
+/// The statement CSV's columns. The first row is the opening balance and the
+/// last the closing one (`row` = `opening` / `closing`, amounts in the
+/// balance columns); each row between is one entry (`row` = `entry`), its
+/// amount in `amount`, signed by the account's normal balance in `change`,
+/// and the balances after it. Amounts are decimal strings in the asset's
+/// major unit.
+pub const STATEMENT_COLUMNS: [&str; 12] = [
+    "row",
+    "effectiveAt",
+    "transactionId",
+    "entryId",
+    "direction",
+    "layer",
+    "amount",
+    "change",
+    "posted",
+    "pending",
+    "available",
+    "asset",
+];
+
+/// The query string of the statement export.
+#[derive(serde::Deserialize)]
+pub struct StatementQuery {
+    /// Start, inclusive, RFC 3339.
+    from: Option<String>,
+    /// End, exclusive, RFC 3339.
+    to: Option<String>,
+}
+
+/// The statement export's handler: runs `account(id) { statement(from, to) }`
+/// for the caller, so its rules and error codes are the API's (404
+/// `NOT_FOUND` for an account the caller cannot see).
+pub async fn statement_csv(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Query(q): Query<StatementQuery>,
+) -> Response {
+    let (Some(from), Some(to)) = (q.from, q.to) else {
+        return error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "give ?from=<RFC 3339>&to=<RFC 3339>");
+    };
+    let query = "query($id: ID!, $from: DateTime!, $to: DateTime!) { account(id: $id) { id code asset normalBalance \
+        statement(from: $from, to: $to) { opening { posted { amount } pending { amount } available { amount } } \
+        closing { posted { amount } pending { amount } available { amount } } \
+        entries { id transactionId direction layer effectiveAt amount { amount } } } } }";
+    let data = match graphql_data(&state, &headers, query.to_owned(), json!({ "id": id, "from": from, "to": to })).await
+    {
+        Ok(data) => data,
+        Err(refused) => return refused,
+    };
+    let account = &data["account"];
+    if account.is_null() {
+        return error_response(StatusCode::NOT_FOUND, "NOT_FOUND", "no such account");
+    }
+    statement_rows(account).map_or_else(
+        |what| {
+            tracing::error!(what, "could not build a statement CSV");
+            error_response(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "internal server error")
+        },
+        |rows| csv_response(rows, &format!("statement-{}-{}.csv", cell(account, "code"), cell(account, "id"))),
+    )
+}
+
+/// The statement's rows: opening, each entry with the running balances after
+/// it, closing. Errors: an amount the API sent that does not parse (a bug).
+fn statement_rows(account: &Value) -> Result<Vec<Vec<String>>, &'static str> {
+    let statement = &account["statement"];
+    let asset = cell(account, "asset");
+    let credit_normal = account["normalBalance"].as_str() == Some("CREDIT");
+    let dec = |v: &Value| -> Result<rust_decimal::Decimal, &'static str> {
+        v["amount"].as_str().unwrap_or_default().parse().map_err(|_| "an amount did not parse")
+    };
+    let opening = &statement["opening"];
+    let (mut posted, mut pending, mut available) =
+        (dec(&opening["posted"])?, dec(&opening["pending"])?, dec(&opening["available"])?);
+    let balance_row = |row: &str, b: &Value| {
+        vec![
+            row.to_owned(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            cell(b, "posted"),
+            cell(b, "pending"),
+            cell(b, "available"),
+            asset.clone(),
+        ]
+    };
+    let mut rows = vec![STATEMENT_COLUMNS.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>()];
+    rows.push(balance_row("opening", opening));
+    for e in statement["entries"].as_array().into_iter().flatten() {
+        let amount = dec(&e["amount"])?;
+        let increases = (e["direction"].as_str() == Some("CREDIT")) == credit_normal;
+        let layer = e["layer"].as_str().unwrap_or_default();
+        let change = if increases { amount } else { -amount };
+        // As the balance view defines them: posted moves posted, pending
+        // and available; a hold moves pending, and available when it is an
+        // outflow; a release undoes a hold.
+        match layer {
+            "POSTED" => {
+                posted += change;
+                pending += change;
+                available += change;
+            }
+            "HOLD" => {
+                pending += change;
+                if !increases {
+                    available += change;
+                }
+            }
+            _ => {
+                pending -= change;
+                if !increases {
+                    available -= change;
+                }
+            }
+        }
+        rows.push(vec![
+            "entry".to_owned(),
+            cell(e, "effectiveAt"),
+            cell(e, "transactionId"),
+            cell(e, "id"),
+            cell(e, "direction"),
+            cell(e, "layer"),
+            amount.to_string(),
+            change.to_string(),
+            posted.to_string(),
+            pending.to_string(),
+            available.to_string(),
+            asset.clone(),
+        ]);
+    }
+    rows.push(balance_row("closing", &statement["closing"]));
+    Ok(rows)
+}
+
+/// Runs `query` with `variables` for the caller and returns its `data`, or
+/// the refusal as the usual JSON error body (400 `BAD_USER_INPUT` and the
+/// other codes, 401, 403 `FORBIDDEN`).
+async fn graphql_data(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: String,
+    variables: Value,
+) -> Result<Value, Response> {
+    let request = async_graphql::Request::new(query).variables(async_graphql::Variables::from_json(variables));
+    let response = run_graphql(state, headers, request).await?;
     if let Some(err) = response.errors.first() {
         let code = err
             .extensions
@@ -95,22 +261,18 @@ pub async fn monthly_rollup_csv(
         let status = match code.as_str() {
             "FORBIDDEN" => StatusCode::FORBIDDEN,
             "UNAUTHENTICATED" => StatusCode::UNAUTHORIZED,
+            "NOT_FOUND" | "ACCOUNT_NOT_FOUND" => StatusCode::NOT_FOUND,
             "INTERNAL_SERVER_ERROR" => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         };
-        return error_response(status, &code, &err.message);
+        return Err(error_response(status, &code, &err.message));
     }
-    let data = response.data.into_json().unwrap_or(Value::Null);
-    let report = &data["monthlyRollup"];
+    Ok(response.data.into_json().unwrap_or(Value::Null))
+}
+
+/// `rows` as an RFC 4180 CSV attachment named `filename`.
+fn csv_response(rows: Vec<Vec<String>>, filename: &str) -> Response {
     let mut out = csv::Writer::from_writer(Vec::new());
-    let mut rows = vec![COLUMNS.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>()];
-    for (kind, key) in [("month", "lines"), ("adjustment", "adjustments")] {
-        for line in report[key].as_array().into_iter().flatten() {
-            let mut row = vec![cell(report, "month"), kind.to_owned()];
-            row.extend(COLUMNS[2..].iter().map(|c| cell(line, c)));
-            rows.push(row);
-        }
-    }
     for row in rows {
         if let Err(e) = out.write_record(&row) {
             tracing::error!(error = %e, "could not write a CSV row");
@@ -121,9 +283,8 @@ pub async fn monthly_rollup_csv(
         tracing::error!("could not finish the CSV");
         return error_response(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "internal server error");
     };
-    let disposition = format!("attachment; filename=\"monthly-rollup-{}.csv\"", cell(report, "month"));
     let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response();
-    if let Ok(v) = HeaderValue::from_str(&disposition) {
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
         response.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
     response

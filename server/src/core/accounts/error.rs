@@ -32,6 +32,13 @@ pub enum AccountError {
     /// account for the merchant holds that code in the merchant's books.
     #[error("this code belongs to the platform's chart of accounts; choose another code")]
     CodeReserved,
+    /// A statement's end is before its start.
+    #[error("a statement's `to` must not be before its `from`")]
+    StatementRangeInvalid,
+    /// A statement period holds more than
+    /// [`super::history::MAX_STATEMENT_ENTRIES`] entries.
+    #[error("the period holds more entries than one statement lists (10,000); ask for shorter periods")]
+    StatementTooLong,
 }
 
 impl AccountError {
@@ -44,6 +51,8 @@ impl AccountError {
             AccountError::DebitAccountNotAllowed => "DEBIT_ACCOUNT_NOT_ALLOWED",
             AccountError::AssetAlreadyExists => "ASSET_ALREADY_EXISTS",
             AccountError::CodeReserved => "ACCOUNT_CODE_RESERVED",
+            AccountError::StatementRangeInvalid => "STATEMENT_RANGE_INVALID",
+            AccountError::StatementTooLong => "STATEMENT_TOO_LONG",
         }
     }
 }

@@ -8,6 +8,7 @@
 
 pub(in crate::core) mod apply;
 pub mod error;
+pub mod history;
 pub mod limit;
 pub(in crate::core) mod store;
 pub mod view;

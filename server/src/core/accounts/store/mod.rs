@@ -5,6 +5,7 @@
 //! account-id order (`lock_balances`) so concurrent writers never deadlock.
 
 pub mod assets;
+pub mod history;
 pub mod limits;
 
 use std::collections::{BTreeMap, HashSet};

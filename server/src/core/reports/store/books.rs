@@ -7,22 +7,12 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Value};
 
 use crate::core::db::stmt;
 use crate::domain::{AccountCode, AssetCode, Balance, MerchantId, NormalBalance};
 
-/// A point in the ledger's history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AsOf {
-    /// After the transaction with this number in the merchant's journal (its
-    /// own transactions and the deals it is the counterparty of).
-    Sequence(i64),
-    /// Counting every entry whose transaction is effective at or before this time
-    /// (so backdated transactions count from their effective time).
-    Time(DateTime<Utc>),
-}
+pub use crate::domain::AsOf;
 
 /// The posted balance of each of `merchant`'s accounts with `code`, per asset, at
 /// `as_of`, summed from the entries. Pending totals are zero in the past, since
@@ -37,7 +27,12 @@ pub async fn balances_as_of(
         AsOf::Sequence(number) => {
             ("layer = 'posted' AND transaction_seq <= $1", row_key_of(db, merchant, number).await?.into())
         }
-        AsOf::Time(t) => ("layer = 'posted' AND effective_at <= $1", t.into()),
+        AsOf::Effective(t) => ("layer = 'posted' AND effective_at <= $1", t.into()),
+        AsOf::Known(t) => (
+            "layer = 'posted' AND EXISTS (SELECT 1 FROM transactions t WHERE t.merchant_id = entries.merchant_id \
+             AND t.seq = entries.transaction_seq AND t.created_at <= $1)",
+            t.into(),
+        ),
     };
     // The accounts, from the merchant's partition; then their entries' sums.
     // Two statements, because a deal's buyer-side entries are stored in the
@@ -91,7 +86,7 @@ pub async fn balances_as_of(
 /// entry on the merchant's accounts up to it is from its transactions up to
 /// that number, since the journal takes row keys in its own order. Before
 /// the first: -1; past the last: the largest key there can be.
-async fn row_key_of(db: &impl ConnectionTrait, merchant: MerchantId, number: i64) -> Result<i64, DbErr> {
+pub(crate) async fn row_key_of(db: &impl ConnectionTrait, merchant: MerchantId, number: i64) -> Result<i64, DbErr> {
     if number <= 0 {
         return Ok(-1);
     }
