@@ -110,7 +110,7 @@ impl PaymentNode {
     /// Every ledger transaction it made, in sequence order.
     async fn transactions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TransactionNode>> {
         let rows = posting::of_payment(&reads(ctx).await?, self.0.merchant, self.0.id).await.or_coded()?;
-        Ok(rows.into_iter().map(TransactionNode).collect())
+        Ok(rows.into_iter().map(TransactionNode::of).collect())
     }
 }
 
@@ -347,10 +347,12 @@ pub struct ResolveDisputeInput {
 pub struct PaymentPayload {
     /// The payment after the step.
     pub payment: PaymentNode,
-    /// The ledger transaction the step posted.
+    /// The ledger transaction the step posted (on a dry run, would post).
     pub transaction: TransactionNode,
     /// True on a replay.
     pub replayed: bool,
+    /// On a dry run, the balances the step would leave; null for a real write.
+    pub dry_run: Option<super::preview::DryRunNode>,
 }
 
 /// Input of `setFeeSchedule`.
@@ -403,6 +405,8 @@ impl PaymentsMutation {
     async fn record_payment(
         &self,
         ctx: &Context<'_>,
+        #[graphql(default, desc = "true: run it and roll it back; see `DryRun`")] dry_run: bool,
+
         input: RecordPaymentInput,
     ) -> async_graphql::Result<TransactionPayload> {
         let merchant = parse_merchant_id(&input.merchant_id)?;
@@ -418,7 +422,7 @@ impl PaymentsMutation {
         };
         let notes = annotations(input.external_ref.clone(), input.metadata.clone(), input.effective_at)?;
         let draft = payment::record_payment(merchant, &asset.code, gross, fee, notes).or_coded()?;
-        post(ctx, &input.idempotency_key, "recordPayment", &input, draft).await
+        post(ctx, dry_run, &input.idempotency_key, "recordPayment", &input, draft).await
     }
 
     /// Authorizes a payment: holds `amount` pending for the merchant until
@@ -429,12 +433,14 @@ impl PaymentsMutation {
     async fn authorize_payment(
         &self,
         ctx: &Context<'_>,
+        #[graphql(default, desc = "true: run it and roll it back; see `DryRun`")] dry_run: bool,
+
         input: AuthorizePaymentInput,
     ) -> async_graphql::Result<PaymentPayload> {
         let merchant = parse_merchant_id(&input.merchant_id)?;
         let (asset, amount) = money(ctx, &input.amount).await?;
         let notes = annotations(input.external_ref.clone(), input.metadata.clone(), None)?;
-        let call = call(ctx, &input.idempotency_key, "authorizePayment", &input).await?;
+        let call = call(ctx, &input.idempotency_key, "authorizePayment", &input).await?.dry_run(dry_run);
         let step = ledger(ctx)?.payments().authorize(call, merchant, asset.code, amount, input.expires_at, notes).await;
         payment_payload(step)
     }
@@ -447,6 +453,8 @@ impl PaymentsMutation {
     async fn capture_payment(
         &self,
         ctx: &Context<'_>,
+        #[graphql(default, desc = "true: run it and roll it back; see `DryRun`")] dry_run: bool,
+
         input: CapturePaymentInput,
     ) -> async_graphql::Result<PaymentPayload> {
         let payment = parse_uuid(&input.payment_id, "payment id")?;
@@ -459,6 +467,7 @@ impl PaymentsMutation {
         };
         let call = call(ctx, &input.idempotency_key, "capturePayment", &input)
             .await?
+            .dry_run(dry_run)
             .naming(parse_partition(input.merchant_id.as_ref())?);
         payment_payload(ledger(ctx)?.payments().capture(call, payment, amount).await)
     }
@@ -469,11 +478,14 @@ impl PaymentsMutation {
     async fn void_authorization(
         &self,
         ctx: &Context<'_>,
+        #[graphql(default, desc = "true: run it and roll it back; see `DryRun`")] dry_run: bool,
+
         input: VoidAuthorizationInput,
     ) -> async_graphql::Result<PaymentPayload> {
         let payment = parse_uuid(&input.payment_id, "payment id")?;
         let call = call(ctx, &input.idempotency_key, "voidAuthorization", &input)
             .await?
+            .dry_run(dry_run)
             .naming(parse_partition(input.merchant_id.as_ref())?);
         payment_payload(ledger(ctx)?.payments().void(call, payment).await)
     }
@@ -485,6 +497,8 @@ impl PaymentsMutation {
     async fn refund_payment(
         &self,
         ctx: &Context<'_>,
+        #[graphql(default, desc = "true: run it and roll it back; see `DryRun`")] dry_run: bool,
+
         input: RefundPaymentInput,
     ) -> async_graphql::Result<PaymentPayload> {
         let payment = parse_uuid(&input.payment_id, "payment id")?;
@@ -492,6 +506,7 @@ impl PaymentsMutation {
         let amount = optional_money(ctx, input.amount.as_ref()).await?;
         let call = call(ctx, &input.idempotency_key, "refundPayment", &input)
             .await?
+            .dry_run(dry_run)
             .naming(parse_partition(input.merchant_id.as_ref())?);
         payment_payload(ledger(ctx)?.payments().refund(call, payment, amount).await)
     }
@@ -501,11 +516,17 @@ impl PaymentsMutation {
     /// Errors: `NOT_FOUND`, `PAYMENT_NOT_CAPTURED`, `DISPUTE_ALREADY_OPEN`,
     /// `DISPUTE_EXCEEDS_CAPTURED`, `IDEMPOTENCY_KEY_REUSED`.
     #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
-    async fn open_dispute(&self, ctx: &Context<'_>, input: OpenDisputeInput) -> async_graphql::Result<PaymentPayload> {
+    async fn open_dispute(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default, desc = "true: run it and roll it back; see `DryRun`")] dry_run: bool,
+        input: OpenDisputeInput,
+    ) -> async_graphql::Result<PaymentPayload> {
         let payment = parse_uuid(&input.payment_id, "payment id")?;
         let amount = optional_money(ctx, input.amount.as_ref()).await?;
         let call = call(ctx, &input.idempotency_key, "openDispute", &input)
             .await?
+            .dry_run(dry_run)
             .naming(parse_partition(input.merchant_id.as_ref())?);
         payment_payload(ledger(ctx)?.payments().open_dispute(call, payment, amount).await)
     }
@@ -517,6 +538,8 @@ impl PaymentsMutation {
     async fn resolve_dispute(
         &self,
         ctx: &Context<'_>,
+        #[graphql(default, desc = "true: run it and roll it back; see `DryRun`")] dry_run: bool,
+
         input: ResolveDisputeInput,
     ) -> async_graphql::Result<PaymentPayload> {
         let payment = parse_uuid(&input.payment_id, "payment id")?;
@@ -525,6 +548,7 @@ impl PaymentsMutation {
         let won = input.outcome == DisputeOutcomeType::Won;
         let call = call(ctx, &input.idempotency_key, "resolveDispute", &input)
             .await?
+            .dry_run(dry_run)
             .naming(parse_partition(input.merchant_id.as_ref())?);
         payment_payload(ledger(ctx)?.payments().resolve_dispute(call, payment, won, fee).await)
     }
@@ -561,9 +585,6 @@ impl PaymentsMutation {
 
 fn payment_payload(result: Result<PaymentStep, LedgerError>) -> async_graphql::Result<PaymentPayload> {
     let step = result.or_coded()?;
-    Ok(PaymentPayload {
-        payment: PaymentNode(step.payment),
-        transaction: TransactionNode(step.transaction),
-        replayed: step.replayed,
-    })
+    let (transaction, dry_run) = super::preview::dry_parts(step.transaction, step.dry_run);
+    Ok(PaymentPayload { payment: PaymentNode(step.payment), transaction, replayed: step.replayed, dry_run })
 }

@@ -99,12 +99,12 @@ impl PayoutNode {
         )
         .await
         .or_coded()?;
-        Ok(rows.into_iter().map(TransactionNode).collect())
+        Ok(rows.into_iter().map(TransactionNode::of).collect())
     }
     /// Its own transactions (created, then settled or failed), in order.
     async fn transactions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TransactionNode>> {
         let rows = posting::of_payout(&reads(ctx).await?, self.0.merchant, self.0.id).await.or_coded()?;
-        Ok(rows.into_iter().map(TransactionNode).collect())
+        Ok(rows.into_iter().map(TransactionNode::of).collect())
     }
     /// When it was created.
     async fn created_at(&self) -> DateTime<Utc> {
@@ -219,10 +219,12 @@ pub struct PayoutStepInput {
 pub struct PayoutPayload {
     /// The payout after the step.
     pub payout: PayoutNode,
-    /// The ledger transaction the step posted.
+    /// The ledger transaction the step posted (on a dry run, would post).
     pub transaction: TransactionNode,
     /// True on a replay.
     pub replayed: bool,
+    /// On a dry run, the balances the step would leave; null for a real write.
+    pub dry_run: Option<super::preview::DryRunNode>,
 }
 
 /// Input of `setPayoutSettings`.
@@ -269,13 +271,15 @@ impl PayoutsMutation {
     async fn record_payout(
         &self,
         ctx: &Context<'_>,
+        #[graphql(default, desc = "true: run it and roll it back; see `DryRun`")] dry_run: bool,
+
         input: RecordPayoutInput,
     ) -> async_graphql::Result<TransactionPayload> {
         let merchant = parse_merchant_id(&input.merchant_id)?;
         let (asset, amount) = money(ctx, &input.amount).await?;
         let notes = annotations(input.external_ref.clone(), input.metadata.clone(), input.effective_at)?;
         let draft = payment::record_payout(merchant, &asset.code, amount, notes).or_coded()?;
-        post(ctx, &input.idempotency_key, "recordPayout", &input, draft).await
+        post(ctx, dry_run, &input.idempotency_key, "recordPayout", &input, draft).await
     }
 
     /// Pays out the merchant's whole available balance in `asset`, less its
@@ -283,20 +287,31 @@ impl PayoutsMutation {
     /// covers. Errors: `NOT_FOUND`, `UNKNOWN_ASSET`, `NOTHING_TO_PAY_OUT`,
     /// `IDEMPOTENCY_KEY_REUSED`.
     #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
-    async fn create_payout(&self, ctx: &Context<'_>, input: CreatePayoutInput) -> async_graphql::Result<PayoutPayload> {
+    async fn create_payout(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default, desc = "true: run it and roll it back; see `DryRun`")] dry_run: bool,
+        input: CreatePayoutInput,
+    ) -> async_graphql::Result<PayoutPayload> {
         let merchant = parse_merchant_id(&input.merchant_id)?;
         let asset = ledger(ctx)?.asset(&input.asset).await.or_coded()?;
-        let call = call(ctx, &input.idempotency_key, "createPayout", &input).await?;
+        let call = call(ctx, &input.idempotency_key, "createPayout", &input).await?.dry_run(dry_run);
         payout_payload(ledger(ctx)?.payouts().create(call, merchant, asset.code).await)
     }
 
     /// Marks a payout in transit as arrived: the money leaves the platform's bank.
     /// Errors: `NOT_FOUND`, `PAYOUT_NOT_IN_TRANSIT`, `IDEMPOTENCY_KEY_REUSED`.
     #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
-    async fn settle_payout(&self, ctx: &Context<'_>, input: PayoutStepInput) -> async_graphql::Result<PayoutPayload> {
+    async fn settle_payout(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default, desc = "true: run it and roll it back; see `DryRun`")] dry_run: bool,
+        input: PayoutStepInput,
+    ) -> async_graphql::Result<PayoutPayload> {
         let payout = parse_uuid(&input.payout_id, "payout id")?;
         let call = call(ctx, &input.idempotency_key, "settlePayout", &input)
             .await?
+            .dry_run(dry_run)
             .naming(parse_partition(input.merchant_id.as_ref())?);
         payout_payload(ledger(ctx)?.payouts().settle(call, payout).await)
     }
@@ -305,10 +320,16 @@ impl PayoutsMutation {
     /// available balance. Errors: `NOT_FOUND`, `PAYOUT_NOT_IN_TRANSIT`,
     /// `IDEMPOTENCY_KEY_REUSED`.
     #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
-    async fn fail_payout(&self, ctx: &Context<'_>, input: PayoutStepInput) -> async_graphql::Result<PayoutPayload> {
+    async fn fail_payout(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default, desc = "true: run it and roll it back; see `DryRun`")] dry_run: bool,
+        input: PayoutStepInput,
+    ) -> async_graphql::Result<PayoutPayload> {
         let payout = parse_uuid(&input.payout_id, "payout id")?;
         let call = call(ctx, &input.idempotency_key, "failPayout", &input)
             .await?
+            .dry_run(dry_run)
             .naming(parse_partition(input.merchant_id.as_ref())?);
         payout_payload(ledger(ctx)?.payouts().fail(call, payout).await)
     }
@@ -345,9 +366,6 @@ impl PayoutsMutation {
 
 fn payout_payload(result: Result<PayoutStep, LedgerError>) -> async_graphql::Result<PayoutPayload> {
     let step = result.or_coded()?;
-    Ok(PayoutPayload {
-        payout: PayoutNode(step.payout),
-        transaction: TransactionNode(step.transaction),
-        replayed: step.replayed,
-    })
+    let (transaction, dry_run) = super::preview::dry_parts(step.transaction, step.dry_run);
+    Ok(PayoutPayload { payout: PayoutNode(step.payout), transaction, replayed: step.replayed, dry_run })
 }

@@ -111,3 +111,60 @@ impl PlannedEntryNode {
         Money::of(ctx, self.0.entry.asset.as_str(), self.0.entry.amount.minor().into()).await
     }
 }
+
+/// What a dry run saw: a mutation given `dryRun: true` ran by the real write
+/// path (the same locks, balance checks, limits and idempotency lookup) in a
+/// database transaction that was then rolled back. Nothing was written and
+/// the idempotency key was not claimed: sending the mutation again without
+/// `dryRun` posts it. The payload's `transaction` (and `payment` or
+/// `payout`) are what the write would have produced; their ids exist
+/// nowhere, and fields that read other objects (a payment's transactions,
+/// a transaction's reversal) see the books as they are. A dry run that the
+/// real write would refuse answers the same error (`INSUFFICIENT_FUNDS`,
+/// `BALANCE_LIMIT_EXCEEDED`, …). A dry run of a request whose idempotency
+/// key was used answers as the real one would: the replay, or
+/// `IDEMPOTENCY_KEY_REUSED`. Modelled on Formance's `dryRun`.
+#[derive(async_graphql::SimpleObject)]
+#[graphql(name = "DryRun")]
+pub struct DryRunNode {
+    /// Each account the transaction's entries name that the caller may see,
+    /// in the order the entries first name it, with its balance after the
+    /// transaction.
+    pub balances_after: Vec<BalanceAfterNode>,
+}
+
+/// An account and its balance after a dry run's transaction.
+#[derive(async_graphql::SimpleObject)]
+#[graphql(name = "BalanceAfter")]
+pub struct BalanceAfterNode {
+    /// The account.
+    pub account: super::accounts::AccountNode,
+    /// Its balance after the transaction, in its asset.
+    pub balance: super::accounts::BalanceNode,
+}
+
+/// A transaction node and the dry run node of a service's answer: on a dry
+/// run the node carries the entries the run saw, which exist nowhere else.
+pub(super) fn dry_parts(
+    record: crate::core::posting::TransactionRecord,
+    dry: Option<crate::core::posting::DryRun>,
+) -> (super::posting::TransactionNode, Option<DryRunNode>) {
+    match dry {
+        None => (super::posting::TransactionNode::of(record), None),
+        Some(dry) => {
+            let balances_after = dry
+                .balances
+                .iter()
+                .cloned()
+                .map(|(account, view)| BalanceAfterNode {
+                    balance: super::accounts::BalanceNode::new(account.asset.to_string(), view),
+                    account: super::accounts::AccountNode(account),
+                })
+                .collect();
+            (
+                super::posting::TransactionNode(record, Some(std::sync::Arc::new(dry))),
+                Some(DryRunNode { balances_after }),
+            )
+        }
+    }
+}

@@ -40,6 +40,8 @@ pub struct PaymentStep {
     pub transaction: TransactionRecord,
     /// True on a replay.
     pub replayed: bool,
+    /// On a dry run, what it saw before rolling back; `None` for a real write.
+    pub dry_run: Option<crate::core::posting::DryRun>,
 }
 
 /// The payment calls of the write path. Each takes a [`Call`] (who asks, under
@@ -132,22 +134,22 @@ impl Payments<'_> {
     }
 
     async fn step(&self, call: Call, command: Command) -> Result<PaymentStep, LedgerError> {
-        let tenant = call.tenant();
         let named = call.partition();
-        let applied = self.0.submit_call(call, command).await?;
-        let Outcome::Payment { payment, transaction } = applied.outcome else {
-            return Err(LedgerError::mismatch("payment", &applied.outcome));
-        };
-        // The partition: the merchant of the transaction just written, or
-        // the one the call named (a merchant key's own); else every one.
-        let partition = applied.written.as_ref().map(|t| t.merchant).or(named);
-        let (payment, transaction) = Reads::back(self.0.db(), tenant, "a payment step", async |r| {
-            let Some(payment) = store::find(r.db(), payment, partition).await? else { return Ok(None) };
-            let transaction = super::posting::store::find(r.db(), transaction, Some(payment.merchant)).await?;
-            Ok(transaction.map(|t| (payment, t)))
-        })
-        .await?;
-        Ok(PaymentStep { payment, transaction, replayed: applied.replayed })
+        let (applied, (payment, transaction), dry_run) = self
+            .0
+            .write_and_read(call, command, "a payment step", async |r, applied| {
+                let Outcome::Payment { payment, transaction } = applied.outcome else {
+                    return Err(LedgerError::mismatch("payment", &applied.outcome));
+                };
+                // The partition: the merchant of the transaction just written, or
+                // the one the call named (a merchant key's own); else every one.
+                let partition = applied.written.as_ref().map(|t| t.merchant).or(named);
+                let Some(payment) = store::find(r.db(), payment, partition).await? else { return Ok(None) };
+                let transaction = super::posting::store::find(r.db(), transaction, Some(payment.merchant)).await?;
+                Ok(transaction.map(|t| (payment, t)))
+            })
+            .await?;
+        Ok(PaymentStep { payment, transaction, replayed: applied.replayed, dry_run })
     }
 }
 

@@ -26,6 +26,8 @@ pub struct PayoutStep {
     pub transaction: TransactionRecord,
     /// True on a replay.
     pub replayed: bool,
+    /// On a dry run, what it saw before rolling back; `None` for a real write.
+    pub dry_run: Option<crate::core::posting::DryRun>,
 }
 
 /// The payout calls of the write path; nothing is written when one is refused.
@@ -70,22 +72,22 @@ impl Payouts<'_> {
     }
 
     async fn step(&self, call: Call, command: Command) -> Result<PayoutStep, LedgerError> {
-        let tenant = call.tenant();
         let named = call.partition();
-        let applied = self.0.submit_call(call, command).await?;
-        let Outcome::Payout { payout, transaction } = applied.outcome else {
-            return Err(LedgerError::mismatch("payout", &applied.outcome));
-        };
-        // The partition: the merchant of the transaction just written, or
-        // the one the call named (a merchant key's own); else every one.
-        let partition = applied.written.as_ref().map(|t| t.merchant).or(named);
-        let (payout, transaction) = Reads::back(self.0.db(), tenant, "a payout step", async |r| {
-            let Some(payout) = store::find(r.db(), payout, partition).await? else { return Ok(None) };
-            let transaction = super::posting::store::find(r.db(), transaction, Some(payout.merchant)).await?;
-            Ok(transaction.map(|t| (payout, t)))
-        })
-        .await?;
-        Ok(PayoutStep { payout, transaction, replayed: applied.replayed })
+        let (applied, (payout, transaction), dry_run) = self
+            .0
+            .write_and_read(call, command, "a payout step", async |r, applied| {
+                let Outcome::Payout { payout, transaction } = applied.outcome else {
+                    return Err(LedgerError::mismatch("payout", &applied.outcome));
+                };
+                // The partition: the merchant of the transaction just written, or
+                // the one the call named (a merchant key's own); else every one.
+                let partition = applied.written.as_ref().map(|t| t.merchant).or(named);
+                let Some(payout) = store::find(r.db(), payout, partition).await? else { return Ok(None) };
+                let transaction = super::posting::store::find(r.db(), transaction, Some(payout.merchant)).await?;
+                Ok(transaction.map(|t| (payout, t)))
+            })
+            .await?;
+        Ok(PayoutStep { payout, transaction, replayed: applied.replayed, dry_run })
     }
 }
 

@@ -19,6 +19,7 @@ pub struct Call {
     fingerprint: Fingerprint,
     reason: Option<String>,
     partition: Option<MerchantId>,
+    dry_run: bool,
 }
 
 impl Call {
@@ -46,6 +47,7 @@ impl Call {
             fingerprint: Fingerprint::of(operation, &input),
             reason,
             partition: None,
+            dry_run: false,
         })
     }
 
@@ -55,6 +57,19 @@ impl Call {
     pub fn naming(mut self, merchant: Option<MerchantId>) -> Call {
         self.partition = merchant;
         self
+    }
+
+    /// This call as a dry run when `dry` is set: the write path runs it in
+    /// a database transaction it then rolls back, so it writes nothing and
+    /// claims no idempotency key (see `core::posting::DryRun`).
+    pub fn dry_run(mut self, dry: bool) -> Call {
+        self.dry_run = dry;
+        self
+    }
+
+    /// True for a dry run.
+    pub fn is_dry_run(&self) -> bool {
+        self.dry_run
     }
 
     /// Whose rows the write may touch.

@@ -24,6 +24,7 @@ pub(in crate::core) mod apply;
 mod batch;
 mod call;
 pub(in crate::core) mod command;
+mod dry_run;
 pub mod error;
 pub mod fair;
 pub mod group;
@@ -38,6 +39,7 @@ pub(in crate::core) mod store;
 
 pub use call::Call;
 pub(in crate::core) use command::{Applied, AuditDraft, Command, Outcome, Request};
+pub use dry_run::DryRun;
 pub use error::PostingError;
 pub use reads::*;
 pub use service::{Accounts, BatchItem, LimitSet, Merchants, Posted, Posting};
@@ -87,6 +89,7 @@ use sea_orm::{DatabaseConnection, TransactionTrait};
 pub use crate::core::error::LedgerError;
 pub use group::{GroupCommit, GroupStats};
 
+use crate::core::Reads;
 use crate::core::access::rules::Tenant;
 use crate::core::access::store as access;
 use crate::core::db;
@@ -266,6 +269,29 @@ impl Ledger {
     /// Applies `command` under `call` (see [`Ledger::submit_one`]).
     pub(in crate::core) async fn submit_call(&self, call: Call, command: Command) -> Result<Applied, LedgerError> {
         self.submit_one(call.request(command)).await
+    }
+
+    /// Applies `command` under `call` and reads what it wrote with `read`
+    /// (named `what` in errors): after the commit, in a read transaction of
+    /// its own; on a dry run ([`Call::dry_run`]), inside the write's own
+    /// database transaction just before it rolls back ([`DryRun`]), which
+    /// then also comes back. Errors: the command's; [`LedgerError::Internal`]
+    /// when what was written cannot be read back.
+    pub(in crate::core) async fn write_and_read<T>(
+        &self,
+        call: Call,
+        command: Command,
+        what: &str,
+        read: impl AsyncFnOnce(&Reads, &Applied) -> Result<Option<T>, LedgerError>,
+    ) -> Result<(Applied, T, Option<DryRun>), LedgerError> {
+        if call.is_dry_run() {
+            let (applied, value, dry) = self.writer.dry_run(call.request(command), what, read).await?;
+            return Ok((applied, value, Some(dry)));
+        }
+        let tenant = call.tenant();
+        let applied = self.submit_call(call, command).await?;
+        let value = Reads::back(self.db(), tenant, what, async |r| read(r, &applied).await).await?;
+        Ok((applied, value, None))
     }
 
     /// The payment calls.

@@ -20,6 +20,8 @@ pub struct Posted {
     pub transaction: TransactionRecord,
     /// True on a replay.
     pub replayed: bool,
+    /// On a dry run, what it saw before rolling back; `None` for a real write.
+    pub dry_run: Option<super::DryRun>,
 }
 
 /// The transaction a batch item posted, or why it was refused.
@@ -75,23 +77,21 @@ impl Posting<'_> {
     }
 
     async fn posted(&self, call: Call, command: Command) -> Result<Posted, LedgerError> {
-        let tenant = call.tenant();
         let named = call.partition();
-        let applied = self.0.submit_call(call, command).await?;
-        let Outcome::Transaction(id) = applied.outcome else {
-            return Err(LedgerError::mismatch("transaction", &applied.outcome));
-        };
-        // A fresh posting comes back as written; only a replay reads it.
-        let transaction = match applied.written {
-            Some(record) if record.id == id => *record,
-            _ => {
-                Reads::back(self.0.db(), tenant, "a transaction", async |r| {
-                    Ok(super::store::find(r.db(), id, named).await?)
-                })
-                .await?
-            }
-        };
-        Ok(Posted { transaction, replayed: applied.replayed })
+        let (applied, transaction, dry_run) = self
+            .0
+            .write_and_read(call, command, "a transaction", async |r, applied| {
+                let Outcome::Transaction(id) = applied.outcome else {
+                    return Err(LedgerError::mismatch("transaction", &applied.outcome));
+                };
+                // A fresh posting comes back as written; only a replay reads it.
+                match &applied.written {
+                    Some(record) if record.id == id => Ok(Some((**record).clone())),
+                    _ => Ok(super::store::find(r.db(), id, named).await?),
+                }
+            })
+            .await?;
+        Ok(Posted { transaction, replayed: applied.replayed, dry_run })
     }
 }
 

@@ -63,6 +63,23 @@ impl Reads {
         Ok(Reads { db: Arc::new(db), tenant })
     }
 
+    /// Reads inside `txn`, a write's database transaction (a dry run's), as
+    /// `tenant`: they see what the write wrote. End them with
+    /// [`Reads::roll_back`].
+    pub(in crate::core) fn within(txn: DatabaseTransaction, tenant: Tenant) -> Reads {
+        Reads { db: Arc::new(ReadDb::Transaction(txn)), tenant }
+    }
+
+    /// Rolls back the transaction of reads made [`Reads::within`] one (a
+    /// clone still held rolls it back when dropped). Errors:
+    /// [`LedgerError::Database`].
+    pub(in crate::core) async fn roll_back(self) -> Result<(), LedgerError> {
+        match Arc::into_inner(self.db) {
+            Some(ReadDb::Transaction(txn)) => Ok(txn.rollback().await?),
+            _ => Ok(()),
+        }
+    }
+
     /// The tenant these reads see.
     pub fn tenant(&self) -> Tenant {
         self.tenant
