@@ -30,6 +30,7 @@ mod m20261207_000018_keys_carry_the_merchant;
 mod m20261208_000019_set_based_entry_checks;
 mod m20261208_000020_compiled_tenant_functions;
 mod m20261209_000021_transaction_search_indexes;
+mod m20261210_000022_transaction_time_indexes;
 
 /// Runs `sql` (one or more statements) on PostgreSQL and does nothing on
 /// SQLite: for the migrations whose objects only PostgreSQL has (functions
@@ -99,6 +100,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000019_set_based_entry_checks::Migration),
             Box::new(m20261208_000020_compiled_tenant_functions::Migration),
             Box::new(m20261209_000021_transaction_search_indexes::Migration),
+            Box::new(m20261210_000022_transaction_time_indexes::Migration),
         ]
     }
 }

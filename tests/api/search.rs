@@ -168,7 +168,7 @@ async fn each_search_reads_an_index_not_the_table() {
     paid(&app, &m, "plan-1", json!({ "channel": "web" }), "plan-1").await;
     // A merchant's journal: its primary key `(merchant_id, seq)`.
     let journal = "transactions_pkey";
-    let plans: [(String, &[&str]); 5] = [
+    let plans: [(String, &[&str]); 8] = [
         (
             "SELECT seq FROM transactions WHERE external_ref = 'plan-1' ORDER BY seq DESC LIMIT 21".into(),
             &["transactions_external_ref_idx"],
@@ -195,6 +195,30 @@ async fn each_search_reads_an_index_not_the_table() {
             ),
             &["transactions_merchant_kind_idx", journal],
         ),
+        (
+            format!(
+                "SELECT seq FROM transactions WHERE merchant_id = '{m}' AND effective_at >= now() - interval '1 day' \
+                 AND effective_at < now() ORDER BY seq DESC LIMIT 21"
+            ),
+            &["transactions_merchant_effective_idx", journal],
+        ),
+        (
+            format!(
+                "SELECT seq FROM transactions WHERE merchant_id = '{m}' AND created_at >= now() - interval '1 day' \
+                 ORDER BY seq DESC LIMIT 21"
+            ),
+            &["transactions_merchant_created_idx", journal],
+        ),
+        (
+            format!(
+                "SELECT seq FROM transactions WHERE merchant_id = '{m}' AND (merchant_id, seq) IN \
+                 (SELECT merchant_id, transaction_seq FROM entries WHERE account_id = '{m}' AND merchant_id = '{m}') \
+                 ORDER BY seq DESC LIMIT 21"
+            ),
+            // The account's entries, or (by the planner's estimate on a small
+            // table) the merchant's entries by their key, filtered.
+            &["entries_account_seq_idx", "entries_pkey"],
+        ),
     ];
     for (sql, indexes) in plans {
         let txn = sea_orm::TransactionTrait::begin(&app.db).await.expect("begin");
@@ -208,4 +232,63 @@ async fn each_search_reads_an_index_not_the_table() {
         assert!(plan.iter().any(|l| indexes.iter().any(|i| l.contains(i))), "{sql}: {plan:#?}");
         txn.rollback().await.expect("rollback");
     }
+}
+
+#[tokio::test]
+async fn transactions_are_found_by_value_date_record_time_and_account() {
+    // Arrange: a payment effective 10 days ago, one now, and a transfer to
+    // the merchant's reserve account.
+    use chrono::{Duration, Utc};
+    let app = spawn_app().await;
+    let m = app.merchant("Search Times").await;
+    let old = app
+        .ok(
+            "mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { transaction { id createdAt } } }",
+            json!({ "i": { "merchantId": m, "gross": { "amount": "10.00", "currency": "USD" },
+                    "effectiveAt": Utc::now() - Duration::days(10), "idempotencyKey": "t-1" } }),
+        )
+        .await["recordPayment"]["transaction"]
+        .clone();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let between = Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let new = paid(&app, &m, "t-new", json!({}), "t-2").await;
+    let reserve = app.open_reserve(&m, "t-res").await;
+    let moved = app
+        .ok(
+            "mutation($i: PostTransactionInput!) { postTransaction(input: $i) { transaction { id } } }",
+            json!({ "i": crate::helpers::transfer(&m, "1.00", "t-3") }),
+        )
+        .await["postTransaction"]["transaction"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let old_id = old["id"].as_str().expect("id").to_owned();
+    let key = app.merchant_key(&m).await;
+
+    // Act and assert: by value date, the backdated payment alone.
+    let week =
+        json!({ "effectiveAt": { "from": Utc::now() - Duration::days(11), "to": Utc::now() - Duration::days(7) } });
+    assert_eq!(found(&app, &key, None, week).await, vec![old_id.clone()]);
+    // By record time: it was recorded first, so only it is before `between`.
+    assert_eq!(found(&app, &key, None, json!({ "createdAt": { "to": between } })).await, vec![old_id.clone()]);
+    let after = found(&app, &key, None, json!({ "createdAt": { "from": between } })).await;
+    assert_eq!(after, vec![moved.clone(), new.clone()]);
+    // By account: only the transfer touched the reserve account.
+    assert_eq!(found(&app, &key, None, json!({ "accountId": reserve })).await, vec![moved.clone()]);
+    // Combined with another filter.
+    let both = json!({ "createdAt": { "from": between }, "kind": "PAYMENT" });
+    assert_eq!(found(&app, &app.token, Some(&m), both).await, vec![new]);
+
+    // Failure: a range that ends before it starts, a bad account id, and a
+    // range across every merchant (no index starts with a time).
+    let backwards = json!({ "m": m, "f": { "createdAt": { "from": between, "to": between - Duration::days(1) } } });
+    assert_eq!(code(&app.gql(SEARCH, backwards).await), "BAD_USER_INPUT");
+    assert_eq!(code(&app.gql(SEARCH, json!({ "m": m, "f": { "accountId": "nope" } })).await), "BAD_USER_INPUT");
+    let across = app.gql(SEARCH, json!({ "f": { "effectiveAt": { "from": between } } })).await;
+    assert_eq!(code(&across), "FILTER_NOT_INDEXED", "{across}");
+    // Another merchant's account finds nothing in this merchant's books.
+    let other = app.merchant("Search Times Other").await;
+    let theirs = app.open_reserve(&other, "t-res-2").await;
+    assert!(found(&app, &key, None, json!({ "accountId": theirs })).await.is_empty());
 }

@@ -27,8 +27,17 @@ use crate::domain::{
     TransactionId, TransactionKind,
 };
 
-/// A transaction: a balanced set of entries, append-only.
-pub struct TransactionNode(pub TransactionRecord);
+/// A transaction: a balanced set of entries, append-only. The second field
+/// holds what a dry run saw (its entries and their accounts exist nowhere
+/// else); `None` reads the entries.
+pub struct TransactionNode(pub TransactionRecord, pub Option<std::sync::Arc<posting::DryRun>>);
+
+impl TransactionNode {
+    /// The node of a stored transaction.
+    pub fn of(record: TransactionRecord) -> Self {
+        Self(record, None)
+    }
+}
 
 #[Object(name = "Transaction")]
 impl TransactionNode {
@@ -88,11 +97,14 @@ impl TransactionNode {
     /// The transaction this one reverses.
     async fn reverses(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TransactionNode>> {
         let Some(id) = self.0.reverses else { return Ok(None) };
-        Ok(posting::find(&reads(ctx).await?, id, Some(self.0.merchant)).await.or_coded()?.map(TransactionNode))
+        Ok(posting::find(&reads(ctx).await?, id, Some(self.0.merchant)).await.or_coded()?.map(TransactionNode::of))
     }
     /// The transaction that reversed this one, if any.
     async fn reversed_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TransactionNode>> {
-        Ok(posting::reversal_of(&reads(ctx).await?, self.0.merchant, self.0.id).await.or_coded()?.map(TransactionNode))
+        Ok(posting::reversal_of(&reads(ctx).await?, self.0.merchant, self.0.id)
+            .await
+            .or_coded()?
+            .map(TransactionNode::of))
     }
     /// The other merchant of a deal.
     async fn counterparty(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<MerchantNode>> {
@@ -107,17 +119,30 @@ impl TransactionNode {
     }
     /// Its entries, in sequence order.
     async fn entries(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<EntryNode>> {
+        if let Some(dry) = &self.1 {
+            let account = |id| dry.accounts.iter().find(|a| a.id == id).cloned();
+            return Ok(dry.entries.iter().map(|e| EntryNode(e.clone(), account(e.account))).collect());
+        }
         let entries = super::loaders::loaders(ctx)?
             .entries
             .load_one((self.0.merchant, self.0.id))
             .await
             .map_err(super::loaders::load_error)?;
-        Ok(entries.unwrap_or_default().into_iter().map(EntryNode).collect())
+        Ok(entries.unwrap_or_default().into_iter().map(EntryNode::of).collect())
     }
 }
 
-/// One posting: an amount on the debit or credit side of one account.
-pub struct EntryNode(pub EntryRecord);
+/// One posting: an amount on the debit or credit side of one account. The
+/// second field is its account when already at hand (a dry run's); `None`
+/// loads it.
+pub struct EntryNode(pub EntryRecord, pub Option<crate::core::accounts::Account>);
+
+impl EntryNode {
+    /// The node of a stored entry.
+    pub fn of(entry: EntryRecord) -> Self {
+        Self(entry, None)
+    }
+}
 
 #[Object(name = "Entry")]
 impl EntryNode {
@@ -151,6 +176,9 @@ impl EntryNode {
     }
     /// The account posted to.
     async fn account(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<AccountNode>> {
+        if let Some(account) = &self.1 {
+            return Ok(sees(ctx, account.owner.merchant_id()).then(|| AccountNode(account.clone())));
+        }
         let account = super::loaders::loaders(ctx)?
             .accounts
             .load_one((self.0.merchant, self.0.account))
@@ -159,10 +187,18 @@ impl EntryNode {
         // A merchant key sees its own accounts only, never the platform's.
         Ok(account.filter(|a| sees(ctx, a.owner.merchant_id())).map(AccountNode))
     }
+    /// Its transaction's id (UUID), without reading the transaction.
+    async fn transaction_id(&self) -> ID {
+        ID(self.0.transaction_id.to_string())
+    }
+    /// Its transaction's effective time (the value date).
+    async fn effective_at(&self) -> DateTime<Utc> {
+        self.0.effective_at
+    }
     /// Its transaction.
     async fn transaction(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TransactionNode>> {
         let found = posting::find(&reads(ctx).await?, self.0.transaction_id, Some(self.0.merchant)).await.or_coded()?;
-        Ok(found.map(TransactionNode))
+        Ok(found.map(TransactionNode::of))
     }
 }
 
@@ -177,7 +213,7 @@ pub async fn entries_connection(
     let limit = page_size(first)?;
     let after = after.as_deref().map(decode_cursor).transpose()?;
     let rows = posting::entries_page(&reads(ctx).await?, account, after, limit + 1).await.or_coded()?;
-    Ok(page_of(rows, limit, after.is_some(), |e| OpaqueCursor(e.seq), EntryNode))
+    Ok(page_of(rows, limit, after.is_some(), |e| OpaqueCursor(e.seq), EntryNode::of))
 }
 
 /// The posting aggregate's root queries, merged into [`super::QueryRoot`].
@@ -204,7 +240,7 @@ impl PostingQuery {
         if visible(ctx, found.merchant).is_err() && found.counterparty.is_none_or(|c| visible(ctx, c).is_err()) {
             return Err(not_found());
         }
-        Ok(Some(TransactionNode(found)))
+        Ok(Some(TransactionNode::of(found)))
     }
 
     /// Transactions matching `filter`, newest first, a Relay connection
@@ -235,7 +271,7 @@ impl PostingQuery {
         let reads = reads(ctx).await?;
         let merchant = reads.partition(named);
         let rows = posting::search::search(&reads, merchant, &search, after, limit + 1).await.or_coded()?;
-        Ok(page_of(rows, limit, after.is_some(), search_cursor, TransactionNode))
+        Ok(page_of(rows, limit, after.is_some(), search_cursor, TransactionNode::of))
     }
 
     /// What `reverseTransaction` would post for `transactionId`, computed by
@@ -387,10 +423,14 @@ pub struct RecordDealInput {
 /// Result of a mutation that posts a transaction.
 #[derive(SimpleObject)]
 pub struct TransactionPayload {
-    /// The transaction posted (or, on a replay, posted the first time).
+    /// The transaction posted (or, on a replay, posted the first time); on
+    /// a dry run, the one it would post, which does not exist.
     pub transaction: TransactionNode,
     /// True when this answer replays an earlier request with the same key.
     pub replayed: bool,
+    /// On a dry run, the balances the transaction would leave; null for a
+    /// real write.
+    pub dry_run: Option<super::preview::DryRunNode>,
 }
 
 /// The posting aggregate's mutations, merged into [`super::MutationRoot`].
@@ -409,10 +449,12 @@ impl PostingMutation {
     async fn post_transaction(
         &self,
         ctx: &Context<'_>,
+        #[graphql(default, desc = "true: run it and roll it back; see `DryRun`")] dry_run: bool,
+
         input: PostTransactionInput,
     ) -> async_graphql::Result<TransactionPayload> {
         let draft = transfer_draft(ctx, &input).await?;
-        post(ctx, &input.idempotency_key, "postTransaction", &input, draft).await
+        post(ctx, dry_run, &input.idempotency_key, "postTransaction", &input, draft).await
     }
 
     /// Posts up to 500 transactions (each as `postTransaction` takes it) in one
@@ -488,6 +530,8 @@ impl PostingMutation {
     async fn record_deal(
         &self,
         ctx: &Context<'_>,
+        #[graphql(default, desc = "true: run it and roll it back; see `DryRun`")] dry_run: bool,
+
         input: RecordDealInput,
     ) -> async_graphql::Result<TransactionPayload> {
         let seller = parse_merchant_id(&input.seller_id)?;
@@ -504,7 +548,7 @@ impl PostingMutation {
         }
         let notes = annotations(input.external_ref.clone(), input.metadata.clone(), input.effective_at)?;
         let draft = payment::record_deal(seller, buyer, &legs[0], &legs[1], notes).or_coded()?;
-        post(ctx, &input.idempotency_key, "recordDeal", &input, draft).await
+        post(ctx, dry_run, &input.idempotency_key, "recordDeal", &input, draft).await
     }
 
     /// Reverses a posted transaction: appends a new transaction with every entry
@@ -516,9 +560,13 @@ impl PostingMutation {
     /// `BALANCE_LIMIT_EXCEEDED`, `FORBIDDEN` (`force` by anyone but an admin),
     /// `IDEMPOTENCY_KEY_REUSED`.
     #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
+    // Each GraphQL argument is a Rust argument.
+    #[allow(clippy::too_many_arguments)]
     async fn reverse_transaction(
         &self,
         ctx: &Context<'_>,
+        #[graphql(default, desc = "true: run it and roll it back; see `DryRun`")] dry_run: bool,
+
         transaction_id: ID,
         reason: String,
         idempotency_key: String,
@@ -551,7 +599,7 @@ impl PostingMutation {
             }
             None => input,
         };
-        let call = call(ctx, &idempotency_key, operation, &input).await?.naming(partition);
+        let call = call(ctx, &idempotency_key, operation, &input).await?.dry_run(dry_run).naming(partition);
         posted(ledger(ctx)?.posting().reverse(call, id, reason, force).await)
     }
 }
@@ -606,18 +654,20 @@ async fn transfer_draft(ctx: &Context<'_>, input: &PostTransactionInput) -> asyn
 /// Posts `draft` under idempotency key `key` (see [`call`]).
 pub(super) async fn post(
     ctx: &Context<'_>,
+    dry_run: bool,
     key: &str,
     operation: &'static str,
     input: &impl Serialize,
     draft: TransactionDraft,
 ) -> async_graphql::Result<TransactionPayload> {
-    let call = call(ctx, key, operation, input).await?;
+    let call = call(ctx, key, operation, input).await?.dry_run(dry_run);
     posted(ledger(ctx)?.posting().post(call, draft).await)
 }
 
 fn posted(result: Result<Posted, LedgerError>) -> async_graphql::Result<TransactionPayload> {
     let posted = result.or_coded()?;
-    Ok(TransactionPayload { transaction: TransactionNode(posted.transaction), replayed: posted.replayed })
+    let (transaction, dry_run) = super::preview::dry_parts(posted.transaction, posted.dry_run);
+    Ok(TransactionPayload { transaction, replayed: posted.replayed, dry_run })
 }
 
 /// What to find among transactions (`transactions`, `Merchant.transactions`).
@@ -635,6 +685,29 @@ pub struct TransactionFilter {
     pub kind: Option<TransactionKindType>,
     /// Transactions of this payment's life cycle.
     pub payment_id: Option<ID>,
+    /// Transactions effective (by value date) in this range.
+    pub effective_at: Option<TimeRangeInput>,
+    /// Transactions recorded (`createdAt`) in this range.
+    pub created_at: Option<TimeRangeInput>,
+    /// Transactions with an entry on this account (UUID).
+    pub account_id: Option<ID>,
+}
+
+/// A range of times: `from` inclusive, `to` exclusive, either left open.
+#[derive(InputObject, Default, Clone, Copy)]
+#[graphql(name = "TimeRange")]
+pub struct TimeRangeInput {
+    /// The first time in the range.
+    pub from: Option<DateTime<Utc>>,
+    /// The first time after it.
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl From<Option<TimeRangeInput>> for posting::search::TimeRange {
+    fn from(range: Option<TimeRangeInput>) -> Self {
+        let range = range.unwrap_or_default();
+        posting::search::TimeRange { from: range.from, to: range.to }
+    }
 }
 
 /// One condition on a top-level metadata key: give `equals` (the key holds
@@ -669,7 +742,16 @@ impl TransactionFilter {
             })
             .collect::<async_graphql::Result<Vec<_>>>()?;
         let payment = self.payment_id.as_ref().map(|id| parse_uuid(id, "payment id")).transpose()?;
-        Ok(posting::search::Search { external_refs, metadata, kind: self.kind.map(Into::into), payment })
+        let account = self.account_id.as_ref().map(|id| parse_uuid(id, "account id").map(AccountId)).transpose()?;
+        Ok(posting::search::Search {
+            external_refs,
+            metadata,
+            kind: self.kind.map(Into::into),
+            payment,
+            effective: self.effective_at.into(),
+            created: self.created_at.into(),
+            account,
+        })
     }
 }
 

@@ -11,6 +11,11 @@
 //!   for a key's presence), PostgreSQL only;
 //! - `kind`: `transactions_merchant_kind_idx (merchant_id, kind, seq)`;
 //! - `payment`: `transactions_payment_idx (payment_id, seq)`;
+//! - `effective` and `created` ranges: `transactions_merchant_effective_idx
+//!   (merchant_id, effective_at)` and `transactions_merchant_created_idx
+//!   (merchant_id, created_at)` (migration 22);
+//! - `account`: the account's entries, `entries_account_seq_idx (account_id,
+//!   seq)`, joined to their transactions by the journal's key;
 //! - none of them: the merchant's journal, `(merchant_id, seq)`.
 //!
 //! Without a merchant (staff across the books) only the external reference
@@ -51,16 +56,34 @@ pub struct Search {
     pub kind: Option<TransactionKind>,
     /// The payment whose life cycle made the transaction.
     pub payment: Option<uuid::Uuid>,
+    /// Effective (value) times: transactions effective in this range.
+    pub effective: TimeRange,
+    /// Record times: transactions recorded (`created_at`) in this range.
+    pub created: TimeRange,
+    /// Transactions with an entry on this account.
+    pub account: Option<crate::domain::AccountId>,
+}
+
+/// A range of times, `from` inclusive, `to` exclusive; `None` leaves that
+/// side open.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimeRange {
+    /// The first time in the range.
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// The first time after the range.
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Why a search was refused before it ran.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SearchError {
     /// No index serves the search: staff across every merchant without an
-    /// external reference, or metadata on SQLite. Code `FILTER_NOT_INDEXED`.
+    /// external reference (the other indexes all start with the merchant),
+    /// or metadata on SQLite. Code `FILTER_NOT_INDEXED`.
     #[error("{0}")]
     NotIndexed(String),
-    /// A list or text over its limit, or an empty text. Code `BAD_USER_INPUT`.
+    /// A list or text over its limit, an empty text, or a time range that
+    /// ends before it starts. Code `BAD_USER_INPUT`.
     #[error("{0}")]
     Invalid(String),
 }
@@ -94,6 +117,13 @@ impl Search {
                 return Err(SearchError::Invalid(format!(
                     "an external reference or metadata key must be 1 to {MAX_SEARCH_TEXT_BYTES} bytes"
                 )));
+            }
+        }
+        for range in [self.effective, self.created] {
+            if let (Some(from), Some(to)) = (range.from, range.to)
+                && to < from
+            {
+                return Err(SearchError::Invalid("a time range's `to` must not be before its `from`".into()));
             }
         }
         if !self.metadata.is_empty() && backend != DbBackend::Postgres {
@@ -163,5 +193,12 @@ mod tests {
             ..Search::default()
         };
         assert_eq!(conditions.check(merchant, DbBackend::Postgres).map_err(|e| e.code()), Err("BAD_USER_INPUT"));
+        let now = chrono::Utc::now();
+        let backwards = TimeRange { from: Some(now), to: Some(now - chrono::Duration::seconds(1)) };
+        let search = Search { created: backwards, ..Search::default() };
+        assert_eq!(search.check(merchant, DbBackend::Postgres).map_err(|e| e.code()), Err("BAD_USER_INPUT"));
+        let by_time = Search { effective: TimeRange { from: Some(now), to: None }, ..Search::default() };
+        assert_eq!(by_time.check(None, DbBackend::Postgres).map_err(|e| e.code()), Err("FILTER_NOT_INDEXED"));
+        assert_eq!(by_time.check(merchant, DbBackend::Postgres), Ok(()));
     }
 }

@@ -713,6 +713,32 @@ pub async fn search(
     if let Some(payment) = search.payment {
         q = q.filter(transaction::Column::PaymentId.eq(payment));
     }
+    for (range, column) in
+        [(search.effective, transaction::Column::EffectiveAt), (search.created, transaction::Column::CreatedAt)]
+    {
+        if let Some(from) = range.from {
+            q = q.filter(column.gte(from));
+        }
+        if let Some(to) = range.to {
+            q = q.filter(column.lt(to));
+        }
+    }
+    if let Some(account) = search.account {
+        // The account's entries in the searched merchant's partition (a
+        // search is anchored to one merchant unless it names an external
+        // reference), joined back by the journal's key.
+        q = q.filter(match merchant {
+            Some(m) => Expr::cust_with_values(
+                "(merchant_id, seq) IN (SELECT merchant_id, transaction_seq FROM entries \
+                 WHERE account_id = $1 AND merchant_id = $2)",
+                [account.0, m.0],
+            ),
+            None => Expr::cust_with_values(
+                "(merchant_id, seq) IN (SELECT merchant_id, transaction_seq FROM entries WHERE account_id = $1)",
+                [account.0],
+            ),
+        });
+    }
     if let Some(after) = after {
         q = q.filter(
             sea_orm::Condition::any().add(transaction::Column::Seq.lt(after.seq)).add(
