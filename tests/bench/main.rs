@@ -45,6 +45,11 @@
 //!   subsidiary accounts per merchant; then `platformBalances` (all assets,
 //!   and USD) and `trialBalance` are timed 30 times each, one at a time.
 //!   Target: each under 200 ms.
+//! - `lookup` (issue 19): `--transactions` (1,000,000 by default) seeded
+//!   through `postTransactions`, then lookups one at a time: by external
+//!   reference (target p99 ≤ 5 ms), by one metadata key and value (≤ 20 ms),
+//!   and an account's balance `asOf` the middle of its history (≤ 20 ms),
+//!   with each lookup's `EXPLAIN (ANALYZE, BUFFERS)` plan (see `lookup.rs`).
 //! - `all`: uniform, hot, mixed, bulk, read-heavy, balances and olist one
 //!   after the other, the baselines once, and one markdown table of everything.
 //!
@@ -64,6 +69,7 @@
 mod citus_db;
 mod client;
 mod cost;
+mod lookup;
 mod olist;
 mod phases;
 mod report;
@@ -132,6 +138,8 @@ pub enum Scenario {
     ControlAccounts,
     /// Deals in goods between two merchants (on Citus, often on two workers).
     Deals,
+    /// Lookups by reference, metadata and point in time over a large book.
+    Lookup,
     /// Every scenario but slow-subscriber, in one table.
     All,
 }
@@ -183,6 +191,9 @@ pub struct Args {
     /// Transactions per `postTransactions` call (scenario `bulk`).
     #[arg(long, default_value_t = 100)]
     batch: usize,
+    /// Transactions the `lookup` scenario seeds before timing its lookups.
+    #[arg(long, default_value_t = 1_000_000)]
+    transactions: usize,
     /// Folder with the Olist CSV files (scenario `olist`).
     #[arg(long, default_value = "data/olist")]
     olist_dir: String,
@@ -411,6 +422,12 @@ async fn drive(args: &Args, scenario: Scenario, server: &BenchServer) -> anyhow:
             outcome.phases = vec![phases::deals(&session, args.seconds, args.clients, &merchants).await?];
             let after = cost::probe(&db, &server.db_name, server.pid()).await?;
             outcome.notes.push(cost::per_transaction("deals", &before, &after));
+        }
+        Scenario::Lookup => {
+            let (phases, notes) =
+                lookup::run(&session, &server.db_url, args.clients, args.batch, args.transactions, &merchants).await?;
+            outcome.phases = phases;
+            outcome.notes = notes;
         }
         Scenario::SlowSubscriber => slow_subscriber(args, &session, &merchants, &mut outcome).await?,
         Scenario::All => anyhow::bail!("`all` is not a scenario of its own"),

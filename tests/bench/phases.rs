@@ -574,7 +574,13 @@ async fn join(tasks: Vec<JoinHandle<ClientTally>>) -> anyhow::Result<Vec<ClientT
 }
 
 /// Adds up the client tallies of a phase into its figures.
-fn tally(name: String, clients: usize, tallies: Vec<ClientTally>, seconds: u64, entries_per_txn: Option<f64>) -> Phase {
+pub fn tally(
+    name: String,
+    clients: usize,
+    tallies: Vec<ClientTally>,
+    seconds: u64,
+    entries_per_txn: Option<f64>,
+) -> Phase {
     let (mut ok, mut errors, mut latencies) = (0, 0, Vec::new());
     for (o, e, l) in tallies {
         ok += o;
