@@ -62,6 +62,7 @@ fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <p>"No such page. " <a href=components::href("/")>"Find a merchant"</a></p> }>
                     <Route path=path!("/login") view=pages::login::LoginPage />
                     <Route path=path!("/") view=|| view! { <pages::RequireLogin><pages::merchants::MerchantSearch /></pages::RequireLogin> } />
+                    <Route path=path!("/find") view=|| view! { <pages::RequireLogin><pages::find::FindPage /></pages::RequireLogin> } />
                     <Route path=path!("/merchants/:id") view=|| view! { <pages::RequireLogin><pages::merchant::MerchantPage /></pages::RequireLogin> } />
                     <Route path=path!("/transactions/:id") view=|| view! { <pages::RequireLogin><pages::transaction::TransactionPage /></pages::RequireLogin> } />
                     <Route path=path!("/payments/:id") view=|| view! { <pages::RequireLogin><pages::payment::PaymentPage /></pages::RequireLogin> } />

@@ -1,8 +1,8 @@
 //! What a reversal or a refund will do, shown before staff confirm it.
 //!
-//! The entries always come from the server: `reversalPreview` and
-//! `refundPreview` run the same code as `reverseTransaction` and
-//! `refundPayment`, writing nothing. The console computes no ledger rule of
+//! The entries always come from the server: the dialog's write run with
+//! `dryRun: true`, which the write path runs and rolls back, writing
+//! nothing. The console computes no ledger rule of
 //! its own (a reversal of a payment step is not simply the original with
 //! sides swapped: holds become releases, and a capture's posted entries alone
 //! are reversed). This module only sums the planned entries per account into

@@ -204,6 +204,27 @@ pub async fn post<T: DeserializeOwned>(token: Option<&str>, body: &serde_json::V
     decode(&text)
 }
 
+/// GETs `path` (with its query string) from the server with `token` and
+/// returns the body as text: the CSV exports. Errors: a refusal's code and
+/// message (the exports answer the GraphQL error body); [`ErrorCode::Offline`]
+/// when the request did not reach the server.
+pub async fn get_text(token: Option<&str>, path: &str) -> ApiResult<String> {
+    let mut request = gloo_net::http::Request::get(&format!("{}{path}", origin()));
+    if let Some(token) = token {
+        request = request.header("Authorization", &format!("Bearer {token}"));
+    }
+    let response = request.send().await.map_err(|e| ApiError::new(ErrorCode::Offline, e.to_string()))?;
+    let text = response.text().await.map_err(|e| ApiError::new(ErrorCode::Offline, e.to_string()))?;
+    if response.ok() {
+        return Ok(text);
+    }
+    // The refusal's own code and words, else the status.
+    match decode::<serde_json::Value>(&text) {
+        Err(e) if e.code != ErrorCode::BadResponse => Err(e),
+        _ => Err(ApiError::new(ErrorCode::BadResponse, format!("HTTP {}", response.status()))),
+    }
+}
+
 /// Splits a GraphQL response (`{ data, errors }`) into `data` or its first
 /// error. Pure, so it is unit-tested natively.
 pub fn decode<T: DeserializeOwned>(text: &str) -> ApiResult<T> {

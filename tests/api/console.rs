@@ -8,8 +8,10 @@
 //! balance return, the reversal and the audit line, refund part of a card
 //! payment (and see too much refused in plain words), lose the connection
 //! and recover, reverse a card capture of another merchant and see that the
-//! entries the dialog previewed (the server's `reversalPreview`) are exactly
-//! those the reversal posted, and as a viewer see no reverse or refund button. Afterwards the database is checked: one
+//! entries the dialog previewed (the server's dry run of the reversal) are
+//! exactly those the reversal posted, find a payment by the customer's order
+//! number and reverse it from there, download an account's statement as CSV,
+//! and as a viewer see no reverse or refund button. Afterwards the database is checked: one
 //! reversal only (the double click did not act twice), the audit record
 //! with its reason, and books that still balance. `scripts/test` installs
 //! chromium and playwright-core and builds the console before the suite.
@@ -143,6 +145,40 @@ async fn support_staff_reverse_a_defective_deal_in_the_browser_and_a_viewer_cann
     )
     .await;
     let capture = captured_in_euros(&app, &other).await;
+    // A card payment of 20.00 EUR under dispute, for the dispute dialog;
+    // once won, an admin pays the merchant out.
+    let dispute_shop = app.merchant("Dispute Shop").await;
+    let disputed = app
+        .ok(
+            "mutation($i: AuthorizePaymentInput!) { authorizePayment(input: $i) { payment { id } } }",
+            json!({ "i": { "merchantId": dispute_shop, "amount": { "amount": "20.00", "currency": "EUR" },
+                    "idempotencyKey": "seed-auth-dispute" } }),
+        )
+        .await["authorizePayment"]["payment"]["id"]
+        .as_str()
+        .expect("payment id")
+        .to_owned();
+    for (mutation, input, key) in [
+        ("capturePayment", "CapturePaymentInput", "seed-cap-dispute"),
+        ("openDispute", "OpenDisputeInput", "seed-dispute"),
+    ] {
+        app.ok(
+            &format!("mutation($i: {input}!) {{ {mutation}(input: $i) {{ payment {{ id }} }} }}"),
+            json!({ "i": { "paymentId": disputed, "idempotencyKey": key } }),
+        )
+        .await;
+    }
+    // An order the customer quotes: found by its number, reversed from there.
+    let order = app
+        .ok(
+            "mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { transaction { id } } }",
+            json!({ "i": { "merchantId": other, "gross": { "amount": "12.00", "currency": "EUR" },
+                    "externalRef": "order-4711", "idempotencyKey": "seed-order-4711" } }),
+        )
+        .await["recordPayment"]["transaction"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     card_payment(&app, &shirty).await;
     let available_before = app.available(&shirty, "USD").await.expect("a USD balance");
 
@@ -178,6 +214,10 @@ async fn support_staff_reverse_a_defective_deal_in_the_browser_and_a_viewer_cann
         .env("DEFECTIVE_REF", "order-defective-shirt")
         .env("CAPTURE_MERCHANT", "Other Shop")
         .env("CAPTURE_TX", &capture)
+        .env("ORDER_REF", "order-4711")
+        .env("DISPUTE_MERCHANT", "Dispute Shop")
+        .env("ADMIN_USER", crate::helpers::ADMIN_USERNAME)
+        .env("ADMIN_PASSWORD", &app.admin_password)
         .env("OUT_DIR", &out)
         .stdin(Stdio::null())
         .spawn()
@@ -198,6 +238,13 @@ async fn support_staff_reverse_a_defective_deal_in_the_browser_and_a_viewer_cann
     // Assert: what the browser did is in the ledger, once.
     let (reversals, audited) = reversals_and_audits(&app, &defective, "torn shirt").await;
     assert_eq!(reversals, 1, "the double click reversed once");
+    let order_reversals =
+        one_value(&app, format!("SELECT COUNT(*) FROM transactions WHERE reverses = '{order}'")).await;
+    assert_eq!(order_reversals, 1, "the order found by its number was reversed once");
+    let resolved = app.ok("query($id: ID!) { payment(id: $id) { state } }", json!({ "id": disputed })).await;
+    assert_eq!(resolved["payment"]["state"], "CAPTURED", "the dispute was resolved as won: {resolved}");
+    let payouts = one_value(&app, format!("SELECT COUNT(*) FROM payouts WHERE merchant_id = '{dispute_shop}'")).await;
+    assert_eq!(payouts, 1, "the admin's payout was made once");
     assert_eq!(audited, 1, "the reversal is audited with its reason");
     let viewer_tries =
         one_value(&app, "SELECT COUNT(*) FROM transactions WHERE idempotency_key = 'viewer-try'".to_owned()).await;

@@ -4,13 +4,16 @@
 //   BASE_URL, SUPPORT_USER/SUPPORT_PASSWORD, VIEWER_USER/VIEWER_PASSWORD,
 //   MERCHANT_ID, PAYMENTS_KEY (the card processing service's key, which
 //   records ShirtyPuff's payments), DEFECTIVE_REF (the
-//   external ref of the defective deal), CAPTURE_MERCHANT and CAPTURE_TX (a
+//   external ref of the defective deal), ORDER_REF (an order number of
+//   CAPTURE_MERCHANT's, found and reversed), CAPTURE_MERCHANT and CAPTURE_TX (a
 //   merchant with a captured card payment, and the capture's id),
+//   DISPUTE_MERCHANT (a merchant with a disputed card payment of 20.00),
+//   ADMIN_USER/ADMIN_PASSWORD (who pays that merchant out),
 //   OUT_DIR (screenshots), CHROMIUM.
 // It clicks what a person would click. Any failed expectation throws, and
 // the process exits non-zero with the step that failed.
 import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 
 const env = (name) => {
   const value = process.env[name];
@@ -147,7 +150,7 @@ try {
   await dialog.waitFor({ state: "detached" });
   await page.getByRole("button", { name: "Reverse…" }).click();
   await dialog.waitFor();
-  // The plan is the server's (reversalPreview): wait for it to arrive.
+  // The plan is the server's dry run: wait for it to arrive.
   await dialog.getByTestId("balance-changes").filter({ hasText: "ShirtyPuff · available (posted)" }).waitFor();
   const changes = await dialog.getByTestId("balance-changes").innerText();
   expect(changes.includes("ShirtyPuff · available (posted): -$48.50"), `the preview to show the merchant losing $48.50, got: ${changes}`);
@@ -228,6 +231,8 @@ try {
   // the amount was changed (the plan is recomputed as the amount changes).
   await refund.getByTestId("balance-changes").filter({ hasText: "Platform · processor_clearing (posted): -$10.00" }).waitFor();
   await refund.getByTestId("balance-changes").filter({ hasText: "Platform · fee_revenue (posted): -$" }).waitFor();
+  // The server's dry run also gives each account's balance after.
+  await refund.getByTestId("balances-after").locator('tr[data-account="ShirtyPuff · available"]').waitFor();
   const planLines = await refund.getByTestId("balance-changes").locator("li").allInnerTexts();
   const lineCents = (prefix) => cents(planLines.find((l) => l.startsWith(prefix)).split(": ").pop());
   expect(lineCents("Platform · processor_clearing") === -1000, `clearing gives 10.00: ${planLines}`);
@@ -292,6 +297,72 @@ try {
   expect(JSON.stringify(previewed) === JSON.stringify(posted),
     `the previewed entries to be the posted ones:\n previewed ${JSON.stringify(previewed)}\n posted    ${JSON.stringify(posted)}`);
 
+  log("find a payment by the customer's order number and reverse it from there");
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Merchants" }).click();
+  await page.getByLabel("Find an order number, transaction id or payment id").fill("no-such-order");
+  await page.getByRole("button", { name: "Find" }).click();
+  await page.getByText("Nothing has this order number or id.").waitFor();
+  await page.getByLabel("Find an order number, transaction id or payment id").fill(env("ORDER_REF"));
+  await page.getByRole("button", { name: "Find" }).click();
+  await page.waitForURL(new RegExp(`/console/find\\?q=${env("ORDER_REF")}$`));
+  const foundRows = page.locator("[data-testid=found]");
+  await foundRows.first().waitFor();
+  expect(await foundRows.count() === 1, "one transaction has the order number");
+  expect((await foundRows.first().innerText()).includes(env("CAPTURE_MERCHANT")), "the result names the merchant");
+  await foundRows.first().getByRole("link", { name: /PAYMENT/ }).click();
+  await page.getByRole("heading", { name: /Transaction #\d+ · PAYMENT/ }).waitFor();
+  await page.getByRole("button", { name: "Reverse…" }).click();
+  const reverseOrder = page.getByRole("dialog", { name: /Reverse transaction/ });
+  // The server's dry run: the merchant's available after the reversal.
+  const after = reverseOrder.getByTestId("balances-after").locator(`tr[data-account="${env("CAPTURE_MERCHANT")} · available"]`);
+  await after.waitFor();
+  // 12.00 in and, after the reversal, out again: what was there before.
+  const postedAfter = cents(await after.locator("[data-field=posted]").innerText());
+  expect(postedAfter >= 0, `the dry run's balance after: ${await after.innerText()}`);
+  await reverseOrder.getByLabel("Reason (kept in the audit log)").fill("Order never arrived (customer's order number)");
+  await page.screenshot({ path: `${OUT}/find-and-reverse-dialog.png` });
+  await reverseOrder.getByRole("button", { name: "Confirm reversal" }).click();
+  await page.getByTestId("reversed-by").waitFor();
+
+  log("download an account's statement as CSV");
+  await page.goto(`${BASE}/console/merchants/${env("MERCHANT_ID")}`);
+  await merchantPageLoaded();
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("button", { name: "Download statement" }).click(),
+  ]);
+  const csvPath = await download.path();
+  const csv = readFileSync(csvPath, "utf8").trim().split("\n");
+  expect(csv[0].startsWith("row,effectiveAt,transactionId"), `the CSV's header: ${csv[0]}`);
+  expect(csv[1].startsWith("opening,") && csv[csv.length - 1].startsWith("closing,"), `opening and closing rows: ${csv.join(" | ")}`);
+  expect(csv.filter((l) => l.startsWith("entry,")).length > 0, "entries between them");
+
+  log("resolve a dispute: the dialog shows the server's dry run, then the resolution posts");
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Merchants" }).click();
+  await page.getByLabel("Search by name, external id or id").fill(env("DISPUTE_MERCHANT"));
+  await page.getByRole("link", { name: env("DISPUTE_MERCHANT") }).click();
+  await page.getByRole("heading", { name: env("DISPUTE_MERCHANT") }).waitFor();
+  await merchantPageLoaded();
+  await page.getByRole("table", { name: "Payments" }).getByRole("link").first().click();
+  await page.getByRole("heading", { name: /Payment .* · DISPUTED/ }).waitFor();
+  await page.getByRole("button", { name: "Resolve dispute…" }).click();
+  const resolve = page.getByRole("dialog", { name: /Resolve the dispute/ });
+  await resolve.waitFor();
+  await resolve.getByRole("table", { name: "Entries to be posted" }).locator("tbody tr").first().waitFor();
+  await resolve.getByLabel("Outcome").selectOption("WON");
+  // Won: the dry run now gives the held money back to the merchant.
+  const wonAfter = resolve.getByTestId("balances-after").locator(`tr[data-account="${env("DISPUTE_MERCHANT")} · available"]`);
+  await page.waitForFunction(([sel]) => {
+    const el = document.querySelector(sel);
+    return el && el.textContent.includes("20.00");
+  }, [`[role=dialog] [data-testid=balances-after] tr[data-account="${env("DISPUTE_MERCHANT")} · available"] [data-field=posted]`]);
+  expect((await wonAfter.innerText()).includes("20.00"), `won: the merchant's 20.00 back: ${await wonAfter.innerText()}`);
+  await resolve.getByLabel("Reason (kept in the audit log)").fill("Proof of delivery accepted by the network");
+  await page.screenshot({ path: `${OUT}/dispute-dialog.png` });
+  await resolve.getByRole("button", { name: "Confirm resolution" }).click();
+  await page.getByRole("status").filter({ hasText: "DISPUTE" }).waitFor();
+  await page.getByRole("heading", { name: /Payment .* · CAPTURED/ }).waitFor();
+
   log("a lost connection is shown and recovers by itself");
   await context.setOffline(true);
   await page.getByRole("link", { name: "Merchants" }).click();
@@ -326,6 +397,25 @@ try {
     `mutation($id: ID!) { reverseTransaction(transactionId: $id, reason: "try", idempotencyKey: "viewer-try") { transaction { id } } }`,
     { id: txId });
   expect(refused.errors?.[0]?.extensions?.code === "FORBIDDEN", `the server to refuse a viewer: ${JSON.stringify(refused)}`);
+
+  log("an admin pays a merchant out: the dialog shows the server's dry run first");
+  await page.getByRole("button", { name: "Log out" }).click();
+  await page.waitForURL(/\/console\/login$/);
+  await login(env("ADMIN_USER"), env("ADMIN_PASSWORD"));
+  await page.getByRole("heading", { name: "Merchants" }).waitFor();
+  await page.getByLabel("Search by name, external id or id").fill(env("DISPUTE_MERCHANT"));
+  await page.getByRole("link", { name: env("DISPUTE_MERCHANT") }).click();
+  await merchantPageLoaded();
+  await page.getByRole("button", { name: "Pay out…" }).click();
+  const payout = page.getByRole("dialog", { name: /Pay out/ });
+  await payout.waitFor();
+  await payout.getByRole("table", { name: "Entries to be posted" }).locator("tbody tr").first().waitFor();
+  const transit = payout.getByTestId("balances-after").locator(`tr[data-account="${env("DISPUTE_MERCHANT")} · available"] [data-field=available]`);
+  await transit.waitFor();
+  expect(cents(await transit.innerText()) === 0, `after the payout nothing is left available: ${await transit.innerText()}`);
+  await page.screenshot({ path: `${OUT}/payout-dialog.png` });
+  await payout.getByRole("button", { name: "Confirm payout" }).click();
+  await page.getByRole("status").filter({ hasText: "PAYOUT" }).waitFor();
 
   expect(consoleErrors.length === 0, `no uncaught errors in the page: ${consoleErrors.join("; ")}`);
   console.log("console test: all steps passed");

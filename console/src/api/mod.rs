@@ -76,6 +76,8 @@ pub type PaymentDetail = ops::payment::PaymentPayment;
 pub type PaymentMoney = ops::payment::MoneyFields;
 /// One line of the audit log.
 pub type AuditRow = ops::audit_log::AuditLogAuditLogNodes;
+/// A transaction found by its order number.
+pub type FoundTransaction = ops::find_by_reference::FindByReferenceTransactionsNodes;
 /// A month's rollup.
 pub type MonthlyRollup = ops::monthly_rollup::MonthlyRollupMonthlyRollup;
 /// One class and asset of a month's rollup.
@@ -160,6 +162,55 @@ pub async fn account_entries(ctx: &Ctx, account: &str, after: Option<String>) ->
     Ok(Page::new(list.nodes, list.page_info.has_next_page, list.page_info.end_cursor))
 }
 
+/// Transactions whose external reference (an order number) is `reference`,
+/// in every merchant's books, newest first. Errors: `BAD_USER_INPUT` for an
+/// empty or over-long reference.
+pub async fn find_by_reference(ctx: &Ctx, reference: &str, after: Option<String>) -> ApiResult<Page<FoundTransaction>> {
+    let vars = ops::find_by_reference::Variables { ref_: reference.trim().to_owned(), first: Some(PAGE_SIZE), after };
+    let list = ctx.call::<ops::FindByReference>(vars).await?.transactions;
+    Ok(Page::new(list.nodes, list.page_info.has_next_page, list.page_info.end_cursor))
+}
+
+/// An account's statement for the days `from` to `to` (`YYYY-MM-DD`, UTC;
+/// `to` included) as CSV text (`GET /accounts/{id}/statement.csv`): the
+/// opening balance, each entry with the running balances, the closing one.
+/// Errors: `STATEMENT_RANGE_INVALID`, `STATEMENT_TOO_LONG`, `NOT_FOUND`.
+pub async fn statement_csv(ctx: &Ctx, account: &str, from: &str, to: &str) -> ApiResult<String> {
+    use leptos::prelude::WithUntracked;
+    let token = ctx.session.with_untracked(|s| s.as_ref().map(|s| s.token.clone()));
+    let to = next_day(to).ok_or_else(|| ApiError::new(ErrorCode::BadUserInput, format!("not a date: {to}")))?;
+    let path = format!(
+        "/accounts/{}/statement.csv?from={}&to={}",
+        crate::pages::encode(account),
+        crate::pages::encode(&format!("{from}T00:00:00Z")),
+        crate::pages::encode(&format!("{to}T00:00:00Z"))
+    );
+    crate::transport::get_text(token.as_deref(), &path).await
+}
+
+/// The day after `day` (`YYYY-MM-DD`), in the proleptic Gregorian calendar;
+/// None when `day` is not such a date.
+pub fn next_day(day: &str) -> Option<String> {
+    let mut parts = day.splitn(3, '-').map(str::parse::<u32>);
+    let (y, m, d) = (parts.next()?.ok()?, parts.next()?.ok()?, parts.next()?.ok()?);
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if d == 0 || d > days {
+        return None;
+    }
+    Some(match (m, d) {
+        (12, 31) => format!("{:04}-01-01", y + 1),
+        (_, d) if d == days => format!("{y:04}-{:02}-01", m + 1),
+        _ => format!("{y:04}-{m:02}-{:02}", d + 1),
+    })
+}
+
 /// A transaction; None when it does not exist.
 pub async fn transaction(ctx: &Ctx, id: &str) -> ApiResult<Option<TransactionDetail>> {
     Ok(ctx.call::<ops::Transaction>(ops::transaction::Variables { id: id.to_owned() }).await?.transaction)
@@ -185,39 +236,6 @@ pub fn account_label(entry: &TransactionEntry) -> String {
     entry.account.as_ref().map_or_else(String::new, |a| {
         format!("{} · {}", owner(a.platform, a.merchant.as_ref().map(|m| m.name.as_str())), a.code)
     })
-}
-
-/// What a reversal of `tx` would post, as the server plans it
-/// (`reversalPreview`: the same code as `reverseTransaction`, writing
-/// nothing), as preview entries. The plan names each account by id; the
-/// original's entries, which touch the same accounts, say whose it is and
-/// its normal side. Errors: `NOT_FOUND`, `ALREADY_REVERSED`,
-/// `PAYMENT_STEP_NOT_REVERSIBLE`; `BAD_RESPONSE` for an account the
-/// original does not name and the plan gives no normal side for.
-pub async fn reversal_preview(ctx: &Ctx, tx: &TransactionDetail) -> ApiResult<Vec<PreviewEntry>> {
-    let vars = ops::reversal_preview::Variables { transaction_id: tx.id.clone() };
-    let plan = ctx.call::<ops::ReversalPreview>(vars).await?.reversal_preview;
-    let accounts: Vec<_> = tx.entries.iter().filter_map(|e| e.account.as_ref()).collect();
-    plan.entries
-        .into_iter()
-        .map(|e| {
-            let known = e.account_id.as_deref().and_then(|id| accounts.iter().find(|a| a.id == id));
-            let normal = e.normal_balance.or(known.map(|a| a.normal_balance)).ok_or_else(|| {
-                ApiError::new(ErrorCode::BadResponse, format!("no normal balance for account {}", e.account_code))
-            })?;
-            let merchant = known.and_then(|a| a.merchant.as_ref()).map(|m| m.name.as_str());
-            Ok(PreviewEntry {
-                owner: owner(e.platform, merchant),
-                account: e.account_code,
-                account_id: e.account_id,
-                normal,
-                direction: e.direction,
-                layer: e.layer,
-                amount: e.amount.amount,
-                asset: e.amount.currency,
-            })
-        })
-        .collect()
 }
 
 /// A payment with its transactions; None when it does not exist.
@@ -273,39 +291,166 @@ pub async fn refund(
     Ok(Posted { id: t.id, kind: t.kind, sequence: t.sequence })
 }
 
-/// The server's plan of a refund of `amount` (decimal string, major unit) of
-/// `currency` of `payment`, without posting it, as preview entries (the
-/// merchant's accounts named `merchant`). Errors: those of [`refund`].
-pub async fn refund_preview(
-    ctx: &Ctx,
-    payment: &str,
-    merchant: &str,
-    amount: &str,
-    currency: &str,
-) -> ApiResult<Vec<PreviewEntry>> {
-    use ops::refund_preview::{MoneyInput, Variables};
-    let vars = Variables {
-        payment_id: payment.to_owned(),
-        amount: Some(MoneyInput { amount: amount.to_owned(), currency: currency.to_owned() }),
-    };
-    let plan = ctx.call::<ops::RefundPreview>(vars).await?.refund_preview;
-    plan.entries
-        .into_iter()
-        .map(|e| {
-            Ok(PreviewEntry {
-                owner: owner(e.platform, Some(merchant)),
-                account: e.account_code,
-                account_id: None,
-                normal: e.normal_balance.ok_or_else(|| {
-                    ApiError::new(ErrorCode::BadResponse, "a refund plan entry without its normal balance")
-                })?,
-                direction: e.direction,
-                layer: e.layer,
-                amount: e.amount.amount,
-                asset: e.amount.currency,
+/// An account's balance after a dry run's transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BalanceAfter {
+    /// Who holds the account: "Platform" or the merchant's name.
+    pub owner: String,
+    /// Account code.
+    pub account: String,
+    /// Decimal strings in the major unit of `asset`.
+    pub posted: String,
+    /// Posted plus pending.
+    pub pending: String,
+    /// What can be spent or paid out.
+    pub available: String,
+    /// Asset code.
+    pub asset: String,
+}
+
+/// What the server's dry run of a write saw: the entries the write will
+/// post and the balances after them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DryRun {
+    /// The entries, in order.
+    pub entries: Vec<PreviewEntry>,
+    /// Each account the caller may see, with its balance after.
+    pub balances_after: Vec<BalanceAfter>,
+}
+
+/// The [`DryRun`] of a generated dry-run payload (the fragments
+/// `DryRunEntries` and `DryRunBalances`, which every dry-run operation's
+/// module types afresh). Errors: `BAD_RESPONSE` for an entry whose account
+/// is not shown.
+macro_rules! dry_run_of {
+    ($payload:expr) => {{
+        let payload = $payload;
+        let entries = payload
+            .transaction
+            .entries
+            .into_iter()
+            .map(|e| {
+                let a = e
+                    .account
+                    .ok_or_else(|| ApiError::new(ErrorCode::BadResponse, "a dry run's entry without its account"))?;
+                Ok(PreviewEntry {
+                    owner: owner(a.platform, a.merchant.as_ref().map(|m| m.name.as_str())),
+                    account: a.code,
+                    account_id: Some(a.id),
+                    normal: a.normal_balance,
+                    direction: e.direction,
+                    layer: e.layer,
+                    amount: e.amount.amount,
+                    asset: e.amount.currency,
+                })
             })
-        })
-        .collect()
+            .collect::<ApiResult<Vec<_>>>()?;
+        let balances_after = payload
+            .dry_run
+            .map(|d| d.balances_after)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|b| BalanceAfter {
+                owner: owner(b.account.platform, b.account.merchant.as_ref().map(|m| m.name.as_str())),
+                account: b.account.code,
+                asset: b.balance.posted.currency.clone(),
+                posted: b.balance.posted.amount,
+                pending: b.balance.pending.amount,
+                available: b.balance.available.amount,
+            })
+            .collect();
+        Ok(DryRun { entries, balances_after })
+    }};
+}
+
+/// The server's dry run of reversing `tx` under the dialog's `key`: what
+/// `reverseTransaction` will post and the balances after, or the error it
+/// would raise (`ALREADY_REVERSED`, `INSUFFICIENT_FUNDS`,
+/// `BALANCE_LIMIT_EXCEEDED`, `PAYMENT_STEP_NOT_REVERSIBLE`). Writes nothing.
+pub async fn reverse_dry_run(ctx: &Ctx, tx: &str, key: &str) -> ApiResult<DryRun> {
+    let vars = ops::reverse_dry_run::Variables { id: tx.to_owned(), idempotency_key: key.to_owned() };
+    dry_run_of!(ctx.call::<ops::ReverseDryRun>(vars).await?.reverse_transaction)
+}
+
+/// The server's dry run of refunding `amount` (decimal string, major unit)
+/// of `currency` of `payment` under the dialog's `key`. Errors: those of
+/// [`refund`]. Writes nothing.
+pub async fn refund_dry_run(ctx: &Ctx, payment: &str, amount: &str, currency: &str, key: &str) -> ApiResult<DryRun> {
+    use ops::refund_dry_run::{MoneyInput, RefundPaymentInput, Variables};
+    let vars = Variables {
+        input: RefundPaymentInput {
+            payment_id: payment.to_owned(),
+            merchant_id: None,
+            amount: Some(MoneyInput { amount: amount.to_owned(), currency: currency.to_owned() }),
+            // A staff refund needs a reason; the dry run's is a placeholder
+            // (it claims no key, so the real refund's own reason is no reuse).
+            reason: Some("dry run".to_owned()),
+            idempotency_key: key.to_owned(),
+        },
+    };
+    dry_run_of!(ctx.call::<ops::RefundDryRun>(vars).await?.refund_payment)
+}
+
+/// The server's dry run of paying out `merchant`'s whole available `asset`
+/// under the dialog's `key`. Errors: `NOTHING_TO_PAY_OUT`, `FORBIDDEN` (only
+/// an admin pays out), `UNKNOWN_ASSET`. Writes nothing.
+pub async fn payout_dry_run(ctx: &Ctx, merchant: &str, asset: &str, key: &str) -> ApiResult<DryRun> {
+    use ops::payout_dry_run::{CreatePayoutInput, Variables};
+    let input = CreatePayoutInput {
+        merchant_id: merchant.to_owned(),
+        asset: asset.to_owned(),
+        idempotency_key: key.to_owned(),
+    };
+    dry_run_of!(ctx.call::<ops::PayoutDryRun>(Variables { input }).await?.create_payout)
+}
+
+/// Pays out `merchant`'s whole available `asset` (less its reserve) under
+/// `key`. Errors: those of [`payout_dry_run`], `IDEMPOTENCY_KEY_REUSED`.
+pub async fn create_payout(ctx: &Ctx, merchant: &str, asset: &str, key: &str) -> ApiResult<Posted> {
+    use ops::create_payout::{CreatePayoutInput, Variables};
+    let input = CreatePayoutInput {
+        merchant_id: merchant.to_owned(),
+        asset: asset.to_owned(),
+        idempotency_key: key.to_owned(),
+    };
+    let t = ctx.call::<ops::CreatePayout>(Variables { input }).await?.create_payout.transaction;
+    Ok(Posted { id: t.id, kind: t.kind, sequence: t.sequence })
+}
+
+/// The server's dry run of resolving `payment`'s open dispute, `won` by the
+/// merchant or not, under the dialog's `key`. Errors:
+/// `NO_OPEN_DISPUTE`, `NOT_FOUND`, `FORBIDDEN`.
+/// Writes nothing.
+pub async fn resolve_dry_run(ctx: &Ctx, payment: &str, won: bool, key: &str) -> ApiResult<DryRun> {
+    use ops::resolve_dispute_dry_run::{DisputeOutcomeType, ResolveDisputeInput, Variables};
+    let outcome = if won { DisputeOutcomeType::WON } else { DisputeOutcomeType::LOST };
+    let input = ResolveDisputeInput {
+        payment_id: payment.to_owned(),
+        merchant_id: None,
+        outcome,
+        dispute_fee: None,
+        reason: Some("dry run".to_owned()),
+        idempotency_key: key.to_owned(),
+    };
+    dry_run_of!(ctx.call::<ops::ResolveDisputeDryRun>(Variables { input }).await?.resolve_dispute)
+}
+
+/// Resolves `payment`'s open dispute, `won` by the merchant or not, with a
+/// reason, under `key`. Errors: those of [`resolve_dry_run`],
+/// `REASON_REQUIRED`, `IDEMPOTENCY_KEY_REUSED`.
+pub async fn resolve_dispute(ctx: &Ctx, payment: &str, won: bool, reason: &str, key: &str) -> ApiResult<Posted> {
+    use ops::resolve_dispute::{DisputeOutcomeType, ResolveDisputeInput, Variables};
+    let outcome = if won { DisputeOutcomeType::WON } else { DisputeOutcomeType::LOST };
+    let input = ResolveDisputeInput {
+        payment_id: payment.to_owned(),
+        merchant_id: None,
+        outcome,
+        dispute_fee: None,
+        reason: Some(reason.to_owned()),
+        idempotency_key: key.to_owned(),
+    };
+    let t = ctx.call::<ops::ResolveDispute>(Variables { input }).await?.resolve_dispute.transaction;
+    Ok(Posted { id: t.id, kind: t.kind, sequence: t.sequence })
 }
 
 /// A month's rollup (`monthlyRollup`). Errors: `BAD_USER_INPUT` for a
@@ -326,4 +471,20 @@ pub async fn balance_updates(
     let vars = ops::balance_updated::Variables { merchant_id: merchant.to_owned() };
     let stream = crate::transport::subscribe::<ops::BalanceUpdated>(&session.token, vars).await?;
     Ok(stream.map(|event| event.map(|_| ())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_day;
+
+    #[test]
+    fn the_day_after_rolls_months_years_and_leap_days() {
+        assert_eq!(next_day("2026-12-03").as_deref(), Some("2026-12-04"));
+        assert_eq!(next_day("2026-12-31").as_deref(), Some("2027-01-01"));
+        assert_eq!(next_day("2026-02-28").as_deref(), Some("2026-03-01"));
+        assert_eq!(next_day("2028-02-28").as_deref(), Some("2028-02-29"));
+        assert_eq!(next_day("2026-04-30").as_deref(), Some("2026-05-01"));
+        assert_eq!(next_day("2026-02-30"), None);
+        assert_eq!(next_day("soon"), None);
+    }
 }

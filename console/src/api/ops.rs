@@ -49,9 +49,14 @@ operation!(/** `entries(accountId:)`. */ AccountEntries, "graphql/merchants.grap
 operation!(/** `balanceUpdated(merchantId:)`. */ BalanceUpdated, "graphql/subscriptions.graphql");
 operation!(/** `transaction(id:)`. */ Transaction, "graphql/transactions.graphql");
 operation!(/** `reverseTransaction`. */ ReverseTransaction, "graphql/transactions.graphql");
-operation!(/** `reversalPreview`. */ ReversalPreview, "graphql/transactions.graphql");
 operation!(/** `payment(id:)`. */ Payment, "graphql/payments.graphql");
-operation!(/** `refundPreview`. */ RefundPreview, "graphql/payments.graphql");
 operation!(/** `refundPayment`. */ RefundPayment, "graphql/payments.graphql");
 operation!(/** `auditLog`. */ AuditLog, "graphql/audit.graphql");
 operation!(/** `monthlyRollup`. */ MonthlyRollup, "graphql/reports.graphql");
+operation!(/** `transactions(filter: {externalRef})`. */ FindByReference, "graphql/find.graphql");
+operation!(/** `reverseTransaction(dryRun: true)`. */ ReverseDryRun, "graphql/dry_run.graphql");
+operation!(/** `refundPayment(dryRun: true)`. */ RefundDryRun, "graphql/dry_run.graphql");
+operation!(/** `createPayout(dryRun: true)`. */ PayoutDryRun, "graphql/dry_run.graphql");
+operation!(/** `resolveDispute(dryRun: true)`. */ ResolveDisputeDryRun, "graphql/dry_run.graphql");
+operation!(/** `resolveDispute`. */ ResolveDispute, "graphql/payments.graphql");
+operation!(/** `createPayout`. */ CreatePayout, "graphql/payments.graphql");

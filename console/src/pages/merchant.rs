@@ -156,6 +156,7 @@ fn MerchantBody(merchant: MerchantDetail, tick: RwSignal<u64>, live: RwSignal<bo
             }.into_any(),
         }}
 
+        <PayoutAction merchant=merchant.clone() on_done=Callback::new(move |_| tick.update(|t| *t += 1)) />
         <Transactions merchant=id.clone() tick=tick />
         <Payments merchant=id.clone() />
         <Payouts merchant=id.clone() />
@@ -313,6 +314,7 @@ fn Entries(merchant: MerchantDetail) -> impl IntoView {
     let options = merchant.accounts.clone();
     view! {
         <h2 id="entries-title">"Entries"</h2>
+        <Statement account=account />
         <label for="entries-account">"Account"</label>
         <select id="entries-account" on:change=move |ev| { account.set(event_target_value(&ev)); pager.reset(); }>
             {options.into_iter().map(|a| {
@@ -348,5 +350,96 @@ fn Entries(merchant: MerchantDetail) -> impl IntoView {
                 {pager.controls("Entries", page.next.clone())}
             }.into_any(),
         }}
+    }
+}
+
+/// Downloads the chosen account's statement for a range of days as CSV (the
+/// server's `GET /accounts/{id}/statement.csv`, with the staff member's
+/// token, saved through a Blob link).
+#[component]
+fn Statement(account: RwSignal<String>) -> impl IntoView {
+    let ctx = ctx();
+    let today =
+        js_sys::Date::new_0().to_iso_string().as_string().unwrap_or_default().chars().take(10).collect::<String>();
+    let from = RwSignal::new(format!("{}01", today.chars().take(8).collect::<String>()));
+    let to = RwSignal::new(today);
+    let error = RwSignal::new(None::<crate::api::ApiError>);
+    let pending = RwSignal::new(false);
+    let download = move |_| {
+        let (account, from, to) = (account.get_untracked(), from.get_untracked(), to.get_untracked());
+        pending.set(true);
+        error.set(None);
+        leptos::task::spawn_local(async move {
+            let result = api::statement_csv(&ctx, &account, &from, &to).await;
+            let _ = pending.try_set(false);
+            match result.and_then(|csv| save(&csv, &format!("statement-{from}-{to}.csv"))) {
+                Ok(()) => {}
+                Err(e) => {
+                    let _ = error.try_set(Some(e));
+                }
+            }
+        });
+    };
+    view! {
+        <fieldset class="statement">
+            <legend>"Statement of this account (CSV)"</legend>
+            <label for="statement-from">"From (UTC day)"</label>
+            <input id="statement-from" type="date" prop:value=move || from.get() on:input=move |ev| from.set(event_target_value(&ev)) />
+            <label for="statement-to">"To (UTC day, included)"</label>
+            <input id="statement-to" type="date" prop:value=move || to.get() on:input=move |ev| to.set(event_target_value(&ev)) />
+            <button type="button" disabled=move || pending.get() on:click=download>"Download statement"</button>
+            {move || error.get().map(|e| error_line(&e))}
+        </fieldset>
+    }
+}
+
+/// Offers `text` to the browser as a CSV file named `name`.
+fn save(text: &str, name: &str) -> crate::api::ApiResult<()> {
+    use wasm_bindgen::JsCast;
+    let failed =
+        |what: &str| crate::api::ApiError::new(crate::api::ErrorCode::BadResponse, format!("could not save: {what}"));
+    let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(text));
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type("text/csv");
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options).map_err(|_| failed("blob"))?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|_| failed("url"))?;
+    let document = web_sys::window().and_then(|w| w.document()).ok_or_else(|| failed("document"))?;
+    let link: web_sys::HtmlAnchorElement =
+        document.create_element("a").map_err(|_| failed("link"))?.dyn_into().map_err(|_| failed("link"))?;
+    link.set_href(&url);
+    link.set_download(name);
+    link.click();
+    let _ = web_sys::Url::revoke_object_url(&url);
+    Ok(())
+}
+
+/// "Pay out…", for an admin (the only staff role that may): the dialog shows
+/// the server's dry run of `createPayout` before Confirm.
+#[component]
+fn PayoutAction(merchant: MerchantDetail, on_done: Callback<api::Posted>) -> impl IntoView {
+    let ctx = ctx();
+    let open = RwSignal::new(false);
+    let done = RwSignal::new(None::<api::Posted>);
+    let admin = move || ctx.session.with(|s| s.as_ref().is_some_and(|s| s.role == crate::schema::StaffRole::Admin));
+    let assets: Vec<String> =
+        merchant.accounts.iter().filter(|a| a.code == "available").map(|a| a.asset.clone()).collect();
+    let has_assets = !assets.is_empty();
+    let action = crate::components::action_dialog::Action::Payout {
+        merchant: merchant.id.clone(),
+        name: merchant.name.clone(),
+        assets,
+    };
+    view! {
+        {crate::components::done_notice(done)}
+        <Show when=move || admin() && has_assets>
+            <button type="button" on:click=move |_| open.set(true)>"Pay out…"</button>
+        </Show>
+        <Show when=move || open.get()>
+            <crate::components::action_dialog::ActionDialog
+                action=action.clone()
+                on_close=Callback::new(move |_| open.set(false))
+                on_done=Callback::new(move |link: api::Posted| { open.set(false); done.set(Some(link.clone())); on_done.run(link); })
+            />
+        </Show>
     }
 }

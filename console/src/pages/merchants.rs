@@ -39,6 +39,7 @@ pub fn MerchantSearch() -> impl IntoView {
     view! {
         <section>
             <h1>"Merchants"</h1>
+            <super::find::FindBox />
             <form role="search" on:submit=|ev| ev.prevent_default()>
                 <label for="merchant-search">"Search by name, external id or id"</label>
                 <input id="merchant-search" type="search" node_ref=input autocomplete="off"

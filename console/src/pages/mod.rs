@@ -3,6 +3,7 @@
 //! link work.
 
 pub mod audit;
+pub mod find;
 pub mod login;
 pub mod merchant;
 pub mod merchants;

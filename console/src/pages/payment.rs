@@ -1,6 +1,6 @@
 //! A payment: its state and amounts, every transaction of its life cycle,
-//! who did what, and the Refund action (in full or in part) for support and
-//! admin staff.
+//! who did what, and for support and admin staff the Refund action (in full
+//! or in part) and, while a dispute is open, Resolve dispute.
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -49,6 +49,9 @@ fn PaymentBody(payment: PaymentDetail, on_done: Callback<Posted>) -> impl IntoVi
     let refundable = captured > refunded;
     let may_act = move || ctx.session.with(|s| s.as_ref().is_some_and(|s| s.may_act()));
     let for_dialog = payment.clone();
+    let for_dispute = payment.clone();
+    let resolving = RwSignal::new(false);
+    let disputed = payment.state == crate::schema::PaymentState::Disputed;
     let row =
         |label: &'static str, m: &PaymentMoney| view! { <dt>{label}</dt><dd>{money(&m.amount, &m.currency)}</dd> };
     view! {
@@ -79,6 +82,16 @@ fn PaymentBody(payment: PaymentDetail, on_done: Callback<Posted>) -> impl IntoVi
                 action=Action::Refund(Box::new(for_dialog.clone()))
                 on_close=Callback::new(move |_| open.set(false))
                 on_done=Callback::new(move |link| { open.set(false); on_done.run(link); })
+            />
+        </Show>
+        <Show when=move || disputed && may_act()>
+            <button type="button" class="danger" on:click=move |_| resolving.set(true)>"Resolve dispute…"</button>
+        </Show>
+        <Show when=move || resolving.get()>
+            <ActionDialog
+                action=Action::ResolveDispute(Box::new(for_dispute.clone()))
+                on_close=Callback::new(move |_| resolving.set(false))
+                on_done=Callback::new(move |link| { resolving.set(false); on_done.run(link); })
             />
         </Show>
         <AuditTrail target=payment.id.clone() />
