@@ -1,4 +1,4 @@
-//! `dryRun: true` on every money mutation (issue 19): the write path runs the
+//! `dryRun: true` on every money mutation (issue 19), `postTransactions` included: the write path runs the
 //! mutation in a database transaction it rolls back. For each kind the dry
 //! run's entries equal those of the real posting that follows with the same
 //! input and idempotency key, its balances after equal the real ones, and it
@@ -216,4 +216,47 @@ async fn a_dry_run_answers_the_error_the_write_would_raise_and_leaves_the_key_fr
         let code = b["account"]["code"].as_str().expect("code");
         assert!(code == "available" || code == "reserve", "the merchant's own accounts only: {own}");
     }
+}
+
+#[tokio::test]
+async fn a_batch_dry_runs_to_the_results_the_real_batch_then_gives() {
+    // Arrange: 10.00 available and a reserve account; a batch of three
+    // transfers of which the last asks for more than is left.
+    let app = spawn_app().await;
+    let m = app.merchant("Dry Batch").await;
+    app.pay(&m, "10.00", None, "USD", "db-seed").await;
+    app.open_reserve(&m, "db-res").await;
+    let items: Vec<Value> = [("4.00", "db-1"), ("5.00", "db-2"), ("3.00", "db-3")]
+        .iter()
+        .map(|(amount, key)| crate::helpers::transfer(&m, amount, key))
+        .collect();
+    let batch = "mutation($i: PostTransactionsInput!, $d: Boolean!) { postTransactions(input: $i, dryRun: $d) { \
+        posted dryRun results { index replayed error { code } } } }";
+    let before = footprint(&app).await;
+
+    // Act: the batch dry, then for real; and an atomic one dry.
+    let dry = app.ok(batch, json!({ "i": { "transactions": items }, "d": true })).await;
+    let unchanged = footprint(&app).await;
+    let atomic = app.ok(batch, json!({ "i": { "transactions": items, "atomic": true }, "d": true })).await;
+    let real = app.ok(batch, json!({ "i": { "transactions": items }, "d": false })).await;
+
+    // Assert: the same results item by item; nothing written by either dry run.
+    assert_eq!(unchanged, before, "a dry batch writes nothing");
+    assert_eq!(dry["postTransactions"]["results"], real["postTransactions"]["results"], "{dry} {real}");
+    let refused = dry["postTransactions"]["results"][2]["error"]["code"].clone();
+    assert!(refused == "INSUFFICIENT_FUNDS" || refused == "BALANCE_LIMIT_EXCEEDED", "{dry}");
+    assert_eq!(
+        (dry["postTransactions"]["posted"].clone(), dry["postTransactions"]["dryRun"].clone()),
+        (json!(2), json!(true))
+    );
+    assert_eq!(real["postTransactions"]["dryRun"], false);
+    let codes: Vec<Value> = atomic["postTransactions"]["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["error"]["code"].clone())
+        .collect();
+    assert_eq!(codes, [json!("BATCH_ROLLED_BACK"), json!("BATCH_ROLLED_BACK"), refused]);
+    assert_eq!(app.available(&m, "USD").await.as_deref(), Some("1.00"), "only the real batch moved money");
+    app.assert_books_consistent().await;
 }

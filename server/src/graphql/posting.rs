@@ -379,8 +379,12 @@ pub struct BulkItemResult {
 pub struct PostTransactionsPayload {
     /// One result per input transaction, in input order.
     pub results: Vec<BulkItemResult>,
-    /// How many transactions were written or replayed (0 for a refused atomic batch).
+    /// How many transactions were written or replayed (0 for a refused atomic
+    /// batch); on a dry run, how many would be.
     pub posted: i32,
+    /// True for a dry run: nothing was written, no key was claimed, and the
+    /// results' transaction ids exist nowhere.
+    pub dry_run: bool,
 }
 
 /// The code and message of a coded GraphQL error, as a batch item's error.
@@ -450,7 +454,6 @@ impl PostingMutation {
         &self,
         ctx: &Context<'_>,
         #[graphql(default, desc = "true: run it and roll it back; see `DryRun`")] dry_run: bool,
-
         input: PostTransactionInput,
     ) -> async_graphql::Result<TransactionPayload> {
         let draft = transfer_draft(ctx, &input).await?;
@@ -466,6 +469,7 @@ impl PostingMutation {
     async fn post_transactions(
         &self,
         ctx: &Context<'_>,
+        #[graphql(default, desc = "true: run the batch and roll it back; see `DryRun`")] dry_run: bool,
         input: PostTransactionsInput,
     ) -> async_graphql::Result<PostTransactionsPayload> {
         let n = input.transactions.len();
@@ -499,7 +503,7 @@ impl PostingMutation {
                 .collect()
         } else {
             super::context::request(ctx)?.finish_reads().await;
-            ledger(ctx)?.posting().post_batch(requests, input.atomic).await
+            ledger(ctx)?.posting().post_batch(requests, input.atomic, dry_run).await
         };
         let mut posted = 0;
         for (i, outcome) in positions.into_iter().zip(applied) {
@@ -516,7 +520,7 @@ impl PostingMutation {
                 Err(e) => refused_item(i, item_error(&super::error::to_graphql(e))),
             });
         }
-        Ok(PostTransactionsPayload { results: results.into_iter().flatten().collect(), posted })
+        Ok(PostTransactionsPayload { results: results.into_iter().flatten().collect(), posted, dry_run })
     }
 
     /// Records a deal between two merchants in one atomic transaction, possibly

@@ -68,22 +68,53 @@ impl Writer {
         Ok((applied, value, dry))
     }
 
+    /// Runs `batch` as `postTransactions` would (each request posted or
+    /// refused on its own, or with `atomic` all or nothing), then rolls
+    /// everything back. One result per request, in order; the transaction
+    /// ids of the results exist nowhere. Errors (the whole batch): `TRY_AGAIN`
+    /// when the database asks for a retry; [`LedgerError::Database`].
+    pub(super) async fn dry_run_batch(
+        &self,
+        batch: &[Request],
+        atomic: bool,
+    ) -> Result<Vec<Result<Applied, LedgerError>>, LedgerError> {
+        let txn = db::begin(&self.db).await?;
+        let results = self.apply_all(&txn, batch).await?;
+        txn.rollback().await?;
+        if atomic && results.iter().any(Result::is_err) {
+            return Ok(results
+                .into_iter()
+                .map(|r| r.and(Err(LedgerError::Posting(PostingError::BatchRolledBack))))
+                .collect());
+        }
+        Ok(results)
+    }
+
     /// Applies one request inside `txn` by the road the real write takes.
     async fn apply_in(&self, txn: &DatabaseTransaction, request: Request) -> Result<Applied, LedgerError> {
-        let one = std::slice::from_ref(&request);
-        let results = if batch::groupable(&request) {
-            db::set_batch_tenants(txn, &batch::tenant_set(one), &self.instance).await?;
-            batch::post_batch(txn, one).await.map_err(|attempt| match attempt {
+        let results = self.apply_all(txn, std::slice::from_ref(&request)).await?;
+        results.into_iter().next().unwrap_or_else(|| Err(LedgerError::internal("a dry run was left without a result")))
+    }
+
+    /// Applies `batch` inside `txn` as [`Writer::try_batch`] does: plain
+    /// postings through the batched path, anything else one by one.
+    async fn apply_all(
+        &self,
+        txn: &DatabaseTransaction,
+        batch: &[Request],
+    ) -> Result<Vec<Result<Applied, LedgerError>>, LedgerError> {
+        if batch.iter().all(batch::groupable) {
+            db::set_batch_tenants(txn, &batch::tenant_set(batch), &self.instance).await?;
+            batch::post_batch(txn, batch).await.map_err(|attempt| match attempt {
                 batch::Attempt::Db(e) if !db::is_retryable(&e) => LedgerError::Database(e),
                 batch::Attempt::Internal(what) => LedgerError::Internal(what),
                 _ => LedgerError::Posting(PostingError::Contention),
-            })?
+            })
         } else {
-            self.one_by_one(txn, one).await.map_err(|e| {
+            self.one_by_one(txn, batch).await.map_err(|e| {
                 if db::is_retryable(&e) { LedgerError::Posting(PostingError::Contention) } else { e.into() }
-            })?
-        };
-        results.into_iter().next().unwrap_or_else(|| Err(LedgerError::internal("a dry run was left without a result")))
+            })
+        }
     }
 }
 

@@ -63,13 +63,39 @@ impl Posting<'_> {
     /// database transaction, one result per item in order: each posted or
     /// refused alone, or (`atomic`) all or nothing, the others of a refused
     /// batch answering `BATCH_ROLLED_BACK`.
+    ///
+    /// With `dry`, the batch runs the same way in a database transaction that
+    /// is then rolled back (see `DryRun`): the results say what would be
+    /// posted or refused, their ids exist nowhere, nothing is written and no
+    /// key is claimed.
     pub async fn post_batch(
         &self,
         items: Vec<(Call, TransactionDraft)>,
         atomic: bool,
+        dry: bool,
     ) -> Vec<Result<BatchItem, LedgerError>> {
-        let requests = items.into_iter().map(|(call, draft)| call.request(Command::Post(draft))).collect();
-        let results = if atomic { self.0.submit_atomic(requests).await } else { self.0.submit(requests).await };
+        let requests: Vec<_> = items.into_iter().map(|(call, draft)| call.request(Command::Post(draft))).collect();
+        let results = if dry {
+            match self.0.writer.dry_run_batch(&requests, atomic).await {
+                Ok(results) => results,
+                // The whole batch failed: each item says why (the error is a
+                // database's, a broken invariant, or TRY_AGAIN).
+                Err(e) => requests
+                    .iter()
+                    .map(|_| {
+                        Err(match &e {
+                            LedgerError::Database(d) => LedgerError::Database(d.clone()),
+                            LedgerError::Internal(what) => LedgerError::Internal(what.clone()),
+                            _ => LedgerError::Posting(super::PostingError::Contention),
+                        })
+                    })
+                    .collect(),
+            }
+        } else if atomic {
+            self.0.submit_atomic(requests).await
+        } else {
+            self.0.submit(requests).await
+        };
         results
             .into_iter()
             .map(|r| r.map(|a| BatchItem { transaction: a.outcome.transaction(), replayed: a.replayed }))
