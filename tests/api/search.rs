@@ -217,7 +217,7 @@ async fn each_search_reads_an_index_not_the_table() {
             ),
             // The account's entries, or (by the planner's estimate on a small
             // table) the merchant's entries by their key, filtered.
-            &["entries_account_seq_idx", "entries_pkey"],
+            &["entries_account_seq_idx", "entries_account_effective_idx", "entries_pkey"],
         ),
     ];
     for (sql, indexes) in plans {
