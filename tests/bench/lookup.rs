@@ -32,7 +32,7 @@ use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
 use crate::client::{Session, succeeded};
-use crate::phases::{Phase, tally};
+use crate::phases::{Phase, payment_entries, post_all, tally};
 
 /// Lookups of each kind timed.
 pub const ROUNDS: usize = 1_000;
@@ -165,24 +165,10 @@ async fn seed(
                         json!({ "merchantId": merchants[m], "idempotencyKey": format!("lookup-{m}-{i}"),
                             "externalRef": format!("order-{m}-{i}"),
                             "metadata": { "customer": format!("cust-{m}-{}", i % 100), "channel": if i % 2 == 0 { "web" } else { "pos" } },
-                            "effectiveAt": effective,
-                            "entries": [
-                                { "accountCode": "processor_clearing", "platform": true, "direction": "DEBIT", "amount": { "amount": "10.00", "currency": "USD" } },
-                                { "accountCode": "available", "direction": "CREDIT", "amount": { "amount": "9.70", "currency": "USD" } },
-                                { "accountCode": "fee_revenue", "platform": true, "direction": "CREDIT", "amount": { "amount": "0.30", "currency": "USD" } },
-                            ] })
+                            "effectiveAt": effective, "entries": payment_entries() })
                     })
                     .collect();
-                let want = items.len() as u64;
-                let body = session
-                    .admin(
-                        "mutation($i: PostTransactionsInput!) { postTransactions(input: $i) { posted } }",
-                        json!({ "i": { "transactions": items } }),
-                    )
-                    .await?;
-                let got = body["data"]["postTransactions"]["posted"].as_u64().unwrap_or(0);
-                anyhow::ensure!(got == want, "seeding {from}..{to}: posted {got} of {want}: {body}");
-                Ok(got)
+                post_all(&session, items, &format!("seeding {from}..{to}")).await
             }
         })
         .buffer_unordered(clients.clamp(1, 8))

@@ -497,23 +497,11 @@ pub async fn control_accounts(
                 let items: Vec<Value> = chunk
                     .iter()
                     .map(|m| {
-                        json!({ "merchantId": m, "idempotencyKey": format!("{run_id}-seed-{m}"), "entries": [
-                            { "accountCode": "processor_clearing", "platform": true, "direction": "DEBIT", "amount": { "amount": "10.00", "currency": "USD" } },
-                            { "accountCode": "available", "direction": "CREDIT", "amount": { "amount": "9.70", "currency": "USD" } },
-                            { "accountCode": "fee_revenue", "platform": true, "direction": "CREDIT", "amount": { "amount": "0.30", "currency": "USD" } },
-                        ] })
+                        json!({ "merchantId": m, "idempotencyKey": format!("{run_id}-seed-{m}"),
+                            "entries": payment_entries() })
                     })
                     .collect();
-                let want = items.len() as u64;
-                let body = session
-                    .admin(
-                        "mutation($i: PostTransactionsInput!) { postTransactions(input: $i) { posted } }",
-                        json!({ "i": { "transactions": items } }),
-                    )
-                    .await?;
-                let got = body["data"]["postTransactions"]["posted"].as_u64().unwrap_or(0);
-                anyhow::ensure!(got == want, "seeding batch {k}: posted {got} of {want}: {body}");
-                Ok(got)
+                post_all(&session, items, &format!("seeding batch {k}")).await
             }
         })
         .buffer_unordered(clients.max(1))
@@ -562,6 +550,32 @@ pub async fn control_accounts(
         phases.push(phase);
     }
     Ok((phases, notes))
+}
+
+/// A payment's three postings as `postTransaction` takes them: 10.00 USD
+/// from the platform's clearing, 9.70 to the merchant, 0.30 to fee revenue.
+pub fn payment_entries() -> Value {
+    json!([
+        { "accountCode": "processor_clearing", "platform": true, "direction": "DEBIT", "amount": { "amount": "10.00", "currency": "USD" } },
+        { "accountCode": "available", "direction": "CREDIT", "amount": { "amount": "9.70", "currency": "USD" } },
+        { "accountCode": "fee_revenue", "platform": true, "direction": "CREDIT", "amount": { "amount": "0.30", "currency": "USD" } },
+    ])
+}
+
+/// Posts `items` in one `postTransactions` call as the admin; returns how
+/// many posted. Errors: the call failed, or posted fewer than it was given
+/// (named `what`).
+pub async fn post_all(session: &Session, items: Vec<Value>, what: &str) -> anyhow::Result<u64> {
+    let want = items.len() as u64;
+    let body = session
+        .admin(
+            "mutation($i: PostTransactionsInput!) { postTransactions(input: $i) { posted } }",
+            json!({ "i": { "transactions": items } }),
+        )
+        .await?;
+    let got = body["data"]["postTransactions"]["posted"].as_u64().unwrap_or(0);
+    anyhow::ensure!(got == want, "{what}: posted {got} of {want}: {body}");
+    Ok(got)
 }
 
 /// Waits for a phase's client tasks.
