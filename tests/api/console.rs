@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::helpers::{TestApp, server_logs_to_stderr, spawn_app_with};
 
 /// How long the whole browser run may take: a few seconds of clicking plus
 /// chromium's start, with room for a loaded 2-core machine.
@@ -105,9 +105,7 @@ async fn captured_in_euros(app: &TestApp, merchant: &str) -> String {
 async fn support_staff_reverse_a_defective_deal_in_the_browser_and_a_viewer_cannot() {
     // The server's warnings and errors go to this test's output: a request
     // the console shows as failed is explained there.
-    let _log = tracing::subscriber::set_default(
-        tracing_subscriber::fmt().with_env_filter("warn").with_writer(std::io::stderr).finish(),
-    );
+    let _log = server_logs_to_stderr();
     // Arrange: the console, two staff members, ShirtyPuff with sales.
     let dist = console_dist();
     let app = spawn_app_with(&["--console-dir", dist.to_str().expect("utf-8 path")]).await;

@@ -56,6 +56,20 @@ const TEST_DEFAULT_FLAGS: [&str; 8] = [
     "1000",
 ];
 
+/// Sends the server's warnings and errors to this test's stderr while the
+/// guard lives: a request that failed with `INTERNAL_SERVER_ERROR` is then
+/// explained in the test's output. Thread-local, so it suits the
+/// current-thread runtime of `#[tokio::test]`, where the server's tasks run
+/// on the test's thread.
+pub fn server_logs_to_stderr() -> tracing::subscriber::DefaultGuard {
+    tracing::subscriber::set_default(
+        tracing_subscriber::fmt().with_env_filter("warn").with_writer(std::io::stderr).finish(),
+    )
+}
+
+/// How many times [`TestApp::ok_as`] resends a request answered `TRY_AGAIN`.
+pub const TRY_AGAIN_RESENDS: usize = 3;
+
 /// Creates a fresh database with a random name, starts the server on port 0.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
@@ -201,8 +215,19 @@ impl TestApp {
     }
 
     /// Like [`TestApp::gql_as`], but panics on errors and returns `data`.
+    /// A `TRY_AGAIN` answer (the server was busy; nothing of the request is
+    /// lost, see the README's error codes) is resent as it was, with the same
+    /// idempotency key, up to [`TRY_AGAIN_RESENDS`] times, as a client should.
     pub async fn ok_as(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
-        let body = self.gql_as(token, query, variables).await;
+        let mut body = self.gql_as(token, query, variables.clone()).await;
+        for _ in 0..TRY_AGAIN_RESENDS {
+            if body["errors"][0]["extensions"]["code"] != "TRY_AGAIN" {
+                break;
+            }
+            eprintln!("the server answered TRY_AGAIN; sending the request again: {body}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            body = self.gql_as(token, query, variables.clone()).await;
+        }
         assert!(body.get("errors").is_none(), "unexpected errors: {body}");
         body["data"].clone()
     }
@@ -280,9 +305,7 @@ impl TestApp {
 
     /// Like [`TestApp::gql`], but panics on errors and returns `data`.
     pub async fn ok(&self, query: &str, variables: Value) -> Value {
-        let body = self.gql(query, variables).await;
-        assert!(body.get("errors").is_none(), "unexpected errors: {body}");
-        body["data"].clone()
+        self.ok_as(Some(&self.token), query, variables).await
     }
 
     /// Creates a merchant; returns its id.

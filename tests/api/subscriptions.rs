@@ -9,7 +9,9 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{Operation, ServerProcess, TestApp, code, spawn_app, spawn_app_with, ws_client, ws_connect};
+use crate::helpers::{
+    Operation, ServerProcess, TestApp, code, server_logs_to_stderr, spawn_app, spawn_app_with, ws_client, ws_connect,
+};
 
 const BALANCES: &str = "subscription($m: ID!, $a: String, $after: Int) { balanceUpdated(merchantId: $m, asset: $a, afterSequence: $after) { sequence snapshot transactionId kind accountCode asset balance { creditsPosted { amount } posted { amount } available { amount } } } }";
 
@@ -112,6 +114,7 @@ async fn concurrent_one_by_one_postings_reach_a_subscriber_in_journal_order_thou
     // Arrange: authorizations are not group-committed: each is a database
     // transaction of its own, so many of one merchant commit side by side,
     // and the whole feed (by writer xid) need not be the journal's order.
+    let _log = server_logs_to_stderr();
     let app = spawn_app().await;
     let a = app.merchant("Live Authorizer").await;
     let staff = ws_client(&app.base, Some(&app.token)).await.expect("staff connect");

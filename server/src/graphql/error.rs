@@ -24,6 +24,17 @@ pub fn coded(code: &'static str, message: impl Into<String>) -> async_graphql::E
 pub fn to_graphql(err: LedgerError) -> async_graphql::Error {
     {
         match &err {
+            // Every pooled connection stayed busy for the pool's whole wait:
+            // the server is overloaded, not broken, and a retry with the same
+            // idempotency key is safe (the write, if it ran, replays).
+            LedgerError::Database(cause @ sea_orm::DbErr::ConnectionAcquire(_)) => {
+                tracing::warn!(error = %cause, "no database connection free for a request");
+                coded(
+                    "TRY_AGAIN",
+                    "the server is busy: no database connection was free in time; send the request again with the \
+                     same idempotency key",
+                )
+            }
             LedgerError::Database(cause) => {
                 tracing::error!(error = %cause, "internal error on request path");
                 coded("INTERNAL_SERVER_ERROR", "internal server error")
@@ -125,5 +136,15 @@ mod tests {
         // A caller's own mistake keeps its code and a message that says what to fix.
         let refused = to_graphql(LedgerError::Posting(crate::core::posting::PostingError::TransactionNotFound));
         assert!(format!("{:?}", refused.extensions).contains("NOT_FOUND"));
+    }
+
+    /// A request that found no free pooled connection within the pool's wait
+    /// is told to retry (`TRY_AGAIN`), not that the server broke.
+    #[test]
+    fn a_pool_timeout_asks_the_caller_to_try_again() {
+        let cause = sea_orm::DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout);
+        let err = to_graphql(LedgerError::Database(cause));
+        assert!(format!("{:?}", err.extensions).contains("TRY_AGAIN"), "{:?}", err.extensions);
+        assert!(err.message.contains("same idempotency key"), "{}", err.message);
     }
 }
