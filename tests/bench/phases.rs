@@ -562,20 +562,41 @@ pub fn payment_entries() -> Value {
     ])
 }
 
+/// How many times [`post_all`] sends a call again after the server answered
+/// `TIMEOUT` or `TRY_AGAIN`, or the connection failed.
+const POST_ALL_ATTEMPTS: u32 = 5;
+
 /// Posts `items` in one `postTransactions` call as the admin; returns how
-/// many posted. Errors: the call failed, or posted fewer than it was given
+/// many posted. Each item carries its idempotency key, so a call the server
+/// timed out (`TIMEOUT`: it may have committed after the answer), asked to be
+/// retried (`TRY_AGAIN`) or that lost its connection is sent again as it was,
+/// up to [`POST_ALL_ATTEMPTS`] times, and what did commit comes back as
+/// replays. Errors: the call still failed, or posted fewer than it was given
 /// (named `what`).
 pub async fn post_all(session: &Session, items: Vec<Value>, what: &str) -> anyhow::Result<u64> {
     let want = items.len() as u64;
-    let body = session
-        .admin(
-            "mutation($i: PostTransactionsInput!) { postTransactions(input: $i) { posted } }",
-            json!({ "i": { "transactions": items } }),
-        )
-        .await?;
-    let got = body["data"]["postTransactions"]["posted"].as_u64().unwrap_or(0);
-    anyhow::ensure!(got == want, "{what}: posted {got} of {want}: {body}");
-    Ok(got)
+    let variables = json!({ "i": { "transactions": items } });
+    let mut attempt = 1;
+    loop {
+        let answer = session
+            .admin("mutation($i: PostTransactionsInput!) { postTransactions(input: $i) { posted } }", variables.clone())
+            .await;
+        let code = match &answer {
+            Ok(body) => body["errors"][0]["extensions"]["code"].as_str().map(str::to_owned),
+            Err(_) => Some("CONNECTION".to_owned()),
+        };
+        let resend = matches!(code.as_deref(), Some("TIMEOUT" | "TRY_AGAIN" | "CONNECTION"));
+        if resend && attempt < POST_ALL_ATTEMPTS {
+            eprintln!("ledger-bench: {what}: {} on attempt {attempt}; sending it again", code.unwrap_or_default());
+            attempt += 1;
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            continue;
+        }
+        let body = answer?;
+        let got = body["data"]["postTransactions"]["posted"].as_u64().unwrap_or(0);
+        anyhow::ensure!(got == want, "{what}: posted {got} of {want}: {body}");
+        return Ok(got);
+    }
 }
 
 /// Waits for a phase's client tasks.
