@@ -24,10 +24,9 @@ pub async fn totals_at(
     at: AsOf,
 ) -> Result<Balance, DbErr> {
     let (cond, bound): (&str, Value) = match at {
-        AsOf::Sequence(number) => (
-            "e.transaction_seq <= $2",
-            crate::core::reports::store::books::row_key_of(db, journal, number).await?.into(),
-        ),
+        AsOf::Sequence(number) => {
+            ("e.transaction_seq <= $2", crate::core::posting::store::row_key_of(db, journal, number).await?.into())
+        }
         AsOf::Effective(t) => ("e.effective_at <= $2", t.into()),
         AsOf::Known(t) => (
             "EXISTS (SELECT 1 FROM transactions t WHERE t.merchant_id = e.merchant_id \

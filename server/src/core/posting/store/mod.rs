@@ -648,6 +648,28 @@ pub async fn load_posted(
     }))
 }
 
+/// The row key (`seq`) of transaction `number` of `merchant`'s journal: every
+/// entry on the merchant's accounts up to it is from its transactions up to
+/// that number, since the journal takes row keys in its own order. Before
+/// the first: -1; past the last: the largest key there can be.
+pub(crate) async fn row_key_of(db: &impl ConnectionTrait, merchant: MerchantId, number: i64) -> Result<i64, DbErr> {
+    if number <= 0 {
+        return Ok(-1);
+    }
+    let row = db
+        .query_one_raw(stmt(
+            db,
+            "SELECT seq FROM transactions WHERE merchant_id = $1 AND number = $2 \
+             UNION ALL SELECT seq FROM transactions WHERE counterparty_id = $1 AND counterparty_number = $2",
+            vec![merchant.0.into(), number.into()],
+        ))
+        .await?;
+    match row {
+        Some(r) => r.try_get("", "seq"),
+        None => Ok(i64::MAX),
+    }
+}
+
 /// One page of an account's entries in sequence order, after `after_seq`, using
 /// the `(account_id, seq)` index. Returns up to `limit` rows.
 pub async fn entries_page(

@@ -24,9 +24,10 @@ pub async fn balances_as_of(
     as_of: AsOf,
 ) -> Result<Vec<(AssetCode, NormalBalance, Balance)>, DbErr> {
     let (cond, bound): (&str, Value) = match as_of {
-        AsOf::Sequence(number) => {
-            ("layer = 'posted' AND transaction_seq <= $1", row_key_of(db, merchant, number).await?.into())
-        }
+        AsOf::Sequence(number) => (
+            "layer = 'posted' AND transaction_seq <= $1",
+            crate::core::posting::store::row_key_of(db, merchant, number).await?.into(),
+        ),
         AsOf::Effective(t) => ("layer = 'posted' AND effective_at <= $1", t.into()),
         AsOf::Known(t) => (
             "layer = 'posted' AND EXISTS (SELECT 1 FROM transactions t WHERE t.merchant_id = entries.merchant_id \
@@ -80,28 +81,6 @@ pub async fn balances_as_of(
             ))
         })
         .collect()
-}
-
-/// The row key (`seq`) of transaction `number` of `merchant`'s journal: every
-/// entry on the merchant's accounts up to it is from its transactions up to
-/// that number, since the journal takes row keys in its own order. Before
-/// the first: -1; past the last: the largest key there can be.
-pub(crate) async fn row_key_of(db: &impl ConnectionTrait, merchant: MerchantId, number: i64) -> Result<i64, DbErr> {
-    if number <= 0 {
-        return Ok(-1);
-    }
-    let row = db
-        .query_one_raw(stmt(
-            db,
-            "SELECT seq FROM transactions WHERE merchant_id = $1 AND number = $2 \
-             UNION ALL SELECT seq FROM transactions WHERE counterparty_id = $1 AND counterparty_number = $2",
-            vec![merchant.0.into(), number.into()],
-        ))
-        .await?;
-    match row {
-        Some(r) => r.try_get("", "seq"),
-        None => Ok(i64::MAX),
-    }
 }
 
 /// One line of the trial balance: the totals of all accounts with one code, one
