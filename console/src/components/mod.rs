@@ -79,6 +79,17 @@ impl Pager {
         self.cursors.with(|c| c.len() <= 1)
     }
 
+    /// At the first page, and back to it whenever what `watch` reads changes
+    /// (a search's query, a list's filters).
+    pub fn resetting_on(watch: impl Fn() + 'static) -> Self {
+        let pager = Self::new();
+        Effect::new(move |_| {
+            watch();
+            pager.reset();
+        });
+        pager
+    }
+
     /// Back to the first page.
     pub fn reset(&self) {
         self.cursors.set(vec![None]);

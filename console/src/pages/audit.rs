@@ -59,11 +59,9 @@ pub fn AuditPage() -> impl IntoView {
     let navigate = use_navigate();
     let actor = Memo::new(move |_| query.with(|m| m.get("actor").unwrap_or_default()));
     let target = Memo::new(move |_| query.with(|m| m.get("target").unwrap_or_default()));
-    let pager = Pager::new();
-    Effect::new(move |_| {
+    let pager = Pager::resetting_on(move || {
         actor.track();
         target.track();
-        pager.reset();
     });
     let list = LocalResource::new(move || {
         let (actor, target, after) = (actor.get(), target.get(), pager.after());

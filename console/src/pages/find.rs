@@ -74,11 +74,7 @@ pub fn FindPage() -> impl IntoView {
     let ctx = ctx();
     let query = use_query_map();
     let q = Memo::new(move |_| query.with(|m| m.get("q").unwrap_or_default().trim().to_owned()));
-    let pager = Pager::new();
-    Effect::new(move |_| {
-        q.track();
-        pager.reset();
-    });
+    let pager = Pager::resetting_on(move || q.track());
     let results = LocalResource::new(move || {
         let (q, after) = (q.get(), pager.after());
         async move { if q.is_empty() { Ok(Found::Nothing) } else { find(&ctx, q, after).await } }

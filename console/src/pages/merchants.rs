@@ -16,11 +16,7 @@ pub fn MerchantSearch() -> impl IntoView {
     let query = use_query_map();
     let navigate = use_navigate();
     let q = Memo::new(move |_| query.with(|m| m.get("q").unwrap_or_default()));
-    let pager = Pager::new();
-    Effect::new(move |_| {
-        q.track();
-        pager.reset();
-    });
+    let pager = Pager::resetting_on(move || q.track());
     let results = LocalResource::new(move || {
         let (q, after) = (q.get(), pager.after());
         async move { api::search_merchants(&ctx, &q, after).await }
