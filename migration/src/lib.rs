@@ -32,6 +32,7 @@ mod m20261208_000020_compiled_tenant_functions;
 mod m20261209_000021_transaction_search_indexes;
 mod m20261210_000022_transaction_time_indexes;
 mod m20261210_000023_account_history_index;
+mod m20261211_000024_create_bank_reconciliation;
 
 /// Runs `sql` (one or more statements) on PostgreSQL and does nothing on
 /// SQLite: for the migrations whose objects only PostgreSQL has (functions
@@ -103,6 +104,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261209_000021_transaction_search_indexes::Migration),
             Box::new(m20261210_000022_transaction_time_indexes::Migration),
             Box::new(m20261210_000023_account_history_index::Migration),
+            Box::new(m20261211_000024_create_bank_reconciliation::Migration),
         ]
     }
 }

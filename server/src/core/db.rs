@@ -606,6 +606,12 @@ pub enum UniqueKey {
     PayoutPeriod,
     /// `rollup_months (month)`: a month is closed once.
     RollupMonth,
+    /// `bank_statements (bank_account_id, statement_ref)`: a statement is imported once.
+    BankStatement,
+    /// `bank_accounts (iban)`: `BANK_ACCOUNT_EXISTS`.
+    BankAccountIban,
+    /// `bank_accounts (account_number)`: `BANK_ACCOUNT_EXISTS`.
+    BankAccountNumber,
 }
 
 impl UniqueKey {
@@ -616,6 +622,9 @@ impl UniqueKey {
             UniqueKey::Reverses => "transactions_merchant_id_reverses_key",
             UniqueKey::PayoutPeriod => "payouts_merchant_id_asset_period_key",
             UniqueKey::RollupMonth => "rollup_months_pkey",
+            UniqueKey::BankStatement => "bank_statements_bank_account_id_statement_ref_key",
+            UniqueKey::BankAccountIban => "bank_accounts_iban_key",
+            UniqueKey::BankAccountNumber => "bank_accounts_account_number_key",
         }
     }
 }

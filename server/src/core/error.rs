@@ -39,6 +39,9 @@ pub enum LedgerError {
     /// a limit was passed).
     #[error(transparent)]
     Search(#[from] crate::core::posting::search::SearchError),
+    /// A bank account or statement call was refused.
+    #[error(transparent)]
+    Reconciliation(#[from] crate::core::reconciliation::ReconciliationError),
     /// An unexpected database failure.
     #[error("database error: {0}")]
     Database(#[from] DbErr),
@@ -83,6 +86,7 @@ impl LedgerError {
             LedgerError::Posting(e) => e.code(),
             LedgerError::Access(e) => e.code(),
             LedgerError::Search(e) => e.code(),
+            LedgerError::Reconciliation(e) => e.code(),
             LedgerError::Database(_) | LedgerError::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }

@@ -42,6 +42,7 @@ pub mod outbox;
 pub mod payments;
 pub mod payouts;
 pub mod posting;
+pub mod reconciliation;
 pub mod reports;
 mod session;
 

@@ -61,12 +61,21 @@ pub enum Scope {
     TransactionsWrite,
     /// Reads of every merchant's books.
     LedgerRead,
+    /// The bank's word: import bank statements (camt.053, CSV) and read the
+    /// platform's bank accounts and their statements.
+    ReconciliationWrite,
 }
 
 impl Scope {
     /// Every scope, in the order the API lists them.
-    pub const ALL: [Scope; 5] =
-        [Scope::PaymentsWrite, Scope::DisputesWrite, Scope::PayoutsWrite, Scope::TransactionsWrite, Scope::LedgerRead];
+    pub const ALL: [Scope; 6] = [
+        Scope::PaymentsWrite,
+        Scope::DisputesWrite,
+        Scope::PayoutsWrite,
+        Scope::TransactionsWrite,
+        Scope::LedgerRead,
+        Scope::ReconciliationWrite,
+    ];
 
     /// The name on the wire and in storage: `payments:write`, ….
     pub fn as_str(self) -> &'static str {
@@ -76,6 +85,7 @@ impl Scope {
             Scope::PayoutsWrite => "payouts:write",
             Scope::TransactionsWrite => "transactions:write",
             Scope::LedgerRead => "ledger:read",
+            Scope::ReconciliationWrite => "reconciliation:write",
         }
     }
 
@@ -249,6 +259,10 @@ pub enum AuditTarget {
     StaffUser,
     /// A staff session (login, logout).
     Session,
+    /// One of the platform's bank accounts (registered).
+    BankAccount,
+    /// A bank statement (imported).
+    BankStatement,
 }
 
 impl AuditTarget {
@@ -357,7 +371,7 @@ impl Access {
 /// (service keys) and admins report.
 pub const FIELD_ACCESS: &[(&str, Access)] = {
     use Role::{Admin, Support, Viewer};
-    use Scope::{DisputesWrite, LedgerRead, PaymentsWrite, PayoutsWrite, TransactionsWrite};
+    use Scope::{DisputesWrite, LedgerRead, PaymentsWrite, PayoutsWrite, ReconciliationWrite, TransactionsWrite};
     &[
         // Queries.
         ("me", Access::staff(Viewer).and_merchant().and_any_service()),
@@ -383,6 +397,9 @@ pub const FIELD_ACCESS: &[(&str, Access)] = {
         ("rollupMonths", Access::staff(Viewer)),
         ("conversionRates", Access::staff(Viewer)),
         ("refundPreview", Access::staff(Support).and_merchant().and_scope(PaymentsWrite)),
+        ("bankAccounts", Access::staff(Viewer).and_scope(ReconciliationWrite)),
+        ("bankStatements", Access::staff(Viewer).and_scope(ReconciliationWrite)),
+        ("bankStatementLines", Access::staff(Viewer).and_scope(ReconciliationWrite)),
         // Subscriptions.
         ("balanceUpdated", Access::staff(Viewer).and_merchant().and_scope(LedgerRead)),
         ("transactionPosted", Access::staff(Viewer).and_merchant().and_scope(LedgerRead)),
@@ -416,6 +433,8 @@ pub const FIELD_ACCESS: &[(&str, Access)] = {
         ("revokeApiKey", Access::staff(Admin)),
         ("createStaffUser", Access::staff(Admin)),
         ("setBalanceLimit", Access::staff(Admin)),
+        ("registerBankAccount", Access::staff(Admin)),
+        ("importBankStatement", Access::staff(Admin).and_scope(ReconciliationWrite)),
     ]
 };
 

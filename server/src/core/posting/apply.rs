@@ -227,7 +227,12 @@ pub(in crate::core) async fn target_merchant(
         AuditTarget::ApiKey => {
             access::api_key(db, id).await?.map(|k| k.merchant).filter(|m| *m != MerchantId::PLATFORM)
         }
-        AuditTarget::Asset | AuditTarget::BalanceLimitDefault | AuditTarget::StaffUser | AuditTarget::Session => None,
+        AuditTarget::Asset
+        | AuditTarget::BalanceLimitDefault
+        | AuditTarget::StaffUser
+        | AuditTarget::Session
+        | AuditTarget::BankAccount
+        | AuditTarget::BankStatement => None,
     })
 }
 

@@ -324,6 +324,11 @@ impl Ledger {
         crate::core::payouts::Payouts(self)
     }
 
+    /// The bank reconciliation calls that write (bank accounts, statement imports).
+    pub fn reconciliation(&self) -> crate::core::reconciliation::Reconciliation<'_> {
+        crate::core::reconciliation::Reconciliation(self)
+    }
+
     async fn submit_batch(&self, batch: Vec<Request>, atomic: bool) -> Vec<Result<Applied, LedgerError>> {
         let results = self.writer.submit_unaudited(&batch, atomic).await;
         self.writer.audit_refusals(&batch, &results).await;

@@ -1,0 +1,475 @@
+//! Bank reconciliation: the platform's bank accounts, their statements
+//! (ISO 20022 camt.053 or a bank's CSV, [`statement`]), and the check of the
+//! bank's word against itself and, line by line, against the books.
+//!
+//! An import is one database transaction: the statement's row, its new lines
+//! and the audit record commit together or not at all. It is idempotent twice
+//! over: a statement is known by its bank account and the bank's statement id
+//! (`Stmt/Id`, or a CSV file's SHA-256), so importing it again writes nothing;
+//! and a line is known by its bank account and the bank's own reference
+//! (`AcctSvcrRef`), so a line that comes again in a later statement (banks
+//! repeat the last day's lines in the next day's file) is kept once.
+//!
+//! Before anything is written the statement must add up: the opening booked
+//! balance (`OPBD`) plus its booked lines must be the closing booked balance
+//! (`CLBD`), or the file is refused naming the difference. The opening balance
+//! is then compared with the previous statement's closing balance, and a gap
+//! is reported (and kept on the statement), not refused: the missing
+//! statement may simply not have been imported yet.
+
+pub mod error;
+pub mod statement;
+pub(in crate::core) mod store;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+pub use error::ReconciliationError;
+pub use store::LineFilter;
+
+use self::statement::csv::CsvProfile;
+use self::statement::{ParsedStatement, StatementLine};
+use super::access::rules::{AuditTarget, Caller};
+use super::access::store::{AuditRecord, append_audit};
+use super::posting::Ledger;
+use super::{LedgerError, Reads};
+use crate::domain::Asset;
+use crate::domain::actor::Tenant;
+
+/// The booking date a line without one sorts as (first, as the oldest).
+pub const NO_BOOKING_DATE: NaiveDate = match NaiveDate::from_ymd_opt(1, 1, 1) {
+    Some(d) => d,
+    None => NaiveDate::MIN,
+};
+
+/// Longest bank account name, in characters.
+pub const MAX_BANK_ACCOUNT_NAME_LEN: usize = 100;
+
+/// Longest non-IBAN account number, in characters (ISO 20022 `Max34Text`).
+pub const MAX_ACCOUNT_NUMBER_LEN: usize = 34;
+
+/// One of the platform's accounts at a bank.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BankAccount {
+    /// Its id.
+    pub id: Uuid,
+    /// A name for people, e.g. `Operating EUR (Deutsche Bank)`.
+    pub name: String,
+    /// Its IBAN (ISO 13616), electronic form (no spaces, upper case).
+    pub iban: Option<String>,
+    /// Another account number, when it has no IBAN.
+    pub account_number: Option<String>,
+    /// Its ISO 4217 currency code.
+    pub currency: String,
+    /// How its bank's CSV exports are read, if it has one.
+    pub csv_profile: Option<CsvProfile>,
+    /// When it was registered.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A bank account to register.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBankAccount {
+    /// 1 to [`MAX_BANK_ACCOUNT_NAME_LEN`] characters.
+    pub name: String,
+    /// An IBAN, with or without the paper format's spaces.
+    pub iban: Option<String>,
+    /// Another account number (1 to [`MAX_ACCOUNT_NUMBER_LEN`] visible characters).
+    pub account_number: Option<String>,
+    /// An ISO 4217 currency code with a minor unit.
+    pub currency: String,
+    /// The CSV profile of its bank's exports.
+    pub csv_profile: Option<CsvProfile>,
+}
+
+/// An imported statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BankStatement {
+    /// Its id.
+    pub id: Uuid,
+    /// Its bank account.
+    pub bank_account: Uuid,
+    /// The bank's statement id (`Stmt/Id`), or a CSV file's SHA-256.
+    pub statement_ref: String,
+    /// `camt.053.001.02`, `camt.053.001.08` or `csv:<profile>`.
+    pub format: String,
+    /// SHA-256 of the file, hex.
+    pub file_sha256: String,
+    /// Opening booked balance, signed minor units.
+    pub opening_minor: Option<i64>,
+    /// Its date.
+    pub opening_date: Option<NaiveDate>,
+    /// Closing booked balance, signed minor units.
+    pub closing_minor: Option<i64>,
+    /// Its date.
+    pub closing_date: Option<NaiveDate>,
+    /// Opening balance less the previous statement's closing balance, when
+    /// they differ (a statement is missing, or the bank's figures moved).
+    pub gap_minor: Option<i64>,
+    /// Lines in the file.
+    pub line_count: u32,
+    /// Lines the import added (the rest were already known by `AcctSvcrRef`).
+    pub new_line_count: u32,
+    /// Who imported it (the actor's recorded form).
+    pub imported_by: String,
+    /// When.
+    pub imported_at: DateTime<Utc>,
+}
+
+/// Where a statement line stands against the books.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LineState {
+    /// Not yet matched to anything in the books.
+    Unmatched,
+    /// Matched to ledger items.
+    Matched,
+    /// Written off to suspense by staff.
+    WrittenOff,
+}
+
+impl LineState {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineState::Unmatched => "unmatched",
+            LineState::Matched => "matched",
+            LineState::WrittenOff => "written_off",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<LineState> {
+        [LineState::Unmatched, LineState::Matched, LineState::WrittenOff].into_iter().find(|l| l.as_str() == s)
+    }
+}
+
+/// A stored statement line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLine {
+    /// Its id.
+    pub id: Uuid,
+    /// Its bank account.
+    pub bank_account: Uuid,
+    /// The statement that brought it.
+    pub statement: Uuid,
+    /// Its position in that statement, from 1.
+    pub line_no: u32,
+    /// Matched, unmatched or written off.
+    pub state: LineState,
+    /// The line as the bank gave it.
+    pub line: StatementLine,
+}
+
+impl StoredLine {
+    /// Whole days from its booking date to `today` (0 without a booking date).
+    pub fn age_days(&self, today: NaiveDate) -> i64 {
+        self.line.booking_date.map_or(0, |d| (today - d).num_days().max(0))
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementImport {
+    /// The statement (the earlier one, on a replay).
+    pub statement: BankStatement,
+    /// True when this statement had been imported before: nothing was written.
+    pub replayed: bool,
+    /// Whether opening + lines = closing was checked (a CSV without a running
+    /// balance has no balances to check).
+    pub balance_checked: bool,
+    /// The bank account's ISO 4217 currency, the unit of every amount above.
+    pub currency: String,
+}
+
+/// The reconciliation calls that write; nothing is written when one is refused.
+#[derive(Debug, Clone, Copy)]
+pub struct Reconciliation<'a>(pub(in crate::core) &'a Ledger);
+
+impl Reconciliation<'_> {
+    /// Registers one of the platform's bank accounts; audited. Errors:
+    /// `BAD_USER_INPUT` (a name, IBAN or number that is invalid, or neither an
+    /// IBAN nor a number), `UNKNOWN_ASSET` (not ISO 4217), `MALFORMED_STATEMENT`
+    /// (a CSV profile that cannot work), `BANK_ACCOUNT_EXISTS`.
+    pub async fn register_bank_account(
+        &self,
+        caller: &Caller,
+        request_id: Option<String>,
+        new: NewBankAccount,
+    ) -> Result<BankAccount, LedgerError> {
+        let account = validated(new)?;
+        let txn = super::db::begin_write(self.0.db(), Tenant::All, true).await?;
+        if store::bank_account_taken(&txn, account.iban.as_deref(), account.account_number.as_deref()).await? {
+            return Err(ReconciliationError::BankAccountExists.into());
+        }
+        store::insert_bank_account(&txn, &account).await.map_err(taken_or)?;
+        let target = (AuditTarget::BankAccount, Some(account.id.to_string()));
+        append_audit(&txn, &audit(caller, "registerBankAccount", target, None, request_id)).await?;
+        txn.commit().await.map_err(taken_or)?;
+        Ok(account)
+    }
+
+    /// Imports a statement file for `bank_account`: camt.053 (.001.02 or
+    /// .001.08) when it is XML, else CSV through the account's profile.
+    /// Idempotent (see the module doc); audited. Errors: `NOT_FOUND` (no such
+    /// bank account), every [`statement::StatementError`] code
+    /// (`MALFORMED_STATEMENT`, `UNSUPPORTED_STATEMENT_FORMAT`, `UNKNOWN_ASSET`,
+    /// `BAD_AMOUNT`, `STATEMENT_TOO_LARGE`), `STATEMENT_ACCOUNT_MISMATCH`,
+    /// `CURRENCY_MISMATCH`, `STATEMENT_UNBALANCED`, `STATEMENT_ID_REUSED`.
+    pub async fn import_statement(
+        &self,
+        caller: &Caller,
+        request_id: Option<String>,
+        bank_account: Uuid,
+        file: &[u8],
+    ) -> Result<StatementImport, LedgerError> {
+        if file.len() > statement::MAX_STATEMENT_BYTES {
+            let too_large = statement::StatementError::TooLarge { what: "bytes", max: statement::MAX_STATEMENT_BYTES };
+            return Err(ReconciliationError::from(too_large).into());
+        }
+        let account = {
+            let reads = Reads::begin(self.0.db(), Tenant::All).await?;
+            let found = store::bank_account(reads.db(), bank_account).await;
+            reads.finish().await;
+            found?.ok_or(ReconciliationError::BankAccountNotFound)?
+        };
+        // Parsing is pure and can take a second on a large file: off the
+        // async workers, so other requests keep being served.
+        let profile = account.csv_profile.clone();
+        let bytes = file.to_vec();
+        let parsed = tokio::task::spawn_blocking(move || statement::parse(&bytes, profile.as_ref()))
+            .await
+            .map_err(|e| LedgerError::internal(format!("statement parser task: {e}")))?
+            .map_err(ReconciliationError::from)?;
+        let balance_checked = check(&account, &parsed)?;
+        let sha = hex(&Sha256::digest(file));
+
+        let txn = super::db::begin_write(self.0.db(), Tenant::All, true).await?;
+        if let Some(earlier) = store::statement_by_ref(&txn, account.id, &parsed.statement_id).await? {
+            if earlier.file_sha256 != sha {
+                return Err(ReconciliationError::StatementIdReused(parsed.statement_id).into());
+            }
+            return Ok(StatementImport {
+                statement: earlier,
+                replayed: true,
+                balance_checked,
+                currency: account.currency,
+            });
+        }
+        let previous = store::last_closed_statement(&txn, account.id).await?;
+        let opening = parsed.opening_booked;
+        let gap_minor = match (previous.and_then(|p| p.closing_minor), opening) {
+            (Some(closed), Some(open)) if closed != open.amount_minor => open.amount_minor.checked_sub(closed),
+            _ => None,
+        };
+        let now = Utc::now();
+        let line_count = u32::try_from(parsed.lines.len()).unwrap_or(u32::MAX);
+        let mut row = BankStatement {
+            id: Uuid::now_v7(),
+            bank_account: account.id,
+            statement_ref: parsed.statement_id.clone(),
+            format: parsed.format.clone(),
+            file_sha256: sha,
+            opening_minor: opening.map(|b| b.amount_minor),
+            opening_date: opening.and_then(|b| b.date),
+            closing_minor: parsed.closing_booked.map(|b| b.amount_minor),
+            closing_date: parsed.closing_booked.and_then(|b| b.date),
+            gap_minor,
+            line_count,
+            new_line_count: 0,
+            imported_by: caller.actor().to_string(),
+            imported_at: now,
+        };
+        store::insert_statement(&txn, &row).await?;
+        row.new_line_count = store::insert_lines(&txn, account.id, row.id, &parsed.lines, now).await?;
+        store::set_new_line_count(&txn, row.id, row.new_line_count).await?;
+        let target = (AuditTarget::BankStatement, Some(row.id.to_string()));
+        let what = format!(
+            "{} {} of {}: {} lines, {} new",
+            row.format, row.statement_ref, account.name, row.line_count, row.new_line_count
+        );
+        append_audit(&txn, &audit(caller, "importBankStatement", target, Some(what), request_id)).await?;
+        match txn.commit().await {
+            Ok(()) => {
+                Ok(StatementImport { statement: row, replayed: false, balance_checked, currency: account.currency })
+            }
+            // The same statement, imported by someone else at the same moment:
+            // theirs is the import, this one its replay.
+            Err(e) if super::db::is_unique_violation(&e, super::db::UniqueKey::BankStatement) => {
+                let reads = Reads::begin(self.0.db(), Tenant::All).await?;
+                let earlier = store::statement_by_ref(reads.db(), account.id, &parsed.statement_id).await;
+                reads.finish().await;
+                let earlier =
+                    earlier?.ok_or_else(|| LedgerError::internal("a statement that conflicted is missing"))?;
+                Ok(StatementImport { statement: earlier, replayed: true, balance_checked, currency: account.currency })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// A registration's input, checked and normalised. Errors as
+/// [`Reconciliation::register_bank_account`].
+fn validated(new: NewBankAccount) -> Result<BankAccount, LedgerError> {
+    let name = new.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > MAX_BANK_ACCOUNT_NAME_LEN {
+        let why = format!("a name of 1 to {MAX_BANK_ACCOUNT_NAME_LEN} characters is needed");
+        return Err(ReconciliationError::BankAccountInvalid(why).into());
+    }
+    let iban = new
+        .iban
+        .map(|raw| {
+            raw.parse::<iban::Iban>()
+                .map(|i| iban::IbanLike::electronic_str(&i).to_owned())
+                .map_err(|e| ReconciliationError::IbanInvalid { iban: raw.clone(), reason: e.to_string() })
+        })
+        .transpose()?;
+    let account_number = new.account_number.map(|n| n.trim().to_owned());
+    if let Some(n) = &account_number
+        && (n.is_empty() || n.len() > MAX_ACCOUNT_NUMBER_LEN || !n.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        let why = format!("an account number is 1 to {MAX_ACCOUNT_NUMBER_LEN} visible ASCII characters");
+        return Err(ReconciliationError::BankAccountInvalid(why).into());
+    }
+    if iban.is_none() && account_number.is_none() {
+        let why = "an IBAN or an account number is needed".to_owned();
+        return Err(ReconciliationError::BankAccountInvalid(why).into());
+    }
+    let currency = Asset::iso4217(&new.currency)
+        .ok_or_else(|| ReconciliationError::from(statement::StatementError::UnknownCurrency(new.currency.clone())))?;
+    if let Some(profile) = &new.csv_profile {
+        profile.validate().map_err(ReconciliationError::from)?;
+        if profile.currency != currency.code.as_str() {
+            return Err(ReconciliationError::CurrencyMismatch {
+                statement: profile.currency.clone(),
+                account: currency.code.to_string(),
+            }
+            .into());
+        }
+    }
+    Ok(BankAccount {
+        id: Uuid::now_v7(),
+        name,
+        iban,
+        account_number,
+        currency: currency.code.to_string(),
+        csv_profile: new.csv_profile,
+        created_at: Utc::now(),
+    })
+}
+
+/// The checks a parsed statement passes before anything is written: it is
+/// for this account, in its currency, and adds up. Returns whether the
+/// balances were there to check. Errors: `STATEMENT_ACCOUNT_MISMATCH`,
+/// `CURRENCY_MISMATCH`, `STATEMENT_UNBALANCED`, `BAD_AMOUNT` (a sum overflows).
+fn check(account: &BankAccount, parsed: &ParsedStatement) -> Result<bool, ReconciliationError> {
+    let named = parsed.account.iban.as_ref().or(parsed.account.number.as_ref());
+    if let Some(file) = named {
+        let ours = [account.iban.as_ref(), account.account_number.as_ref()];
+        if !ours.into_iter().flatten().any(|o| o == file) {
+            let registered = account.iban.clone().or_else(|| account.account_number.clone()).unwrap_or_default();
+            return Err(ReconciliationError::AccountMismatch { file: file.clone(), registered });
+        }
+    }
+    if parsed.currency != account.currency {
+        return Err(ReconciliationError::CurrencyMismatch {
+            statement: parsed.currency.clone(),
+            account: account.currency.clone(),
+        });
+    }
+    let overflow = || {
+        ReconciliationError::from(statement::StatementError::BadAmount {
+            raw: "the sum of the lines".into(),
+            currency: parsed.currency.clone(),
+            reason: "overflows 64-bit minor units".into(),
+        })
+    };
+    let (Some(opening), Some(closing)) = (parsed.opening_booked, parsed.closing_booked) else {
+        return Ok(false);
+    };
+    let lines_minor = parsed.booked_net_minor().ok_or_else(overflow)?;
+    let expected_minor = opening.amount_minor.checked_add(lines_minor).ok_or_else(overflow)?;
+    if expected_minor != closing.amount_minor {
+        return Err(ReconciliationError::Unbalanced {
+            opening_minor: opening.amount_minor,
+            lines_minor,
+            expected_minor,
+            closing_minor: closing.amount_minor,
+            difference_minor: closing.amount_minor.saturating_sub(expected_minor),
+        });
+    }
+    Ok(true)
+}
+
+/// A unique violation on a bank account's IBAN or number is
+/// `BANK_ACCOUNT_EXISTS` (two registrations raced); anything else stays a
+/// database error.
+fn taken_or(e: sea_orm::DbErr) -> LedgerError {
+    if super::db::is_unique_violation(&e, super::db::UniqueKey::BankAccountIban)
+        || super::db::is_unique_violation(&e, super::db::UniqueKey::BankAccountNumber)
+    {
+        ReconciliationError::BankAccountExists.into()
+    } else {
+        e.into()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The audit record of a reconciliation action.
+fn audit(
+    caller: &Caller,
+    action: &str,
+    target: (AuditTarget, Option<String>),
+    reason: Option<String>,
+    request_id: Option<String>,
+) -> AuditRecord {
+    AuditRecord {
+        seq: 0,
+        at: Utc::now(),
+        actor: caller.actor().to_string(),
+        action: action.to_owned(),
+        target_type: target.0,
+        target_id: target.1,
+        merchant: None,
+        reason,
+        result: "ok".to_owned(),
+        request_id,
+    }
+}
+
+/// The platform's bank accounts, by name. Errors: [`LedgerError::Database`].
+pub async fn bank_accounts(reads: &Reads) -> Result<Vec<BankAccount>, LedgerError> {
+    Ok(store::bank_accounts(reads.db()).await?)
+}
+
+/// The bank account `id`, if registered. Errors: [`LedgerError::Database`].
+pub async fn bank_account(reads: &Reads, id: Uuid) -> Result<Option<BankAccount>, LedgerError> {
+    Ok(store::bank_account(reads.db(), id).await?)
+}
+
+/// `account`'s statements, newest import first, at most `limit`. Errors:
+/// [`LedgerError::Database`].
+pub async fn statements(reads: &Reads, account: Uuid, limit: u64) -> Result<Vec<BankStatement>, LedgerError> {
+    Ok(store::statements(reads.db(), account, limit).await?)
+}
+
+/// The statement `id`, if imported. Errors: [`LedgerError::Database`].
+pub async fn statement(reads: &Reads, id: Uuid) -> Result<Option<BankStatement>, LedgerError> {
+    Ok(store::statement(reads.db(), id).await?)
+}
+
+/// `account`'s statement lines by booking date (oldest first), filtered,
+/// after the cursor `after` (a line's booking date and id), at most `limit`.
+/// Errors: [`LedgerError::Database`].
+pub async fn lines(
+    reads: &Reads,
+    account: Uuid,
+    filter: LineFilter,
+    after: Option<(Option<NaiveDate>, Uuid)>,
+    limit: u64,
+) -> Result<Vec<StoredLine>, LedgerError> {
+    Ok(store::lines(reads.db(), account, filter, after, limit).await?)
+}

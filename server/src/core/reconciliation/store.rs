@@ -1,0 +1,392 @@
+//! The SQL of bank reconciliation: bank accounts, statements and their lines.
+//! Private to `core`; the service in `mod.rs` is the only caller.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult, Value};
+use uuid::Uuid;
+
+use super::statement::{BankDirection, StatementLine, TransactionDetails, csv::CsvProfile};
+use super::{BankAccount, BankStatement, LineState, StoredLine};
+use crate::core::db::{corrupt, rows_per_statement, stmt};
+
+const ACCOUNT_COLUMNS: &str = "id, name, iban, account_number, currency, csv_profile, created_at";
+
+fn bank_account_of(row: &QueryResult) -> Result<BankAccount, DbErr> {
+    let profile: Option<String> = row.try_get("", "csv_profile")?;
+    let csv_profile = profile
+        .map(|p| serde_json::from_str::<CsvProfile>(&p))
+        .transpose()
+        .map_err(|e| corrupt(format!("stored CSV profile: {e}")))?;
+    Ok(BankAccount {
+        id: row.try_get("", "id")?,
+        name: row.try_get("", "name")?,
+        iban: row.try_get("", "iban")?,
+        account_number: row.try_get("", "account_number")?,
+        currency: row.try_get("", "currency")?,
+        csv_profile,
+        created_at: row.try_get("", "created_at")?,
+    })
+}
+
+/// Inserts a bank account. Errors: a unique violation when its IBAN or
+/// number is taken (the caller checks first; this is the race's backstop).
+pub async fn insert_bank_account(db: &impl ConnectionTrait, a: &BankAccount) -> Result<(), DbErr> {
+    let profile = a
+        .csv_profile
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| corrupt(format!("CSV profile to JSON: {e}")))?;
+    let sql = format!("INSERT INTO bank_accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)");
+    let values = vec![
+        a.id.into(),
+        a.name.clone().into(),
+        a.iban.clone().into(),
+        a.account_number.clone().into(),
+        a.currency.clone().into(),
+        profile.into(),
+        a.created_at.into(),
+    ];
+    db.execute_raw(stmt(db, &sql, values)).await?;
+    Ok(())
+}
+
+/// The bank account with `id`.
+pub async fn bank_account(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<BankAccount>, DbErr> {
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM bank_accounts WHERE id = $1");
+    db.query_one_raw(stmt(db, &sql, vec![id.into()])).await?.as_ref().map(bank_account_of).transpose()
+}
+
+/// Whether a bank account has this IBAN or this account number.
+pub async fn bank_account_taken(
+    db: &impl ConnectionTrait,
+    iban: Option<&str>,
+    number: Option<&str>,
+) -> Result<bool, DbErr> {
+    let sql = "SELECT id FROM bank_accounts WHERE iban = $1 OR account_number = $2";
+    let values = vec![iban.map(str::to_owned).into(), number.map(str::to_owned).into()];
+    Ok(db.query_one_raw(stmt(db, sql, values)).await?.is_some())
+}
+
+/// Every bank account, by name.
+pub async fn bank_accounts(db: &impl ConnectionTrait) -> Result<Vec<BankAccount>, DbErr> {
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM bank_accounts ORDER BY name, id");
+    db.query_all_raw(stmt(db, &sql, vec![])).await?.iter().map(bank_account_of).collect()
+}
+
+const STATEMENT_COLUMNS: &str = "id, bank_account_id, statement_ref, format, file_sha256, opening_minor, \
+     opening_date, closing_minor, closing_date, gap_minor, line_count, new_line_count, imported_by, imported_at";
+
+fn statement_of(row: &QueryResult) -> Result<BankStatement, DbErr> {
+    let count = |column: &str| -> Result<u32, DbErr> {
+        let n: i32 = row.try_get("", column)?;
+        u32::try_from(n).map_err(|_| corrupt(format!("statement {column} {n}")))
+    };
+    Ok(BankStatement {
+        id: row.try_get("", "id")?,
+        bank_account: row.try_get("", "bank_account_id")?,
+        statement_ref: row.try_get("", "statement_ref")?,
+        format: row.try_get("", "format")?,
+        file_sha256: row.try_get("", "file_sha256")?,
+        opening_minor: row.try_get("", "opening_minor")?,
+        opening_date: row.try_get("", "opening_date")?,
+        closing_minor: row.try_get("", "closing_minor")?,
+        closing_date: row.try_get("", "closing_date")?,
+        gap_minor: row.try_get("", "gap_minor")?,
+        line_count: count("line_count")?,
+        new_line_count: count("new_line_count")?,
+        imported_by: row.try_get("", "imported_by")?,
+        imported_at: row.try_get("", "imported_at")?,
+    })
+}
+
+/// The statement `statement_ref` of bank account `account`, if imported.
+pub async fn statement_by_ref(
+    db: &impl ConnectionTrait,
+    account: Uuid,
+    statement_ref: &str,
+) -> Result<Option<BankStatement>, DbErr> {
+    let sql =
+        format!("SELECT {STATEMENT_COLUMNS} FROM bank_statements WHERE bank_account_id = $1 AND statement_ref = $2");
+    let values = vec![account.into(), statement_ref.to_owned().into()];
+    db.query_one_raw(stmt(db, &sql, values)).await?.as_ref().map(statement_of).transpose()
+}
+
+/// The statement with `id`.
+pub async fn statement(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<BankStatement>, DbErr> {
+    let sql = format!("SELECT {STATEMENT_COLUMNS} FROM bank_statements WHERE id = $1");
+    db.query_one_raw(stmt(db, &sql, vec![id.into()])).await?.as_ref().map(statement_of).transpose()
+}
+
+/// The latest statement of `account` that has a closing balance: by closing
+/// date, then import time.
+pub async fn last_closed_statement(db: &impl ConnectionTrait, account: Uuid) -> Result<Option<BankStatement>, DbErr> {
+    let sql = format!(
+        "SELECT {STATEMENT_COLUMNS} FROM bank_statements WHERE bank_account_id = $1 AND closing_minor IS NOT NULL \
+         ORDER BY closing_date DESC, imported_at DESC LIMIT 1"
+    );
+    db.query_one_raw(stmt(db, &sql, vec![account.into()])).await?.as_ref().map(statement_of).transpose()
+}
+
+/// `account`'s statements, newest import first, at most `limit`.
+pub async fn statements(db: &impl ConnectionTrait, account: Uuid, limit: u64) -> Result<Vec<BankStatement>, DbErr> {
+    let sql = format!(
+        "SELECT {STATEMENT_COLUMNS} FROM bank_statements WHERE bank_account_id = $1 \
+         ORDER BY imported_at DESC, id LIMIT $2"
+    );
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    db.query_all_raw(stmt(db, &sql, vec![account.into(), limit.into()])).await?.iter().map(statement_of).collect()
+}
+
+/// Inserts a statement's row (its `new_line_count` is set after its lines).
+pub async fn insert_statement(db: &impl ConnectionTrait, s: &BankStatement) -> Result<(), DbErr> {
+    let sql = format!(
+        "INSERT INTO bank_statements ({STATEMENT_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    );
+    let count = |n: u32| Value::from(i32::try_from(n).unwrap_or(i32::MAX));
+    let values = vec![
+        s.id.into(),
+        s.bank_account.into(),
+        s.statement_ref.clone().into(),
+        s.format.clone().into(),
+        s.file_sha256.clone().into(),
+        s.opening_minor.into(),
+        s.opening_date.into(),
+        s.closing_minor.into(),
+        s.closing_date.into(),
+        s.gap_minor.into(),
+        count(s.line_count),
+        count(s.new_line_count),
+        s.imported_by.clone().into(),
+        s.imported_at.into(),
+    ];
+    db.execute_raw(stmt(db, &sql, values)).await?;
+    Ok(())
+}
+
+/// Sets how many of a statement's lines were new.
+pub async fn set_new_line_count(db: &impl ConnectionTrait, statement: Uuid, n: u32) -> Result<(), DbErr> {
+    let n = i32::try_from(n).unwrap_or(i32::MAX);
+    db.execute_raw(stmt(
+        db,
+        "UPDATE bank_statements SET new_line_count = $1 WHERE id = $2",
+        vec![n.into(), statement.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+const LINE_COLUMNS: [&str; 18] = [
+    "id",
+    "bank_account_id",
+    "statement_id",
+    "line_no",
+    "account_servicer_ref",
+    "entry_ref",
+    "amount_minor",
+    "direction",
+    "currency",
+    "reversal",
+    "status",
+    "booking_date",
+    "value_date",
+    "batch_count",
+    "details",
+    "additional_info",
+    "match_state",
+    "created_at",
+];
+
+/// The JSON form of a line's `TxDtls`, as stored in `details`.
+fn details_json(details: &[TransactionDetails]) -> serde_json::Value {
+    let party = |p: &Option<super::statement::Party>| {
+        p.as_ref().map(|p| serde_json::json!({ "name": p.name, "account": p.account }))
+    };
+    serde_json::Value::Array(
+        details
+            .iter()
+            .map(|d| {
+                serde_json::json!({
+                    "endToEndId": d.end_to_end_id,
+                    "accountServicerRef": d.account_servicer_ref,
+                    "amountMinor": d.amount_minor,
+                    "debtor": party(&d.debtor),
+                    "creditor": party(&d.creditor),
+                    "remittance": d.remittance,
+                })
+            })
+            .collect(),
+    )
+}
+
+fn details_of(json: &serde_json::Value) -> Vec<TransactionDetails> {
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+    let party = |v: &serde_json::Value| {
+        v.is_object().then(|| super::statement::Party { name: text(&v["name"]), account: text(&v["account"]) })
+    };
+    json.as_array()
+        .map(|details| {
+            details
+                .iter()
+                .map(|d| TransactionDetails {
+                    end_to_end_id: text(&d["endToEndId"]),
+                    account_servicer_ref: text(&d["accountServicerRef"]),
+                    amount_minor: d["amountMinor"].as_i64(),
+                    debtor: party(&d["debtor"]),
+                    creditor: party(&d["creditor"]),
+                    remittance: d["remittance"]
+                        .as_array()
+                        .map(|r| r.iter().filter_map(text).collect())
+                        .unwrap_or_default(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Inserts `lines` of `statement` (numbered from 1 in file order), skipping
+/// any whose `AcctSvcrRef` the bank account already has. Returns how many
+/// were inserted.
+pub async fn insert_lines(
+    db: &impl ConnectionTrait,
+    account: Uuid,
+    statement: Uuid,
+    lines: &[StatementLine],
+    now: DateTime<Utc>,
+) -> Result<u32, DbErr> {
+    let json_backend = db.get_database_backend() == sea_orm::DbBackend::Postgres;
+    let mut inserted: u64 = 0;
+    let numbered: Vec<(usize, &StatementLine)> = lines.iter().enumerate().collect();
+    for chunk in numbered.chunks(rows_per_statement(LINE_COLUMNS.len())) {
+        let mut sql = format!("INSERT INTO bank_statement_lines ({}) VALUES ", LINE_COLUMNS.join(", "));
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * LINE_COLUMNS.len());
+        for (i, (n, line)) in chunk.iter().enumerate() {
+            let base = i * LINE_COLUMNS.len();
+            let marks: Vec<String> = (1..=LINE_COLUMNS.len())
+                .map(|k| {
+                    if LINE_COLUMNS[k - 1] == "details" && json_backend {
+                        format!("CAST(${} AS jsonb)", base + k)
+                    } else {
+                        format!("${}", base + k)
+                    }
+                })
+                .collect();
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            sql.push_str(&marks.join(", "));
+            sql.push(')');
+            values.extend([
+                Uuid::now_v7().into(),
+                account.into(),
+                statement.into(),
+                i32::try_from(n + 1).unwrap_or(i32::MAX).into(),
+                line.account_servicer_ref.clone().into(),
+                line.entry_ref.clone().into(),
+                line.amount_minor.into(),
+                line.direction.code().to_owned().into(),
+                line.currency.clone().into(),
+                line.reversal.into(),
+                line.status.clone().into(),
+                line.booking_date.into(),
+                line.value_date.into(),
+                line.batch_count.map(|c| i32::try_from(c).unwrap_or(i32::MAX)).into(),
+                details_json(&line.details).to_string().into(),
+                line.additional_info.clone().into(),
+                LineState::Unmatched.as_str().to_owned().into(),
+                now.into(),
+            ]);
+        }
+        sql.push_str(" ON CONFLICT (bank_account_id, account_servicer_ref) DO NOTHING");
+        inserted += db.execute_raw(stmt(db, &sql, values)).await?.rows_affected();
+    }
+    Ok(u32::try_from(inserted).unwrap_or(u32::MAX))
+}
+
+fn line_of(row: &QueryResult) -> Result<StoredLine, DbErr> {
+    let direction: String = row.try_get("", "direction")?;
+    let state: String = row.try_get("", "match_state")?;
+    let details: String = row.try_get("", "details_text")?;
+    let details: serde_json::Value =
+        serde_json::from_str(&details).map_err(|e| corrupt(format!("stored line details: {e}")))?;
+    let line_no: i32 = row.try_get("", "line_no")?;
+    let batch: Option<i32> = row.try_get("", "batch_count")?;
+    Ok(StoredLine {
+        id: row.try_get("", "id")?,
+        bank_account: row.try_get("", "bank_account_id")?,
+        statement: row.try_get("", "statement_id")?,
+        line_no: u32::try_from(line_no).map_err(|_| corrupt(format!("line number {line_no}")))?,
+        state: LineState::parse(&state).ok_or_else(|| corrupt(format!("line state {state}")))?,
+        line: StatementLine {
+            amount_minor: row.try_get("", "amount_minor")?,
+            currency: row.try_get("", "currency")?,
+            direction: match direction.as_str() {
+                "CRDT" => BankDirection::Credit,
+                "DBIT" => BankDirection::Debit,
+                other => return Err(corrupt(format!("line direction {other}"))),
+            },
+            reversal: row.try_get("", "reversal")?,
+            status: row.try_get("", "status")?,
+            booking_date: row.try_get("", "booking_date")?,
+            value_date: row.try_get("", "value_date")?,
+            account_servicer_ref: row.try_get("", "account_servicer_ref")?,
+            entry_ref: row.try_get("", "entry_ref")?,
+            batch_count: batch.map(|b| u32::try_from(b).unwrap_or(0)),
+            details: details_of(&details),
+            additional_info: row.try_get("", "additional_info")?,
+        },
+    })
+}
+
+/// Which lines to list.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LineFilter {
+    /// Only lines of this statement.
+    pub statement: Option<Uuid>,
+    /// Only lines in this state.
+    pub state: Option<LineState>,
+}
+
+/// `account`'s lines by booking date then statement and line number, after
+/// the line `after` (its id, from a cursor), at most `limit`.
+pub async fn lines(
+    db: &impl ConnectionTrait,
+    account: Uuid,
+    filter: LineFilter,
+    after: Option<(Option<NaiveDate>, Uuid)>,
+    limit: u64,
+) -> Result<Vec<StoredLine>, DbErr> {
+    let details =
+        if db.get_database_backend() == sea_orm::DbBackend::Postgres { "CAST(details AS text)" } else { "details" };
+    let columns: Vec<&str> = LINE_COLUMNS.iter().copied().filter(|c| *c != "details").collect();
+    let mut sql = format!(
+        "SELECT {}, {details} AS details_text FROM bank_statement_lines WHERE bank_account_id = $1",
+        columns.join(", ")
+    );
+    let mut values: Vec<Value> = vec![account.into()];
+    if let Some(statement) = filter.statement {
+        values.push(statement.into());
+        sql += &format!(" AND statement_id = ${}", values.len());
+    }
+    if let Some(state) = filter.state {
+        values.push(state.as_str().to_owned().into());
+        sql += &format!(" AND match_state = ${}", values.len());
+    }
+    // Lines without a booking date sort first, as of `NO_BOOKING_DATE`.
+    let day = if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        "COALESCE(booking_date, CAST('0001-01-01' AS DATE))"
+    } else {
+        "COALESCE(booking_date, '0001-01-01')"
+    };
+    if let Some((date, id)) = after {
+        let date = date.unwrap_or(super::NO_BOOKING_DATE);
+        values.push(date.into());
+        values.push(id.into());
+        sql += &format!(" AND ({day}, id) > (${}, ${})", values.len() - 1, values.len());
+    }
+    values.push(i64::try_from(limit).unwrap_or(i64::MAX).into());
+    sql += &format!(" ORDER BY {day}, id LIMIT ${}", values.len());
+    db.query_all_raw(stmt(db, &sql, values)).await?.iter().map(line_of).collect()
+}
