@@ -62,7 +62,8 @@ pub struct CreateServiceKeyInput {
     /// `a-z 0-9 . _ -`, starting with a letter.
     pub service: String,
     /// What it may do, at least one of `payments:write`, `disputes:write`,
-    /// `payouts:write`, `transactions:write`, `ledger:read`.
+    /// `payouts:write`, `transactions:write`, `ledger:read`,
+    /// `reconciliation:write`.
     pub scopes: Vec<String>,
     /// A label, up to 200 characters.
     pub name: Option<String>,

@@ -35,6 +35,7 @@ pub mod payments;
 pub mod payouts;
 pub mod posting;
 pub mod preview;
+pub mod reconciliation;
 pub mod reports;
 pub mod subscription;
 
@@ -91,6 +92,7 @@ pub struct QueryRoot(
     reports::ReportsQuery,
     access::AccessQuery,
     events::EventsQuery,
+    reconciliation::ReconciliationQuery,
 );
 
 /// The root mutation: the ledger's mutations and those of access control.
@@ -102,6 +104,7 @@ pub struct MutationRoot(
     payments::PaymentsMutation,
     payouts::PayoutsMutation,
     access_mutation::AccessMutation,
+    reconciliation::ReconciliationMutation,
 );
 
 /// The schema type.

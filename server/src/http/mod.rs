@@ -19,6 +19,7 @@
 //! support console's files at `/console` ([`console`]).
 
 pub mod console;
+pub mod reconcile;
 pub mod reports;
 pub mod ws;
 
@@ -62,6 +63,11 @@ pub const CORS_MAX_AGE: Duration = Duration::from_secs(600);
 /// metadata is under 16 KiB; 1 MiB leaves room for bulk requests later and stops
 /// a client from making the server buffer arbitrary input.
 pub const MAX_REQUEST_BODY_BYTES: usize = 1024 * 1024;
+
+/// Largest `multipart/form-data` body accepted (a bank statement upload, on
+/// `POST /reconcile/bank_statement` or as a GraphQL multipart request): the
+/// largest statement file plus room for the form's other parts.
+pub const MAX_UPLOAD_BODY_BYTES: usize = crate::core::reconciliation::statement::MAX_STATEMENT_BYTES + 64 * 1024;
 
 /// How long a request may run before it is answered 408 and its work dropped
 /// (an uncommitted database transaction is then rolled back).
@@ -147,7 +153,14 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(ws::graphql_ws))
         .route(reports::CSV_PATH, get(reports::monthly_rollup_csv))
-        .route(reports::STATEMENT_CSV_PATH, get(reports::statement_csv));
+        .route(reports::STATEMENT_CSV_PATH, get(reports::statement_csv))
+        .route(
+            reconcile::STATEMENT_PATH,
+            // axum's own 2 MB default for extractors would cut a statement
+            // short; `limit_body`'s outer layer bounds uploads instead.
+            axum::routing::post(reconcile::bank_statement)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD_BODY_BYTES)),
+        );
     if settings.mode == Mode::Development {
         api = api.route("/graphiql", get(graphiql));
     }
@@ -172,7 +185,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .layer(CompressionLayer::new())
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
-        .layer(RequestBodyLimitLayer::new(MAX_REQUEST_BODY_BYTES))
+        .layer(axum::middleware::from_fn(limit_body))
+        .layer(RequestBodyLimitLayer::new(MAX_UPLOAD_BODY_BYTES))
         // Outside the limit and timeout layers, so it sees their bodiless 413 and 408.
         .layer(axum::middleware::map_response(coded_status_bodies))
         .layer(cors(&settings.cors_origins))
@@ -181,6 +195,29 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
         .layer(axum::middleware::map_request(bounded_request_id))
         .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+}
+
+/// Holds every body but a `multipart/form-data` upload to
+/// [`MAX_REQUEST_BODY_BYTES`] (uploads are held to [`MAX_UPLOAD_BODY_BYTES`]
+/// by the layer outside): a declared length over it is answered 413 at once,
+/// and a chunked body is cut off there (the GraphQL extractor then answers
+/// 413 `PAYLOAD_TOO_LARGE`).
+async fn limit_body(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+    if multipart {
+        return next.run(req).await;
+    }
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_REQUEST_BODY_BYTES as u64) {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    }
+    let (parts, body) = req.into_parts();
+    let body = axum::body::Body::new(http_body_util::Limited::new(body, MAX_REQUEST_BODY_BYTES));
+    next.run(axum::extract::Request::from_parts(parts, body)).await
 }
 
 /// CORS for the configured origins only; with none configured, no CORS headers
@@ -242,7 +279,10 @@ async fn coded_status_bodies(response: Response) -> Response {
         StatusCode::PAYLOAD_TOO_LARGE if !is_json(&response) => error_response(
             StatusCode::PAYLOAD_TOO_LARGE,
             "PAYLOAD_TOO_LARGE",
-            &format!("request body exceeds {MAX_REQUEST_BODY_BYTES} bytes"),
+            &format!(
+                "request body too large: at most {MAX_REQUEST_BODY_BYTES} bytes, or {MAX_UPLOAD_BODY_BYTES} for a \
+                 multipart/form-data upload"
+            ),
         ),
         StatusCode::REQUEST_TIMEOUT if !is_json(&response) => {
             error_response(StatusCode::REQUEST_TIMEOUT, "TIMEOUT", "request took too long")
