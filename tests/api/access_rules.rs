@@ -52,6 +52,9 @@ const INVOKED: &[&str] = &[
     "refundPreview",
     "reversalPreview",
     "conversionRates",
+    "bankAccounts",
+    "bankStatements",
+    "bankStatementLines",
     // Mutations.
     "login",
     "logout",
@@ -81,6 +84,8 @@ const INVOKED: &[&str] = &[
     "revokeApiKey",
     "createStaffUser",
     "setBalanceLimit",
+    "registerBankAccount",
+    "importBankStatement",
 ];
 
 /// A column of the table: who calls.
@@ -150,6 +155,9 @@ struct Fixtures {
     payout_a: String,
     /// A goods asset A sells in deals.
     goods: String,
+    /// One of the platform's bank accounts (USD), and its account number.
+    bank_account: String,
+    bank_account_number: String,
     /// A staff user whose credentials every caller's `login` uses.
     login_user: String,
     /// Usernames of the viewer and support callers (to log in again for `logout`).
@@ -472,6 +480,27 @@ async fn invocation(app: &TestApp, fx: &Fixtures, field: &str) -> Option<(String
                 json!({ "i": { "username": user, "password": password_of(&user), "role": "VIEWER", "idempotencyKey": key() } }),
             )
         }
+        "bankAccounts" => ("{ bankAccounts { id currency } }", json!({})),
+        "bankStatements" => (
+            "query($b: ID!) { bankStatements(bankAccountId: $b) { id statementRef } }",
+            json!({ "b": fx.bank_account }),
+        ),
+        "bankStatementLines" => (
+            "query($b: ID!) { bankStatementLines(bankAccountId: $b, first: 5) { edges { node { id state } } } }",
+            json!({ "b": fx.bank_account }),
+        ),
+        "registerBankAccount" => (
+            "mutation($i: RegisterBankAccountInput!) { registerBankAccount(input: $i) { id } }",
+            json!({ "i": { "name": "authz", "accountNumber": crate::reconciliation::fresh_account_number(),
+                "currency": "USD" } }),
+        ),
+        // Sent as a multipart upload (see the loop below): `file` is the
+        // statement of `fx.bank_account`, the same one every time (a replay
+        // after the first caller that is let through).
+        "importBankStatement" => (
+            "mutation($b: ID!, $file: Upload!) { importBankStatement(bankAccountId: $b, file: $file) { replayed } }",
+            json!({ "b": fx.bank_account }),
+        ),
         _ => return None,
     };
     Some((q.to_owned(), vars))
@@ -669,9 +698,19 @@ async fn fixtures(app: &TestApp) -> Fixtures {
         all_but.push(app.service_key("authz", &others).await);
     }
     let every_scope = app.service_key("authz", &Scope::ALL.map(Scope::as_str)).await;
+    let bank_account_number = crate::reconciliation::fresh_account_number();
+    let bank = app
+        .ok(
+            "mutation($i: RegisterBankAccountInput!) { registerBankAccount(input: $i) { id } }",
+            json!({ "i": { "name": "authz bank", "accountNumber": bank_account_number, "currency": "USD" } }),
+        )
+        .await;
+    let bank_account = bank["registerBankAccount"]["id"].as_str().expect("bank account id").to_owned();
     Fixtures {
         a,
         a_name,
+        bank_account,
+        bank_account_number,
         b,
         c,
         account_a,
@@ -745,7 +784,12 @@ async fn every_root_field_follows_the_readme_table() {
             } else {
                 fx.token(caller, scope).map(str::to_owned)
             };
-            let body = app.gql_as(token.as_deref(), &query, vars).await;
+            let body = if field == "importBankStatement" {
+                let file = crate::reconciliation::empty_statement(&fx.bank_account_number, "authz-statement");
+                app.gql_upload_as(token.as_deref(), &query, vars, "file", &file).await
+            } else {
+                app.gql_as(token.as_deref(), &query, vars).await
+            };
             let got = outcome(&body);
             let want = &expected[caller.index()];
             if &got != want {

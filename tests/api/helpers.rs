@@ -232,6 +232,45 @@ impl TestApp {
         body["data"].clone()
     }
 
+    /// POSTs a bank statement file to `POST /reconcile/bank_statement` as a
+    /// `multipart/form-data` upload with `Authorization: Bearer <token>`.
+    pub async fn upload_statement(&self, token: Option<&str>, bank_account: &str, file: &[u8]) -> Raw {
+        let (content_type, body) =
+            multipart(&[("bank_account_id", None, bank_account.as_bytes()), ("file", Some("statement"), file)]);
+        let mut req = self.http.post(format!("{}/reconcile/bank_statement", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        Raw::read(req.header("content-type", content_type).body(body).send().await.expect("send")).await
+    }
+
+    /// POSTs a GraphQL request whose variable `file_var` is a file, by the
+    /// GraphQL multipart request spec (parts `operations`, `map`, `0`).
+    pub async fn gql_upload_as(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        mut variables: Value,
+        file_var: &str,
+        file: &[u8],
+    ) -> Value {
+        variables[file_var] = Value::Null;
+        let operations = json!({ "query": query, "variables": variables }).to_string();
+        let map = json!({ "0": [format!("variables.{file_var}")] }).to_string();
+        let (content_type, body) = multipart(&[
+            ("operations", None, operations.as_bytes()),
+            ("map", None, map.as_bytes()),
+            ("0", Some("f"), file),
+        ]);
+        let mut req = self.http.post(format!("{}/graphql", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.header("content-type", content_type).body(body).send().await.expect("send");
+        let text = resp.text().await.expect("body");
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    }
+
     /// Logs a staff user in; returns the session token. Panics when refused.
     pub async fn login(&self, username: &str, password: &str) -> String {
         let data = self
@@ -613,6 +652,32 @@ fn redact_uuids(text: &str) -> String {
 
 /// Who is calling, as staff, merchant keys and service keys all may ask.
 pub const ME: &str = "{ me { kind merchantId username role keyPrefix } }";
+
+/// A `multipart/form-data` body (RFC 7578) of `parts` (name, file name for
+/// a file part, content): its `Content-Type` and bytes.
+pub fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = format!("ledger-test-{}", fresh());
+    let mut body = Vec::new();
+    for (name, filename, content) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match filename {
+            Some(f) => body.extend_from_slice(
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\n\
+                     Content-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            ),
+            None => {
+                body.extend_from_slice(format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes())
+            }
+        }
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
 
 /// A response as it came over HTTP: status and headers as well as the body
 /// (a JSON value, or the text as a string when it is not JSON).

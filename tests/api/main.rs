@@ -35,6 +35,7 @@ mod persisted_queries;
 mod posting;
 mod query_limits;
 mod reads;
+mod reconciliation;
 mod replay;
 mod reporting;
 mod reversal;

@@ -1,0 +1,402 @@
+//! Bank reconciliation, import side (issue 20): the platform's bank accounts,
+//! and bank statements imported as ISO 20022 camt.053 (.001.08 and .001.02,
+//! both written by hand in `fixtures/reconciliation/`) or as a bank's CSV
+//! export read through its profile, by `POST /reconcile/bank_statement` and by
+//! the GraphQL multipart `importBankStatement`. Every import is checked
+//! (opening + booked lines = closing), idempotent per statement and per
+//! `AcctSvcrRef`, and a bad file writes nothing.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, code, fresh, messages, spawn_app};
+
+const NOVEMBER_A: &[u8] = include_bytes!("fixtures/reconciliation/november-a.camt053.001.08.xml");
+const NOVEMBER_B: &[u8] = include_bytes!("fixtures/reconciliation/november-b.camt053.001.02.xml");
+const SPARKASSE_CSV: &[u8] = include_bytes!("fixtures/reconciliation/giro-export.sparkasse.csv");
+
+/// The IBAN both camt fixtures name (a valid ISO 13616 example).
+const IBAN: &str = "DE89370400440532013000";
+
+const REGISTER: &str = "mutation($i: RegisterBankAccountInput!) { registerBankAccount(input: $i) { id name iban \
+    accountNumber currency csvProfile } }";
+
+const IMPORT: &str = "mutation($b: ID!, $file: Upload!) { importBankStatement(bankAccountId: $b, file: $file) { \
+    replayed balanceChecked statement { id statementRef format lineCount newLineCount \
+    openingBalance { amount currency } closingBalance { amount } gap { amount } } } }";
+
+const LINES: &str = "query($b: ID!, $s: LineStateType, $st: ID, $first: Int, $after: String) { \
+    bankStatementLines(bankAccountId: $b, state: $s, statementId: $st, first: $first, after: $after) { \
+    edges { cursor node { id lineNo state amount { amount currency } direction reversal status bookingDate \
+    valueDate ageDays accountServicerRef entryRef batchCount additionalInfo \
+    details { endToEndId amount { amount } debtor { name account } creditor { name account } remittance } } } \
+    pageInfo { hasNextPage endCursor } } }";
+
+/// Registers a bank account as the admin; returns its id.
+async fn register(app: &TestApp, input: Value) -> String {
+    let data = app.ok(REGISTER, json!({ "i": input })).await;
+    data["registerBankAccount"]["id"].as_str().expect("bank account id").to_owned()
+}
+
+/// The German savings bank's CSV profile of `giro-export.sparkasse.csv`.
+fn sparkasse_profile() -> Value {
+    json!({
+        "name": "sparkasse-giro",
+        "delimiter": ";",
+        "date_column": "Buchungstag",
+        "value_date_column": "Valuta",
+        "date_format": "%d.%m.%Y",
+        "decimal_mark": ",",
+        "thousands_separator": ".",
+        "amount": { "kind": "signed", "column": "Betrag" },
+        "balance_column": "Saldo",
+        "reference_column": "Referenz",
+        "description_column": "Verwendungszweck",
+        "currency": "EUR"
+    })
+}
+
+/// Statement and line rows, to show that a refusal wrote nothing.
+async fn rows(app: &TestApp) -> (i64, i64) {
+    (app.count("bank_statements").await, app.count("bank_statement_lines").await)
+}
+
+/// A camt.053.001.02 statement of `account_number` with no entries: the
+/// smallest good file, for the authorization table.
+pub fn empty_statement(account_number: &str, statement_id: &str) -> Vec<u8> {
+    format!(
+        r#"<?xml version="1.0"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"><BkToCstmrStmt>
+<GrpHdr><MsgId>M</MsgId><CreDtTm>2026-11-01T00:00:00</CreDtTm></GrpHdr><Stmt><Id>{statement_id}</Id>
+<CreDtTm>2026-11-01T00:00:00</CreDtTm><Acct><Id><Othr><Id>{account_number}</Id></Othr></Id><Ccy>USD</Ccy></Acct>
+<Bal><Tp><CdOrPrtry><Cd>OPBD</Cd></CdOrPrtry></Tp><Amt Ccy="USD">5.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2026-11-01</Dt></Dt></Bal>
+<Bal><Tp><CdOrPrtry><Cd>CLBD</Cd></CdOrPrtry></Tp><Amt Ccy="USD">5.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2026-11-01</Dt></Dt></Bal>
+</Stmt></BkToCstmrStmt></Document>"#
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn a_camt_053_statement_is_imported_once_by_upload_and_by_graphql() {
+    // Arrange
+    let app = spawn_app().await;
+    let account =
+        register(&app, json!({ "name": "Operating EUR", "iban": "DE89 3704 0044 0532 0130 00", "currency": "EUR" }))
+            .await;
+
+    // Act: the upload endpoint.
+    let first = app.upload_statement(Some(&app.token), &account, NOVEMBER_A).await;
+
+    // Assert
+    assert_eq!(first.status, 200, "{}", first.body);
+    let import = &first.body["data"]["importBankStatement"];
+    assert_eq!(import["replayed"], false);
+    assert_eq!(import["balanceChecked"], true);
+    let statement = &import["statement"];
+    assert_eq!(statement["statementRef"], "STMT-2026-11-A");
+    assert_eq!(statement["format"], "camt.053.001.08");
+    assert_eq!(statement["lineCount"], 4);
+    assert_eq!(statement["newLineCount"], 4);
+    assert_eq!(statement["openingBalance"], json!({ "amount": "10000.00", "currency": "EUR" }));
+    assert_eq!(statement["closingBalance"]["amount"], "11250.00");
+    assert_eq!(statement["gap"], Value::Null, "the first statement has nothing to follow");
+
+    // The lines, as the bank gave them.
+    let lines = app.ok(LINES, json!({ "b": account, "s": "UNMATCHED" })).await;
+    let edges = lines["bankStatementLines"]["edges"].as_array().expect("edges").clone();
+    assert_eq!(edges.len(), 4, "{lines}");
+    let by_ref = |r: &str| {
+        edges.iter().map(|e| &e["node"]).find(|n| n["accountServicerRef"] == r).cloned().expect("line by ref")
+    };
+    let batch = by_ref("DB-20261102-0001");
+    assert_eq!(batch["amount"], json!({ "amount": "1250.00", "currency": "EUR" }));
+    assert_eq!((batch["direction"].as_str(), batch["status"].as_str()), (Some("CREDIT"), Some("BOOK")));
+    assert_eq!(batch["batchCount"], 2);
+    assert_eq!(batch["bookingDate"], "2026-11-02");
+    assert!(batch["ageDays"].as_i64().expect("age") >= 0);
+    let details = batch["details"].as_array().expect("details");
+    assert_eq!(details.len(), 2, "both TxDtls of the batch are kept");
+    assert_eq!(details[0]["endToEndId"], "E2E-CARD-BATCH-7-1");
+    assert_eq!(details[0]["amount"]["amount"], "750.00");
+    assert_eq!(details[0]["debtor"], json!({ "name": "Card Processor Ltd", "account": "GB33BUKB20201555555555" }));
+    assert_eq!(details[1]["remittance"], json!(["SETTLEMENT BATCH 7"]));
+    let payout = by_ref("DB-20261103-0002");
+    assert_eq!(payout["direction"], "DEBIT");
+    assert_eq!(payout["details"][0]["endToEndId"], "PAYOUT-SHIRTYPUFF-0001");
+    assert_eq!(payout["details"][0]["creditor"]["name"], "ShirtyPuff GmbH");
+    let returned = by_ref("DB-20261105-0003");
+    assert_eq!((returned["reversal"].as_bool(), returned["direction"].as_str()), (Some(true), Some("CREDIT")));
+    assert_eq!(returned["additionalInfo"], "Return of payout P-0001");
+    assert_eq!(by_ref("DB-20261105-0004")["status"], "PDNG");
+
+    // Act again: the same file through GraphQL's multipart request.
+    let again = app.gql_upload_as(Some(&app.token), IMPORT, json!({ "b": account }), "file", NOVEMBER_A).await;
+
+    // Assert: a replay of the first import, nothing written.
+    assert!(again.get("errors").is_none(), "{again}");
+    assert_eq!(again["data"]["importBankStatement"]["replayed"], true);
+    assert_eq!(again["data"]["importBankStatement"]["statement"]["id"], statement["id"]);
+    assert_eq!(rows(&app).await, (1, 4));
+
+    // The import is audited.
+    let audit = app
+        .ok("{ auditLog(first: 5) { edges { node { action targetType targetId actor reason } } } }", json!({}))
+        .await;
+    let imported = audit["auditLog"]["edges"]
+        .as_array()
+        .expect("audit")
+        .iter()
+        .map(|e| &e["node"])
+        .find(|n| n["action"] == "importBankStatement")
+        .cloned()
+        .expect("an audit record of the import");
+    assert_eq!(imported["targetId"], statement["id"]);
+    assert!(imported["reason"].as_str().unwrap_or_default().contains("4 lines, 4 new"), "{imported}");
+}
+
+#[tokio::test]
+async fn the_next_statement_reports_its_gap_and_keeps_a_repeated_line_once() {
+    // Arrange
+    let app = spawn_app().await;
+    let account = register(&app, json!({ "name": "Operating EUR", "iban": IBAN, "currency": "EUR" })).await;
+    let first = app.upload_statement(Some(&app.token), &account, NOVEMBER_A).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+
+    // Act: the next day's file, in the other camt version.
+    let next = app.gql_upload_as(Some(&app.token), IMPORT, json!({ "b": account }), "file", NOVEMBER_B).await;
+
+    // Assert
+    assert!(next.get("errors").is_none(), "{next}");
+    let statement = &next["data"]["importBankStatement"]["statement"];
+    assert_eq!(statement["format"], "camt.053.001.02");
+    assert_eq!(statement["gap"]["amount"], "-50.00", "opens 50.00 below the last closing balance: {statement}");
+    assert_eq!((statement["lineCount"].as_i64(), statement["newLineCount"].as_i64()), (Some(2), Some(1)));
+    assert_eq!(rows(&app).await, (2, 5), "the repeated return is stored once");
+    let lines = app.ok(LINES, json!({ "b": account, "st": statement["id"] })).await;
+    let edges = lines["bankStatementLines"]["edges"].as_array().expect("edges");
+    assert_eq!(edges.len(), 1, "{lines}");
+    let line = &edges[0]["node"];
+    assert_eq!(line["bookingDate"], "2026-11-06", "a DtTm booking date keeps its date");
+    assert_eq!(line["details"][0]["endToEndId"], "NOTPROVIDED");
+    assert_eq!(line["details"][0]["debtor"]["name"], "Card Processor Ltd");
+    assert_eq!(line["details"][0]["amount"]["amount"], "200.00");
+
+    // Pages of the queue, oldest first, end where the lines end.
+    let page = app.ok(LINES, json!({ "b": account, "first": 3 })).await;
+    assert_eq!(page["bankStatementLines"]["pageInfo"]["hasNextPage"], true);
+    let after = page["bankStatementLines"]["pageInfo"]["endCursor"].clone();
+    let rest = app.ok(LINES, json!({ "b": account, "first": 3, "after": after })).await;
+    let dates: Vec<&str> = page["bankStatementLines"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .chain(rest["bankStatementLines"]["edges"].as_array().expect("edges"))
+        .map(|e| e["node"]["bookingDate"].as_str().expect("date"))
+        .collect();
+    assert_eq!(dates, ["2026-11-02", "2026-11-03", "2026-11-05", "2026-11-05", "2026-11-06"]);
+    assert_eq!(rest["bankStatementLines"]["pageInfo"]["hasNextPage"], false);
+}
+
+#[tokio::test]
+async fn a_csv_export_is_read_through_its_banks_profile() {
+    // Arrange
+    let app = spawn_app().await;
+    let account = register(
+        &app,
+        json!({ "name": "Giro EUR", "accountNumber": "SPK-1234567", "currency": "EUR", "csvProfile": sparkasse_profile() }),
+    )
+    .await;
+
+    // Act
+    let import = app.upload_statement(Some(&app.token), &account, SPARKASSE_CSV).await;
+
+    // Assert
+    assert_eq!(import.status, 200, "{}", import.body);
+    let statement = &import.body["data"]["importBankStatement"]["statement"];
+    assert_eq!(statement["format"], "csv:sparkasse-giro");
+    assert_eq!(import.body["data"]["importBankStatement"]["balanceChecked"], true);
+    assert_eq!(statement["openingBalance"]["amount"], "1000.00", "the first row's balance less its amount");
+    assert_eq!(statement["closingBalance"]["amount"], "1944.60");
+    assert_eq!(statement["lineCount"], 3);
+    let lines = app.ok(LINES, json!({ "b": account })).await;
+    let nodes: Vec<&Value> =
+        lines["bankStatementLines"]["edges"].as_array().expect("edges").iter().map(|e| &e["node"]).collect();
+    let summary: Vec<(&str, &str, &str)> = nodes
+        .iter()
+        .map(|n| {
+            (
+                n["accountServicerRef"].as_str().unwrap_or_default(),
+                n["direction"].as_str().unwrap_or_default(),
+                n["amount"]["amount"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [("SPK-0001", "CREDIT", "1250.00"), ("SPK-0002", "DEBIT", "300.50"), ("SPK-0003", "DEBIT", "4.90")]
+    );
+    assert_eq!(nodes[1]["details"][0]["remittance"], json!(["Payout P-0002"]));
+
+    // The same export again is the same statement (known by its SHA-256).
+    let again = app.upload_statement(Some(&app.token), &account, SPARKASSE_CSV).await;
+    assert_eq!(again.body["data"]["importBankStatement"]["replayed"], true, "{}", again.body);
+    assert_eq!(rows(&app).await, (1, 3));
+}
+
+#[tokio::test]
+async fn bad_statements_are_refused_with_a_code_and_write_nothing() {
+    // Arrange
+    let app = spawn_app().await;
+    let account = register(&app, json!({ "name": "Operating EUR", "iban": IBAN, "currency": "EUR" })).await;
+    let usd = register(&app, json!({ "name": "Operating USD", "accountNumber": "US-000111", "currency": "USD" })).await;
+    let text = String::from_utf8(NOVEMBER_A.to_vec()).expect("utf-8");
+    let cases: Vec<(&str, String, Vec<u8>, u16, &str)> = vec![
+        ("truncated XML", account.clone(), NOVEMBER_A[..NOVEMBER_A.len() / 2].to_vec(), 400, "MALFORMED_STATEMENT"),
+        (
+            "an account report (camt.052), not a statement",
+            account.clone(),
+            text.replace("camt.053.001.08", "camt.052.001.08").into_bytes(),
+            400,
+            "UNSUPPORTED_STATEMENT_FORMAT",
+        ),
+        ("an unknown bank account", uuid::Uuid::now_v7().to_string(), NOVEMBER_A.to_vec(), 404, "NOT_FOUND"),
+        ("a bank account id that is no UUID", "acct-1".to_owned(), NOVEMBER_A.to_vec(), 400, "BAD_USER_INPUT"),
+        (
+            "another account's statement",
+            account.clone(),
+            text.replace(IBAN, "GB33BUKB20201555555555").into_bytes(),
+            400,
+            "STATEMENT_ACCOUNT_MISMATCH",
+        ),
+        (
+            "a EUR statement for a USD account",
+            usd.clone(),
+            text.replace(IBAN, "US-000111").into_bytes(),
+            400,
+            "CURRENCY_MISMATCH",
+        ),
+        (
+            "cents past the currency's two decimals",
+            account.clone(),
+            text.replace("<Amt Ccy=\"EUR\">300.00</Amt>", "<Amt Ccy=\"EUR\">300.001</Amt>").into_bytes(),
+            400,
+            "BAD_AMOUNT",
+        ),
+        (
+            "a closing balance one cent off",
+            account.clone(),
+            text.replace("11250.00", "11250.01").into_bytes(),
+            400,
+            "STATEMENT_UNBALANCED",
+        ),
+        (
+            "an unknown currency",
+            account.clone(),
+            text.replace("Ccy=\"EUR\"", "Ccy=\"EUX\"").replace("<Ccy>EUR</Ccy>", "<Ccy>EUX</Ccy>").into_bytes(),
+            400,
+            "UNKNOWN_ASSET",
+        ),
+        (
+            "a CSV for an account with no CSV profile",
+            account.clone(),
+            SPARKASSE_CSV.to_vec(),
+            400,
+            "MALFORMED_STATEMENT",
+        ),
+    ];
+    let before = rows(&app).await;
+
+    for (what, target, file, status, want) in cases {
+        // Act
+        let r = app.upload_statement(Some(&app.token), &target, &file).await;
+
+        // Assert
+        assert_eq!((r.status, code(&r.body).as_str()), (status, want), "{what}: {}", r.body);
+        assert_eq!(rows(&app).await, before, "{what}: nothing is written");
+    }
+
+    // The unbalanced file names the difference.
+    let off = app.upload_statement(Some(&app.token), &account, text.replace("11250.00", "11250.01").as_bytes()).await;
+    assert!(messages(&off.body).contains("difference 1 minor units"), "{}", off.body);
+
+    // The same statement id from a different file is refused once the first is in.
+    let first = app.upload_statement(Some(&app.token), &account, NOVEMBER_A).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let altered = text.replace("Account fee November", "Account fee Nov.");
+    let reused = app.upload_statement(Some(&app.token), &account, altered.as_bytes()).await;
+    assert_eq!(code(&reused.body), "STATEMENT_ID_REUSED", "{}", reused.body);
+    assert_eq!(rows(&app).await, (before.0 + 1, before.1 + 4));
+
+    // A request without the file, and a body over the upload limit.
+    let (content_type, body) = crate::helpers::multipart(&[("bank_account_id", None, account.as_bytes())]);
+    let missing = app
+        .http
+        .post(format!("{}/reconcile/bank_statement", app.base))
+        .bearer_auth(&app.token)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(missing.status().as_u16(), 400);
+    let huge = vec![b' '; ledger_server::http::MAX_UPLOAD_BODY_BYTES + 1];
+    let too_large = app.upload_statement(Some(&app.token), &account, &huge).await;
+    assert_eq!((too_large.status, code(&too_large.body).as_str()), (413, "PAYLOAD_TOO_LARGE"), "{}", too_large.body);
+    // A JSON body is still held to the GraphQL limit.
+    let big_json =
+        json!({ "query": "{ me { kind } }", "pad": "x".repeat(ledger_server::http::MAX_REQUEST_BODY_BYTES) });
+    let refused = app.post_raw(Some(&app.token), big_json).await;
+    assert_eq!(refused.status, 413);
+    assert_eq!(rows(&app).await, (before.0 + 1, before.1 + 4));
+}
+
+#[tokio::test]
+async fn bank_accounts_are_checked_when_registered_and_statements_need_the_bank_scope() {
+    // Arrange
+    let app = spawn_app().await;
+    let account = register(&app, json!({ "name": "Operating EUR", "iban": IBAN, "currency": "EUR" })).await;
+
+    // Registration refusals.
+    let cases = [
+        (json!({ "name": "Bad digits", "iban": "DE89370400440532013001", "currency": "EUR" }), "BAD_USER_INPUT"),
+        (json!({ "name": "Neither", "currency": "EUR" }), "BAD_USER_INPUT"),
+        (json!({ "name": "", "accountNumber": "X-1", "currency": "EUR" }), "BAD_USER_INPUT"),
+        (json!({ "name": "Gold", "accountNumber": "X-2", "currency": "XAU" }), "UNKNOWN_ASSET"),
+        (json!({ "name": "Again", "iban": IBAN, "currency": "EUR" }), "BANK_ACCOUNT_EXISTS"),
+        (
+            json!({ "name": "Profile", "accountNumber": "X-3", "currency": "EUR", "csvProfile": { "name": "broken" } }),
+            "MALFORMED_STATEMENT",
+        ),
+        (
+            json!({ "name": "Profile", "accountNumber": "X-4", "currency": "USD", "csvProfile": sparkasse_profile() }),
+            "CURRENCY_MISMATCH",
+        ),
+    ];
+    for (input, want) in cases {
+        let body = app.gql(REGISTER, json!({ "i": input })).await;
+        assert_eq!(code(&body), want, "{input}: {body}");
+    }
+    let listed = app.ok("{ bankAccounts { id iban currency } }", json!({})).await;
+    assert_eq!(listed["bankAccounts"], json!([{ "id": account, "iban": IBAN, "currency": "EUR" }]));
+
+    // Who may import: no token, a merchant key, a service key without the
+    // bank's scope are refused; the bank's service key is let through.
+    let merchant = app.merchant("Recon Shop").await;
+    let merchant_key = app.merchant_key(&merchant).await;
+    let payments_key = app.service_key("card-processing", &["payments:write", "ledger:read"]).await;
+    let bank_key = app.service_key("bank-feed", &["reconciliation:write"]).await;
+    let anonymous = app.upload_statement(None, &account, NOVEMBER_A).await;
+    assert_eq!((anonymous.status, code(&anonymous.body).as_str()), (401, "UNAUTHENTICATED"));
+    for token in [&merchant_key, &payments_key] {
+        let r = app.upload_statement(Some(token), &account, NOVEMBER_A).await;
+        assert_eq!((r.status, code(&r.body).as_str()), (403, "FORBIDDEN"), "{}", r.body);
+    }
+    assert_eq!(rows(&app).await, (0, 0));
+    let ok = app.upload_statement(Some(&bank_key), &account, NOVEMBER_A).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let by = app.lines("SELECT imported_by AS line FROM bank_statements").await;
+    assert!(by[0].contains("bank-feed"), "the statement names the service that sent it: {by:?}");
+}
+
+/// A fresh account number (for registrations that must not collide).
+pub fn fresh_account_number() -> String {
+    format!("AZ-{}", &fresh()[..20])
+}
