@@ -14,6 +14,11 @@
 //!   later statement is not imported twice. Amounts are integer minor units,
 //!   always positive, the side in `direction` (`CRDT` in, `DBIT` out).
 //!
+//! - `bank_line_matches`: which ledger item each matched line is, at most
+//!   one per line and one per ledger item and side (a payout's debit, its
+//!   return), so nothing is matched twice, with the transaction the match
+//!   posted (a payout settled or failed).
+//!
 //! These are the platform's own books of the bank, not a merchant's: on
 //! Citus they stay local tables on the coordinator.
 
@@ -75,6 +80,19 @@ CREATE TABLE bank_statement_lines (
     UNIQUE (statement_id, line_no)
 );
 CREATE INDEX bank_statement_lines_queue_idx ON bank_statement_lines (bank_account_id, match_state, booking_date);
+
+CREATE TABLE bank_line_matches (
+    id {uuid} PRIMARY KEY,
+    line_id {uuid} NOT NULL UNIQUE REFERENCES bank_statement_lines (id),
+    bank_account_id {uuid} NOT NULL REFERENCES bank_accounts (id),
+    target_kind TEXT NOT NULL CHECK (target_kind IN ('payout')),
+    target_id {uuid} NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('settle', 'fail', 'returned')),
+    transaction_id {uuid},
+    matched_by TEXT NOT NULL,
+    matched_at {ts} NOT NULL,
+    UNIQUE (target_kind, target_id, action)
+);
 "#;
 
 /// The migration.
@@ -96,6 +114,7 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
+        db.execute_unprepared("DROP TABLE IF EXISTS bank_line_matches").await?;
         db.execute_unprepared("DROP TABLE IF EXISTS bank_statement_lines").await?;
         db.execute_unprepared("DROP TABLE IF EXISTS bank_statements").await?;
         db.execute_unprepared("DROP TABLE IF EXISTS bank_accounts").await?;

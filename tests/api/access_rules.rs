@@ -86,6 +86,7 @@ const INVOKED: &[&str] = &[
     "setBalanceLimit",
     "registerBankAccount",
     "importBankStatement",
+    "matchBankStatementLines",
 ];
 
 /// A column of the table: who calls.
@@ -481,6 +482,10 @@ async fn invocation(app: &TestApp, fx: &Fixtures, field: &str) -> Option<(String
             )
         }
         "bankAccounts" => ("{ bankAccounts { id currency } }", json!({})),
+        "matchBankStatementLines" => (
+            "mutation($b: ID!) { matchBankStatementLines(bankAccountId: $b, dryRun: true) { action } }",
+            json!({ "b": fx.bank_account }),
+        ),
         "bankStatements" => (
             "query($b: ID!) { bankStatements(bankAccountId: $b) { id statementRef } }",
             json!({ "b": fx.bank_account }),

@@ -400,3 +400,161 @@ async fn bank_accounts_are_checked_when_registered_and_statements_need_the_bank_
 pub fn fresh_account_number() -> String {
     format!("AZ-{}", &fresh()[..20])
 }
+
+/// A camt.053.001.02 statement of `account_number` in USD, opening at
+/// 1,000.00 on `day`, with `lines` (AcctSvcrRef, debit or return, amount in
+/// cents, EndToEndId), rendered by the server's own camt writer.
+fn payout_statement(account_number: &str, day: chrono::NaiveDate, lines: &[(&str, bool, i64, String)]) -> Vec<u8> {
+    use ledger_server::core::reconciliation::statement::{
+        BankDirection, BookedBalance, ParsedStatement, StatementAccount, StatementLine, TransactionDetails, camt,
+    };
+    let opening = 100_000;
+    let net: i64 = lines.iter().map(|(_, debit, minor, _)| if *debit { -minor } else { *minor }).sum();
+    let statement = ParsedStatement {
+        format: "camt.053.001.02".into(),
+        statement_id: format!("PAYOUTS-{}", &fresh()[..8]),
+        account: StatementAccount { iban: None, number: Some(account_number.into()), currency: Some("USD".into()) },
+        currency: "USD".into(),
+        opening_booked: Some(BookedBalance { amount_minor: opening, date: Some(day) }),
+        closing_booked: Some(BookedBalance { amount_minor: opening + net, date: Some(day) }),
+        lines: lines
+            .iter()
+            .map(|(reference, debit, minor, e2e)| StatementLine {
+                amount_minor: *minor,
+                currency: "USD".into(),
+                direction: if *debit { BankDirection::Debit } else { BankDirection::Credit },
+                reversal: !debit,
+                status: "BOOK".into(),
+                booking_date: Some(day),
+                value_date: Some(day),
+                account_servicer_ref: Some((*reference).into()),
+                entry_ref: None,
+                batch_count: None,
+                details: vec![TransactionDetails { end_to_end_id: Some(e2e.clone()), ..Default::default() }],
+                additional_info: None,
+            })
+            .collect(),
+    };
+    camt::render_v02(&statement, day.and_hms_opt(18, 0, 0).expect("a time")).into_bytes()
+}
+
+const MATCH: &str = "mutation($b: ID!, $dry: Boolean! = false, $r: MatchRulesInput) { \
+    matchBankStatementLines(bankAccountId: $b, dryRun: $dry, rules: $r) { action difference { amount } \
+    transactionId line { accountServicerRef state } payout { id state } } }";
+
+#[tokio::test]
+async fn payouts_are_settled_and_failed_by_the_banks_lines_best_match_first() {
+    // Arrange: four payouts in transit, of 100.00, 50.00, 20.00 and 7.00.
+    let app = spawn_app().await;
+    let number = fresh_account_number();
+    let account = register(&app, json!({ "name": "Payouts USD", "accountNumber": number, "currency": "USD" })).await;
+    let merchant = app.merchant("Recon Payee").await;
+    let mut payouts = Vec::new();
+    for amount in ["100.00", "50.00", "20.00", "7.00"] {
+        let paid = app.pay(&merchant, amount, None, "USD", &fresh()).await;
+        assert!(paid.get("errors").is_none(), "{paid}");
+        payouts.push(app.create_payout(&merchant, &fresh()).await);
+    }
+    let today = chrono::Utc::now().date_naive();
+    // The bank: a debit for payout 1 one cent off, then the exact one; payout 2
+    // debited and returned; a debit nobody knows; payout 4 fifty cents off.
+    let file = payout_statement(
+        &number,
+        today,
+        &[
+            ("L1", true, 10_001, payouts[0].clone()),
+            ("L2", true, 10_000, payouts[0].clone()),
+            ("L3", true, 5_000, payouts[1].clone()),
+            ("L4", false, 5_000, payouts[1].clone()),
+            ("L5", true, 2_000, uuid::Uuid::now_v7().to_string()),
+            ("L6", true, 750, payouts[3].clone()),
+        ],
+    );
+    let imported = app.upload_statement(Some(&app.token), &account, &file).await;
+    assert_eq!(imported.status, 200, "{}", imported.body);
+    let rules = json!({ "amountToleranceMinor": 1 });
+    let summary = |data: &Value| -> Vec<(String, String)> {
+        let mut s: Vec<(String, String)> = data["matchBankStatementLines"]
+            .as_array()
+            .expect("matches")
+            .iter()
+            .map(|m| {
+                (
+                    m["line"]["accountServicerRef"].as_str().unwrap_or_default().to_owned(),
+                    m["action"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        s.sort();
+        s
+    };
+    let expected = vec![
+        ("L2".to_owned(), "SETTLE".to_owned()),
+        ("L3".to_owned(), "RETURNED".to_owned()),
+        ("L4".to_owned(), "FAIL".to_owned()),
+    ];
+
+    // Act: a dry run.
+    let dry = app.ok(MATCH, json!({ "b": account, "dry": true, "r": rules })).await;
+
+    // Assert: the exact debit wins payout 1, not the first; nothing is written.
+    assert_eq!(summary(&dry), expected, "{dry}");
+    assert_eq!(app.count("bank_line_matches").await, 0);
+    let unmatched = || {
+        let (app, account) = (&app, account.clone());
+        async move {
+            let lines = app.ok(LINES, json!({ "b": account, "s": "UNMATCHED" })).await;
+            let mut refs: Vec<String> = lines["bankStatementLines"]["edges"]
+                .as_array()
+                .expect("edges")
+                .iter()
+                .map(|e| e["node"]["accountServicerRef"].as_str().unwrap_or_default().to_owned())
+                .collect();
+            refs.sort();
+            refs
+        }
+    };
+    assert_eq!(unmatched().await.len(), 6);
+    let state = |id: &str| {
+        let id = id.to_owned();
+        let app = &app;
+        async move {
+            let data = app.ok("query($id: ID!) { payout(id: $id) { state } }", json!({ "id": id })).await;
+            data["payout"]["state"].as_str().unwrap_or_default().to_owned()
+        }
+    };
+    assert_eq!(state(&payouts[0]).await, "IN_TRANSIT");
+
+    // Act: the real run.
+    let run = app.ok(MATCH, json!({ "b": account, "r": rules })).await;
+
+    // Assert: payout 1 settled, payout 2 failed (its money back), 3 and 4 untouched.
+    assert_eq!(summary(&run), expected, "{run}");
+    for m in run["matchBankStatementLines"].as_array().expect("matches") {
+        let posted = m["transactionId"].is_string();
+        assert_eq!(posted, m["action"] != "RETURNED", "a settle or fail posts, a returned debit does not: {m}");
+        assert_eq!(m["line"]["state"], "MATCHED");
+    }
+    let states =
+        [state(&payouts[0]).await, state(&payouts[1]).await, state(&payouts[2]).await, state(&payouts[3]).await];
+    assert_eq!(states, ["SETTLED", "FAILED", "IN_TRANSIT", "IN_TRANSIT"]);
+    assert_eq!(
+        app.available(&merchant, "USD").await.as_deref(),
+        Some("50.00"),
+        "the returned payout is available again"
+    );
+    assert_eq!(unmatched().await, ["L1", "L5", "L6"], "the exception queue keeps what did not match");
+
+    // Again: nothing left to match, nothing matched twice.
+    let again = app.ok(MATCH, json!({ "b": account, "r": rules })).await;
+    assert_eq!(again["matchBankStatementLines"], json!([]));
+    assert_eq!(app.count("bank_line_matches").await, 3);
+
+    // Refusals write nothing.
+    let wide = app.gql(MATCH, json!({ "b": account, "r": { "dateWindowDays": 1000 } })).await;
+    assert_eq!(code(&wide), "BAD_USER_INPUT", "{wide}");
+    let nowhere = app.gql(MATCH, json!({ "b": uuid::Uuid::now_v7().to_string() })).await;
+    assert_eq!(code(&nowhere), "NOT_FOUND", "{nowhere}");
+    assert_eq!(app.count("bank_line_matches").await, 3);
+    app.assert_books_consistent().await;
+}

@@ -269,6 +269,59 @@ impl BankStatementLineNode {
     }
 }
 
+/// What matching a line to a payout does to it.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "crate::core::reconciliation::matching::PayoutAction")]
+pub enum PayoutMatchActionType {
+    /// The bank's debit: the payout is settled.
+    Settle,
+    /// The bank's return: the payout is failed, its money back in available.
+    Fail,
+    /// The debit of a payout the same run fails by its return.
+    Returned,
+}
+
+/// One statement line matched (or, on a dry run, that would be matched) to a payout.
+pub struct BankMatchNode {
+    m: recon::LineMatch,
+    today: NaiveDate,
+}
+
+#[Object(name = "BankMatch")]
+impl BankMatchNode {
+    /// The statement line.
+    async fn line(&self) -> BankStatementLineNode {
+        BankStatementLineNode { line: self.m.line.clone(), today: self.today }
+    }
+    /// The payout it is (as it stands after the match).
+    async fn payout(&self) -> super::payouts::PayoutNode {
+        super::payouts::PayoutNode(self.m.payout.clone())
+    }
+    /// Settle, fail, or returned.
+    async fn action(&self) -> PayoutMatchActionType {
+        self.m.action.into()
+    }
+    /// |line − payout|, within the rules' tolerance.
+    async fn difference(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, &self.m.line.line.currency, i128::from(self.m.difference_minor)).await
+    }
+    /// The id of the transaction the payout step posted; null on a dry run and for `RETURNED`.
+    async fn transaction_id(&self) -> Option<ID> {
+        self.m.transaction.map(|t| ID(t.0.to_string()))
+    }
+}
+
+/// How close a line and a ledger item must be to match.
+#[derive(InputObject, Debug, Default)]
+pub struct MatchRulesInput {
+    /// Amounts may differ by this many minor units (default 0)…
+    pub amount_tolerance_minor: Option<i64>,
+    /// …or this many basis points of the ledger amount, whichever is larger (default 0, at most 10000).
+    pub amount_tolerance_bps: Option<u32>,
+    /// The bank may book up to this many days after the ledger item (default 7, at most 90).
+    pub date_window_days: Option<i64>,
+}
+
 /// What `importBankStatement` did.
 pub struct StatementImportPayload {
     import: StatementImport,
@@ -431,6 +484,39 @@ impl ReconciliationMutation {
         let ledger = ledger(ctx)?;
         let account = ledger.reconciliation().register_bank_account(&rc.caller, rc.request_id.clone(), new).await;
         Ok(BankAccountNode(account.or_coded()?))
+    }
+
+    /// Matches `bankAccountId`'s unmatched statement lines (up to 10,000,
+    /// oldest first) to payouts in transit: a debit whose `EndToEndId` is a
+    /// payout's id, in the account's currency and within the rules, settles
+    /// the payout; its return (`RvslInd` credit) fails it, through the usual
+    /// payout steps. The best fit wins, and no line or payout is matched
+    /// twice. `dryRun: true` lists what would match and writes nothing.
+    /// Audited. Errors: `NOT_FOUND`, `BAD_USER_INPUT` (rules out of range),
+    /// `PAYOUT_NOT_IN_TRANSIT` (a payout moved during the run).
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
+    async fn match_bank_statement_lines(
+        &self,
+        ctx: &Context<'_>,
+        bank_account_id: ID,
+        #[graphql(default)] dry_run: bool,
+        rules: Option<MatchRulesInput>,
+    ) -> async_graphql::Result<Vec<BankMatchNode>> {
+        let account = parse_uuid(&bank_account_id, "bank account id")?;
+        let given = rules.unwrap_or_default();
+        let default = recon::matching::MatchRules::default();
+        let rules = recon::matching::MatchRules {
+            amount_tolerance_minor: given.amount_tolerance_minor.unwrap_or(default.amount_tolerance_minor),
+            amount_tolerance_bps: given.amount_tolerance_bps.unwrap_or(default.amount_tolerance_bps),
+            date_window_days: given.date_window_days.unwrap_or(default.date_window_days),
+        };
+        let rc = request(ctx)?;
+        rc.finish_reads().await;
+        let ledger = ledger(ctx)?;
+        let found =
+            ledger.reconciliation().match_lines(&rc.caller, rc.request_id.clone(), account, rules, dry_run).await;
+        let today = Utc::now().date_naive();
+        Ok(found.or_coded()?.into_iter().map(|m| BankMatchNode { m, today }).collect())
     }
 
     /// Imports a bank statement into `bankAccountId`: an ISO 20022 camt.053

@@ -435,6 +435,7 @@ pub const FIELD_ACCESS: &[(&str, Access)] = {
         ("setBalanceLimit", Access::staff(Admin)),
         ("registerBankAccount", Access::staff(Admin)),
         ("importBankStatement", Access::staff(Admin).and_scope(ReconciliationWrite)),
+        ("matchBankStatementLines", Access::staff(Admin).and_scope(ReconciliationWrite)),
     ]
 };
 

@@ -18,6 +18,7 @@
 //! statement may simply not have been imported yet.
 
 pub mod error;
+pub mod matching;
 pub mod statement;
 pub(in crate::core) mod store;
 
@@ -472,4 +473,166 @@ pub async fn lines(
     limit: u64,
 ) -> Result<Vec<StoredLine>, LedgerError> {
     Ok(store::lines(reads.db(), account, filter, after, limit).await?)
+}
+
+/// Most unmatched lines one matching run reads: a day of a busy account; a
+/// longer backlog is worked through in several runs.
+pub const MAX_LINES_PER_RUN: u64 = 10_000;
+
+/// One match a run found (and, unless it was a dry run, applied).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineMatch {
+    /// The statement line.
+    pub line: StoredLine,
+    /// The payout it is.
+    pub payout: crate::core::payouts::Payout,
+    /// Settle, fail, or returned (the debit of a payout the run fails).
+    pub action: matching::PayoutAction,
+    /// |line − payout| in minor units (within the rules' tolerance).
+    pub difference_minor: i64,
+    /// The transaction the payout step posted; `None` on a dry run and for `Returned`.
+    pub transaction: Option<crate::domain::TransactionId>,
+}
+
+impl Reconciliation<'_> {
+    /// Matches `bank_account`'s unmatched lines (up to [`MAX_LINES_PER_RUN`],
+    /// oldest first) to payouts in transit: a debit whose `EndToEndId` is a
+    /// payout's id, in the account's currency, within the rules' amount
+    /// tolerance and date window, settles the payout; a return (`RvslInd`
+    /// credit) of it fails the payout. Both go through the payout steps (with
+    /// the idempotency key `recon-<line id>`, so a run repeated after a crash
+    /// replays them) and are recorded with the line, which leaves the
+    /// exception queue. The best fit wins ([`matching::assign`]). On a dry run
+    /// nothing is written and the matches are only listed. Errors:
+    /// `NOT_FOUND`, `BAD_USER_INPUT` (rules out of range), the payout steps'
+    /// (`PAYOUT_NOT_IN_TRANSIT` when a payout moved meanwhile).
+    pub async fn match_lines(
+        &self,
+        caller: &Caller,
+        request_id: Option<String>,
+        bank_account: Uuid,
+        rules: matching::MatchRules,
+        dry_run: bool,
+    ) -> Result<Vec<LineMatch>, LedgerError> {
+        if rules.amount_tolerance_minor < 0
+            || rules.amount_tolerance_bps > 10_000
+            || !(0..=matching::MAX_DATE_WINDOW_DAYS).contains(&rules.date_window_days)
+        {
+            let why = format!(
+                "rules out of range: tolerance ≥ 0 minor units, 0 to 10000 basis points, a window of 0 to {} days",
+                matching::MAX_DATE_WINDOW_DAYS
+            );
+            return Err(ReconciliationError::BankAccountInvalid(why).into());
+        }
+        let reads = Reads::begin(self.0.db(), Tenant::All).await?;
+        let proposed = self.proposals(&reads, bank_account, rules).await;
+        reads.finish().await;
+        let proposed = proposed?;
+        if dry_run {
+            return Ok(proposed);
+        }
+        let mut applied = Vec::with_capacity(proposed.len());
+        for mut m in proposed {
+            let key = format!("recon-{}", m.line.id);
+            let input = serde_json::json!({ "payoutId": m.payout.id, "bankStatementLineId": m.line.id });
+            let step = match m.action {
+                matching::PayoutAction::Settle => Some(("settlePayout", true)),
+                matching::PayoutAction::Fail => Some(("failPayout", false)),
+                matching::PayoutAction::Returned => None,
+            };
+            if let Some((operation, settle)) = step {
+                let call = super::posting::Call::new(caller, request_id.clone(), &key, operation, &input)?
+                    .naming(Some(m.payout.merchant));
+                let payouts = self.0.payouts();
+                let done = if settle {
+                    payouts.settle(call, m.payout.id).await?
+                } else {
+                    payouts.fail(call, m.payout.id).await?
+                };
+                m.transaction = Some(done.transaction.id);
+                m.payout = done.payout;
+            }
+            let txn = super::db::begin_write(self.0.db(), Tenant::All, true).await?;
+            let actor = caller.actor().to_string();
+            let transaction = m.transaction.map(|t| t.0);
+            let (line, payout, action) = (m.line.id, m.payout.id, m.action.as_str());
+            store::insert_match(&txn, bank_account, line, payout, action, transaction, &actor, Utc::now()).await?;
+            let target = (AuditTarget::BankStatement, Some(m.line.statement.to_string()));
+            let what = format!("line {} matched to payout {} ({action})", line, payout);
+            append_audit(&txn, &audit(caller, "matchBankStatementLines", target, Some(what), request_id.clone()))
+                .await?;
+            txn.commit().await?;
+            m.line.state = LineState::Matched;
+            applied.push(m);
+        }
+        Ok(applied)
+    }
+
+    /// The matches the rules find among `bank_account`'s unmatched lines.
+    async fn proposals(
+        &self,
+        reads: &Reads,
+        bank_account: Uuid,
+        rules: matching::MatchRules,
+    ) -> Result<Vec<LineMatch>, LedgerError> {
+        use matching::PayoutAction;
+        let account =
+            store::bank_account(reads.db(), bank_account).await?.ok_or(ReconciliationError::BankAccountNotFound)?;
+        let filter = LineFilter { statement: None, state: Some(LineState::Unmatched) };
+        let lines = store::lines(reads.db(), bank_account, filter, None, MAX_LINES_PER_RUN).await?;
+        let mut payouts = std::collections::HashMap::new();
+        let mut fits = Vec::new();
+        for line in &lines {
+            let l = &line.line;
+            let action = match (l.direction, l.reversal) {
+                (statement::BankDirection::Debit, false) => PayoutAction::Settle,
+                (statement::BankDirection::Credit, true) => PayoutAction::Fail,
+                _ => continue,
+            };
+            if l.status != "BOOK" {
+                continue;
+            }
+            let ids =
+                l.details.iter().filter_map(|d| d.end_to_end_id.as_deref()).filter_map(|e| Uuid::parse_str(e).ok());
+            for id in ids {
+                if let std::collections::hash_map::Entry::Vacant(slot) = payouts.entry(id) {
+                    slot.insert(crate::core::payouts::find(reads, id, None).await?);
+                }
+                let Some(Some(payout)) = payouts.get(&id) else { continue };
+                let in_transit = payout.state == crate::core::payouts::payout::PayoutState::InTransit;
+                let days_after = l.booking_date.map_or(0, |d| (d - payout.created_at.date_naive()).num_days());
+                if !in_transit
+                    || payout.asset.as_str() != account.currency
+                    || !rules.amount_fits(l.amount_minor, payout.amount)
+                    || !rules.date_fits(days_after)
+                {
+                    continue;
+                }
+                fits.push(matching::Fit {
+                    line: line.id,
+                    payout: id,
+                    action,
+                    difference_minor: (l.amount_minor - payout.amount).abs(),
+                    days_apart: days_after.abs(),
+                });
+            }
+        }
+        let by_line: std::collections::HashMap<Uuid, &StoredLine> = lines.iter().map(|l| (l.id, l)).collect();
+        let mut out = Vec::new();
+        for fit in matching::assign(fits) {
+            let (Some(line), Some(Some(payout))) = (by_line.get(&fit.line), payouts.get(&fit.payout)) else {
+                return Err(LedgerError::internal("a fit names a line or payout the run did not read"));
+            };
+            out.push(LineMatch {
+                line: (*line).clone(),
+                payout: payout.clone(),
+                action: fit.action,
+                difference_minor: fit.difference_minor,
+                transaction: None,
+            });
+        }
+        // Fails before the debits they return, so the order reads as the bank's.
+        out.sort_by_key(|m| (m.line.line.booking_date, m.line.line_no));
+        Ok(out)
+    }
 }

@@ -390,3 +390,35 @@ pub async fn lines(
     sql += &format!(" ORDER BY {day}, id LIMIT ${}", values.len());
     db.query_all_raw(stmt(db, &sql, values)).await?.iter().map(line_of).collect()
 }
+
+/// Records that `line` is the ledger item `target` (a payout) and marks the
+/// line matched. Errors: a unique violation when the line, or the payout on
+/// that side, is matched already (a concurrent run got there first).
+#[allow(clippy::too_many_arguments, reason = "one row's columns, all needed")]
+pub async fn insert_match(
+    db: &impl ConnectionTrait,
+    account: Uuid,
+    line: Uuid,
+    payout: Uuid,
+    action: &str,
+    transaction: Option<Uuid>,
+    matched_by: &str,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let sql = "INSERT INTO bank_line_matches (id, line_id, bank_account_id, target_kind, target_id, action, \
+               transaction_id, matched_by, matched_at) VALUES ($1, $2, $3, 'payout', $4, $5, $6, $7, $8)";
+    let values = vec![
+        Uuid::now_v7().into(),
+        line.into(),
+        account.into(),
+        payout.into(),
+        action.to_owned().into(),
+        transaction.into(),
+        matched_by.to_owned().into(),
+        at.into(),
+    ];
+    db.execute_raw(stmt(db, sql, values)).await?;
+    let sql = "UPDATE bank_statement_lines SET match_state = 'matched' WHERE id = $1 AND match_state = 'unmatched'";
+    db.execute_raw(stmt(db, sql, vec![line.into()])).await?;
+    Ok(())
+}
