@@ -23,7 +23,6 @@ pub mod statement;
 pub(in crate::core) mod store;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 pub use error::ReconciliationError;
@@ -243,7 +242,7 @@ impl Reconciliation<'_> {
             .map_err(|e| LedgerError::internal(format!("statement parser task: {e}")))?
             .map_err(ReconciliationError::from)?;
         let balance_checked = check(&account, &parsed)?;
-        let sha = hex(&Sha256::digest(file));
+        let sha = statement::csv::sha256_hex(file);
 
         let txn = super::db::begin_write(self.0.db(), Tenant::All, true).await?;
         if let Some(earlier) = store::statement_by_ref(&txn, account.id, &parsed.statement_id).await? {
@@ -413,10 +412,6 @@ fn taken_or(e: sea_orm::DbErr) -> LedgerError {
     } else {
         e.into()
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The audit record of a reconciliation action.

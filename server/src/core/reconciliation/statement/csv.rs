@@ -411,7 +411,9 @@ fn csv_error(error: ::csv::Error) -> StatementError {
     StatementError::Malformed(format!("not readable as CSV: {error}"))
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+/// The SHA-256 of `bytes`, lower-case hex: a CSV statement's id, and every
+/// imported file's fingerprint.
+pub(in crate::core) fn sha256_hex(bytes: &[u8]) -> String {
     let mut hex = String::with_capacity(64);
     for byte in Sha256::digest(bytes) {
         // Writing into a String cannot fail.
