@@ -72,6 +72,7 @@ mod cost;
 mod lookup;
 mod olist;
 mod phases;
+mod reconcile;
 mod report;
 mod server;
 
@@ -140,6 +141,8 @@ pub enum Scenario {
     Deals,
     /// Lookups by reference, metadata and point in time over a large book.
     Lookup,
+    /// A 10,000-line bank statement imported and matched against `--transactions` payouts.
+    Reconcile,
     /// Every scenario but slow-subscriber, in one table.
     All,
 }
@@ -191,7 +194,8 @@ pub struct Args {
     /// Transactions per `postTransactions` call (scenario `bulk`).
     #[arg(long, default_value_t = 100)]
     batch: usize,
-    /// Transactions the `lookup` scenario seeds before timing its lookups.
+    /// Transactions the `lookup` scenario seeds before timing its lookups; for
+    /// `reconcile`, the payouts in transit the statement is matched against.
     #[arg(long, default_value_t = 1_000_000)]
     transactions: usize,
     /// Folder with the Olist CSV files (scenario `olist`).
@@ -428,6 +432,9 @@ async fn drive(args: &Args, scenario: Scenario, server: &BenchServer) -> anyhow:
                 lookup::run(&session, &server.db_url, args.clients, args.batch, args.transactions, &merchants).await?;
             outcome.phases = phases;
             outcome.notes = notes;
+        }
+        Scenario::Reconcile => {
+            outcome.notes = reconcile::run(&session, server.pid(), args.clients, args.transactions, &merchants).await?;
         }
         Scenario::SlowSubscriber => slow_subscriber(args, &session, &merchants, &mut outcome).await?,
         Scenario::All => anyhow::bail!("`all` is not a scenario of its own"),

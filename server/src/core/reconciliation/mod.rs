@@ -23,6 +23,7 @@ pub mod statement;
 pub(in crate::core) mod store;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use futures::StreamExt;
 use uuid::Uuid;
 
 pub use error::ReconciliationError;
@@ -474,6 +475,11 @@ pub async fn lines(
 /// longer backlog is worked through in several runs.
 pub const MAX_LINES_PER_RUN: u64 = 10_000;
 
+/// Payout steps a matching run keeps in flight: enough to keep the pool
+/// busy, few enough that a run leaves connections to other requests (the
+/// pool holds 16 by default).
+pub const MATCH_STEPS_IN_FLIGHT: usize = 8;
+
 /// One match a run found (and, unless it was a dry run, applied).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LineMatch {
@@ -526,41 +532,68 @@ impl Reconciliation<'_> {
         if dry_run {
             return Ok(proposed);
         }
-        let mut applied = Vec::with_capacity(proposed.len());
-        for mut m in proposed {
-            let key = format!("recon-{}", m.line.id);
-            let input = serde_json::json!({ "payoutId": m.payout.id, "bankStatementLineId": m.line.id });
-            let step = match m.action {
-                matching::PayoutAction::Settle => Some(("settlePayout", true)),
-                matching::PayoutAction::Fail => Some(("failPayout", false)),
-                matching::PayoutAction::Returned => None,
-            };
-            if let Some((operation, settle)) = step {
-                let call = super::posting::Call::new(caller, request_id.clone(), &key, operation, &input)?
-                    .naming(Some(m.payout.merchant));
-                let payouts = self.0.payouts();
-                let done = if settle {
-                    payouts.settle(call, m.payout.id).await?
-                } else {
-                    payouts.fail(call, m.payout.id).await?
-                };
-                m.transaction = Some(done.transaction.id);
-                m.payout = done.payout;
+        // Each payout step is one write of its own merchant's books: run
+        // several at once, as the payout job does, rather than one after another.
+        let stepped: Vec<Result<LineMatch, LedgerError>> = futures::stream::iter(proposed)
+            .map(|m| self.payout_step(caller, request_id.clone(), m))
+            .buffer_unordered(MATCH_STEPS_IN_FLIGHT)
+            .collect()
+            .await;
+        let mut applied = Vec::with_capacity(stepped.len());
+        let mut refused = None;
+        for step in stepped {
+            match step {
+                Ok(m) => applied.push(m),
+                Err(e) => refused = refused.or(Some(e)),
             }
-            let txn = super::db::begin_write(self.0.db(), Tenant::All, true).await?;
-            let actor = caller.actor().to_string();
+        }
+        // The matches whose step went through are recorded (and audited) in
+        // one database transaction, even when another step was refused: a run
+        // again replays the recorded steps' keys and tries the rest.
+        applied.sort_by_key(|m| (m.line.line.booking_date, m.line.statement, m.line.line_no));
+        let txn = super::db::begin_write(self.0.db(), Tenant::All, true).await?;
+        let actor = caller.actor().to_string();
+        let now = Utc::now();
+        let mut records = Vec::with_capacity(applied.len());
+        for m in &mut applied {
             let transaction = m.transaction.map(|t| t.0);
             let (line, payout, action) = (m.line.id, m.payout.id, m.action.as_str());
-            store::insert_match(&txn, bank_account, line, payout, action, transaction, &actor, Utc::now()).await?;
+            store::insert_match(&txn, bank_account, line, payout, action, transaction, &actor, now).await?;
             let target = (AuditTarget::BankStatement, Some(m.line.statement.to_string()));
-            let what = format!("line {} matched to payout {} ({action})", line, payout);
-            append_audit(&txn, &audit(caller, "matchBankStatementLines", target, Some(what), request_id.clone()))
-                .await?;
-            txn.commit().await?;
+            let what = format!("line {line} matched to payout {payout} ({action})");
+            records.push(audit(caller, "matchBankStatementLines", target, Some(what), request_id.clone()));
             m.line.state = LineState::Matched;
-            applied.push(m);
         }
-        Ok(applied)
+        super::access::store::append_audits(&txn, &records).await?;
+        txn.commit().await?;
+        match refused {
+            Some(e) => Err(e),
+            None => Ok(applied),
+        }
+    }
+
+    /// Settles or fails the payout of one match through its payout step, with
+    /// the idempotency key `recon-<line id>`; a `Returned` debit posts nothing.
+    async fn payout_step(
+        &self,
+        caller: &Caller,
+        request_id: Option<String>,
+        mut m: LineMatch,
+    ) -> Result<LineMatch, LedgerError> {
+        let step = match m.action {
+            matching::PayoutAction::Settle => ("settlePayout", true),
+            matching::PayoutAction::Fail => ("failPayout", false),
+            matching::PayoutAction::Returned => return Ok(m),
+        };
+        let key = format!("recon-{}", m.line.id);
+        let input = serde_json::json!({ "payoutId": m.payout.id, "bankStatementLineId": m.line.id });
+        let call = super::posting::Call::new(caller, request_id, &key, step.0, &input)?.naming(Some(m.payout.merchant));
+        let payouts = self.0.payouts();
+        let done =
+            if step.1 { payouts.settle(call, m.payout.id).await? } else { payouts.fail(call, m.payout.id).await? };
+        m.transaction = Some(done.transaction.id);
+        m.payout = done.payout;
+        Ok(m)
     }
 
     /// The matches the rules find among `bank_account`'s unmatched lines.
