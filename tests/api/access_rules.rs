@@ -87,6 +87,7 @@ const INVOKED: &[&str] = &[
     "registerBankAccount",
     "importBankStatement",
     "matchBankStatementLines",
+    "matchBankStatementLine",
 ];
 
 /// A column of the table: who calls.
@@ -159,6 +160,8 @@ struct Fixtures {
     /// One of the platform's bank accounts (USD), and its account number.
     bank_account: String,
     bank_account_number: String,
+    /// An unmatched debit line of that account, for a hand match.
+    bank_line: String,
     /// A staff user whose credentials every caller's `login` uses.
     login_user: String,
     /// Usernames of the viewer and support callers (to log in again for `logout`).
@@ -482,6 +485,11 @@ async fn invocation(app: &TestApp, fx: &Fixtures, field: &str) -> Option<(String
             )
         }
         "bankAccounts" => ("{ bankAccounts { id currency } }", json!({})),
+        // A dry run: the fixtures' line and payout stay as they are.
+        "matchBankStatementLine" => (
+            "mutation($l: ID!, $p: ID!) { matchBankStatementLine(lineId: $l, payoutId: $p, reason: \"authz\", dryRun: true) { action } }",
+            json!({ "l": fx.bank_line, "p": fx.payout_a }),
+        ),
         "matchBankStatementLines" => (
             "mutation($b: ID!) { matchBankStatementLines(bankAccountId: $b, dryRun: true) { action } }",
             json!({ "b": fx.bank_account }),
@@ -711,11 +719,22 @@ async fn fixtures(app: &TestApp) -> Fixtures {
         )
         .await;
     let bank_account = bank["registerBankAccount"]["id"].as_str().expect("bank account id").to_owned();
+    let file = crate::reconciliation::one_debit_statement(&bank_account_number, "authz-line", "AUTHZ-1");
+    let imported = app.upload_statement(Some(&app.token), &bank_account, &file).await;
+    assert_eq!(imported.status, 200, "{}", imported.body);
+    let lines = app
+        .ok(
+            "query($b: ID!) { bankStatementLines(bankAccountId: $b) { edges { node { id } } } }",
+            json!({ "b": bank_account }),
+        )
+        .await;
+    let bank_line = lines["bankStatementLines"]["edges"][0]["node"]["id"].as_str().expect("a line").to_owned();
     Fixtures {
         a,
         a_name,
         bank_account,
         bank_account_number,
+        bank_line,
         b,
         c,
         account_a,

@@ -74,6 +74,23 @@ pub fn empty_statement(account_number: &str, statement_id: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// A camt.053.001.02 statement of `account_number` in USD with one booked
+/// debit of 3.00 on `day` (AcctSvcrRef `ref`, no EndToEndId): a line the
+/// rules cannot match, for a hand match.
+pub fn one_debit_statement(account_number: &str, statement_id: &str, reference: &str) -> Vec<u8> {
+    format!(
+        r#"<?xml version="1.0"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"><BkToCstmrStmt>
+<GrpHdr><MsgId>M</MsgId><CreDtTm>2026-11-02T00:00:00</CreDtTm></GrpHdr><Stmt><Id>{statement_id}</Id>
+<CreDtTm>2026-11-02T00:00:00</CreDtTm><Acct><Id><Othr><Id>{account_number}</Id></Othr></Id><Ccy>USD</Ccy></Acct>
+<Bal><Tp><CdOrPrtry><Cd>OPBD</Cd></CdOrPrtry></Tp><Amt Ccy="USD">5.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2026-11-02</Dt></Dt></Bal>
+<Bal><Tp><CdOrPrtry><Cd>CLBD</Cd></CdOrPrtry></Tp><Amt Ccy="USD">2.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2026-11-02</Dt></Dt></Bal>
+<Ntry><Amt Ccy="USD">3.00</Amt><CdtDbtInd>DBIT</CdtDbtInd><Sts>BOOK</Sts><BookgDt><Dt>2026-11-02</Dt></BookgDt>
+<AcctSvcrRef>{reference}</AcctSvcrRef><NtryDtls><TxDtls><RmtInf><Ustrd>PAYOUT GARBLED REF</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>
+</Stmt></BkToCstmrStmt></Document>"#
+    )
+    .into_bytes()
+}
+
 #[tokio::test]
 async fn a_camt_053_statement_is_imported_once_by_upload_and_by_graphql() {
     // Arrange
@@ -556,5 +573,60 @@ async fn payouts_are_settled_and_failed_by_the_banks_lines_best_match_first() {
     let nowhere = app.gql(MATCH, json!({ "b": uuid::Uuid::now_v7().to_string() })).await;
     assert_eq!(code(&nowhere), "NOT_FOUND", "{nowhere}");
     assert_eq!(app.count("bank_line_matches").await, 3);
+    app.assert_books_consistent().await;
+}
+
+#[tokio::test]
+async fn support_matches_a_line_by_hand_with_a_reason_after_a_dry_run() {
+    // Arrange: a payout in transit, and a bank debit the rules cannot match
+    // (no EndToEndId, 3.00 against a payout of 2.00).
+    let app = spawn_app().await;
+    let number = fresh_account_number();
+    let account = register(&app, json!({ "name": "Payouts USD", "accountNumber": number, "currency": "USD" })).await;
+    let merchant = app.merchant("Hand Match").await;
+    app.pay(&merchant, "2.00", None, "USD", &fresh()).await;
+    let payout = app.create_payout(&merchant, &fresh()).await;
+    let imported =
+        app.upload_statement(Some(&app.token), &account, &one_debit_statement(&number, "HAND-1", "H-1")).await;
+    assert_eq!(imported.status, 200, "{}", imported.body);
+    let rules_found = app.ok(MATCH, json!({ "b": account })).await;
+    assert_eq!(rules_found["matchBankStatementLines"], json!([]), "the rules leave it in the queue");
+    let lines = app.ok(LINES, json!({ "b": account, "s": "UNMATCHED" })).await;
+    let line = lines["bankStatementLines"]["edges"][0]["node"]["id"].as_str().expect("line").to_owned();
+    let support = app.staff("recon_support", "SUPPORT").await;
+    let viewer = app.staff("recon_viewer", "VIEWER").await;
+    const BY_HAND: &str = "mutation($l: ID!, $p: ID!, $r: String!, $dry: Boolean! = false) { \
+        matchBankStatementLine(lineId: $l, payoutId: $p, reason: $r, dryRun: $dry) { action difference { amount } \
+        transactionId line { state } payout { state } } }";
+    let vars = |reason: &str, dry: bool| json!({ "l": line, "p": payout, "r": reason, "dry": dry });
+
+    // Refusals: a viewer, no reason, a payout that does not exist.
+    let viewed = app.gql_as(Some(&viewer), BY_HAND, vars("looks right", false)).await;
+    assert_eq!(code(&viewed), "FORBIDDEN", "{viewed}");
+    let blank = app.gql_as(Some(&support), BY_HAND, vars("  ", false)).await;
+    assert_eq!(code(&blank), "REASON_REQUIRED", "{blank}");
+    let nowhere = app
+        .gql_as(Some(&support), BY_HAND, json!({ "l": line, "p": uuid::Uuid::now_v7().to_string(), "r": "x" }))
+        .await;
+    assert_eq!(code(&nowhere), "NOT_FOUND", "{nowhere}");
+
+    // Act: the dry run, then the match.
+    let dry = app.ok_as(Some(&support), BY_HAND, vars("bank fee of 1.00 taken from the payout", true)).await;
+    assert_eq!(dry["matchBankStatementLine"]["action"], "SETTLE");
+    assert_eq!(dry["matchBankStatementLine"]["difference"]["amount"], "1.00");
+    assert_eq!(dry["matchBankStatementLine"]["transactionId"], Value::Null);
+    assert_eq!(app.count("bank_line_matches").await, 0, "a dry run writes nothing");
+    let done = app.ok_as(Some(&support), BY_HAND, vars("bank fee of 1.00 taken from the payout", false)).await;
+
+    // Assert
+    let m = &done["matchBankStatementLine"];
+    assert_eq!((m["line"]["state"].as_str(), m["payout"]["state"].as_str()), (Some("MATCHED"), Some("SETTLED")));
+    assert!(m["transactionId"].is_string(), "{m}");
+    let again = app.gql_as(Some(&support), BY_HAND, vars("again", false)).await;
+    assert_eq!(code(&again), "LINE_ALREADY_MATCHED", "{again}");
+    let audit = app.lines("SELECT reason AS line FROM audit_log WHERE action = 'matchBankStatementLine'").await;
+    assert_eq!(audit.len(), 1);
+    assert!(audit[0].contains("bank fee of 1.00"), "{audit:?}");
+    assert_eq!(app.count("bank_line_matches").await, 1);
     app.assert_books_consistent().await;
 }

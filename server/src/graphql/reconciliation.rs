@@ -519,6 +519,35 @@ impl ReconciliationMutation {
         Ok(found.or_coded()?.into_iter().map(|m| BankMatchNode { m, today }).collect())
     }
 
+    /// Matches one statement line to a payout by hand, for what the rules
+    /// left in the exception queue: a booked debit settles the payout, a
+    /// booked return fails it, through the payout steps. Amount and date are
+    /// the staff member's call; the currency must agree. `reason` is required
+    /// and audited. `dryRun: true` shows the match and writes nothing.
+    /// Errors: `NOT_FOUND` (line or payout), `LINE_ALREADY_MATCHED`,
+    /// `LINE_DOES_NOT_FIT`, `REASON_REQUIRED`, `PAYOUT_NOT_IN_TRANSIT`.
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
+    async fn match_bank_statement_line(
+        &self,
+        ctx: &Context<'_>,
+        line_id: ID,
+        payout_id: ID,
+        reason: String,
+        #[graphql(default)] dry_run: bool,
+    ) -> async_graphql::Result<BankMatchNode> {
+        let line = parse_uuid(&line_id, "line id")?;
+        let payout = parse_uuid(&payout_id, "payout id")?;
+        let rc = request(ctx)?;
+        rc.finish_reads().await;
+        let ledger = ledger(ctx)?;
+        let found = ledger
+            .reconciliation()
+            .match_by_hand(&rc.caller, rc.request_id.clone(), line, payout, &reason, dry_run)
+            .await
+            .or_coded()?;
+        Ok(BankMatchNode { m: found, today: Utc::now().date_naive() })
+    }
+
     /// Imports a bank statement into `bankAccountId`: an ISO 20022 camt.053
     /// (.001.02 or .001.08) file, or a CSV read with the account's profile,
     /// sent as `file` by the GraphQL multipart request spec. Nothing is

@@ -436,6 +436,7 @@ pub const FIELD_ACCESS: &[(&str, Access)] = {
         ("registerBankAccount", Access::staff(Admin)),
         ("importBankStatement", Access::staff(Admin).and_scope(ReconciliationWrite)),
         ("matchBankStatementLines", Access::staff(Admin).and_scope(ReconciliationWrite)),
+        ("matchBankStatementLine", Access::staff(Support)),
     ]
 };
 

@@ -66,6 +66,20 @@ pub enum ReconciliationError {
     /// bank's statement id names one statement, so the second file is refused.
     #[error("statement `{0}` was already imported from a different file")]
     StatementIdReused(String),
+    /// No statement line has this id.
+    #[error("statement line not found")]
+    LineNotFound,
+    /// The line is matched or written off already; it can be matched once.
+    #[error("the statement line is {0} already")]
+    LineAlreadyMatched(&'static str),
+    /// The line cannot be this payout: only a booked debit settles a payout
+    /// and only a booked return (a reversal credit) fails it, in the payout's
+    /// currency; the text says which rule it breaks.
+    #[error("the line cannot be matched to this payout: {0}")]
+    LineDoesNotFit(String),
+    /// A hand match needs a reason, for the audit log.
+    #[error("a reason is required")]
+    ReasonRequired,
 }
 
 impl ReconciliationError {
@@ -80,6 +94,10 @@ impl ReconciliationError {
             ReconciliationError::CurrencyMismatch { .. } => "CURRENCY_MISMATCH",
             ReconciliationError::Unbalanced { .. } => "STATEMENT_UNBALANCED",
             ReconciliationError::StatementIdReused(_) => "STATEMENT_ID_REUSED",
+            ReconciliationError::LineNotFound => "NOT_FOUND",
+            ReconciliationError::LineAlreadyMatched(_) => "LINE_ALREADY_MATCHED",
+            ReconciliationError::LineDoesNotFit(_) => "LINE_DOES_NOT_FIT",
+            ReconciliationError::ReasonRequired => "REASON_REQUIRED",
         }
     }
 }

@@ -572,6 +572,84 @@ impl Reconciliation<'_> {
         }
     }
 
+    /// Matches the statement line `line` to the payout `payout` by hand, for
+    /// what the rules did not match (a reference the bank garbled, an amount
+    /// outside the tolerance): a booked debit settles the payout, a booked
+    /// return fails it, through the payout steps. The amount and date rules
+    /// are not applied (staff decide), the currency is. Needs a reason;
+    /// audited with it. On a dry run nothing is written. Errors: `NOT_FOUND`
+    /// (line or payout), `LINE_ALREADY_MATCHED`, `LINE_DOES_NOT_FIT`,
+    /// `REASON_REQUIRED`, `PAYOUT_NOT_IN_TRANSIT`.
+    pub async fn match_by_hand(
+        &self,
+        caller: &Caller,
+        request_id: Option<String>,
+        line: Uuid,
+        payout: Uuid,
+        reason: &str,
+        dry_run: bool,
+    ) -> Result<LineMatch, LedgerError> {
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(ReconciliationError::ReasonRequired.into());
+        }
+        let reads = Reads::begin(self.0.db(), Tenant::All).await?;
+        let found = async {
+            let line = store::line(reads.db(), line).await?.ok_or(ReconciliationError::LineNotFound)?;
+            let payout = crate::core::payouts::find(&reads, payout, None)
+                .await?
+                .ok_or(LedgerError::from(crate::core::payouts::PayoutError::NotFound))?;
+            Ok::<_, LedgerError>((line, payout))
+        }
+        .await;
+        reads.finish().await;
+        let (line, payout) = found?;
+        if line.state != LineState::Unmatched {
+            return Err(ReconciliationError::LineAlreadyMatched(line.state.as_str()).into());
+        }
+        let does_not_fit = |why: &str| LedgerError::from(ReconciliationError::LineDoesNotFit(why.to_owned()));
+        let action = match (line.line.direction, line.line.reversal) {
+            (statement::BankDirection::Debit, false) => matching::PayoutAction::Settle,
+            (statement::BankDirection::Credit, true) => matching::PayoutAction::Fail,
+            _ => {
+                return Err(does_not_fit(
+                    "only a debit settles a payout, and only a return (reversal credit) fails it",
+                ));
+            }
+        };
+        if line.line.status != "BOOK" {
+            return Err(does_not_fit("the line is not booked"));
+        }
+        if payout.asset.as_str() != line.line.currency {
+            return Err(does_not_fit("the line is in another currency than the payout"));
+        }
+        if payout.state != crate::core::payouts::payout::PayoutState::InTransit {
+            return Err(crate::core::payouts::PayoutError::PayoutNotInTransit.into());
+        }
+        let m = LineMatch {
+            difference_minor: (line.line.amount_minor - payout.amount).abs(),
+            line,
+            payout,
+            action,
+            transaction: None,
+        };
+        if dry_run {
+            return Ok(m);
+        }
+        let mut m = self.payout_step(caller, request_id.clone(), m).await?;
+        let txn = super::db::begin_write(self.0.db(), Tenant::All, true).await?;
+        let actor = caller.actor().to_string();
+        let transaction = m.transaction.map(|t| t.0);
+        let (line, payout, action) = (m.line.id, m.payout.id, m.action.as_str());
+        store::insert_match(&txn, m.line.bank_account, line, payout, action, transaction, &actor, Utc::now()).await?;
+        let target = (AuditTarget::BankStatement, Some(m.line.statement.to_string()));
+        let what = format!("line {line} matched by hand to payout {payout} ({action}): {reason}");
+        append_audit(&txn, &audit(caller, "matchBankStatementLine", target, Some(what), request_id)).await?;
+        txn.commit().await?;
+        m.line.state = LineState::Matched;
+        Ok(m)
+    }
+
     /// Settles or fails the payout of one match through its payout step, with
     /// the idempotency key `recon-<line id>`; a `Returned` debit posts nothing.
     async fn payout_step(

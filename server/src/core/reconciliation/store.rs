@@ -340,6 +340,16 @@ fn line_of(row: &QueryResult) -> Result<StoredLine, DbErr> {
     })
 }
 
+/// The line with `id`.
+pub async fn line(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<StoredLine>, DbErr> {
+    let details =
+        if db.get_database_backend() == sea_orm::DbBackend::Postgres { "CAST(details AS text)" } else { "details" };
+    let columns: Vec<&str> = LINE_COLUMNS.iter().copied().filter(|c| *c != "details").collect();
+    let sql =
+        format!("SELECT {}, {details} AS details_text FROM bank_statement_lines WHERE id = $1", columns.join(", "));
+    db.query_one_raw(stmt(db, &sql, vec![id.into()])).await?.as_ref().map(line_of).transpose()
+}
+
 /// Which lines to list.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LineFilter {
