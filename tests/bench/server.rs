@@ -209,3 +209,17 @@ pub fn pgbench_command(args: &Args) -> String {
         args.clients, args.seconds
     )
 }
+
+/// How a run that should have answered `expected` items did: `all N matched`,
+/// or what it answered instead (its first error's code and message).
+pub fn scalar_note(body: &serde_json::Value, got: usize, expected: usize) -> String {
+    if got == expected {
+        return format!("all {expected} matched");
+    }
+    let error = &body["errors"][0];
+    format!(
+        "{got} of {expected} answered; the request ended with {} \"{}\"",
+        error["extensions"]["code"].as_str().unwrap_or("no code"),
+        error["message"].as_str().unwrap_or_default()
+    )
+}

@@ -533,43 +533,51 @@ impl Reconciliation<'_> {
             return Ok(proposed);
         }
         // Each payout step is one write of its own merchant's books: run
-        // several at once, as the payout job does, rather than one after another.
+        // several at once, as the payout job does, rather than one after
+        // another. Each match is recorded as soon as its step is done, so a
+        // run cut short (the request's timeout) leaves every settled payout
+        // with its record, and a run again goes on with the rest.
         let stepped: Vec<Result<LineMatch, LedgerError>> = futures::stream::iter(proposed)
-            .map(|m| self.payout_step(caller, request_id.clone(), m))
+            .map(|m| self.apply(caller, request_id.clone(), m, bank_account, None))
             .buffer_unordered(MATCH_STEPS_IN_FLIGHT)
             .collect()
             .await;
         let mut applied = Vec::with_capacity(stepped.len());
-        let mut refused = None;
         for step in stepped {
-            match step {
-                Ok(m) => applied.push(m),
-                Err(e) => refused = refused.or(Some(e)),
-            }
+            applied.push(step?);
         }
-        // The matches whose step went through are recorded (and audited) in
-        // one database transaction, even when another step was refused: a run
-        // again replays the recorded steps' keys and tries the rest.
         applied.sort_by_key(|m| (m.line.line.booking_date, m.line.statement, m.line.line_no));
+        Ok(applied)
+    }
+
+    /// Runs a match's payout step and records the match with its audit
+    /// record (`reason`: a hand match's). Errors: the payout step's, and the
+    /// record's unique keys when another run matched the line meanwhile.
+    async fn apply(
+        &self,
+        caller: &Caller,
+        request_id: Option<String>,
+        m: LineMatch,
+        bank_account: Uuid,
+        reason: Option<&str>,
+    ) -> Result<LineMatch, LedgerError> {
+        let mut m = self.payout_step(caller, request_id.clone(), m).await?;
         let txn = super::db::begin_write(self.0.db(), Tenant::All, true).await?;
         let actor = caller.actor().to_string();
-        let now = Utc::now();
-        let mut records = Vec::with_capacity(applied.len());
-        for m in &mut applied {
-            let transaction = m.transaction.map(|t| t.0);
-            let (line, payout, action) = (m.line.id, m.payout.id, m.action.as_str());
-            store::insert_match(&txn, bank_account, line, payout, action, transaction, &actor, now).await?;
-            let target = (AuditTarget::BankStatement, Some(m.line.statement.to_string()));
-            let what = format!("line {line} matched to payout {payout} ({action})");
-            records.push(audit(caller, "matchBankStatementLines", target, Some(what), request_id.clone()));
-            m.line.state = LineState::Matched;
-        }
-        super::access::store::append_audits(&txn, &records).await?;
+        let transaction = m.transaction.map(|t| t.0);
+        let (line, payout, action) = (m.line.id, m.payout.id, m.action.as_str());
+        store::insert_match(&txn, bank_account, line, payout, action, transaction, &actor, Utc::now()).await?;
+        let target = (AuditTarget::BankStatement, Some(m.line.statement.to_string()));
+        let (operation, what) = match reason {
+            Some(r) => {
+                ("matchBankStatementLine", format!("line {line} matched by hand to payout {payout} ({action}): {r}"))
+            }
+            None => ("matchBankStatementLines", format!("line {line} matched to payout {payout} ({action})")),
+        };
+        append_audit(&txn, &audit(caller, operation, target, Some(what), request_id)).await?;
         txn.commit().await?;
-        match refused {
-            Some(e) => Err(e),
-            None => Ok(applied),
-        }
+        m.line.state = LineState::Matched;
+        Ok(m)
     }
 
     /// Matches the statement line `line` to the payout `payout` by hand, for
@@ -636,18 +644,8 @@ impl Reconciliation<'_> {
         if dry_run {
             return Ok(m);
         }
-        let mut m = self.payout_step(caller, request_id.clone(), m).await?;
-        let txn = super::db::begin_write(self.0.db(), Tenant::All, true).await?;
-        let actor = caller.actor().to_string();
-        let transaction = m.transaction.map(|t| t.0);
-        let (line, payout, action) = (m.line.id, m.payout.id, m.action.as_str());
-        store::insert_match(&txn, m.line.bank_account, line, payout, action, transaction, &actor, Utc::now()).await?;
-        let target = (AuditTarget::BankStatement, Some(m.line.statement.to_string()));
-        let what = format!("line {line} matched by hand to payout {payout} ({action}): {reason}");
-        append_audit(&txn, &audit(caller, "matchBankStatementLine", target, Some(what), request_id)).await?;
-        txn.commit().await?;
-        m.line.state = LineState::Matched;
-        Ok(m)
+        let bank_account = m.line.bank_account;
+        self.apply(caller, request_id, m, bank_account, Some(reason)).await
     }
 
     /// Settles or fails the payout of one match through its payout step, with
