@@ -653,31 +653,7 @@ fn redact_uuids(text: &str) -> String {
 /// Who is calling, as staff, merchant keys and service keys all may ask.
 pub const ME: &str = "{ me { kind merchantId username role keyPrefix } }";
 
-/// A `multipart/form-data` body (RFC 7578) of `parts` (name, file name for
-/// a file part, content): its `Content-Type` and bytes.
-pub fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
-    let boundary = format!("ledger-test-{}", fresh());
-    let mut body = Vec::new();
-    for (name, filename, content) in parts {
-        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
-        match filename {
-            Some(f) => body.extend_from_slice(
-                format!(
-                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\n\
-                     Content-Type: application/octet-stream\r\n\r\n"
-                )
-                .as_bytes(),
-            ),
-            None => {
-                body.extend_from_slice(format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes())
-            }
-        }
-        body.extend_from_slice(content);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
+pub use crate::multipart::form as multipart;
 
 /// A response as it came over HTTP: status and headers as well as the body
 /// (a JSON value, or the text as a string when it is not JSON).

@@ -5,6 +5,8 @@
 #[path = "../support/citus_db.rs"]
 mod citus_db;
 mod helpers;
+#[path = "../support/multipart.rs"]
+mod multipart;
 
 mod access_idempotency;
 mod access_rules;

@@ -70,6 +70,8 @@ mod citus_db;
 mod client;
 mod cost;
 mod lookup;
+#[path = "../support/multipart.rs"]
+mod multipart;
 mod olist;
 mod phases;
 mod reconcile;

@@ -62,7 +62,10 @@ pub async fn run(
     std::fs::write(format!("/proc/{server_pid}/clear_refs"), "5")?;
     let rss_before = crate::server::rss_kib(server_pid, "VmRSS:");
     let t0 = Instant::now();
-    let (content_type, form) = multipart(&account, &file);
+    let (content_type, form) = crate::multipart::form(&[
+        ("bank_account_id", None, account.as_bytes()),
+        ("file", Some("statement.xml"), &file),
+    ]);
     let upload = session
         .http
         .post(format!("{}/reconcile/bank_statement", session.base))
@@ -165,21 +168,6 @@ async fn seed(
     }
     all.truncate(items);
     Ok(all)
-}
-
-/// A `multipart/form-data` body (RFC 7578) with the fields
-/// `bank_account_id` and `file`: its `Content-Type` and bytes.
-fn multipart(account: &str, file: &[u8]) -> (String, Vec<u8>) {
-    let boundary = format!("ledger-bench-{}", uuid::Uuid::now_v7().simple());
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"bank_account_id\"\r\n\r\n{account}\r\n\
-         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"statement.xml\"\r\n\
-         Content-Type: application/xml\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(file);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 /// The bank's statement: one booked debit per payout, closing at 0.

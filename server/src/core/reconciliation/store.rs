@@ -340,13 +340,18 @@ fn line_of(row: &QueryResult) -> Result<StoredLine, DbErr> {
     })
 }
 
-/// The line with `id`.
-pub async fn line(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<StoredLine>, DbErr> {
+/// `SELECT … FROM bank_statement_lines` with every column [`line_of`] reads;
+/// `details` comes as text (`details_text`), JSONB cast on PostgreSQL.
+fn select_lines(db: &impl ConnectionTrait) -> String {
     let details =
         if db.get_database_backend() == sea_orm::DbBackend::Postgres { "CAST(details AS text)" } else { "details" };
     let columns: Vec<&str> = LINE_COLUMNS.iter().copied().filter(|c| *c != "details").collect();
-    let sql =
-        format!("SELECT {}, {details} AS details_text FROM bank_statement_lines WHERE id = $1", columns.join(", "));
+    format!("SELECT {}, {details} AS details_text FROM bank_statement_lines", columns.join(", "))
+}
+
+/// The line with `id`.
+pub async fn line(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<StoredLine>, DbErr> {
+    let sql = format!("{} WHERE id = $1", select_lines(db));
     db.query_one_raw(stmt(db, &sql, vec![id.into()])).await?.as_ref().map(line_of).transpose()
 }
 
@@ -368,13 +373,7 @@ pub async fn lines(
     after: Option<(Option<NaiveDate>, Uuid)>,
     limit: u64,
 ) -> Result<Vec<StoredLine>, DbErr> {
-    let details =
-        if db.get_database_backend() == sea_orm::DbBackend::Postgres { "CAST(details AS text)" } else { "details" };
-    let columns: Vec<&str> = LINE_COLUMNS.iter().copied().filter(|c| *c != "details").collect();
-    let mut sql = format!(
-        "SELECT {}, {details} AS details_text FROM bank_statement_lines WHERE bank_account_id = $1",
-        columns.join(", ")
-    );
+    let mut sql = format!("{} WHERE bank_account_id = $1", select_lines(db));
     let mut values: Vec<Value> = vec![account.into()];
     if let Some(statement) = filter.statement {
         values.push(statement.into());
