@@ -33,6 +33,7 @@ mod m20261209_000021_transaction_search_indexes;
 mod m20261210_000022_transaction_time_indexes;
 mod m20261210_000023_account_history_index;
 mod m20261211_000024_create_bank_reconciliation;
+mod m20261212_000025_bank_settlements;
 
 /// Runs `sql` (one or more statements) on PostgreSQL and does nothing on
 /// SQLite: for the migrations whose objects only PostgreSQL has (functions
@@ -105,6 +106,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261210_000022_transaction_time_indexes::Migration),
             Box::new(m20261210_000023_account_history_index::Migration),
             Box::new(m20261211_000024_create_bank_reconciliation::Migration),
+            Box::new(m20261212_000025_bank_settlements::Migration),
         ]
     }
 }

@@ -491,7 +491,7 @@ async fn invocation(app: &TestApp, fx: &Fixtures, field: &str) -> Option<(String
             json!({ "l": fx.bank_line, "p": fx.payout_a }),
         ),
         "matchBankStatementLines" => (
-            "mutation($b: ID!) { matchBankStatementLines(bankAccountId: $b, dryRun: true) { action } }",
+            "mutation($b: ID!) { matchBankStatementLines(bankAccountId: $b, dryRun: true) { payouts { action } } }",
             json!({ "b": fx.bank_account }),
         ),
         "bankStatements" => (

@@ -29,17 +29,42 @@ use crate::helpers::{TestApp, server_logs_to_stderr, spawn_app_with};
 /// chromium's start, with room for a loaded 2-core machine.
 const BROWSER_RUN_LIMIT: Duration = Duration::from_secs(180);
 
-fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repository root").to_path_buf()
 }
 
-fn console_dist() -> PathBuf {
+/// The built console; panics (never skips) when it is not built.
+pub(crate) fn console_dist() -> PathBuf {
     let dist = repo().join("console/dist");
     assert!(
         dist.join("index.html").is_file(),
         "the console is not built: run scripts/build-console (scripts/test does it before the suite)"
     );
     dist
+}
+
+/// Runs `tests/browser/{script}` with node, `env` and `OUT_DIR=out` (its
+/// screenshots), and waits for it at most [`BROWSER_RUN_LIMIT`]. Panics when
+/// node is missing (never skips), when the run fails, or when it takes longer.
+pub(crate) async fn run_browser(script: &str, env: &[(&str, &str)], out: &Path) {
+    let mut command = Command::new("node");
+    command.arg(repo().join("tests/browser").join(script)).env("OUT_DIR", out).stdin(Stdio::null());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().expect("run node (scripts/test installs it with playwright-core and chromium)");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for node") {
+            break status;
+        }
+        if started.elapsed() > BROWSER_RUN_LIMIT {
+            let _ = child.kill();
+            panic!("the browser run took longer than {BROWSER_RUN_LIMIT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(status.success(), "the browser run failed (see its output above, and {}/failure.png)", out.display());
 }
 
 async fn one_value(app: &TestApp, sql: String) -> i64 {
@@ -200,38 +225,27 @@ async fn support_staff_reverse_a_defective_deal_in_the_browser_and_a_viewer_cann
 
     // Act: the browser run.
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console");
-    let mut child = Command::new("node")
-        .arg(repo().join("tests/browser/console.mjs"))
-        .env("BASE_URL", &app.base)
-        .env("SUPPORT_USER", "sam.support")
-        .env("SUPPORT_PASSWORD", "sam.support-password-1")
-        .env("VIEWER_USER", "vic.viewer")
-        .env("VIEWER_PASSWORD", "vic.viewer-password-1")
-        .env("MERCHANT_ID", &shirty)
-        .env("PAYMENTS_KEY", &key)
-        .env("DEFECTIVE_REF", "order-defective-shirt")
-        .env("CAPTURE_MERCHANT", "Other Shop")
-        .env("CAPTURE_TX", &capture)
-        .env("ORDER_REF", "order-4711")
-        .env("DISPUTE_MERCHANT", "Dispute Shop")
-        .env("ADMIN_USER", crate::helpers::ADMIN_USERNAME)
-        .env("ADMIN_PASSWORD", &app.admin_password)
-        .env("OUT_DIR", &out)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("run node (scripts/test installs it with playwright-core and chromium)");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for node") {
-            break status;
-        }
-        if started.elapsed() > BROWSER_RUN_LIMIT {
-            let _ = child.kill();
-            panic!("the browser run took longer than {BROWSER_RUN_LIMIT:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    assert!(status.success(), "the browser run failed (see its output above, and {}/failure.png)", out.display());
+    run_browser(
+        "console.mjs",
+        &[
+            ("BASE_URL", &app.base),
+            ("SUPPORT_USER", "sam.support"),
+            ("SUPPORT_PASSWORD", "sam.support-password-1"),
+            ("VIEWER_USER", "vic.viewer"),
+            ("VIEWER_PASSWORD", "vic.viewer-password-1"),
+            ("MERCHANT_ID", &shirty),
+            ("PAYMENTS_KEY", &key),
+            ("DEFECTIVE_REF", "order-defective-shirt"),
+            ("CAPTURE_MERCHANT", "Other Shop"),
+            ("CAPTURE_TX", &capture),
+            ("ORDER_REF", "order-4711"),
+            ("DISPUTE_MERCHANT", "Dispute Shop"),
+            ("ADMIN_USER", crate::helpers::ADMIN_USERNAME),
+            ("ADMIN_PASSWORD", &app.admin_password),
+        ],
+        &out,
+    )
+    .await;
 
     // Assert: what the browser did is in the ledger, once.
     let (reversals, audited) = reversals_and_audits(&app, &defective, "torn shirt").await;

@@ -456,8 +456,8 @@ fn payout_statement(account_number: &str, day: chrono::NaiveDate, lines: &[(&str
 }
 
 const MATCH: &str = "mutation($b: ID!, $dry: Boolean! = false, $r: MatchRulesInput) { \
-    matchBankStatementLines(bankAccountId: $b, dryRun: $dry, rules: $r) { action difference { amount } \
-    transactionId line { accountServicerRef state } payout { id state } } }";
+    matchBankStatementLines(bankAccountId: $b, dryRun: $dry, rules: $r) { payouts { action difference { amount } \
+    transactionId line { accountServicerRef state } payout { id state } } } }";
 
 #[tokio::test]
 async fn payouts_are_settled_and_failed_by_the_banks_lines_best_match_first() {
@@ -491,7 +491,7 @@ async fn payouts_are_settled_and_failed_by_the_banks_lines_best_match_first() {
     assert_eq!(imported.status, 200, "{}", imported.body);
     let rules = json!({ "amountToleranceMinor": 1 });
     let summary = |data: &Value| -> Vec<(String, String)> {
-        let mut s: Vec<(String, String)> = data["matchBankStatementLines"]
+        let mut s: Vec<(String, String)> = data["matchBankStatementLines"]["payouts"]
             .as_array()
             .expect("matches")
             .iter()
@@ -547,7 +547,7 @@ async fn payouts_are_settled_and_failed_by_the_banks_lines_best_match_first() {
 
     // Assert: payout 1 settled, payout 2 failed (its money back), 3 and 4 untouched.
     assert_eq!(summary(&run), expected, "{run}");
-    for m in run["matchBankStatementLines"].as_array().expect("matches") {
+    for m in run["matchBankStatementLines"]["payouts"].as_array().expect("matches") {
         let posted = m["transactionId"].is_string();
         assert_eq!(posted, m["action"] != "RETURNED", "a settle or fail posts, a returned debit does not: {m}");
         assert_eq!(m["line"]["state"], "MATCHED");
@@ -564,7 +564,7 @@ async fn payouts_are_settled_and_failed_by_the_banks_lines_best_match_first() {
 
     // Again: nothing left to match, nothing matched twice.
     let again = app.ok(MATCH, json!({ "b": account, "r": rules })).await;
-    assert_eq!(again["matchBankStatementLines"], json!([]));
+    assert_eq!(again["matchBankStatementLines"]["payouts"], json!([]));
     assert_eq!(app.count("bank_line_matches").await, 3);
 
     // Refusals write nothing.
@@ -590,7 +590,7 @@ async fn support_matches_a_line_by_hand_with_a_reason_after_a_dry_run() {
         app.upload_statement(Some(&app.token), &account, &one_debit_statement(&number, "HAND-1", "H-1")).await;
     assert_eq!(imported.status, 200, "{}", imported.body);
     let rules_found = app.ok(MATCH, json!({ "b": account })).await;
-    assert_eq!(rules_found["matchBankStatementLines"], json!([]), "the rules leave it in the queue");
+    assert_eq!(rules_found["matchBankStatementLines"]["payouts"], json!([]), "the rules leave it in the queue");
     let lines = app.ok(LINES, json!({ "b": account, "s": "UNMATCHED" })).await;
     let line = lines["bankStatementLines"]["edges"][0]["node"]["id"].as_str().expect("line").to_owned();
     let support = app.staff("recon_support", "SUPPORT").await;

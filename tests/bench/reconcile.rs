@@ -79,7 +79,7 @@ pub async fn run(
     anyhow::ensure!(status.is_success(), "import refused: {status} {body}");
     let imported = t0.elapsed().as_secs_f64();
     let query =
-        "mutation($b: ID!, $dry: Boolean!) { matchBankStatementLines(bankAccountId: $b, dryRun: $dry) { action } }";
+        "mutation($b: ID!, $dry: Boolean!) { matchBankStatementLines(bankAccountId: $b, dryRun: $dry) { payouts { action } } }";
     let t1 = Instant::now();
     let dry = session.admin(query, json!({ "b": account, "dry": true })).await?;
     let dry_seconds = t1.elapsed().as_secs_f64();
@@ -87,7 +87,7 @@ pub async fn run(
     let real = session.admin(query, json!({ "b": account, "dry": false })).await?;
     let match_seconds = t2.elapsed().as_secs_f64();
     let peak = crate::server::rss_kib(server_pid, "VmHWM:");
-    let count = |v: &Value| v["data"]["matchBankStatementLines"].as_array().map_or(0, Vec::len);
+    let count = |v: &Value| v["data"]["matchBankStatementLines"]["payouts"].as_array().map_or(0, Vec::len);
     let expected = STATEMENT_LINES.min(payouts.len());
     anyhow::ensure!(count(&dry) == expected, "dry run matched {}: {dry}", count(&dry));
     // A real run cut short (the server's request timeout) is a figure too:

@@ -167,6 +167,11 @@ impl AccountCode {
     /// Goods brought onto or taken off the books, the counterpart of a merchant's
     /// stock of an item asset (platform, debit-normal).
     pub const GOODS_CLEARING: &'static str = "goods_clearing";
+    /// The card processor's fees, taken out of its deposits (platform, debit-normal expense).
+    pub const PROCESSOR_FEES: &'static str = "processor_fees";
+    /// Bank movements the books cannot yet explain, written off by staff
+    /// until they are (platform, debit-normal; holds either sign).
+    pub const SUSPENSE: &'static str = "suspense";
 
     /// Parses and validates a code. Errors: [`DomainError::AccountCodeInvalid`].
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
@@ -198,9 +203,10 @@ impl AccountCode {
     pub fn standard_normal_balance(&self, owner: Owner) -> Option<NormalBalance> {
         match (owner, self.0.as_str()) {
             (Owner::Merchant(_), Self::AVAILABLE) => Some(Direction::Credit),
-            (Owner::Platform | Owner::PlatformFor(_), Self::PROCESSOR_CLEARING | Self::BANK | Self::GOODS_CLEARING) => {
-                Some(Direction::Debit)
-            }
+            (
+                Owner::Platform | Owner::PlatformFor(_),
+                Self::PROCESSOR_CLEARING | Self::BANK | Self::GOODS_CLEARING | Self::PROCESSOR_FEES | Self::SUSPENSE,
+            ) => Some(Direction::Debit),
             (
                 Owner::Platform | Owner::PlatformFor(_),
                 Self::FEE_REVENUE | Self::DISPUTES | Self::PAYOUTS_IN_TRANSIT,

@@ -135,6 +135,13 @@ pub enum TransactionKind {
     PayoutSettled,
     /// A payout bounced: in transit back to available (`failPayout`).
     PayoutFailed,
+    /// A processor's deposit arrived in the platform's bank: the captures it
+    /// settles leave `processor_clearing` for `bank`, and the processor's fee
+    /// taken out of the deposit goes to `processor_fees` (bank reconciliation).
+    Settlement,
+    /// A bank statement line nothing in the books explains, written off by
+    /// staff between `bank` and `suspense` (bank reconciliation).
+    BankWriteOff,
 }
 
 impl TransactionKind {

@@ -111,6 +111,11 @@ pub enum TransactionKindType {
     PayoutSettled,
     /// A payout bounced back to available (`failPayout`).
     PayoutFailed,
+    /// A processor's deposit settled captures: `processor_clearing` to `bank`,
+    /// its fee to `processor_fees` (`matchBankStatementLines`).
+    Settlement,
+    /// A bank line written off to `suspense` (`writeOffBankStatementLine`).
+    BankWriteOff,
 }
 
 /// Parses a GraphQL `ID` as a UUID. Errors: `BAD_USER_INPUT`.

@@ -311,6 +311,303 @@ impl BankMatchNode {
     }
 }
 
+/// What a matching run found (and, unless a dry run, applied).
+pub struct BankMatchRunNode {
+    run: recon::MatchRun,
+    today: NaiveDate,
+}
+
+#[Object(name = "BankMatchRun")]
+impl BankMatchRunNode {
+    /// Payouts settled by their debit or failed by their return.
+    async fn payouts(&self) -> Vec<BankMatchNode> {
+        self.run.payouts.iter().map(|m| BankMatchNode { m: m.clone(), today: self.today }).collect()
+    }
+    /// Processor deposits that settled captures.
+    async fn deposits(&self) -> Vec<BankDepositNode> {
+        self.run.deposits.iter().map(|m| BankDepositNode { m: m.clone(), today: self.today }).collect()
+    }
+}
+
+/// A capture a processor deposit settles.
+pub struct BankCaptureNode {
+    c: recon::Capture,
+    today: NaiveDate,
+}
+
+#[Object(name = "BankCapture")]
+impl BankCaptureNode {
+    /// The payment (UUID).
+    async fn payment_id(&self) -> ID {
+        ID(self.c.payment.to_string())
+    }
+    /// Its merchant (UUID).
+    async fn merchant_id(&self) -> ID {
+        ID(self.c.merchant.to_string())
+    }
+    /// What was captured.
+    async fn amount(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, &self.c.asset, i128::from(self.c.captured_minor)).await
+    }
+    /// When it was captured.
+    async fn captured_at(&self) -> DateTime<Utc> {
+        self.c.captured_at
+    }
+    /// Whole days since.
+    async fn age_days(&self) -> i64 {
+        recon::deposits::age_days(self.c.captured_at, self.today)
+    }
+}
+
+/// A processor deposit matched (or, on a dry run, that would be) to the
+/// captures it settles.
+pub struct BankDepositNode {
+    m: recon::deposits::DepositMatch,
+    today: NaiveDate,
+}
+
+impl BankDepositNode {
+    fn currency(&self) -> &str {
+        self.m.lines.first().map_or("", |l| l.line.currency.as_str())
+    }
+}
+
+#[Object(name = "BankDeposit")]
+impl BankDepositNode {
+    /// The bank's credit lines: one, or several for a batch split across days.
+    async fn lines(&self) -> Vec<BankStatementLineNode> {
+        self.m.lines.iter().map(|line| BankStatementLineNode { line: line.clone(), today: self.today }).collect()
+    }
+    /// The captures settled, oldest first.
+    async fn captures(&self) -> Vec<BankCaptureNode> {
+        self.m.captures.iter().map(|c| BankCaptureNode { c: c.clone(), today: self.today }).collect()
+    }
+    /// Σ captured.
+    async fn gross(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, self.currency(), i128::from(self.m.gross_minor)).await
+    }
+    /// Σ of the lines: what the bank booked.
+    async fn net(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, self.currency(), i128::from(self.m.net_minor)).await
+    }
+    /// The processor's fee, gross − net, posted to `processor_fees`.
+    async fn fee(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, self.currency(), i128::from(self.m.fee_minor)).await
+    }
+    /// The settlement recorded (UUID); null on a dry run.
+    async fn settlement_id(&self) -> Option<ID> {
+        self.m.settlement.map(|s| ID(s.to_string()))
+    }
+    /// The `SETTLEMENT` transactions posted, one per merchant; empty on a dry run.
+    async fn transaction_ids(&self) -> Vec<ID> {
+        self.m.transactions.iter().map(|t| ID(t.to_string())).collect()
+    }
+}
+
+/// What an unmatch or a write-off did (or, on a dry run, would do).
+pub struct BankLineActionNode {
+    a: recon::exceptions::LineAction,
+    today: NaiveDate,
+}
+
+#[Object(name = "BankLineAction")]
+impl BankLineActionNode {
+    /// The lines as they stand after it (several when a split deposit is unmatched).
+    async fn lines(&self) -> Vec<BankStatementLineNode> {
+        self.a.lines.iter().map(|line| BankStatementLineNode { line: line.clone(), today: self.today }).collect()
+    }
+    /// The transactions posted: the write-off, or the reversals; empty on a dry run.
+    async fn transaction_ids(&self) -> Vec<ID> {
+        self.a.transactions.iter().map(|t| ID(t.0.to_string())).collect()
+    }
+    /// The transactions an unmatch reverses (or, on a dry run, would).
+    async fn reverses(&self) -> Vec<ID> {
+        self.a.reverses.iter().map(|t| ID(t.0.to_string())).collect()
+    }
+}
+
+/// What kind of ledger item the bank has not confirmed.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "crate::core::reconciliation::exceptions::ItemKind")]
+pub enum LedgerItemKindType {
+    /// A payout in transit: no bank debit has settled it.
+    Payout,
+    /// A capture no processor deposit has settled (still in `processor_clearing`).
+    Capture,
+}
+
+/// A ledger item the bank has not confirmed.
+pub struct UnconfirmedItemNode {
+    i: recon::exceptions::UnconfirmedItem,
+    currency: String,
+    today: NaiveDate,
+}
+
+#[Object(name = "UnconfirmedLedgerItem")]
+impl UnconfirmedItemNode {
+    /// Payout or capture.
+    async fn kind(&self) -> LedgerItemKindType {
+        self.i.kind.into()
+    }
+    /// The payout's or payment's id (UUID).
+    async fn id(&self) -> ID {
+        ID(self.i.id.to_string())
+    }
+    /// Whose books hold it.
+    async fn merchant_id(&self) -> ID {
+        ID(self.i.merchant.to_string())
+    }
+    /// Its amount.
+    async fn amount(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, &self.currency, i128::from(self.i.amount_minor)).await
+    }
+    /// When it entered the books.
+    async fn since(&self) -> DateTime<Utc> {
+        self.i.since
+    }
+    /// Whole days since.
+    async fn age_days(&self) -> i64 {
+        recon::deposits::age_days(self.i.since, self.today)
+    }
+}
+
+/// Count and amount of the items of one age bucket.
+pub struct AgeBucketNode {
+    b: recon::exceptions::AgeBucket,
+    currency: String,
+}
+
+#[Object(name = "AgeBucket")]
+impl AgeBucketNode {
+    /// Youngest age in the bucket, days.
+    async fn from_days(&self) -> i64 {
+        self.b.from_days
+    }
+    /// Oldest, days; null for the last, open bucket.
+    async fn to_days(&self) -> Option<i64> {
+        self.b.to_days
+    }
+    /// How many.
+    async fn count(&self) -> u64 {
+        self.b.count
+    }
+    /// Σ amounts.
+    async fn amount(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, &self.currency, i128::from(self.b.amount_minor)).await
+    }
+}
+
+/// A platform clearing account, in one merchant's books, not at zero after the report's days.
+pub struct OpenClearingNode {
+    c: recon::exceptions::OpenClearing,
+    currency: String,
+}
+
+#[Object(name = "OpenClearingAccount")]
+impl OpenClearingNode {
+    /// `processor_clearing` or `payouts_in_transit`.
+    async fn code(&self) -> &str {
+        self.c.code
+    }
+    /// The merchant whose subsidiary account it is.
+    async fn merchant_id(&self) -> ID {
+        ID(self.c.merchant.to_string())
+    }
+    /// What is left in it from items older than the report's days.
+    async fn amount(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        Money::of(ctx, &self.currency, i128::from(self.c.amount_minor)).await
+    }
+    /// How many such items.
+    async fn items(&self) -> u64 {
+        self.c.items
+    }
+    /// The oldest one's age, days.
+    async fn oldest_days(&self) -> i64 {
+        self.c.oldest_days
+    }
+}
+
+/// The reconciliation report of one bank account and period.
+pub struct ReportNode(recon::exceptions::Report);
+
+impl ReportNode {
+    async fn money(&self, ctx: &Context<'_>, minor: i64) -> async_graphql::Result<Money> {
+        Money::of(ctx, &self.0.bank_account.currency, i128::from(minor)).await
+    }
+}
+
+#[Object(name = "ReconciliationReport")]
+impl ReportNode {
+    /// The bank account.
+    async fn bank_account(&self) -> BankAccountNode {
+        BankAccountNode(self.0.bank_account.clone())
+    }
+    /// First booking day of the period.
+    async fn from(&self) -> NaiveDate {
+        self.0.from
+    }
+    /// Last booking day (inclusive); ages are counted to it.
+    async fn to(&self) -> NaiveDate {
+        self.0.to
+    }
+    /// Lines booked in the period.
+    async fn line_count(&self) -> u64 {
+        self.0.line_count
+    }
+    /// Σ of their amounts, either side.
+    async fn line_amount(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        self.money(ctx, self.0.line_amount_minor).await
+    }
+    /// Of them, matched.
+    async fn matched_count(&self) -> u64 {
+        self.0.matched_count
+    }
+    /// Σ matched.
+    async fn matched_amount(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        self.money(ctx, self.0.matched_amount_minor).await
+    }
+    /// Of them, written off to suspense.
+    async fn written_off_count(&self) -> u64 {
+        self.0.written_off_count
+    }
+    /// Σ written off.
+    async fn written_off_amount(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        self.money(ctx, self.0.written_off_amount_minor).await
+    }
+    /// Share of the lines matched or written off, by count, 0 to 1 (1 with no lines).
+    async fn matched_share(&self) -> f64 {
+        self.0.matched_share
+    }
+    /// Unmatched lines by age (0–7, 8–30, 31–90, over 90 days).
+    async fn unmatched_lines(&self) -> Vec<AgeBucketNode> {
+        let currency = &self.0.bank_account.currency;
+        self.0.unmatched_lines.iter().map(|b| AgeBucketNode { b: *b, currency: currency.clone() }).collect()
+    }
+    /// Ledger items the bank has not confirmed, by age (payouts in transit,
+    /// unsettled captures), as of the period's end.
+    async fn unconfirmed_items(&self) -> Vec<AgeBucketNode> {
+        let currency = &self.0.bank_account.currency;
+        self.0.unconfirmed_items.iter().map(|b| AgeBucketNode { b: *b, currency: currency.clone() }).collect()
+    }
+    /// The days after which a clearing account should be at zero.
+    async fn clearing_after_days(&self) -> i64 {
+        self.0.clearing_after_days
+    }
+    /// Clearing accounts not at zero after that many days, largest first (at most 1,000 of each code).
+    async fn open_clearing(&self) -> Vec<OpenClearingNode> {
+        let currency = &self.0.bank_account.currency;
+        self.0.open_clearing.iter().map(|c| OpenClearingNode { c: c.clone(), currency: currency.clone() }).collect()
+    }
+    /// Deposits of the period short of their captures (a processor fee).
+    async fn deposits_with_fee(&self) -> u64 {
+        self.0.deposits_with_fee
+    }
+    /// Σ those fees, posted to `processor_fees`.
+    async fn fees(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        self.money(ctx, self.0.fees_minor).await
+    }
+}
+
 /// How close a line and a ledger item must be to match.
 #[derive(InputObject, Debug, Default)]
 pub struct MatchRulesInput {
@@ -422,6 +719,66 @@ impl ReconciliationQuery {
         let today = Utc::now().date_naive();
         Ok(page_of(rows, limit, after.is_some(), line_cursor, |line| BankStatementLineNode { line, today }))
     }
+    /// Ledger items of `bankAccountId`'s currency the bank has not confirmed,
+    /// older than `olderThanDays` (default 0), oldest first: payouts in
+    /// transit and captures no deposit has settled, at most `first` (default
+    /// 20, at most 100) of each kind, or only `kind`. The candidates of a
+    /// hand match. Errors: `NOT_FOUND`, `BAD_USER_INPUT`.
+    #[graphql(guard = "access::FIELD", complexity = "list_cost(first, child_complexity)")]
+    async fn unconfirmed_ledger_items(
+        &self,
+        ctx: &Context<'_>,
+        bank_account_id: ID,
+        kind: Option<LedgerItemKindType>,
+        #[graphql(default)] older_than_days: i64,
+        first: Option<i32>,
+    ) -> async_graphql::Result<Vec<UnconfirmedItemNode>> {
+        let limit = page_size(first)?;
+        if !(0..=3_650).contains(&older_than_days) {
+            return Err(coded(BAD_USER_INPUT, "olderThanDays is 0 to 3650"));
+        }
+        let account = found_account(ctx, &bank_account_id).await?;
+        let today = Utc::now().date_naive();
+        let items = recon::exceptions::unconfirmed(&reads(ctx).await?, &account.currency, today, older_than_days, limit)
+            .await
+            .or_coded()?;
+        let wanted = kind.map(recon::exceptions::ItemKind::from);
+        Ok(items
+            .into_iter()
+            .filter(|i| wanted.is_none_or(|k| k == i.kind))
+            .map(|i| UnconfirmedItemNode { i, currency: account.currency.clone(), today })
+            .collect())
+    }
+
+    /// The reconciliation report of `bankAccountId` for lines booked `from`
+    /// to `to` (inclusive; default the last 30 days to today): matched share,
+    /// unmatched lines and unconfirmed ledger items by age bucket, deposits
+    /// short by a fee, and every clearing account (`processor_clearing`,
+    /// `payouts_in_transit`, per merchant) holding items older than
+    /// `clearingAfterDays` (default 3). Errors: `NOT_FOUND`, `BAD_USER_INPUT`
+    /// (`from` after `to`, a period over 366 days, days out of range).
+    #[graphql(guard = "access::FIELD", complexity = "super::NOMINAL_LIST_LEN * child_complexity + 1")]
+    async fn reconciliation_report(
+        &self,
+        ctx: &Context<'_>,
+        bank_account_id: ID,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+        #[graphql(default = 3)] clearing_after_days: i64,
+    ) -> async_graphql::Result<ReportNode> {
+        let to = to.unwrap_or_else(|| Utc::now().date_naive());
+        let from = from.unwrap_or(to - chrono::Duration::days(30));
+        if from > to || (to - from).num_days() > 366 {
+            return Err(coded(BAD_USER_INPUT, "give from ≤ to, at most 366 days apart"));
+        }
+        if !(0..=3_650).contains(&clearing_after_days) {
+            return Err(coded(BAD_USER_INPUT, "clearingAfterDays is 0 to 3650"));
+        }
+        let account = found_account(ctx, &bank_account_id).await?;
+        let report =
+            recon::exceptions::report(&reads(ctx).await?, account, from, to, clearing_after_days).await.or_coded()?;
+        Ok(ReportNode(report))
+    }
 }
 
 /// A line's cursor: its booking date (or none) and id.
@@ -487,13 +844,20 @@ impl ReconciliationMutation {
     }
 
     /// Matches `bankAccountId`'s unmatched statement lines (up to 10,000,
-    /// oldest first) to payouts in transit: a debit whose `EndToEndId` is a
-    /// payout's id, in the account's currency and within the rules, settles
-    /// the payout; its return (`RvslInd` credit) fails it, through the usual
-    /// payout steps. The best fit wins, and no line or payout is matched
-    /// twice. `dryRun: true` lists what would match and writes nothing.
-    /// Audited. Errors: `NOT_FOUND`, `BAD_USER_INPUT` (rules out of range),
-    /// `PAYOUT_NOT_IN_TRANSIT` (a payout moved during the run).
+    /// oldest first) to the books. Payouts in transit: a debit whose
+    /// `EndToEndId` is a payout's id, in the account's currency and within
+    /// the rules, settles the payout; its return (`RvslInd` credit) fails it,
+    /// through the usual payout steps. Processor deposits: a credit whose
+    /// transaction details name captured payments (`EndToEndId` = payment
+    /// id), grouped with the lines of the same remittance text (a settlement
+    /// batch), settles those captures: `processor_clearing` to `bank`, a
+    /// shortfall within the rules to `processor_fees`; one line to many
+    /// captures, or a batch split over several lines. The best fit wins,
+    /// and no line or ledger item is matched twice. `dryRun: true` lists
+    /// what would match and writes nothing. Audited. Errors: `NOT_FOUND`,
+    /// `BAD_USER_INPUT` (rules out of range), `PAYOUT_NOT_IN_TRANSIT` (a
+    /// payout moved during the run), `IDEMPOTENCY_KEY_REUSED` (a deposit's
+    /// captures changed since a run that was cut short).
     #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
     async fn match_bank_statement_lines(
         &self,
@@ -501,7 +865,7 @@ impl ReconciliationMutation {
         bank_account_id: ID,
         #[graphql(default)] dry_run: bool,
         rules: Option<MatchRulesInput>,
-    ) -> async_graphql::Result<Vec<BankMatchNode>> {
+    ) -> async_graphql::Result<BankMatchRunNode> {
         let account = parse_uuid(&bank_account_id, "bank account id")?;
         let given = rules.unwrap_or_default();
         let default = recon::matching::MatchRules::default();
@@ -512,11 +876,16 @@ impl ReconciliationMutation {
         };
         let rc = request(ctx)?;
         rc.finish_reads().await;
-        let ledger = ledger(ctx)?;
-        let found =
-            ledger.reconciliation().match_lines(&rc.caller, rc.request_id.clone(), account, rules, dry_run).await;
-        let today = Utc::now().date_naive();
-        Ok(found.or_coded()?.into_iter().map(|m| BankMatchNode { m, today }).collect())
+        // The run goes on in its own task: a request cut short by the
+        // timeout does not cut the run short between a payout step and its
+        // record; the rest is then done, and shows in the queue.
+        let (ledger, caller, request_id) = (ledger(ctx)?.clone(), rc.caller.clone(), rc.request_id.clone());
+        let found = tokio::spawn(async move {
+            ledger.reconciliation().match_lines(&caller, request_id, account, rules, dry_run).await
+        })
+        .await
+        .map_err(|e| super::error::to_graphql(crate::core::LedgerError::internal(format!("matching run: {e}"))))?;
+        Ok(BankMatchRunNode { run: found.or_coded()?, today: Utc::now().date_naive() })
     }
 
     /// Matches one statement line to a payout by hand, for what the rules
@@ -546,6 +915,90 @@ impl ReconciliationMutation {
             .await
             .or_coded()?;
         Ok(BankMatchNode { m: found, today: Utc::now().date_naive() })
+    }
+
+    /// Matches processor deposit lines to captures by hand, for what the
+    /// rules left in the exception queue (a deposit short by more than the
+    /// tolerance, references the bank garbled): `lineIds` (one deposit, or
+    /// one split across days: booked credits of one bank account) settle
+    /// the captures of `paymentIds` as a matching run would, the shortfall
+    /// to `processor_fees`. `reason` is required and audited. `dryRun: true`
+    /// shows the settlement and writes nothing. Errors: `NOT_FOUND`,
+    /// `BAD_USER_INPUT` (ids, 1 to 31 lines, 1 to 10,000 payments),
+    /// `LINE_ALREADY_MATCHED`, `LINE_DOES_NOT_FIT` (not a booked credit, a
+    /// payment that captured nothing or is settled, lines above the
+    /// captures), `REASON_REQUIRED`.
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
+    async fn match_bank_deposit(
+        &self,
+        ctx: &Context<'_>,
+        line_ids: Vec<ID>,
+        payment_ids: Vec<ID>,
+        reason: String,
+        #[graphql(default)] dry_run: bool,
+    ) -> async_graphql::Result<BankDepositNode> {
+        let lines = line_ids.iter().map(|l| parse_uuid(l, "line id")).collect::<async_graphql::Result<Vec<_>>>()?;
+        let payments =
+            payment_ids.iter().map(|p| parse_uuid(p, "payment id")).collect::<async_graphql::Result<Vec<_>>>()?;
+        let rc = request(ctx)?;
+        rc.finish_reads().await;
+        let found = ledger(ctx)?
+            .reconciliation()
+            .match_deposit_by_hand(&rc.caller, rc.request_id.clone(), &lines, &payments, &reason, dry_run)
+            .await
+            .or_coded()?;
+        Ok(BankDepositNode { m: found, today: Utc::now().date_naive() })
+    }
+
+    /// Undoes a line's match or write-off: the line (and the other lines of
+    /// its deposit) goes back to the exception queue and what the match
+    /// posted is reversed (the deposit's settlements, the write-off). A
+    /// payout settled or failed by a line stays so (`MATCH_IS_FINAL`).
+    /// `reason` is required and audited. `dryRun: true` shows what would be
+    /// reversed and writes nothing. Errors: `NOT_FOUND`, `LINE_NOT_MATCHED`,
+    /// `MATCH_IS_FINAL`, `REASON_REQUIRED`.
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
+    async fn unmatch_bank_statement_line(
+        &self,
+        ctx: &Context<'_>,
+        line_id: ID,
+        reason: String,
+        #[graphql(default)] dry_run: bool,
+    ) -> async_graphql::Result<BankLineActionNode> {
+        let line = parse_uuid(&line_id, "line id")?;
+        let rc = request(ctx)?;
+        rc.finish_reads().await;
+        let done = ledger(ctx)?
+            .reconciliation()
+            .unmatch(&rc.caller, rc.request_id.clone(), line, &reason, dry_run)
+            .await
+            .or_coded()?;
+        Ok(BankLineActionNode { a: done, today: Utc::now().date_naive() })
+    }
+
+    /// Writes an unmatched, booked line off to the platform's `suspense`
+    /// account (money in: `bank` debited, `suspense` credited; money out,
+    /// the other way round), until someone finds what it is; unmatch undoes
+    /// it. `reason` is required and audited. `dryRun: true` writes nothing.
+    /// Errors: `NOT_FOUND`, `LINE_ALREADY_MATCHED`, `LINE_DOES_NOT_FIT` (not
+    /// booked), `REASON_REQUIRED`.
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
+    async fn write_off_bank_statement_line(
+        &self,
+        ctx: &Context<'_>,
+        line_id: ID,
+        reason: String,
+        #[graphql(default)] dry_run: bool,
+    ) -> async_graphql::Result<BankLineActionNode> {
+        let line = parse_uuid(&line_id, "line id")?;
+        let rc = request(ctx)?;
+        rc.finish_reads().await;
+        let done = ledger(ctx)?
+            .reconciliation()
+            .write_off(&rc.caller, rc.request_id.clone(), line, &reason, dry_run)
+            .await
+            .or_coded()?;
+        Ok(BankLineActionNode { a: done, today: Utc::now().date_naive() })
     }
 
     /// Imports a bank statement into `bankAccountId`: an ISO 20022 camt.053

@@ -400,6 +400,8 @@ pub const FIELD_ACCESS: &[(&str, Access)] = {
         ("bankAccounts", Access::staff(Viewer).and_scope(ReconciliationWrite)),
         ("bankStatements", Access::staff(Viewer).and_scope(ReconciliationWrite)),
         ("bankStatementLines", Access::staff(Viewer).and_scope(ReconciliationWrite)),
+        ("unconfirmedLedgerItems", Access::staff(Viewer).and_scope(ReconciliationWrite)),
+        ("reconciliationReport", Access::staff(Viewer).and_scope(ReconciliationWrite)),
         // Subscriptions.
         ("balanceUpdated", Access::staff(Viewer).and_merchant().and_scope(LedgerRead)),
         ("transactionPosted", Access::staff(Viewer).and_merchant().and_scope(LedgerRead)),
@@ -437,6 +439,9 @@ pub const FIELD_ACCESS: &[(&str, Access)] = {
         ("importBankStatement", Access::staff(Admin).and_scope(ReconciliationWrite)),
         ("matchBankStatementLines", Access::staff(Admin).and_scope(ReconciliationWrite)),
         ("matchBankStatementLine", Access::staff(Support)),
+        ("matchBankDeposit", Access::staff(Support)),
+        ("unmatchBankStatementLine", Access::staff(Support)),
+        ("writeOffBankStatementLine", Access::staff(Support)),
     ]
 };
 

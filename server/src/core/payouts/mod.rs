@@ -102,6 +102,16 @@ pub async fn find(
     Ok(store::find(reads.db(), id, reads.partition(merchant)).await?)
 }
 
+/// The payouts among `ids` that exist, by id, whichever merchant's (one
+/// read per few thousand ids, for a matching run). Errors:
+/// [`LedgerError::Database`].
+pub async fn find_many(
+    reads: &Reads,
+    ids: &[uuid::Uuid],
+) -> Result<std::collections::HashMap<uuid::Uuid, Payout>, LedgerError> {
+    Ok(store::find_many(reads.db(), ids).await?.into_iter().map(|p| (p.id, p)).collect())
+}
+
 /// `merchant`'s payouts, newest first, older than the payout `before`, at most
 /// `limit`. Errors: [`LedgerError::Database`].
 pub async fn page(

@@ -83,6 +83,19 @@ pub async fn find(db: &impl ConnectionTrait, id: Uuid, partition: Option<Merchan
     query.one(db).await?.map(Payout::try_from).transpose()
 }
 
+/// The payouts among `ids` (any merchant's), in no particular order: one
+/// query per [`crate::core::db::MAX_BIND_PARAMS`] ids.
+pub async fn find_many(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<Payout>, DbErr> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(crate::core::db::rows_per_statement(1)) {
+        let rows = payout::Entity::find().filter(payout::Column::Id.is_in(chunk.iter().copied())).all(db).await?;
+        for row in rows {
+            out.push(Payout::try_from(row)?);
+        }
+    }
+    Ok(out)
+}
+
 /// Locks a payout row for the rest of the transaction and returns it;
 /// `partition` as in [`crate::core::db::lock_by_id`].
 pub async fn lock(db: &impl ConnectionTrait, id: Uuid, partition: Option<MerchantId>) -> Result<Option<Payout>, DbErr> {

@@ -221,7 +221,8 @@ async fn post_round(
     let mut book = AccountBook::load(db, &checked).await?;
     let mut live = Vec::with_capacity(checked.len());
     for (index, req, draft) in checked {
-        if !known.contains(&draft.merchant) || draft.counterparty.is_some_and(|c| !known.contains(&c)) {
+        let platforms_own = super::post::in_platform_books(req, draft);
+        if !(known.contains(&draft.merchant) || platforms_own) || draft.counterparty.is_some_and(|c| !known.contains(&c)) {
             results[index] = Some(Err(LedgerError::Merchant(MerchantError::NotFound)));
             continue;
         }

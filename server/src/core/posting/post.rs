@@ -108,7 +108,9 @@ pub(in crate::core) async fn post(
     draft: &TransactionDraft,
 ) -> Result<TransactionId, LedgerError> {
     draft.validate()?;
-    merchant_of(db, req, draft.merchant).await?;
+    if !in_platform_books(req, draft) {
+        merchant_of(db, req, draft.merchant).await?;
+    }
     if let Some(other) = draft.counterparty {
         merchant_of(db, req, other).await?;
     }
@@ -359,6 +361,18 @@ pub(in crate::core) fn outbox_event(
         },
         balances,
     })
+}
+
+/// True for a transaction kept in the platform's own books (its partition,
+/// the nil UUID) rather than a merchant's: only a bank line staff wrote off
+/// to suspense, which belongs to no merchant, and its reversal (an
+/// unmatch), posted by the server for staff.
+pub(in crate::core) fn in_platform_books(req: &Request, draft: &TransactionDraft) -> bool {
+    draft.merchant == crate::domain::MerchantId::PLATFORM
+        && (draft.kind == TransactionKind::BankWriteOff
+            || (draft.kind == TransactionKind::Reversal && draft.reverses.is_some()))
+        && draft.counterparty.is_none()
+        && matches!(req.tenant, crate::core::access::rules::Tenant::All)
 }
 
 /// A transaction may post to the platform, its merchant and, for a deal, the counterparty.

@@ -80,6 +80,13 @@ pub enum ReconciliationError {
     /// A hand match needs a reason, for the audit log.
     #[error("a reason is required")]
     ReasonRequired,
+    /// The line is not matched or written off, so there is nothing to undo.
+    #[error("the statement line is not matched")]
+    LineNotMatched,
+    /// A payout the bank settled or returned stays so: its payout step
+    /// cannot be undone. Write a correcting transaction instead.
+    #[error("a payout settled or failed by a bank line cannot be unmatched: its payout step is final")]
+    MatchIsFinal,
 }
 
 impl ReconciliationError {
@@ -98,6 +105,8 @@ impl ReconciliationError {
             ReconciliationError::LineAlreadyMatched(_) => "LINE_ALREADY_MATCHED",
             ReconciliationError::LineDoesNotFit(_) => "LINE_DOES_NOT_FIT",
             ReconciliationError::ReasonRequired => "REASON_REQUIRED",
+            ReconciliationError::LineNotMatched => "LINE_NOT_MATCHED",
+            ReconciliationError::MatchIsFinal => "MATCH_IS_FINAL",
         }
     }
 }

@@ -17,7 +17,9 @@
 //! is reported (and kept on the statement), not refused: the missing
 //! statement may simply not have been imported yet.
 
+pub mod deposits;
 pub mod error;
+pub mod exceptions;
 pub mod matching;
 pub mod statement;
 pub(in crate::core) mod store;
@@ -27,7 +29,7 @@ use futures::StreamExt;
 use uuid::Uuid;
 
 pub use error::ReconciliationError;
-pub use store::LineFilter;
+pub use store::{Capture, LineFilter};
 
 use self::statement::csv::CsvProfile;
 use self::statement::{ParsedStatement, StatementLine};
@@ -158,6 +160,9 @@ pub struct StoredLine {
     pub line_no: u32,
     /// Matched, unmatched or written off.
     pub state: LineState,
+    /// How many times staff unmatched it: part of the idempotency keys of
+    /// its next match, so that match posts anew.
+    pub match_round: u32,
     /// The line as the bank gave it.
     pub line: StatementLine,
 }
@@ -495,18 +500,36 @@ pub struct LineMatch {
     pub transaction: Option<crate::domain::TransactionId>,
 }
 
+/// What a matching run found (and, unless it was a dry run, applied).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatchRun {
+    /// Payouts settled by their bank debit or failed by its return.
+    pub payouts: Vec<LineMatch>,
+    /// Processor deposits that settled captures.
+    pub deposits: Vec<deposits::DepositMatch>,
+}
+
 impl Reconciliation<'_> {
     /// Matches `bank_account`'s unmatched lines (up to [`MAX_LINES_PER_RUN`],
-    /// oldest first) to payouts in transit: a debit whose `EndToEndId` is a
-    /// payout's id, in the account's currency, within the rules' amount
-    /// tolerance and date window, settles the payout; a return (`RvslInd`
-    /// credit) of it fails the payout. Both go through the payout steps (with
-    /// the idempotency key `recon-<line id>`, so a run repeated after a crash
-    /// replays them) and are recorded with the line, which leaves the
-    /// exception queue. The best fit wins ([`matching::assign`]). On a dry run
-    /// nothing is written and the matches are only listed. Errors:
-    /// `NOT_FOUND`, `BAD_USER_INPUT` (rules out of range), the payout steps'
-    /// (`PAYOUT_NOT_IN_TRANSIT` when a payout moved meanwhile).
+    /// oldest first) to the books:
+    ///
+    /// - payouts in transit: a debit whose `EndToEndId` is a payout's id, in
+    ///   the account's currency, within the rules' amount tolerance and date
+    ///   window, settles the payout; a return (`RvslInd` credit) of it fails
+    ///   the payout. Both go through the payout steps (with the idempotency
+    ///   key `recon-<line id>`, so a run repeated after a crash replays them);
+    /// - processor deposits: a credit that pays captures settles them
+    ///   ([`deposits`]: one line to many captures, or several lines of one
+    ///   batch to them), posting `processor_clearing` to `bank` and the fee
+    ///   to `processor_fees` in each merchant's books, atomically per deposit.
+    ///
+    /// Each match is recorded with its lines, which leave the exception
+    /// queue. The best fit wins ([`matching::assign`]), and no line or ledger
+    /// item is matched twice. On a dry run nothing is written and the
+    /// matches are only listed. Errors: `NOT_FOUND`, `BAD_USER_INPUT` (rules
+    /// out of range), the payout steps' (`PAYOUT_NOT_IN_TRANSIT` when a payout
+    /// moved meanwhile), the postings' (`IDEMPOTENCY_KEY_REUSED` when a
+    /// deposit's captures changed since a run that was cut short).
     pub async fn match_lines(
         &self,
         caller: &Caller,
@@ -514,7 +537,7 @@ impl Reconciliation<'_> {
         bank_account: Uuid,
         rules: matching::MatchRules,
         dry_run: bool,
-    ) -> Result<Vec<LineMatch>, LedgerError> {
+    ) -> Result<MatchRun, LedgerError> {
         if rules.amount_tolerance_minor < 0
             || rules.amount_tolerance_bps > 10_000
             || !(0..=matching::MAX_DATE_WINDOW_DAYS).contains(&rules.date_window_days)
@@ -526,9 +549,19 @@ impl Reconciliation<'_> {
             return Err(ReconciliationError::BankAccountInvalid(why).into());
         }
         let reads = Reads::begin(self.0.db(), Tenant::All).await?;
-        let proposed = self.proposals(&reads, bank_account, rules).await;
+        let found = async {
+            let account =
+                store::bank_account(reads.db(), bank_account).await?.ok_or(ReconciliationError::BankAccountNotFound)?;
+            let filter = LineFilter { statement: None, state: Some(LineState::Unmatched) };
+            let lines = store::lines(reads.db(), bank_account, filter, None, MAX_LINES_PER_RUN).await?;
+            let payouts = self.proposals(&reads, &account, &lines, rules).await?;
+            let open = open_captures(&reads, &account.currency, lines.iter().flat_map(deposits::named_payments)).await?;
+            let deposits = deposits::propose(&lines, &open, &account.currency, &rules);
+            Ok::<_, LedgerError>((account, MatchRun { payouts, deposits }))
+        }
+        .await;
         reads.finish().await;
-        let proposed = proposed?;
+        let (account, proposed) = found?;
         if dry_run {
             return Ok(proposed);
         }
@@ -537,17 +570,117 @@ impl Reconciliation<'_> {
         // another. Each match is recorded as soon as its step is done, so a
         // run cut short (the request's timeout) leaves every settled payout
         // with its record, and a run again goes on with the rest.
-        let stepped: Vec<Result<LineMatch, LedgerError>> = futures::stream::iter(proposed)
+        let stepped: Vec<Result<LineMatch, LedgerError>> = futures::stream::iter(proposed.payouts)
             .map(|m| self.apply(caller, request_id.clone(), m, bank_account, None))
             .buffer_unordered(MATCH_STEPS_IN_FLIGHT)
             .collect()
             .await;
-        let mut applied = Vec::with_capacity(stepped.len());
+        let mut payouts = Vec::with_capacity(stepped.len());
         for step in stepped {
-            applied.push(step?);
+            payouts.push(step?);
         }
-        applied.sort_by_key(|m| (m.line.line.booking_date, m.line.statement, m.line.line_no));
-        Ok(applied)
+        payouts.sort_by_key(|m| (m.line.line.booking_date, m.line.statement, m.line.line_no));
+        let mut settled = Vec::with_capacity(proposed.deposits.len());
+        for deposit in proposed.deposits {
+            settled.push(self.settle(caller, request_id.clone(), &account, deposit, None).await?);
+        }
+        Ok(MatchRun { payouts, deposits: settled })
+    }
+
+    /// Posts a deposit's settlement (one transaction per merchant, all or
+    /// none, with the idempotency keys `recon-<first line>-r<round>-<merchant>`
+    /// so a run repeated after a crash replays them) and records it with its
+    /// lines and an audit record (`reason`: a hand match's). Errors: the
+    /// postings', and the record's unique keys when another run settled a
+    /// capture meanwhile.
+    pub(super) async fn settle(
+        &self,
+        caller: &Caller,
+        request_id: Option<String>,
+        account: &BankAccount,
+        mut m: deposits::DepositMatch,
+        reason: Option<&str>,
+    ) -> Result<deposits::DepositMatch, LedgerError> {
+        let asset = crate::domain::AssetCode::parse(&account.currency)?;
+        let first = m.lines.first().ok_or_else(|| LedgerError::internal("a deposit without a line"))?;
+        let key_base = format!("recon-{}-r{}", first.id, first.match_round);
+        let line_ids: Vec<String> = m.lines.iter().map(|l| l.id.to_string()).collect();
+        let shares = deposits::fee_shares(&m.captures, m.fee_minor);
+        let mut items = Vec::with_capacity(shares.len());
+        for (merchant, gross, fee) in &shares {
+            let payments: Vec<String> =
+                m.captures.iter().filter(|c| c.merchant == *merchant).map(|c| c.payment.to_string()).collect();
+            let metadata = serde_json::json!({ "bankStatementLines": line_ids, "payments": payments,
+                "grossMinor": gross, "feeMinor": fee });
+            let draft = deposits::settlement_draft(*merchant, &asset, *gross, *fee, metadata.clone())?;
+            let key = format!("{key_base}-{merchant}");
+            let call = super::posting::Call::new(caller, request_id.clone(), &key, "matchBankStatementLines", &metadata)?
+                .naming(Some(*merchant));
+            items.push((call, draft));
+        }
+        let results = self.0.posting().post_batch(items, true, false).await;
+        let mut postings = Vec::with_capacity(shares.len());
+        let mut refused = Vec::new();
+        for ((merchant, gross, fee), posted) in shares.iter().zip(results) {
+            match posted {
+                Ok(item) => {
+                    let t = item.transaction.ok_or_else(|| LedgerError::internal("a settlement posted nothing"))?;
+                    postings.push((*merchant, t.0, *gross, *fee));
+                }
+                Err(e) => refused.push(e),
+            }
+        }
+        // An atomic batch answers BATCH_ROLLED_BACK for the items it did not
+        // refuse itself: the cause is the other one.
+        if let Some(i) = refused.iter().position(|e| e.code() != "BATCH_ROLLED_BACK") {
+            return Err(refused.swap_remove(i));
+        }
+        if let Some(e) = refused.pop() {
+            return Err(e);
+        }
+        let id = Uuid::now_v7();
+        let actor = caller.actor().to_string();
+        let now = Utc::now();
+        let txn = super::db::begin_write(self.0.db(), Tenant::All, true).await?;
+        let record = store::NewSettlement {
+            id,
+            bank_account: account.id,
+            currency: &account.currency,
+            gross_minor: m.gross_minor,
+            net_minor: m.net_minor,
+            captures: &m.captures,
+            postings: &postings,
+            created_by: &actor,
+            at: now,
+        };
+        store::insert_settlement(&txn, &record).await?;
+        for line in &m.lines {
+            store::insert_target_match(&txn, account.id, line.id, "settlement", id, None, &actor, reason, now).await?;
+        }
+        let (operation, why) = match reason {
+            Some(r) => ("matchBankDeposit", format!(": {r}")),
+            None => ("matchBankStatementLines", String::new()),
+        };
+        let what = format!(
+            "deposit of {} line(s) {} settled {} captures of {} merchants: gross {}, net {}, fee {} ({}){why}",
+            m.lines.len(),
+            line_ids.join(", "),
+            m.captures.len(),
+            postings.len(),
+            m.gross_minor,
+            m.net_minor,
+            m.fee_minor,
+            account.currency,
+        );
+        let target = (AuditTarget::BankStatement, Some(first.statement.to_string()));
+        append_audit(&txn, &audit(caller, operation, target, Some(what), request_id)).await?;
+        txn.commit().await?;
+        m.settlement = Some(id);
+        m.transactions = postings.iter().map(|p| p.1).collect();
+        for line in &mut m.lines {
+            line.state = LineState::Matched;
+        }
+        Ok(m)
     }
 
     /// Runs a match's payout step and records the match with its audit
@@ -672,21 +805,19 @@ impl Reconciliation<'_> {
         Ok(m)
     }
 
-    /// The matches the rules find among `bank_account`'s unmatched lines.
+    /// The payout matches the rules find among `lines` (`account`'s unmatched lines).
     async fn proposals(
         &self,
         reads: &Reads,
-        bank_account: Uuid,
+        account: &BankAccount,
+        lines: &[StoredLine],
         rules: matching::MatchRules,
     ) -> Result<Vec<LineMatch>, LedgerError> {
         use matching::PayoutAction;
-        let account =
-            store::bank_account(reads.db(), bank_account).await?.ok_or(ReconciliationError::BankAccountNotFound)?;
-        let filter = LineFilter { statement: None, state: Some(LineState::Unmatched) };
-        let lines = store::lines(reads.db(), bank_account, filter, None, MAX_LINES_PER_RUN).await?;
-        let mut payouts = std::collections::HashMap::new();
-        let mut fits = Vec::new();
-        for line in &lines {
+        // The lines that can be a payout's debit or return, with the payout
+        // ids they name; the payouts then read in one go.
+        let mut named = Vec::new();
+        for line in lines {
             let l = &line.line;
             let action = match (l.direction, l.reversal) {
                 (statement::BankDirection::Debit, false) => PayoutAction::Settle,
@@ -696,13 +827,21 @@ impl Reconciliation<'_> {
             if l.status != "BOOK" {
                 continue;
             }
-            let ids =
-                l.details.iter().filter_map(|d| d.end_to_end_id.as_deref()).filter_map(|e| Uuid::parse_str(e).ok());
+            let ids: Vec<Uuid> =
+                l.details.iter().filter_map(|d| d.end_to_end_id.as_deref()).filter_map(|e| Uuid::parse_str(e).ok()).collect();
+            if !ids.is_empty() {
+                named.push((line, action, ids));
+            }
+        }
+        let mut wanted: Vec<Uuid> = named.iter().flat_map(|n| n.2.iter().copied()).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let payouts = crate::core::payouts::find_many(reads, &wanted).await?;
+        let mut fits = Vec::new();
+        for (line, action, ids) in named {
+            let l = &line.line;
             for id in ids {
-                if let std::collections::hash_map::Entry::Vacant(slot) = payouts.entry(id) {
-                    slot.insert(crate::core::payouts::find(reads, id, None).await?);
-                }
-                let Some(Some(payout)) = payouts.get(&id) else { continue };
+                let Some(payout) = payouts.get(&id) else { continue };
                 let in_transit = payout.state == crate::core::payouts::payout::PayoutState::InTransit;
                 let days_after = l.booking_date.map_or(0, |d| (d - payout.created_at.date_naive()).num_days());
                 if !in_transit
@@ -724,7 +863,7 @@ impl Reconciliation<'_> {
         let by_line: std::collections::HashMap<Uuid, &StoredLine> = lines.iter().map(|l| (l.id, l)).collect();
         let mut out = Vec::new();
         for fit in matching::assign(fits) {
-            let (Some(line), Some(Some(payout))) = (by_line.get(&fit.line), payouts.get(&fit.payout)) else {
+            let (Some(line), Some(payout)) = (by_line.get(&fit.line), payouts.get(&fit.payout)) else {
                 return Err(LedgerError::internal("a fit names a line or payout the run did not read"));
             };
             out.push(LineMatch {
@@ -739,4 +878,26 @@ impl Reconciliation<'_> {
         out.sort_by_key(|m| (m.line.line.booking_date, m.line.line_no));
         Ok(out)
     }
+}
+
+/// The captures among `ids` that are open: captured in `currency`, covered
+/// by no settlement yet; by payment id. Errors: [`LedgerError::Database`].
+pub(super) async fn open_captures(
+    reads: &Reads,
+    currency: &str,
+    ids: impl Iterator<Item = Uuid>,
+) -> Result<std::collections::HashMap<Uuid, Capture>, LedgerError> {
+    let mut ids: Vec<Uuid> = ids.collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    let settled = store::settled_payments(reads.db(), &ids).await?;
+    let found = store::captures(reads.db(), &ids).await?;
+    Ok(found
+        .into_iter()
+        .filter(|c| c.asset == currency && !settled.contains(&c.payment))
+        .map(|c| (c.payment, c))
+        .collect())
 }

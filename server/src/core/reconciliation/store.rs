@@ -1,6 +1,8 @@
 //! The SQL of bank reconciliation: bank accounts, statements and their lines.
 //! Private to `core`; the service in `mod.rs` is the only caller.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{ConnectionTrait, DbErr, QueryResult, Value};
 use uuid::Uuid;
@@ -8,6 +10,7 @@ use uuid::Uuid;
 use super::statement::{BankDirection, StatementLine, TransactionDetails, csv::CsvProfile};
 use super::{BankAccount, BankStatement, LineState, StoredLine};
 use crate::core::db::{corrupt, rows_per_statement, stmt};
+use crate::domain::MerchantId;
 
 const ACCOUNT_COLUMNS: &str = "id, name, iban, account_number, currency, csv_profile, created_at";
 
@@ -313,7 +316,9 @@ fn line_of(row: &QueryResult) -> Result<StoredLine, DbErr> {
         serde_json::from_str(&details).map_err(|e| corrupt(format!("stored line details: {e}")))?;
     let line_no: i32 = row.try_get("", "line_no")?;
     let batch: Option<i32> = row.try_get("", "batch_count")?;
+    let round: i32 = row.try_get("", "match_round")?;
     Ok(StoredLine {
+        match_round: u32::try_from(round).unwrap_or(0),
         id: row.try_get("", "id")?,
         bank_account: row.try_get("", "bank_account_id")?,
         statement: row.try_get("", "statement_id")?,
@@ -346,7 +351,7 @@ fn select_lines(db: &impl ConnectionTrait) -> String {
     let details =
         if db.get_database_backend() == sea_orm::DbBackend::Postgres { "CAST(details AS text)" } else { "details" };
     let columns: Vec<&str> = LINE_COLUMNS.iter().copied().filter(|c| *c != "details").collect();
-    format!("SELECT {}, {details} AS details_text FROM bank_statement_lines", columns.join(", "))
+    format!("SELECT {}, match_round, {details} AS details_text FROM bank_statement_lines", columns.join(", "))
 }
 
 /// The line with `id`.
@@ -430,4 +435,401 @@ pub async fn insert_match(
     let sql = "UPDATE bank_statement_lines SET match_state = 'matched' WHERE id = $1 AND match_state = 'unmatched'";
     db.execute_raw(stmt(db, sql, vec![line.into()])).await?;
     Ok(())
+}
+
+/// `($k, $k+1, …)` for `n` values after the `offset` already bound.
+fn marks(offset: usize, n: usize) -> String {
+    let list: Vec<String> = (offset + 1..=offset + n).map(|k| format!("${k}")).collect();
+    format!("({})", list.join(", "))
+}
+
+/// A captured payment, as a processor deposit settles it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capture {
+    /// The payment.
+    pub payment: Uuid,
+    /// Its merchant, whose books hold its clearing.
+    pub merchant: MerchantId,
+    /// Its asset (ISO 4217 code).
+    pub asset: String,
+    /// What was captured, minor units (what the processor owes the platform for it).
+    pub captured_minor: i64,
+    /// When it last moved (its capture, for a payment the life cycle captured once).
+    pub captured_at: DateTime<Utc>,
+}
+
+fn capture_of(row: &QueryResult) -> Result<Capture, DbErr> {
+    Ok(Capture {
+        payment: row.try_get("", "id")?,
+        merchant: MerchantId(row.try_get("", "merchant_id")?),
+        asset: row.try_get("", "asset")?,
+        captured_minor: row.try_get("", "captured")?,
+        captured_at: row.try_get("", "updated_at")?,
+    })
+}
+
+/// The payments among `ids` that captured something.
+pub async fn captures(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<Capture>, DbErr> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(rows_per_statement(1)) {
+        let sql = format!(
+            "SELECT id, merchant_id, asset, captured, updated_at FROM payments WHERE captured > 0 AND id IN {}",
+            marks(0, chunk.len())
+        );
+        let values = chunk.iter().map(|id| Value::from(*id)).collect();
+        for row in db.query_all_raw(stmt(db, &sql, values)).await? {
+            out.push(capture_of(&row)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Those of `ids` a settlement already covers.
+pub async fn settled_payments(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<HashSet<Uuid>, DbErr> {
+    let mut out = HashSet::new();
+    for chunk in ids.chunks(rows_per_statement(1)) {
+        let sql = format!(
+            "SELECT payment_id FROM bank_settlement_payments WHERE undone_at IS NULL AND payment_id IN {}",
+            marks(0, chunk.len())
+        );
+        let values = chunk.iter().map(|id| Value::from(*id)).collect();
+        for row in db.query_all_raw(stmt(db, &sql, values)).await? {
+            out.insert(row.try_get::<Uuid>("", "payment_id")?);
+        }
+    }
+    Ok(out)
+}
+
+/// Captures in `asset` no settlement covers, captured before `before`,
+/// oldest first, at most `limit`: money the processor has not yet been seen
+/// to pay.
+pub async fn unsettled_captures(
+    db: &impl ConnectionTrait,
+    asset: &str,
+    before: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<Capture>, DbErr> {
+    let sql = "SELECT id, merchant_id, asset, captured, updated_at FROM payments p WHERE captured > 0 \
+               AND asset = $1 AND updated_at < $2 AND NOT EXISTS \
+               (SELECT 1 FROM bank_settlement_payments s WHERE s.payment_id = p.id AND s.undone_at IS NULL) \
+               ORDER BY updated_at, id LIMIT $3";
+    let values = vec![asset.to_owned().into(), before.into(), i64::try_from(limit).unwrap_or(i64::MAX).into()];
+    db.query_all_raw(stmt(db, sql, values)).await?.iter().map(capture_of).collect()
+}
+
+/// A settlement to record: the deposit's figures, the captures it covers and
+/// the transaction posted in each merchant's books.
+#[derive(Debug, Clone)]
+pub struct NewSettlement<'a> {
+    /// Its id.
+    pub id: Uuid,
+    /// The bank account the deposit arrived in.
+    pub bank_account: Uuid,
+    /// ISO 4217 code.
+    pub currency: &'a str,
+    /// Σ captured, minor units.
+    pub gross_minor: i64,
+    /// What the bank booked.
+    pub net_minor: i64,
+    /// The captures.
+    pub captures: &'a [Capture],
+    /// Per merchant: the transaction, its gross and its share of the fee.
+    pub postings: &'a [(MerchantId, Uuid, i64, i64)],
+    /// Who matched it.
+    pub created_by: &'a str,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// Records a settlement. Errors: a unique violation on
+/// `bank_settlement_payments` when another run settled one of its captures.
+pub async fn insert_settlement(db: &impl ConnectionTrait, s: &NewSettlement<'_>) -> Result<(), DbErr> {
+    let sql = "INSERT INTO bank_settlements (id, bank_account_id, currency, gross_minor, net_minor, fee_minor, \
+               payment_count, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    let values = vec![
+        s.id.into(),
+        s.bank_account.into(),
+        s.currency.to_owned().into(),
+        s.gross_minor.into(),
+        s.net_minor.into(),
+        (s.gross_minor - s.net_minor).into(),
+        i32::try_from(s.captures.len()).unwrap_or(i32::MAX).into(),
+        s.created_by.to_owned().into(),
+        s.at.into(),
+    ];
+    db.execute_raw(stmt(db, sql, values)).await?;
+    for chunk in s.captures.chunks(rows_per_statement(4)) {
+        let rows: Vec<String> = (0..chunk.len()).map(|i| marks(i * 4, 4)).collect();
+        let sql = format!(
+            "INSERT INTO bank_settlement_payments (payment_id, settlement_id, merchant_id, gross_minor) VALUES {}",
+            rows.join(", ")
+        );
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 4);
+        for c in chunk {
+            values.extend([c.payment.into(), s.id.into(), c.merchant.0.into(), c.captured_minor.into()]);
+        }
+        db.execute_raw(stmt(db, &sql, values)).await?;
+    }
+    for chunk in s.postings.chunks(rows_per_statement(5)) {
+        let rows: Vec<String> = (0..chunk.len()).map(|i| marks(i * 5, 5)).collect();
+        let sql = format!(
+            "INSERT INTO bank_settlement_postings (settlement_id, merchant_id, transaction_id, gross_minor, fee_minor) \
+             VALUES {}",
+            rows.join(", ")
+        );
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 5);
+        for (merchant, transaction, gross, fee) in chunk {
+            values.extend([s.id.into(), merchant.0.into(), (*transaction).into(), (*gross).into(), (*fee).into()]);
+        }
+        db.execute_raw(stmt(db, &sql, values)).await?;
+    }
+    Ok(())
+}
+
+/// The transactions a settlement posted, per merchant.
+pub async fn settlement_postings(
+    db: &impl ConnectionTrait,
+    settlement: Uuid,
+) -> Result<Vec<(MerchantId, Uuid)>, DbErr> {
+    let sql = "SELECT merchant_id, transaction_id FROM bank_settlement_postings WHERE settlement_id = $1 \
+               ORDER BY merchant_id";
+    let rows = db.query_all_raw(stmt(db, sql, vec![settlement.into()])).await?;
+    rows.iter().map(|r| Ok((MerchantId(r.try_get("", "merchant_id")?), r.try_get("", "transaction_id")?))).collect()
+}
+
+/// Marks a settlement and its captures undone (an unmatch): the captures
+/// are open again.
+pub async fn undo_settlement(db: &impl ConnectionTrait, settlement: Uuid, at: DateTime<Utc>) -> Result<(), DbErr> {
+    for (table, key) in [("bank_settlement_payments", "settlement_id"), ("bank_settlements", "id")] {
+        let sql = format!("UPDATE {table} SET undone_at = $2 WHERE {key} = $1 AND undone_at IS NULL");
+        db.execute_raw(stmt(db, &sql, vec![settlement.into(), at.into()])).await?;
+    }
+    Ok(())
+}
+
+/// A line's match as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMatch {
+    /// `payout`, `settlement` or `write_off`.
+    pub target_kind: String,
+    /// The payout, settlement or write-off transaction.
+    pub target_id: Uuid,
+    /// `settle`, `fail`, `returned`, `deposit` or `write_off`.
+    pub action: String,
+    /// The transaction the match posted, if one.
+    pub transaction: Option<Uuid>,
+}
+
+/// The match of `line`, if it has one.
+pub async fn match_of(db: &impl ConnectionTrait, line: Uuid) -> Result<Option<StoredMatch>, DbErr> {
+    let sql = "SELECT target_kind, target_id, action, transaction_id FROM bank_line_matches \
+               WHERE line_id = $1 AND undone_at IS NULL";
+    let Some(row) = db.query_one_raw(stmt(db, sql, vec![line.into()])).await? else { return Ok(None) };
+    Ok(Some(StoredMatch {
+        target_kind: row.try_get("", "target_kind")?,
+        target_id: row.try_get("", "target_id")?,
+        action: row.try_get("", "action")?,
+        transaction: row.try_get("", "transaction_id")?,
+    }))
+}
+
+/// The lines matched to the ledger item `target`.
+pub async fn lines_of_target(db: &impl ConnectionTrait, kind: &str, target: Uuid) -> Result<Vec<Uuid>, DbErr> {
+    let sql = "SELECT line_id FROM bank_line_matches WHERE target_kind = $1 AND target_id = $2 \
+               AND undone_at IS NULL ORDER BY line_id";
+    let rows = db.query_all_raw(stmt(db, sql, vec![kind.to_owned().into(), target.into()])).await?;
+    rows.iter().map(|r| r.try_get("", "line_id")).collect()
+}
+
+/// Records that `line` is the ledger item `target` (`kind`: `settlement` or
+/// `write_off`) and sets the line's state. Errors: a unique violation when
+/// the line is matched already.
+#[allow(clippy::too_many_arguments, reason = "one row's columns, all needed")]
+pub async fn insert_target_match(
+    db: &impl ConnectionTrait,
+    account: Uuid,
+    line: Uuid,
+    kind: &str,
+    target: Uuid,
+    transaction: Option<Uuid>,
+    matched_by: &str,
+    reason: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let (action, state) = if kind == "write_off" { ("write_off", "written_off") } else { ("deposit", "matched") };
+    let sql = "INSERT INTO bank_line_matches (id, line_id, bank_account_id, target_kind, target_id, action, \
+               transaction_id, matched_by, matched_at, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+    let values = vec![
+        Uuid::now_v7().into(),
+        line.into(),
+        account.into(),
+        kind.to_owned().into(),
+        target.into(),
+        action.to_owned().into(),
+        transaction.into(),
+        matched_by.to_owned().into(),
+        at.into(),
+        reason.map(str::to_owned).into(),
+    ];
+    db.execute_raw(stmt(db, sql, values)).await?;
+    let sql = "UPDATE bank_statement_lines SET match_state = $2 WHERE id = $1 AND match_state = 'unmatched'";
+    db.execute_raw(stmt(db, sql, vec![line.into(), state.to_owned().into()])).await?;
+    Ok(())
+}
+
+/// Marks `line`'s match undone, by `by` for `reason`, and puts the line
+/// back in the queue (its match round one more). Returns whether it had one.
+pub async fn undo_match(
+    db: &impl ConnectionTrait,
+    line: Uuid,
+    by: &str,
+    reason: &str,
+    at: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let sql = "UPDATE bank_line_matches SET undone_at = $2, undone_by = $3, undo_reason = $4 \
+               WHERE line_id = $1 AND undone_at IS NULL";
+    let values = vec![line.into(), at.into(), by.to_owned().into(), reason.to_owned().into()];
+    let undone = db.execute_raw(stmt(db, sql, values)).await?;
+    let sql = "UPDATE bank_statement_lines SET match_state = 'unmatched', match_round = match_round + 1 WHERE id = $1";
+    db.execute_raw(stmt(db, sql, vec![line.into()])).await?;
+    Ok(undone.rows_affected() > 0)
+}
+
+/// Payouts in transit in `asset` created before `before`, oldest first, at
+/// most `limit`: (id, merchant, amount, created).
+pub async fn payouts_in_transit(
+    db: &impl ConnectionTrait,
+    asset: &str,
+    before: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<(Uuid, MerchantId, i64, DateTime<Utc>)>, DbErr> {
+    let sql = "SELECT id, merchant_id, amount, created_at FROM payouts WHERE state = 'in_transit' AND asset = $1 \
+               AND created_at < $2 ORDER BY created_at, id LIMIT $3";
+    let values = vec![asset.to_owned().into(), before.into(), i64::try_from(limit).unwrap_or(i64::MAX).into()];
+    let rows = db.query_all_raw(stmt(db, sql, values)).await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("", "id")?,
+                MerchantId(r.try_get("", "merchant_id")?),
+                r.try_get("", "amount")?,
+                r.try_get("", "created_at")?,
+            ))
+        })
+        .collect()
+}
+
+/// `account`'s lines booked `from..=to`, per state: (count, Σ amount).
+pub async fn line_counts(
+    db: &impl ConnectionTrait,
+    account: Uuid,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<std::collections::HashMap<String, (u64, i64)>, DbErr> {
+    let sql = "SELECT match_state, COUNT(*) AS n, CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS amount \
+               FROM bank_statement_lines WHERE bank_account_id = $1 AND booking_date >= $2 AND booking_date <= $3 \
+               GROUP BY match_state";
+    let rows = db.query_all_raw(stmt(db, sql, vec![account.into(), from.into(), to.into()])).await?;
+    rows.iter()
+        .map(|r| {
+            let n: i64 = r.try_get("", "n")?;
+            Ok((r.try_get("", "match_state")?, (u64::try_from(n).unwrap_or(0), r.try_get("", "amount")?)))
+        })
+        .collect()
+}
+
+/// `account`'s unmatched lines booked `from..=to`: (booking date, amount).
+pub async fn unmatched_in(
+    db: &impl ConnectionTrait,
+    account: Uuid,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<(Option<NaiveDate>, i64)>, DbErr> {
+    let sql = "SELECT booking_date, amount_minor FROM bank_statement_lines WHERE bank_account_id = $1 \
+               AND match_state = 'unmatched' AND booking_date >= $2 AND booking_date <= $3";
+    let rows = db.query_all_raw(stmt(db, sql, vec![account.into(), from.into(), to.into()])).await?;
+    rows.iter().map(|r| Ok((r.try_get("", "booking_date")?, r.try_get("", "amount_minor")?))).collect()
+}
+
+/// Every unconfirmed ledger item in `asset` from before `end`: payouts in
+/// transit and captures no settlement covers, as (since, amount).
+pub async fn unconfirmed_ages(
+    db: &impl ConnectionTrait,
+    asset: &str,
+    end: DateTime<Utc>,
+) -> Result<Vec<(DateTime<Utc>, i64)>, DbErr> {
+    let queries = [
+        "SELECT created_at AS since, amount FROM payouts WHERE state = 'in_transit' AND asset = $1 AND created_at < $2",
+        "SELECT updated_at AS since, captured AS amount FROM payments p WHERE captured > 0 AND asset = $1 \
+         AND updated_at < $2 AND NOT EXISTS (SELECT 1 FROM bank_settlement_payments s WHERE s.payment_id = p.id \
+         AND s.undone_at IS NULL)",
+    ];
+    let mut out = Vec::new();
+    for sql in queries {
+        for r in db.query_all_raw(stmt(db, sql, vec![asset.to_owned().into(), end.into()])).await? {
+            out.push((r.try_get("", "since")?, r.try_get("", "amount")?));
+        }
+    }
+    Ok(out)
+}
+
+/// Per merchant, the platform clearing accounts holding items in `asset`
+/// from before `before`: `processor_clearing` (unsettled captures) and
+/// `payouts_in_transit` (payouts in transit), as (code, merchant, Σ amount,
+/// items, oldest), at most `limit` of each code.
+pub async fn open_clearing(
+    db: &impl ConnectionTrait,
+    asset: &str,
+    before: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<(&'static str, MerchantId, i64, u64, DateTime<Utc>)>, DbErr> {
+    let queries = [
+        (
+            crate::domain::AccountCode::PROCESSOR_CLEARING,
+            "SELECT merchant_id, CAST(SUM(captured) AS BIGINT) AS amount, COUNT(*) AS n, MIN(updated_at) AS oldest \
+             FROM payments p WHERE captured > 0 AND asset = $1 AND updated_at < $2 AND NOT EXISTS \
+             (SELECT 1 FROM bank_settlement_payments s WHERE s.payment_id = p.id AND s.undone_at IS NULL) \
+             GROUP BY merchant_id ORDER BY amount DESC, merchant_id LIMIT $3",
+        ),
+        (
+            crate::domain::AccountCode::PAYOUTS_IN_TRANSIT,
+            "SELECT merchant_id, CAST(SUM(amount) AS BIGINT) AS amount, COUNT(*) AS n, MIN(created_at) AS oldest \
+             FROM payouts WHERE state = 'in_transit' AND asset = $1 AND created_at < $2 \
+             GROUP BY merchant_id ORDER BY amount DESC, merchant_id LIMIT $3",
+        ),
+    ];
+    let mut out = Vec::new();
+    for (code, sql) in queries {
+        let values = vec![asset.to_owned().into(), before.into(), i64::try_from(limit).unwrap_or(i64::MAX).into()];
+        for r in db.query_all_raw(stmt(db, sql, values)).await? {
+            let n: i64 = r.try_get("", "n")?;
+            out.push((
+                code,
+                MerchantId(r.try_get("", "merchant_id")?),
+                r.try_get("", "amount")?,
+                u64::try_from(n).unwrap_or(0),
+                r.try_get("", "oldest")?,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Deposits of `account` with lines booked `from..=to` that were short of
+/// their captures: (how many, Σ fees).
+pub async fn fees_in(
+    db: &impl ConnectionTrait,
+    account: Uuid,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<(u64, i64), DbErr> {
+    let sql = "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(fee_minor), 0) AS BIGINT) AS fees FROM bank_settlements s \
+               WHERE bank_account_id = $1 AND fee_minor > 0 AND undone_at IS NULL AND EXISTS (SELECT 1 \
+               FROM bank_line_matches m JOIN bank_statement_lines l ON l.id = m.line_id \
+               WHERE m.undone_at IS NULL AND m.target_kind = 'settlement' \
+               AND m.target_id = s.id AND l.booking_date >= $2 AND l.booking_date <= $3)";
+    let row = db.query_one_raw(stmt(db, sql, vec![account.into(), from.into(), to.into()])).await?;
+    let Some(row) = row else { return Ok((0, 0)) };
+    let n: i64 = row.try_get("", "n")?;
+    Ok((u64::try_from(n).unwrap_or(0), row.try_get("", "fees")?))
 }
