@@ -1,6 +1,7 @@
 //! The Ledger support console: a Leptos client-side (WASM) app for support
 //! staff handling a complaint. They find the merchant, see its money, find
-//! the deal, and reverse or refund it with a reason.
+//! the deal, and reverse or refund it with a reason. Finance staff reconcile
+//! the platform's bank accounts against the books on its reconciliation page.
 //!
 //! It talks only to the GraphQL API of the server that serves it (at
 //! [`BASE`]), so every rule (roles, idempotency, limits) is the server's.
@@ -68,6 +69,7 @@ fn App() -> impl IntoView {
                     <Route path=path!("/payments/:id") view=|| view! { <pages::RequireLogin><pages::payment::PaymentPage /></pages::RequireLogin> } />
                     <Route path=path!("/reports") view=|| view! { <pages::RequireLogin><pages::reports::ReportsPage /></pages::RequireLogin> } />
                     <Route path=path!("/audit") view=|| view! { <pages::RequireLogin><pages::audit::AuditPage /></pages::RequireLogin> } />
+                    <Route path=path!("/reconciliation") view=|| view! { <pages::RequireLogin><pages::reconciliation::ReconciliationPage /></pages::RequireLogin> } />
                 </Routes>
             </main>
         </Router>

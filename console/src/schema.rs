@@ -12,6 +12,14 @@ pub type DateTime = String;
 /// The schema's `JSON` scalar (a transaction's metadata).
 pub type Json = serde_json::Value;
 
+/// The schema's `NaiveDate` scalar: a day, `YYYY-MM-DD` (ISO 8601).
+pub type NaiveDate = String;
+
+/// The schema's `Upload` scalar (the GraphQL multipart request spec). The
+/// console never sends one through GraphQL: a statement file goes to
+/// `POST /reconcile/bank_statement` as a form (see `api::import_statement`).
+pub type Upload = serde_json::Value;
+
 /// Defines an enum of the schema with its wire names, `as_str` and serde.
 macro_rules! schema_enum {
     ($(#[$doc:meta])* $name:ident, $schema_name:literal { $($(#[$vdoc:meta])* $variant:ident = $wire:literal),+ $(,)? }) => {
@@ -93,6 +101,10 @@ schema_enum!(
         PayoutSettled = "PAYOUT_SETTLED",
         /// A payout failed.
         PayoutFailed = "PAYOUT_FAILED",
+        /// A processor's deposit settled captures.
+        Settlement = "SETTLEMENT",
+        /// A bank line written off to suspense.
+        BankWriteOff = "BANK_WRITE_OFF",
     }
 );
 
@@ -144,6 +156,72 @@ schema_enum!(
     }
 );
 
+schema_enum!(
+    /// Where a bank statement line stands against the books (`LineStateType`).
+    LineState, "LineStateType" {
+        /// Not yet matched: in the exception queue.
+        Unmatched = "UNMATCHED",
+        /// Matched to ledger items.
+        Matched = "MATCHED",
+        /// Written off to suspense.
+        WrittenOff = "WRITTEN_OFF",
+    }
+);
+
+schema_enum!(
+    /// Which way money moved on a bank account (`BankDirectionType`,
+    /// camt.053 `CdtDbtInd`).
+    BankDirection, "BankDirectionType" {
+        /// Into the bank account (`CRDT`).
+        Credit = "CREDIT",
+        /// Out of the bank account (`DBIT`).
+        Debit = "DEBIT",
+    }
+);
+
+schema_enum!(
+    /// A ledger item the bank has not confirmed (`LedgerItemKindType`).
+    LedgerItemKind, "LedgerItemKindType" {
+        /// A payout in transit.
+        Payout = "PAYOUT",
+        /// A capture no processor deposit has settled.
+        Capture = "CAPTURE",
+    }
+);
+
+schema_enum!(
+    /// What matching a bank line to a payout does (`PayoutMatchActionType`).
+    PayoutMatchAction, "PayoutMatchActionType" {
+        /// The bank's debit settles the payout.
+        Settle = "SETTLE",
+        /// The bank's return fails the payout.
+        Fail = "FAIL",
+        /// The debit of a payout the same run fails by its return.
+        Returned = "RETURNED",
+    }
+);
+
+impl LineState {
+    /// "Unmatched", "Matched" or "Written off", for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            LineState::Unmatched => "Unmatched",
+            LineState::Matched => "Matched",
+            LineState::WrittenOff => "Written off",
+        }
+    }
+}
+
+impl LedgerItemKind {
+    /// "Payout in transit" or "Unsettled capture", for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            LedgerItemKind::Payout => "Payout in transit",
+            LedgerItemKind::Capture => "Unsettled capture",
+        }
+    }
+}
+
 impl Direction {
     /// "Debit" or "Credit", for people.
     pub fn label(self) -> &'static str {
@@ -191,6 +269,10 @@ mod tests {
         check(PaymentState::SCHEMA_NAME, PaymentState::ALL, PaymentState::as_str);
         check(PayoutState::SCHEMA_NAME, PayoutState::ALL, PayoutState::as_str);
         check(StaffRole::SCHEMA_NAME, StaffRole::ALL, StaffRole::as_str);
+        check(LineState::SCHEMA_NAME, LineState::ALL, LineState::as_str);
+        check(BankDirection::SCHEMA_NAME, BankDirection::ALL, BankDirection::as_str);
+        check(LedgerItemKind::SCHEMA_NAME, LedgerItemKind::ALL, LedgerItemKind::as_str);
+        check(PayoutMatchAction::SCHEMA_NAME, PayoutMatchAction::ALL, PayoutMatchAction::as_str);
     }
 
     #[test]

@@ -65,6 +65,32 @@ pub enum ErrorCode {
     TryAgain,
     /// `BAD_USER_INPUT`.
     BadUserInput,
+    /// `LINE_ALREADY_MATCHED`: a bank line is matched or written off already.
+    LineAlreadyMatched,
+    /// `LINE_DOES_NOT_FIT`: a bank line cannot be matched to that item.
+    LineDoesNotFit,
+    /// `LINE_NOT_MATCHED`: there is no match to undo.
+    LineNotMatched,
+    /// `MATCH_IS_FINAL`: a payout the bank settled or returned stays so.
+    MatchIsFinal,
+    /// `PAYOUT_NOT_IN_TRANSIT`.
+    PayoutNotInTransit,
+    /// `MALFORMED_STATEMENT`: the file is not a readable statement.
+    MalformedStatement,
+    /// `UNSUPPORTED_STATEMENT_FORMAT`.
+    UnsupportedStatementFormat,
+    /// `STATEMENT_ACCOUNT_MISMATCH`: the file names another account.
+    StatementAccountMismatch,
+    /// `CURRENCY_MISMATCH`.
+    CurrencyMismatch,
+    /// `STATEMENT_UNBALANCED`: opening + booked lines is not the closing balance.
+    StatementUnbalanced,
+    /// `STATEMENT_ID_REUSED`: another file came with this statement id.
+    StatementIdReused,
+    /// `STATEMENT_TOO_LARGE` or `PAYLOAD_TOO_LARGE`.
+    StatementTooLarge,
+    /// `BAD_AMOUNT`: more decimals than the currency has.
+    BadAmount,
     /// A code this console does not know yet, kept as sent.
     Other(String),
 }
@@ -93,6 +119,19 @@ impl ErrorCode {
             "RATE_LIMITED" => Self::RateLimited,
             "TRY_AGAIN" | "TIMEOUT" => Self::TryAgain,
             "BAD_USER_INPUT" => Self::BadUserInput,
+            "LINE_ALREADY_MATCHED" => Self::LineAlreadyMatched,
+            "LINE_DOES_NOT_FIT" => Self::LineDoesNotFit,
+            "LINE_NOT_MATCHED" => Self::LineNotMatched,
+            "MATCH_IS_FINAL" => Self::MatchIsFinal,
+            "PAYOUT_NOT_IN_TRANSIT" => Self::PayoutNotInTransit,
+            "MALFORMED_STATEMENT" => Self::MalformedStatement,
+            "UNSUPPORTED_STATEMENT_FORMAT" => Self::UnsupportedStatementFormat,
+            "STATEMENT_ACCOUNT_MISMATCH" => Self::StatementAccountMismatch,
+            "CURRENCY_MISMATCH" => Self::CurrencyMismatch,
+            "STATEMENT_UNBALANCED" => Self::StatementUnbalanced,
+            "STATEMENT_ID_REUSED" => Self::StatementIdReused,
+            "STATEMENT_TOO_LARGE" | "PAYLOAD_TOO_LARGE" => Self::StatementTooLarge,
+            "BAD_AMOUNT" => Self::BadAmount,
             other => Self::Other(other.to_owned()),
         }
     }
@@ -120,6 +159,19 @@ impl ErrorCode {
             Self::RateLimited => "RATE_LIMITED",
             Self::TryAgain => "TRY_AGAIN",
             Self::BadUserInput => "BAD_USER_INPUT",
+            Self::LineAlreadyMatched => "LINE_ALREADY_MATCHED",
+            Self::LineDoesNotFit => "LINE_DOES_NOT_FIT",
+            Self::LineNotMatched => "LINE_NOT_MATCHED",
+            Self::MatchIsFinal => "MATCH_IS_FINAL",
+            Self::PayoutNotInTransit => "PAYOUT_NOT_IN_TRANSIT",
+            Self::MalformedStatement => "MALFORMED_STATEMENT",
+            Self::UnsupportedStatementFormat => "UNSUPPORTED_STATEMENT_FORMAT",
+            Self::StatementAccountMismatch => "STATEMENT_ACCOUNT_MISMATCH",
+            Self::CurrencyMismatch => "CURRENCY_MISMATCH",
+            Self::StatementUnbalanced => "STATEMENT_UNBALANCED",
+            Self::StatementIdReused => "STATEMENT_ID_REUSED",
+            Self::StatementTooLarge => "STATEMENT_TOO_LARGE",
+            Self::BadAmount => "BAD_AMOUNT",
             Self::Other(code) => code,
         }
     }
@@ -169,6 +221,46 @@ impl ApiError {
             RateLimited => "Too many requests at once. Wait a moment and try again.",
             TryAgain => "The ledger was busy and did nothing. Try again.",
             BadUserInput => return format!("Please check the input: {}", self.message),
+            LineAlreadyMatched => "This bank line is matched or written off already. Nothing was changed.",
+            LineDoesNotFit => {
+                return format!("This bank line cannot be matched that way: {}. Nothing was changed.", self.message);
+            }
+            LineNotMatched => "This bank line is not matched or written off, so there is nothing to undo.",
+            MatchIsFinal => {
+                "A payout the bank settled or returned stays so: this match cannot be undone. Post a correcting transaction instead."
+            }
+            PayoutNotInTransit => {
+                "That payout is no longer in transit (settled or failed already). Nothing was changed."
+            }
+            MalformedStatement => {
+                return format!(
+                    "The file could not be read as a bank statement: {}. Nothing was imported.",
+                    self.message
+                );
+            }
+            UnsupportedStatementFormat => {
+                "This kind of file is not supported: send a camt.053 XML statement, or a CSV export of a bank with a profile. Nothing was imported."
+            }
+            StatementAccountMismatch => {
+                return format!("The statement is for another bank account: {}. Nothing was imported.", self.message);
+            }
+            CurrencyMismatch => return format!("The currencies do not agree: {}. Nothing was changed.", self.message),
+            StatementUnbalanced => {
+                return format!(
+                    "The statement does not add up (opening balance plus booked lines is not the closing balance), so nothing was imported: {}",
+                    self.message
+                );
+            }
+            StatementIdReused => {
+                "A different file with this statement's id was imported before. Nothing was imported; ask the bank for a corrected statement."
+            }
+            StatementTooLarge => "The file is too large to import. Nothing was imported.",
+            BadAmount => {
+                return format!(
+                    "An amount in the file has more decimals than its currency allows: {}. Nothing was imported.",
+                    self.message
+                );
+            }
             BadResponse | BadRequest | Other(_) => {
                 return format!("The request failed ({}): {}", self.code.as_str(), self.message);
             }
@@ -222,6 +314,28 @@ pub async fn get_text(token: Option<&str>, path: &str) -> ApiResult<String> {
     match decode::<serde_json::Value>(&text) {
         Err(e) if e.code != ErrorCode::BadResponse => Err(e),
         _ => Err(ApiError::new(ErrorCode::BadResponse, format!("HTTP {}", response.status()))),
+    }
+}
+
+/// POSTs `form` as `multipart/form-data` (RFC 7578; the browser writes the
+/// boundary) to `path` with `token`, and decodes the GraphQL-shaped answer
+/// (`{ data, errors }`) into `T`: the statement upload. Errors: the first
+/// error's code and message; [`ErrorCode::Offline`] when the request did not
+/// reach the server. Not retried: a person sees the error and sends again
+/// (an import is idempotent per statement).
+pub async fn post_form<T: DeserializeOwned>(token: Option<&str>, path: &str, form: web_sys::FormData) -> ApiResult<T> {
+    let mut request = gloo_net::http::Request::post(&format!("{}{path}", origin()));
+    if let Some(token) = token {
+        request = request.header("Authorization", &format!("Bearer {token}"));
+    }
+    let request = request.body(form).map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
+    let response = request.send().await.map_err(|e| ApiError::new(ErrorCode::Offline, e.to_string()))?;
+    let text = response.text().await.map_err(|e| ApiError::new(ErrorCode::Offline, e.to_string()))?;
+    match decode::<T>(&text) {
+        Err(e) if e.code == ErrorCode::BadResponse && !response.ok() => {
+            Err(ApiError::new(ErrorCode::BadResponse, format!("HTTP {}", response.status())))
+        }
+        other => other,
     }
 }
 
@@ -321,7 +435,16 @@ mod tests {
 
     #[test]
     fn every_code_reads_back_as_it_is_written() {
-        for code in ["UNAUTHENTICATED", "PAYMENT_STEP_NOT_REVERSIBLE", "REASON_REQUIRED", "NOT_FOUND", "OFFLINE"] {
+        for code in [
+            "UNAUTHENTICATED",
+            "PAYMENT_STEP_NOT_REVERSIBLE",
+            "REASON_REQUIRED",
+            "NOT_FOUND",
+            "OFFLINE",
+            "LINE_ALREADY_MATCHED",
+            "MATCH_IS_FINAL",
+            "STATEMENT_UNBALANCED",
+        ] {
             assert_eq!(ErrorCode::parse(code).as_str(), code);
         }
     }

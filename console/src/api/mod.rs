@@ -18,7 +18,7 @@ use futures::Stream;
 
 use crate::money::AssetInfo;
 use crate::preview::PreviewEntry;
-use crate::schema::TransactionKind;
+use crate::schema::{LedgerItemKind, LineState, TransactionKind};
 use crate::session::{Ctx, Session};
 pub use crate::transport::{ApiError, ApiResult, ErrorCode, new_idempotency_key, reconnect_delay};
 
@@ -82,6 +82,41 @@ pub type FoundTransaction = ops::find_by_reference::FindByReferenceTransactionsN
 pub type MonthlyRollup = ops::monthly_rollup::MonthlyRollupMonthlyRollup;
 /// One class and asset of a month's rollup.
 pub type RollupLine = ops::monthly_rollup::RollupLineFields;
+
+/// One of the platform's bank accounts.
+pub type BankAccount = ops::bank_accounts::BankAccountsBankAccounts;
+/// An imported bank statement.
+pub type BankStatementRow = ops::bank_statements::BankStatementsBankStatements;
+/// Money as the reconciliation operations show it.
+pub type ReconMoney = ops::bank_statements::MoneyFields;
+/// One bank statement line, with its state and age.
+pub type BankLine = ops::bank_statement_lines::BankStatementLinesBankStatementLinesNodes;
+/// A ledger item the bank has not confirmed (a payout in transit, an
+/// unsettled capture): a candidate of a hand match.
+pub type UnconfirmedItem = ops::unconfirmed_ledger_items::UnconfirmedLedgerItemsUnconfirmedLedgerItems;
+/// The reconciliation report of a bank account and period.
+pub type ReconReport = ops::reconciliation_report::ReconciliationReportReconciliationReport;
+/// Count and amount of one age bucket of the report.
+pub type AgeBucket = ops::reconciliation_report::AgeBucketFields;
+/// What a statement import did.
+pub type StatementImported = ops::import_bank_statement::ImportBankStatementImportBankStatement;
+/// What a matching run found (and, unless a dry run, applied).
+pub type MatchRun = ops::match_bank_statement_lines::MatchBankStatementLinesMatchBankStatementLines;
+/// A bank line matched to a payout by hand (or, on a dry run, that would be).
+pub type HandMatch = ops::match_bank_statement_line::MatchBankStatementLineMatchBankStatementLine;
+/// Deposit lines matched to captures by hand (or, on a dry run, that would be).
+pub type DepositMatch = ops::match_bank_deposit::MatchBankDepositMatchBankDeposit;
+
+/// What an unmatch or a write-off did (or, on a dry run, would do).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LineOutcome {
+    /// The lines as they stand after it: id and state.
+    pub lines: Vec<(String, LineState)>,
+    /// The transactions posted (the write-off, the reversals); empty on a dry run.
+    pub transactions: Vec<String>,
+    /// The transactions an unmatch reverses (or would).
+    pub reverses: Vec<String>,
+}
 
 /// Logs in. Errors: `INVALID_CREDENTIALS`, `RATE_LIMITED`.
 pub async fn login(ctx: &Ctx, username: &str, password: &str) -> ApiResult<Session> {
@@ -458,6 +493,168 @@ pub async fn resolve_dispute(ctx: &Ctx, payment: &str, won: bool, reason: &str, 
 pub async fn monthly_rollup(ctx: &Ctx, month: &str) -> ApiResult<MonthlyRollup> {
     let vars = ops::monthly_rollup::Variables { month: month.to_owned() };
     Ok(ctx.call::<ops::MonthlyRollup>(vars).await?.monthly_rollup)
+}
+
+/// The platform's bank accounts, by name. Errors: `FORBIDDEN` (staff only).
+pub async fn bank_accounts(ctx: &Ctx) -> ApiResult<Vec<BankAccount>> {
+    Ok(ctx.call::<ops::BankAccounts>(ops::bank_accounts::Variables).await?.bank_accounts)
+}
+
+/// A bank account's statements, newest import first (one page). Errors:
+/// `NOT_FOUND`.
+pub async fn bank_statements(ctx: &Ctx, account: &str) -> ApiResult<Vec<BankStatementRow>> {
+    let vars = ops::bank_statements::Variables { bank_account_id: account.to_owned(), first: Some(PAGE_SIZE) };
+    Ok(ctx.call::<ops::BankStatements>(vars).await?.bank_statements)
+}
+
+/// A page of a bank account's statement lines, oldest booking first, in
+/// `state` (all when None) and of `statement` (all when empty). Errors:
+/// `NOT_FOUND`, `BAD_USER_INPUT`.
+pub async fn bank_lines(
+    ctx: &Ctx,
+    account: &str,
+    state: Option<LineState>,
+    statement: &str,
+    after: Option<String>,
+) -> ApiResult<Page<BankLine>> {
+    let vars = ops::bank_statement_lines::Variables {
+        bank_account_id: account.to_owned(),
+        state,
+        statement_id: non_empty(statement),
+        first: Some(PAGE_SIZE),
+        after,
+    };
+    let list = ctx.call::<ops::BankStatementLines>(vars).await?.bank_statement_lines;
+    Ok(Page::new(list.nodes, list.page_info.has_next_page, list.page_info.end_cursor))
+}
+
+/// Ledger items in the bank account's currency the bank has not confirmed,
+/// oldest first, of `kind` (both when None); at most [`PAGE_SIZE`] of each
+/// kind. Errors: `NOT_FOUND`.
+pub async fn unconfirmed_items(
+    ctx: &Ctx,
+    account: &str,
+    kind: Option<LedgerItemKind>,
+) -> ApiResult<Vec<UnconfirmedItem>> {
+    let vars =
+        ops::unconfirmed_ledger_items::Variables { bank_account_id: account.to_owned(), kind, first: Some(PAGE_SIZE) };
+    Ok(ctx.call::<ops::UnconfirmedLedgerItems>(vars).await?.unconfirmed_ledger_items)
+}
+
+/// The reconciliation report of `account` for lines booked `from` to `to`
+/// (`YYYY-MM-DD`, inclusive; the server's default, the last 30 days, when
+/// empty). Errors: `NOT_FOUND`, `BAD_USER_INPUT` (from after to, over 366 days).
+pub async fn reconciliation_report(ctx: &Ctx, account: &str, from: &str, to: &str) -> ApiResult<ReconReport> {
+    let vars = ops::reconciliation_report::Variables {
+        bank_account_id: account.to_owned(),
+        from: non_empty(from),
+        to: non_empty(to),
+    };
+    Ok(ctx.call::<ops::ReconciliationReport>(vars).await?.reconciliation_report)
+}
+
+/// Imports `file` (camt.053 XML or a CSV export) into bank account
+/// `account` by `POST /reconcile/bank_statement` (multipart/form-data,
+/// fields `bank_account_id` and `file`) with the session's token; the answer
+/// is that of `importBankStatement`. Errors: `FORBIDDEN` (admins only),
+/// `MALFORMED_STATEMENT`, `UNSUPPORTED_STATEMENT_FORMAT`,
+/// `STATEMENT_ACCOUNT_MISMATCH`, `CURRENCY_MISMATCH`, `STATEMENT_UNBALANCED`,
+/// `STATEMENT_ID_REUSED`, `STATEMENT_TOO_LARGE`, `BAD_AMOUNT`, `NOT_FOUND`.
+pub async fn import_statement(ctx: &Ctx, account: &str, file: &web_sys::File) -> ApiResult<StatementImported> {
+    use leptos::prelude::WithUntracked;
+    let failed = |what: &str| ApiError::new(ErrorCode::BadRequest, format!("could not build the upload: {what}"));
+    let form = web_sys::FormData::new().map_err(|_| failed("form"))?;
+    form.append_with_str("bank_account_id", account).map_err(|_| failed("bank_account_id"))?;
+    form.append_with_blob_and_filename("file", file, &file.name()).map_err(|_| failed("file"))?;
+    let token = ctx.session.with_untracked(|s| s.as_ref().map(|s| s.token.clone()));
+    // The endpoint answers as the mutation does: its typed response.
+    let answer =
+        crate::transport::post_form::<<ops::ImportBankStatement as graphql_client::GraphQLQuery>::ResponseData>(
+            token.as_deref(),
+            "/reconcile/bank_statement",
+            form,
+        )
+        .await;
+    match answer {
+        Ok(data) => Ok(data.import_bank_statement),
+        Err(e) => {
+            if e.code == ErrorCode::Unauthenticated && token.is_some() {
+                ctx.sign_out();
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Matches `account`'s unmatched lines to payouts and captures by the
+/// server's rules; `dry_run` lists what would match and writes nothing.
+/// Errors: `FORBIDDEN` (admins only), `NOT_FOUND`, `PAYOUT_NOT_IN_TRANSIT`.
+pub async fn match_lines(ctx: &Ctx, account: &str, dry_run: bool) -> ApiResult<MatchRun> {
+    let vars = ops::match_bank_statement_lines::Variables { bank_account_id: account.to_owned(), dry_run };
+    Ok(ctx.call::<ops::MatchBankStatementLines>(vars).await?.match_bank_statement_lines)
+}
+
+/// Matches bank line `line` (a debit or a return) to payout `payout` by
+/// hand, with `reason` (audited); `dry_run` writes nothing. Errors:
+/// `REASON_REQUIRED`, `LINE_ALREADY_MATCHED`, `LINE_DOES_NOT_FIT`,
+/// `PAYOUT_NOT_IN_TRANSIT`, `NOT_FOUND`, `FORBIDDEN`.
+pub async fn match_line(ctx: &Ctx, line: &str, payout: &str, reason: &str, dry_run: bool) -> ApiResult<HandMatch> {
+    let vars = ops::match_bank_statement_line::Variables {
+        line_id: line.to_owned(),
+        payout_id: payout.to_owned(),
+        reason: reason.to_owned(),
+        dry_run,
+    };
+    Ok(ctx.call::<ops::MatchBankStatementLine>(vars).await?.match_bank_statement_line)
+}
+
+/// Matches credit line `line` to the captures of `payments` by hand, with
+/// `reason` (audited); the shortfall is the processor's fee. `dry_run`
+/// writes nothing. Errors: `REASON_REQUIRED`, `LINE_ALREADY_MATCHED`,
+/// `LINE_DOES_NOT_FIT`, `NOT_FOUND`, `BAD_USER_INPUT`, `FORBIDDEN`.
+pub async fn match_deposit(
+    ctx: &Ctx,
+    line: &str,
+    payments: &[String],
+    reason: &str,
+    dry_run: bool,
+) -> ApiResult<DepositMatch> {
+    let vars = ops::match_bank_deposit::Variables {
+        line_ids: vec![line.to_owned()],
+        payment_ids: payments.to_vec(),
+        reason: reason.to_owned(),
+        dry_run,
+    };
+    Ok(ctx.call::<ops::MatchBankDeposit>(vars).await?.match_bank_deposit)
+}
+
+/// Undoes line `line`'s match or write-off, with `reason` (audited);
+/// `dry_run` writes nothing. Errors: `REASON_REQUIRED`, `LINE_NOT_MATCHED`,
+/// `MATCH_IS_FINAL`, `NOT_FOUND`, `FORBIDDEN`.
+pub async fn unmatch_line(ctx: &Ctx, line: &str, reason: &str, dry_run: bool) -> ApiResult<LineOutcome> {
+    let vars =
+        ops::unmatch_bank_statement_line::Variables { line_id: line.to_owned(), reason: reason.to_owned(), dry_run };
+    let done = ctx.call::<ops::UnmatchBankStatementLine>(vars).await?.unmatch_bank_statement_line;
+    Ok(LineOutcome {
+        lines: done.lines.into_iter().map(|l| (l.id, l.state)).collect(),
+        transactions: done.transaction_ids,
+        reverses: done.reverses,
+    })
+}
+
+/// Writes unmatched, booked line `line` off to the platform's `suspense`
+/// account, with `reason` (audited); `dry_run` writes nothing. Errors:
+/// `REASON_REQUIRED`, `LINE_ALREADY_MATCHED`, `LINE_DOES_NOT_FIT`,
+/// `NOT_FOUND`, `FORBIDDEN`.
+pub async fn write_off_line(ctx: &Ctx, line: &str, reason: &str, dry_run: bool) -> ApiResult<LineOutcome> {
+    let vars =
+        ops::write_off_bank_statement_line::Variables { line_id: line.to_owned(), reason: reason.to_owned(), dry_run };
+    let done = ctx.call::<ops::WriteOffBankStatementLine>(vars).await?.write_off_bank_statement_line;
+    Ok(LineOutcome {
+        lines: done.lines.into_iter().map(|l| (l.id, l.state)).collect(),
+        transactions: done.transaction_ids,
+        reverses: done.reverses,
+    })
 }
 
 /// Live balance updates of a merchant: the stream yields once per update

@@ -15,8 +15,10 @@ use graphql_client::GraphQLQuery;
 #[allow(clippy::upper_case_acronyms)]
 type JSON = crate::schema::Json;
 use crate::schema::{
-    DateTime, Direction as DirectionType, Layer as LayerType, PaymentState as PaymentStateType,
-    PayoutState as PayoutStateType, StaffRole, TransactionKind as TransactionKindType,
+    BankDirection as BankDirectionType, DateTime, Direction as DirectionType, Layer as LayerType,
+    LedgerItemKind as LedgerItemKindType, LineState as LineStateType, NaiveDate, PaymentState as PaymentStateType,
+    PayoutMatchAction as PayoutMatchActionType, PayoutState as PayoutStateType, StaffRole,
+    TransactionKind as TransactionKindType, Upload,
 };
 
 /// Declares one operation of a document in `console/graphql/`.
@@ -29,7 +31,10 @@ macro_rules! operation {
             query_path = $file,
             response_derives = "Clone, Debug, PartialEq",
             variables_derives = "Clone, Debug",
-            extern_enums("DirectionType", "LayerType", "PaymentStateType", "PayoutStateType", "StaffRole", "TransactionKindType"),
+            extern_enums(
+                "DirectionType", "LayerType", "PaymentStateType", "PayoutStateType", "StaffRole", "TransactionKindType",
+                "LineStateType", "BankDirectionType", "LedgerItemKindType", "PayoutMatchActionType"
+            ),
             skip_serializing_none
         )]
         pub struct $name;
@@ -60,3 +65,18 @@ operation!(/** `createPayout(dryRun: true)`. */ PayoutDryRun, "graphql/dry_run.g
 operation!(/** `resolveDispute(dryRun: true)`. */ ResolveDisputeDryRun, "graphql/dry_run.graphql");
 operation!(/** `resolveDispute`. */ ResolveDispute, "graphql/payments.graphql");
 operation!(/** `createPayout`. */ CreatePayout, "graphql/payments.graphql");
+operation!(/** `bankAccounts`. */ BankAccounts, "graphql/reconciliation.graphql");
+operation!(/** `bankStatements(bankAccountId:)`. */ BankStatements, "graphql/reconciliation.graphql");
+operation!(/** `bankStatementLines(bankAccountId:)`: the exception queue and the lines. */ BankStatementLines, "graphql/reconciliation.graphql");
+operation!(/** `unconfirmedLedgerItems(bankAccountId:)`. */ UnconfirmedLedgerItems, "graphql/reconciliation.graphql");
+operation!(/** `reconciliationReport(bankAccountId:)`. */ ReconciliationReport, "graphql/reconciliation.graphql");
+operation!(
+    /** `importBankStatement`: only its response is used, to read the answer of `POST /reconcile/bank_statement`. */
+    ImportBankStatement,
+    "graphql/reconciliation.graphql"
+);
+operation!(/** `matchBankStatementLines`, dry run or real. */ MatchBankStatementLines, "graphql/reconciliation.graphql");
+operation!(/** `matchBankStatementLine`: a line to a payout by hand. */ MatchBankStatementLine, "graphql/reconciliation.graphql");
+operation!(/** `matchBankDeposit`: credit lines to captures by hand. */ MatchBankDeposit, "graphql/reconciliation.graphql");
+operation!(/** `unmatchBankStatementLine`. */ UnmatchBankStatementLine, "graphql/reconciliation.graphql");
+operation!(/** `writeOffBankStatementLine`. */ WriteOffBankStatementLine, "graphql/reconciliation.graphql");

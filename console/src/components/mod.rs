@@ -1,8 +1,9 @@
 //! Pieces every page uses: loading and error lines, the pager, the
-//! connection banner, the header, and the confirm dialog of a reversal or a
-//! refund.
+//! connection banner, the header, the confirm dialog of a reversal or a
+//! refund, and the dialog of a hand action on a bank statement line.
 
 pub mod action_dialog;
+pub mod bank_line_dialog;
 
 use leptos::prelude::*;
 
@@ -166,6 +167,7 @@ pub fn Header() -> impl IntoView {
                     <a href=href("/")>"Merchants"</a>
                     <a href=href("/audit")>"Audit log"</a>
                     <a href=href("/reports")>"Reports"</a>
+                    <a href=href("/reconciliation")>"Reconciliation"</a>
                 </nav>
                 <span class="who" data-testid="who">
                     {move || ctx.session.get().map(|s| format!("{} ({})", s.username, s.role.as_str().to_lowercase()))}

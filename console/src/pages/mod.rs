@@ -8,6 +8,7 @@ pub mod login;
 pub mod merchant;
 pub mod merchants;
 pub mod payment;
+pub mod reconciliation;
 pub mod reports;
 pub mod transaction;
 
