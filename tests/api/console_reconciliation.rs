@@ -183,11 +183,15 @@ async fn an_admin_imports_and_matches_a_statement_and_support_resolves_an_except
     assert_eq!(payout_state(&app, &payout).await, "settled", "the hand match settled the payout");
     let audited = app
         .lines(
-            "SELECT reason AS line FROM audit_log WHERE action = 'matchBankStatementLine' \
-             AND actor = 'sue.support' AND result = 'ok'",
+            "SELECT actor || ' ' || reason AS line FROM audit_log WHERE action = 'matchBankStatementLine' \
+             AND result = 'ok'",
         )
         .await;
-    assert_eq!(audited, [REASON], "the hand match is audited once, with its reason");
+    assert_eq!(audited.len(), 1, "the hand match is audited once: {audited:?}");
+    assert!(
+        audited[0].starts_with("staff:sue.support ") && audited[0].contains(&payout) && audited[0].ends_with(REASON),
+        "the audit names the agent, the payout and the reason: {audited:?}"
+    );
     let settlements = app.scalar("SELECT COUNT(*) FROM transactions WHERE kind = 'settlement'").await;
     assert_eq!(settlements, 1, "the deposit settled its capture once");
     app.assert_books_consistent().await;
