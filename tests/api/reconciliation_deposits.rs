@@ -425,23 +425,39 @@ mod olist {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_olist_statement_flags_exactly_the_injected_discrepancies_and_settles_the_rest() {
-    use ledger_server::replay::{read_items, week_of};
+/// Waits until no match or settlement has been recorded for three seconds
+/// (at most five minutes): a matching run that outlived its request is done.
+async fn wait_until_quiet(app: &TestApp) {
+    let sql = "SELECT (SELECT COUNT(*) FROM bank_line_matches) + (SELECT COUNT(*) FROM bank_settlements)";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let mut last = app.scalar(sql).await;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        let now = app.scalar(sql).await;
+        if now == last {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "the matching run did not finish in five minutes");
+        last = now;
+    }
+}
 
-    // Arrange: the life-cycle replay, then the bank's statement of it.
-    let app = spawn_app().await;
-    let data = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../data/olist"));
-    let args = ledger_server::config::ReplayArgs {
-        url: format!("{}/graphql", app.base),
-        data: data.clone(),
-        concurrency: 8,
-        quiet: true,
-        lifecycle: true,
-        token: Some(ledger_server::config::Secret::from(app.token.clone())),
-    };
-    ledger_server::replay::run(&args).await.expect("lifecycle replay");
-    let week_of_order: BTreeMap<String, String> = read_items(&data)
+/// After the Olist life-cycle replay into `app` (the replay test's own
+/// run, so the suite replays once): the generator's statement is imported
+/// and matched with the default, exact rules; exactly the injected
+/// discrepancies are flagged (the short deposit and the duplicate line stay
+/// in the queue; the missing and the short deposit's captures stay
+/// unconfirmed, in clearing; the returned payout is failed; the split
+/// deposit is matched by both its lines), everything else is settled; then
+/// the short deposit is matched by hand and its fee posted.
+pub async fn the_olist_statement_flags_exactly_the_injected_discrepancies_and_settles_the_rest(
+    app: &TestApp,
+    data: &std::path::Path,
+) {
+    use ledger_server::replay::{read_items, week_of};
+    let _logs = crate::helpers::server_logs_to_stderr();
+
+    let week_of_order: BTreeMap<String, String> = read_items(data)
         .expect("items")
         .iter()
         .map(|i| (i.order_id.clone(), week_of(i).expect("week")))
@@ -484,8 +500,14 @@ async fn the_olist_statement_flags_exactly_the_injected_discrepancies_and_settle
     // Act: one matching run with the default, exact rules.
     let started = std::time::Instant::now();
     let run = app.gql(MATCH, json!({ "b": account })).await;
+    if code(&run) == "TIMEOUT" {
+        // Cut short by the request timeout, the run goes on in its own task:
+        // wait until its records stop coming.
+        wait_until_quiet(app).await;
+    } else {
+        assert!(run.get("errors").is_none(), "{run}");
+    }
     eprintln!("olist matching run: {:.1} s", started.elapsed().as_secs_f64());
-    assert!(run.get("errors").is_none(), "{run}");
 
     // Assert: exactly the injected discrepancies are flagged.
     let unmatched = app

@@ -211,4 +211,12 @@ async fn olist_lifecycle_replay_authorizes_captures_voids_and_pays_out_weekly() 
     let pending = app.scalar("SELECT CAST(SUM(debits_pending + credits_pending) AS BIGINT) FROM balances").await;
     assert_eq!(pending, 0, "every authorization was captured or voided");
     app.assert_books_consistent().await;
+
+    // The bank's statement of these books (issue 20's generator and its
+    // five injected discrepancies), matched against them.
+    crate::reconciliation_deposits::the_olist_statement_flags_exactly_the_injected_discrepancies_and_settles_the_rest(
+        &app,
+        &data_dir(),
+    )
+    .await;
 }

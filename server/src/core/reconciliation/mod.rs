@@ -480,10 +480,14 @@ pub async fn lines(
 /// longer backlog is worked through in several runs.
 pub const MAX_LINES_PER_RUN: u64 = 10_000;
 
-/// Payout steps a matching run keeps in flight: enough to keep the pool
-/// busy, few enough that a run leaves connections to other requests (the
+/// Chunks of payout steps a matching run keeps in flight, each one database
+/// transaction: few, so a run leaves connections to other requests (the
 /// pool holds 16 by default).
-pub const MATCH_STEPS_IN_FLIGHT: usize = 8;
+pub const MATCH_STEPS_IN_FLIGHT: usize = 2;
+
+/// Payout steps a matching run applies in one database transaction (a
+/// merchant's steps are never split, so a chunk may hold a few more).
+pub const PAYOUT_STEPS_PER_TRANSACTION: usize = 250;
 
 /// One match a run found (and, unless it was a dry run, applied).
 #[derive(Debug, Clone, PartialEq)]
@@ -548,6 +552,7 @@ impl Reconciliation<'_> {
             );
             return Err(ReconciliationError::BankAccountInvalid(why).into());
         }
+        let started = std::time::Instant::now();
         let reads = Reads::begin(self.0.db(), Tenant::All).await?;
         let found = async {
             let account =
@@ -562,28 +567,55 @@ impl Reconciliation<'_> {
         .await;
         reads.finish().await;
         let (account, proposed) = found?;
+        let proposed_in = started.elapsed();
         if dry_run {
             return Ok(proposed);
         }
-        // Each payout step is one write of its own merchant's books: run
-        // several at once, as the payout job does, rather than one after
-        // another. Each match is recorded as soon as its step is done, so a
-        // run cut short (the request's timeout) leaves every settled payout
-        // with its record, and a run again goes on with the rest.
-        let stepped: Vec<Result<LineMatch, LedgerError>> = futures::stream::iter(proposed.payouts)
-            .map(|m| self.apply(caller, request_id.clone(), m, bank_account, None))
+        // Payout steps go to the write path in chunks, one database
+        // transaction each (one commit for hundreds of steps, not one per
+        // step), every merchant's steps in one chunk so that chunks in flight
+        // never wait on each other's rows; each chunk's matches are recorded
+        // as soon as it is done, so a run cut short leaves every settled
+        // payout with its record, and a run again goes on with the rest.
+        let mut by_merchant: std::collections::BTreeMap<crate::domain::MerchantId, Vec<LineMatch>> =
+            std::collections::BTreeMap::new();
+        for m in proposed.payouts {
+            by_merchant.entry(m.payout.merchant).or_default().push(m);
+        }
+        let mut chunks: Vec<Vec<LineMatch>> = vec![Vec::new()];
+        for (_, matches) in by_merchant {
+            if chunks.last().is_some_and(|c| c.len() >= PAYOUT_STEPS_PER_TRANSACTION) {
+                chunks.push(Vec::new());
+            }
+            if let Some(chunk) = chunks.last_mut() {
+                chunk.extend(matches);
+            }
+        }
+        let stepped: Vec<Result<Vec<LineMatch>, LedgerError>> = futures::stream::iter(chunks)
+            .filter(|c| std::future::ready(!c.is_empty()))
+            .map(|chunk| self.apply_chunk(caller, request_id.clone(), chunk, bank_account))
             .buffer_unordered(MATCH_STEPS_IN_FLIGHT)
             .collect()
             .await;
-        let mut payouts = Vec::with_capacity(stepped.len());
+        let mut payouts = Vec::new();
         for step in stepped {
-            payouts.push(step?);
+            payouts.extend(step?);
         }
         payouts.sort_by_key(|m| (m.line.line.booking_date, m.line.statement, m.line.line_no));
+        let payouts_in = started.elapsed();
         let mut settled = Vec::with_capacity(proposed.deposits.len());
         for deposit in proposed.deposits {
             settled.push(self.settle(caller, request_id.clone(), &account, deposit, None).await?);
         }
+        tracing::info!(
+            bank_account = %bank_account,
+            payouts = payouts.len(),
+            deposits = settled.len(),
+            proposals_ms = proposed_in.as_millis(),
+            payout_steps_ms = (payouts_in - proposed_in).as_millis(),
+            settlements_ms = (started.elapsed() - payouts_in).as_millis(),
+            "matching run done"
+        );
         Ok(MatchRun { payouts, deposits: settled })
     }
 
@@ -681,6 +713,77 @@ impl Reconciliation<'_> {
             line.state = LineState::Matched;
         }
         Ok(m)
+    }
+
+    /// Runs the payout steps of `chunk` through the write path in one
+    /// database transaction (idempotency keys `recon-<line id>`; a `Returned`
+    /// debit posts nothing), then records the matches whose step was done,
+    /// with their audit records, in one more. Errors: the first step refused
+    /// (`PAYOUT_NOT_IN_TRANSIT` when a payout moved meanwhile), after the
+    /// others are recorded; the record's unique keys when another run
+    /// matched a line meanwhile.
+    async fn apply_chunk(
+        &self,
+        caller: &Caller,
+        request_id: Option<String>,
+        chunk: Vec<LineMatch>,
+        bank_account: Uuid,
+    ) -> Result<Vec<LineMatch>, LedgerError> {
+        use super::posting::{Call, Command, Outcome};
+        let mut requests = Vec::with_capacity(chunk.len());
+        let mut stepped = Vec::with_capacity(chunk.len());
+        for (i, m) in chunk.iter().enumerate() {
+            let (operation, command) = match m.action {
+                matching::PayoutAction::Settle => ("settlePayout", Command::SettlePayout { payout: m.payout.id }),
+                matching::PayoutAction::Fail => ("failPayout", Command::FailPayout { payout: m.payout.id }),
+                matching::PayoutAction::Returned => continue,
+            };
+            let key = format!("recon-{}", m.line.id);
+            let input = serde_json::json!({ "payoutId": m.payout.id, "bankStatementLineId": m.line.id });
+            let call = Call::new(caller, request_id.clone(), &key, operation, &input)?.naming(Some(m.payout.merchant));
+            requests.push(call.request(command));
+            stepped.push(i);
+        }
+        let results = if requests.is_empty() { Vec::new() } else { self.0.submit(requests).await };
+        let mut done: Vec<Option<LineMatch>> = chunk.into_iter().map(Some).collect();
+        let mut first_error = None;
+        for (i, result) in stepped.into_iter().zip(results) {
+            let Some(m) = done.get_mut(i).and_then(Option::as_mut) else { continue };
+            match result.map(|a| a.outcome) {
+                Ok(Outcome::Payout { transaction, .. }) => {
+                    m.transaction = Some(transaction);
+                    m.payout.state = if m.action == matching::PayoutAction::Settle {
+                        crate::core::payouts::payout::PayoutState::Settled
+                    } else {
+                        crate::core::payouts::payout::PayoutState::Failed
+                    };
+                }
+                Ok(other) => return Err(LedgerError::mismatch("payout", &other)),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                    done[i] = None;
+                }
+            }
+        }
+        let mut done: Vec<LineMatch> = done.into_iter().flatten().collect();
+        let txn = super::db::begin_write(self.0.db(), Tenant::All, true).await?;
+        let actor = caller.actor().to_string();
+        let now = Utc::now();
+        for m in &mut done {
+            let transaction = m.transaction.map(|t| t.0);
+            let (line, payout, action) = (m.line.id, m.payout.id, m.action.as_str());
+            store::insert_match(&txn, bank_account, line, payout, action, transaction, &actor, now).await?;
+            let target = (AuditTarget::BankStatement, Some(m.line.statement.to_string()));
+            let what = format!("line {line} matched to payout {payout} ({action})");
+            append_audit(&txn, &audit(caller, "matchBankStatementLines", target, Some(what), request_id.clone()))
+                .await?;
+            m.line.state = LineState::Matched;
+        }
+        txn.commit().await?;
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(done),
+        }
     }
 
     /// Runs a match's payout step and records the match with its audit
