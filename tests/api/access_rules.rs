@@ -55,6 +55,8 @@ const INVOKED: &[&str] = &[
     "bankAccounts",
     "bankStatements",
     "bankStatementLines",
+    "unconfirmedLedgerItems",
+    "reconciliationReport",
     // Mutations.
     "login",
     "logout",
@@ -88,6 +90,9 @@ const INVOKED: &[&str] = &[
     "importBankStatement",
     "matchBankStatementLines",
     "matchBankStatementLine",
+    "matchBankDeposit",
+    "unmatchBankStatementLine",
+    "writeOffBankStatementLine",
 ];
 
 /// A column of the table: who calls.
@@ -160,6 +165,11 @@ struct Fixtures {
     /// One of the platform's bank accounts (USD), and its account number.
     bank_account: String,
     bank_account_number: String,
+    /// An unmatched deposit (credit) line, and a captured payment it could settle.
+    bank_deposit_line: String,
+    bank_capture: String,
+    /// A line written off to suspense.
+    bank_written_off_line: String,
     /// An unmatched debit line of that account, for a hand match.
     bank_line: String,
     /// A staff user whose credentials every caller's `login` uses.
@@ -502,6 +512,27 @@ async fn invocation(app: &TestApp, fx: &Fixtures, field: &str) -> Option<(String
             "query($b: ID!) { bankStatementLines(bankAccountId: $b, first: 5) { edges { node { id state } } } }",
             json!({ "b": fx.bank_account }),
         ),
+        "unconfirmedLedgerItems" => (
+            "query($b: ID!) { unconfirmedLedgerItems(bankAccountId: $b, first: 5) { kind id } }",
+            json!({ "b": fx.bank_account }),
+        ),
+        "reconciliationReport" => (
+            "query($b: ID!) { reconciliationReport(bankAccountId: $b) { lineCount matchedShare } }",
+            json!({ "b": fx.bank_account }),
+        ),
+        // Dry runs: the fixtures' lines and capture stay as they are.
+        "matchBankDeposit" => (
+            "mutation($l: ID!, $p: ID!) { matchBankDeposit(lineIds: [$l], paymentIds: [$p], reason: \"authz\", dryRun: true) { fee { amount } } }",
+            json!({ "l": fx.bank_deposit_line, "p": fx.bank_capture }),
+        ),
+        "unmatchBankStatementLine" => (
+            "mutation($l: ID!) { unmatchBankStatementLine(lineId: $l, reason: \"authz\", dryRun: true) { reverses } }",
+            json!({ "l": fx.bank_written_off_line }),
+        ),
+        "writeOffBankStatementLine" => (
+            "mutation($l: ID!) { writeOffBankStatementLine(lineId: $l, reason: \"authz\", dryRun: true) { transactionIds } }",
+            json!({ "l": fx.bank_line }),
+        ),
         "registerBankAccount" => (
             "mutation($i: RegisterBankAccountInput!) { registerBankAccount(input: $i) { id } }",
             json!({ "i": { "name": "authz", "accountNumber": crate::reconciliation::fresh_account_number(),
@@ -729,7 +760,36 @@ async fn fixtures(app: &TestApp) -> Fixtures {
         )
         .await;
     let bank_line = lines["bankStatementLines"]["edges"][0]["node"]["id"].as_str().expect("a line").to_owned();
+    // A deposit line of 3.00 and a capture of 4.00 it could settle, and a
+    // second debit, written off.
+    let bank_capture = app.captured_payment(&a, "4.00", &key()).await;
+    let file = crate::reconciliation_deposits::deposit_and_debit(&bank_account_number, &bank_capture);
+    let imported = app.upload_statement(Some(&app.token), &bank_account, &file).await;
+    assert_eq!(imported.status, 200, "{}", imported.body);
+    let lines = app
+        .ok(
+            "query($b: ID!) { bankStatementLines(bankAccountId: $b, state: UNMATCHED) { edges { node { id direction accountServicerRef } } } }",
+            json!({ "b": bank_account }),
+        )
+        .await;
+    let edges = lines["bankStatementLines"]["edges"].as_array().expect("edges").clone();
+    let id_of = |r: &str| {
+        edges
+            .iter()
+            .find(|e| e["node"]["accountServicerRef"] == r)
+            .map(|e| e["node"]["id"].as_str().unwrap_or_default().to_owned())
+            .expect(r)
+    };
+    let (bank_deposit_line, bank_written_off_line) = (id_of("AUTHZ-DEP"), id_of("AUTHZ-OFF"));
+    app.ok(
+        "mutation($l: ID!) { writeOffBankStatementLine(lineId: $l, reason: \"fixture\") { transactionIds } }",
+        json!({ "l": bank_written_off_line }),
+    )
+    .await;
     Fixtures {
+        bank_deposit_line,
+        bank_capture,
+        bank_written_off_line,
         a,
         a_name,
         bank_account,

@@ -41,7 +41,13 @@ struct Line<'a> {
     remittance: Option<&'a str>,
 }
 
-fn credit<'a>(reference: &'a str, minor: i64, day: NaiveDate, batch: &'a str, payments: Vec<(String, i64)>) -> Line<'a> {
+fn credit<'a>(
+    reference: &'a str,
+    minor: i64,
+    day: NaiveDate,
+    batch: &'a str,
+    payments: Vec<(String, i64)>,
+) -> Line<'a> {
     Line { reference, direction: BankDirection::Credit, reversal: false, minor, day, payments, remittance: Some(batch) }
 }
 
@@ -101,6 +107,17 @@ fn statement(account_number: &str, currency: &str, lines: &[Line], v08: bool) ->
     };
     let at = last.and_hms_opt(18, 0, 0).expect("a time");
     if v08 { camt::render_v08(&parsed, at) } else { camt::render_v02(&parsed, at) }.into_bytes()
+}
+
+/// A statement of `account_number` (USD) with a deposit of 3.00 naming the
+/// capture `payment` (`AUTHZ-DEP`) and a debit of 1.00 nothing explains
+/// (`AUTHZ-OFF`), for the access rules' fixtures.
+pub fn deposit_and_debit(account_number: &str, payment: &str) -> Vec<u8> {
+    let lines = [
+        credit("AUTHZ-DEP", 300, today(), "SETTLEMENT AUTHZ", vec![(payment.to_owned(), 400)]),
+        debit("AUTHZ-OFF", 100, today(), None),
+    ];
+    statement(account_number, "USD", &lines, false)
 }
 
 const MATCH: &str = "mutation($b: ID!, $dry: Boolean! = false, $r: MatchRulesInput) { \
@@ -229,22 +246,30 @@ async fn a_deposit_net_of_the_processors_fee_settles_its_captures_and_clearing_r
     let too_little = app.gql_as(Some(&support), DEPOSIT_BY_HAND, json!({ "l": [line], "p": [p3], "r": "x" })).await;
     assert_eq!(code(&too_little), "LINE_DOES_NOT_FIT", "97.10 cannot be a 15.00 capture: {too_little}");
     let unknown = app
-        .gql_as(Some(&support), DEPOSIT_BY_HAND, json!({ "l": [line], "p": [uuid::Uuid::now_v7().to_string()], "r": "x" }))
+        .gql_as(
+            Some(&support),
+            DEPOSIT_BY_HAND,
+            json!({ "l": [line], "p": [uuid::Uuid::now_v7().to_string()], "r": "x" }),
+        )
         .await;
     assert_eq!(code(&unknown), "LINE_DOES_NOT_FIT");
     let bad_id = app.gql_as(Some(&support), DEPOSIT_BY_HAND, json!({ "l": ["nope"], "p": all, "r": "x" })).await;
     assert_eq!(code(&bad_id), "BAD_USER_INPUT");
-    let dry = app.ok_as(Some(&support), DEPOSIT_BY_HAND, json!({ "l": [line], "p": all, "r": "batch 1", "dry": true })).await;
+    let dry =
+        app.ok_as(Some(&support), DEPOSIT_BY_HAND, json!({ "l": [line], "p": all, "r": "batch 1", "dry": true })).await;
     assert_eq!(dry["matchBankDeposit"]["fee"]["amount"], "2.90");
     assert_eq!(app.count("bank_settlements").await, 1, "the dry run recorded nothing");
-    let done = app.ok_as(Some(&support), DEPOSIT_BY_HAND, json!({ "l": [line], "p": all, "r": "batch 1, fee 2.90" })).await;
+    let done =
+        app.ok_as(Some(&support), DEPOSIT_BY_HAND, json!({ "l": [line], "p": all, "r": "batch 1, fee 2.90" })).await;
     assert_eq!(done["matchBankDeposit"]["lines"][0]["state"], "MATCHED");
     assert_eq!(net_of(&app, "processor_clearing").await, 0, "settled again, under new idempotency keys");
     assert_eq!(net_of(&app, "processor_fees").await, 290);
     let twice = app.gql_as(Some(&support), DEPOSIT_BY_HAND, json!({ "l": [line], "p": all, "r": "again" })).await;
     assert_eq!(code(&twice), "LINE_ALREADY_MATCHED");
     let audit = app
-        .lines("SELECT action || ': ' || reason AS line FROM audit_log WHERE target_type = 'bank_statement' ORDER BY seq")
+        .lines(
+            "SELECT action || ': ' || reason AS line FROM audit_log WHERE target_type = 'bank_statement' ORDER BY seq",
+        )
         .await;
     assert!(audit.iter().any(|a| a.starts_with("unmatchBankStatementLine") && a.contains("wrong batch")), "{audit:?}");
     assert!(audit.iter().any(|a| a.starts_with("matchBankDeposit") && a.contains("batch 1, fee 2.90")), "{audit:?}");
@@ -287,7 +312,9 @@ async fn a_split_deposit_a_duplicate_line_and_an_unknown_debit_are_worked_and_re
     let deposits = run["matchBankStatementLines"]["deposits"].as_array().expect("deposits").clone();
     let shapes: BTreeSet<(usize, String)> = deposits
         .iter()
-        .map(|d| (d["lines"].as_array().map_or(0, Vec::len), d["gross"]["amount"].as_str().unwrap_or_default().to_owned()))
+        .map(|d| {
+            (d["lines"].as_array().map_or(0, Vec::len), d["gross"]["amount"].as_str().unwrap_or_default().to_owned())
+        })
         .collect();
     assert_eq!(shapes, BTreeSet::from([(1, "30.00".to_owned()), (2, "50.00".to_owned())]), "{run}");
     assert_eq!(run["matchBankStatementLines"]["payouts"][0]["payout"]["state"], "SETTLED");
@@ -322,7 +349,11 @@ async fn a_split_deposit_a_duplicate_line_and_an_unknown_debit_are_worked_and_re
     // The report: 6 lines, 4 matched, 1 written off, 1 (the twin) unmatched.
     let report = app.ok(REPORT, json!({ "b": account, "from": d0, "to": d1, "n": 0 })).await;
     let r = &report["reconciliationReport"];
-    assert_eq!((r["lineCount"].as_u64(), r["matchedCount"].as_u64(), r["writtenOffCount"].as_u64()), (Some(6), Some(4), Some(1)), "{report}");
+    assert_eq!(
+        (r["lineCount"].as_u64(), r["matchedCount"].as_u64(), r["writtenOffCount"].as_u64()),
+        (Some(6), Some(4), Some(1)),
+        "{report}"
+    );
     assert!((r["matchedShare"].as_f64().unwrap_or_default() - 5.0 / 6.0).abs() < 1e-9);
     assert_eq!(r["unmatchedLines"][0]["count"], 1);
     assert_eq!(r["unmatchedLines"][0]["amount"]["amount"], "30.00");
@@ -378,7 +409,12 @@ mod olist {
         let next = day + chrono::Duration::days(1);
         let mut refs = Vec::new();
         for (i, week) in names.iter().enumerate() {
-            refs.push((format!("DEP-{i:03}"), format!("DEP-{i:03}-DUP"), format!("DEP-{i:03}-B"), format!("SETTLEMENT {week}")));
+            refs.push((
+                format!("DEP-{i:03}"),
+                format!("DEP-{i:03}-DUP"),
+                format!("DEP-{i:03}-B"),
+                format!("SETTLEMENT {week}"),
+            ));
         }
         let mut lines: Vec<Line> = Vec::new();
         let mut short_fee = 0;
@@ -457,11 +493,8 @@ pub async fn the_olist_statement_flags_exactly_the_injected_discrepancies_and_se
     use ledger_server::replay::{read_items, week_of};
     let _logs = crate::helpers::server_logs_to_stderr();
 
-    let week_of_order: BTreeMap<String, String> = read_items(data)
-        .expect("items")
-        .iter()
-        .map(|i| (i.order_id.clone(), week_of(i).expect("week")))
-        .collect();
+    let week_of_order: BTreeMap<String, String> =
+        read_items(data).expect("items").iter().map(|i| (i.order_id.clone(), week_of(i).expect("week"))).collect();
     let rows = |sql: &'static str| {
         let db = app.db.clone();
         async move {
@@ -469,16 +502,19 @@ pub async fn the_olist_statement_flags_exactly_the_injected_discrepancies_and_se
             db.query_all_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql)).await.expect(sql)
         }
     };
-    let captures: Vec<(String, String, i64)> = rows(
-        "SELECT CAST(id AS TEXT) AS id, external_ref, captured FROM payments WHERE captured > 0 ORDER BY id",
-    )
-    .await
-    .iter()
-    .map(|r| {
-        let order: String = r.try_get("", "external_ref").expect("order");
-        (r.try_get("", "id").expect("id"), week_of_order[&order].clone(), r.try_get("", "captured").expect("captured"))
-    })
-    .collect();
+    let captures: Vec<(String, String, i64)> =
+        rows("SELECT CAST(id AS TEXT) AS id, external_ref, captured FROM payments WHERE captured > 0 ORDER BY id")
+            .await
+            .iter()
+            .map(|r| {
+                let order: String = r.try_get("", "external_ref").expect("order");
+                (
+                    r.try_get("", "id").expect("id"),
+                    week_of_order[&order].clone(),
+                    r.try_get("", "captured").expect("captured"),
+                )
+            })
+            .collect();
     let payouts: Vec<(String, i64)> =
         rows("SELECT CAST(id AS TEXT) AS id, amount FROM payouts WHERE state = 'in_transit' ORDER BY id")
             .await
@@ -511,7 +547,9 @@ pub async fn the_olist_statement_flags_exactly_the_injected_discrepancies_and_se
 
     // Assert: exactly the injected discrepancies are flagged.
     let unmatched = app
-        .lines("SELECT account_servicer_ref AS line FROM bank_statement_lines WHERE match_state = 'unmatched' ORDER BY 1")
+        .lines(
+            "SELECT account_servicer_ref AS line FROM bank_statement_lines WHERE match_state = 'unmatched' ORDER BY 1",
+        )
         .await;
     let mut expected = vec![injected.short_line.clone(), injected.duplicate_line.clone()];
     expected.sort();
@@ -520,18 +558,25 @@ pub async fn the_olist_statement_flags_exactly_the_injected_discrepancies_and_se
         ids.iter().filter_map(|id| captures.iter().find(|c| &c.0 == id).map(|c| c.1.clone())).collect()
     };
     let unconfirmed = app
-        .lines("SELECT CAST(id AS TEXT) AS line FROM payments p WHERE captured > 0 AND NOT EXISTS \
-                (SELECT 1 FROM bank_settlement_payments s WHERE s.payment_id = p.id)")
+        .lines(
+            "SELECT CAST(id AS TEXT) AS line FROM payments p WHERE captured > 0 AND NOT EXISTS \
+                (SELECT 1 FROM bank_settlement_payments s WHERE s.payment_id = p.id)",
+        )
         .await;
     assert_eq!(
         weeks_of(&unconfirmed),
         BTreeSet::from([injected.missing_week.clone(), injected.short_week.clone()]),
         "the missing and the short deposit's captures are unconfirmed"
     );
-    let states = app.lines("SELECT state || ' ' || CAST(COUNT(*) AS TEXT) AS line FROM payouts GROUP BY state ORDER BY 1").await;
-    assert_eq!(states, [format!("failed 1"), format!("settled {}", payouts.len() - 1)], "every payout settled but the returned one");
+    let states =
+        app.lines("SELECT state || ' ' || CAST(COUNT(*) AS TEXT) AS line FROM payouts GROUP BY state ORDER BY 1").await;
+    assert_eq!(
+        states,
+        ["failed 1".to_owned(), format!("settled {}", payouts.len() - 1)],
+        "every payout settled but the returned one"
+    );
     let failed = app.lines("SELECT CAST(id AS TEXT) AS line FROM payouts WHERE state = 'failed'").await;
-    assert_eq!(failed, [injected.returned_payout.clone()]);
+    assert_eq!(failed, std::slice::from_ref(&injected.returned_payout));
     let split_lines = app
         .scalar(&format!(
             "SELECT COUNT(*) FROM bank_line_matches m JOIN bank_statement_lines l ON l.id = m.line_id \
@@ -555,12 +600,11 @@ pub async fn the_olist_statement_flags_exactly_the_injected_discrepancies_and_se
         ))
         .await
         .remove(0);
-    let done = app
-        .ok(DEPOSIT_BY_HAND, json!({ "l": [line_id], "p": short_payments, "r": "processor fee 2.9 %" }))
-        .await;
+    let done =
+        app.ok(DEPOSIT_BY_HAND, json!({ "l": [line_id], "p": short_payments, "r": "processor fee 2.9 %" })).await;
     assert_eq!(done["matchBankDeposit"]["lines"][0]["state"], "MATCHED");
-    assert_eq!(net_of(&app, "processor_fees").await, injected.short_fee);
+    assert_eq!(net_of(app, "processor_fees").await, injected.short_fee);
     let missing: i64 = captures.iter().filter(|c| c.1 == injected.missing_week).map(|c| c.2).sum();
-    assert_eq!(net_of(&app, "processor_clearing").await, missing, "only the missing deposit's captures are in clearing");
+    assert_eq!(net_of(app, "processor_clearing").await, missing, "only the missing deposit's captures are in clearing");
     app.assert_books_consistent().await;
 }

@@ -78,8 +78,7 @@ pub async fn run(
     let body: Value = upload.json().await?;
     anyhow::ensure!(status.is_success(), "import refused: {status} {body}");
     let imported = t0.elapsed().as_secs_f64();
-    let query =
-        "mutation($b: ID!, $dry: Boolean!) { matchBankStatementLines(bankAccountId: $b, dryRun: $dry) { payouts { action } } }";
+    let query = "mutation($b: ID!, $dry: Boolean!) { matchBankStatementLines(bankAccountId: $b, dryRun: $dry) { payouts { action } } }";
     let t1 = Instant::now();
     let dry = session.admin(query, json!({ "b": account, "dry": true })).await?;
     let dry_seconds = t1.elapsed().as_secs_f64();

@@ -739,9 +739,10 @@ impl ReconciliationQuery {
         }
         let account = found_account(ctx, &bank_account_id).await?;
         let today = Utc::now().date_naive();
-        let items = recon::exceptions::unconfirmed(&reads(ctx).await?, &account.currency, today, older_than_days, limit)
-            .await
-            .or_coded()?;
+        let items =
+            recon::exceptions::unconfirmed(&reads(ctx).await?, &account.currency, today, older_than_days, limit)
+                .await
+                .or_coded()?;
         let wanted = kind.map(recon::exceptions::ItemKind::from);
         Ok(items
             .into_iter()

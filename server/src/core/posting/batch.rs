@@ -222,7 +222,9 @@ async fn post_round(
     let mut live = Vec::with_capacity(checked.len());
     for (index, req, draft) in checked {
         let platforms_own = super::post::in_platform_books(req, draft);
-        if !(known.contains(&draft.merchant) || platforms_own) || draft.counterparty.is_some_and(|c| !known.contains(&c)) {
+        if !(known.contains(&draft.merchant) || platforms_own)
+            || draft.counterparty.is_some_and(|c| !known.contains(&c))
+        {
             results[index] = Some(Err(LedgerError::Merchant(MerchantError::NotFound)));
             continue;
         }

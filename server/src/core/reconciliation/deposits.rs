@@ -75,7 +75,12 @@ pub fn batch_ref(line: &StoredLine) -> Option<String> {
 
 /// The payment ids a line names in its details' `EndToEndId`s.
 pub fn named_payments(line: &StoredLine) -> Vec<Uuid> {
-    line.line.details.iter().filter_map(|d| d.end_to_end_id.as_deref()).filter_map(|e| Uuid::parse_str(e).ok()).collect()
+    line.line
+        .details
+        .iter()
+        .filter_map(|d| d.end_to_end_id.as_deref())
+        .filter_map(|e| Uuid::parse_str(e).ok())
+        .collect()
 }
 
 /// True for a line that can be a processor deposit: a booked credit that
@@ -152,7 +157,9 @@ pub fn propose(
         }
         candidates.extend(singles);
     }
-    candidates.sort_by(|a, b| (a.difference_minor, a.days_apart, &a.lines).cmp(&(b.difference_minor, b.days_apart, &b.lines)));
+    candidates.sort_by(|a, b| {
+        (a.difference_minor, a.days_apart, &a.lines).cmp(&(b.difference_minor, b.days_apart, &b.lines))
+    });
     let by_id: HashMap<Uuid, &StoredLine> = lines.iter().map(|l| (l.id, l)).collect();
     let (mut used_lines, mut used_payments) = (HashSet::new(), HashSet::new());
     let mut out = Vec::new();
@@ -257,8 +264,10 @@ pub fn write_off_draft(
     metadata: serde_json::Value,
 ) -> Result<TransactionDraft, DomainError> {
     let amount = Amount::from_minor(amount)?;
-    let (bank, suspense) = if credit { (Direction::Debit, Direction::Credit) } else { (Direction::Credit, Direction::Debit) };
-    let entries = vec![leg(AccountCode::BANK, asset, bank, amount), leg(AccountCode::SUSPENSE, asset, suspense, amount)];
+    let (bank, suspense) =
+        if credit { (Direction::Debit, Direction::Credit) } else { (Direction::Credit, Direction::Debit) };
+    let entries =
+        vec![leg(AccountCode::BANK, asset, bank, amount), leg(AccountCode::SUSPENSE, asset, suspense, amount)];
     let notes = crate::core::payments::payment::Annotations { metadata: Some(metadata), ..Default::default() };
     crate::core::payments::payment::draft(MerchantId::PLATFORM, TransactionKind::BankWriteOff, entries, vec![], notes)
 }
@@ -325,8 +334,7 @@ mod tests {
     #[test]
     fn one_deposit_settles_its_captures_and_a_duplicate_line_stays_unmatched() {
         let caps = [capture(1, 7, 6_000), capture(2, 8, 4_000)];
-        let lines =
-            [credit(1, 10_000, 3, "SETTLEMENT W45", &[1, 2]), credit(2, 10_000, 3, "settlement  w45", &[1, 2])];
+        let lines = [credit(1, 10_000, 3, "SETTLEMENT W45", &[1, 2]), credit(2, 10_000, 3, "settlement  w45", &[1, 2])];
         let found = propose(&lines, &open(&caps), "BRL", &MatchRules::default());
         assert_eq!(found.len(), 1, "the duplicate cannot settle the same captures again");
         assert_eq!(found[0].lines.len(), 1);
@@ -361,7 +369,13 @@ mod tests {
         let shares = fee_shares(&caps, 100);
         assert_eq!(shares.iter().map(|s| s.2).sum::<i64>(), 100);
         assert!(shares.iter().all(|s| (33..=34).contains(&s.2)));
-        let draft = settlement_draft(shares[0].0, &AssetCode::parse("BRL").unwrap_or_else(|_| unreachable!()), 3_333, 33, serde_json::json!({}));
+        let draft = settlement_draft(
+            shares[0].0,
+            &AssetCode::parse("BRL").unwrap_or_else(|_| unreachable!()),
+            3_333,
+            33,
+            serde_json::json!({}),
+        );
         assert_eq!(draft.map(|d| d.entries.len()), Ok(3));
     }
 }

@@ -87,10 +87,12 @@ impl Reconciliation<'_> {
         dry_run: bool,
     ) -> Result<DepositMatch, LedgerError> {
         let reason = checked_reason(reason)?;
-        if lines.is_empty() || lines.len() > MAX_LINES_PER_DEPOSIT || payments.is_empty() || payments.len() > MAX_PAYMENTS_PER_DEPOSIT {
-            let why = format!(
-                "give 1 to {MAX_LINES_PER_DEPOSIT} lines and 1 to {MAX_PAYMENTS_PER_DEPOSIT} payments"
-            );
+        if lines.is_empty()
+            || lines.len() > MAX_LINES_PER_DEPOSIT
+            || payments.is_empty()
+            || payments.len() > MAX_PAYMENTS_PER_DEPOSIT
+        {
+            let why = format!("give 1 to {MAX_LINES_PER_DEPOSIT} lines and 1 to {MAX_PAYMENTS_PER_DEPOSIT} payments");
             return Err(ReconciliationError::BankAccountInvalid(why).into());
         }
         let does_not_fit = |why: String| LedgerError::from(ReconciliationError::LineDoesNotFit(why));
@@ -129,10 +131,7 @@ impl Reconciliation<'_> {
         let mut captures = Vec::with_capacity(payments.len());
         for p in payments {
             let capture = open.get(p).ok_or_else(|| {
-                does_not_fit(format!(
-                    "payment {p} captured nothing in {} or is settled already",
-                    account.currency
-                ))
+                does_not_fit(format!("payment {p} captured nothing in {} or is settled already", account.currency))
             })?;
             if !captures.iter().any(|c: &store::Capture| c.payment == *p) {
                 captures.push(capture.clone());
@@ -202,9 +201,11 @@ impl Reconciliation<'_> {
         let mut transactions = Vec::with_capacity(postings.len());
         for (merchant, transaction) in &postings {
             let key = format!("recon-unmatch-{}-{transaction}", matched.target_id);
-            let input = serde_json::json!({ "bankStatementLineId": line, "transactionId": transaction, "reason": reason });
-            let call = crate::core::posting::Call::new(caller, request_id.clone(), &key, "unmatchBankStatementLine", &input)?
-                .naming(Some(*merchant));
+            let input =
+                serde_json::json!({ "bankStatementLineId": line, "transactionId": transaction, "reason": reason });
+            let call =
+                crate::core::posting::Call::new(caller, request_id.clone(), &key, "unmatchBankStatementLine", &input)?
+                    .naming(Some(*merchant));
             let reversed = self.0.posting().reverse(call, TransactionId(*transaction), reason.to_owned(), true).await?;
             transactions.push(reversed.transaction.id);
         }
@@ -266,14 +267,25 @@ impl Reconciliation<'_> {
             return Ok(LineAction { lines: vec![l], transactions: Vec::new(), reverses: Vec::new() });
         }
         let key = format!("recon-{}-r{}-write-off", l.id, l.match_round);
-        let call = crate::core::posting::Call::new(caller, request_id.clone(), &key, "writeOffBankStatementLine", &metadata)?
-            .naming(Some(MerchantId::PLATFORM));
+        let call =
+            crate::core::posting::Call::new(caller, request_id.clone(), &key, "writeOffBankStatementLine", &metadata)?
+                .naming(Some(MerchantId::PLATFORM));
         let posted = self.0.posting().post(call, draft).await?;
         let transaction = posted.transaction.id;
         let actor = caller.actor().to_string();
         let txn = crate::core::db::begin_write(self.0.db(), Tenant::All, true).await?;
-        store::insert_target_match(&txn, account.id, l.id, "write_off", transaction.0, Some(transaction.0), &actor, Some(reason), Utc::now())
-            .await?;
+        store::insert_target_match(
+            &txn,
+            account.id,
+            l.id,
+            "write_off",
+            transaction.0,
+            Some(transaction.0),
+            &actor,
+            Some(reason),
+            Utc::now(),
+        )
+        .await?;
         let what = format!(
             "line {} ({} {} {}) written off to suspense: {reason}",
             l.id,
@@ -332,7 +344,13 @@ pub async fn unconfirmed(
     let mut out: Vec<UnconfirmedItem> = store::payouts_in_transit(reads.db(), currency, before, limit)
         .await?
         .into_iter()
-        .map(|(id, merchant, amount_minor, since)| UnconfirmedItem { kind: ItemKind::Payout, id, merchant, amount_minor, since })
+        .map(|(id, merchant, amount_minor, since)| UnconfirmedItem {
+            kind: ItemKind::Payout,
+            id,
+            merchant,
+            amount_minor,
+            since,
+        })
         .collect();
     out.extend(store::unsettled_captures(reads.db(), currency, before, limit).await?.into_iter().map(|c| {
         UnconfirmedItem {
@@ -462,7 +480,8 @@ pub async fn report(
     let (written_off_count, written_off_amount_minor) = get(LineState::WrittenOff.as_str());
     let (unmatched_count, unmatched_amount) = get(LineState::Unmatched.as_str());
     let line_count = matched_count + written_off_count + unmatched_count;
-    let line_amount_minor = matched_amount_minor.saturating_add(written_off_amount_minor).saturating_add(unmatched_amount);
+    let line_amount_minor =
+        matched_amount_minor.saturating_add(written_off_amount_minor).saturating_add(unmatched_amount);
     let mut unmatched_lines = buckets();
     for (booked, amount) in store::unmatched_in(db, account.id, from, to).await? {
         add_to(&mut unmatched_lines, booked.map_or(0, |d| (to - d).num_days().max(0)), amount);
@@ -487,7 +506,8 @@ pub async fn report(
     open_clearing.sort_by(|a, b| b.amount_minor.cmp(&a.amount_minor).then(a.merchant.cmp(&b.merchant)));
     let (deposits_with_fee, fees_minor) = store::fees_in(db, account.id, from, to).await?;
     #[allow(clippy::cast_precision_loss, reason = "a share for people, not money")]
-    let matched_share = if line_count == 0 { 1.0 } else { (matched_count + written_off_count) as f64 / line_count as f64 };
+    let matched_share =
+        if line_count == 0 { 1.0 } else { (matched_count + written_off_count) as f64 / line_count as f64 };
     Ok(Report {
         bank_account: account,
         from,

@@ -560,7 +560,8 @@ impl Reconciliation<'_> {
             let filter = LineFilter { statement: None, state: Some(LineState::Unmatched) };
             let lines = store::lines(reads.db(), bank_account, filter, None, MAX_LINES_PER_RUN).await?;
             let payouts = self.proposals(&reads, &account, &lines, rules).await?;
-            let open = open_captures(&reads, &account.currency, lines.iter().flat_map(deposits::named_payments)).await?;
+            let open =
+                open_captures(&reads, &account.currency, lines.iter().flat_map(deposits::named_payments)).await?;
             let deposits = deposits::propose(&lines, &open, &account.currency, &rules);
             Ok::<_, LedgerError>((account, MatchRun { payouts, deposits }))
         }
@@ -646,8 +647,9 @@ impl Reconciliation<'_> {
                 "grossMinor": gross, "feeMinor": fee });
             let draft = deposits::settlement_draft(*merchant, &asset, *gross, *fee, metadata.clone())?;
             let key = format!("{key_base}-{merchant}");
-            let call = super::posting::Call::new(caller, request_id.clone(), &key, "matchBankStatementLines", &metadata)?
-                .naming(Some(*merchant));
+            let call =
+                super::posting::Call::new(caller, request_id.clone(), &key, "matchBankStatementLines", &metadata)?
+                    .naming(Some(*merchant));
             items.push((call, draft));
         }
         let results = self.0.posting().post_batch(items, true, false).await;
@@ -930,8 +932,12 @@ impl Reconciliation<'_> {
             if l.status != "BOOK" {
                 continue;
             }
-            let ids: Vec<Uuid> =
-                l.details.iter().filter_map(|d| d.end_to_end_id.as_deref()).filter_map(|e| Uuid::parse_str(e).ok()).collect();
+            let ids: Vec<Uuid> = l
+                .details
+                .iter()
+                .filter_map(|d| d.end_to_end_id.as_deref())
+                .filter_map(|e| Uuid::parse_str(e).ok())
+                .collect();
             if !ids.is_empty() {
                 named.push((line, action, ids));
             }
