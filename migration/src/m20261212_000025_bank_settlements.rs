@@ -5,7 +5,8 @@
 //! - `bank_settlements`: one row per processor deposit matched to the
 //!   captures it pays: their gross, the net the bank booked, and the
 //!   processor's fee (gross − net), in minor units of the bank account's
-//!   currency.
+//!   currency; or (`kind` `write_off`) per capture staff wrote off to
+//!   suspense because the processor will never pay it, with the reason.
 //! - `bank_settlement_payments`: the payments a settlement covers; one open
 //!   row per payment (a partial unique index), so no capture is settled
 //!   twice.
@@ -32,15 +33,18 @@ const UP: &str = r#"
 CREATE TABLE bank_settlements (
     id {uuid} PRIMARY KEY,
     bank_account_id {uuid} NOT NULL REFERENCES bank_accounts (id),
+    kind TEXT NOT NULL DEFAULT 'deposit' CHECK (kind IN ('deposit', 'write_off')),
     currency TEXT NOT NULL,
     gross_minor BIGINT NOT NULL CHECK (gross_minor > 0),
-    net_minor BIGINT NOT NULL CHECK (net_minor > 0),
+    net_minor BIGINT NOT NULL CHECK (net_minor >= 0),
     fee_minor BIGINT NOT NULL CHECK (fee_minor >= 0),
     payment_count INTEGER NOT NULL CHECK (payment_count > 0),
+    reason TEXT,
     created_by TEXT NOT NULL,
     created_at {ts} NOT NULL,
     undone_at {ts},
-    CHECK (gross_minor = net_minor + fee_minor)
+    CHECK ((kind = 'deposit' AND net_minor > 0 AND gross_minor = net_minor + fee_minor)
+        OR (kind = 'write_off' AND net_minor = 0 AND fee_minor = 0 AND reason IS NOT NULL))
 );
 
 CREATE TABLE bank_settlement_payments (

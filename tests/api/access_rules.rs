@@ -93,6 +93,7 @@ const INVOKED: &[&str] = &[
     "matchBankDeposit",
     "unmatchBankStatementLine",
     "writeOffBankStatementLine",
+    "writeOffLedgerItem",
 ];
 
 /// A column of the table: who calls.
@@ -528,6 +529,10 @@ async fn invocation(app: &TestApp, fx: &Fixtures, field: &str) -> Option<(String
         "unmatchBankStatementLine" => (
             "mutation($l: ID!) { unmatchBankStatementLine(lineId: $l, reason: \"authz\", dryRun: true) { reverses } }",
             json!({ "l": fx.bank_written_off_line }),
+        ),
+        "writeOffLedgerItem" => (
+            "mutation($b: ID!, $p: ID!) { writeOffLedgerItem(bankAccountId: $b, paymentId: $p, reason: \"authz\", dryRun: true) { transactionId } }",
+            json!({ "b": fx.bank_account, "p": fx.bank_capture }),
         ),
         "writeOffBankStatementLine" => (
             "mutation($l: ID!) { writeOffBankStatementLine(lineId: $l, reason: \"authz\", dryRun: true) { transactionIds } }",

@@ -286,6 +286,7 @@ async fn a_split_deposit_a_duplicate_line_and_an_unknown_debit_are_worked_and_re
     let a1 = app.captured_payment(&m1, "40.00", &fresh()).await;
     let a2 = app.captured_payment(&m2, "10.00", &fresh()).await;
     let b1 = app.captured_payment(&m1, "30.00", &fresh()).await;
+    let lost = app.captured_payment(&m2, "7.00", &fresh()).await;
     app.pay(&m3, "5.00", None, "USD", &fresh()).await;
     let payout = app.create_payout(&m3, &fresh()).await;
     let (d0, d1) = (today(), today() + chrono::Duration::days(1));
@@ -324,9 +325,9 @@ async fn a_split_deposit_a_duplicate_line_and_an_unknown_debit_are_worked_and_re
     let b_states: BTreeSet<String> = [state("B-1"), state("B-2")].into();
     assert_eq!(b_states, BTreeSet::from(["MATCHED".to_owned(), "UNMATCHED".to_owned()]), "one of the twins stays");
     assert_eq!(state("X-1"), "UNMATCHED");
-    // What is left in clearing is the payee's recordPayment, which has no
-    // capture for a deposit to settle.
-    assert_eq!(net_of(&app, "processor_clearing").await, 500);
+    // What is left in clearing is the capture no deposit paid, and the
+    // payee's recordPayment, which has no capture for a deposit to settle.
+    assert_eq!(net_of(&app, "processor_clearing").await, 700 + 500);
 
     // The payout's match is final.
     let final_ = app.gql(UNMATCH, json!({ "l": states["P-1"].0, "r": "oops" })).await;
@@ -345,6 +346,27 @@ async fn a_split_deposit_a_duplicate_line_and_an_unknown_debit_are_worked_and_re
     app.ok(UNMATCH, json!({ "l": x, "r": "found it" })).await;
     assert_eq!(net_of(&app, "suspense").await, 0);
     app.ok(WRITE_OFF, json!({ "l": x, "r": "not found after all" })).await;
+
+    // The capture no deposit paid: unconfirmed, in the report's open
+    // clearing, until support writes it off to suspense.
+    const ITEM_WRITE_OFF: &str = "mutation($b: ID!, $p: ID!, $r: String!, $dry: Boolean! = false) { \
+        writeOffLedgerItem(bankAccountId: $b, paymentId: $p, reason: $r, dryRun: $dry) { \
+        capture { paymentId amount { amount } } transactionId } }";
+    let open = app.ok(UNCONFIRMED, json!({ "b": account, "k": "CAPTURE" })).await;
+    assert_eq!(open["unconfirmedLedgerItems"][0]["id"], lost.as_str(), "{open}");
+    let report = app.ok(REPORT, json!({ "b": account, "from": d0, "to": d1, "n": 0 })).await;
+    assert_eq!(report["reconciliationReport"]["openClearing"][0]["amount"]["amount"], "7.00", "{report}");
+    let dry = app.ok(ITEM_WRITE_OFF, json!({ "b": account, "p": lost, "r": "processor lost it", "dry": true })).await;
+    assert_eq!(dry["writeOffLedgerItem"]["transactionId"], Value::Null);
+    assert_eq!(net_of(&app, "processor_clearing").await, 1_200);
+    let settled = app.gql(ITEM_WRITE_OFF, json!({ "b": account, "p": b1, "r": "settled one" })).await;
+    assert_eq!(code(&settled), "ITEM_NOT_OPEN");
+    let gone = app.ok(ITEM_WRITE_OFF, json!({ "b": account, "p": lost, "r": "processor lost it" })).await;
+    assert!(gone["writeOffLedgerItem"]["transactionId"].is_string());
+    assert_eq!(net_of(&app, "processor_clearing").await, 500, "only the recordPayment is left");
+    assert_eq!(net_of(&app, "suspense").await, 1_234 + 700);
+    let again = app.gql(ITEM_WRITE_OFF, json!({ "b": account, "p": lost, "r": "twice" })).await;
+    assert_eq!(code(&again), "ITEM_NOT_OPEN");
 
     // The report: 6 lines, 4 matched, 1 written off, 1 (the twin) unmatched.
     let report = app.ok(REPORT, json!({ "b": account, "from": d0, "to": d1, "n": 0 })).await;

@@ -426,6 +426,24 @@ impl BankLineActionNode {
     }
 }
 
+/// A capture written off to suspense (or, on a dry run, that would be).
+pub struct CaptureWriteOffNode {
+    w: recon::exceptions::CaptureWriteOff,
+    today: NaiveDate,
+}
+
+#[Object(name = "CaptureWriteOff")]
+impl CaptureWriteOffNode {
+    /// The capture, as it was open.
+    async fn capture(&self) -> BankCaptureNode {
+        BankCaptureNode { c: self.w.capture.clone(), today: self.today }
+    }
+    /// The `BANK_WRITE_OFF` transaction in its merchant's books; null on a dry run.
+    async fn transaction_id(&self) -> Option<ID> {
+        self.w.transaction.map(|t| ID(t.0.to_string()))
+    }
+}
+
 /// What kind of ledger item the bank has not confirmed.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 #[graphql(remote = "crate::core::reconciliation::exceptions::ItemKind")]
@@ -1000,6 +1018,35 @@ impl ReconciliationMutation {
             .await
             .or_coded()?;
         Ok(BankLineActionNode { a: done, today: Utc::now().date_naive() })
+    }
+
+    /// Writes off the open capture of `paymentId` (in `bankAccountId`'s
+    /// currency, settled by no deposit) that the processor will never pay:
+    /// its merchant's books move it from `processor_clearing` to `suspense`,
+    /// and it leaves the unconfirmed items. (A payout the bank never debited
+    /// is failed with `failPayout` instead.) `reason` is required and
+    /// audited. `dryRun: true` writes nothing. Errors: `NOT_FOUND`,
+    /// `BAD_USER_INPUT`, `ITEM_NOT_OPEN` (not captured, settled or written off
+    /// already), `REASON_REQUIRED`.
+    #[graphql(guard = "access::FIELD", complexity = "super::MUTATION_COST + child_complexity")]
+    async fn write_off_ledger_item(
+        &self,
+        ctx: &Context<'_>,
+        bank_account_id: ID,
+        payment_id: ID,
+        reason: String,
+        #[graphql(default)] dry_run: bool,
+    ) -> async_graphql::Result<CaptureWriteOffNode> {
+        let account = parse_uuid(&bank_account_id, "bank account id")?;
+        let payment = parse_uuid(&payment_id, "payment id")?;
+        let rc = request(ctx)?;
+        rc.finish_reads().await;
+        let done = ledger(ctx)?
+            .reconciliation()
+            .write_off_capture(&rc.caller, rc.request_id.clone(), account, payment, &reason, dry_run)
+            .await
+            .or_coded()?;
+        Ok(CaptureWriteOffNode { w: done, today: Utc::now().date_naive() })
     }
 
     /// Imports a bank statement into `bankAccountId`: an ISO 20022 camt.053

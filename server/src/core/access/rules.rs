@@ -442,6 +442,7 @@ pub const FIELD_ACCESS: &[(&str, Access)] = {
         ("matchBankDeposit", Access::staff(Support)),
         ("unmatchBankStatementLine", Access::staff(Support)),
         ("writeOffBankStatementLine", Access::staff(Support)),
+        ("writeOffLedgerItem", Access::staff(Support)),
     ]
 };
 

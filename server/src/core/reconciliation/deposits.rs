@@ -272,6 +272,24 @@ pub fn write_off_draft(
     crate::core::payments::payment::draft(MerchantId::PLATFORM, TransactionKind::BankWriteOff, entries, vec![], notes)
 }
 
+/// The write-off of a capture the processor will never pay, in its
+/// merchant's books: `processor_clearing` credited and `suspense` debited
+/// with what was captured. Errors: [`DomainError`] for an amount out of range.
+pub fn capture_write_off_draft(
+    merchant: MerchantId,
+    asset: &AssetCode,
+    amount: i64,
+    metadata: serde_json::Value,
+) -> Result<TransactionDraft, DomainError> {
+    let amount = Amount::from_minor(amount)?;
+    let entries = vec![
+        leg(AccountCode::PROCESSOR_CLEARING, asset, Direction::Credit, amount),
+        leg(AccountCode::SUSPENSE, asset, Direction::Debit, amount),
+    ];
+    let notes = crate::core::payments::payment::Annotations { metadata: Some(metadata), ..Default::default() };
+    crate::core::payments::payment::draft(merchant, TransactionKind::BankWriteOff, entries, vec![], notes)
+}
+
 /// Whole days from `since` to `today`, never negative.
 pub fn age_days(since: DateTime<Utc>, today: NaiveDate) -> i64 {
     (today - since.date_naive()).num_days().max(0)

@@ -83,6 +83,10 @@ pub enum ReconciliationError {
     /// The line is not matched or written off, so there is nothing to undo.
     #[error("the statement line is not matched")]
     LineNotMatched,
+    /// The capture is not open: it captured nothing in the bank account's
+    /// currency, or a deposit settled it, or it was written off already.
+    #[error("payment {0} has no open capture in this currency (not captured, settled or written off already)")]
+    ItemNotOpen(uuid::Uuid),
     /// A payout the bank settled or returned stays so: its payout step
     /// cannot be undone. Write a correcting transaction instead.
     #[error("a payout settled or failed by a bank line cannot be unmatched: its payout step is final")]
@@ -107,6 +111,7 @@ impl ReconciliationError {
             ReconciliationError::ReasonRequired => "REASON_REQUIRED",
             ReconciliationError::LineNotMatched => "LINE_NOT_MATCHED",
             ReconciliationError::MatchIsFinal => "MATCH_IS_FINAL",
+            ReconciliationError::ItemNotOpen(_) => "ITEM_NOT_OPEN",
         }
     }
 }

@@ -304,6 +304,72 @@ impl Reconciliation<'_> {
     }
 }
 
+/// A capture written off to suspense (or, on a dry run, that would be).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureWriteOff {
+    /// The capture as it was open.
+    pub capture: store::Capture,
+    /// The `BANK_WRITE_OFF` transaction in its merchant's books; `None` on a dry run.
+    pub transaction: Option<TransactionId>,
+}
+
+impl Reconciliation<'_> {
+    /// Writes off the open capture of `payment` (captured in
+    /// `bank_account`'s currency, settled by no deposit): the processor will
+    /// never pay it (a lost deposit given up on). Its merchant's books move
+    /// it from `processor_clearing` to `suspense`, and it leaves the
+    /// unconfirmed items and the open clearing of the report. A payout the
+    /// bank never debited is not written off: `failPayout` returns its money.
+    /// Needs a reason; audited with it. On a dry run nothing is written.
+    /// Errors: `NOT_FOUND` (bank account), `ITEM_NOT_OPEN`, `REASON_REQUIRED`.
+    pub async fn write_off_capture(
+        &self,
+        caller: &Caller,
+        request_id: Option<String>,
+        bank_account: Uuid,
+        payment: Uuid,
+        reason: &str,
+        dry_run: bool,
+    ) -> Result<CaptureWriteOff, LedgerError> {
+        let reason = checked_reason(reason)?;
+        let reads = Reads::begin(self.0.db(), Tenant::All).await?;
+        let found = async {
+            let account =
+                store::bank_account(reads.db(), bank_account).await?.ok_or(ReconciliationError::BankAccountNotFound)?;
+            let open = super::open_captures(&reads, &account.currency, std::iter::once(payment)).await?;
+            Ok::<_, LedgerError>((account, open))
+        }
+        .await;
+        reads.finish().await;
+        let (account, open) = found?;
+        let capture = open.get(&payment).cloned().ok_or(ReconciliationError::ItemNotOpen(payment))?;
+        if dry_run {
+            return Ok(CaptureWriteOff { capture, transaction: None });
+        }
+        let asset = AssetCode::parse(&capture.asset)?;
+        let metadata = serde_json::json!({ "payment": payment, "bankAccount": account.id, "reason": reason });
+        let draft =
+            deposits::capture_write_off_draft(capture.merchant, &asset, capture.captured_minor, metadata.clone())?;
+        let key = format!("recon-write-off-{payment}");
+        let call = crate::core::posting::Call::new(caller, request_id.clone(), &key, "writeOffLedgerItem", &metadata)?
+            .naming(Some(capture.merchant));
+        let transaction = self.0.posting().post(call, draft).await?.transaction.id;
+        let actor = caller.actor().to_string();
+        let txn = crate::core::db::begin_write(self.0.db(), Tenant::All, true).await?;
+        let id = Uuid::now_v7();
+        store::insert_capture_write_off(&txn, id, account.id, &capture, transaction.0, reason, &actor, Utc::now())
+            .await?;
+        let what = format!(
+            "capture of payment {payment} ({} {}) written off to suspense: {reason}",
+            capture.captured_minor, capture.asset
+        );
+        let target = (AuditTarget::BankAccount, Some(account.id.to_string()));
+        append_audit(&txn, &audit(caller, "writeOffLedgerItem", target, Some(what), request_id)).await?;
+        txn.commit().await?;
+        Ok(CaptureWriteOff { capture, transaction: Some(transaction) })
+    }
+}
+
 /// What kind of ledger item the bank has not confirmed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ItemKind {

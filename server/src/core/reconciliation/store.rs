@@ -833,3 +833,41 @@ pub async fn fees_in(
     let n: i64 = row.try_get("", "n")?;
     Ok((u64::try_from(n).unwrap_or(0), row.try_get("", "fees")?))
 }
+
+/// Records that staff wrote the capture `capture` off to suspense
+/// (`transaction`), for `reason`: a `write_off` row of `bank_settlements`, so
+/// the capture is no longer open. Errors: a unique violation when a deposit
+/// settled it meanwhile.
+#[allow(clippy::too_many_arguments, reason = "one row's columns, all needed")]
+pub async fn insert_capture_write_off(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    account: Uuid,
+    capture: &Capture,
+    transaction: Uuid,
+    reason: &str,
+    by: &str,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let sql = "INSERT INTO bank_settlements (id, bank_account_id, kind, currency, gross_minor, net_minor, fee_minor, \
+               payment_count, reason, created_by, created_at) VALUES ($1, $2, 'write_off', $3, $4, 0, 0, 1, $5, $6, $7)";
+    let values = vec![
+        id.into(),
+        account.into(),
+        capture.asset.clone().into(),
+        capture.captured_minor.into(),
+        reason.to_owned().into(),
+        by.to_owned().into(),
+        at.into(),
+    ];
+    db.execute_raw(stmt(db, sql, values)).await?;
+    let sql = "INSERT INTO bank_settlement_payments (payment_id, settlement_id, merchant_id, gross_minor) \
+               VALUES ($1, $2, $3, $4)";
+    let values = vec![capture.payment.into(), id.into(), capture.merchant.0.into(), capture.captured_minor.into()];
+    db.execute_raw(stmt(db, sql, values)).await?;
+    let sql = "INSERT INTO bank_settlement_postings (settlement_id, merchant_id, transaction_id, gross_minor, fee_minor) \
+               VALUES ($1, $2, $3, $4, 0)";
+    let values = vec![id.into(), capture.merchant.0.into(), transaction.into(), capture.captured_minor.into()];
+    db.execute_raw(stmt(db, sql, values)).await?;
+    Ok(())
+}
