@@ -53,7 +53,7 @@ CREATE TABLE bank_settlement_payments (
     merchant_id {uuid} NOT NULL,
     gross_minor BIGINT NOT NULL CHECK (gross_minor > 0),
     undone_at {ts},
-    PRIMARY KEY (settlement_id, payment_id)
+    PRIMARY KEY (settlement_id, merchant_id, payment_id)
 );
 CREATE UNIQUE INDEX bank_settlement_payments_open_key ON bank_settlement_payments (payment_id)
     WHERE undone_at IS NULL;
