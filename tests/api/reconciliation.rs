@@ -576,6 +576,84 @@ async fn payouts_are_settled_and_failed_by_the_banks_lines_best_match_first() {
     app.assert_books_consistent().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_matching_runs_at_once_settle_each_payout_once() {
+    // Arrange: twelve payouts of three merchants in transit, and the bank's
+    // debit of each.
+    let app = spawn_app().await;
+    let number = fresh_account_number();
+    let account = register(&app, json!({ "name": "Race USD", "accountNumber": number, "currency": "USD" })).await;
+    let mut lines = Vec::new();
+    let mut payouts = Vec::new();
+    for m in 0..3 {
+        let merchant = app.merchant(&format!("Race Payee {m}")).await;
+        for p in 0..4 {
+            let cents = 1_000 + m * 100 + p;
+            let paid = app.pay(&merchant, &format!("{}.{:02}", cents / 100, cents % 100), None, "USD", &fresh()).await;
+            assert!(paid.get("errors").is_none(), "{paid}");
+            let payout = app.create_payout(&merchant, &fresh()).await;
+            lines.push((format!("R{m}{p}"), true, cents, payout.clone()));
+            payouts.push(payout);
+        }
+    }
+    let refs: Vec<(&str, bool, i64, String)> =
+        lines.iter().map(|(r, d, c, p)| (r.as_str(), *d, *c, p.clone())).collect();
+    let file = payout_statement(&number, chrono::Utc::now().date_naive(), &refs);
+    let imported = app.upload_statement(Some(&app.token), &account, &file).await;
+    assert_eq!(imported.status, 200, "{}", imported.body);
+
+    // Act: two runs at once over the same lines (the payout steps of both go
+    // through the batched write path under the same `recon-<line>` keys).
+    let (a, b) = tokio::join!(app.gql(MATCH, json!({ "b": account })), app.gql(MATCH, json!({ "b": account })));
+
+    // Assert: both answer; every payout settled once, every line matched once.
+    for run in [&a, &b] {
+        assert!(run.get("errors").is_none(), "a run failed: {run}");
+        for m in run["data"]["matchBankStatementLines"]["payouts"].as_array().expect("matches") {
+            assert_eq!(m["action"], "SETTLE", "{m}");
+            assert_eq!(m["payout"]["state"], "SETTLED", "{m}");
+        }
+    }
+    let answered = |run: &Value| run["data"]["matchBankStatementLines"]["payouts"].as_array().map_or(0, Vec::len);
+    assert!(answered(&a) == 12 || answered(&b) == 12, "one run answers every match: {a} {b}");
+    assert_eq!(app.count("bank_line_matches").await, 12);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM transactions WHERE kind = 'payout_settled'").await, 12);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM payouts WHERE state = 'settled'").await, 12);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM bank_statement_lines WHERE match_state = 'unmatched'").await, 0);
+    app.assert_books_consistent().await;
+
+    // A payout settled by then cannot be settled again through the batched
+    // path: by its own merchant, or named under another merchant.
+    let step = "mutation($i: PayoutStepInput!) { settlePayout(input: $i) { payout { state } } }";
+    let merchant_of = app
+        .lines(&format!("SELECT merchant_id::text AS line FROM payouts WHERE id = '{}'", payouts[0]))
+        .await
+        .remove(0);
+    let again = app
+        .gql(step, json!({ "i": { "payoutId": payouts[0], "merchantId": merchant_of, "idempotencyKey": fresh() } }))
+        .await;
+    assert_eq!(code(&again), "PAYOUT_NOT_IN_TRANSIT", "{again}");
+    let elsewhere = app.merchant("Race Stranger").await;
+    let wrong = app
+        .gql(step, json!({ "i": { "payoutId": payouts[0], "merchantId": elsewhere, "idempotencyKey": fresh() } }))
+        .await;
+    assert_eq!(code(&wrong), "NOT_FOUND", "{wrong}");
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM transactions WHERE kind = 'payout_settled'").await, 12);
+
+    // A step repeated under its key is answered again and posts once.
+    let paid = app.pay(&elsewhere, "3.00", None, "USD", &fresh()).await;
+    assert!(paid.get("errors").is_none(), "{paid}");
+    let payout = app.create_payout(&elsewhere, &fresh()).await;
+    let key = fresh();
+    let input = json!({ "i": { "payoutId": payout, "merchantId": elsewhere, "idempotencyKey": key } });
+    let first = app.ok(step, input.clone()).await;
+    let replayed = app.ok(step, input).await;
+    assert_eq!(first, replayed);
+    assert_eq!(first["settlePayout"]["payout"]["state"], "SETTLED");
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM transactions WHERE kind = 'payout_settled'").await, 13);
+    app.assert_books_consistent().await;
+}
+
 #[tokio::test]
 async fn support_matches_a_line_by_hand_with_a_reason_after_a_dry_run() {
     // Arrange: a payout in transit, and a bank debit the rules cannot match

@@ -105,6 +105,74 @@ pub async fn lock(db: &impl ConnectionTrait, id: Uuid, partition: Option<Merchan
     find(db, id, partition).await
 }
 
+/// Locks the payouts `keys` (merchant, payout id) for the rest of the
+/// transaction and returns those that exist, by id. On one PostgreSQL node
+/// this is one `SELECT … ORDER BY id FOR UPDATE` (the locks taken in id
+/// order, as every batch takes them); on Citus, which refuses `FOR UPDATE`
+/// across shards, and on SQLite, one statement per merchant, in merchant
+/// order. A key whose payout lies in another merchant's books finds nothing.
+/// Errors: the database's.
+pub async fn lock_many(db: &impl ConnectionTrait, keys: &[(MerchantId, Uuid)]) -> Result<Vec<Payout>, DbErr> {
+    use crate::core::db::{for_update, placeholders, rows_as_json, uuid_list};
+    let pairs: std::collections::BTreeSet<(MerchantId, Uuid)> = keys.iter().copied().collect();
+    let mut models = Vec::with_capacity(pairs.len());
+    if pairs.is_empty() {
+        return Ok(Vec::new());
+    }
+    if rows_as_json(db) {
+        let sql = "SELECT p.* FROM unnest($1::text::uuid[], $2::text::uuid[]) AS k(merchant_id, id) \
+                   JOIN payouts p ON p.merchant_id = k.merchant_id AND p.id = k.id ORDER BY p.id FOR UPDATE OF p";
+        let values = vec![uuid_list(pairs.iter().map(|(m, _)| m.0)), uuid_list(pairs.iter().map(|(_, id)| *id))];
+        models.extend(payout::Entity::find().from_raw_sql(stmt(db, sql, values)).all(db).await?);
+    } else {
+        let mut by_merchant: std::collections::BTreeMap<MerchantId, Vec<Uuid>> = std::collections::BTreeMap::new();
+        for (m, id) in pairs {
+            by_merchant.entry(m).or_default().push(id);
+        }
+        for (merchant, ids) in by_merchant {
+            for chunk in ids.chunks(crate::core::db::rows_per_statement(1).saturating_sub(1).max(1)) {
+                let sql = format!(
+                    "SELECT * FROM payouts WHERE merchant_id = $1 AND id IN ({}) ORDER BY id{}",
+                    placeholders(2, chunk.len()),
+                    for_update(db)
+                );
+                let mut values: Vec<sea_orm::Value> = vec![merchant.0.into()];
+                values.extend(chunk.iter().map(|id| sea_orm::Value::from(*id)));
+                models.extend(payout::Entity::find().from_raw_sql(stmt(db, &sql, values)).all(db).await?);
+            }
+        }
+    }
+    models.into_iter().map(Payout::try_from).collect()
+}
+
+/// Sets the state of each of `rows` (merchant, payout id, new state): one
+/// `UPDATE` per state and merchant group on every backend (a batch's payout
+/// steps reach at most two states). Errors: the database's.
+pub async fn set_states(db: &impl ConnectionTrait, rows: &[(MerchantId, Uuid, PayoutState)]) -> Result<(), DbErr> {
+    let mut groups: std::collections::BTreeMap<(&str, Option<MerchantId>), Vec<(MerchantId, Uuid)>> =
+        std::collections::BTreeMap::new();
+    // On Citus each statement stays in one merchant's shard; elsewhere one
+    // statement per state.
+    let per_merchant = crate::core::db::on_citus();
+    for (m, id, state) in rows {
+        groups.entry((state.as_str(), per_merchant.then_some(*m))).or_default().push((*m, *id));
+    }
+    let now = Utc::now();
+    for ((state, _), keys) in groups {
+        for chunk in keys.chunks(crate::core::db::rows_per_statement(2)) {
+            let merchants: std::collections::BTreeSet<Uuid> = chunk.iter().map(|(m, _)| m.0).collect();
+            payout::Entity::update_many()
+                .col_expr(payout::Column::State, state.into())
+                .col_expr(payout::Column::UpdatedAt, now.into())
+                .filter(payout::Column::MerchantId.is_in(merchants))
+                .filter(payout::Column::Id.is_in(chunk.iter().map(|(_, id)| *id)))
+                .exec(db)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 /// Sets the state of `merchant`'s payout `id`.
 pub async fn set_state(
     db: &impl ConnectionTrait,

@@ -1,6 +1,12 @@
 //! The batched write path: many posting requests applied in one database
 //! transaction, each statement covering the whole batch.
 //!
+//! The same steps take the payout steps (`settlePayout`, `failPayout`) that
+//! name their payout's merchant: their payouts are locked in one statement,
+//! checked as the one-request path checks them, and posted as drafts with the
+//! rest ([`batchable`]); the reconciliation's matching run settles payouts by
+//! the hundred this way.
+//!
 //! One request at a time costs a dozen round trips and a WAL flush, and every
 //! payment waits for the row locks of the platform's `processor_clearing` and
 //! `fee_revenue` balances and for the sequence clock. Here a batch (gathered by
@@ -58,6 +64,7 @@
 
 use crate::core::accounts::AccountError;
 use crate::core::merchants::MerchantError;
+use crate::core::payouts::payout::PayoutState;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::Utc;
@@ -114,6 +121,36 @@ pub(super) fn groupable(req: &Request) -> bool {
     matches!(&req.command, Command::Post(d) if d.reverses.is_none() && d.payment.is_none() && d.payout.is_none())
 }
 
+/// True for requests [`post_batch`] takes: the [`groupable`] postings and the
+/// payout steps (`settlePayout`, `failPayout`) whose request names the
+/// payout's merchant ([`Request::partition`], or a merchant key's own), as
+/// the reconciliation's matching run sends them by the hundred: their
+/// payouts are locked in one statement and their postings go through the
+/// batch's steps with the rest (see [`payout_steps`]). Group commit still
+/// gathers only [`groupable`] requests.
+pub(super) fn batchable(req: &Request) -> bool {
+    groupable(req) || (payout_step(req).is_some() && payout_partition(req).is_some())
+}
+
+/// The payout and whether it settles (`true`) or fails, for a payout step.
+fn payout_step(req: &Request) -> Option<(uuid::Uuid, bool)> {
+    match req.command {
+        Command::SettlePayout { payout } => Some((payout, true)),
+        Command::FailPayout { payout } => Some((payout, false)),
+        _ => None,
+    }
+}
+
+/// The merchant whose books hold a payout step's payout, when the request
+/// says: a merchant key's own, or the merchant a staff or service caller named.
+fn payout_partition(req: &Request) -> Option<MerchantId> {
+    match req.tenant {
+        Tenant::Merchant(m) => Some(req.partition.unwrap_or(m)),
+        Tenant::All => req.partition,
+        Tenant::Nobody => None,
+    }
+}
+
 /// The merchants whose rows a batch's database transaction may touch, sorted
 /// and without repeats: for a request of a merchant key, that merchant only
 /// (whatever its draft names: a draft for another merchant is refused in
@@ -131,6 +168,9 @@ pub(super) fn tenant_set(batch: &[Request]) -> Vec<MerchantId> {
                 set.insert(draft.merchant);
                 set.extend(draft.counterparty);
             }
+            (Tenant::All, Command::SettlePayout { .. } | Command::FailPayout { .. }) => {
+                set.extend(req.partition);
+            }
             (Tenant::All, _) | (Tenant::Nobody, _) => {}
         }
     }
@@ -140,7 +180,7 @@ pub(super) fn tenant_set(batch: &[Request]) -> Vec<MerchantId> {
 /// One result per request, in order.
 type Results = Vec<Option<Result<Applied, LedgerError>>>;
 
-/// Applies `batch` (every request [`groupable`]) inside the open database
+/// Applies `batch` (every request [`batchable`]) inside the open database
 /// transaction `db`, whose tenant must be all rows. Returns one result per
 /// request; refused requests wrote nothing.
 pub(super) async fn post_batch(
@@ -191,18 +231,28 @@ async fn post_round(
         items.iter().filter_map(|&i| batch[i].key.clone().map(|k| (batch[i].scope, k))).collect();
     let used = if keys.is_empty() { HashMap::new() } else { idempotency::find_many(db, &keys).await? };
 
-    // 2. Rules without balances.
+    // 2. Rules without balances (after the payout steps' payouts are locked
+    // and turned into their postings).
+    let replayed = |i: usize| batch[i].key.as_ref().and_then(|k| used.get(&(batch[i].scope, k.clone())));
+    let fresh: Vec<usize> = items.iter().copied().filter(|&i| replayed(i).is_none()).collect();
+    let stepped = payout_steps(db, batch, &fresh, results).await?;
     let mut checked = Vec::with_capacity(items.len());
     for &i in items {
         let req = &batch[i];
-        let Command::Post(draft) = &req.command else {
-            results[i] = Some(Err(LedgerError::internal("a request the batched path does not take reached it")));
-            continue;
-        };
-        if let Some((fingerprint, result)) = req.key.as_ref().and_then(|k| used.get(&(req.scope, k.clone()))) {
+        if let Some((fingerprint, result)) = replayed(i) {
             results[i] = Some(replay(req, fingerprint, result.clone()));
             continue;
         }
+        let draft = match (&req.command, stepped.get(&i)) {
+            (Command::Post(draft), _) => draft,
+            (_, Some(draft)) => draft,
+            // A payout step refused in `payout_steps` has its result already.
+            (_, None) if results[i].is_some() => continue,
+            (_, None) => {
+                results[i] = Some(Err(LedgerError::internal("a request the batched path does not take reached it")));
+                continue;
+            }
+        };
         match check_draft(req, draft) {
             Ok(()) => checked.push((i, req, draft)),
             Err(e) => results[i] = Some(Err(e)),
@@ -289,6 +339,7 @@ async fn post_round(
     let mut events = Vec::with_capacity(applied.len());
     let mut keys = Vec::new();
     let mut audits = Vec::new();
+    let mut payout_states = Vec::new();
     for (numbers, (l, entries, changed)) in reserved.transactions.iter().copied().zip(applied) {
         let seq = numbers.seq;
         if let Some(audit) = &l.req.audit {
@@ -304,7 +355,14 @@ async fn post_round(
             last_change.insert(*id, (*b, seq));
         }
         partition_of.extend(l.accounts.values().map(|a| (a.id, a.owner.partition())));
-        let outcome = Outcome::Transaction(record.id);
+        let outcome = match payout_step(l.req) {
+            Some((payout, settled)) => {
+                let state = if settled { PayoutState::Settled } else { PayoutState::Failed };
+                payout_states.push((l.draft.merchant, payout, state));
+                Outcome::Payout { payout, transaction: record.id }
+            }
+            None => Outcome::Transaction(record.id),
+        };
         if let Some(key) = &l.req.key {
             keys.push(idempotency::CompletedKey {
                 scope: l.req.scope,
@@ -345,6 +403,10 @@ async fn post_round(
             return Err(Attempt::Raced);
         }
     }
+    // The payouts settled or failed, under the locks `payout_steps` took.
+    if !payout_states.is_empty() {
+        crate::core::payouts::store::set_states(db, &payout_states).await?;
+    }
     #[cfg(debug_assertions)]
     {
         let written: Vec<(accounts::BalanceKey, crate::domain::Balance)> =
@@ -352,6 +414,70 @@ async fn post_round(
         super::invariants::read_back(db, &written).await?;
     }
     Ok(())
+}
+
+/// The postings of the payout steps among requests `items` (none replayed),
+/// by request index: their payouts locked in one statement (id order) and
+/// each checked as the one-request path checks it (`finish_payout`). A step
+/// refused here gets its result in `results` and posts nothing: `NOT_FOUND`
+/// (no such payout in the named merchant's books, or one the tenant may not
+/// see), `PAYOUT_NOT_IN_TRANSIT` (settled or failed before, or by an earlier
+/// step of the same round). Errors: the database's.
+async fn payout_steps(
+    db: &impl ConnectionTrait,
+    batch: &[Request],
+    items: &[usize],
+    results: &mut Results,
+) -> Result<HashMap<usize, TransactionDraft>, Attempt> {
+    use crate::core::payouts::PayoutError;
+    let steps: Vec<(usize, uuid::Uuid, bool, Option<MerchantId>)> = items
+        .iter()
+        .filter_map(|&i| payout_step(&batch[i]).map(|(p, settled)| (i, p, settled, payout_partition(&batch[i]))))
+        .collect();
+    if steps.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let keys: Vec<(MerchantId, uuid::Uuid)> = steps.iter().filter_map(|(_, p, _, m)| m.map(|m| (m, *p))).collect();
+    let found: HashMap<uuid::Uuid, crate::core::payouts::store::Payout> =
+        crate::core::payouts::store::lock_many(db, &keys).await?.into_iter().map(|p| (p.id, p)).collect();
+    let mut taken = HashSet::new();
+    let mut drafts = HashMap::with_capacity(steps.len());
+    let mut moved = Vec::new();
+    for (i, id, settled, partition) in steps {
+        let req = &batch[i];
+        let drafted = match found.get(&id).filter(|p| Some(p.merchant) == partition && req.tenant.sees(p.merchant)) {
+            None => Err(LedgerError::from(PayoutError::NotFound)),
+            Some(p) if p.state != PayoutState::InTransit || !taken.insert(id) => {
+                moved.extend(req.key.clone().map(|k| (req.scope, k)));
+                Err(crate::domain::DomainError::Payout(PayoutError::PayoutNotInTransit).into())
+            }
+            Some(p) => {
+                let kind = if settled {
+                    crate::domain::TransactionKind::PayoutSettled
+                } else {
+                    crate::domain::TransactionKind::PayoutFailed
+                };
+                crate::domain::Amount::from_minor(p.amount)
+                    .and_then(|amount| crate::core::payouts::payout::step(kind, p.merchant, &p.asset, amount, id))
+                    .map_err(LedgerError::from)
+            }
+        };
+        match drafted {
+            Ok(d) => {
+                drafts.insert(i, d);
+            }
+            Err(e) => results[i] = Some(Err(e)),
+        }
+    }
+    // A payout that moved may have moved under this very key, committed by
+    // another transaction after step 1 read the keys (the lock above waited
+    // for it): then the step is a replay, not a refusal, and the batch runs
+    // again to answer it so (the one-request path's key claim waits the same
+    // way).
+    if !moved.is_empty() && !idempotency::find_many(db, &moved).await?.is_empty() {
+        return Err(Attempt::Raced);
+    }
+    Ok(drafts)
 }
 
 /// Step 6's writes on one PostgreSQL node, in one statement and one round

@@ -438,7 +438,7 @@ impl Writer {
         atomic: bool,
     ) -> Result<Vec<Result<Applied, LedgerError>>, batch::Attempt> {
         let txn = crate::core::db::begin(&self.db).await?;
-        let results = if batch.iter().all(batch::groupable) {
+        let results = if batch.iter().all(batch::batchable) {
             // The batch acts for several merchants: its transaction sees the
             // rows of exactly those merchants (and the platform's), and each
             // request's own tenant is checked in memory as well (see the

@@ -771,17 +771,22 @@ impl Reconciliation<'_> {
         let txn = super::db::begin_write(self.0.db(), Tenant::All, true).await?;
         let actor = caller.actor().to_string();
         let now = Utc::now();
+        let rows: Vec<store::PayoutMatchRow> =
+            done.iter().map(|m| (m.line.id, m.payout.id, m.action.as_str(), m.transaction.map(|t| t.0))).collect();
+        store::insert_matches(&txn, bank_account, &rows, &actor, now).await?;
+        let records: Vec<_> = done
+            .iter()
+            .map(|m| {
+                let target = (AuditTarget::BankStatement, Some(m.line.statement.to_string()));
+                let what = format!("line {} matched to payout {} ({})", m.line.id, m.payout.id, m.action.as_str());
+                audit(caller, "matchBankStatementLines", target, Some(what), request_id.clone())
+            })
+            .collect();
+        crate::core::access::store::append_audits(&txn, &records).await?;
+        txn.commit().await?;
         for m in &mut done {
-            let transaction = m.transaction.map(|t| t.0);
-            let (line, payout, action) = (m.line.id, m.payout.id, m.action.as_str());
-            store::insert_match(&txn, bank_account, line, payout, action, transaction, &actor, now).await?;
-            let target = (AuditTarget::BankStatement, Some(m.line.statement.to_string()));
-            let what = format!("line {line} matched to payout {payout} ({action})");
-            append_audit(&txn, &audit(caller, "matchBankStatementLines", target, Some(what), request_id.clone()))
-                .await?;
             m.line.state = LineState::Matched;
         }
-        txn.commit().await?;
         match first_error {
             Some(e) => Err(e),
             None => Ok(done),

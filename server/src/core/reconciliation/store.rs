@@ -437,6 +437,69 @@ pub async fn insert_match(
     Ok(())
 }
 
+/// A payout match to record: the line, the payout, the action
+/// (`settle`, `fail`, `returned`) and the transaction its step posted.
+pub type PayoutMatchRow<'a> = (Uuid, Uuid, &'a str, Option<Uuid>);
+
+/// [`insert_match`] for many matches of one run at once: multi-row inserts
+/// and one update of their lines per [`crate::core::db::rows_per_statement`]
+/// rows (a chunk of a matching run records hundreds). A match recorded
+/// already (the same line: a concurrent run's, whose payout step this run's
+/// replayed under the same `recon-<line id>` key) is kept and not repeated.
+/// Errors: the database's.
+pub async fn insert_matches(
+    db: &impl ConnectionTrait,
+    account: Uuid,
+    rows: &[PayoutMatchRow<'_>],
+    matched_by: &str,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    const COLUMNS: usize = 8;
+    for chunk in rows.chunks(crate::core::db::rows_per_statement(COLUMNS)) {
+        let tuples: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let k = i * COLUMNS;
+                format!(
+                    "(${}, ${}, ${}, 'payout', ${}, ${}, ${}, ${}, ${})",
+                    k + 1,
+                    k + 2,
+                    k + 3,
+                    k + 4,
+                    k + 5,
+                    k + 6,
+                    k + 7,
+                    k + 8
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO bank_line_matches (id, line_id, bank_account_id, target_kind, target_id, action, \
+             transaction_id, matched_by, matched_at) VALUES {} ON CONFLICT DO NOTHING",
+            tuples.join(", ")
+        );
+        let mut values = Vec::with_capacity(chunk.len() * COLUMNS);
+        for (line, payout, action, transaction) in chunk {
+            values.extend([
+                Uuid::now_v7().into(),
+                (*line).into(),
+                account.into(),
+                (*payout).into(),
+                (*action).to_owned().into(),
+                (*transaction).into(),
+                matched_by.to_owned().into(),
+                at.into(),
+            ]);
+        }
+        db.execute_raw(stmt(db, &sql, values)).await?;
+        let sql = format!(
+            "UPDATE bank_statement_lines SET match_state = 'matched' WHERE id IN {} AND match_state = 'unmatched'",
+            marks(0, chunk.len())
+        );
+        db.execute_raw(stmt(db, &sql, chunk.iter().map(|r| r.0.into()).collect())).await?;
+    }
+    Ok(())
+}
+
 /// `($k, $k+1, …)` for `n` values after the `offset` already bound.
 fn marks(offset: usize, n: usize) -> String {
     let list: Vec<String> = (offset + 1..=offset + n).map(|k| format!("${k}")).collect();
