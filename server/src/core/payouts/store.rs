@@ -149,8 +149,8 @@ pub async fn lock_many(db: &impl ConnectionTrait, keys: &[(MerchantId, Uuid)]) -
 /// `UPDATE` per state and merchant group on every backend (a batch's payout
 /// steps reach at most two states). Errors: the database's.
 pub async fn set_states(db: &impl ConnectionTrait, rows: &[(MerchantId, Uuid, PayoutState)]) -> Result<(), DbErr> {
-    let mut groups: std::collections::BTreeMap<(&str, Option<MerchantId>), Vec<(MerchantId, Uuid)>> =
-        std::collections::BTreeMap::new();
+    type Group<'a> = (&'a str, Option<MerchantId>);
+    let mut groups: std::collections::BTreeMap<Group, Vec<(MerchantId, Uuid)>> = std::collections::BTreeMap::new();
     // On Citus each statement stays in one merchant's shard; elsewhere one
     // statement per state.
     let per_merchant = crate::core::db::on_citus();
