@@ -1,4 +1,4 @@
-//! The subcommands: `serve` (default), `verify`, `rebuild-balances`, `replay`.
+//! The subcommands: `serve` (default), `verify`, `rebuild-balances`, `replay`, `export`.
 
 use std::process::ExitCode;
 
@@ -41,6 +41,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let db = crate::core::connect_and_migrate(&settings.database_url(), 2).await?;
             let changed = reports::rebuild_balances(&db).await?;
             println!("rebuilt balances: {changed} account(s) corrected");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export(args) => {
+            let db = crate::core::connect_and_migrate(&settings.database_url(), 2).await?;
+            let merchant = args.merchant.map(crate::domain::MerchantId);
+            let exported = match &args.output {
+                Some(path) => {
+                    let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+                    crate::core::journals::export(&db, args.format, merchant, args.until, &mut file).await?
+                }
+                None => {
+                    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+                    crate::core::journals::export(&db, args.format, merchant, args.until, &mut stdout).await?
+                }
+            };
+            eprintln!(
+                "exported {} transactions, {} postings, {} balance assertions",
+                exported.transactions, exported.postings, exported.assertions
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Replay(args) => {

@@ -214,6 +214,25 @@ pub enum Command {
     RebuildBalances,
     /// Replay the Olist marketplace sample through a running server's GraphQL API.
     Replay(ReplayArgs),
+    /// Write the books as a Beancount or hledger journal (see `core::journals`).
+    Export(ExportArgs),
+}
+
+/// Arguments of `export`.
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// The journal format.
+    #[arg(long, value_enum)]
+    pub format: crate::core::journals::Format,
+    /// One merchant's books only (its id); every merchant's and the platform's when absent.
+    #[arg(long)]
+    pub merchant: Option<uuid::Uuid>,
+    /// Transactions effective at or before this time (RFC 3339) only.
+    #[arg(long)]
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Write to this file instead of standard output.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
 }
 
 /// Arguments of `replay`.

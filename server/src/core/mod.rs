@@ -29,6 +29,7 @@
 //! - [`access`] — callers and access rules, staff, sessions, API keys, the audit log.
 //! - [`reports`] — monthly rollups, the trial balance, balances as of a time,
 //!   and the whole-book checks (verify, rebuild).
+//! - [`journals`] — the books as a Beancount or hledger journal, for their own checkers.
 //! - [`outbox`] — the committed events, read by subscriptions, the event feed
 //!   and the NATS relay.
 //! - [`error`] — [`LedgerError`], the closed error enum every service returns.
@@ -37,6 +38,7 @@ pub mod access;
 pub mod accounts;
 pub(in crate::core) mod db;
 pub mod error;
+pub mod journals;
 pub mod merchants;
 pub mod outbox;
 pub mod payments;
