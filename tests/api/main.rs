@@ -22,6 +22,7 @@ mod console_reconciliation;
 mod deals;
 mod dry_run;
 mod events;
+mod export;
 mod group_commit;
 mod history;
 mod http;

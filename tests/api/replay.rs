@@ -219,4 +219,8 @@ async fn olist_lifecycle_replay_authorizes_captures_voids_and_pays_out_weekly() 
         &data_dir(),
     )
     .await;
+
+    // Those books as Beancount and hledger journals (issue 21), checked by
+    // the tools themselves.
+    crate::export::the_olist_books_pass_bean_check_and_hledger_check_at_our_balances(&app).await;
 }
