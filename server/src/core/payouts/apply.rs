@@ -92,11 +92,7 @@ pub(in crate::core) async fn finish_payout(
     if p.state != PayoutState::InTransit {
         return Err(DomainError::Payout(PayoutError::PayoutNotInTransit).into());
     }
-    let (kind, state) = if settled {
-        (TransactionKind::PayoutSettled, PayoutState::Settled)
-    } else {
-        (TransactionKind::PayoutFailed, PayoutState::Failed)
-    };
+    let (kind, state) = crate::core::payouts::payout::finishing(settled);
     let draft = step(kind, p.merchant, &p.asset, Amount::from_minor(p.amount)?, id)?;
     let transaction = post(db, req, &draft).await?;
     payouts::set_state(db, p.merchant, id, state).await?;

@@ -117,6 +117,16 @@ fn leg(owner: Owner, code: &'static str, asset: &AssetCode, direction: Direction
     }
 }
 
+/// The transaction kind a payout step posts and the state it leaves the
+/// payout in: settled (`settled`) or failed by the bank.
+pub fn finishing(settled: bool) -> (TransactionKind, PayoutState) {
+    if settled {
+        (TransactionKind::PayoutSettled, PayoutState::Settled)
+    } else {
+        (TransactionKind::PayoutFailed, PayoutState::Failed)
+    }
+}
+
 /// The transaction of a payout step (`PayoutCreated`, `PayoutSettled` or `PayoutFailed`).
 pub fn step(
     kind: TransactionKind,

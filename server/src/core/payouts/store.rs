@@ -173,21 +173,14 @@ pub async fn set_states(db: &impl ConnectionTrait, rows: &[(MerchantId, Uuid, Pa
     Ok(())
 }
 
-/// Sets the state of `merchant`'s payout `id`.
+/// Sets the state of `merchant`'s payout `id` ([`set_states`] for one).
 pub async fn set_state(
     db: &impl ConnectionTrait,
     merchant: MerchantId,
     id: Uuid,
     state: PayoutState,
 ) -> Result<(), DbErr> {
-    payout::Entity::update_many()
-        .col_expr(payout::Column::State, state.as_str().into())
-        .col_expr(payout::Column::UpdatedAt, Utc::now().into())
-        .filter(payout::Column::MerchantId.eq(merchant.0))
-        .filter(payout::Column::Id.eq(id))
-        .exec(db)
-        .await?;
-    Ok(())
+    set_states(db, &[(merchant, id, state)]).await
 }
 
 /// True when a payout exists for this merchant, asset and period.

@@ -357,7 +357,7 @@ async fn post_round(
         partition_of.extend(l.accounts.values().map(|a| (a.id, a.owner.partition())));
         let outcome = match payout_step(l.req) {
             Some((payout, settled)) => {
-                let state = if settled { PayoutState::Settled } else { PayoutState::Failed };
+                let (_, state) = crate::core::payouts::payout::finishing(settled);
                 payout_states.push((l.draft.merchant, payout, state));
                 Outcome::Payout { payout, transaction: record.id }
             }
@@ -452,11 +452,7 @@ async fn payout_steps(
                 Err(crate::domain::DomainError::Payout(PayoutError::PayoutNotInTransit).into())
             }
             Some(p) => {
-                let kind = if settled {
-                    crate::domain::TransactionKind::PayoutSettled
-                } else {
-                    crate::domain::TransactionKind::PayoutFailed
-                };
+                let (kind, _) = crate::core::payouts::payout::finishing(settled);
                 crate::domain::Amount::from_minor(p.amount)
                     .and_then(|amount| crate::core::payouts::payout::step(kind, p.merchant, &p.asset, amount, id))
                     .map_err(LedgerError::from)
