@@ -26,6 +26,10 @@ pub struct Model {
     pub number: i64,
     /// A deal's number in the counterparty's journal.
     pub counterparty_number: Option<i64>,
+    /// Its link in its merchant's hash chain (64 hex digits; migration 26).
+    pub hash: Option<String>,
+    /// A deal's link in the counterparty's hash chain.
+    pub counterparty_hash: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -34,6 +34,7 @@ mod m20261210_000022_transaction_time_indexes;
 mod m20261210_000023_account_history_index;
 mod m20261211_000024_create_bank_reconciliation;
 mod m20261212_000025_bank_settlements;
+mod m20261213_000026_hash_chains;
 
 /// Runs `sql` (one or more statements) on PostgreSQL and does nothing on
 /// SQLite: for the migrations whose objects only PostgreSQL has (functions
@@ -107,6 +108,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261210_000023_account_history_index::Migration),
             Box::new(m20261211_000024_create_bank_reconciliation::Migration),
             Box::new(m20261212_000025_bank_settlements::Migration),
+            Box::new(m20261213_000026_hash_chains::Migration),
         ]
     }
 }

@@ -1,4 +1,5 @@
-//! The subcommands: `serve` (default), `verify`, `rebuild-balances`, `replay`, `export`.
+//! The subcommands: `serve` (default), `verify`, `rebuild-balances`, `replay`, `export`,
+//! `verify-export`, `checkpoint-key`.
 
 use std::process::ExitCode;
 
@@ -62,6 +63,43 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::VerifyExport(args) => {
+            let mut keys = Vec::new();
+            for k in &args.public_keys {
+                match std::fs::read_to_string(k) {
+                    Ok(text) => keys.extend(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned)),
+                    Err(_) => keys.push(k.clone()),
+                }
+            }
+            let file = std::io::BufReader::new(std::fs::File::open(&args.file)?);
+            match crate::core::chain::export::verify(file, &keys) {
+                Ok(v) => {
+                    println!(
+                        "OK: merchant {}, {} transactions to sequence {}, head {}{}",
+                        v.merchant,
+                        v.transactions,
+                        v.last_sequence,
+                        v.head,
+                        v.checkpoint
+                            .map(|c| format!(", signed by {} at {}", c.origin, c.time.to_rfc3339()))
+                            .unwrap_or_default()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    println!("FAILED: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::CheckpointKey(args) => {
+            let (key, private) = crate::core::chain::checkpoint::CheckpointKey::generate(&args.name)?;
+            use std::io::Write;
+            let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&args.output)?;
+            writeln!(file, "{private}")?;
+            println!("{}", key.verifier_key());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Replay(args) => {
             let summary = crate::replay::run(&args).await?;
             println!("{summary}");
@@ -78,6 +116,7 @@ pub fn print_report(r: &VerifyReport) {
         ("assets that do not sum to zero", &r.unbalanced_assets),
         ("transactions that do not balance", &r.unbalanced_transactions),
         ("merchant journals with a gap or a clock out of step", &r.journal_breaks),
+        ("merchant hash chains that do not recompute", &r.chain_breaks),
     ];
     for (title, lines) in sections {
         if lines.is_empty() {

@@ -146,6 +146,26 @@ pub struct Settings {
     /// Subscriptions allowed at once on one WebSocket connection.
     #[arg(long, env = "LEDGER_MAX_SUBSCRIPTIONS_PER_CONNECTION", default_value_t = crate::http::ws::DEFAULT_SUBSCRIPTIONS_PER_CONNECTION, global = true)]
     pub max_subscriptions_per_connection: usize,
+    /// The file holding the checkpoint signing key, a C2SP private key
+    /// (`PRIVATE+KEY+<name>+<keyid>+<base64>`; `ledger-server checkpoint-key`
+    /// writes one). Unset: the server makes a new key at each start (its
+    /// public key is kept, so older checkpoints still verify). To rotate,
+    /// start with a new file: the old public key is marked retired, not lost.
+    #[arg(long, env = "LEDGER_CHECKPOINT_KEY_FILE", global = true)]
+    pub checkpoint_key_file: Option<PathBuf>,
+    /// The name of a key the server makes itself (no key file): the origin
+    /// prefix of its checkpoints, no spaces or `+`.
+    #[arg(long, env = "LEDGER_CHECKPOINT_KEY_NAME", default_value = "ledger.local", global = true)]
+    pub checkpoint_key_name: String,
+    /// Sign a merchant's chain once it is this many transactions past its last checkpoint.
+    #[arg(long, env = "LEDGER_CHECKPOINT_EVERY", default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..), global = true)]
+    pub checkpoint_every: i64,
+    /// Sign a merchant's chain that has moved once its last checkpoint is this old, in seconds.
+    #[arg(long, env = "LEDGER_CHECKPOINT_MAX_AGE_SECS", default_value_t = 3600, global = true)]
+    pub checkpoint_max_age_secs: u64,
+    /// How often the checkpoint job looks, in milliseconds.
+    #[arg(long, env = "LEDGER_CHECKPOINT_INTERVAL_MS", default_value_t = 30_000, global = true)]
+    pub checkpoint_interval_ms: u64,
 }
 
 /// How the server presents itself.
@@ -216,6 +236,35 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Write the books as a Beancount or hledger journal (see `core::journals`).
     Export(ExportArgs),
+    /// Check a merchant's chain export (JSON Lines) offline, without a
+    /// database; exits non-zero naming the first bad sequence.
+    VerifyExport(VerifyExportArgs),
+    /// Make a checkpoint signing key (C2SP private key) and print its public key.
+    CheckpointKey(CheckpointKeyArgs),
+}
+
+/// Arguments of `verify-export`.
+#[derive(Debug, Clone, Args)]
+pub struct VerifyExportArgs {
+    /// The export (`GET /merchants/{id}/chain.jsonl`).
+    pub file: PathBuf,
+    /// A public key the checkpoint may be signed with: a C2SP verifier key
+    /// (`<name>+<keyid>+<base64>`, as served at
+    /// `/.well-known/ledger-checkpoint-keys`) or a file of them, one per
+    /// line. Repeat for several (a rotation).
+    #[arg(long = "public-key", required = true)]
+    pub public_keys: Vec<String>,
+}
+
+/// Arguments of `checkpoint-key`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckpointKeyArgs {
+    /// The key's name (the checkpoints' origin prefix): no spaces or `+`, e.g. `ledger.example.com`.
+    #[arg(long)]
+    pub name: String,
+    /// Where to write the private key (created; refused if it exists).
+    #[arg(long)]
+    pub output: PathBuf,
 }
 
 /// Arguments of `export`.

@@ -32,6 +32,28 @@ pub struct Application {
     payout_every: std::time::Duration,
     reports: Arc<crate::core::reports::Reports>,
     rollup_every: std::time::Duration,
+    checkpoint_schedule: crate::core::chain::checkpoint::Schedule,
+}
+
+/// The checkpoint signing key of `settings`: read from its file, or made
+/// now when there is none. Errors: an unreadable file or a bad key.
+fn checkpoint_key(settings: &Settings) -> anyhow::Result<crate::core::chain::checkpoint::CheckpointKey> {
+    use crate::core::chain::checkpoint::CheckpointKey;
+    match &settings.checkpoint_key_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("LEDGER_CHECKPOINT_KEY_FILE {}: {e}", path.display()))?;
+            Ok(CheckpointKey::from_private(&text)?)
+        }
+        None => {
+            let (key, _) = CheckpointKey::generate(&settings.checkpoint_key_name)?;
+            tracing::warn!(
+                public_key = key.verifier_key(),
+                "no LEDGER_CHECKPOINT_KEY_FILE: checkpoints are signed with a key made for this run"
+            );
+            Ok(key)
+        }
+    }
 }
 
 impl Application {
@@ -90,6 +112,13 @@ impl Application {
         }
         let reports = Arc::new(reports);
         let rollup_every = std::time::Duration::from_secs(settings.rollup_interval_secs.max(1));
+        let checkpoints =
+            crate::core::chain::checkpoint::Checkpoints::start(db.clone(), checkpoint_key(settings)?).await?;
+        let checkpoint_schedule = crate::core::chain::checkpoint::Schedule {
+            every: settings.checkpoint_every,
+            max_age: std::time::Duration::from_secs(settings.checkpoint_max_age_secs),
+            tick: std::time::Duration::from_millis(settings.checkpoint_interval_ms),
+        };
         let listener = TcpListener::bind(settings.listen).await?;
         let production = settings.mode == Mode::Production;
         let sweep_every = std::time::Duration::from_secs(u64::from(settings.sweep_interval_secs.max(1)));
@@ -115,6 +144,7 @@ impl Application {
                 schema: build_schema(ledger.clone(), auth.clone(), hub.clone(), reports.clone(), production),
                 ledger,
                 auth,
+                checkpoints,
                 http: HttpSettings::from(settings),
                 shutting_down: stop_rx,
                 ws_limits: ConnectionLimits::new(
@@ -130,6 +160,7 @@ impl Application {
             payout_every,
             reports,
             rollup_every,
+            checkpoint_schedule,
         })
     }
 
@@ -156,6 +187,8 @@ impl Application {
         let sweeper = tokio::spawn(crate::core::payments::sweeper::run(self.state.ledger.clone(), self.sweep_every));
         let payouts = tokio::spawn(crate::core::payouts::job::run(self.state.ledger.clone(), self.payout_every));
         let rollups = tokio::spawn(crate::core::reports::run(self.reports.clone(), self.rollup_every));
+        let checkpoints =
+            tokio::spawn(crate::core::chain::checkpoint::run(self.state.checkpoints.clone(), self.checkpoint_schedule));
         // Revocations from other instances clear this one's authentication
         // cache (PostgreSQL; an SQLite server is one process).
         let revocations = self
@@ -177,6 +210,7 @@ impl Application {
         sweeper.abort();
         payouts.abort();
         rollups.abort();
+        checkpoints.abort();
         hub.abort();
         if let Some(r) = revocations {
             r.abort();

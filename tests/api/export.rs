@@ -254,3 +254,51 @@ pub async fn the_olist_books_pass_bean_check_and_hledger_check_at_our_balances(a
         let _ = std::fs::remove_file(&file);
     }
 }
+
+/// The same journals for staff over HTTP (`GET /journal`): what a staff
+/// member downloads passes `bean-check` and `hledger check` at our balances;
+/// merchants and anonymous callers may not download the whole books, and bad
+/// arguments are refused.
+#[tokio::test]
+async fn staff_download_the_journals_over_http_and_no_one_else_may() {
+    let app = spawn_app().await;
+    let (a, _b) = some_books(&app).await;
+    let exponents = BTreeMap::from([("USD", 2), ("SKU_7", 0)]);
+    let viewer = app.staff("journal-viewer", "VIEWER").await;
+    let get = |query: String, token: Option<String>| {
+        let app = app.clone();
+        async move {
+            let mut req = app.http.get(format!("{}/journal?{query}", app.base));
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let resp = req.send().await.expect("request");
+            (resp.status().as_u16(), resp.text().await.expect("body"))
+        }
+    };
+    for (format, check) in [("beancount", bean_check as fn(&Path)), ("hledger", hledger_check as fn(&Path))] {
+        let (status, body) = get(format!("format={format}"), Some(viewer.clone())).await;
+        assert_eq!(status, 200, "{body}");
+        let path = std::env::temp_dir().join(format!("ledger-http-{format}-{}", fresh()));
+        std::fs::write(&path, &body).expect("write");
+        check(&path);
+        let ours = our_balances(&app, None, &exponents).await;
+        let theirs = if format == "beancount" { bean_query_balances(&path) } else { hledger_balances(&path) };
+        assert_eq!(theirs, ours, "{format}");
+    }
+    let (status, body) =
+        get(format!("format=beancount&merchant={a}&until=2999-01-01T00:00:00Z"), Some(app.token.clone())).await;
+    assert_eq!(status, 200, "{body}");
+    let path = std::env::temp_dir().join(format!("ledger-http-one-{}", fresh()));
+    std::fs::write(&path, &body).expect("write");
+    bean_check(&path);
+
+    let merchant_key = app.merchant_key(&a).await;
+    assert_eq!(get("format=beancount".into(), Some(merchant_key)).await.0, 403);
+    assert_eq!(get("format=beancount".into(), None).await.0, 401);
+    assert_eq!(get("format=ledger".into(), Some(viewer.clone())).await.0, 400);
+    assert_eq!(get("format=hledger&until=yesterday".into(), Some(viewer.clone())).await.0, 400);
+    let (status, body) = get(format!("format=hledger&merchant={}", uuid::Uuid::new_v4()), Some(viewer)).await;
+    assert_eq!(status, 404, "{body}");
+    app.assert_books_consistent().await;
+}

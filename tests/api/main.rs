@@ -15,6 +15,7 @@ mod authentication;
 mod batch_tenancy;
 mod books;
 mod bulk;
+mod chain;
 mod citus;
 mod concurrency;
 mod console;

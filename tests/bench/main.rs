@@ -65,6 +65,7 @@
 //! The `uniform`, `hot` and `mixed` scenarios need nothing but `recordPayment`,
 //! so they also measure older builds of the server.
 
+mod chain;
 #[path = "../support/citus_db.rs"]
 mod citus_db;
 mod client;
@@ -145,6 +146,10 @@ pub enum Scenario {
     Lookup,
     /// A 10,000-line bank statement imported and matched against `--transactions` payouts.
     Reconcile,
+    /// The hash chains' cost (uniform with and without, in turn; needs a
+    /// `--features bench-switches` server) and an offline check of one
+    /// merchant's export of `--transactions` transfers.
+    Chain,
     /// Every scenario but slow-subscriber, in one table.
     All,
 }
@@ -286,6 +291,19 @@ async fn main() -> anyhow::Result<()> {
     let mut outcomes = Vec::new();
     for scenario in scenarios {
         eprintln!("ledger-bench: {} …", scenario.name());
+        if scenario == Scenario::Chain {
+            let run = chain::run(&args, &admin, &pg_base).await?;
+            outcomes.push(Outcome {
+                scenario,
+                phases: run.phases,
+                notes: run.notes,
+                idle_rss_kib: None,
+                peak_rss_kib: None,
+                verified: run.verified,
+                checked: run.checked,
+            });
+            continue;
+        }
         outcomes.push(run_scenario(&args, scenario, &admin, &pg_base).await?);
     }
     eprintln!("ledger-bench: pgbench TPC-B (after) …");
@@ -439,6 +457,7 @@ async fn drive(args: &Args, scenario: Scenario, server: &BenchServer) -> anyhow:
             outcome.notes = reconcile::run(&session, server.pid(), args.clients, args.transactions, &merchants).await?;
         }
         Scenario::SlowSubscriber => slow_subscriber(args, &session, &merchants, &mut outcome).await?,
+        Scenario::Chain => anyhow::bail!("`chain` runs its own servers (chain::run)"),
         Scenario::All => anyhow::bail!("`all` is not a scenario of its own"),
     }
     Ok(outcome)

@@ -34,6 +34,17 @@ impl BenchServer {
     /// Creates a fresh database on the PostgreSQL of `admin` (whose URL without
     /// the database name is `pg_base`) and starts the server on it, on a free port.
     pub async fn start(args: &Args, admin: &DatabaseConnection, pg_base: &str) -> anyhow::Result<Self> {
+        Self::start_with_env(args, admin, pg_base, &[]).await
+    }
+
+    /// [`BenchServer::start`] with extra environment variables for the server
+    /// (the `chain` scenario's `LEDGER_BENCH_NO_CHAIN`).
+    pub async fn start_with_env(
+        args: &Args,
+        admin: &DatabaseConnection,
+        pg_base: &str,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let db_name = format!("ledger_bench_{}", uuid::Uuid::new_v4().simple());
         admin.execute_unprepared(&format!("CREATE DATABASE {db_name}")).await?;
         // On a Citus coordinator the new database gets the extension on every
@@ -51,6 +62,7 @@ impl BenchServer {
                     .args(["--admin-password", BENCH_ADMIN_PASSWORD, "--mode", "production"])
                     .args(["--rate-limit-per-sec", "10000000", "--rate-limit-burst", "10000000"])
                     .args(["--pool-size", &args.pool_size.to_string()])
+                    .envs(env.iter().copied())
                     .stdout(Stdio::null())
                     .spawn()?;
                 Ok((port, child))

@@ -29,6 +29,8 @@
 //! - [`access`] — callers and access rules, staff, sessions, API keys, the audit log.
 //! - [`reports`] — monthly rollups, the trial balance, balances as of a time,
 //!   and the whole-book checks (verify, rebuild).
+//! - [`chain`] — the merchants' hash chains, signed checkpoints of their
+//!   heads, the merchant's chain export.
 //! - [`journals`] — the books as a Beancount or hledger journal, for their own checkers.
 //! - [`outbox`] — the committed events, read by subscriptions, the event feed
 //!   and the NATS relay.
@@ -36,6 +38,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod chain;
 pub(in crate::core) mod db;
 pub mod error;
 pub mod journals;

@@ -7,6 +7,7 @@
 
 pub mod account;
 pub mod actor;
+pub mod chain;
 pub mod error;
 pub mod event;
 pub mod idempotency;

@@ -18,6 +18,7 @@
 //! Subscriptions are served over WebSocket at `/graphql/ws` ([`ws`]); the
 //! support console's files at `/console` ([`console`]).
 
+pub mod chain;
 pub mod console;
 pub mod reconcile;
 pub mod reports;
@@ -109,6 +110,8 @@ pub struct AppState {
     pub ledger: Arc<Ledger>,
     /// Authenticates each request.
     pub auth: Arc<Authenticator>,
+    /// Signs and serves the chains' checkpoints.
+    pub checkpoints: crate::core::chain::checkpoint::Checkpoints,
     /// Mode, rate limits, CORS.
     pub http: HttpSettings,
     /// WebSocket connections per key and subscriptions per connection.
@@ -154,6 +157,9 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql/ws", get(ws::graphql_ws))
         .route(reports::CSV_PATH, get(reports::monthly_rollup_csv))
         .route(reports::STATEMENT_CSV_PATH, get(reports::statement_csv))
+        .route(chain::EXPORT_PATH, get(chain::export))
+        .route(chain::CHECKPOINT_PATH, get(chain::latest_checkpoint).post(chain::sign_checkpoint))
+        .route(chain::JOURNAL_PATH, get(chain::journal))
         .route(
             reconcile::STATEMENT_PATH,
             // axum's own 2 MB default for extractors would cut a statement
@@ -179,6 +185,7 @@ pub fn router(state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(api)
+        .route(crate::core::chain::checkpoint::WELL_KNOWN_KEYS_PATH, get(chain::keys))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .merge(console::routes(&settings.console_dir))

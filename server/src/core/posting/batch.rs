@@ -330,7 +330,8 @@ async fn post_round(
     let entry_total: usize = applied.iter().map(|(_, e, _)| e.len()).sum();
     let parties: Vec<(crate::domain::MerchantId, Option<crate::domain::MerchantId>)> =
         applied.iter().map(|(l, _, _)| (l.draft.merchant, l.draft.counterparty)).collect();
-    let reserved = transactions::reserve(db, &parties, entry_total).await?;
+    let mut reserved = transactions::reserve(db, &parties, entry_total).await?;
+    let mut chains = crate::core::chain::Linker::new(std::mem::take(&mut reserved.heads));
     let now = Utc::now();
     let mut next_entry = 0usize;
     let mut written = Vec::with_capacity(applied.len());
@@ -345,10 +346,11 @@ async fn post_round(
         if let Some(audit) = &l.req.audit {
             audits.push(audit_record(l.req, audit, Some(l.draft.merchant), "ok"));
         }
-        let record = transaction_record(l.req, l.draft, numbers, now);
+        let mut record = transaction_record(l.req, l.draft, numbers, now);
         let n = entries.len();
         let rows = transactions::number_entries(&record, &reserved.entry_seqs[next_entry..next_entry + n], entries);
         next_entry += n;
+        chains.link(&mut record, &rows)?;
         let by_id: HashMap<AccountId, &Account> = l.accounts.values().map(|a| (a.id, a)).collect();
         events.push(outbox_event(&record, &rows, &changed, &by_id)?);
         for (id, b) in &changed {
@@ -391,9 +393,10 @@ async fn post_round(
         })
         .collect::<Result<Vec<(accounts::BalanceKey, crate::domain::Balance, i64)>, LedgerError>>()?;
     if crate::core::db::rows_as_json(db) {
-        write_in_one_statement(db, &refs, &stored, &events, &audits, &keys).await?;
+        write_in_one_statement(db, &refs, chains.moved(), &stored, &events, &audits, &keys).await?;
     } else {
         transactions::append_many(db, &refs).await?;
+        crate::core::chain::store_heads(db, chains.moved()).await?;
         accounts::store_balances(db, &stored).await?;
         crate::core::outbox::store::insert_many(db, &events).await?;
         if !audits.is_empty() {
@@ -478,6 +481,7 @@ async fn payout_steps(
 
 /// Step 6's writes on one PostgreSQL node, in one statement and one round
 /// trip ([`crate::core::db::write_together`]): the transactions, their
+/// merchants' chain heads, their
 /// entries, the balance rows, the outbox events, the staff audit records and
 /// the idempotency keys with their results. Errors: [`Attempt::Raced`] when
 /// another transaction committed one of the keys first (the statement wrote
@@ -486,12 +490,14 @@ async fn payout_steps(
 async fn write_in_one_statement(
     db: &impl ConnectionTrait,
     txns: &[(&transactions::TransactionRecord, &[transactions::EntryRecord])],
+    heads: &BTreeMap<MerchantId, crate::domain::chain::Link>,
     balances: &[(accounts::BalanceKey, crate::domain::Balance, i64)],
     events: &[crate::domain::event::LedgerEvent],
     audits: &[crate::core::access::store::AuditRecord],
     keys: &[idempotency::CompletedKey],
 ) -> Result<(), Attempt> {
     let mut writes = transactions::append_writes(txns);
+    writes.extend(crate::core::chain::heads_write(heads));
     let balances_at = writes.len();
     writes.push(accounts::balances_write(balances));
     writes.extend(crate::core::outbox::store::insert_write(events)?);

@@ -135,8 +135,10 @@ pub(in crate::core) async fn post(
     let reserved = transactions::reserve(db, &[(draft.merchant, draft.counterparty)], entries.len()).await?;
     let numbers = reserved.transactions[0];
     let seq = numbers.seq;
-    let record = transaction_record(req, draft, numbers, Utc::now());
+    let mut record = transaction_record(req, draft, numbers, Utc::now());
     let rows = transactions::number_entries(&record, &reserved.entry_seqs, entries);
+    let mut chains = crate::core::chain::Linker::new(reserved.heads);
+    chains.link(&mut record, &rows)?;
     transactions::append(db, &record, &rows).await.map_err(|e| {
         if store::is_unique_violation(&e, crate::core::db::UniqueKey::Reverses) {
             DomainError::AlreadyReversed.into()
@@ -144,6 +146,7 @@ pub(in crate::core) async fn post(
             LedgerError::from(e)
         }
     })?;
+    crate::core::chain::store_heads(db, chains.moved()).await?;
     let by_id: HashMap<AccountId, &accounts::Account> = resolved.values().map(|a| (a.id, a)).collect();
     let keyed = keyed_by_partition(&changed, &by_id)?;
     for (key, balance) in &keyed {
@@ -288,6 +291,8 @@ pub(in crate::core) fn transaction_record(
         actor: req.actor.clone(),
         request_id: req.request_id.clone(),
         idempotency_key: req.key.as_ref().map(|k| k.as_str().to_owned()),
+        hash: None,
+        counterparty_hash: None,
     }
 }
 

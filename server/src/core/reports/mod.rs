@@ -382,10 +382,24 @@ pub async fn balances_as_of(
 
 /// Checks the whole books (run as the database owner, past row-level
 /// security): every balance row equals the sum of its entries, every
-/// transaction balances per asset, sequences have no gap. Errors: the
-/// database's.
+/// transaction balances per asset, sequences have no gap, every merchant's
+/// hash chain recomputes from its rows. Errors: the database's.
 pub async fn verify(pool: &crate::core::Pool) -> Result<VerifyReport, DbErr> {
-    store::books::verify(pool).await
+    let mut report = store::books::verify(pool).await?;
+    report.chain_breaks = crate::core::chain::verify_chains(pool)
+        .await?
+        .into_iter()
+        .map(|b| {
+            format!(
+                "merchant {}: transaction {}{} breaks the chain: {}",
+                b.merchant,
+                b.sequence,
+                b.transaction.map(|t| format!(" ({t})")).unwrap_or_default(),
+                b.problem
+            )
+        })
+        .collect();
+    Ok(report)
 }
 
 /// Recomputes every balance row from the entries, in one database

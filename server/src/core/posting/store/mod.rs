@@ -67,6 +67,12 @@ pub struct TransactionRecord {
     pub request_id: Option<String>,
     /// The idempotency key it was posted under.
     pub idempotency_key: Option<String>,
+    /// Its link in its merchant's hash chain (64 hex digits; see
+    /// `domain::chain`); `None` before it is linked, and for rows written
+    /// before the chains (migration 26).
+    pub hash: Option<String>,
+    /// A deal's link in its counterparty's chain.
+    pub counterparty_hash: Option<String>,
 }
 
 impl TryFrom<transaction::Model> for TransactionRecord {
@@ -91,6 +97,8 @@ impl TryFrom<transaction::Model> for TransactionRecord {
             actor: m.actor.parse().map_err(crate::core::db::corrupt)?,
             request_id: m.request_id,
             idempotency_key: m.idempotency_key,
+            hash: m.hash,
+            counterparty_hash: m.counterparty_hash,
         })
     }
 }
@@ -174,6 +182,9 @@ pub struct Reserved {
     pub transactions: Vec<Numbers>,
     /// As many as entries asked for, ascending.
     pub entry_seqs: Vec<i64>,
+    /// The head of each involved merchant's hash chain before this write
+    /// (read under its clock lock): the link the next transaction follows.
+    pub heads: std::collections::BTreeMap<MerchantId, crate::domain::chain::Link>,
 }
 
 /// Numbers `txns` (each a merchant and, for a deal, a counterparty) in their
@@ -207,7 +218,7 @@ pub async fn reserve(
         i64::try_from(n).map_err(|_| crate::core::LedgerError::internal(format!("{n} rows are too many to number")))
     };
     let (n_txns, n_entries) = (count(txns.len())?, count(entries)?);
-    let (last, seqs, entry_seqs) = match db.get_database_backend() {
+    let (last, seqs, entry_seqs, heads) = match db.get_database_backend() {
         DbBackend::Postgres => reserve_pg(db, &wanted, n_txns, n_entries).await?,
         _ => reserve_single_writer(db, &wanted, n_txns, n_entries).await?,
     };
@@ -232,10 +243,21 @@ pub async fn reserve(
             counterparty_number: counterparty.map(&mut take),
         })
         .collect();
-    Ok(Reserved { transactions, entry_seqs })
+    Ok(Reserved { transactions, entry_seqs, heads })
 }
 
-type Taken = (std::collections::BTreeMap<MerchantId, i64>, Vec<i64>, Vec<i64>);
+/// Per merchant its clock after the move, the row keys, and per merchant its
+/// chain head.
+type Taken = (std::collections::BTreeMap<MerchantId, i64>, Vec<i64>, Vec<i64>, Heads);
+
+type Heads = std::collections::BTreeMap<MerchantId, crate::domain::chain::Link>;
+
+/// A stored chain head (`merchant_clocks.head_hash`). Errors: `DbErr::Type`
+/// for anything but 64 hex digits.
+fn head_of(row: &QueryResult) -> Result<crate::domain::chain::Link, DbErr> {
+    let text: String = row.try_get("", "head_hash")?;
+    crate::domain::chain::from_hex(&text).ok_or_else(|| crate::core::db::corrupt(format!("chain head `{text}`")))
+}
 
 /// Comma-separated integers (an `array_to_string` of row keys).
 fn integers(text: &str) -> Result<Vec<i64>, DbErr> {
@@ -261,7 +283,7 @@ async fn move_clock(
     let also = if also.is_empty() { String::new() } else { format!(", {also}") };
     let sql = format!(
         "UPDATE merchant_clocks SET last_transaction_seq = last_transaction_seq + $1 WHERE merchant_id = $2 \
-         RETURNING last_transaction_seq{also}"
+         RETURNING last_transaction_seq, head_hash{also}"
     );
     let mut values = vec![n.into(), merchant.0.into()];
     values.extend(extra);
@@ -280,11 +302,13 @@ async fn reserve_pg(
         return reserve_citus(db, wanted, n_txns, n_entries).await;
     }
     let mut last = std::collections::BTreeMap::new();
+    let mut heads = Heads::new();
     let row = if let [(merchant, n)] = wanted.iter().collect::<Vec<_>>()[..] {
         // One row: the UPDATE locks it before RETURNING takes the row keys.
         let keys = NEXT_SEQS.replace("{t}", "$3").replace("{e}", "$4");
         let row = move_clock(db, *merchant, *n, &keys, vec![n_txns.into(), n_entries.into()]).await?;
         last.insert(*merchant, row.try_get::<i64>("", "last_transaction_seq")?);
+        heads.insert(*merchant, head_of(&row)?);
         row
     } else {
         // Several rows: lock them in merchant order first, so two writers
@@ -296,7 +320,7 @@ async fn reserve_pg(
         let locked = db
             .query_all_raw(stmt(
                 db,
-                "SELECT merchant_id, last_transaction_seq FROM merchant_clocks \
+                "SELECT merchant_id, last_transaction_seq, head_hash FROM merchant_clocks \
                  WHERE merchant_id = ANY($1::text::uuid[]) ORDER BY merchant_id FOR UPDATE",
                 vec![ids.clone()],
             ))
@@ -305,6 +329,7 @@ async fn reserve_pg(
             let m = MerchantId(row.try_get("", "merchant_id")?);
             let before: i64 = row.try_get("", "last_transaction_seq")?;
             last.insert(m, before + wanted.get(&m).copied().unwrap_or_default());
+            heads.insert(m, head_of(row)?);
         }
         if last.len() != wanted.len() {
             return Err(DbErr::RecordNotFound("a merchant_clocks row".into()));
@@ -320,29 +345,35 @@ async fn reserve_pg(
         );
         db.query_one_raw(stmt(db, &sql, values)).await?.ok_or_else(|| DbErr::RecordNotFound("row keys".into()))?
     };
-    row_keys(last, &row)
+    row_keys(last, &row, heads)
 }
 
 /// The clocks moved (`last`) with the row keys of a [`NEXT_SEQS`] row.
-fn row_keys(last: std::collections::BTreeMap<MerchantId, i64>, row: &QueryResult) -> Result<Taken, DbErr> {
+fn row_keys(
+    last: std::collections::BTreeMap<MerchantId, i64>,
+    row: &QueryResult,
+    heads: Heads,
+) -> Result<Taken, DbErr> {
     let seqs = integers(&row.try_get::<String>("", "seqs")?)?;
     let entry_seqs = integers(&row.try_get::<String>("", "entry_seqs")?)?;
-    Ok((last, seqs, entry_seqs))
+    Ok((last, seqs, entry_seqs, heads))
 }
 
 /// Moves each of `wanted`'s clocks in merchant order, one statement each (so
 /// two writers that share merchants lock them in the same order and cannot
-/// deadlock); returns each one's new `last_transaction_seq`.
+/// deadlock); returns each one's new `last_transaction_seq` and chain head.
 async fn move_clocks(
     db: &impl ConnectionTrait,
     wanted: &std::collections::BTreeMap<MerchantId, i64>,
-) -> Result<std::collections::BTreeMap<MerchantId, i64>, DbErr> {
+) -> Result<(std::collections::BTreeMap<MerchantId, i64>, Heads), DbErr> {
     let mut last = std::collections::BTreeMap::new();
+    let mut heads = Heads::new();
     for (m, n) in wanted {
         let row = move_clock(db, *m, *n, "", vec![]).await?;
         last.insert(*m, row.try_get::<i64>("", "last_transaction_seq")?);
+        heads.insert(*m, head_of(&row)?);
     }
-    Ok(last)
+    Ok((last, heads))
 }
 
 /// On Citus: the clocks, then the row keys in a statement of their own. Citus
@@ -355,13 +386,13 @@ async fn reserve_citus(
     n_txns: i64,
     n_entries: i64,
 ) -> Result<Taken, DbErr> {
-    let last = move_clocks(db, wanted).await?;
+    let (last, heads) = move_clocks(db, wanted).await?;
     let sql = format!("SELECT {}", NEXT_SEQS.replace("{t}", "$1").replace("{e}", "$2"));
     let row = db
         .query_one_raw(stmt(db, &sql, vec![n_txns.into(), n_entries.into()]))
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("row keys".into()))?;
-    row_keys(last, &row)
+    row_keys(last, &row, heads)
 }
 
 async fn reserve_single_writer(
@@ -370,7 +401,7 @@ async fn reserve_single_writer(
     n_txns: i64,
     n_entries: i64,
 ) -> Result<Taken, DbErr> {
-    let last = move_clocks(db, wanted).await?;
+    let (last, heads) = move_clocks(db, wanted).await?;
     let row = db
         .query_one_raw(stmt(
             db,
@@ -382,7 +413,7 @@ async fn reserve_single_writer(
         .ok_or_else(|| DbErr::RecordNotFound("ledger_clock".into()))?;
     let last_txn: i64 = row.try_get("", "last_transaction_seq")?;
     let last_entry: i64 = row.try_get("", "last_entry_seq")?;
-    Ok((last, (last_txn - n_txns + 1..=last_txn).collect(), (last_entry - n_entries + 1..=last_entry).collect()))
+    Ok((last, (last_txn - n_txns + 1..=last_txn).collect(), (last_entry - n_entries + 1..=last_entry).collect(), heads))
 }
 
 /// Appends a transaction and its entries (one multi-row insert). The entries'
@@ -399,7 +430,7 @@ pub async fn append_many(
     db: &impl ConnectionTrait,
     txns: &[(&TransactionRecord, &[EntryRecord])],
 ) -> Result<(), DbErr> {
-    const TRANSACTION_COLUMNS: usize = 17;
+    const TRANSACTION_COLUMNS: usize = 19;
     const ENTRY_COLUMNS: usize = 10;
     if crate::core::db::rows_as_json(db) {
         return append_many_json(db, txns).await;
@@ -423,6 +454,8 @@ pub async fn append_many(
             idempotency_key: Set(txn.idempotency_key.clone()),
             number: Set(txn.number),
             counterparty_number: Set(txn.counterparty_number),
+            hash: Set(txn.hash.clone()),
+            counterparty_hash: Set(txn.counterparty_hash.clone()),
         }))
         .exec_without_returning(db)
         .await?;
@@ -487,6 +520,8 @@ pub(crate) fn append_writes(txns: &[(&TransactionRecord, &[EntryRecord])]) -> Ve
         ("idempotency_key", "text"),
         ("number", "bigint"),
         ("counterparty_number", "bigint"),
+        ("hash", "text"),
+        ("counterparty_hash", "text"),
     ];
     const ENTRIES: &[(&str, &str)] = &[
         ("seq", "bigint"),
@@ -524,6 +559,8 @@ pub(crate) fn append_writes(txns: &[(&TransactionRecord, &[EntryRecord])]) -> Ve
                 "idempotency_key": t.idempotency_key,
                 "number": t.number,
                 "counterparty_number": t.counterparty_number,
+                "hash": t.hash,
+                "counterparty_hash": t.counterparty_hash,
             })
         })
         .collect();

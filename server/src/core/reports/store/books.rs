@@ -224,6 +224,9 @@ pub struct VerifyReport {
     /// without a gap (numbers are unique per journal, so a count and a
     /// maximum equal to the clock mean exactly 1..=clock).
     pub journal_breaks: Vec<String>,
+    /// Merchants whose hash chain does not recompute from the stored rows, each
+    /// at its first bad transaction (`core::chain::verify_chains`).
+    pub chain_breaks: Vec<String>,
 }
 
 impl VerifyReport {
@@ -233,6 +236,7 @@ impl VerifyReport {
             && self.unbalanced_assets.is_empty()
             && self.unbalanced_transactions.is_empty()
             && self.journal_breaks.is_empty()
+            && self.chain_breaks.is_empty()
     }
 }
 

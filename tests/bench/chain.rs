@@ -1,0 +1,178 @@
+//! Scenario `chain` (issue 21): what the hash chains cost, and how fast a
+//! merchant's export is checked offline.
+//!
+//! 1. Uniform payments on a server whose chains are switched off
+//!    (`LEDGER_BENCH_NO_CHAIN=1`, honoured only by a server built with the
+//!    `bench-switches` feature) and on one with them on, in turn, twice each,
+//!    each on a fresh database: the ratio of the two sums is the chain's cost.
+//!    The server binary must be a `--features bench-switches` build; the
+//!    scenario checks that the switch took (no links written with it on).
+//! 2. One merchant's journal of `--transactions` transfers, posted in
+//!    `postTransactions` batches; then its export is downloaded
+//!    (`GET /merchants/{id}/chain.jsonl`) and checked by `ledger-server
+//!    verify-export`, each timed.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::StreamExt;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{Value, json};
+
+use crate::Args;
+use crate::client::Session;
+use crate::phases::{self, Group, Phase};
+use crate::server::BenchServer;
+
+/// Rounds of (off, on).
+const ROUNDS: usize = 2;
+
+/// What the scenario measured.
+pub struct ChainRun {
+    /// The uniform phases, off and on in turn.
+    pub phases: Vec<Phase>,
+    /// The ratio and the export's figures.
+    pub notes: Vec<String>,
+    /// Whether `verify` passed on every database.
+    pub verified: bool,
+    /// Whether the scenario's own checks held (the switch, the export).
+    pub checked: bool,
+}
+
+async fn links(db_url: &str) -> anyhow::Result<i64> {
+    let db = Database::connect(db_url).await?;
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) FROM transactions WHERE hash IS NOT NULL".to_owned(),
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no count"))?;
+    Ok(row.try_get_by_index::<i64>(0)?)
+}
+
+/// Runs the scenario.
+pub async fn run(args: &Args, admin: &DatabaseConnection, pg_base: &str) -> anyhow::Result<ChainRun> {
+    let mut run = ChainRun { phases: Vec::new(), notes: Vec::new(), verified: true, checked: true };
+    let (mut off, mut on) = (0.0, 0.0);
+    for round in 1..=ROUNDS {
+        for chained in [false, true] {
+            let env: &[(&str, &str)] = if chained { &[] } else { &[("LEDGER_BENCH_NO_CHAIN", "1")] };
+            let server = BenchServer::start_with_env(args, admin, pg_base, env).await?;
+            let session = Session::open(&server.base, args.clients).await?;
+            let merchants = Arc::new(session.create_merchants(args.merchants()).await?);
+            tokio::time::sleep(crate::IDLE_SETTLE).await;
+            let name = format!("uniform, chain {} (round {round})", if chained { "on" } else { "off" });
+            let group = Group { name, clients: args.clients, merchants };
+            let mut phase = phases::payments(&session, args.seconds, vec![group]).await?;
+            let linked = links(&server.db_url).await?;
+            if !chained && linked > 0 {
+                run.checked = false;
+                run.notes.push(format!(
+                    "chain: the switch did not take ({linked} links written with LEDGER_BENCH_NO_CHAIN=1): \
+                     build the server with --features bench-switches"
+                ));
+            }
+            let (_, verified) = server.finish(args, admin).await?;
+            run.verified &= verified;
+            let p = phase.remove(0);
+            if chained {
+                on += p.tps()
+            } else {
+                off += p.tps()
+            }
+            run.phases.push(p);
+        }
+    }
+    let ratio = on / off;
+    run.notes.push(format!(
+        "chain: uniform throughput with the chain / without, same run, {ROUNDS} rounds each = {on:.0} / {off:.0} = \
+         {ratio:.3} (target ≥ 0.95: {})",
+        if ratio >= 0.95 { "met" } else { "NOT met" }
+    ));
+    let (notes, checked, verified) = export(args, admin, pg_base).await?;
+    run.notes.extend(notes);
+    run.checked &= checked;
+    run.verified &= verified;
+    Ok(run)
+}
+
+/// Part 2: one merchant's journal of `--transactions` transfers, exported
+/// and checked offline.
+async fn export(args: &Args, admin: &DatabaseConnection, pg_base: &str) -> anyhow::Result<(Vec<String>, bool, bool)> {
+    const BATCH: usize = 500;
+    let server = BenchServer::start_with_env(args, admin, pg_base, &[]).await?;
+    let session = Session::open(&server.base, 8).await?;
+    let merchant = session.create_merchants(1).await?.remove(0);
+    let total = args.transactions;
+    let started = Instant::now();
+    let posted: Vec<u64> = futures::stream::iter((0..total).step_by(BATCH))
+        .map(|first| {
+            let (session, merchant) = (session.clone(), merchant.clone());
+            async move {
+                let items: Vec<Value> = (first..(first + BATCH).min(total))
+                    .map(|i| {
+                        json!({ "merchantId": merchant, "idempotencyKey": format!("chain-{i}"),
+                            "externalRef": format!("order-{i}"), "metadata": { "n": i },
+                            "entries": [
+                            { "accountCode": "processor_clearing", "platform": true, "direction": "DEBIT", "amount": { "amount": "10.00", "currency": "USD" } },
+                            { "accountCode": "available", "direction": "CREDIT", "amount": { "amount": "10.00", "currency": "USD" } },
+                        ] })
+                    })
+                    .collect();
+                let body = session
+                    .admin(
+                        "mutation($i: PostTransactionsInput!) { postTransactions(input: $i) { posted } }",
+                        json!({ "i": { "transactions": items } }),
+                    )
+                    .await;
+                body.ok().and_then(|b| b["data"]["postTransactions"]["posted"].as_u64()).unwrap_or(0)
+            }
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    let posted: u64 = posted.iter().sum();
+    let seeding = started.elapsed().as_secs_f64();
+    let keys: Value =
+        session.http.get(format!("{}/.well-known/ledger-checkpoint-keys", session.base)).send().await?.json().await?;
+    let public = keys["current"].as_str().ok_or_else(|| anyhow::anyhow!("no current key: {keys}"))?.to_owned();
+    let started = Instant::now();
+    let body = session
+        .http
+        .get(format!("{}/merchants/{merchant}/chain.jsonl", session.base))
+        .bearer_auth(&session.token)
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?;
+    let download = started.elapsed().as_secs_f64();
+    let file = std::env::temp_dir().join(format!("ledger-bench-chain-{}.jsonl", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&file, &body)?;
+    let started = Instant::now();
+    let out = std::process::Command::new(&args.server_bin)
+        .args(["--log", "warn", "verify-export"])
+        .arg(&file)
+        .args(["--public-key", &public])
+        .output()?;
+    let verify = started.elapsed().as_secs_f64();
+    let ok = out.status.success() && posted == total as u64;
+    let _ = std::fs::remove_file(&file);
+    let (_, verified) = server.finish(args, admin).await?;
+    Ok((
+        vec![
+            format!("chain: one merchant's journal of {posted} transfers (of {total}) posted in {seeding:.1} s"),
+            format!(
+                "chain: export downloaded in {download:.2} s ({:.1} MiB); verify-export {} in {verify:.2} s \
+                 (target < 2 s: {}): {}",
+                body.len() as f64 / 1_048_576.0,
+                if out.status.success() { "passed" } else { "FAILED" },
+                if verify < 2.0 { "met" } else { "NOT met" },
+                String::from_utf8_lossy(&out.stdout).trim()
+            ),
+        ],
+        ok,
+        verified,
+    ))
+}
