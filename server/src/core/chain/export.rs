@@ -246,7 +246,7 @@ impl OpenExport {
                 }
                 yield out;
             }
-            drop(reads);
+            reads.commit().await?;
             if let Some(note) = checkpoints.sign_at(merchant, last, head).await? {
                 yield line(&ExportLine::Checkpoint { note })?;
             }

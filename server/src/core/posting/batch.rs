@@ -481,8 +481,7 @@ async fn payout_steps(
 
 /// Step 6's writes on one PostgreSQL node, in one statement and one round
 /// trip ([`crate::core::db::write_together`]): the transactions, their
-/// merchants' chain heads, their
-/// entries, the balance rows, the outbox events, the staff audit records and
+/// entries, their merchants' chain heads, the balance rows, the outbox events, the staff audit records and
 /// the idempotency keys with their results. Errors: [`Attempt::Raced`] when
 /// another transaction committed one of the keys first (the statement wrote
 /// fewer keys than given), [`Attempt::Db`] for a balance row not updated (a
