@@ -318,10 +318,14 @@ impl Checkpoints {
     }
 }
 
-/// The checkpoint job: [`Checkpoints::sign_due`] every `schedule.tick`, until
-/// the task is aborted. A failed round is logged and retried on the next tick.
+/// The checkpoint job: [`Checkpoints::sign_due`] every `schedule.tick`, the
+/// first one tick after start (a server that has just started has signed
+/// nothing new, and its first requests are not shared with the job's reads),
+/// until the task is aborted. A failed round is logged and retried on the
+/// next tick.
 pub async fn run(checkpoints: Checkpoints, schedule: Schedule) {
-    let mut tick = tokio::time::interval(schedule.tick.max(Duration::from_millis(100)));
+    let period = schedule.tick.max(Duration::from_millis(100));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut first_seen = std::collections::HashMap::new();
     loop {
