@@ -92,7 +92,9 @@ pub async fn spawn_app_through_wire() -> (TestApp, crate::wire::Wire) {
     let (addr, wire) = crate::wire::proxy(host.to_owned()).await;
     // No TLS, so the proxy reads plain protocol messages.
     let through = format!("{scheme}://{credentials}@{addr}/{database}?sslmode=disable");
-    (spawn_flags(Some(through), &[]).await, wire)
+    // These tests count the statements of short windows: the checkpoint job
+    // (every 30 s by default) stays out of them.
+    (spawn_flags(Some(through), &["--checkpoint-interval-ms", "3600000"]).await, wire)
 }
 
 /// Makes a fresh, empty test database and returns its URL, and on Citus a
