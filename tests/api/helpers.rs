@@ -92,9 +92,20 @@ pub async fn spawn_app_through_wire() -> (TestApp, crate::wire::Wire) {
     let (addr, wire) = crate::wire::proxy(host.to_owned()).await;
     // No TLS, so the proxy reads plain protocol messages.
     let through = format!("{scheme}://{credentials}@{addr}/{database}?sslmode=disable");
-    // These tests count the statements of short windows: the checkpoint job
-    // (every 30 s by default) stays out of them.
-    (spawn_flags(Some(through), &["--checkpoint-interval-ms", "3600000"]).await, wire)
+    // These tests count the statements of short windows: the background jobs
+    // (checkpoints every 30 s, the expiry sweeper every 30 s, payouts, month
+    // rollups) run at start-up at most, and stay out of them.
+    let quiet_jobs = [
+        "--checkpoint-interval-ms",
+        "3600000",
+        "--sweep-interval-secs",
+        "3600",
+        "--payout-interval-secs",
+        "3600",
+        "--rollup-interval-secs",
+        "3600",
+    ];
+    (spawn_flags(Some(through), &quiet_jobs).await, wire)
 }
 
 /// Makes a fresh, empty test database and returns its URL, and on Citus a

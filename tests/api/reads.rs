@@ -8,9 +8,10 @@ use crate::wire::{self, Message, Wire};
 
 const NESTED: &str = "query($m: ID!) { merchant(id: $m) { transactions(first: 40) { edges { node { id merchant { name } entries { amount { amount } account { code merchant { name } } } } } } } }";
 
-/// Statements that read or wrote rows while the server answered one request
-/// (background jobs may add a few), seen on the wire.
+/// Statements that read or wrote rows while the server answered one request,
+/// seen on the wire once the server has gone quiet after the arrangement.
 async fn statements_for(app: &TestApp, wire: &Wire, token: &str, merchant: &str) -> (usize, serde_json::Value) {
+    wire.quiet(std::time::Duration::from_millis(300)).await;
     let mark = wire.mark();
     let body = app.gql_as(Some(token), NESTED, json!({ "m": merchant })).await;
     (wire::statements(&wire::messages(&wire.since(mark))), body)

@@ -37,6 +37,20 @@ impl Wire {
         self.0.lock().expect("wire log")[mark..].to_vec()
     }
 
+    /// Waits until no message has crossed for `still` (up to ten seconds), so
+    /// a count that follows starts after the server's work behind earlier
+    /// requests (the event hub reading the outbox after a burst of writes).
+    pub async fn quiet(&self, still: std::time::Duration) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let before = self.mark();
+            tokio::time::sleep(still).await;
+            if self.mark() == before || std::time::Instant::now() > deadline {
+                return;
+            }
+        }
+    }
+
     fn note(&self, connection: usize, message: Message) {
         self.0.lock().expect("wire log").push((connection, message));
     }
