@@ -24,7 +24,7 @@ use crate::domain::MerchantId;
 use crate::domain::chain::{ChainEntry, ChainTransaction, Link, link, time_text, to_hex};
 
 pub use store::verify_chains;
-pub(in crate::core) use store::{heads_write, store_heads};
+pub(in crate::core) use store::{clocks_write, store_clocks, stored_link};
 
 /// A merchant's chain that does not recompute: the first transaction whose
 /// stored link differs from the one its row and its predecessor give, or a
@@ -77,13 +77,26 @@ pub(in crate::core) fn chain_transaction(
 
 /// Links the transactions of one write into their merchants' chains, in the
 /// order they were numbered, from the heads read under the clock locks
-/// (`posting::store::reserve`); then [`Linker::moved`] gives the new heads,
-/// which the same database transaction stores ([`heads_write`],
-/// [`store_heads`]).
+/// (`posting::store::reserve`); then [`Linker::moved`] gives the new clocks
+/// (number and head), which the same database transaction stores
+/// ([`clocks_write`], [`store_clocks`]). Every transaction goes through it,
+/// linked or not (a benchmark without the chain still moves the clocks).
 #[derive(Debug)]
 pub(in crate::core) struct Linker {
     heads: BTreeMap<MerchantId, Link>,
-    moved: BTreeMap<MerchantId, Link>,
+    moved: BTreeMap<MerchantId, Head>,
+}
+
+/// Where a write leaves one merchant's clock: its last journal number and
+/// the chain's last link, stored together on the clock row
+/// (`merchant_clocks.last_transaction_seq`, `head_hash`) in the write's own
+/// database transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::core) struct Head {
+    /// The last journal number this write gave the merchant.
+    pub number: i64,
+    /// The link of that transaction in the merchant's chain.
+    pub link: Link,
 }
 
 impl Linker {
@@ -102,31 +115,32 @@ impl Linker {
         t: &mut TransactionRecord,
         entries: &[EntryRecord],
     ) -> Result<(), LedgerError> {
-        if !chains_on() {
-            return Ok(());
-        }
-        let mut next = |chain: MerchantId, sequence: i64| -> Result<String, LedgerError> {
+        let on = chains_on();
+        let mut next = |chain: MerchantId, sequence: i64| -> Result<Option<String>, LedgerError> {
             let head = self
                 .heads
                 .get_mut(&chain)
                 .ok_or_else(|| LedgerError::internal(format!("the chain head of {chain} was not read")))?;
-            let encoded = chain_transaction(chain, sequence, t, entries);
-            *head = link(head, &encoded).map_err(|e| LedgerError::internal(e.to_string()))?;
-            self.moved.insert(chain, *head);
-            Ok(to_hex(head))
+            if on {
+                let encoded = chain_transaction(chain, sequence, t, entries);
+                *head = link(head, &encoded).map_err(|e| LedgerError::internal(e.to_string()))?;
+            }
+            self.moved.insert(chain, Head { number: sequence, link: *head });
+            Ok(on.then(|| to_hex(head)))
         };
         let hash = next(t.merchant, t.number)?;
         let counterparty_hash = match (t.counterparty, t.counterparty_number) {
-            (Some(c), Some(n)) => Some(next(c, n)?),
+            (Some(c), Some(n)) => next(c, n)?,
             _ => None,
         };
-        t.hash = Some(hash);
+        t.hash = hash;
         t.counterparty_hash = counterparty_hash;
         Ok(())
     }
 
-    /// The heads this write moved, by merchant.
-    pub(in crate::core) fn moved(&self) -> &BTreeMap<MerchantId, Link> {
+    /// Where this write leaves each involved merchant's clock: what the same
+    /// database transaction stores ([`clocks_write`], [`store_clocks`]).
+    pub(in crate::core) fn moved(&self) -> &BTreeMap<MerchantId, Head> {
         &self.moved
     }
 }

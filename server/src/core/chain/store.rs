@@ -7,40 +7,50 @@ use chrono::{DateTime, Utc};
 use entity::{entry, transaction};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
 
-use super::ChainBreak;
+use super::{ChainBreak, Head};
 use crate::core::db::{Write, json_rows, stmt};
 use crate::core::posting::store::{EntryRecord, TransactionRecord};
 use crate::domain::chain::{GENESIS, Link, from_hex, link, to_hex};
 use crate::domain::{MerchantId, TransactionId};
 
-/// The write that stores the heads a write moved (`merchant_clocks.head_hash`),
-/// for [`crate::core::db::write_together`] (one PostgreSQL node); `None` when
-/// none moved.
-pub(in crate::core) fn heads_write(moved: &BTreeMap<MerchantId, Link>) -> Option<Write> {
+/// A link as stored (`merchant_clocks.head_hash`, `checkpoints.head_hash`).
+/// Errors: `DbErr::Type` (via `corrupt`) for anything but 64 hex digits.
+pub(in crate::core) fn stored_link(text: &str) -> Result<Link, DbErr> {
+    from_hex(text).ok_or_else(|| crate::core::db::corrupt(format!("chain head `{text}`")))
+}
+
+/// The write that moves the clocks of a write's merchants to where the write
+/// leaves them (last journal number and chain head), for
+/// [`crate::core::db::write_together`] (one PostgreSQL node): the clock rows
+/// were locked, not yet changed, by `posting::store::reserve`, so each gets
+/// one new row version per write. `None` when none moved.
+pub(in crate::core) fn clocks_write(moved: &BTreeMap<MerchantId, Head>) -> Option<Write> {
     if moved.is_empty() {
         return None;
     }
-    let rows = moved.iter().map(|(m, h)| serde_json::json!({ "m": m.0, "h": to_hex(h) })).collect();
+    let rows =
+        moved.iter().map(|(m, h)| serde_json::json!({ "m": m.0, "n": h.number, "h": to_hex(&h.link) })).collect();
     Some(Write::new(
-        "UPDATE merchant_clocks c SET head_hash = r.h FROM json_to_recordset($1::text::json) AS r(m uuid, h text) \
-         WHERE c.merchant_id = r.m",
+        "UPDATE merchant_clocks c SET last_transaction_seq = r.n, head_hash = r.h \
+         FROM json_to_recordset($1::text::json) AS r(m uuid, n bigint, h text) WHERE c.merchant_id = r.m",
         vec![json_rows(rows)],
     ))
 }
 
-/// Stores the heads a write moved, one statement per merchant (SQLite, Citus,
-/// and the one-request path). Errors: the database's; `RecordNotUpdated` for
-/// a merchant without a clock (a bug: its clock was just moved).
-pub(in crate::core) async fn store_heads(
+/// Moves the clocks of a write's merchants (number and head), one statement
+/// per merchant (SQLite, Citus, and the one-request path). Errors: the
+/// database's; `RecordNotUpdated` for a merchant without a clock (a bug: its
+/// clock was just locked).
+pub(in crate::core) async fn store_clocks(
     db: &impl ConnectionTrait,
-    moved: &BTreeMap<MerchantId, Link>,
+    moved: &BTreeMap<MerchantId, Head>,
 ) -> Result<(), DbErr> {
     for (m, h) in moved {
         let done = db
             .execute_raw(stmt(
                 db,
-                "UPDATE merchant_clocks SET head_hash = $1 WHERE merchant_id = $2",
-                vec![to_hex(h).into(), m.0.into()],
+                "UPDATE merchant_clocks SET last_transaction_seq = $1, head_hash = $2 WHERE merchant_id = $3",
+                vec![h.number.into(), to_hex(&h.link).into(), m.0.into()],
             ))
             .await?;
         if done.rows_affected() != 1 {
@@ -137,8 +147,7 @@ pub(in crate::core) async fn clocks(db: &impl ConnectionTrait) -> Result<Vec<(Me
         .await?;
     rows.iter()
         .map(|r| {
-            let text: String = r.try_get("", "head_hash")?;
-            let head = from_hex(&text).ok_or_else(|| crate::core::db::corrupt(format!("chain head `{text}`")))?;
+            let head = stored_link(&r.try_get::<String>("", "head_hash")?)?;
             Ok((MerchantId(r.try_get("", "merchant_id")?), r.try_get("", "last_transaction_seq")?, head))
         })
         .collect()
@@ -156,12 +165,8 @@ pub(in crate::core) async fn clock(
             vec![merchant.0.into()],
         ))
         .await?;
-    row.map(|r| {
-        let text: String = r.try_get("", "head_hash")?;
-        let head = from_hex(&text).ok_or_else(|| crate::core::db::corrupt(format!("chain head `{text}`")))?;
-        Ok((r.try_get("", "last_transaction_seq")?, head))
-    })
-    .transpose()
+    row.map(|r| Ok((r.try_get("", "last_transaction_seq")?, stored_link(&r.try_get::<String>("", "head_hash")?)?)))
+        .transpose()
 }
 
 /// How many journal transactions one read of [`verify_chains`] takes.
@@ -246,11 +251,10 @@ pub(in crate::core) struct CheckpointRow {
 }
 
 fn checkpoint_row(r: &sea_orm::QueryResult) -> Result<CheckpointRow, DbErr> {
-    let head: String = r.try_get("", "head_hash")?;
     Ok(CheckpointRow {
         merchant: MerchantId(r.try_get("", "merchant_id")?),
         sequence: r.try_get("", "sequence")?,
-        head: from_hex(&head).ok_or_else(|| crate::core::db::corrupt(format!("checkpoint head `{head}`")))?,
+        head: stored_link(&r.try_get::<String>("", "head_hash")?)?,
         signed_at: r.try_get("", "signed_at")?,
         verifier_key: r.try_get("", "verifier_key")?,
         note: r.try_get("", "note")?,

@@ -396,7 +396,7 @@ async fn post_round(
         write_in_one_statement(db, &refs, chains.moved(), &stored, &events, &audits, &keys).await?;
     } else {
         transactions::append_many(db, &refs).await?;
-        crate::core::chain::store_heads(db, chains.moved()).await?;
+        crate::core::chain::store_clocks(db, chains.moved()).await?;
         accounts::store_balances(db, &stored).await?;
         crate::core::outbox::store::insert_many(db, &events).await?;
         if !audits.is_empty() {
@@ -481,7 +481,8 @@ async fn payout_steps(
 
 /// Step 6's writes on one PostgreSQL node, in one statement and one round
 /// trip ([`crate::core::db::write_together`]): the transactions, their
-/// entries, their merchants' chain heads, the balance rows, the outbox events, the staff audit records and
+/// entries, their merchants' clocks (journal number and chain head), the
+/// balance rows, the outbox events, the staff audit records and
 /// the idempotency keys with their results. Errors: [`Attempt::Raced`] when
 /// another transaction committed one of the keys first (the statement wrote
 /// fewer keys than given), [`Attempt::Db`] for a balance row not updated (a
@@ -489,14 +490,14 @@ async fn payout_steps(
 async fn write_in_one_statement(
     db: &impl ConnectionTrait,
     txns: &[(&transactions::TransactionRecord, &[transactions::EntryRecord])],
-    heads: &BTreeMap<MerchantId, crate::domain::chain::Link>,
+    clocks: &BTreeMap<MerchantId, crate::core::chain::Head>,
     balances: &[(accounts::BalanceKey, crate::domain::Balance, i64)],
     events: &[crate::domain::event::LedgerEvent],
     audits: &[crate::core::access::store::AuditRecord],
     keys: &[idempotency::CompletedKey],
 ) -> Result<(), Attempt> {
     let mut writes = transactions::append_writes(txns);
-    writes.extend(crate::core::chain::heads_write(heads));
+    writes.extend(crate::core::chain::clocks_write(clocks));
     let balances_at = writes.len();
     writes.push(accounts::balances_write(balances));
     writes.extend(crate::core::outbox::store::insert_write(events)?);

@@ -146,7 +146,7 @@ pub(in crate::core) async fn post(
             LedgerError::from(e)
         }
     })?;
-    crate::core::chain::store_heads(db, chains.moved()).await?;
+    crate::core::chain::store_clocks(db, chains.moved()).await?;
     let by_id: HashMap<AccountId, &accounts::Account> = resolved.values().map(|a| (a.id, a)).collect();
     let keyed = keyed_by_partition(&changed, &by_id)?;
     for (key, balance) in &keyed {

@@ -197,9 +197,12 @@ pub struct Reserved {
 /// the sequences `ledger_transaction_seq` and `ledger_entry_seq`, taken after
 /// those locks: they rise in commit order within a journal and within an
 /// account, not across merchants. SQLite has one writer: there they come
-/// from the `ledger_clock` row, gap-free. One statement for one merchant on
-/// PostgreSQL, two for several. Errors: [`LedgerError::Database`] for any
-/// database failure; [`LedgerError::Internal`] for a count beyond `i64`.
+/// from the `ledger_clock` row, gap-free. One statement on one PostgreSQL
+/// node, whatever the count of merchants. The caller then moves each clock
+/// to its new number and chain head in the same database transaction
+/// (`core::chain::clocks_write` or `store_clocks`, from the write's
+/// `Linker`); on one PostgreSQL node only that statement changes the row.
+/// Errors: [`LedgerError::Database`] for any database failure; [`LedgerError::Internal`] for a count beyond `i64`.
 ///
 /// [`LedgerError::Database`]: crate::core::LedgerError::Database
 /// [`LedgerError::Internal`]: crate::core::LedgerError::Internal
@@ -252,13 +255,6 @@ type Taken = (std::collections::BTreeMap<MerchantId, i64>, Vec<i64>, Vec<i64>, H
 
 type Heads = std::collections::BTreeMap<MerchantId, crate::domain::chain::Link>;
 
-/// A stored chain head (`merchant_clocks.head_hash`). Errors: `DbErr::Type`
-/// for anything but 64 hex digits.
-fn head_of(row: &QueryResult) -> Result<crate::domain::chain::Link, DbErr> {
-    let text: String = row.try_get("", "head_hash")?;
-    crate::domain::chain::from_hex(&text).ok_or_else(|| crate::core::db::corrupt(format!("chain head `{text}`")))
-}
-
 /// Comma-separated integers (an `array_to_string` of row keys).
 fn integers(text: &str) -> Result<Vec<i64>, DbErr> {
     text.split(',')
@@ -292,6 +288,14 @@ async fn move_clock(
         .ok_or_else(|| DbErr::RecordNotFound(format!("merchant_clocks row of {}", merchant.0)))
 }
 
+/// On one PostgreSQL node, one statement whatever the count of merchants:
+/// lock the clock rows in merchant order (`FOR UPDATE` in a subquery), read
+/// each one's number and head, and only then (the outer projection runs on
+/// the locked rows' aggregate) take the row keys. The clocks are not changed
+/// here: the write's final statement moves each to its new number and head
+/// ([`crate::core::chain::clocks_write`]), so a write leaves one new version
+/// of each clock row, not two (issue 21). One text for any count (the ids as
+/// one parameter), so PostgreSQL plans it once per connection (issue 18).
 async fn reserve_pg(
     db: &impl ConnectionTrait,
     wanted: &std::collections::BTreeMap<MerchantId, i64>,
@@ -301,50 +305,39 @@ async fn reserve_pg(
     if crate::core::db::on_citus() {
         return reserve_citus(db, wanted, n_txns, n_entries).await;
     }
+    let ids = crate::core::db::uuid_list(wanted.keys().map(|m| m.0));
+    let sql = format!(
+        "SELECT l.clocks, {} FROM (SELECT json_agg(json_build_object('m', c.merchant_id, 'n', \
+         c.last_transaction_seq, 'h', c.head_hash) ORDER BY c.merchant_id)::text AS clocks \
+         FROM (SELECT merchant_id, last_transaction_seq, head_hash FROM merchant_clocks \
+         WHERE merchant_id = ANY($1::text::uuid[]) ORDER BY merchant_id FOR UPDATE) c) l",
+        NEXT_SEQS.replace("{t}", "$2").replace("{e}", "$3")
+    );
+    let row = db
+        .query_one_raw(stmt(db, &sql, vec![ids, n_txns.into(), n_entries.into()]))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("merchant_clocks rows".into()))?;
+    #[derive(serde::Deserialize)]
+    struct Clock {
+        m: uuid::Uuid,
+        n: i64,
+        h: String,
+    }
+    let clocks: Option<Vec<Clock>> = row
+        .try_get::<Option<String>>("", "clocks")
+        .map(|text| text.map(|t| serde_json::from_str(&t)))?
+        .transpose()
+        .map_err(|e| crate::core::db::corrupt(format!("locked clocks: {e}")))?;
     let mut last = std::collections::BTreeMap::new();
     let mut heads = Heads::new();
-    let row = if let [(merchant, n)] = wanted.iter().collect::<Vec<_>>()[..] {
-        // One row: the UPDATE locks it before RETURNING takes the row keys.
-        let keys = NEXT_SEQS.replace("{t}", "$3").replace("{e}", "$4");
-        let row = move_clock(db, *merchant, *n, &keys, vec![n_txns.into(), n_entries.into()]).await?;
-        last.insert(*merchant, row.try_get::<i64>("", "last_transaction_seq")?);
-        heads.insert(*merchant, head_of(&row)?);
-        row
-    } else {
-        // Several rows: lock them in merchant order first, so two writers
-        // that share merchants cannot deadlock; then move them and take the
-        // row keys. Both statements have one text whatever the count of
-        // merchants (lists as one parameter each), so PostgreSQL plans them
-        // once per connection, not once per count (issue 18).
-        let ids = crate::core::db::uuid_list(wanted.keys().map(|m| m.0));
-        let locked = db
-            .query_all_raw(stmt(
-                db,
-                "SELECT merchant_id, last_transaction_seq, head_hash FROM merchant_clocks \
-                 WHERE merchant_id = ANY($1::text::uuid[]) ORDER BY merchant_id FOR UPDATE",
-                vec![ids.clone()],
-            ))
-            .await?;
-        for row in &locked {
-            let m = MerchantId(row.try_get("", "merchant_id")?);
-            let before: i64 = row.try_get("", "last_transaction_seq")?;
-            last.insert(m, before + wanted.get(&m).copied().unwrap_or_default());
-            heads.insert(m, head_of(row)?);
-        }
-        if last.len() != wanted.len() {
-            return Err(DbErr::RecordNotFound("a merchant_clocks row".into()));
-        }
-        let counts: Vec<String> = wanted.values().map(i64::to_string).collect();
-        let values = vec![ids, format!("{{{}}}", counts.join(",")).into(), n_txns.into(), n_entries.into()];
-        let sql = format!(
-            "WITH moved AS (UPDATE merchant_clocks c SET last_transaction_seq = c.last_transaction_seq + k.n \
-             FROM unnest($1::text::uuid[], $2::text::bigint[]) AS k(merchant_id, n) \
-             WHERE c.merchant_id = k.merchant_id RETURNING 1) \
-             SELECT (SELECT COUNT(*) FROM moved) AS moved, {}",
-            NEXT_SEQS.replace("{t}", "$3").replace("{e}", "$4")
-        );
-        db.query_one_raw(stmt(db, &sql, values)).await?.ok_or_else(|| DbErr::RecordNotFound("row keys".into()))?
-    };
+    for clock in clocks.unwrap_or_default() {
+        let m = MerchantId(clock.m);
+        last.insert(m, clock.n + wanted.get(&m).copied().unwrap_or_default());
+        heads.insert(m, crate::core::chain::stored_link(&clock.h)?);
+    }
+    if last.len() != wanted.len() {
+        return Err(DbErr::RecordNotFound("a merchant_clocks row".into()));
+    }
     row_keys(last, &row, heads)
 }
 
@@ -371,7 +364,7 @@ async fn move_clocks(
     for (m, n) in wanted {
         let row = move_clock(db, *m, *n, "", vec![]).await?;
         last.insert(*m, row.try_get::<i64>("", "last_transaction_seq")?);
-        heads.insert(*m, head_of(&row)?);
+        heads.insert(*m, crate::core::chain::stored_link(&row.try_get::<String>("", "head_hash")?)?);
     }
     Ok((last, heads))
 }
