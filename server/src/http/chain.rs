@@ -25,9 +25,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 
-use super::{AppState, error_response};
+use super::{AppState, error_response, unauthenticated};
 use crate::core::LedgerError;
-use crate::core::access::auth::AuthError;
 use crate::core::access::rules::{Access, Caller, Role, Scope};
 use crate::domain::MerchantId;
 
@@ -51,15 +50,7 @@ async fn caller(
     access: Access,
     merchant: Option<MerchantId>,
 ) -> Result<Caller, Response> {
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let caller = match state.auth.authenticate(authorization).await {
-        Ok(c) => c,
-        Err(e @ (AuthError::Internal(_) | AuthError::Hashing(_))) => {
-            tracing::error!(error = ?e, "authentication itself failed");
-            return Err(internal());
-        }
-        Err(e) => return Err(unauthenticated(&e.to_string())),
-    };
+    let caller = super::authenticate(state, headers).await?;
     if let Err(e) = access.check(&caller) {
         return Err(match e {
             crate::core::access::AccessError::Unauthenticated => unauthenticated("sign in first"),
@@ -72,12 +63,6 @@ async fn caller(
         return Err(not_found());
     }
     Ok(caller)
-}
-
-fn unauthenticated(message: &str) -> Response {
-    let mut r = error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message);
-    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    r
 }
 
 fn not_found() -> Response {

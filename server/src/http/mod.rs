@@ -414,6 +414,32 @@ async fn execute(state: &AppState, headers: &HeaderMap, req: async_graphql::Requ
     }
 }
 
+/// The caller of a request, from its `Authorization: Bearer <token>` header
+/// (none: the anonymous caller). Errors (as the HTTP response to send): 401
+/// `UNAUTHENTICATED` with `WWW-Authenticate: Bearer` (RFC 6750 §3) for an
+/// unknown, expired or revoked token; 500 when authentication itself failed.
+pub(crate) async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<crate::core::access::rules::Caller, Response> {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    match state.auth.authenticate(authorization).await {
+        Ok(caller) => Ok(caller),
+        Err(e @ (AuthError::Internal(_) | AuthError::Hashing(_))) => {
+            tracing::error!(error = ?e, "authentication itself failed");
+            Err(error_response(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "internal server error"))
+        }
+        Err(e) => Err(unauthenticated(&e.to_string())),
+    }
+}
+
+/// 401 `UNAUTHENTICATED` with `WWW-Authenticate: Bearer` (RFC 6750 §3).
+pub(crate) fn unauthenticated(message: &str) -> Response {
+    let mut r = error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message);
+    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    r
+}
+
 /// Authenticates the request and runs one GraphQL operation for the caller.
 /// Errors (as the HTTP response to send): 401 `UNAUTHENTICATED` for a bad
 /// token, 500 when authentication itself failed.
@@ -422,23 +448,7 @@ pub(crate) async fn run_graphql(
     headers: &HeaderMap,
     req: async_graphql::Request,
 ) -> Result<async_graphql::Response, Response> {
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let caller = match state.auth.authenticate(authorization).await {
-        Ok(caller) => caller,
-        Err(e @ (AuthError::Internal(_) | AuthError::Hashing(_))) => {
-            tracing::error!(error = ?e, "authentication itself failed");
-            return Err(error_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL_SERVER_ERROR",
-                "internal server error",
-            ));
-        }
-        Err(e) => {
-            let mut r = error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &e.to_string());
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return Err(r);
-        }
-    };
+    let caller = authenticate(state, headers).await?;
     let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let context = RequestContext::new(caller, request_id, state.ledger.db().clone());
     let loaders = crate::graphql::loaders::Loaders::new(&context);

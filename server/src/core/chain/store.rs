@@ -268,11 +268,14 @@ pub(in crate::core) async fn latest_checkpoints(
     let rows = db
         .query_all_raw(stmt(
             db,
-            "SELECT merchant_id, sequence, head_hash, signed_at, verifier_key, note FROM checkpoints \
-             ORDER BY merchant_id, sequence, signed_at",
+            "SELECT c.merchant_id, c.sequence, c.head_hash, c.signed_at, c.verifier_key, c.note FROM checkpoints c \
+             WHERE c.sequence = (SELECT MAX(d.sequence) FROM checkpoints d WHERE d.merchant_id = c.merchant_id) \
+             ORDER BY c.merchant_id, c.signed_at",
             vec![],
         ))
         .await?;
+    // Several keys may have signed a merchant's last sequence: the latest
+    // signature wins (the rows come oldest first).
     let mut latest = BTreeMap::new();
     for r in &rows {
         let c = checkpoint_row(r)?;
