@@ -2,16 +2,20 @@
 //!
 //! GraphQL is served at `/graphql` by POST (JSON body) and GET (query string),
 //! following the GraphQL over HTTP spec (graphql.github.io/graphql-over-http):
-//! a mutation over GET is refused with 405; a body that is not a GraphQL request
-//! gets 400; with `Accept: application/graphql-response+json` a request that fails
-//! to parse or validate gets 400, otherwise 200 with `application/json`.
-//! JSON-array batches are refused. Every error body is a GraphQL response whose
-//! errors carry `extensions.code`.
+//! a mutation over GET is refused with 405; a POST that is not `application/json`
+//! (or a `multipart/form-data` upload) gets 415; a body that is not a GraphQL
+//! request gets 400; a request that fails to parse or validate has no `data`
+//! entry, and with `Accept: application/graphql-response+json` gets 400,
+//! otherwise 200 with `application/json`. JSON-array batches are refused.
+//! Every error body is a GraphQL response whose errors carry
+//! `extensions.code`. npm `graphql-http`'s audit passes every MUST and SHOULD
+//! (`tests/api/graphql_http.rs`).
 //!
 //! Each request is authenticated from `Authorization: Bearer <token>` before it
 //! reaches GraphQL (an unknown, expired or revoked token is 401
 //! `UNAUTHENTICATED`; no token is an anonymous caller, whom the field guards
-//! refuse). Requests are rate-limited per token, or per client address when
+//! refuse: then the answer is 401 too, with `WWW-Authenticate: Bearer`, RFC
+//! 6750 §3). Requests are rate-limited per token, or per client address when
 //! there is none (tower_governor); every response carries `x-request-id`; the
 //! `Authorization` header is marked sensitive so no log shows it.
 //!
@@ -344,6 +348,13 @@ async fn graphql_post(
     headers: HeaderMap,
     request: Result<GraphQLRequest<RequestRejection>, RequestRejection>,
 ) -> Response {
+    if !readable_media_type(&headers) {
+        return error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "send the request as Content-Type: application/json (or multipart/form-data for an upload)",
+        );
+    }
     match request {
         Ok(req) => execute(&state, &headers, req.into_inner()).await,
         Err(rejection) => rejection.into_response(),
@@ -374,6 +385,19 @@ async fn graphql_get(
     execute(&state, &headers, req).await
 }
 
+/// Whether a POST's `Content-Type` is one `/graphql` reads: `application/json`
+/// (GraphQL over HTTP §5.1; a body without a content type SHOULD get a 4xx,
+/// and `fetch` labels a bare string `text/plain`) or `multipart/form-data`
+/// (the GraphQL multipart request spec, for uploads). Parameters such as
+/// `charset` are left to the body's reader.
+fn readable_media_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json") || essence.eq_ignore_ascii_case("multipart/form-data")
+}
+
 /// True when the operation to run is a mutation (GraphQL over HTTP: GET must not
 /// cause side effects). An unparsable query is left to the executor to report.
 fn is_mutation(req: &async_graphql::Request) -> bool {
@@ -398,20 +422,42 @@ async fn execute(state: &AppState, headers: &HeaderMap, req: async_graphql::Requ
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("application/graphql-response+json"));
-    let request_error = response.data == async_graphql::Value::Null && !response.errors.is_empty();
+    // A request error (the document did not parse or validate, or a limit
+    // refused it) stops the operation before execution: its errors carry no
+    // path, and the response has no `data` entry (GraphQL spec §7.1.2). A
+    // field error that nulls the whole result still has `data: null`.
+    let request_error = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    let unauthenticated = response.errors.iter().any(|e| {
+        e.extensions.as_ref().and_then(|x| x.get("code")) == Some(&async_graphql::Value::from("UNAUTHENTICATED"))
+    });
     let (status, media) = if graphql_media {
         let status = if request_error { StatusCode::BAD_REQUEST } else { StatusCode::OK };
         (status, "application/graphql-response+json")
     } else {
         (StatusCode::OK, "application/json")
     };
-    match serde_json::to_string(&response) {
-        Ok(body) => (status, [(header::CONTENT_TYPE, media)], body).into_response(),
+    let body = match serde_json::to_value(&response) {
+        Ok(mut body) => {
+            if request_error && let Some(fields) = body.as_object_mut() {
+                fields.remove("data");
+            }
+            body.to_string()
+        }
         Err(e) => {
             tracing::error!(error = %e, "could not serialize a GraphQL response");
-            error_response(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "internal server error")
+            return error_response(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "internal server error");
         }
+    };
+    let mut r = (status, [(header::CONTENT_TYPE, media)], body).into_response();
+    // A field that needs a caller, asked for without one: 401 with the
+    // scheme to use (RFC 6750 §3), the body still coded `UNAUTHENTICATED`.
+    if unauthenticated {
+        *r.status_mut() = StatusCode::UNAUTHORIZED;
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
+    r
 }
 
 /// The caller of a request, from its `Authorization: Bearer <token>` header
