@@ -13,7 +13,7 @@ use crate::startup::{Application, shutdown_signal};
 pub async fn main() -> ExitCode {
     use clap::Parser;
     let args = Cli::parse();
-    crate::telemetry::init(&args.settings.log);
+    crate::telemetry::init(&args.settings.log, args.settings.log_format);
     match run(args).await {
         Ok(code) => code,
         Err(e) => {

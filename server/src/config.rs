@@ -42,6 +42,11 @@ pub struct Settings {
     /// Log filter, in tracing-subscriber's EnvFilter syntax.
     #[arg(long, env = "RUST_LOG", default_value = "info,sqlx=warn,sea_orm=warn", global = true)]
     pub log: String,
+    /// How log lines are written to stderr: `text` for people, `json` (one
+    /// JSON object per line, with the fields of the spans it happened in:
+    /// a request's `request_id`, method and path) for a log collector.
+    #[arg(long, env = "LEDGER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
     /// PostgreSQL connection pool size (SQLite always uses one connection).
     #[arg(long, env = "LEDGER_POOL_SIZE", default_value_t = DEFAULT_POOL_SIZE, global = true)]
     pub pool_size: u32,
@@ -166,6 +171,17 @@ pub struct Settings {
     /// How often the checkpoint job looks, in milliseconds.
     #[arg(long, env = "LEDGER_CHECKPOINT_INTERVAL_MS", default_value_t = 30_000, global = true)]
     pub checkpoint_interval_ms: u64,
+}
+
+/// The shape of the log lines on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// tracing-subscriber's human-readable lines.
+    Text,
+    /// One JSON object per line (tracing-subscriber's `json` format): `timestamp`,
+    /// `level`, `target`, `fields` (with `message`), `span` and `spans` (the
+    /// fields of the spans it happened in, outermost first).
+    Json,
 }
 
 /// How the server presents itself.

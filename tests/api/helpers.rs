@@ -815,14 +815,26 @@ impl ServerProcess {
     /// Starts a server process over `database_url` with the test flags and
     /// `extra`, and waits until `/healthz` answers.
     pub async fn start(database_url: &str, extra: &[&str]) -> ServerProcess {
+        Self::start_logging(database_url, extra, "warn", std::process::Stdio::inherit()).await
+    }
+
+    /// [`ServerProcess::start`] with the log filter `log` and its log lines
+    /// (stderr) sent to `stderr`.
+    pub async fn start_logging(
+        database_url: &str,
+        extra: &[&str],
+        log: &str,
+        stderr: impl Into<std::process::Stdio>,
+    ) -> ServerProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
         let listen = format!("127.0.0.1:{port}");
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_ledger-test-server"))
-            .args(["--database-url", database_url, "--listen", &listen, "--log", "warn"])
+            .args(["--database-url", database_url, "--listen", &listen, "--log", log])
             .args(TEST_DEFAULT_FLAGS)
             .args(["--admin-password", TEST_ADMIN_PASSWORD, "--pool-size", "10"])
             .args(extra)
             .stdout(std::process::Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("start ledger-test-server");
         let mut process = ServerProcess { base: format!("http://{listen}"), child };

@@ -100,3 +100,62 @@ async fn secrets_never_reach_the_logs() {
         }
     }
 }
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_and_carry_the_request_id() {
+    // Arrange: a server process over a test database, logging JSON to a file.
+    let app = spawn_app().await;
+    let path = std::env::temp_dir().join(format!("ledger-json-log-{}.log", uuid::Uuid::new_v4().simple()));
+    let file = std::fs::File::create(&path).expect("log file");
+    let mut server =
+        crate::helpers::ServerProcess::start_logging(&app.database_url, &["--log-format", "json"], "info", file).await;
+    let request_id = format!("log-json-{}", uuid::Uuid::new_v4().simple());
+
+    // Act: a login (logged at INFO inside its request) with our request id.
+    let r = reqwest::Client::new()
+        .post(format!("{}/graphql", server.base))
+        .header("x-request-id", &request_id)
+        .json(&json!({ "query": "mutation($p: String!) { login(username: \"admin\", password: $p) { token } }",
+                        "variables": { "p": TEST_ADMIN_PASSWORD } }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.headers().get("x-request-id").and_then(|v| v.to_str().ok()), Some(request_id.as_str()));
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert!(body["data"]["login"]["token"].is_string(), "{body}");
+    server.kill();
+
+    // Assert: every line is a JSON object; the login's line names the request.
+    let logs = std::fs::read_to_string(&path).expect("read the log");
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect();
+    assert!(lines.iter().any(|l| l["fields"]["message"].as_str().is_some_and(|m| m.contains("listening"))), "{logs}");
+    let login = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "staff logged in")
+        .unwrap_or_else(|| panic!("no login line: {logs}"));
+    assert_eq!(login["level"], "INFO");
+    // `spans` lists the spans it happened in, outermost first: the request's.
+    let request = login["spans"]
+        .as_array()
+        .and_then(|spans| spans.iter().find(|s| s["name"] == "request"))
+        .unwrap_or_else(|| panic!("the login line is not inside a request span: {login}"));
+    assert_eq!(request["request_id"], request_id.as_str(), "{login}");
+    assert_eq!(request["path"], "/graphql", "{login}");
+    assert_eq!(request["method"], "POST", "{login}");
+    assert!(!logs.contains(TEST_ADMIN_PASSWORD), "the password never reaches the log");
+    std::fs::remove_file(&path).ok();
+}
+
+#[test]
+fn an_unknown_log_format_is_refused_at_start() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ledger-test-server"))
+        .args(["--log-format", "xml", "verify"])
+        .output()
+        .expect("run ledger-test-server");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("xml") && stderr.contains("json"), "{stderr}");
+}

@@ -201,7 +201,7 @@ pub fn router(state: AppState) -> Router {
         // Outside the limit and timeout layers, so it sees their bodiless 413 and 408.
         .layer(axum::middleware::map_response(coded_status_bodies))
         .layer(cors(&settings.cors_origins))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
         .layer(axum::middleware::map_request(bounded_request_id))
@@ -241,6 +241,15 @@ fn cors(origins: &[String]) -> CorsLayer {
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
         .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
         .max_age(CORS_MAX_AGE)
+}
+
+/// The span every request's log lines happen in: its method, path (not the
+/// query string, which may carry a GraphQL document) and `request_id` (the
+/// `x-request-id` header, the client's or the one `SetRequestIdLayer` made).
+/// At INFO, so the default filter keeps it and JSON logs carry its fields.
+fn request_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
+    let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %request_id)
 }
 
 /// Drops a client-sent `x-request-id` that is too long or not printable ASCII,
