@@ -16,18 +16,10 @@ use serde_json::json;
 use crate::helpers::{TestApp, on_citus, spawn_app_with};
 
 /// A server whose background jobs (expiry sweeper, payout scheduler, month
-/// closing) stay quiet for the test, so the cluster's counters see only the
+/// closing, checkpoints) stay quiet for the test, so the cluster's counters see only the
 /// test's requests; fails when the database is not on Citus.
 async fn quiet_app() -> TestApp {
-    let app = spawn_app_with(&[
-        "--sweep-interval-secs",
-        "3600",
-        "--payout-interval-secs",
-        "3600",
-        "--rollup-interval-secs",
-        "3600",
-    ])
-    .await;
+    let app = spawn_app_with(crate::helpers::QUIET_JOBS).await;
     assert!(on_citus(&app.db).await, "TEST_DATABASE_URL does not name a Citus coordinator");
     app
 }
@@ -97,11 +89,7 @@ async fn a_payment_is_a_single_shard_transaction() {
         .execute_unprepared(&format!("ALTER DATABASE {name} SET citus.multi_task_query_log_level = 'error'"))
         .await
         .expect("refuse multi-shard statements in new sessions");
-    let strict = crate::helpers::spawn_flags(
-        Some(app.database_url.clone()),
-        &["--sweep-interval-secs", "3600", "--payout-interval-secs", "3600", "--rollup-interval-secs", "3600"],
-    )
-    .await;
+    let strict = crate::helpers::spawn_flags(Some(app.database_url.clone()), crate::helpers::QUIET_JOBS).await;
 
     let (single_before, _) = shard_counters(&app).await;
     let mut outcome = Vec::new();

@@ -93,20 +93,23 @@ pub async fn spawn_app_through_wire() -> (TestApp, crate::wire::Wire) {
     // No TLS, so the proxy reads plain protocol messages.
     let through = format!("{scheme}://{credentials}@{addr}/{database}?sslmode=disable");
     // These tests count the statements of short windows: the background jobs
-    // (checkpoints every 30 s, the expiry sweeper every 30 s, payouts, month
-    // rollups) run at start-up at most, and stay out of them.
-    let quiet_jobs = [
-        "--checkpoint-interval-ms",
-        "3600000",
-        "--sweep-interval-secs",
-        "3600",
-        "--payout-interval-secs",
-        "3600",
-        "--rollup-interval-secs",
-        "3600",
-    ];
-    (spawn_flags(Some(through), &quiet_jobs).await, wire)
+    // run at start-up at most, and stay out of them.
+    (spawn_flags(Some(through), QUIET_JOBS).await, wire)
 }
+
+/// Flags that keep a test server's background jobs (the expiry sweeper every
+/// 30 s, the payout scheduler, month rollups, checkpoints every 30 s) to their
+/// round at start-up, for tests that count what the database sees.
+pub const QUIET_JOBS: &[&str] = &[
+    "--sweep-interval-secs",
+    "3600",
+    "--payout-interval-secs",
+    "3600",
+    "--rollup-interval-secs",
+    "3600",
+    "--checkpoint-interval-ms",
+    "3600000",
+];
 
 /// Makes a fresh, empty test database and returns its URL, and on Citus a
 /// guard to hold until the server has migrated it.
