@@ -31,12 +31,16 @@ async fn forty_transactions_with_entries_and_accounts_take_a_handful_of_queries(
 
     // Assert: 40 transactions, 120 entries, 120 account lookups and 160 merchant
     // lookups would be over 300 statements one by one; batched, a few per level.
+    // On an idle machine it is about ten; on a loaded CI run DataLoader's 1 ms
+    // window can split a level into several batches (26 and 27 seen), so the
+    // bound is 40: still far from one by one.
+    eprintln!("nested read of 40 transactions: {statements} statements");
     let edges = body["data"]["merchant"]["transactions"]["edges"].as_array().expect("edges");
     assert_eq!(edges.len(), 40, "{body}");
     assert!(edges.iter().all(|e| e["node"]["entries"].as_array().is_some_and(|x| x.len() == 3)));
     assert_eq!(edges[0]["node"]["entries"][1]["account"]["merchant"]["name"], "Reads Alpha");
     assert!(statements >= 3, "the wire saw {statements} statements: is the proxy counting?");
-    assert!(statements <= 25, "nested fields ran {statements} statements; they should load in batches");
+    assert!(statements <= 40, "nested fields ran {statements} statements; they should load in batches");
 }
 
 #[tokio::test]
