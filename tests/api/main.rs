@@ -24,6 +24,7 @@ mod deals;
 mod dry_run;
 mod events;
 mod export;
+mod graphiql;
 mod graphql_http;
 mod group_commit;
 mod history;

@@ -33,7 +33,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::ParseRequestError;
-use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::GraphQLRequest;
 use axum::Router;
 use axum::extract::{ConnectInfo, State};
@@ -48,6 +47,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::services::ServeDir;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -172,7 +172,9 @@ pub fn router(state: AppState) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD_BODY_BYTES)),
         );
     if settings.mode == Mode::Development {
-        api = api.route("/graphiql", get(graphiql));
+        api = api
+            .route("/graphiql", get(graphiql))
+            .nest_service(GRAPHIQL_ASSETS_PATH, ServeDir::new(settings.console_dir.join("graphiql")));
     }
     if let Some(config) = governor {
         let limiter = config.limiter().clone();
@@ -512,10 +514,36 @@ pub(crate) async fn run_graphql(
     Ok(response)
 }
 
-/// GraphiQL. Its JavaScript and CSS load from a CDN (unpkg), so it needs a
-/// network connection in the browser; the API itself does not (see README).
-async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").finish())
+/// Where GraphiQL's files are served, from `<console dir>/graphiql`
+/// (`scripts/build-console` copies them there from npm).
+pub const GRAPHIQL_ASSETS_PATH: &str = "/graphiql/assets";
+
+/// `Content-Security-Policy` of the GraphiQL page: everything from this
+/// origin only (so it works, and can only work, without the internet);
+/// inline styles allowed, as GraphiQL's editors set them.
+const GRAPHIQL_CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; \
+    object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+/// GraphiQL (development mode only), from this server alone: the page names
+/// the files under [`GRAPHIQL_ASSETS_PATH`], no CDN.
+async fn graphiql() -> Response {
+    let page = format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Ledger GraphiQL</title>\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <link rel=\"stylesheet\" href=\"{a}/graphiql.min.css\">\n\
+         <style>html, body, #graphiql {{ height: 100%; margin: 0; }}</style>\n</head>\n<body>\n\
+         <div id=\"graphiql\">Loading GraphiQL… (its files are built by scripts/build-console)</div>\n\
+         <script src=\"{a}/react.production.min.js\"></script>\n\
+         <script src=\"{a}/react-dom.production.min.js\"></script>\n\
+         <script src=\"{a}/graphiql.min.js\"></script>\n\
+         <script src=\"{a}/boot.js\"></script>\n</body>\n</html>\n",
+        a = GRAPHIQL_ASSETS_PATH
+    );
+    let mut r = Html(page).into_response();
+    r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(GRAPHIQL_CONTENT_SECURITY_POLICY));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(console::REVALIDATE));
+    r
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
