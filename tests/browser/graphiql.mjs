@@ -6,29 +6,16 @@
 // sees UNAUTHENTICATED, adds the bearer header in the Headers tab, runs it
 // again and sees the answer. Any failed expectation throws: the process
 // exits non-zero with the step that failed.
-import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
+import { env, expect, launchChromium, outDir } from "./browser.mjs";
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`missing ${name}`);
-  return value;
-};
 const BASE = env("BASE_URL");
 const TOKEN = env("TOKEN");
-const OUT = env("OUT_DIR");
-mkdirSync(OUT, { recursive: true });
+const OUT = outDir();
 
 let step = "start";
 const log = (s) => { step = s; console.log(`graphiql test: ${s}`); };
-function expect(cond, what) { if (!cond) throw new Error(`expected ${what}`); }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchChromium();
 const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
 const blocked = [];
 const served = [];
