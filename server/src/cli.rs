@@ -13,14 +13,23 @@ use crate::startup::{Application, shutdown_signal};
 pub async fn main() -> ExitCode {
     use clap::Parser;
     let args = Cli::parse();
-    crate::telemetry::init(&args.settings.log, args.settings.log_format);
-    match run(args).await {
+    let telemetry = match crate::telemetry::init(&args.settings.log, args.settings.log_format) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("ledger-server: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = match run(args).await {
         Ok(code) => code,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "ledger-server failed");
             ExitCode::FAILURE
         }
-    }
+    };
+    // The exporter's thread flushes the spans still queued.
+    tokio::task::spawn_blocking(move || telemetry.shutdown()).await.ok();
+    code
 }
 
 /// Runs the parsed command line. Returns the process exit code.

@@ -47,6 +47,11 @@ pub struct Settings {
     /// a request's `request_id`, method and path) for a log collector.
     #[arg(long, env = "LEDGER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
+    /// Serve Prometheus metrics at `/metrics` (see
+    /// `ledger_server::telemetry::metrics`); `false` turns recording off
+    /// and `/metrics` answers 404.
+    #[arg(long, env = "LEDGER_METRICS", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub metrics: bool,
     /// PostgreSQL connection pool size (SQLite always uses one connection).
     #[arg(long, env = "LEDGER_POOL_SIZE", default_value_t = DEFAULT_POOL_SIZE, global = true)]
     pub pool_size: u32,

@@ -63,6 +63,8 @@ impl Application {
     /// Errors: database connection, migration or bind failures.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         tracing::info!(database = %settings.database_label(), mode = ?settings.mode, "ledger starting");
+        // First, so that what starts below (the group committers) records too.
+        let metrics = if settings.metrics { crate::telemetry::metrics::install() } else { None };
         let url = settings.database_url();
         // Migrations run as the database URL's own user; requests never do.
         crate::core::connect_and_migrate(&url, 1).await?.close().await?;
@@ -102,6 +104,13 @@ impl Application {
             Some(url) => Some(crate::core::connect_app(url, settings.pool_size.min(REPORTING_POOL_SIZE)).await?),
             None => None,
         };
+        let mut pools = vec![("requests", db.clone())];
+        if let Some(p) = ledger.group_pool() {
+            pools.push(("group_commit", p.clone()));
+        }
+        if let Some(p) = &reporting {
+            pools.push(("reporting", p.clone()));
+        }
         let report_ttl = std::time::Duration::from_secs(settings.report_cache_ttl_secs.max(1));
         let mut reports = crate::core::reports::Reports::new(db.clone(), reporting, report_ttl);
         if let Some(url) = &settings.redis_url {
@@ -138,6 +147,8 @@ impl Application {
             stream: settings.nats_stream.clone(),
             subject_prefix: settings.nats_subject_prefix.clone(),
         });
+        let metrics = metrics
+            .map(|handle| crate::http::metrics::scrape(handle, pools, relay.as_ref().map(RelaySettings::relay_name)));
         Ok(Self {
             listener,
             state: AppState {
@@ -147,6 +158,7 @@ impl Application {
                 checkpoints,
                 http: HttpSettings::from(settings),
                 shutting_down: stop_rx,
+                metrics,
                 ws_limits: ConnectionLimits::new(
                     settings.max_connections_per_key.max(1),
                     settings.max_subscriptions_per_connection.max(1),
@@ -196,6 +208,8 @@ impl Application {
             .clone()
             .map(|url| tokio::spawn(crate::core::access::cache::listen(url, self.state.ledger.auth_cache().clone())));
         let hub = tokio::spawn(self.hub.clone().run(self.listen_url));
+        let upkeep =
+            self.state.metrics.as_ref().map(|m| tokio::spawn(crate::telemetry::metrics::run_upkeep(m.handle.clone())));
         let relay = self.relay.map(|settings| {
             tracing::info!(stream = %settings.stream, prefix = %settings.subject_prefix, "publishing events to NATS");
             tokio::spawn(relay::run(self.state.ledger.db().clone(), self.hub.head(), settings))
@@ -217,6 +231,9 @@ impl Application {
         }
         if let Some(r) = relay {
             r.abort();
+        }
+        if let Some(u) = upkeep {
+            u.abort();
         }
         served
     }

@@ -829,6 +829,18 @@ impl ServerProcess {
         log: &str,
         stderr: impl Into<std::process::Stdio>,
     ) -> ServerProcess {
+        Self::start_with_env(database_url, extra, log, stderr, &[]).await
+    }
+
+    /// [`ServerProcess::start_logging`] with `env` added to the process's
+    /// environment (the `OTEL_*` variables, say).
+    pub async fn start_with_env(
+        database_url: &str,
+        extra: &[&str],
+        log: &str,
+        stderr: impl Into<std::process::Stdio>,
+        env: &[(&str, &str)],
+    ) -> ServerProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
         let listen = format!("127.0.0.1:{port}");
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_ledger-test-server"))
@@ -836,6 +848,7 @@ impl ServerProcess {
             .args(TEST_DEFAULT_FLAGS)
             .args(["--admin-password", TEST_ADMIN_PASSWORD, "--pool-size", "10"])
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(stderr)
             .spawn()

@@ -102,7 +102,7 @@ async fn secrets_never_reach_the_logs() {
 }
 
 #[tokio::test]
-async fn json_logs_are_one_object_per_line_and_carry_the_request_id() {
+async fn json_logs_are_one_object_per_line_and_carry_the_request_and_trace_ids() {
     // Arrange: a server process over a test database, logging JSON to a file.
     let app = spawn_app().await;
     let path = std::env::temp_dir().join(format!("ledger-json-log-{}.log", uuid::Uuid::new_v4().simple()));
@@ -110,11 +110,13 @@ async fn json_logs_are_one_object_per_line_and_carry_the_request_id() {
     let mut server =
         crate::helpers::ServerProcess::start_logging(&app.database_url, &["--log-format", "json"], "info", file).await;
     let request_id = format!("log-json-{}", uuid::Uuid::new_v4().simple());
+    let trace_id = uuid::Uuid::new_v4().simple().to_string();
 
     // Act: a login (logged at INFO inside its request) with our request id.
     let r = reqwest::Client::new()
         .post(format!("{}/graphql", server.base))
         .header("x-request-id", &request_id)
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
         .json(&json!({ "query": "mutation($p: String!) { login(username: \"admin\", password: $p) { token } }",
                         "variables": { "p": TEST_ADMIN_PASSWORD } }))
         .send()
@@ -143,6 +145,8 @@ async fn json_logs_are_one_object_per_line_and_carry_the_request_id() {
         .and_then(|spans| spans.iter().find(|s| s["name"] == "request"))
         .unwrap_or_else(|| panic!("the login line is not inside a request span: {login}"));
     assert_eq!(request["request_id"], request_id.as_str(), "{login}");
+    // The caller's W3C traceparent names the trace (traces are not exported here).
+    assert_eq!(request["trace_id"], trace_id.as_str(), "{login}");
     assert_eq!(request["path"], "/graphql", "{login}");
     assert_eq!(request["method"], "POST", "{login}");
     assert!(!logs.contains(TEST_ADMIN_PASSWORD), "the password never reaches the log");

@@ -7,6 +7,8 @@ mod citus_db;
 mod helpers;
 #[path = "../support/multipart.rs"]
 mod multipart;
+#[path = "../support/otlp.rs"]
+mod otlp;
 
 mod access_idempotency;
 mod access_rules;
@@ -33,6 +35,7 @@ mod idempotency;
 mod journals;
 mod limits;
 mod logs;
+mod metrics;
 mod nats;
 mod pagination;
 mod partition_keys;
@@ -57,4 +60,5 @@ mod sqlite;
 mod subledgers;
 mod subscriptions;
 mod tenancy;
+mod traces;
 mod wire;

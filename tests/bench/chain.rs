@@ -29,15 +29,16 @@ use crate::server::BenchServer;
 /// the machine's speed during the run falls on both alike.
 const ROUNDS: usize = 4;
 
-/// What the scenario measured.
-pub struct ChainRun {
-    /// The uniform phases, off and on in turn.
+/// What a scenario that runs its own servers (this one, `telemetry`)
+/// measured: two settings in turn.
+pub struct TurnsRun {
+    /// The uniform phases, one setting and the other in turn.
     pub phases: Vec<Phase>,
-    /// The ratio and the export's figures.
+    /// The ratio and the scenario's other figures.
     pub notes: Vec<String>,
     /// Whether `verify` passed on every database.
     pub verified: bool,
-    /// Whether the scenario's own checks held (the switch, the export).
+    /// Whether the scenario's own checks held (the switch, the export, the spans).
     pub checked: bool,
 }
 
@@ -54,8 +55,8 @@ async fn links(db_url: &str) -> anyhow::Result<i64> {
 }
 
 /// Runs the scenario.
-pub async fn run(args: &Args, admin: &DatabaseConnection, pg_base: &str) -> anyhow::Result<ChainRun> {
-    let mut run = ChainRun { phases: Vec::new(), notes: Vec::new(), verified: true, checked: true };
+pub async fn run(args: &Args, admin: &DatabaseConnection, pg_base: &str) -> anyhow::Result<TurnsRun> {
+    let mut run = TurnsRun { phases: Vec::new(), notes: Vec::new(), verified: true, checked: true };
     let (mut off, mut on) = (0.0, 0.0);
     for round in 1..=ROUNDS {
         let order = if round % 2 == 1 { [false, true] } else { [true, false] };

@@ -50,6 +50,8 @@
 //!   reference (target p99 ≤ 5 ms), by one metadata key and value (≤ 20 ms),
 //!   and an account's balance `asOf` the middle of its history (≤ 20 ms),
 //!   with each lookup's `EXPLAIN (ANALYZE, BUFFERS)` plan (see `lookup.rs`).
+//! - `telemetry` (issue 22): uniform with metrics and traces off and on, in
+//!   turn (see `telemetry.rs`); target: on ≥ 0.95 × off.
 //! - `all`: uniform, hot, mixed, bulk, read-heavy, balances and olist one
 //!   after the other, the baselines once, and one markdown table of everything.
 //!
@@ -74,10 +76,13 @@ mod lookup;
 #[path = "../support/multipart.rs"]
 mod multipart;
 mod olist;
+#[path = "../support/otlp.rs"]
+mod otlp;
 mod phases;
 mod reconcile;
 mod report;
 mod server;
+mod telemetry;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -150,6 +155,9 @@ pub enum Scenario {
     /// `--features bench-switches` server) and an offline check of one
     /// merchant's export of `--transactions` transfers.
     Chain,
+    /// What metrics and traces cost: uniform with both off and with both on
+    /// (scraped, and exported to an OTLP receiver in the benchmark), in turn.
+    Telemetry,
     /// Every scenario but slow-subscriber, in one table.
     All,
 }
@@ -291,8 +299,13 @@ async fn main() -> anyhow::Result<()> {
     let mut outcomes = Vec::new();
     for scenario in scenarios {
         eprintln!("ledger-bench: {} …", scenario.name());
-        if scenario == Scenario::Chain {
-            let run = chain::run(&args, &admin, &pg_base).await?;
+        // These run their own servers, two settings in turn.
+        let own = match scenario {
+            Scenario::Chain => Some(chain::run(&args, &admin, &pg_base).await?),
+            Scenario::Telemetry => Some(telemetry::run(&args, &admin, &pg_base).await?),
+            _ => None,
+        };
+        if let Some(run) = own {
             outcomes.push(Outcome {
                 scenario,
                 phases: run.phases,
@@ -458,6 +471,7 @@ async fn drive(args: &Args, scenario: Scenario, server: &BenchServer) -> anyhow:
         }
         Scenario::SlowSubscriber => slow_subscriber(args, &session, &merchants, &mut outcome).await?,
         Scenario::Chain => anyhow::bail!("`chain` runs its own servers (chain::run)"),
+        Scenario::Telemetry => anyhow::bail!("`telemetry` runs its own servers (telemetry::run)"),
         Scenario::All => anyhow::bail!("`all` is not a scenario of its own"),
     }
     Ok(outcome)

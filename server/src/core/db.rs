@@ -306,9 +306,14 @@ pub async fn set_batch_tenants(
 /// (the runtime is shutting down).
 pub async fn begin(pool: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
     let pool = pool.clone();
-    tokio::spawn(async move { pool.begin().await })
-        .await
-        .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::Internal(format!("beginning a transaction: {e}"))))?
+    let waiting = crate::telemetry::metrics::PoolWait::start();
+    tokio::spawn(async move {
+        let begun = pool.begin().await;
+        drop(waiting);
+        begun
+    })
+    .await
+    .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::Internal(format!("beginning a transaction: {e}"))))?
 }
 
 /// Begins a read-only database transaction for one request's reads, with the

@@ -172,5 +172,6 @@ async fn publish_round(
         tokio::time::timeout(ACK_TIMEOUT, ack).await.map_err(broker)?.map_err(broker)?;
     }
     turn.advance(newest).await?;
+    metrics::counter!(crate::telemetry::metrics::RELAY_PUBLISHED_EVENTS).increment(batch.len() as u64);
     Ok(batch.len() as u64)
 }

@@ -31,6 +31,7 @@ pub mod events;
 pub mod extension;
 pub mod loaders;
 pub mod merchants;
+pub mod observe;
 pub mod payments;
 pub mod payouts;
 pub mod posting;
@@ -126,6 +127,8 @@ pub fn build_schema(
         .data(auth)
         .data(hub)
         .data(reports)
+        // First, so its spans and timing cover the other extensions' work.
+        .extension(observe::Observe)
         .extension(extension::ErrorCodes { production })
         // After ErrorCodes, so its checks run on cached documents too; before
         // the persisted queries, so an oversized one is refused unparsed.

@@ -45,8 +45,9 @@ pub struct SubscriptionSlots {
 }
 
 /// One held subscription slot; released when the subscription's stream ends.
+/// Counted in the live-subscriptions gauge while held.
 #[derive(Debug)]
-pub struct SubscriptionSlot(Arc<AtomicUsize>);
+pub struct SubscriptionSlot(Arc<AtomicUsize>, crate::telemetry::metrics::LiveSubscription);
 
 impl Drop for SubscriptionSlot {
     fn drop(&mut self) {
@@ -60,12 +61,13 @@ impl SubscriptionSlots {
         Self { max, open: Arc::new(AtomicUsize::new(0)) }
     }
 
-    /// Takes a slot. Errors: `TOO_MANY_SUBSCRIPTIONS` when all are taken.
-    fn take(&self) -> async_graphql::Result<SubscriptionSlot> {
+    /// Takes a slot for a subscription (`resumed`: it gave `afterSequence`).
+    /// Errors: `TOO_MANY_SUBSCRIPTIONS` when all are taken.
+    fn take(&self, resumed: bool) -> async_graphql::Result<SubscriptionSlot> {
         let max = self.max;
         self.open
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
-            .map(|_| SubscriptionSlot(self.open.clone()))
+            .map(|_| SubscriptionSlot(self.open.clone(), crate::telemetry::metrics::LiveSubscription::start(resumed)))
             .map_err(|_| coded("TOO_MANY_SUBSCRIPTIONS", format!("this connection already holds {max} subscriptions")))
     }
 }
@@ -91,15 +93,18 @@ async fn start(
     let slots = ctx
         .data_opt::<SubscriptionSlots>()
         .ok_or_else(|| coded("BAD_REQUEST", "subscriptions are served over WebSocket at /graphql/ws"))?;
-    let slot = slots.take()?;
+    let slot = slots.take(after_sequence.is_some())?;
     Ok((merchant, tenant, ctx.data::<Arc<EventHub>>()?.clone(), slot))
 }
 
 /// The GraphQL error that ends a feed.
 fn feed_error(e: FollowError) -> async_graphql::Error {
     match e {
-        FollowError::Lagged { resume_after } => coded("SUBSCRIPTION_LAGGED", e.to_string())
-            .extend_with(|_, ext| ext.set("resumeAfterSequence", resume_after)),
+        FollowError::Lagged { resume_after } => {
+            metrics::counter!(crate::telemetry::metrics::SUBSCRIBERS_DROPPED).increment(1);
+            coded("SUBSCRIPTION_LAGGED", e.to_string())
+                .extend_with(|_, ext| ext.set("resumeAfterSequence", resume_after))
+        }
         FollowError::Database(db) => super::error::to_graphql(crate::core::LedgerError::Database(db)),
     }
 }

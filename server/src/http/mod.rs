@@ -24,6 +24,7 @@
 
 pub mod chain;
 pub mod console;
+pub mod metrics;
 pub mod reconcile;
 pub mod reports;
 pub mod ws;
@@ -123,6 +124,8 @@ pub struct AppState {
     /// Turns true when the server shuts down, so WebSocket connections (which
     /// would otherwise hold a graceful shutdown open forever) close.
     pub shutting_down: tokio::sync::watch::Receiver<bool>,
+    /// What `/metrics` renders; `None` when metrics are off.
+    pub metrics: Option<Arc<metrics::Scrape>>,
 }
 
 /// Rate-limit key: the bearer token when there is one (so each API key and each
@@ -193,6 +196,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .route(crate::core::chain::checkpoint::WELL_KNOWN_KEYS_PATH, get(chain::keys))
         .route("/healthz", get(|| async { "ok" }))
+        .route(metrics::PATH, get(metrics::metrics))
         .route("/readyz", get(readyz))
         .merge(console::routes(&settings.console_dir))
         .with_state(state)
@@ -245,13 +249,29 @@ fn cors(origins: &[String]) -> CorsLayer {
         .max_age(CORS_MAX_AGE)
 }
 
-/// The span every request's log lines happen in: its method, path (not the
-/// query string, which may carry a GraphQL document) and `request_id` (the
-/// `x-request-id` header, the client's or the one `SetRequestIdLayer` made).
-/// At INFO, so the default filter keeps it and JSON logs carry its fields.
+/// The span every request's log lines happen in, the root of its trace: its
+/// method, path (not the query string, which may carry a GraphQL document),
+/// `request_id` (the `x-request-id` header, the client's or the one
+/// `SetRequestIdLayer` made) and `trace_id` (see
+/// [`crate::telemetry::traces::continue_trace`]: the caller's W3C
+/// `traceparent` is honoured). At INFO, so the default filter keeps it and
+/// JSON logs carry its fields. Exported, it is named `<METHOD> <path>` and
+/// is of kind server.
 fn request_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
     let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %request_id)
+    let span = tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        request_id = %request_id,
+        trace_id = tracing::field::Empty,
+        otel.name = %format_args!("{} {}", req.method(), req.uri().path()),
+        otel.kind = "server",
+    );
+    if let Some(trace_id) = crate::telemetry::traces::continue_trace(&span, req.headers()) {
+        span.record("trace_id", trace_id.as_str());
+    }
+    span
 }
 
 /// Drops a client-sent `x-request-id` that is too long or not printable ASCII,

@@ -90,6 +90,29 @@ pub async fn relay_position(pool: &Pool, name: &str) -> Result<FeedPosition, DbE
     Ok(at)
 }
 
+/// How far the NATS relay is behind the outbox: events committed after the
+/// last one it published (counted up to a cap) and when the oldest of them
+/// happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelayLag {
+    /// Unpublished events, at most the cap given to [`relay_lag`].
+    pub events: u64,
+    /// `occurred_at` of the oldest unpublished event visible now; `None`
+    /// when there is none.
+    pub oldest: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Relay `name`'s lag (see [`RelayLag`]), counting at most `cap` events, in
+/// a read of its own. Errors: the database's.
+pub async fn relay_lag(pool: &Pool, name: &str, cap: u64) -> Result<RelayLag, DbErr> {
+    let txn = super::db::begin_read(pool, Tenant::All).await?;
+    let at = store::relay_position(&txn, name).await?;
+    let events = store::count_after(&txn, at, cap).await?;
+    let oldest = store::page(&txn, at, 1).await?.first().map(|e| e.occurred_at);
+    txn.commit().await?;
+    Ok(RelayLag { events, oldest })
+}
+
 /// One relay instance's turn: relay `name`'s progress row, held (PostgreSQL
 /// `FOR UPDATE SKIP LOCKED`) until [`RelayTurn::advance`] or drop, so the
 /// instances take turns and never publish the same events at once.

@@ -201,6 +201,25 @@ pub async fn page(db: &impl ConnectionTrait, after: FeedPosition, limit: u64) ->
     rows.into_iter().map(event_of).collect()
 }
 
+/// How many events of the whole feed come after `after`, counting at most
+/// `cap` (an index range scan that stops there). Errors: the database's.
+pub async fn count_after(db: &impl ConnectionTrait, after: FeedPosition, cap: u64) -> Result<u64, DbErr> {
+    let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+    let row = db
+        .query_one_raw(stmt(
+            db,
+            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM ledger_events \
+             WHERE writer_xid > $1 OR (writer_xid = $1 AND seq > $2) LIMIT $3) AS unpublished",
+            vec![after.xid.into(), after.seq.into(), cap.into()],
+        ))
+        .await?;
+    let n: i64 = match row {
+        Some(r) => r.try_get("", "n")?,
+        None => 0,
+    };
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 /// Up to `limit` events of `merchant`'s journal after its number `after`, in
 /// journal order: its own transactions and the deals it is the counterparty
 /// of. Row-level security hides what the connection's tenant may not see.

@@ -22,13 +22,15 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
+use tracing::Instrument;
 
 use super::fair::FairQueue;
 use super::{Applied, LedgerError, Request, Writer};
 use crate::domain::MerchantId;
+use crate::telemetry::{metrics as names, traces};
 
 /// How long the committer waits for more requests once it has some, by
 /// default. A millisecond is well under a commit's own cost, so a quiet server
@@ -119,7 +121,32 @@ pub struct GroupStats {
 #[derive(Debug)]
 pub(super) struct Pending {
     pub(super) request: Request,
-    pub(super) reply: oneshot::Sender<Result<Applied, LedgerError>>,
+    reply: oneshot::Sender<Result<Applied, LedgerError>>,
+    /// When it was queued, for [`names::GROUP_COMMIT_WAIT_SECONDS`].
+    queued: Instant,
+    /// The request's `group_commit.wait` span, which the batch's commit span
+    /// links to.
+    span: tracing::Span,
+}
+
+impl Pending {
+    /// `request`, answered on `reply`, waiting in `span`; counted in
+    /// [`names::GROUP_COMMIT_QUEUE_DEPTH`] until a batch takes it (or it
+    /// comes back unqueued, [`Pending::into_request`]).
+    pub(super) fn new(
+        request: Request,
+        reply: oneshot::Sender<Result<Applied, LedgerError>>,
+        span: tracing::Span,
+    ) -> Self {
+        metrics::gauge!(names::GROUP_COMMIT_QUEUE_DEPTH).increment(1.0);
+        Self { request, reply, queued: Instant::now(), span }
+    }
+
+    /// The request back, when no lane took it.
+    pub(super) fn into_request(self) -> Request {
+        metrics::gauge!(names::GROUP_COMMIT_QUEUE_DEPTH).decrement(1.0);
+        self.request
+    }
 }
 
 /// The committers' queues, one per lane. A request goes to the lane of the
@@ -165,9 +192,10 @@ pub(super) fn start(writer: Writer, settings: GroupCommit, stats: Arc<GroupStats
     let capacity = GROUP_COMMIT_QUEUE.div_ceil(lanes);
     let turns = Arc::new(Semaphore::new(settings.concurrency.clamp(1, lanes)));
     let mut senders = Vec::with_capacity(lanes);
-    for _ in 0..lanes {
+    metrics::gauge!(names::GROUP_COMMIT_LANES).set(lanes as f64);
+    for lane in 0..lanes {
         let (tx, rx) = mpsc::channel(capacity);
-        tokio::spawn(run(writer.clone(), settings, stats.clone(), turns.clone(), rx));
+        tokio::spawn(run(writer.clone(), settings, stats.clone(), turns.clone(), rx, lane));
         senders.push(tx);
     }
     Lanes(senders.into())
@@ -183,8 +211,10 @@ async fn run(
     stats: Arc<GroupStats>,
     turns: Arc<Semaphore>,
     mut queue: mpsc::Receiver<Pending>,
+    lane: usize,
 ) {
     let max = settings.max_batch.max(1);
+    let lane_label = lane.to_string();
     let mut waiting: FairQueue<Pending> = FairQueue::default();
     loop {
         if waiting.is_empty() {
@@ -196,30 +226,67 @@ async fn run(
         let Ok(turn) = turns.acquire().await else { break };
         let now = stats.at_once.fetch_add(1, Ordering::Relaxed) + 1;
         stats.most_at_once.fetch_max(now, Ordering::Relaxed);
+        metrics::gauge!(names::GROUP_COMMIT_LANES_COMMITTING).set(now as f64);
         // What arrived while this lane waited for its turn joins the batch.
         gather(&mut waiting, &mut queue, Duration::ZERO, max).await;
         let (batch, held) = waiting.take(max);
-        let (requests, replies): (Vec<Request>, Vec<_>) = batch.into_iter().map(|p| (p.request, p.reply)).unzip();
+        let started = Instant::now();
+        let span = commit_span(&batch, lane);
+        metrics::gauge!(names::GROUP_COMMIT_QUEUE_DEPTH).decrement(batch.len() as f64);
+        metrics::histogram!(names::GROUP_COMMIT_BATCH_REQUESTS, "lane" => lane_label.clone())
+            .record(batch.len() as f64);
+        let waited = metrics::histogram!(names::GROUP_COMMIT_WAIT_SECONDS);
+        let mut requests = Vec::with_capacity(batch.len());
+        let mut replies = Vec::with_capacity(batch.len());
+        for p in batch {
+            waited.record(started.saturating_duration_since(p.queued).as_secs_f64());
+            requests.push(p.request);
+            replies.push(p.reply);
+        }
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.requests.fetch_add(requests.len() as u64, Ordering::Relaxed);
         stats.held.fetch_add(held as u64, Ordering::Relaxed);
-        let started = std::time::Instant::now();
-        let results = writer.submit_unaudited(&requests, false).await;
+        let results = writer.submit_unaudited(&requests, false).instrument(span.clone()).await;
+        let elapsed = started.elapsed();
+        metrics::histogram!(names::GROUP_COMMIT_COMMIT_SECONDS, "lane" => lane_label.clone())
+            .record(elapsed.as_secs_f64());
         tracing::debug!(
+            parent: &span,
             requests = requests.len(),
             merchants = waiting.last_merchants(),
             held,
-            elapsed_us = started.elapsed().as_micros() as u64,
+            elapsed_us = elapsed.as_micros() as u64,
             "group commit"
         );
         writer.audit_refusals(&requests, &results).await;
-        stats.at_once.fetch_sub(1, Ordering::Relaxed);
+        let now = stats.at_once.fetch_sub(1, Ordering::Relaxed).saturating_sub(1);
+        metrics::gauge!(names::GROUP_COMMIT_LANES_COMMITTING).set(now as f64);
         drop(turn);
+        drop(span);
         for (reply, result) in replies.into_iter().zip(results) {
             // The caller may have gone (a dropped connection); its write stands.
             let _ = reply.send(result);
         }
     }
+}
+
+/// The span of a batch's database transaction (`group_commit.commit`), with
+/// a span link to the `group_commit.wait` span of every request it carries.
+/// When traces are exported it is a child of the first request's wait span,
+/// so that request's trace holds its commit; otherwise it has no parent (a
+/// log line of the commit then names no request as if it were the only one).
+fn commit_span(batch: &[Pending], lane: usize) -> tracing::Span {
+    let first = batch.first().map(|p| &p.span).filter(|_| traces::exporting());
+    // As i64: exported as OTel integer attributes (a usize would be a string).
+    let (requests, lane) = (batch.len() as i64, lane as i64);
+    let span = match first {
+        Some(parent) => tracing::info_span!(parent: parent, "group_commit.commit", requests, lane),
+        None => tracing::info_span!(parent: None, "group_commit.commit", requests, lane),
+    };
+    for p in batch {
+        traces::link(&span, &p.span);
+    }
+    span
 }
 
 /// Moves what `queue` holds into `waiting`, then waits up to `window` for

@@ -113,6 +113,7 @@ pub struct Ledger {
     writer: Writer,
     assets: RwLock<HashMap<String, Asset>>,
     group: Option<group::Lanes>,
+    group_pool: Option<DatabaseConnection>,
     group_stats: Arc<GroupStats>,
     auth_cache: Arc<crate::core::access::cache::AuthCache>,
 }
@@ -140,6 +141,7 @@ impl Ledger {
             },
             assets: RwLock::new(HashMap::new()),
             group: None,
+            group_pool: None,
             group_stats: Arc::new(GroupStats::default()),
             auth_cache: Arc::new(crate::core::access::cache::AuthCache::new()),
         }
@@ -186,7 +188,8 @@ impl Ledger {
         if settings.max_batch > 0 {
             let mut writer = self.writer.clone();
             if let Some(pool) = pool {
-                writer.db = pool;
+                writer.db = pool.clone();
+                self.group_pool = Some(pool);
             }
             self.group = Some(group::start(writer, settings, self.group_stats.clone()));
         }
@@ -196,6 +199,11 @@ impl Ledger {
     /// Batches and requests the group committer has run (zero when it is off).
     pub fn group_stats(&self) -> Arc<GroupStats> {
         self.group_stats.clone()
+    }
+
+    /// The group committers' own connection pool, when they have one.
+    pub fn group_pool(&self) -> Option<&DatabaseConnection> {
+        self.group_pool.as_ref()
     }
 
     /// The database connection pool, for reads.
@@ -236,14 +244,22 @@ impl Ledger {
     pub(in crate::core) async fn submit_one(&self, request: Request) -> Result<Applied, LedgerError> {
         let request = match &self.group {
             Some(queue) if batch::groupable(&request) => {
+                use tracing::Instrument;
                 let (reply, answer) = tokio::sync::oneshot::channel();
-                match queue.send(group::Pending { request, reply }).await {
+                // Queued until the batch that carries it committed; the
+                // batch's commit span links to it (see `group`).
+                let wait = tracing::info_span!("group_commit.wait");
+                let pending = group::Pending::new(request, reply, wait.clone());
+                match queue.send(pending).instrument(wait.clone()).await {
                     // A committer that vanished without answering may or may not
                     // have committed; TRY_AGAIN with the same key is safe either way.
                     Ok(()) => {
-                        return answer.await.unwrap_or(Err(LedgerError::Posting(PostingError::Contention)));
+                        return answer
+                            .instrument(wait)
+                            .await
+                            .unwrap_or(Err(LedgerError::Posting(PostingError::Contention)));
                     }
-                    Err(tokio::sync::mpsc::error::SendError(p)) => p.request,
+                    Err(tokio::sync::mpsc::error::SendError(p)) => p.into_request(),
                 }
             }
             _ => request,

@@ -195,6 +195,7 @@ impl Reports {
         // A month computed within the TTL is served without a database read;
         // closing a month drops it from this cache.
         if let Some(hit) = self.cache.get(&month).await {
+            crate::telemetry::metrics::report_cache("local", true);
             return Ok(Some(hit));
         }
         let txn = db::begin_read(&self.reporting, Tenant::All).await?;
@@ -204,7 +205,9 @@ impl Reports {
             return Ok(Some(Arc::new(MonthReport { month, closed: true, figures })));
         }
         if let Some(shared) = &self.shared {
-            if let Some(figures) = shared.get(month).await {
+            let found = shared.get(month).await;
+            crate::telemetry::metrics::report_cache("shared", found.is_some());
+            if let Some(figures) = found {
                 return Ok(Some(Arc::new(MonthReport { month, closed: false, figures })));
             }
             let figures = self.compute_now(month).await?;
@@ -214,6 +217,9 @@ impl Reports {
         let computed = self
             .cache
             .try_get_with(month, async {
+                // Only the request that computes counts a miss; those that
+                // waited for it were served from the cache.
+                crate::telemetry::metrics::report_cache("local", false);
                 let figures = self.compute_now(month).await?;
                 Ok::<_, DbErr>(Arc::new(MonthReport { month, closed: false, figures }))
             })

@@ -170,7 +170,12 @@ impl PgReads {
         // halfway, dropping the session still rolls it back.
         let conn = match &mut *slot {
             Some(conn) => conn,
-            empty => empty.insert(self.pool.acquire().await.map_err(acquire_err)?),
+            empty => {
+                let waiting = crate::telemetry::metrics::PoolWait::start();
+                let acquired = self.pool.acquire().await.map_err(acquire_err);
+                drop(waiting);
+                empty.insert(acquired?)
+            }
         };
         // Citus ships a single-shard query's whole message to the worker,
         // opening included, and the worker refuses it ("cannot execute a
