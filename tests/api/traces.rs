@@ -76,9 +76,11 @@ async fn a_payments_trace_holds_http_graphql_and_group_commit_and_each_commit_li
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
         ("OTEL_SERVICE_NAME", "ledger-under-test"),
     ];
-    let server =
-        ServerProcess::start_with_env(&app.database_url, QUIET_JOBS, "info", std::process::Stdio::inherit(), &env)
-            .await;
+    let log_path = std::env::temp_dir().join(format!("ledger-traced-{}.log", uuid::Uuid::new_v4().simple()));
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let mut flags = vec!["--log-format", "json"];
+    flags.extend_from_slice(QUIET_JOBS);
+    let server = ServerProcess::start_with_env(&app.database_url, &flags, "info", log, &env).await;
 
     // Act: one payment carrying a caller's W3C traceparent.
     let trace = uuid::Uuid::new_v4().simple().to_string();
@@ -164,6 +166,42 @@ async fn a_payments_trace_holds_http_graphql_and_group_commit_and_each_commit_li
     eprintln!("largest batch: {largest} requests");
     let (_, _, bad) = receiver.counts();
     assert_eq!(bad, 0, "every export decoded");
+
+    // A login without traceparent: its JSON log line names the trace the
+    // server made, and that trace was exported.
+    let login: Value = reqwest::Client::new()
+        .post(format!("{}/graphql", server.base))
+        .json(&json!({ "query": "mutation($p: String!) { login(username: \"admin\", password: $p) { token } }",
+                        "variables": { "p": crate::helpers::TEST_ADMIN_PASSWORD } }))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert!(login["data"]["login"]["token"].is_string(), "{login}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let trace_of_login = loop {
+        let logs = std::fs::read_to_string(&log_path).expect("read the log");
+        let line = logs
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| l["fields"]["message"] == "staff logged in");
+        if let Some(line) = line {
+            let request = line["spans"].as_array().and_then(|s| s.iter().find(|s| s["name"] == "request")).cloned();
+            break request
+                .and_then(|r| r["trace_id"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| panic!("no trace id: {line}"));
+        }
+        assert!(Instant::now() < deadline, "no login line: {logs}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(trace_of_login.len(), 32, "{trace_of_login}");
+    spans_until(&receiver, "the login's trace", |spans| {
+        spans.iter().any(|s| hex(&s.trace_id) == trace_of_login && s.name == "POST /graphql")
+    })
+    .await;
+    std::fs::remove_file(&log_path).ok();
 }
 
 #[tokio::test]
