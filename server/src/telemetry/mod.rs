@@ -70,7 +70,19 @@ pub fn init(filter: &str, format: LogFormat) -> anyhow::Result<Telemetry> {
     };
     let provider = if traces::configured() { Some(traces::provider()?) } else { None };
     let otel = provider.as_ref().map(|p| {
-        tracing_opentelemetry::layer().with_tracer(traces::tracer(p)).with_filter(EnvFilter::new(traces::FILTER))
+        tracing_opentelemetry::layer()
+            .with_tracer(traces::tracer(p))
+            // What each of these adds is paid on every span or every poll of
+            // an instrumented future: busy/idle times (two clock reads per
+            // poll), thread and source-location attributes, the target, and
+            // the OTel context made current on each entry (only OTel's own
+            // instrumentation reads it, and the server has none).
+            .with_tracked_inactivity(false)
+            .with_threads(false)
+            .with_location(false)
+            .with_target(false)
+            .with_context_activation(false)
+            .with_filter(EnvFilter::new(traces::FILTER))
     });
     let installed = tracing_subscriber::registry().with(logs.with_filter(log_filter)).with(otel).try_init().is_ok();
     if !installed {
