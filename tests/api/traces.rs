@@ -103,7 +103,7 @@ async fn a_payments_trace_holds_http_graphql_and_group_commit_and_each_commit_li
     assert_eq!(root.kind, 2, "the HTTP span is of kind SERVER");
     child(&ours, root, "graphql.parse");
     child(&ours, root, "graphql.validate");
-    let resolve = child(&ours, root, "resolve MutationRoot.recordPayment");
+    let resolve = child(&ours, root, "resolve mutation recordPayment");
     assert!(matches!(attribute(resolve, "graphql.field"), Some(AnyValue::StringValue(f)) if f == "recordPayment"));
     let wait = child(&ours, resolve, "group_commit.wait");
     let commit = child(&ours, wait, "group_commit.commit");

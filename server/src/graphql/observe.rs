@@ -1,5 +1,5 @@
 //! A schema extension that makes each GraphQL request observable: spans for
-//! parsing, validation and each root field's resolver (exported with the
+//! parsing, validation and the operation's root resolvers (exported with the
 //! request's trace, see [`crate::telemetry::traces`]), and the request's
 //! count and latency by operation and outcome code
 //! ([`crate::telemetry::metrics::GRAPHQL_REQUESTS`],
@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest, NextResolve,
-    NextValidation, ResolveInfo,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest, NextRequest,
+    NextValidation,
 };
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType, Selection};
 use async_graphql::{Request, Response, ServerError, ServerResult, ValidationResult, Value, Variables};
@@ -154,23 +154,26 @@ impl Extension for ObserveExtension {
         result
     }
 
-    async fn resolve(
+    async fn execute(
         &self,
         ctx: &ExtensionContext<'_>,
-        info: ResolveInfo<'_>,
-        next: NextResolve<'_>,
-    ) -> ServerResult<Option<Value>> {
-        // Root fields only: a span per nested field would cost more than
-        // it tells (they read what the root resolver loaded).
-        if info.path_node.parent.is_some() {
-            return next.run(ctx, info).await;
-        }
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        // One span for the operation's root resolvers (and what they call):
+        // a hook on every field would cost each field of every response a
+        // boxed future more, for spans that tell little (nested fields read
+        // what the root resolver loaded).
+        let mut label = String::new();
+        self.with_labels(|l| label = l.label.clone().unwrap_or_default());
+        let field = label.split(' ').nth(1).unwrap_or_default().trim_end_matches('+').to_owned();
         let span = tracing::info_span!(
             "graphql.resolve",
-            graphql.field = info.name,
-            otel.name = %format_args!("resolve {}.{}", info.parent_type, info.name),
+            graphql.operation = %label,
+            graphql.field = %field,
+            otel.name = %format_args!("resolve {label}"),
         );
-        next.run(ctx, info).instrument(span).await
+        next.run(ctx, operation_name).instrument(span).await
     }
 }
 

@@ -82,7 +82,9 @@ pub fn init(filter: &str, format: LogFormat) -> anyhow::Result<Telemetry> {
             .with_location(false)
             .with_target(false)
             .with_context_activation(false)
-            .with_filter(EnvFilter::new(traces::FILTER))
+            // A level, not an EnvFilter: decided once per callsite, where an
+            // EnvFilter is also asked on every entry into every span.
+            .with_filter(traces::FILTER)
     });
     let installed = tracing_subscriber::registry().with(logs.with_filter(log_filter)).with(otel).try_init().is_ok();
     if !installed {

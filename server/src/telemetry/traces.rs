@@ -10,7 +10,8 @@
 //!
 //! What a payment's trace holds (span names; each a child of the one before
 //! unless said): `POST /graphql` (the HTTP request, [`crate::http`]) →
-//! `graphql.parse`, `graphql.validate`, `graphql.resolve` (one per root field,
+//! `graphql.parse`, `graphql.validate`, `graphql.resolve` (the operation's
+//! root resolvers, exported as `resolve mutation recordPayment`,
 //! [`crate::graphql::observe`]) → `group_commit.wait` (queued until its batch
 //! committed) → `group_commit.commit` (the batch's database transaction; a
 //! child of the first request it carried, with a span link to every request
@@ -32,9 +33,9 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 /// The service name when `OTEL_SERVICE_NAME` is not set.
 pub const DEFAULT_SERVICE_NAME: &str = "ledger";
 
-/// Which spans are exported (an EnvFilter directive): INFO and above, every
-/// span of a request's trace, whatever `--log` says about the logs.
-pub const FILTER: &str = "info";
+/// Which spans are exported: INFO and above, every span of a request's
+/// trace, whatever `--log` says about the logs.
+pub const FILTER: tracing_subscriber::filter::LevelFilter = tracing_subscriber::filter::LevelFilter::INFO;
 
 /// The instrumentation scope of our spans.
 const SCOPE: &str = "ledger-server";

@@ -244,20 +244,20 @@ impl Ledger {
     pub(in crate::core) async fn submit_one(&self, request: Request) -> Result<Applied, LedgerError> {
         let request = match &self.group {
             Some(queue) if batch::groupable(&request) => {
-                use tracing::Instrument;
                 let (reply, answer) = tokio::sync::oneshot::channel();
-                // Queued until the batch that carries it committed; the
-                // batch's commit span links to it (see `group`).
+                // Open from here until the answer came back (it closes when
+                // `wait` drops): the batch's commit span links to it (see
+                // `group`). Never entered, so polling the two waits below
+                // costs nothing per poll.
                 let wait = tracing::info_span!("group_commit.wait");
                 let pending = group::Pending::new(request, reply, wait.clone());
-                match queue.send(pending).instrument(wait.clone()).await {
+                match queue.send(pending).await {
                     // A committer that vanished without answering may or may not
                     // have committed; TRY_AGAIN with the same key is safe either way.
                     Ok(()) => {
-                        return answer
-                            .instrument(wait)
-                            .await
-                            .unwrap_or(Err(LedgerError::Posting(PostingError::Contention)));
+                        let answered = answer.await.unwrap_or(Err(LedgerError::Posting(PostingError::Contention)));
+                        drop(wait);
+                        return answered;
                     }
                     Err(tokio::sync::mpsc::error::SendError(p)) => p.into_request(),
                 }
