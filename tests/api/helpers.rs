@@ -195,17 +195,7 @@ impl TestApp {
     /// POSTs a GraphQL request with `Authorization: Bearer <token>` (none when
     /// `token` is `None`) and returns the whole response body.
     pub async fn gql_as(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
-        let mut req = self.http.post(format!("{}/graphql", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        req.json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await
-            .expect("send")
-            .json()
-            .await
-            .expect("json body")
+        gql_at(&self.http, &self.base, token, query, variables).await
     }
 
     /// POSTs any JSON body (a GraphQL request, a batch, anything) to /graphql
@@ -804,6 +794,23 @@ impl WsClient {
     pub fn kill(self) {
         self.actor.abort();
     }
+}
+
+/// POSTs a GraphQL request to the server at `base` (this test's or a
+/// [`ServerProcess`]) with `Authorization: Bearer <token>` (none when `token`
+/// is `None`) and returns the whole response body.
+pub async fn gql_at(http: &reqwest::Client, base: &str, token: Option<&str>, query: &str, variables: Value) -> Value {
+    let mut req = http.post(format!("{base}/graphql"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json body")
 }
 
 /// A `ledger-server` running as a separate OS process (the test package's copy,

@@ -7,23 +7,14 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-use crate::helpers::{Operation, QUIET_JOBS, ServerProcess, TestApp, spawn_app, ws_client};
+use crate::helpers::{Operation, QUIET_JOBS, ServerProcess, TestApp, gql_at, spawn_app, ws_client};
 
 /// The payment the tests post through the server process.
 const PAY: &str = "mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { transaction { id sequence } } }";
 
 /// POSTs `query` to the server process at `base` as the admin of `app`.
 async fn gql(app: &TestApp, base: &str, query: &str, variables: Value) -> Value {
-    reqwest::Client::new()
-        .post(format!("{base}/graphql"))
-        .bearer_auth(&app.token)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json body")
+    gql_at(&reqwest::Client::new(), base, Some(&app.token), query, variables).await
 }
 
 async fn pay(app: &TestApp, base: &str, merchant: &str, key: &str) -> Value {

@@ -226,7 +226,7 @@ async fn run(
         let Ok(turn) = turns.acquire().await else { break };
         let now = stats.at_once.fetch_add(1, Ordering::Relaxed) + 1;
         stats.most_at_once.fetch_max(now, Ordering::Relaxed);
-        metrics::gauge!(names::GROUP_COMMIT_LANES_COMMITTING).set(now as f64);
+        metrics::gauge!(names::GROUP_COMMIT_LANES_COMMITTING).increment(1.0);
         // What arrived while this lane waited for its turn joins the batch.
         gather(&mut waiting, &mut queue, Duration::ZERO, max).await;
         let (batch, held) = waiting.take(max);
@@ -259,8 +259,8 @@ async fn run(
             "group commit"
         );
         writer.audit_refusals(&requests, &results).await;
-        let now = stats.at_once.fetch_sub(1, Ordering::Relaxed).saturating_sub(1);
-        metrics::gauge!(names::GROUP_COMMIT_LANES_COMMITTING).set(now as f64);
+        stats.at_once.fetch_sub(1, Ordering::Relaxed);
+        metrics::gauge!(names::GROUP_COMMIT_LANES_COMMITTING).decrement(1.0);
         drop(turn);
         drop(span);
         for (reply, result) in replies.into_iter().zip(results) {
