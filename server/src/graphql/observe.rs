@@ -6,7 +6,7 @@
 //! [`crate::telemetry::metrics::GRAPHQL_REQUEST_SECONDS`]).
 //!
 //! The operation label is the operation's type and first root field
-//! (`mutation createPayment`; `+` added when it selects more root fields),
+//! (`mutation recordPayment`; `+` added when it selects more root fields),
 //! taken only once the document has validated, so it is always a field of
 //! the schema: a caller cannot mint label values (and with them unbounded
 //! series). A document that does not parse is `unparsed`; one that does not
@@ -188,8 +188,8 @@ mod tests {
     #[test]
     fn the_label_is_the_operation_type_and_its_first_root_field() {
         assert_eq!(
-            operation_label(&doc("mutation { createPayment { id } }"), None).as_deref(),
-            Some("mutation createPayment")
+            operation_label(&doc("mutation { recordPayment { id } }"), None).as_deref(),
+            Some("mutation recordPayment")
         );
         assert_eq!(operation_label(&doc("{ a: me { id } merchants { id } }"), None).as_deref(), Some("query me+"));
         let two = doc("query A { me { id } } mutation B { post { id } }");

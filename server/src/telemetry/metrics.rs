@@ -18,7 +18,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Counter: GraphQL requests over HTTP, by `operation` (`query`/`mutation`
 /// and its first root field, `+` when it has more, e.g. `mutation
-/// createPayment`; `unparsed` or `invalid` when the document did not parse or
+/// recordPayment`; `unparsed` or `invalid` when the document did not parse or
 /// validate) and `code` (`OK`, or the first error's `extensions.code`).
 pub const GRAPHQL_REQUESTS: &str = "ledger_graphql_requests_total";
 /// Histogram, seconds: how long a GraphQL request took from parse to
