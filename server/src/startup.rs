@@ -147,8 +147,10 @@ impl Application {
             stream: settings.nats_stream.clone(),
             subject_prefix: settings.nats_subject_prefix.clone(),
         });
-        let metrics = metrics
-            .map(|handle| crate::http::metrics::scrape(handle, pools, relay.as_ref().map(RelaySettings::relay_name)));
+        let metrics = metrics.map(|handle| {
+            let relay = relay.as_ref().map(RelaySettings::relay_name);
+            Arc::new(crate::http::metrics::Scrape { handle, pools, relay })
+        });
         Ok(Self {
             listener,
             state: AppState {

@@ -86,8 +86,25 @@ async fn payments_are_counted_by_operation_and_code_and_prometheus_scrapes_the_s
     gql(&app, &server.base, "mutation { recordPayment(", json!({})).await;
     gql(&app, &server.base, "{ noSuchField }", json!({})).await;
 
+    // And this month's report twice: computed once, then served from the cache.
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    for _ in 0..2 {
+        let report = gql(
+            &app,
+            &server.base,
+            "query($m: String!) { monthlyRollup(month: $m) { month closed } }",
+            json!({ "m": month }),
+        )
+        .await;
+        assert_eq!(report["data"]["monthlyRollup"]["closed"], false, "{report}");
+    }
+
     // Assert: the exposition counts them.
     let (text, series) = scrape(&server.base).await;
+    let cache = |result: &str| {
+        sum(&series, "ledger_report_cache_requests_total", &["cache=\"local\"", &format!("result=\"{result}\"")])
+    };
+    assert_eq!((cache("miss"), cache("hit")), (Some(1.0), Some(1.0)), "{text}");
     let op = "operation=\"mutation recordPayment\"";
     assert_eq!(sum(&series, "ledger_graphql_requests_total", &[op, "code=\"OK\""]), Some(12.0), "{text}");
     let bad_label = format!("code=\"{bad_code}\"");

@@ -12,7 +12,6 @@
 //! the outbox, bounded by [`SAMPLE_TIMEOUT`]; left at its last value when the
 //! read fails or takes longer).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -75,13 +74,4 @@ async fn sample(scrape: &Scrape) {
         Ok(Err(e)) => tracing::warn!(error = %e, "metrics: cannot read the relay's lag"),
         Err(_) => tracing::warn!("metrics: reading the relay's lag took too long"),
     }
-}
-
-/// The scrape state of a server with metrics on.
-pub fn scrape(
-    handle: PrometheusHandle,
-    pools: Vec<(&'static str, DatabaseConnection)>,
-    relay: Option<String>,
-) -> Arc<Scrape> {
-    Arc::new(Scrape { handle, pools, relay })
 }

@@ -28,11 +28,6 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Whether spans are exported over OTLP.
-    pub fn exports_traces(&self) -> bool {
-        self.traces.is_some()
-    }
-
     /// Sends the spans not exported yet and stops the exporter (a no-op
     /// without one). Errors are logged: nothing more can be done at exit.
     pub fn shutdown(self) {
